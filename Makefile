@@ -1,0 +1,178 @@
+# hestat: plain GNU make, out-of-tree objects under $(BUILD)/, automatic
+# header dependencies, per-file flags for the SIMD backends.
+#
+#   make / make all    static + shared library and the programs
+#   make test          the Criterion suite (once per SIMD backend for ntt/)
+#   make bench         Google Benchmark harness, table + build/bench/ntt.json
+#   make demo          the best end-to-end run that exists
+#   make sanitize      the test suite built with ASan + UBSan
+#   make install       PREFIX=/usr/local DESTDIR=  (library, headers, hestat.pc, programs)
+#   make clean
+#
+# Knobs: HESTAT_NO_AVX512=1 (build without the AVX-512 backend), OPT=-O2,
+# BUILD=dir, CC=clang.
+
+VERSION   := 0.1.0
+BUILD     ?= build
+PREFIX    ?= /usr/local
+LIBDIR    ?= $(PREFIX)/lib
+INCDIR    ?= $(PREFIX)/include
+BINDIR    ?= $(PREFIX)/bin
+CXX       ?= g++
+OPT       ?= -O3
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+WARN      := -Wall -Wextra -Werror
+CPPFLAGS  += -I. -D_DEFAULT_SOURCE -DHESTAT_VERSION=\"$(VERSION)\"
+CFLAGS    ?= $(OPT) -g
+CFLAGS    += -std=c11 $(WARN) -fPIC -pthread -MMD -MP
+CXXFLAGS  ?= $(OPT) -g
+CXXFLAGS  += -std=c++17 $(WARN) -pthread -MMD -MP
+LDLIBS    := -lpthread -lm
+
+# ---- SIMD backends: compiled only on x86-64, each with its own flags --------
+ARCH := $(shell $(CC) -dumpmachine 2>/dev/null)
+ifneq ($(findstring x86_64,$(ARCH)),)
+  ifneq ($(wildcard ntt/avx2.c),)
+    SIMD_SRCS += ntt/avx2.c
+    CPPFLAGS  += -DHESTAT_HAVE_AVX2=1
+  endif
+  ifeq ($(HESTAT_NO_AVX512),)
+    ifneq ($(wildcard ntt/avx512.c),)
+      SIMD_SRCS += ntt/avx512.c
+      CPPFLAGS  += -DHESTAT_HAVE_AVX512=1
+    endif
+  endif
+endif
+AVX2_FLAGS   := -mavx2 -mfma -mbmi2
+AVX512_FLAGS := -mavx2 -mfma -mbmi2 -mavx512f -mavx512dq -mavx512vl -mavx512ifma
+
+LIB_SRCS := $(filter-out ntt/avx2.c ntt/avx512.c,$(wildcard ntt/*.c ckks/*.c stats/*.c)) $(SIMD_SRCS)
+APP_COMMON_SRCS := $(wildcard apps/common/*.c)
+APP_SRCS  := $(wildcard apps/*.c)
+APPS      := $(patsubst apps/%.c,$(BUILD)/bin/%,$(APP_SRCS))
+TEST_SRCS := $(wildcard tests/*.c)
+BENCH_SRCS := $(wildcard bench/*.cc)
+HEADERS   := $(wildcard ntt/ntt.h ckks/ckks.h stats/stats.h)
+
+PKGS      := gmp fftw3 libsodium libxxhash libzstd libmicrohttpd libcurl jansson
+EXT_LIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lgmp -lfftw3 -lsodium -lxxhash -lzstd -lmicrohttpd -lcurl -ljansson)
+
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+APP_COMMON_OBJS := $(APP_COMMON_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
+BENCH_OBJS := $(BENCH_SRCS:%.cc=$(BUILD)/obj/%.o)
+STATIC    := $(BUILD)/lib/libhestat.a
+SHARED    := $(BUILD)/lib/libhestat.so.$(VERSION)
+TESTBIN   := $(BUILD)/tests/hestat-tests
+BENCHBIN  := $(BUILD)/bench/hestat-bench
+
+# Sanitizer build: its own object tree.
+SAN       := $(BUILD)/sanitize
+SAN_LIB_OBJS  := $(LIB_SRCS:%.c=$(SAN)/obj/%.o)
+SAN_TEST_OBJS := $(TEST_SRCS:%.c=$(SAN)/obj/%.o)
+
+.SECONDARY:
+.PHONY: all lib test bench demo sanitize install uninstall clean deps check-deps
+.DEFAULT_GOAL := all
+
+all: lib $(APPS)
+lib: $(STATIC) $(SHARED)
+
+deps:
+	@sh scripts/install-deps.sh -q
+
+# ---- objects -------------------------------------------------------------------
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/obj/ntt/avx2.o $(SAN)/obj/ntt/avx2.o: EXTRA_CFLAGS = $(AVX2_FLAGS)
+$(BUILD)/obj/ntt/avx512.o $(SAN)/obj/ntt/avx512.o: EXTRA_CFLAGS = $(AVX512_FLAGS)
+
+$(STATIC): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libhestat.so.0 -pthread -o $@ $^ $(EXT_LIBS) $(LDLIBS)
+	ln -sf libhestat.so.$(VERSION) $(BUILD)/lib/libhestat.so.0
+	ln -sf libhestat.so.$(VERSION) $(BUILD)/lib/libhestat.so
+
+$(BUILD)/bin/%: $(BUILD)/obj/apps/%.o $(APP_COMMON_OBJS) $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(APP_COMMON_OBJS) $(STATIC) $(EXT_LIBS) $(LDLIBS)
+
+# ---- tests ------------------------------------------------------------------------
+$(TESTBIN): $(TEST_OBJS) $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $(TEST_OBJS) $(STATIC) -lcriterion $(EXT_LIBS) $(LDLIBS)
+
+test: deps
+	@$(MAKE) --no-print-directory all $(TESTBIN)
+	@sh tests/run-tests.sh $(TESTBIN) $(BUILD)/bin/hestat-info
+
+# ---- sanitizers --------------------------------------------------------------------
+$(SAN)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(filter-out -O3,$(CFLAGS)) -O1 $(SAN_FLAGS) $(EXTRA_CFLAGS) -c $< -o $@
+
+$(SAN)/hestat-tests: $(SAN_TEST_OBJS) $(SAN_LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(EXT_LIBS) $(LDLIBS)
+
+sanitize: deps
+	@$(MAKE) --no-print-directory $(SAN)/hestat-tests $(BUILD)/bin/hestat-info
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  sh tests/run-tests.sh $(SAN)/hestat-tests $(BUILD)/bin/hestat-info
+
+# ---- benchmarks ------------------------------------------------------------------
+$(BENCHBIN): $(BENCH_OBJS) $(STATIC)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -o $@ $(BENCH_OBJS) $(STATIC) -lbenchmark $(EXT_LIBS) $(LDLIBS)
+
+BENCH_ARGS ?=
+bench: deps
+	@$(MAKE) --no-print-directory $(BENCHBIN)
+	$(BENCHBIN) --benchmark_out=$(BUILD)/bench/ntt.json --benchmark_out_format=json $(BENCH_ARGS)
+
+# ---- demo -----------------------------------------------------------------------------
+demo: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/bin/hestat-demo
+
+# ---- install ----------------------------------------------------------------------
+$(BUILD)/hestat.pc: Makefile
+	@mkdir -p $(@D)
+	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
+	  'Name: hestat' 'Description: RNS-CKKS homomorphic statistics (NTT, CKKS, stats)' \
+	  'Version: $(VERSION)' 'Requires.private: $(PKGS)' \
+	  'Libs: -L$${libdir} -lhestat' 'Libs.private: -lpthread -lm' \
+	  'Cflags: -I$${includedir}/hestat' > $@
+
+install: all $(BUILD)/hestat.pc
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR)
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf libhestat.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libhestat.so.0
+	ln -sf libhestat.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libhestat.so
+	for h in $(HEADERS); do install -D -m 644 $$h $(DESTDIR)$(INCDIR)/hestat/$$h; done
+	install -m 644 $(BUILD)/hestat.pc $(DESTDIR)$(LIBDIR)/pkgconfig/hestat.pc
+	install -m 755 $(APPS) $(DESTDIR)$(BINDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libhestat.a $(DESTDIR)$(LIBDIR)/libhestat.so*
+	rm -rf $(DESTDIR)$(INCDIR)/hestat
+	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/hestat.pc
+	rm -f $(patsubst $(BUILD)/bin/%,$(DESTDIR)$(BINDIR)/%,$(APPS))
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

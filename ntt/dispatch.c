@@ -1,0 +1,198 @@
+/*
+ * Backend choice: read CPUID (and XGETBV, so the OS saves the wide registers)
+ * once, pick the widest backend the CPU and this build have, and honour
+ * HESTAT_SIMD=scalar|avx2|avx512 when that backend is available.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ntt_impl.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+
+static uint64_t read_xcr0(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* Bit i set: backend i is usable on this CPU. */
+static unsigned cpu_backends(void)
+{
+    unsigned mask = 1u << NTT_SIMD_SCALAR;
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return mask;
+    int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    if (!osxsave || !avx) return mask;
+    uint64_t xcr0 = read_xcr0();
+    int ymm_ok = (xcr0 & 0x6) == 0x6;          /* SSE and AVX state */
+    int zmm_ok = ymm_ok && (xcr0 & 0xe0) == 0xe0; /* opmask, ZMM_Hi256, Hi16_ZMM */
+    if (__get_cpuid_max(0, NULL) < 7) return mask;
+    __cpuid_count(7, 0, a, b, c, d);
+    int avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1;
+    int avx512ifma = (b >> 21) & 1, avx512vl = (b >> 31) & 1;
+    if (ymm_ok && avx2) mask |= 1u << NTT_SIMD_AVX2;
+    if (zmm_ok && avx512f && avx512dq && avx512vl && avx512ifma) mask |= 1u << NTT_SIMD_AVX512;
+    return mask;
+}
+#else
+static unsigned cpu_backends(void)
+{
+    return 1u << NTT_SIMD_SCALAR;
+}
+#endif
+
+static const ntt_ops_t *const compiled[NTT_SIMD_COUNT] = {
+    &ntt_ops_scalar,
+#if HESTAT_HAVE_AVX2
+    &ntt_ops_avx2,
+#else
+    NULL,
+#endif
+#if HESTAT_HAVE_AVX512
+    &ntt_ops_avx512,
+#else
+    NULL,
+#endif
+};
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static unsigned available_mask;
+static const ntt_ops_t *default_ops;
+static char default_warning[160];
+
+static void init_backends(void)
+{
+    unsigned cpu = cpu_backends();
+    for (int i = 0; i < NTT_SIMD_COUNT; i++)
+        if (compiled[i] && (cpu >> i & 1)) available_mask |= 1u << i;
+    default_ops = &ntt_ops_scalar;
+    for (int i = NTT_SIMD_COUNT - 1; i >= 0; i--) {
+        if (available_mask >> i & 1) {
+            default_ops = compiled[i];
+            break;
+        }
+    }
+    const char *want = getenv("HESTAT_SIMD");
+    if (!want || !*want) return;
+    ntt_simd_t id;
+    if (ntt_simd_parse(want, &id) != NTT_OK) {
+        snprintf(default_warning, sizeof default_warning,
+                 "HESTAT_SIMD=%.32s is not one of scalar, avx2, avx512; using %s", want,
+                 default_ops->name);
+    } else if (!(available_mask >> id & 1)) {
+        snprintf(default_warning, sizeof default_warning,
+                 "HESTAT_SIMD=%s is not supported by this CPU or build; using %s", want,
+                 default_ops->name);
+    } else {
+        default_ops = compiled[id];
+    }
+}
+
+const ntt_ops_t *ntt_ops_default(void)
+{
+    pthread_once(&init_once, init_backends);
+    return default_ops;
+}
+
+const char *ntt_ops_default_warning(void)
+{
+    pthread_once(&init_once, init_backends);
+    return default_warning[0] ? default_warning : NULL;
+}
+
+int ntt_ops_get(ntt_simd_t id, const ntt_ops_t **out)
+{
+    if (!out || (int)id < 0 || id >= NTT_SIMD_COUNT) return NTT_EINVAL;
+    pthread_once(&init_once, init_backends);
+    *out = NULL;
+    if (!(available_mask >> id & 1)) return NTT_EUNSUPPORTED;
+    *out = compiled[id];
+    return NTT_OK;
+}
+
+const char *ntt_simd_name(ntt_simd_t id)
+{
+    static const char *const names[NTT_SIMD_COUNT] = {"scalar", "avx2", "avx512"};
+    return (int)id >= 0 && id < NTT_SIMD_COUNT ? names[id] : NULL;
+}
+
+int ntt_simd_parse(const char *name, ntt_simd_t *id)
+{
+    if (!name || !id) return NTT_EINVAL;
+    for (int i = 0; i < NTT_SIMD_COUNT; i++) {
+        if (strcmp(name, ntt_simd_name((ntt_simd_t)i)) == 0) {
+            *id = (ntt_simd_t)i;
+            return NTT_OK;
+        }
+    }
+    return NTT_EINVAL;
+}
+
+/* ---- the public kernels, on the default backend ---- */
+void ntt_forward(const ntt_tables_t *t, uint64_t *a) { ntt_ops_default()->forward(t, a, 0); }
+void ntt_forward_lazy(const ntt_tables_t *t, uint64_t *a) { ntt_ops_default()->forward(t, a, 1); }
+void ntt_inverse(const ntt_tables_t *t, uint64_t *a) { ntt_ops_default()->inverse(t, a, 0); }
+void ntt_inverse_lazy(const ntt_tables_t *t, uint64_t *a) { ntt_ops_default()->inverse(t, a, 1); }
+
+void ntt_forward_to(const ntt_tables_t *t, uint64_t *out, const uint64_t *in)
+{
+    if (out != in) memcpy(out, in, t->n * sizeof *out);
+    ntt_forward(t, out);
+}
+
+void ntt_inverse_to(const ntt_tables_t *t, uint64_t *out, const uint64_t *in)
+{
+    if (out != in) memcpy(out, in, t->n * sizeof *out);
+    ntt_inverse(t, out);
+}
+
+void ntt_vec_add(uint64_t *r, const uint64_t *a, const uint64_t *b, size_t n,
+                 const ntt_modulus_t *m)
+{
+    ntt_ops_default()->add(r, a, b, n, m);
+}
+
+void ntt_vec_sub(uint64_t *r, const uint64_t *a, const uint64_t *b, size_t n,
+                 const ntt_modulus_t *m)
+{
+    ntt_ops_default()->sub(r, a, b, n, m);
+}
+
+void ntt_vec_neg(uint64_t *r, const uint64_t *a, size_t n, const ntt_modulus_t *m)
+{
+    ntt_ops_default()->neg(r, a, n, m);
+}
+
+void ntt_vec_mul(uint64_t *r, const uint64_t *a, const uint64_t *b, size_t n,
+                 const ntt_modulus_t *m)
+{
+    ntt_ops_default()->mul(r, a, b, n, m);
+}
+
+void ntt_vec_mul_scalar(uint64_t *r, const uint64_t *a, uint64_t s, size_t n,
+                        const ntt_modulus_t *m)
+{
+    ntt_ops_default()->mul_scalar(r, a, s, n, m);
+}
+
+void ntt_vec_fma(uint64_t *r, const uint64_t *a, const uint64_t *b, const uint64_t *c,
+                 size_t n, const ntt_modulus_t *m)
+{
+    ntt_ops_default()->fma(r, a, b, c, n, m);
+}
+
+void ntt_vec_fma_scalar(uint64_t *r, const uint64_t *a, uint64_t s, const uint64_t *c,
+                        size_t n, const ntt_modulus_t *m)
+{
+    ntt_ops_default()->fma_scalar(r, a, s, c, n, m);
+}
+
+void ntt_vec_reduce(uint64_t *r, const uint64_t *a, size_t n, const ntt_modulus_t *m)
+{
+    ntt_ops_default()->reduce(r, a, n, m);
+}

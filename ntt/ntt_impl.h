@@ -1,0 +1,31 @@
+/* Internal to ntt/: the table layout and the backends' kernel sets. */
+#ifndef HESTAT_NTT_IMPL_H
+#define HESTAT_NTT_IMPL_H
+
+#include "ntt.h"
+
+struct ntt_tables {
+    size_t n;
+    int log_n;
+    ntt_modulus_t mod;
+    uint64_t psi;
+    /* Forward twiddles: root[i] = psi^bitrev(i, log_n), with Shoup companions. */
+    uint64_t *root;
+    uint64_t *root_shoup;
+    /* Inverse twiddles: iroot[i] = root[i]^-1. The inverse transform's last
+     * stage folds in 1/N: it uses n_inv and iroot[1]*n_inv. */
+    uint64_t *iroot;
+    uint64_t *iroot_shoup;
+    uint64_t n_inv, n_inv_shoup;
+    uint64_t last_iroot, last_iroot_shoup;
+};
+
+extern const ntt_ops_t ntt_ops_scalar;
+#if HESTAT_HAVE_AVX2
+extern const ntt_ops_t ntt_ops_avx2;
+#endif
+#if HESTAT_HAVE_AVX512
+extern const ntt_ops_t ntt_ops_avx512;
+#endif
+
+#endif

@@ -1,0 +1,67 @@
+/* NTT tables: twiddle factors in bit-reversed order with Shoup companions. */
+#include <stdlib.h>
+
+#include "ntt_impl.h"
+
+void ntt_tables_free(ntt_tables_t *t)
+{
+    if (!t) return;
+    ntt_free(t->root);
+    ntt_free(t->root_shoup);
+    ntt_free(t->iroot);
+    ntt_free(t->iroot_shoup);
+    free(t);
+}
+
+int ntt_tables_new(size_t n, uint64_t q, ntt_tables_t **out)
+{
+    if (!out) return NTT_EINVAL;
+    *out = NULL;
+    uint64_t psi;
+    int rc = ntt_minimal_root(n, q, &psi);
+    if (rc) return rc;
+
+    ntt_tables_t *t = calloc(1, sizeof *t);
+    if (!t) return NTT_ENOMEM;
+    t->n = n;
+    t->log_n = __builtin_ctzll(n);
+    ntt_modulus_init(&t->mod, q);
+    t->psi = psi;
+    t->root = ntt_alloc(n);
+    t->root_shoup = ntt_alloc(n);
+    t->iroot = ntt_alloc(n);
+    t->iroot_shoup = ntt_alloc(n);
+    if (!t->root || !t->root_shoup || !t->iroot || !t->iroot_shoup) {
+        ntt_tables_free(t);
+        return NTT_ENOMEM;
+    }
+
+    const ntt_modulus_t *m = &t->mod;
+    uint64_t psi_inv;
+    ntt_invmod(psi, m, &psi_inv);
+    /* Walk psi^i and psi^-i once, scattering into bit-reversed positions. */
+    uint64_t p = 1, pi = 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = ntt_bitrev(i, t->log_n);
+        t->root[k] = p;
+        t->iroot[k] = pi;
+        p = ntt_mulmod(p, psi, m);
+        pi = ntt_mulmod(pi, psi_inv, m);
+    }
+    for (size_t i = 0; i < n; i++) {
+        t->root_shoup[i] = ntt_shoup(t->root[i], q);
+        t->iroot_shoup[i] = ntt_shoup(t->iroot[i], q);
+    }
+    ntt_invmod(n, m, &t->n_inv);
+    t->n_inv_shoup = ntt_shoup(t->n_inv, q);
+    t->last_iroot = ntt_mulmod(t->iroot[1], t->n_inv, m);
+    t->last_iroot_shoup = ntt_shoup(t->last_iroot, q);
+    *out = t;
+    return NTT_OK;
+}
+
+size_t ntt_tables_n(const ntt_tables_t *t) { return t->n; }
+int ntt_tables_log_n(const ntt_tables_t *t) { return t->log_n; }
+const ntt_modulus_t *ntt_tables_modulus(const ntt_tables_t *t) { return &t->mod; }
+uint64_t ntt_tables_psi(const ntt_tables_t *t) { return t->psi; }
+uint64_t ntt_tables_root_power(const ntt_tables_t *t, size_t i) { return t->root[i]; }
