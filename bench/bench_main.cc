@@ -1,0 +1,228 @@
+// hestat-bench: Google Benchmark harness around the C API.
+//
+// Names say what was measured: ntt_forward/BACKEND/N/BITS,
+// ntt_inverse/BACKEND/N/BITS, eltwise_mul/BACKEND/N/BITS (one limb, the
+// prime is the largest q < 2^BITS with q = 1 mod 2N). Every backend this CPU
+// has is measured in the same run, and a summary table prints the minimum
+// over the repetitions with each backend's speed-up over scalar.
+//
+// Defaults (overridable with Google Benchmark's own flags, later flags win):
+//   --benchmark_repetitions=5 --benchmark_min_time=0.05
+//   --benchmark_report_aggregates_only=true
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench_common.h"
+
+extern "C" {
+#include "ntt/ntt.h"
+}
+
+namespace {
+
+struct Limb {
+    ntt_tables_t *tables = nullptr;
+    uint64_t *a = nullptr, *b = nullptr, *r = nullptr;
+    size_t n = 0;
+    Limb(size_t n_, int bits) : n(n_)
+    {
+        uint64_t q;
+        if (ntt_coeff_modulus(n, &bits, 1, &q) != NTT_OK || ntt_tables_new(n, q, &tables) != NTT_OK)
+            return;
+        a = ntt_alloc(n);
+        b = ntt_alloc(n);
+        r = ntt_alloc(n);
+        std::mt19937_64 g(n * 131 + bits);  // benchmark data only
+        for (size_t i = 0; i < n; i++) {
+            a[i] = g() % q;
+            b[i] = g() % q;
+        }
+    }
+    ~Limb()
+    {
+        ntt_free(a);
+        ntt_free(b);
+        ntt_free(r);
+        ntt_tables_free(tables);
+    }
+    bool ok() const { return tables && a && b && r; }
+};
+
+void BM_ntt(benchmark::State &state, const ntt_ops_t *ops, size_t n, int bits, bool inverse)
+{
+    Limb l(n, bits);
+    if (!l.ok()) {
+        state.SkipWithError("no tables for these parameters");
+        return;
+    }
+    for (auto _ : state) {
+        if (inverse)
+            ops->inverse(l.tables, l.a, 0);
+        else
+            ops->forward(l.tables, l.a, 0);
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(state.iterations() * n);
+}
+
+void BM_eltwise_mul(benchmark::State &state, const ntt_ops_t *ops, size_t n, int bits)
+{
+    Limb l(n, bits);
+    if (!l.ok()) {
+        state.SkipWithError("no tables for these parameters");
+        return;
+    }
+    const ntt_modulus_t *m = ntt_tables_modulus(l.tables);
+    for (auto _ : state) {
+        ops->mul(l.r, l.a, l.b, n, m);
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(state.iterations() * n);
+}
+
+void register_ntt_benchmarks()
+{
+    for (int id = 0; id < NTT_SIMD_COUNT; id++) {
+        const ntt_ops_t *ops;
+        if (ntt_ops_get(static_cast<ntt_simd_t>(id), &ops) != NTT_OK) continue;
+        for (size_t n = 4096; n <= 65536; n *= 2) {
+            for (int bits : {50, 60}) {
+                std::string tail = std::string("/") + ops->name + "/" + std::to_string(n) + "/" +
+                                   std::to_string(bits);
+                hestat_bench::add(benchmark::RegisterBenchmark(("ntt_forward" + tail).c_str(),
+                                                               BM_ntt, ops, n, bits, false));
+                hestat_bench::add(benchmark::RegisterBenchmark(("ntt_inverse" + tail).c_str(),
+                                                               BM_ntt, ops, n, bits, true));
+                hestat_bench::add(benchmark::RegisterBenchmark(("eltwise_mul" + tail).c_str(),
+                                                               BM_eltwise_mul, ops, n, bits));
+            }
+        }
+    }
+}
+
+}  // namespace
+
+namespace hestat_bench {
+
+void add(benchmark::internal::Benchmark *b)
+{
+    b->Unit(benchmark::kMicrosecond)->ComputeStatistics("min", [](const std::vector<double> &v) {
+        return *std::min_element(v.begin(), v.end());
+    });
+}
+
+// Collects the "min" aggregates (or single runs) and prints a pivot table.
+class TableReporter : public benchmark::ConsoleReporter {
+  public:
+    void ReportRuns(const std::vector<Run> &runs) override
+    {
+        ConsoleReporter::ReportRuns(runs);
+        for (const Run &r : runs) {
+            if (r.error_occurred) continue;
+            if (r.run_type == Run::RT_Aggregate && r.aggregate_name != "min") continue;
+            if (r.run_type == Run::RT_Iteration && r.repetitions > 1) continue;
+            results_.push_back({r.run_name.str(), r.GetAdjustedRealTime()});
+        }
+    }
+
+    void Finalize() override
+    {
+        ConsoleReporter::Finalize();
+        print_table();
+    }
+
+  private:
+    struct Result {
+        std::string name;
+        double us;
+    };
+    std::vector<Result> results_;
+
+    static bool is_backend(const std::string &s)
+    {
+        return s == "scalar" || s == "avx2" || s == "avx512";
+    }
+
+    void print_table()
+    {
+        // name = OP/BACKEND/REST  ->  rows (OP/REST) x columns (backend).
+        std::map<std::string, std::map<std::string, double>> pivot;
+        std::vector<std::string> order, plain;
+        std::map<std::string, double> plain_us;
+        for (const Result &r : results_) {
+            size_t s1 = r.name.find('/');
+            size_t s2 = s1 == std::string::npos ? s1 : r.name.find('/', s1 + 1);
+            std::string backend =
+                s2 == std::string::npos ? "" : r.name.substr(s1 + 1, s2 - s1 - 1);
+            if (!is_backend(backend)) {
+                plain.push_back(r.name);
+                plain_us[r.name] = r.us;
+                continue;
+            }
+            std::string row = r.name.substr(0, s1) + r.name.substr(s2);
+            if (!pivot.count(row)) order.push_back(row);
+            pivot[row][backend] = r.us;
+        }
+        const char *backends[] = {"scalar", "avx2", "avx512"};
+        if (!order.empty()) {
+            std::printf("\nSummary: microseconds per call, minimum over the repetitions; "
+                        "x = speed-up over scalar in this run\n");
+            std::printf("%-28s %12s %12s %8s %12s %8s\n", "benchmark (op/N/bits)", "scalar",
+                        "avx2", "x", "avx512", "x");
+            for (const std::string &row : order) {
+                auto &cols = pivot[row];
+                std::printf("%-28s", row.c_str());
+                double base = cols.count("scalar") ? cols["scalar"] : 0;
+                for (const char *b : backends) {
+                    if (!cols.count(b)) {
+                        std::printf(" %12s", "-");
+                        if (std::strcmp(b, "scalar")) std::printf(" %8s", "");
+                        continue;
+                    }
+                    std::printf(" %12.2f", cols[b]);
+                    if (std::strcmp(b, "scalar"))
+                        std::printf(" %7.2fx", base > 0 ? base / cols[b] : 0.0);
+                }
+                std::printf("\n");
+            }
+        }
+        if (!plain.empty()) {
+            std::printf("\nSummary: microseconds per call, minimum over the repetitions\n");
+            for (const std::string &n : plain) std::printf("%-40s %14.2f\n", n.c_str(), plain_us[n]);
+        }
+    }
+};
+
+}  // namespace hestat_bench
+
+int main(int argc, char **argv)
+{
+    std::vector<char *> args;
+    args.push_back(argv[0]);
+    static char reps[] = "--benchmark_repetitions=5";
+    static char mintime[] = "--benchmark_min_time=0.05";
+    static char aggr[] = "--benchmark_report_aggregates_only=true";
+    args.push_back(reps);
+    args.push_back(mintime);
+    args.push_back(aggr);
+    for (int i = 1; i < argc; i++) args.push_back(argv[i]);
+    int nargs = static_cast<int>(args.size());
+    args.push_back(nullptr);
+
+    if (ntt_ops_default_warning()) std::fprintf(stderr, "warning: %s\n", ntt_ops_default_warning());
+    register_ntt_benchmarks();
+    hestat_bench::register_all_extra();
+    benchmark::Initialize(&nargs, args.data());
+    if (benchmark::ReportUnrecognizedArguments(nargs, args.data())) return 1;
+    hestat_bench::TableReporter reporter;
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+    benchmark::Shutdown();
+    return 0;
+}
