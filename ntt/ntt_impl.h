@@ -18,7 +18,20 @@ struct ntt_tables {
     uint64_t *iroot_shoup;
     uint64_t n_inv, n_inv_shoup;
     uint64_t last_iroot, last_iroot_shoup;
+    /* 52-bit Shoup companions floor(w * 2^52 / q) for the AVX-512 IFMA path,
+     * present only when q < 2^NTT_IFMA_MAX_BITS (NULL otherwise). */
+    uint64_t *root_shoup52;
+    uint64_t *iroot_shoup52;
+    uint64_t n_inv_shoup52, last_iroot_shoup52;
 };
+
+/* IFMA kernels need 4q < 2^52. */
+#define NTT_IFMA_MAX_BITS 50
+
+static inline uint64_t ntt_shoup52(uint64_t w, uint64_t q)
+{
+    return (uint64_t)(((ntt_u128)w << 52) / q);
+}
 
 extern const ntt_ops_t ntt_ops_scalar;
 #if HESTAT_HAVE_AVX2

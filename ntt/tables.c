@@ -10,6 +10,8 @@ void ntt_tables_free(ntt_tables_t *t)
     ntt_free(t->root_shoup);
     ntt_free(t->iroot);
     ntt_free(t->iroot_shoup);
+    ntt_free(t->root_shoup52);
+    ntt_free(t->iroot_shoup52);
     free(t);
 }
 
@@ -56,6 +58,20 @@ int ntt_tables_new(size_t n, uint64_t q, ntt_tables_t **out)
     t->n_inv_shoup = ntt_shoup(t->n_inv, q);
     t->last_iroot = ntt_mulmod(t->iroot[1], t->n_inv, m);
     t->last_iroot_shoup = ntt_shoup(t->last_iroot, q);
+    if (q < (1ULL << NTT_IFMA_MAX_BITS)) {
+        t->root_shoup52 = ntt_alloc(n);
+        t->iroot_shoup52 = ntt_alloc(n);
+        if (!t->root_shoup52 || !t->iroot_shoup52) {
+            ntt_tables_free(t);
+            return NTT_ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+            t->root_shoup52[i] = ntt_shoup52(t->root[i], q);
+            t->iroot_shoup52[i] = ntt_shoup52(t->iroot[i], q);
+        }
+        t->n_inv_shoup52 = ntt_shoup52(t->n_inv, q);
+        t->last_iroot_shoup52 = ntt_shoup52(t->last_iroot, q);
+    }
     *out = t;
     return NTT_OK;
 }

@@ -1,0 +1,167 @@
+/* Every SIMD backend this CPU has against the scalar backend: bit-for-bit for
+ * fully reduced outputs, congruent and within bounds for lazy ones. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static const int bits_list[] = {30, 40, 49, 50, 52, 55, 60, 61, 62};
+#define NB (sizeof bits_list / sizeof bits_list[0])
+
+static int other_backends(const ntt_ops_t **out)
+{
+    int k = 0;
+    for (int id = 1; id < NTT_SIMD_COUNT; id++)
+        if (ntt_ops_get((ntt_simd_t)id, &out[k]) == NTT_OK) k++;
+    return k;
+}
+
+/* Inputs: random below `bound`, with runs of 0 and bound-1 and a pattern of edge values. */
+static void fill_inputs(test_rng_t *r, uint64_t *v, size_t n, uint64_t bound, int variant)
+{
+    test_fill(r, v, n, bound);
+    if (variant == 1)
+        for (size_t i = 0; i < n; i++) v[i] = bound - 1;
+    if (variant == 2)
+        for (size_t i = 0; i < n; i++) v[i] = (i % 3 == 0) ? 0 : (i % 3 == 1) ? bound - 1 : v[i];
+}
+
+static void check_ntt(const ntt_ops_t *ops, size_t n, int bits, test_rng_t *r)
+{
+    uint64_t q = test_prime(bits, 1 << 17);
+    ntt_tables_t *t;
+    cr_assert_eq(ntt_tables_new(n, q, &t), NTT_OK);
+    const ntt_ops_t *sc;
+    cr_assert_eq(ntt_ops_get(NTT_SIMD_SCALAR, &sc), NTT_OK);
+    uint64_t *in = ntt_alloc(n), *want = ntt_alloc(n), *got = ntt_alloc(n);
+    for (int variant = 0; variant < 3; variant++) {
+        /* Forward: inputs below q, 2q and 4q (the API accepts < 4q). */
+        for (uint64_t mult = 1; mult <= 4; mult *= 2) {
+            fill_inputs(r, in, n, mult * q, variant);
+            memcpy(want, in, n * 8);
+            memcpy(got, in, n * 8);
+            sc->forward(t, want, 0);
+            ops->forward(t, got, 0);
+            cr_assert_arr_eq(got, want, n * 8, "%s forward n=%zu bits=%d in<%lluq v%d",
+                             ops->name, n, bits, (unsigned long long)mult, variant);
+            memcpy(got, in, n * 8);
+            ops->forward(t, got, 1);
+            for (size_t i = 0; i < n; i++) {
+                cr_assert_lt(got[i], 4 * q, "%s forward lazy bound", ops->name);
+                cr_assert_eq(got[i] % q, want[i], "%s forward lazy n=%zu bits=%d", ops->name,
+                             n, bits);
+            }
+        }
+        /* Inverse: inputs below q and 2q. */
+        for (uint64_t mult = 1; mult <= 2; mult++) {
+            fill_inputs(r, in, n, mult * q, variant);
+            memcpy(want, in, n * 8);
+            memcpy(got, in, n * 8);
+            sc->inverse(t, want, 0);
+            ops->inverse(t, got, 0);
+            cr_assert_arr_eq(got, want, n * 8, "%s inverse n=%zu bits=%d in<%lluq v%d",
+                             ops->name, n, bits, (unsigned long long)mult, variant);
+            memcpy(got, in, n * 8);
+            ops->inverse(t, got, 1);
+            for (size_t i = 0; i < n; i++) {
+                cr_assert_lt(got[i], 2 * q, "%s inverse lazy bound", ops->name);
+                cr_assert_eq(got[i] % q, want[i], "%s inverse lazy", ops->name);
+            }
+        }
+    }
+    ntt_free(in);
+    ntt_free(want);
+    ntt_free(got);
+    ntt_tables_free(t);
+}
+
+Test(ntt_backends, ntt_matches_scalar_all_sizes_and_primes, .timeout = 300)
+{
+    const ntt_ops_t *ops[NTT_SIMD_COUNT];
+    int k = other_backends(ops);
+    test_rng_t r = {21};
+    for (int b = 0; b < k; b++)
+        for (size_t bi = 0; bi < NB; bi++)
+            for (size_t n = 8; n <= (1 << 17); n *= 2) check_ntt(ops[b], n, bits_list[bi], &r);
+    cr_log_info("compared %d SIMD backend(s) with scalar", k);
+}
+
+Test(ntt_backends, eltwise_matches_scalar)
+{
+    const ntt_ops_t *ops[NTT_SIMD_COUNT];
+    int k = other_backends(ops);
+    const ntt_ops_t *sc;
+    cr_assert_eq(ntt_ops_get(NTT_SIMD_SCALAR, &sc), NTT_OK);
+    test_rng_t r = {22};
+    static const size_t lengths[] = {1, 2, 5, 7, 8, 9, 15, 16, 17, 100, 4096, 4099};
+    for (int bk = 0; bk < k; bk++) {
+        const ntt_ops_t *o = ops[bk];
+        for (size_t bi = 0; bi < NB + 2; bi++) {
+            /* Also a tiny prime and a small composite modulus. */
+            uint64_t q = bi < NB ? test_prime(bits_list[bi], 2) : bi == NB ? 65537 : 1000;
+            ntt_modulus_t m;
+            cr_assert_eq(ntt_modulus_init(&m, q), NTT_OK);
+            for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
+                size_t n = lengths[li];
+                uint64_t *a = ntt_alloc(n + 1), *b = ntt_alloc(n + 1), *c = ntt_alloc(n + 1);
+                uint64_t *want = ntt_alloc(n + 1), *got = ntt_alloc(n + 1), *raw = ntt_alloc(n + 1);
+                for (int variant = 0; variant < 3; variant++) {
+                    fill_inputs(&r, a, n, q, variant);
+                    fill_inputs(&r, b, n, q, (variant + 1) % 3);
+                    fill_inputs(&r, c, n, q, (variant + 2) % 3);
+                    for (size_t i = 0; i < n; i++) raw[i] = test_rng_next(&r);
+                    raw[0] = UINT64_MAX;
+                    uint64_t s = variant == 1 ? q - 1 : test_rng_below(&r, q);
+                    /* A sentinel past the end must survive (masked tails). */
+                    got[n] = want[n] = 0xdeadbeef;
+#define CMP(call_sc, call_o, what)                                                     \
+    do {                                                                               \
+        call_sc;                                                                       \
+        call_o;                                                                        \
+        cr_assert_arr_eq(got, want, (n + 1) * 8, "%s %s n=%zu q=%lu", o->name, what, n, q); \
+    } while (0)
+                    CMP(sc->add(want, a, b, n, &m), o->add(got, a, b, n, &m), "add");
+                    CMP(sc->sub(want, a, b, n, &m), o->sub(got, a, b, n, &m), "sub");
+                    CMP(sc->neg(want, a, n, &m), o->neg(got, a, n, &m), "neg");
+                    CMP(sc->mul(want, a, b, n, &m), o->mul(got, a, b, n, &m), "mul");
+                    CMP(sc->mul_scalar(want, a, s, n, &m), o->mul_scalar(got, a, s, n, &m),
+                        "mul_scalar");
+                    CMP(sc->fma(want, a, b, c, n, &m), o->fma(got, a, b, c, n, &m), "fma");
+                    CMP(sc->fma_scalar(want, a, s, c, n, &m), o->fma_scalar(got, a, s, c, n, &m),
+                        "fma_scalar");
+                    CMP(sc->reduce(want, raw, n, &m), o->reduce(got, raw, n, &m), "reduce");
+#undef CMP
+                    /* In place. */
+                    memcpy(got, a, n * 8);
+                    o->mul(got, got, b, n, &m);
+                    sc->mul(want, a, b, n, &m);
+                    cr_assert_arr_eq(got, want, n * 8, "%s mul in place", o->name);
+                }
+                ntt_free(a);
+                ntt_free(b);
+                ntt_free(c);
+                ntt_free(want);
+                ntt_free(got);
+                ntt_free(raw);
+            }
+        }
+    }
+}
+
+Test(ntt_backends, unavailable_backend_is_refused)
+{
+    const ntt_ops_t *o = (const ntt_ops_t *)&o;
+    cr_expect_eq(ntt_ops_get((ntt_simd_t)7, &o), NTT_EINVAL);
+    cr_expect_eq(ntt_ops_get(NTT_SIMD_SCALAR, NULL), NTT_EINVAL);
+    cr_assert_eq(ntt_ops_get(NTT_SIMD_SCALAR, &o), NTT_OK);
+    cr_expect_str_eq(o->name, "scalar");
+    ntt_simd_t id;
+    cr_expect_eq(ntt_simd_parse("avx512", &id), NTT_OK);
+    cr_expect_eq(id, NTT_SIMD_AVX512);
+    cr_expect_eq(ntt_simd_parse("sse9", &id), NTT_EINVAL);
+    for (int i = 0; i < NTT_SIMD_COUNT; i++) {
+        int rc = ntt_ops_get((ntt_simd_t)i, &o);
+        cr_expect(rc == NTT_OK || rc == NTT_EUNSUPPORTED);
+        if (rc == NTT_EUNSUPPORTED) cr_expect_null(o);
+    }
+}
