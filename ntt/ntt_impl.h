@@ -23,6 +23,11 @@ struct ntt_tables {
     uint64_t *root_shoup52;
     uint64_t *iroot_shoup52;
     uint64_t n_inv_shoup52, last_iroot_shoup52;
+    /* Double-precision twiddles for the AVX2 FMA path (same condition):
+     * w in the symmetric range (-q/2, q/2] and w/q. */
+    double *root_fp, *root_fpq;
+    double *iroot_fp, *iroot_fpq;
+    double n_inv_fp, n_inv_fpq, last_iroot_fp, last_iroot_fpq;
 };
 
 /* IFMA kernels need 4q < 2^52. */

@@ -12,7 +12,17 @@ void ntt_tables_free(ntt_tables_t *t)
     ntt_free(t->iroot_shoup);
     ntt_free(t->root_shoup52);
     ntt_free(t->iroot_shoup52);
+    ntt_free(t->root_fp);
+    ntt_free(t->root_fpq);
+    ntt_free(t->iroot_fp);
+    ntt_free(t->iroot_fpq);
     free(t);
+}
+
+/* w in (-q/2, q/2] as an exact double (q < 2^50). */
+static double symmetric(uint64_t w, uint64_t q)
+{
+    return w > q / 2 ? -(double)(q - w) : (double)w;
 }
 
 int ntt_tables_new(size_t n, uint64_t q, ntt_tables_t **out)
@@ -61,16 +71,29 @@ int ntt_tables_new(size_t n, uint64_t q, ntt_tables_t **out)
     if (q < (1ULL << NTT_IFMA_MAX_BITS)) {
         t->root_shoup52 = ntt_alloc(n);
         t->iroot_shoup52 = ntt_alloc(n);
-        if (!t->root_shoup52 || !t->iroot_shoup52) {
+        t->root_fp = (double *)ntt_alloc(n);
+        t->root_fpq = (double *)ntt_alloc(n);
+        t->iroot_fp = (double *)ntt_alloc(n);
+        t->iroot_fpq = (double *)ntt_alloc(n);
+        if (!t->root_shoup52 || !t->iroot_shoup52 || !t->root_fp || !t->root_fpq ||
+            !t->iroot_fp || !t->iroot_fpq) {
             ntt_tables_free(t);
             return NTT_ENOMEM;
         }
         for (size_t i = 0; i < n; i++) {
             t->root_shoup52[i] = ntt_shoup52(t->root[i], q);
             t->iroot_shoup52[i] = ntt_shoup52(t->iroot[i], q);
+            t->root_fp[i] = symmetric(t->root[i], q);
+            t->root_fpq[i] = t->root_fp[i] / (double)q;
+            t->iroot_fp[i] = symmetric(t->iroot[i], q);
+            t->iroot_fpq[i] = t->iroot_fp[i] / (double)q;
         }
         t->n_inv_shoup52 = ntt_shoup52(t->n_inv, q);
         t->last_iroot_shoup52 = ntt_shoup52(t->last_iroot, q);
+        t->n_inv_fp = symmetric(t->n_inv, q);
+        t->n_inv_fpq = t->n_inv_fp / (double)q;
+        t->last_iroot_fp = symmetric(t->last_iroot, q);
+        t->last_iroot_fpq = t->last_iroot_fp / (double)q;
     }
     *out = t;
     return NTT_OK;
