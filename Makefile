@@ -130,6 +130,7 @@ $(SAN)/hestat-tests: $(SAN_TEST_OBJS) $(SAN_LIB_OBJS)
 sanitize: deps
 	@$(MAKE) --no-print-directory $(SAN)/hestat-tests $(BUILD)/bin/hestat-info
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  sh tests/run-tests.sh $(SAN)/hestat-tests $(BUILD)/bin/hestat-info
 
 # ---- benchmarks ------------------------------------------------------------------
