@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "bench_common.h"
 
 extern "C" {
@@ -121,6 +123,9 @@ void add(benchmark::internal::Benchmark *b)
 // Collects the "min" aggregates (or single runs) and prints a pivot table.
 class TableReporter : public benchmark::ConsoleReporter {
   public:
+    // Colour only on a terminal, so logs and pipes stay plain text.
+    TableReporter() : ConsoleReporter(isatty(STDOUT_FILENO) ? OO_Defaults : OO_Tabular) {}
+
     void ReportRuns(const std::vector<Run> &runs) override
     {
         ConsoleReporter::ReportRuns(runs);

@@ -59,6 +59,19 @@ INLINE v8 mulhi64(v8 a, v8 b, v8 b_hi)
     return add(add(p11, _mm512_srli_epi64(t, 32)), _mm512_srli_epi64(mid, 32));
 }
 
+/* mulhi64 without the low partial product: hi(a*b) - 1 or hi(a*b). */
+INLINE v8 mulhi64_approx(v8 a, v8 b, v8 b_hi)
+{
+    const v8 m32 = bcast(0xffffffffULL);
+    v8 a_hi = _mm512_srli_epi64(a, 32);
+    v8 p01 = _mm512_mul_epu32(a, b_hi);
+    v8 p10 = _mm512_mul_epu32(a_hi, b);
+    v8 p11 = _mm512_mul_epu32(a_hi, b_hi);
+    v8 mid = add(_mm512_and_si512(p01, m32), _mm512_and_si512(p10, m32));
+    return add(add(p11, _mm512_srli_epi64(p01, 32)),
+               add(_mm512_srli_epi64(p10, 32), _mm512_srli_epi64(mid, 32)));
+}
+
 /* y*w mod q in [0, 2q): Shoup with wp = floor(w*2^52/q) (ifma, y < 2^52) or
  * wp = floor(w*2^64/q) (64-bit, any y). */
 INLINE v8 mulshoup(v8 y, v8 w, v8 wp, v8 wp_hi, const consts_t *c, const int ifma)
@@ -339,9 +352,10 @@ INLINE v8 mulmod_vec(v8 a, v8 b, const barrett_t *c, const int ifma)
     }
     v8 lo = _mm512_mullo_epi64(a, b), hi = mulhi64(a, b, _mm512_srli_epi64(b, 32));
     v8 x = _mm512_or_si512(_mm512_sll_epi64(hi, c->ls), _mm512_srl_epi64(lo, c->s));
-    v8 qh = mulhi64(x, c->mu, c->mu_hi);
+    /* The quotient may be 3 short (Barrett 2, the approximate product 1). */
+    v8 qh = mulhi64_approx(x, c->mu, c->mu_hi);
     v8 r = sub(lo, _mm512_mullo_epi64(qh, c->q));
-    return csub(csub(r, c->q), c->q); /* r < 3q */
+    return csub(csub(r, c->two_q), c->q); /* r < 4q < 2^64 */
 }
 
 /* IFMA needs q < 2^50; the Barrett constant needs q not a power of two. */
