@@ -1,0 +1,196 @@
+/*
+ * hestat ckks/: the RNS-CKKS scheme on top of ntt/.
+ *
+ * Follows Microsoft SEAL 4.x: the same primes, NTT convention, slot order
+ * (slot i <-> the root zeta^(3^i)), key switching with one special prime and
+ * one decomposition digit per data prime, and rescaling by the last prime, so
+ * deterministic operations (encode up to rare +-1 rounding, multiply,
+ * relinearize, rescale, rotate, conjugate) can match SEAL bit for bit.
+ *
+ * Levels: a context has k primes q_0 .. q_{k-1}; the last is the special
+ * prime used only in keys. A ciphertext or plaintext holds `nprimes` of the
+ * data primes (1 .. k-1); "level" = nprimes - 1, so fresh ciphertexts are at
+ * level k-2 and rescaling drops one level.
+ *
+ * All functions return CKKS_OK (0) or a negative CKKS_E* code (ckks_strerror).
+ * Objects are created and freed in pairs; *_free accepts NULL. Secret
+ * material is wiped before it is freed. A context is read-only once built and
+ * may be shared between threads; objects are not locked.
+ */
+#ifndef HESTAT_CKKS_H
+#define HESTAT_CKKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ntt/ntt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    CKKS_OK = 0,
+    CKKS_EINVAL = -1,      /* NULL pointer or argument out of range */
+    CKKS_ENOMEM = -2,      /* allocation failed */
+    CKKS_EPARAMS = -3,     /* parameters malformed (N, primes, count) */
+    CKKS_EINSECURE = -4,   /* modulus too large for 128-bit security at this N */
+    CKKS_ELEVEL = -5,      /* operands at different levels, or no level left */
+    CKKS_ESCALE = -6,      /* operands at different scales, or scale out of range */
+    CKKS_EKEY = -7,        /* missing key (Galois element) or key of wrong kind */
+    CKKS_ECONTEXT = -8,    /* object belongs to another context */
+    CKKS_EOVERFLOW = -9,   /* value * scale does not fit the modulus */
+    CKKS_ESIZE = -10,      /* ciphertext of the wrong size (e.g. 3 where 2 needed) */
+    CKKS_ERANDOM = -11,    /* the OS random source failed */
+    CKKS_ENTT = -12        /* NTT layer refused the parameters (see ntt_strerror) */
+};
+
+const char *ckks_strerror(int status);
+
+#define CKKS_MAX_PRIMES 64
+#define CKKS_LOG_N_MIN 12
+#define CKKS_LOG_N_MAX 16
+
+/* ---- parameters and context ------------------------------------------------ */
+typedef struct ckks_params {
+    size_t n;                          /* ring degree N, 2^12 .. 2^16 */
+    size_t count;                      /* number of primes, >= 2 (last = special) */
+    uint64_t primes[CKKS_MAX_PRIMES];  /* q_0 .. q_{count-1} */
+    int allow_insecure;                /* 1: skip the 128-bit security check */
+} ckks_params_t;
+
+/* Fills params with SEAL's CoeffModulus::Create(n, bit_sizes). */
+int ckks_params_from_bits(ckks_params_t *p, size_t n, const int *bit_sizes, size_t count);
+
+/* Largest total log2(Q) (all primes, special included) for 128-bit classical
+ * security with a ternary secret; 0 if N is outside the table. */
+int ckks_max_modulus_bits(size_t n);
+
+typedef struct ckks_context ckks_context_t;
+
+int ckks_context_new(const ckks_params_t *p, ckks_context_t **out);
+void ckks_context_free(ckks_context_t *ctx);
+
+size_t ckks_context_n(const ckks_context_t *ctx);
+size_t ckks_context_slots(const ckks_context_t *ctx);
+/* Number of data primes (a fresh ciphertext's nprimes). */
+size_t ckks_context_data_primes(const ckks_context_t *ctx);
+uint64_t ckks_context_prime(const ckks_context_t *ctx, size_t i);
+const ntt_tables_t *ckks_context_ntt(const ckks_context_t *ctx, size_t i);
+
+/* ---- plaintexts and ciphertexts (NTT form, prime-major layout) --------------- */
+typedef struct ckks_plaintext {
+    const ckks_context_t *ctx;
+    size_t nprimes;
+    double scale;
+    uint64_t *data; /* nprimes * N words: data[i*N + k] */
+} ckks_plaintext_t;
+
+typedef struct ckks_ciphertext {
+    const ckks_context_t *ctx;
+    size_t size;    /* polynomials: 2, or 3 after multiply */
+    size_t nprimes;
+    double scale;
+    uint64_t *data; /* size * nprimes * N words: data[(p*nprimes + i)*N + k] */
+} ckks_ciphertext_t;
+
+int ckks_plaintext_new(const ckks_context_t *ctx, size_t nprimes, ckks_plaintext_t **out);
+void ckks_plaintext_free(ckks_plaintext_t *pt);
+int ckks_ciphertext_new(const ckks_context_t *ctx, size_t size, size_t nprimes,
+                        ckks_ciphertext_t **out);
+void ckks_ciphertext_free(ckks_ciphertext_t *ct);
+/* dst becomes a copy of src (reallocated as needed). */
+int ckks_ciphertext_copy(ckks_ciphertext_t *dst, const ckks_ciphertext_t *src);
+
+/* ---- encoder -------------------------------------------------------------------- */
+/* Encodes count (<= N/2) values into slots 0..count-1 (the rest 0) at the
+ * given scale, with nprimes data primes (0 = all data primes). */
+int ckks_encode_real(const ckks_context_t *ctx, const double *values, size_t count,
+                     double scale, size_t nprimes, ckks_plaintext_t *pt);
+int ckks_encode_complex(const ckks_context_t *ctx, const double *re, const double *im,
+                        size_t count, double scale, size_t nprimes, ckks_plaintext_t *pt);
+/* The constant polynomial round(value * scale): value in every slot. */
+int ckks_encode_constant(const ckks_context_t *ctx, double value, double scale,
+                         size_t nprimes, ckks_plaintext_t *pt);
+/* Decodes the first count slots (count <= N/2); im may be NULL. */
+int ckks_decode(const ckks_context_t *ctx, const ckks_plaintext_t *pt, double *re, double *im,
+                size_t count);
+
+/* ---- keys ---------------------------------------------------------------------- */
+typedef struct ckks_secret_key ckks_secret_key_t;
+typedef struct ckks_public_key ckks_public_key_t;
+typedef struct ckks_relin_key ckks_relin_key_t;
+typedef struct ckks_galois_keys ckks_galois_keys_t;
+
+int ckks_secret_key_new(const ckks_context_t *ctx, ckks_secret_key_t **out);
+void ckks_secret_key_free(ckks_secret_key_t *sk);
+int ckks_public_key_new(const ckks_secret_key_t *sk, ckks_public_key_t **out);
+void ckks_public_key_free(ckks_public_key_t *pk);
+int ckks_relin_key_new(const ckks_secret_key_t *sk, ckks_relin_key_t **out);
+void ckks_relin_key_free(ckks_relin_key_t *rk);
+/* Galois keys for rotations by the given steps (left for positive steps,
+ * |step| < N/2) plus conjugation when `conjugate` is set. steps == NULL and
+ * count == 0 gives the default set: +-2^i for every i, and conjugation. */
+int ckks_galois_keys_new(const ckks_secret_key_t *sk, const int *steps, size_t count,
+                         int conjugate, ckks_galois_keys_t **out);
+void ckks_galois_keys_free(ckks_galois_keys_t *gk);
+/* 1 if the keys hold the key for this Galois element. */
+int ckks_galois_keys_has(const ckks_galois_keys_t *gk, uint32_t galois_elt);
+/* Galois element of a left rotation by step (SEAL: 3^step mod 2N; negative
+ * steps rotate right), and of conjugation (2N - 1). */
+uint32_t ckks_galois_elt_rotate(const ckks_context_t *ctx, int step);
+uint32_t ckks_galois_elt_conjugate(const ckks_context_t *ctx);
+
+/* Raw access for serialization and tests: the secret key's NTT-form
+ * polynomial over all primes (count * N words). */
+const uint64_t *ckks_secret_key_data(const ckks_secret_key_t *sk);
+
+/* ---- encryption ------------------------------------------------------------------ */
+int ckks_encrypt(const ckks_public_key_t *pk, const ckks_plaintext_t *pt, ckks_ciphertext_t *ct);
+int ckks_encrypt_symmetric(const ckks_secret_key_t *sk, const ckks_plaintext_t *pt,
+                           ckks_ciphertext_t *ct);
+int ckks_decrypt(const ckks_secret_key_t *sk, const ckks_ciphertext_t *ct, ckks_plaintext_t *pt);
+
+/* ---- evaluation: results are written to `out`, which may alias an input ----------- */
+int ckks_add(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, ckks_ciphertext_t *out);
+int ckks_sub(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, ckks_ciphertext_t *out);
+int ckks_negate(const ckks_ciphertext_t *a, ckks_ciphertext_t *out);
+int ckks_add_plain(const ckks_ciphertext_t *a, const ckks_plaintext_t *p, ckks_ciphertext_t *out);
+int ckks_sub_plain(const ckks_ciphertext_t *a, const ckks_plaintext_t *p, ckks_ciphertext_t *out);
+int ckks_multiply_plain(const ckks_ciphertext_t *a, const ckks_plaintext_t *p,
+                        ckks_ciphertext_t *out);
+/* Multiplies by a real constant encoded at `scale` (the result's scale is
+ * a->scale * scale). */
+int ckks_multiply_const(const ckks_ciphertext_t *a, double value, double scale,
+                        ckks_ciphertext_t *out);
+/* Size-2 inputs; the output has size 3 until relinearized. */
+int ckks_multiply(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, ckks_ciphertext_t *out);
+int ckks_square(const ckks_ciphertext_t *a, ckks_ciphertext_t *out);
+int ckks_relinearize(const ckks_ciphertext_t *a, const ckks_relin_key_t *rk,
+                     ckks_ciphertext_t *out);
+/* Divides by the last prime (rounding) and drops it: scale /= q_last. */
+int ckks_rescale(const ckks_ciphertext_t *a, ckks_ciphertext_t *out);
+/* Drops primes (no scaling) down to nprimes. */
+int ckks_mod_switch(const ckks_ciphertext_t *a, size_t nprimes, ckks_ciphertext_t *out);
+int ckks_plaintext_mod_switch(const ckks_plaintext_t *a, size_t nprimes, ckks_plaintext_t *out);
+/* Rotates the slots left by step (right if negative). Uses the exact key if
+ * present, otherwise composes available power-of-two rotations. */
+int ckks_rotate(const ckks_ciphertext_t *a, int step, const ckks_galois_keys_t *gk,
+                ckks_ciphertext_t *out);
+int ckks_conjugate(const ckks_ciphertext_t *a, const ckks_galois_keys_t *gk,
+                   ckks_ciphertext_t *out);
+/* Applies one Galois automorphism with its key (the primitive under rotate). */
+int ckks_apply_galois(const ckks_ciphertext_t *a, uint32_t galois_elt,
+                      const ckks_galois_keys_t *gk, ckks_ciphertext_t *out);
+/* Every slot becomes the sum of all N/2 slots (log2(N/2) rotations). */
+int ckks_sum_slots(const ckks_ciphertext_t *a, const ckks_galois_keys_t *gk,
+                   ckks_ciphertext_t *out);
+/* Slot i becomes the sum of slots i .. i+width-1 (width a power of two,
+ * log2(width) rotations). */
+int ckks_inner_sum(const ckks_ciphertext_t *a, size_t width, const ckks_galois_keys_t *gk,
+                   ckks_ciphertext_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HESTAT_CKKS_H */

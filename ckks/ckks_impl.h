@@ -1,0 +1,109 @@
+/* Internal to ckks/: context layout, RNS helpers, randomness, key structs. */
+#ifndef HESTAT_CKKS_IMPL_H
+#define HESTAT_CKKS_IMPL_H
+
+#include <complex.h>
+#include <fftw3.h>
+#include <gmp.h>
+
+#include "ckks.h"
+
+/* Per-level CRT constants for decoding a polynomial with `np` primes. */
+typedef struct {
+    uint64_t *inv_punct;       /* (Q/q_i)^-1 mod q_i */
+    uint64_t *inv_punct_shoup; /* Shoup companions */
+    ntt_u128 *punct_lo;        /* (Q/q_i) mod 2^128 */
+    double *inv_q;             /* 1/q_i */
+    ntt_u128 q_lo;             /* Q mod 2^128 */
+    mpz_t q, half_q;           /* Q and floor(Q/2) for the exact fallback */
+    mpz_t *punct;              /* Q/q_i */
+    int bits;                  /* bit length of Q */
+} ckks_crt_t;
+
+struct ckks_context {
+    size_t n, slots, k; /* k primes in all; k-1 data primes */
+    int log_n;
+    uint64_t primes[CKKS_MAX_PRIMES];
+    ntt_modulus_t mod[CKKS_MAX_PRIMES];
+    ntt_tables_t *ntt[CKKS_MAX_PRIMES];
+    /* inv_q[j][i] = q_j^-1 mod q_i (i < j): rescale and mod-down. */
+    uint64_t inv_q[CKKS_MAX_PRIMES][CKKS_MAX_PRIMES];
+    ckks_crt_t crt[CKKS_MAX_PRIMES + 1]; /* index: number of primes (1 .. k-1) */
+    uint32_t *bitrev;                    /* bitrev(i, log_n) */
+    /* Encoder: FFT plans of size N and the slot positions. */
+    fftw_plan fft_fwd, fft_bwd;
+    double complex *zeta;   /* zeta^j, zeta = exp(i pi / N) */
+    uint32_t *slot_pos;     /* slot i -> FFT index (3^i mod 2N - 1)/2 */
+    uint32_t *slot_conj;    /* slot i -> FFT index of the conjugate root */
+};
+
+struct ckks_secret_key {
+    const ckks_context_t *ctx;
+    uint64_t *s; /* k * N, NTT form, all primes */
+};
+
+struct ckks_public_key {
+    const ckks_context_t *ctx;
+    uint64_t *p; /* 2 * k * N: (b, a), NTT form */
+};
+
+/* A key-switching key: digit j (one per data prime) = (b_j, a_j) over all k primes. */
+typedef struct {
+    uint64_t *d; /* (k-1) * 2 * k * N: d[((j*2 + c)*k + i)*N + t] */
+} ckks_kswitch_t;
+
+struct ckks_relin_key {
+    const ckks_context_t *ctx;
+    ckks_kswitch_t key;
+};
+
+struct ckks_galois_keys {
+    const ckks_context_t *ctx;
+    size_t count;
+    uint32_t *elts;
+    ckks_kswitch_t *keys;
+};
+
+/* ---- rng.c: all randomness comes from a ChaCha20 stream keyed by 32 bytes
+ * from the OS (libsodium's randombytes). ---- */
+typedef struct {
+    unsigned char key[32];
+    unsigned char nonce[12];
+    uint32_t counter;
+    unsigned char buf[1024];
+    size_t pos;
+} ckks_stream_t;
+
+int ckks_stream_init_random(ckks_stream_t *st);
+void ckks_stream_init_seed(ckks_stream_t *st, const unsigned char seed[32], uint32_t domain);
+void ckks_stream_wipe(ckks_stream_t *st);
+/* Uniform mod each prime of the first np, written straight into NTT form. */
+void ckks_sample_uniform(ckks_stream_t *st, const ckks_context_t *ctx, size_t np, uint64_t *out);
+/* Small polynomials as signed coefficients: ternary {-1,0,1} or centred
+ * binomial (sigma ~ 3.24). */
+void ckks_sample_ternary(ckks_stream_t *st, size_t n, int8_t *out);
+void ckks_sample_cbd(ckks_stream_t *st, size_t n, int8_t *out);
+
+/* ---- poly.c: RNS helpers over np primes (prime-major, N words per prime) ---- */
+/* Signed small coefficients -> RNS -> NTT form. */
+void ckks_small_to_ntt(const ckks_context_t *ctx, const int8_t *v, size_t np, uint64_t *out);
+void ckks_poly_ntt(const ckks_context_t *ctx, uint64_t *p, size_t np);
+void ckks_poly_intt(const ckks_context_t *ctx, uint64_t *p, size_t np);
+/* p has np primes (NTT form); divides by the last prime with rounding and
+ * leaves np-1 primes (SEAL's divide_and_round_q_last_ntt). */
+int ckks_poly_divide_round_last(const ckks_context_t *ctx, uint64_t *p, size_t np);
+/* out = galois_elt applied to p (NTT form), np primes; out != p. */
+void ckks_poly_galois(const ckks_context_t *ctx, const uint64_t *p, size_t np, uint32_t elt,
+                      uint64_t *out);
+/* Key switching of `target` (np primes, NTT form) with key ksk; adds the
+ * result to c0 and c1 (np primes each). */
+int ckks_keyswitch_add(const ckks_context_t *ctx, const uint64_t *target, size_t np,
+                       const ckks_kswitch_t *ksk, uint64_t *c0, uint64_t *c1);
+/* Key-switching key for s' (NTT form over the k-1 data primes) under s. */
+int ckks_kswitch_generate(const ckks_secret_key_t *sk, const uint64_t *s_prime, ckks_kswitch_t *out);
+void ckks_kswitch_free(const ckks_context_t *ctx, ckks_kswitch_t *k);
+
+/* Scales equal up to a few ulps (SEAL's are_close). */
+int ckks_scales_close(double a, double b);
+
+#endif

@@ -1,0 +1,353 @@
+/* Homomorphic evaluation. Outputs may alias inputs; levels and scales are
+ * checked and a mismatch is an error, never a wrong answer. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckks_impl.h"
+
+#define POLY(ct, p, i) ((ct)->data + (((p) * (ct)->nprimes + (i)) * (ct)->ctx->n))
+
+static int check_ct(const ckks_ciphertext_t *a, const ckks_ciphertext_t *out)
+{
+    if (!a || !out) return CKKS_EINVAL;
+    if (a->ctx != out->ctx) return CKKS_ECONTEXT;
+    if (a->size < 2 || a->size > 3) return CKKS_ESIZE;
+    if (a->nprimes == 0 || a->nprimes >= a->ctx->k) return CKKS_ELEVEL;
+    return CKKS_OK;
+}
+
+static int check_pair(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b,
+                      const ckks_ciphertext_t *out)
+{
+    int rc = check_ct(a, out);
+    if (rc) return rc;
+    rc = check_ct(b, out);
+    if (rc) return rc;
+    if (a->nprimes != b->nprimes) return CKKS_ELEVEL;
+    if (!ckks_scales_close(a->scale, b->scale)) return CKKS_ESCALE;
+    return CKKS_OK;
+}
+
+static int check_plain(const ckks_ciphertext_t *a, const ckks_plaintext_t *p,
+                       const ckks_ciphertext_t *out)
+{
+    int rc = check_ct(a, out);
+    if (rc) return rc;
+    if (!p) return CKKS_EINVAL;
+    if (p->ctx != a->ctx) return CKKS_ECONTEXT;
+    if (p->nprimes != a->nprimes) return CKKS_ELEVEL;
+    return CKKS_OK;
+}
+
+/* The scale must stay below the modulus of its level (SEAL's rule). */
+static int scale_ok(const ckks_context_t *ctx, double scale, size_t np)
+{
+    return scale > 0 && isfinite(scale) && log2(scale) < ctx->crt[np].bits;
+}
+
+/* Moves polynomials 1.. so that the layout matches np_new primes per poly. */
+static void relayout(uint64_t *data, size_t size, size_t np_old, size_t np_new, size_t n)
+{
+    for (size_t p = 1; p < size; p++)
+        memmove(data + p * np_new * n, data + p * np_old * n, np_new * n * sizeof *data);
+}
+
+static int add_sub(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, ckks_ciphertext_t *out,
+                   int subtract)
+{
+    int rc = check_pair(a, b, out);
+    if (rc) return rc;
+    const ckks_context_t *ctx = a->ctx;
+    const size_t n = ctx->n, np = a->nprimes;
+    size_t size = a->size > b->size ? a->size : b->size;
+    /* out may alias a or b: layout is the same (same np), work per limb. */
+    for (size_t p = 0; p < size; p++) {
+        for (size_t i = 0; i < np; i++) {
+            const ntt_modulus_t *m = &ctx->mod[i];
+            uint64_t *o = out->data + (p * np + i) * n;
+            const uint64_t *x = p < a->size ? POLY(a, p, i) : NULL;
+            const uint64_t *y = p < b->size ? POLY(b, p, i) : NULL;
+            if (x && y)
+                (subtract ? ntt_vec_sub : ntt_vec_add)(o, x, y, n, m);
+            else if (x)
+                memmove(o, x, n * sizeof *o);
+            else if (subtract)
+                ntt_vec_neg(o, y, n, m);
+            else
+                memmove(o, y, n * sizeof *o);
+        }
+    }
+    out->size = size;
+    out->nprimes = np;
+    out->scale = a->scale;
+    return CKKS_OK;
+}
+
+int ckks_add(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, ckks_ciphertext_t *out)
+{
+    return add_sub(a, b, out, 0);
+}
+
+int ckks_sub(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, ckks_ciphertext_t *out)
+{
+    return add_sub(a, b, out, 1);
+}
+
+int ckks_negate(const ckks_ciphertext_t *a, ckks_ciphertext_t *out)
+{
+    int rc = check_ct(a, out);
+    if (rc) return rc;
+    const size_t n = a->ctx->n, np = a->nprimes;
+    for (size_t p = 0; p < a->size; p++)
+        for (size_t i = 0; i < np; i++)
+            ntt_vec_neg(out->data + (p * np + i) * n, POLY(a, p, i), n, &a->ctx->mod[i]);
+    out->size = a->size;
+    out->nprimes = np;
+    out->scale = a->scale;
+    return CKKS_OK;
+}
+
+static int add_sub_plain(const ckks_ciphertext_t *a, const ckks_plaintext_t *pl,
+                         ckks_ciphertext_t *out, int subtract)
+{
+    int rc = check_plain(a, pl, out);
+    if (rc) return rc;
+    if (!ckks_scales_close(a->scale, pl->scale)) return CKKS_ESCALE;
+    rc = ckks_ciphertext_copy(out, a);
+    if (rc) return rc;
+    const size_t n = a->ctx->n;
+    for (size_t i = 0; i < a->nprimes; i++)
+        (subtract ? ntt_vec_sub : ntt_vec_add)(out->data + i * n, out->data + i * n,
+                                                pl->data + i * n, n, &a->ctx->mod[i]);
+    return CKKS_OK;
+}
+
+int ckks_add_plain(const ckks_ciphertext_t *a, const ckks_plaintext_t *p, ckks_ciphertext_t *out)
+{
+    return add_sub_plain(a, p, out, 0);
+}
+
+int ckks_sub_plain(const ckks_ciphertext_t *a, const ckks_plaintext_t *p, ckks_ciphertext_t *out)
+{
+    return add_sub_plain(a, p, out, 1);
+}
+
+int ckks_multiply_plain(const ckks_ciphertext_t *a, const ckks_plaintext_t *pl,
+                        ckks_ciphertext_t *out)
+{
+    int rc = check_plain(a, pl, out);
+    if (rc) return rc;
+    double scale = a->scale * pl->scale;
+    if (!scale_ok(a->ctx, scale, a->nprimes)) return CKKS_ESCALE;
+    const size_t n = a->ctx->n, np = a->nprimes;
+    for (size_t p = 0; p < a->size; p++)
+        for (size_t i = 0; i < np; i++)
+            ntt_vec_mul(out->data + (p * np + i) * n, POLY(a, p, i), pl->data + i * n, n,
+                        &a->ctx->mod[i]);
+    out->size = a->size;
+    out->nprimes = np;
+    out->scale = scale;
+    return CKKS_OK;
+}
+
+int ckks_multiply_const(const ckks_ciphertext_t *a, double value, double scale,
+                        ckks_ciphertext_t *out)
+{
+    int rc = check_ct(a, out);
+    if (rc) return rc;
+    ckks_plaintext_t *pl;
+    rc = ckks_plaintext_new(a->ctx, a->nprimes, &pl);
+    if (rc) return rc;
+    rc = ckks_encode_constant(a->ctx, value, scale, a->nprimes, pl);
+    if (rc == CKKS_OK) rc = ckks_multiply_plain(a, pl, out);
+    ckks_plaintext_free(pl);
+    return rc;
+}
+
+int ckks_multiply(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, ckks_ciphertext_t *out)
+{
+    int rc = check_ct(a, out);
+    if (rc) return rc;
+    rc = check_ct(b, out);
+    if (rc) return rc;
+    if (a->nprimes != b->nprimes) return CKKS_ELEVEL;
+    if (a->size != 2 || b->size != 2) return CKKS_ESIZE;
+    double scale = a->scale * b->scale;
+    if (!scale_ok(a->ctx, scale, a->nprimes)) return CKKS_ESCALE;
+    const size_t n = a->ctx->n, np = a->nprimes;
+    uint64_t *t = ntt_alloc(3 * np * n);
+    if (!t) return CKKS_ENOMEM;
+    for (size_t i = 0; i < np; i++) {
+        const ntt_modulus_t *m = &a->ctx->mod[i];
+        const uint64_t *a0 = POLY(a, 0, i), *a1 = POLY(a, 1, i);
+        const uint64_t *b0 = POLY(b, 0, i), *b1 = POLY(b, 1, i);
+        uint64_t *c0 = t + i * n, *c1 = t + (np + i) * n, *c2 = t + (2 * np + i) * n;
+        ntt_vec_mul(c0, a0, b0, n, m);
+        ntt_vec_mul(c1, a0, b1, n, m);
+        ntt_vec_fma(c1, a1, b0, c1, n, m);
+        ntt_vec_mul(c2, a1, b1, n, m);
+    }
+    memcpy(out->data, t, 3 * np * n * sizeof *t);
+    ntt_free(t);
+    out->size = 3;
+    out->nprimes = np;
+    out->scale = scale;
+    return CKKS_OK;
+}
+
+int ckks_square(const ckks_ciphertext_t *a, ckks_ciphertext_t *out)
+{
+    return ckks_multiply(a, a, out);
+}
+
+int ckks_relinearize(const ckks_ciphertext_t *a, const ckks_relin_key_t *rk, ckks_ciphertext_t *out)
+{
+    int rc = check_ct(a, out);
+    if (rc) return rc;
+    if (!rk) return CKKS_EINVAL;
+    if (rk->ctx != a->ctx) return CKKS_ECONTEXT;
+    if (a->size == 2) return ckks_ciphertext_copy(out, a);
+    rc = ckks_ciphertext_copy(out, a);
+    if (rc) return rc;
+    rc = ckks_keyswitch_add(a->ctx, POLY(out, 2, 0), out->nprimes, &rk->key, POLY(out, 0, 0),
+                            POLY(out, 1, 0));
+    if (rc == CKKS_OK) out->size = 2;
+    return rc;
+}
+
+int ckks_rescale(const ckks_ciphertext_t *a, ckks_ciphertext_t *out)
+{
+    int rc = check_ct(a, out);
+    if (rc) return rc;
+    if (a->nprimes < 2) return CKKS_ELEVEL;
+    rc = ckks_ciphertext_copy(out, a);
+    if (rc) return rc;
+    const size_t np = out->nprimes;
+    for (size_t p = 0; p < out->size && rc == CKKS_OK; p++)
+        rc = ckks_poly_divide_round_last(out->ctx, POLY(out, p, 0), np);
+    if (rc) return rc;
+    relayout(out->data, out->size, np, np - 1, out->ctx->n);
+    out->nprimes = np - 1;
+    out->scale = a->scale / (double)out->ctx->primes[np - 1];
+    return CKKS_OK;
+}
+
+int ckks_mod_switch(const ckks_ciphertext_t *a, size_t nprimes, ckks_ciphertext_t *out)
+{
+    int rc = check_ct(a, out);
+    if (rc) return rc;
+    if (nprimes == 0 || nprimes > a->nprimes) return CKKS_ELEVEL;
+    rc = ckks_ciphertext_copy(out, a);
+    if (rc) return rc;
+    relayout(out->data, out->size, out->nprimes, nprimes, out->ctx->n);
+    out->nprimes = nprimes;
+    return CKKS_OK;
+}
+
+int ckks_plaintext_mod_switch(const ckks_plaintext_t *a, size_t nprimes, ckks_plaintext_t *out)
+{
+    if (!a || !out) return CKKS_EINVAL;
+    if (a->ctx != out->ctx) return CKKS_ECONTEXT;
+    if (nprimes == 0 || nprimes > a->nprimes) return CKKS_ELEVEL;
+    if (out != a) memcpy(out->data, a->data, nprimes * a->ctx->n * sizeof *out->data);
+    out->nprimes = nprimes;
+    out->scale = a->scale;
+    return CKKS_OK;
+}
+
+static const ckks_kswitch_t *find_key(const ckks_galois_keys_t *gk, uint32_t elt)
+{
+    for (size_t i = 0; i < gk->count; i++)
+        if (gk->elts[i] == elt) return &gk->keys[i];
+    return NULL;
+}
+
+int ckks_apply_galois(const ckks_ciphertext_t *a, uint32_t galois_elt,
+                      const ckks_galois_keys_t *gk, ckks_ciphertext_t *out)
+{
+    int rc = check_ct(a, out);
+    if (rc) return rc;
+    if (!gk) return CKKS_EINVAL;
+    if (gk->ctx != a->ctx) return CKKS_ECONTEXT;
+    if (a->size != 2) return CKKS_ESIZE;
+    const ckks_kswitch_t *key = find_key(gk, galois_elt);
+    if (!key) return CKKS_EKEY;
+    const ckks_context_t *ctx = a->ctx;
+    const size_t n = ctx->n, np = a->nprimes;
+    uint64_t *t = ntt_alloc(2 * np * n);
+    if (!t) return CKKS_ENOMEM;
+    ckks_poly_galois(ctx, POLY(a, 0, 0), np, galois_elt, t);          /* sigma(c0) */
+    ckks_poly_galois(ctx, POLY(a, 1, 0), np, galois_elt, t + np * n); /* sigma(c1): target */
+    memcpy(out->data, t, np * n * sizeof *t);
+    memset(out->data + np * n, 0, np * n * sizeof *t);
+    out->size = 2;
+    out->nprimes = np;
+    out->scale = a->scale;
+    rc = ckks_keyswitch_add(ctx, t + np * n, np, key, out->data, out->data + np * n);
+    ntt_free(t);
+    return rc;
+}
+
+int ckks_rotate(const ckks_ciphertext_t *a, int step, const ckks_galois_keys_t *gk,
+                ckks_ciphertext_t *out)
+{
+    int rc = check_ct(a, out);
+    if (rc) return rc;
+    if (!gk) return CKKS_EINVAL;
+    const ckks_context_t *ctx = a->ctx;
+    int slots = (int)ctx->slots;
+    int s = step % slots;
+    if (s == 0) return ckks_ciphertext_copy(out, a);
+    uint32_t elt = ckks_galois_elt_rotate(ctx, s);
+    if (ckks_galois_keys_has(gk, elt)) return ckks_apply_galois(a, elt, gk, out);
+    /* Compose power-of-two rotations: non-adjacent form of s, which needs
+     * at most one rotation per bit, using +-2^i keys. */
+    if (s < 0) s += slots;
+    if (s > slots / 2) s -= slots;
+    int digits[32] = {0}, nd = 0, v = s < 0 ? -s : s, sign = s < 0 ? -1 : 1;
+    for (int bit = 0; v; bit++, v >>= 1) {
+        if (v & 1) {
+            int d = 2 - (v & 3); /* +1 or -1 */
+            digits[nd++] = sign * d * (1 << bit);
+            v -= d;
+        }
+    }
+    for (int i = 0; i < nd; i++)
+        if (!ckks_galois_keys_has(gk, ckks_galois_elt_rotate(ctx, digits[i]))) return CKKS_EKEY;
+    rc = ckks_apply_galois(a, ckks_galois_elt_rotate(ctx, digits[0]), gk, out);
+    for (int i = 1; i < nd && rc == CKKS_OK; i++)
+        rc = ckks_apply_galois(out, ckks_galois_elt_rotate(ctx, digits[i]), gk, out);
+    return rc;
+}
+
+int ckks_conjugate(const ckks_ciphertext_t *a, const ckks_galois_keys_t *gk, ckks_ciphertext_t *out)
+{
+    if (!a) return CKKS_EINVAL;
+    return ckks_apply_galois(a, ckks_galois_elt_conjugate(a->ctx), gk, out);
+}
+
+int ckks_inner_sum(const ckks_ciphertext_t *a, size_t width, const ckks_galois_keys_t *gk,
+                   ckks_ciphertext_t *out)
+{
+    int rc = check_ct(a, out);
+    if (rc) return rc;
+    if (!gk) return CKKS_EINVAL;
+    if (width == 0 || width > a->ctx->slots || (width & (width - 1))) return CKKS_EINVAL;
+    ckks_ciphertext_t *tmp;
+    rc = ckks_ciphertext_new(a->ctx, 2, a->nprimes, &tmp);
+    if (rc) return rc;
+    rc = ckks_ciphertext_copy(out, a);
+    for (size_t s = 1; s < width && rc == CKKS_OK; s <<= 1) {
+        rc = ckks_rotate(out, (int)s, gk, tmp);
+        if (rc == CKKS_OK) rc = ckks_add(out, tmp, out);
+    }
+    ckks_ciphertext_free(tmp);
+    return rc;
+}
+
+int ckks_sum_slots(const ckks_ciphertext_t *a, const ckks_galois_keys_t *gk, ckks_ciphertext_t *out)
+{
+    if (!a) return CKKS_EINVAL;
+    return ckks_inner_sum(a, a->ctx->slots, gk, out);
+}

@@ -1,0 +1,279 @@
+/* Key generation: ternary secret, public key, relinearization and Galois keys
+ * (SEAL's key-switching keys: one digit per data prime, special prime last). */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckks_impl.h"
+
+static void wipe_free(void *p, size_t bytes)
+{
+    if (!p) return;
+    sodium_memzero(p, bytes);
+    ntt_free(p);
+}
+
+int ckks_secret_key_new(const ckks_context_t *ctx, ckks_secret_key_t **out)
+{
+    if (!ctx || !out) return CKKS_EINVAL;
+    *out = NULL;
+    ckks_secret_key_t *sk = calloc(1, sizeof *sk);
+    int8_t *s = malloc(ctx->n);
+    if (!sk || !s) {
+        free(sk);
+        free(s);
+        return CKKS_ENOMEM;
+    }
+    sk->ctx = ctx;
+    sk->s = ntt_alloc(ctx->k * ctx->n);
+    ckks_stream_t st;
+    int rc = sk->s ? ckks_stream_init_random(&st) : CKKS_ENOMEM;
+    if (rc == CKKS_OK) {
+        ckks_sample_ternary(&st, ctx->n, s);
+        ckks_small_to_ntt(ctx, s, ctx->k, sk->s);
+        *out = sk;
+    } else {
+        ntt_free(sk->s);
+        free(sk);
+    }
+    ckks_stream_wipe(&st);
+    sodium_memzero(s, ctx->n);
+    free(s);
+    return rc;
+}
+
+void ckks_secret_key_free(ckks_secret_key_t *sk)
+{
+    if (!sk) return;
+    wipe_free(sk->s, sk->ctx->k * sk->ctx->n * sizeof *sk->s);
+    free(sk);
+}
+
+const uint64_t *ckks_secret_key_data(const ckks_secret_key_t *sk)
+{
+    return sk ? sk->s : NULL;
+}
+
+/* (b, a) = (-(a s + e), a) over the first np primes, NTT form; a from st. */
+static void encrypt_zero_sk(const ckks_secret_key_t *sk, ckks_stream_t *st, size_t np,
+                            uint64_t *b, uint64_t *a, int8_t *e)
+{
+    const ckks_context_t *ctx = sk->ctx;
+    const size_t n = ctx->n;
+    ckks_sample_uniform(st, ctx, np, a);
+    ckks_sample_cbd(st, n, e);
+    ckks_small_to_ntt(ctx, e, np, b);
+    for (size_t i = 0; i < np; i++) {
+        const ntt_modulus_t *m = &ctx->mod[i];
+        ntt_vec_fma(b + i * n, a + i * n, sk->s + i * n, b + i * n, n, m);
+        ntt_vec_neg(b + i * n, b + i * n, n, m);
+    }
+}
+
+int ckks_public_key_new(const ckks_secret_key_t *sk, ckks_public_key_t **out)
+{
+    if (!sk || !out) return CKKS_EINVAL;
+    *out = NULL;
+    const ckks_context_t *ctx = sk->ctx;
+    ckks_public_key_t *pk = calloc(1, sizeof *pk);
+    int8_t *e = malloc(ctx->n);
+    if (!pk || !e) {
+        free(pk);
+        free(e);
+        return CKKS_ENOMEM;
+    }
+    pk->ctx = ctx;
+    pk->p = ntt_alloc(2 * ctx->k * ctx->n);
+    ckks_stream_t st;
+    int rc = pk->p ? ckks_stream_init_random(&st) : CKKS_ENOMEM;
+    if (rc == CKKS_OK) {
+        encrypt_zero_sk(sk, &st, ctx->k, pk->p, pk->p + ctx->k * ctx->n, e);
+        *out = pk;
+    } else {
+        ntt_free(pk->p);
+        free(pk);
+    }
+    ckks_stream_wipe(&st);
+    sodium_memzero(e, ctx->n);
+    free(e);
+    return rc;
+}
+
+void ckks_public_key_free(ckks_public_key_t *pk)
+{
+    if (!pk) return;
+    ntt_free(pk->p);
+    free(pk);
+}
+
+int ckks_kswitch_generate(const ckks_secret_key_t *sk, const uint64_t *s_prime, ckks_kswitch_t *out)
+{
+    const ckks_context_t *ctx = sk->ctx;
+    const size_t n = ctx->n, k = ctx->k, digits = k - 1;
+    out->d = ntt_alloc(digits * 2 * k * n);
+    int8_t *e = malloc(n);
+    uint64_t *tmp = ntt_alloc(n);
+    if (!out->d || !e || !tmp) {
+        ntt_free(out->d);
+        out->d = NULL;
+        free(e);
+        ntt_free(tmp);
+        return CKKS_ENOMEM;
+    }
+    ckks_stream_t st;
+    int rc = ckks_stream_init_random(&st);
+    for (size_t j = 0; j < digits && rc == CKKS_OK; j++) {
+        uint64_t *b = out->d + (j * 2 + 0) * k * n, *a = out->d + (j * 2 + 1) * k * n;
+        encrypt_zero_sk(sk, &st, k, b, a, e);
+        /* b_j += P * s' at prime j only (P the special prime). */
+        const ntt_modulus_t *m = &ctx->mod[j];
+        uint64_t factor = ntt_reduce64(ctx->primes[k - 1], m);
+        ntt_vec_fma_scalar(b + j * n, s_prime + j * n, factor, b + j * n, n, m);
+    }
+    ckks_stream_wipe(&st);
+    sodium_memzero(e, n);
+    free(e);
+    ntt_free(tmp);
+    if (rc) {
+        ntt_free(out->d);
+        out->d = NULL;
+    }
+    return rc;
+}
+
+void ckks_kswitch_free(const ckks_context_t *ctx, ckks_kswitch_t *k)
+{
+    (void)ctx;
+    if (k) ntt_free(k->d);
+}
+
+int ckks_relin_key_new(const ckks_secret_key_t *sk, ckks_relin_key_t **out)
+{
+    if (!sk || !out) return CKKS_EINVAL;
+    *out = NULL;
+    const ckks_context_t *ctx = sk->ctx;
+    const size_t n = ctx->n, dp = ctx->k - 1;
+    ckks_relin_key_t *rk = calloc(1, sizeof *rk);
+    uint64_t *s2 = ntt_alloc(dp * n);
+    if (!rk || !s2) {
+        free(rk);
+        ntt_free(s2);
+        return CKKS_ENOMEM;
+    }
+    rk->ctx = ctx;
+    for (size_t i = 0; i < dp; i++) ntt_vec_mul(s2 + i * n, sk->s + i * n, sk->s + i * n, n, &ctx->mod[i]);
+    int rc = ckks_kswitch_generate(sk, s2, &rk->key);
+    wipe_free(s2, dp * n * sizeof *s2);
+    if (rc) {
+        free(rk);
+        return rc;
+    }
+    *out = rk;
+    return CKKS_OK;
+}
+
+void ckks_relin_key_free(ckks_relin_key_t *rk)
+{
+    if (!rk) return;
+    ckks_kswitch_free(rk->ctx, &rk->key);
+    free(rk);
+}
+
+uint32_t ckks_galois_elt_rotate(const ckks_context_t *ctx, int step)
+{
+    /* SEAL's GaloisTool: left by step -> 3^step mod 2N, right -> 3^(N/2 - |step|). */
+    uint64_t m = 2 * ctx->n, slots = ctx->slots;
+    int64_t s = step % (int64_t)slots;
+    if (s < 0) s += (int64_t)slots;
+    uint64_t elt = 1;
+    for (int64_t i = 0; i < s; i++) elt = (elt * 3) & (m - 1);
+    return (uint32_t)elt;
+}
+
+uint32_t ckks_galois_elt_conjugate(const ckks_context_t *ctx)
+{
+    return (uint32_t)(2 * ctx->n - 1);
+}
+
+static int add_galois_elt(uint32_t *elts, size_t *count, uint32_t e)
+{
+    for (size_t i = 0; i < *count; i++)
+        if (elts[i] == e) return 0;
+    elts[(*count)++] = e;
+    return 1;
+}
+
+int ckks_galois_keys_new(const ckks_secret_key_t *sk, const int *steps, size_t count,
+                         int conjugate, ckks_galois_keys_t **out)
+{
+    if (!sk || !out || (count && !steps)) return CKKS_EINVAL;
+    *out = NULL;
+    const ckks_context_t *ctx = sk->ctx;
+    const size_t n = ctx->n, dp = ctx->k - 1;
+    int dflt = !steps && count == 0;
+    size_t cap = dflt ? 2 * (size_t)ctx->log_n + 1 : count + 1;
+    uint32_t *elts = malloc(cap * sizeof *elts);
+    if (!elts) return CKKS_ENOMEM;
+    size_t ne = 0;
+    if (dflt) {
+        for (size_t s = 1; s < ctx->slots; s <<= 1) {
+            add_galois_elt(elts, &ne, ckks_galois_elt_rotate(ctx, (int)s));
+            add_galois_elt(elts, &ne, ckks_galois_elt_rotate(ctx, -(int)s));
+        }
+        conjugate = 1;
+    } else {
+        for (size_t i = 0; i < count; i++) {
+            if (steps[i] <= -(int)ctx->slots || steps[i] >= (int)ctx->slots || steps[i] == 0) {
+                free(elts);
+                return CKKS_EINVAL;
+            }
+            add_galois_elt(elts, &ne, ckks_galois_elt_rotate(ctx, steps[i]));
+        }
+    }
+    if (conjugate) add_galois_elt(elts, &ne, ckks_galois_elt_conjugate(ctx));
+
+    ckks_galois_keys_t *gk = calloc(1, sizeof *gk);
+    ckks_kswitch_t *keys = calloc(ne ? ne : 1, sizeof *keys);
+    uint64_t *sg = ntt_alloc(dp * n);
+    if (!gk || !keys || !sg) {
+        free(gk);
+        free(keys);
+        free(elts);
+        ntt_free(sg);
+        return CKKS_ENOMEM;
+    }
+    gk->ctx = ctx;
+    gk->elts = elts;
+    gk->keys = keys;
+    int rc = CKKS_OK;
+    for (size_t i = 0; i < ne && rc == CKKS_OK; i++) {
+        /* Key from sigma_g(s) back to s. */
+        ckks_poly_galois(ctx, sk->s, dp, elts[i], sg);
+        rc = ckks_kswitch_generate(sk, sg, &keys[i]);
+        if (rc == CKKS_OK) gk->count = i + 1;
+    }
+    wipe_free(sg, dp * n * sizeof *sg);
+    if (rc) {
+        ckks_galois_keys_free(gk);
+        return rc;
+    }
+    *out = gk;
+    return CKKS_OK;
+}
+
+void ckks_galois_keys_free(ckks_galois_keys_t *gk)
+{
+    if (!gk) return;
+    for (size_t i = 0; i < gk->count; i++) ckks_kswitch_free(gk->ctx, &gk->keys[i]);
+    free(gk->keys);
+    free(gk->elts);
+    free(gk);
+}
+
+int ckks_galois_keys_has(const ckks_galois_keys_t *gk, uint32_t galois_elt)
+{
+    if (!gk) return 0;
+    for (size_t i = 0; i < gk->count; i++)
+        if (gk->elts[i] == galois_elt) return 1;
+    return 0;
+}

@@ -1,0 +1,149 @@
+/* RNS polynomial helpers: NTT over all limbs, small polynomials, rescaling
+ * by the last prime, Galois automorphisms and key switching. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckks_impl.h"
+
+void ckks_small_to_ntt(const ckks_context_t *ctx, const int8_t *v, size_t np, uint64_t *out)
+{
+    for (size_t i = 0; i < np; i++) {
+        uint64_t q = ctx->primes[i], *o = out + i * ctx->n;
+        for (size_t t = 0; t < ctx->n; t++) o[t] = v[t] < 0 ? q - (uint64_t)(-v[t]) : (uint64_t)v[t];
+        ntt_forward(ctx->ntt[i], o);
+    }
+}
+
+void ckks_poly_ntt(const ckks_context_t *ctx, uint64_t *p, size_t np)
+{
+    for (size_t i = 0; i < np; i++) ntt_forward(ctx->ntt[i], p + i * ctx->n);
+}
+
+void ckks_poly_intt(const ckks_context_t *ctx, uint64_t *p, size_t np)
+{
+    for (size_t i = 0; i < np; i++) ntt_inverse(ctx->ntt[i], p + i * ctx->n);
+}
+
+/* out_i += (x_i - NTT([t]_{q_i} - half)) * q_last^-1 for every i < np, where t
+ * is [last + half]_{q_last} in coefficient form: SEAL's rounding division.
+ * `acc` selects out += result (key switching) or out = result (rescale). */
+static void divide_round(const ckks_context_t *ctx, const uint64_t *x, const uint64_t *t,
+                         size_t np, size_t last, uint64_t half, uint64_t *out, int acc,
+                         uint64_t *tmp)
+{
+    const size_t n = ctx->n;
+    for (size_t i = 0; i < np; i++) {
+        const ntt_modulus_t *m = &ctx->mod[i];
+        uint64_t q = m->value;
+        uint64_t neg_half = ntt_negmod(ntt_reduce64(half, m), q);
+        ntt_vec_reduce(tmp, t, n, m);
+        for (size_t k = 0; k < n; k++) tmp[k] = ntt_addmod(tmp[k], neg_half, q);
+        ntt_forward(ctx->ntt[i], tmp);
+        ntt_vec_sub(tmp, x + i * n, tmp, n, m);
+        if (acc)
+            ntt_vec_fma_scalar(out + i * n, tmp, ctx->inv_q[last][i], out + i * n, n, m);
+        else
+            ntt_vec_mul_scalar(out + i * n, tmp, ctx->inv_q[last][i], n, m);
+    }
+}
+
+int ckks_poly_divide_round_last(const ckks_context_t *ctx, uint64_t *p, size_t np)
+{
+    if (np < 2) return CKKS_ELEVEL;
+    const size_t n = ctx->n, last = np - 1;
+    uint64_t *t = ntt_alloc(n), *tmp = ntt_alloc(n);
+    if (!t || !tmp) {
+        ntt_free(t);
+        ntt_free(tmp);
+        return CKKS_ENOMEM;
+    }
+    uint64_t ql = ctx->primes[last], half = ql >> 1;
+    memcpy(t, p + last * n, n * sizeof *t);
+    ntt_inverse(ctx->ntt[last], t);
+    for (size_t k = 0; k < n; k++) t[k] = ntt_addmod(t[k], half, ql);
+    divide_round(ctx, p, t, last, last, half, p, 0, tmp);
+    ntt_free(t);
+    ntt_free(tmp);
+    return CKKS_OK;
+}
+
+void ckks_poly_galois(const ckks_context_t *ctx, const uint64_t *p, size_t np, uint32_t elt,
+                      uint64_t *out)
+{
+    /* NTT slot k holds a(psi^(2 br(k) + 1)); a(X^g) there is a(psi^(g (2 br(k) + 1))),
+     * i.e. slot br(((g (2 br(k) + 1)) mod 2N) >> 1). */
+    const size_t n = ctx->n;
+    const uint64_t mask = 2 * n - 1;
+    uint32_t *src = malloc(n * sizeof *src);
+    if (src) {
+        for (size_t k = 0; k < n; k++) {
+            uint64_t e = ((uint64_t)elt * (2 * (uint64_t)ctx->bitrev[k] + 1)) & mask;
+            src[k] = ctx->bitrev[e >> 1];
+        }
+        for (size_t i = 0; i < np; i++)
+            for (size_t k = 0; k < n; k++) out[i * n + k] = p[i * n + src[k]];
+        free(src);
+        return;
+    }
+    for (size_t k = 0; k < n; k++) { /* no memory for the table: same thing, slower */
+        uint64_t e = ((uint64_t)elt * (2 * (uint64_t)ctx->bitrev[k] + 1)) & mask;
+        for (size_t i = 0; i < np; i++) out[i * n + k] = p[i * n + ctx->bitrev[e >> 1]];
+    }
+}
+
+int ckks_keyswitch_add(const ckks_context_t *ctx, const uint64_t *target, size_t np,
+                       const ckks_kswitch_t *ksk, uint64_t *c0, uint64_t *c1)
+{
+    const size_t n = ctx->n, k = ctx->k, sp = k - 1;
+    /* coef: target in coefficient form (np limbs); prod: (b, a) accumulators
+     * over np data primes + the special prime. */
+    uint64_t *coef = ntt_alloc(np * n), *prod = ntt_alloc(2 * (np + 1) * n);
+    uint64_t *op = ntt_alloc(n), *tmp = ntt_alloc(n);
+    if (!coef || !prod || !op || !tmp) {
+        ntt_free(coef);
+        ntt_free(prod);
+        ntt_free(op);
+        ntt_free(tmp);
+        return CKKS_ENOMEM;
+    }
+    memcpy(coef, target, np * n * sizeof *coef);
+    ckks_poly_intt(ctx, coef, np);
+    for (size_t oi = 0; oi <= np; oi++) {
+        size_t ki = oi == np ? sp : oi; /* prime index in the key */
+        const ntt_modulus_t *m = &ctx->mod[ki];
+        uint64_t *acc_b = prod + (0 * (np + 1) + oi) * n, *acc_a = prod + (1 * (np + 1) + oi) * n;
+        for (size_t j = 0; j < np; j++) {
+            const uint64_t *operand;
+            if (oi == j) {
+                operand = target + j * n;
+            } else {
+                ntt_vec_reduce(op, coef + j * n, n, m);
+                ntt_forward(ctx->ntt[ki], op);
+                operand = op;
+            }
+            const uint64_t *kb = ksk->d + ((j * 2 + 0) * k + ki) * n;
+            const uint64_t *ka = ksk->d + ((j * 2 + 1) * k + ki) * n;
+            if (j == 0) {
+                ntt_vec_mul(acc_b, operand, kb, n, m);
+                ntt_vec_mul(acc_a, operand, ka, n, m);
+            } else {
+                ntt_vec_fma(acc_b, operand, kb, acc_b, n, m);
+                ntt_vec_fma(acc_a, operand, ka, acc_a, n, m);
+            }
+        }
+    }
+    /* Mod down by the special prime P, rounding, into c0 and c1. */
+    uint64_t P = ctx->primes[sp], half = P >> 1;
+    for (int c = 0; c < 2; c++) {
+        uint64_t *acc = prod + (size_t)c * (np + 1) * n;
+        memcpy(op, acc + np * n, n * sizeof *op);
+        ntt_inverse(ctx->ntt[sp], op);
+        for (size_t t = 0; t < n; t++) op[t] = ntt_addmod(op[t], half, P);
+        divide_round(ctx, acc, op, np, sp, half, c ? c1 : c0, 1, tmp);
+    }
+    ntt_free(coef);
+    ntt_free(prod);
+    ntt_free(op);
+    ntt_free(tmp);
+    return CKKS_OK;
+}

@@ -1,0 +1,99 @@
+/*
+ * Randomness. A 32-byte key from the OS (libsodium's randombytes_buf, which
+ * uses getrandom) keys a ChaCha20 stream (crypto_stream_chacha20_ietf) that
+ * is expanded on demand; a stream can also be keyed by a caller's seed, for
+ * polynomials that must be re-derived from 32 bytes (compact ciphertexts).
+ * Never xxHash, never rand().
+ */
+#include <sodium.h>
+#include <string.h>
+
+#include "ckks_impl.h"
+
+static void refill(ckks_stream_t *st)
+{
+    memset(st->buf, 0, sizeof st->buf);
+    crypto_stream_chacha20_ietf_xor_ic(st->buf, st->buf, sizeof st->buf, st->nonce, st->counter,
+                                       st->key);
+    st->counter += sizeof st->buf / 64;
+    st->pos = 0;
+}
+
+static uint64_t next_u64(ckks_stream_t *st)
+{
+    if (st->pos + 8 > sizeof st->buf) refill(st);
+    uint64_t v;
+    memcpy(&v, st->buf + st->pos, 8);
+    st->pos += 8;
+    return v;
+}
+
+static uint8_t next_u8(ckks_stream_t *st)
+{
+    if (st->pos + 1 > sizeof st->buf) refill(st);
+    return st->buf[st->pos++];
+}
+
+int ckks_stream_init_random(ckks_stream_t *st)
+{
+    if (sodium_init() < 0) return CKKS_ERANDOM;
+    memset(st, 0, sizeof *st);
+    randombytes_buf(st->key, sizeof st->key);
+    st->pos = sizeof st->buf;
+    return CKKS_OK;
+}
+
+void ckks_stream_init_seed(ckks_stream_t *st, const unsigned char seed[32], uint32_t domain)
+{
+    memset(st, 0, sizeof *st);
+    memcpy(st->key, seed, 32);
+    memcpy(st->nonce, &domain, sizeof domain);
+    st->pos = sizeof st->buf;
+}
+
+void ckks_stream_wipe(ckks_stream_t *st)
+{
+    sodium_memzero(st, sizeof *st);
+}
+
+void ckks_sample_uniform(ckks_stream_t *st, const ckks_context_t *ctx, size_t np, uint64_t *out)
+{
+    /* Rejection sampling: draw bits(q) bits, keep values below q. Unbiased;
+     * uniform in coefficient form is uniform in NTT form too. */
+    for (size_t i = 0; i < np; i++) {
+        uint64_t q = ctx->primes[i];
+        uint64_t mask = ctx->mod[i].bits == 64 ? UINT64_MAX : (1ULL << ctx->mod[i].bits) - 1;
+        uint64_t *o = out + i * ctx->n;
+        for (size_t t = 0; t < ctx->n; t++) {
+            uint64_t v;
+            do v = next_u64(st) & mask;
+            while (v >= q);
+            o[t] = v;
+        }
+    }
+}
+
+void ckks_sample_ternary(ckks_stream_t *st, size_t n, int8_t *out)
+{
+    /* Uniform over {-1, 0, 1}: bytes below 255 taken mod 3. */
+    for (size_t t = 0; t < n; t++) {
+        uint8_t b;
+        do b = next_u8(st);
+        while (b == 255);
+        out[t] = (int8_t)(b % 3) - 1;
+    }
+}
+
+void ckks_sample_cbd(ckks_stream_t *st, size_t n, int8_t *out)
+{
+    /* Centred binomial: popcount of 21 random bits minus popcount of 21 more.
+     * Variance 21/2, so sigma = 3.24: the error width SEAL (sigma 3.2) and
+     * the HomomorphicEncryption.org tables assume, sampled in constant time
+     * and bounded by 21. */
+    for (size_t t = 0; t < n; t++) {
+        uint64_t r = next_u64(st);
+        int a = __builtin_popcountll(r & 0x1fffff);
+        int b = __builtin_popcountll((r >> 21) & 0x1fffff);
+        out[t] = (int8_t)(a - b);
+    }
+}
