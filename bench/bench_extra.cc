@@ -1,6 +1,11 @@
-// Registration point for benchmarks beyond ntt/ (ckks_*, stats_*): none yet.
+// Registration of the benchmarks beyond ntt/: ckks_* (and stats_* later).
 #include "bench_common.h"
 
 namespace hestat_bench {
-void register_all_extra() {}
+void register_ckks();
+
+void register_all_extra()
+{
+    register_ckks();
+}
 }  // namespace hestat_bench

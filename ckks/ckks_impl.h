@@ -103,6 +103,21 @@ int ckks_keyswitch_add(const ckks_context_t *ctx, const uint64_t *target, size_t
 int ckks_kswitch_generate(const ckks_secret_key_t *sk, const uint64_t *s_prime, ckks_kswitch_t *out);
 void ckks_kswitch_free(const ckks_context_t *ctx, ckks_kswitch_t *k);
 
+/* Per-thread scratch buffers, grown on demand and kept for the thread's
+ * life: hot paths (key switching, rescaling, multiplication) reuse them
+ * instead of allocating and page-faulting megabytes on every call. Each slot
+ * serves one function; slots never nest within themselves. Contents are
+ * uninitialised. NULL when memory runs out. */
+enum {
+    CKKS_SCRATCH_KSWITCH,
+    CKKS_SCRATCH_GALOIS,
+    CKKS_SCRATCH_MUL,
+    CKKS_SCRATCH_DIVIDE,
+    CKKS_SCRATCH_ENCRYPT,
+    CKKS_SCRATCH_COUNT
+};
+uint64_t *ckks_scratch(int slot, size_t words);
+
 /* Scales equal up to a few ulps (SEAL's are_close). */
 int ckks_scales_close(double a, double b);
 

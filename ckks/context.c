@@ -241,6 +241,45 @@ size_t ckks_context_data_primes(const ckks_context_t *ctx) { return ctx->k - 1; 
 uint64_t ckks_context_prime(const ckks_context_t *ctx, size_t i) { return ctx->primes[i]; }
 const ntt_tables_t *ckks_context_ntt(const ckks_context_t *ctx, size_t i) { return ctx->ntt[i]; }
 
+typedef struct {
+    uint64_t *buf[CKKS_SCRATCH_COUNT];
+    size_t cap[CKKS_SCRATCH_COUNT];
+} scratch_t;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_destroy(void *p)
+{
+    scratch_t *s = p;
+    for (int i = 0; i < CKKS_SCRATCH_COUNT; i++) ntt_free(s->buf[i]);
+    free(s);
+}
+
+static void scratch_key_init(void)
+{
+    pthread_key_create(&scratch_key, scratch_destroy);
+}
+
+uint64_t *ckks_scratch(int slot, size_t words)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    scratch_t *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s || pthread_setspecific(scratch_key, s)) {
+            free(s);
+            return NULL;
+        }
+    }
+    if (s->cap[slot] < words) {
+        ntt_free(s->buf[slot]);
+        s->buf[slot] = ntt_alloc(words);
+        s->cap[slot] = s->buf[slot] ? words : 0;
+    }
+    return s->buf[slot];
+}
+
 int ckks_scales_close(double a, double b)
 {
     double m = fmax(fmax(fabs(a), fabs(b)), 1.0);

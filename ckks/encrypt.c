@@ -41,10 +41,10 @@ int ckks_encrypt(const ckks_public_key_t *pk, const ckks_plaintext_t *pt, ckks_c
     int rc = check_pt(ctx, pt, ct);
     if (rc) return rc;
     const size_t n = ctx->n, np = pt->nprimes, w = np + 1;
-    uint64_t *c = ntt_alloc(2 * w * n), *u = ntt_alloc(w * n);
+    uint64_t *c = ckks_scratch(CKKS_SCRATCH_ENCRYPT, 3 * w * n), *u = c ? c + 2 * w * n : NULL;
     int8_t *small = malloc(n);
     ckks_stream_t st;
-    rc = (c && u && small) ? ckks_stream_init_random(&st) : CKKS_ENOMEM;
+    rc = (c && small) ? ckks_stream_init_random(&st) : CKKS_ENOMEM;
     if (rc == CKKS_OK) {
         ckks_sample_ternary(&st, n, small);
         ckks_small_to_ntt(ctx, small, w, u);
@@ -62,8 +62,6 @@ int ckks_encrypt(const ckks_public_key_t *pk, const ckks_plaintext_t *pt, ckks_c
     if (small) sodium_memzero(small, n);
     if (u) sodium_memzero(u, w * n * sizeof *u);
     free(small);
-    ntt_free(u);
-    ntt_free(c);
     return rc;
 }
 
@@ -75,7 +73,7 @@ int ckks_encrypt_symmetric(const ckks_secret_key_t *sk, const ckks_plaintext_t *
     int rc = check_pt(ctx, pt, ct);
     if (rc) return rc;
     const size_t n = ctx->n, np = pt->nprimes, w = np + 1;
-    uint64_t *c = ntt_alloc(2 * w * n);
+    uint64_t *c = ckks_scratch(CKKS_SCRATCH_ENCRYPT, 2 * w * n);
     int8_t *e = malloc(n);
     ckks_stream_t st;
     rc = (c && e) ? ckks_stream_init_random(&st) : CKKS_ENOMEM;
@@ -93,7 +91,6 @@ int ckks_encrypt_symmetric(const ckks_secret_key_t *sk, const ckks_plaintext_t *
     ckks_stream_wipe(&st);
     if (e) sodium_memzero(e, n);
     free(e);
-    ntt_free(c);
     return rc;
 }
 

@@ -176,7 +176,7 @@ int ckks_multiply(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, ckks_c
     double scale = a->scale * b->scale;
     if (!scale_ok(a->ctx, scale, a->nprimes)) return CKKS_ESCALE;
     const size_t n = a->ctx->n, np = a->nprimes;
-    uint64_t *t = ntt_alloc(3 * np * n);
+    uint64_t *t = ckks_scratch(CKKS_SCRATCH_MUL, 3 * np * n);
     if (!t) return CKKS_ENOMEM;
     for (size_t i = 0; i < np; i++) {
         const ntt_modulus_t *m = &a->ctx->mod[i];
@@ -189,7 +189,6 @@ int ckks_multiply(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, ckks_c
         ntt_vec_mul(c2, a1, b1, n, m);
     }
     memcpy(out->data, t, 3 * np * n * sizeof *t);
-    ntt_free(t);
     out->size = 3;
     out->nprimes = np;
     out->scale = scale;
@@ -275,7 +274,7 @@ int ckks_apply_galois(const ckks_ciphertext_t *a, uint32_t galois_elt,
     if (!key) return CKKS_EKEY;
     const ckks_context_t *ctx = a->ctx;
     const size_t n = ctx->n, np = a->nprimes;
-    uint64_t *t = ntt_alloc(2 * np * n);
+    uint64_t *t = ckks_scratch(CKKS_SCRATCH_GALOIS, 2 * np * n);
     if (!t) return CKKS_ENOMEM;
     ckks_poly_galois(ctx, POLY(a, 0, 0), np, galois_elt, t);          /* sigma(c0) */
     ckks_poly_galois(ctx, POLY(a, 1, 0), np, galois_elt, t + np * n); /* sigma(c1): target */
@@ -284,9 +283,7 @@ int ckks_apply_galois(const ckks_ciphertext_t *a, uint32_t galois_elt,
     out->size = 2;
     out->nprimes = np;
     out->scale = a->scale;
-    rc = ckks_keyswitch_add(ctx, t + np * n, np, key, out->data, out->data + np * n);
-    ntt_free(t);
-    return rc;
+    return ckks_keyswitch_add(ctx, t + np * n, np, key, out->data, out->data + np * n);
 }
 
 int ckks_rotate(const ckks_ciphertext_t *a, int step, const ckks_galois_keys_t *gk,

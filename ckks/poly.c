@@ -9,7 +9,8 @@ void ckks_small_to_ntt(const ckks_context_t *ctx, const int8_t *v, size_t np, ui
 {
     for (size_t i = 0; i < np; i++) {
         uint64_t q = ctx->primes[i], *o = out + i * ctx->n;
-        for (size_t t = 0; t < ctx->n; t++) o[t] = v[t] < 0 ? q - (uint64_t)(-v[t]) : (uint64_t)v[t];
+        for (size_t t = 0; t < ctx->n; t++) /* branch-free: the signs are random */
+            o[t] = (uint64_t)(int64_t)v[t] + (q & (0 - (uint64_t)(v[t] < 0)));
         ntt_forward(ctx->ntt[i], o);
     }
 }
@@ -51,19 +52,13 @@ int ckks_poly_divide_round_last(const ckks_context_t *ctx, uint64_t *p, size_t n
 {
     if (np < 2) return CKKS_ELEVEL;
     const size_t n = ctx->n, last = np - 1;
-    uint64_t *t = ntt_alloc(n), *tmp = ntt_alloc(n);
-    if (!t || !tmp) {
-        ntt_free(t);
-        ntt_free(tmp);
-        return CKKS_ENOMEM;
-    }
+    uint64_t *t = ckks_scratch(CKKS_SCRATCH_DIVIDE, 2 * n), *tmp = t + n;
+    if (!t) return CKKS_ENOMEM;
     uint64_t ql = ctx->primes[last], half = ql >> 1;
     memcpy(t, p + last * n, n * sizeof *t);
     ntt_inverse(ctx->ntt[last], t);
     for (size_t k = 0; k < n; k++) t[k] = ntt_addmod(t[k], half, ql);
     divide_round(ctx, p, t, last, last, half, p, 0, tmp);
-    ntt_free(t);
-    ntt_free(tmp);
     return CKKS_OK;
 }
 
@@ -97,15 +92,9 @@ int ckks_keyswitch_add(const ckks_context_t *ctx, const uint64_t *target, size_t
     const size_t n = ctx->n, k = ctx->k, sp = k - 1;
     /* coef: target in coefficient form (np limbs); prod: (b, a) accumulators
      * over np data primes + the special prime. */
-    uint64_t *coef = ntt_alloc(np * n), *prod = ntt_alloc(2 * (np + 1) * n);
-    uint64_t *op = ntt_alloc(n), *tmp = ntt_alloc(n);
-    if (!coef || !prod || !op || !tmp) {
-        ntt_free(coef);
-        ntt_free(prod);
-        ntt_free(op);
-        ntt_free(tmp);
-        return CKKS_ENOMEM;
-    }
+    uint64_t *coef = ckks_scratch(CKKS_SCRATCH_KSWITCH, (np + 2 * (np + 1) + 2) * n);
+    if (!coef) return CKKS_ENOMEM;
+    uint64_t *prod = coef + np * n, *op = prod + 2 * (np + 1) * n, *tmp = op + n;
     memcpy(coef, target, np * n * sizeof *coef);
     ckks_poly_intt(ctx, coef, np);
     for (size_t oi = 0; oi <= np; oi++) {
@@ -141,9 +130,5 @@ int ckks_keyswitch_add(const ckks_context_t *ctx, const uint64_t *target, size_t
         for (size_t t = 0; t < n; t++) op[t] = ntt_addmod(op[t], half, P);
         divide_round(ctx, acc, op, np, sp, half, c ? c1 : c0, 1, tmp);
     }
-    ntt_free(coef);
-    ntt_free(prod);
-    ntt_free(op);
-    ntt_free(tmp);
     return CKKS_OK;
 }

@@ -84,6 +84,16 @@ void ckks_sample_ternary(ckks_stream_t *st, size_t n, int8_t *out)
     }
 }
 
+/* Bits set in the low 21 bits (SWAR: the baseline x86-64 has no popcnt). */
+static int popcount21(uint64_t x)
+{
+    x &= 0x1fffff;
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    return (int)((x * 0x0101010101010101ULL) >> 56);
+}
+
 void ckks_sample_cbd(ckks_stream_t *st, size_t n, int8_t *out)
 {
     /* Centred binomial: popcount of 21 random bits minus popcount of 21 more.
@@ -92,8 +102,8 @@ void ckks_sample_cbd(ckks_stream_t *st, size_t n, int8_t *out)
      * and bounded by 21. */
     for (size_t t = 0; t < n; t++) {
         uint64_t r = next_u64(st);
-        int a = __builtin_popcountll(r & 0x1fffff);
-        int b = __builtin_popcountll((r >> 21) & 0x1fffff);
+        int a = popcount21(r);
+        int b = popcount21(r >> 21);
         out[t] = (int8_t)(a - b);
     }
 }

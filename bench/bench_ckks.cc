@@ -1,0 +1,225 @@
+// ckks_OP/N/L benchmarks (L = data primes): N=8192 {60,40,40,60} and
+// N=16384 {60,40x7,60}, scale 2^40, one thread. Each benchmark also reports
+// the precision its result keeps (bits, -log2 of the largest slot error
+// against the same computation in plaintext) as the counter prec_bits.
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench_common.h"
+
+extern "C" {
+#include "ckks/ckks.h"
+}
+
+namespace {
+
+struct Setup {
+    ckks_context_t *ctx = nullptr;
+    ckks_secret_key_t *sk = nullptr;
+    ckks_public_key_t *pk = nullptr;
+    ckks_relin_key_t *rk = nullptr;
+    ckks_galois_keys_t *gk = nullptr;  // default set: +-2^i and conjugation
+    std::vector<double> a, b;
+    ckks_plaintext_t *pa = nullptr;
+    ckks_ciphertext_t *ca = nullptr, *cb = nullptr;
+    size_t slots = 0, L = 0;
+    double scale = std::ldexp(1.0, 40);
+};
+
+void must(int rc, const char *what)
+{
+    if (rc != CKKS_OK) {
+        std::fprintf(stderr, "hestat-bench: %s: %s\n", what, ckks_strerror(rc));
+        std::exit(1);
+    }
+}
+
+Setup &get_setup(size_t n)
+{
+    static std::map<size_t, std::unique_ptr<Setup>> cache;
+    auto &slot = cache[n];
+    if (slot) return *slot;
+    slot.reset(new Setup);
+    Setup &s = *slot;
+    std::vector<int> bits = n == 8192 ? std::vector<int>{60, 40, 40, 60}
+                                      : std::vector<int>{60, 40, 40, 40, 40, 40, 40, 40, 60};
+    ckks_params_t p;
+    must(ckks_params_from_bits(&p, n, bits.data(), bits.size()), "params");
+    must(ckks_context_new(&p, &s.ctx), "context");
+    must(ckks_secret_key_new(s.ctx, &s.sk), "secret key");
+    must(ckks_public_key_new(s.sk, &s.pk), "public key");
+    must(ckks_relin_key_new(s.sk, &s.rk), "relin key");
+    must(ckks_galois_keys_new(s.sk, nullptr, 0, 1, &s.gk), "galois keys");
+    s.slots = ckks_context_slots(s.ctx);
+    s.L = ckks_context_data_primes(s.ctx);
+    std::mt19937_64 g(n);  // benchmark data only
+    std::uniform_real_distribution<double> d(-1, 1);
+    s.a.resize(s.slots);
+    s.b.resize(s.slots);
+    for (size_t i = 0; i < s.slots; i++) {
+        s.a[i] = d(g);
+        s.b[i] = d(g);
+    }
+    must(ckks_plaintext_new(s.ctx, 0, &s.pa), "plaintext");
+    must(ckks_encode_real(s.ctx, s.a.data(), s.slots, s.scale, 0, s.pa), "encode");
+    must(ckks_ciphertext_new(s.ctx, 2, 0, &s.ca), "ciphertext");
+    must(ckks_ciphertext_new(s.ctx, 2, 0, &s.cb), "ciphertext");
+    must(ckks_encrypt(s.pk, s.pa, s.ca), "encrypt");
+    ckks_plaintext_t *pb;
+    must(ckks_plaintext_new(s.ctx, 0, &pb), "plaintext");
+    must(ckks_encode_real(s.ctx, s.b.data(), s.slots, s.scale, 0, pb), "encode");
+    must(ckks_encrypt(s.pk, pb, s.cb), "encrypt");
+    ckks_plaintext_free(pb);
+    return s;
+}
+
+double precision(Setup &s, const ckks_ciphertext_t *ct, const std::vector<double> &want)
+{
+    ckks_plaintext_t *pt;
+    must(ckks_plaintext_new(s.ctx, 0, &pt), "plaintext");
+    must(ckks_decrypt(s.sk, ct, pt), "decrypt");
+    std::vector<double> got(s.slots);
+    must(ckks_decode(s.ctx, pt, got.data(), nullptr, s.slots), "decode");
+    ckks_plaintext_free(pt);
+    double e = 0;
+    for (size_t i = 0; i < s.slots; i++) e = std::fmax(e, std::fabs(got[i] - want[i]));
+    return e > 0 ? -std::log2(e) : 99;
+}
+
+enum Op {
+    KEYGEN, RELIN_KEYGEN, GALOIS_KEYGEN, ENCODE, ENCRYPT, DECRYPT, DECODE, ADD, MULTIPLY,
+    RELINEARIZE, RESCALE, ROTATE, SUM_SLOTS
+};
+
+void BM_ckks(benchmark::State &state, size_t n, Op op)
+{
+    Setup &s = get_setup(n);
+    ckks_ciphertext_t *out, *t3;
+    ckks_plaintext_t *pt;
+    must(ckks_ciphertext_new(s.ctx, 3, 0, &out), "ciphertext");
+    must(ckks_ciphertext_new(s.ctx, 3, 0, &t3), "ciphertext");
+    must(ckks_plaintext_new(s.ctx, 0, &pt), "plaintext");
+    std::vector<double> want(s.slots), vals(s.slots);
+    must(ckks_multiply(s.ca, s.cb, t3), "multiply");  // input for relinearize
+    double prec = 0;
+    switch (op) {
+    case KEYGEN:
+        for (auto _ : state) {
+            ckks_secret_key_t *sk;
+            ckks_public_key_t *pk;
+            must(ckks_secret_key_new(s.ctx, &sk), "sk");
+            must(ckks_public_key_new(sk, &pk), "pk");
+            ckks_public_key_free(pk);
+            ckks_secret_key_free(sk);
+        }
+        break;
+    case RELIN_KEYGEN:
+        for (auto _ : state) {
+            ckks_relin_key_t *rk;
+            must(ckks_relin_key_new(s.sk, &rk), "rk");
+            ckks_relin_key_free(rk);
+        }
+        break;
+    case GALOIS_KEYGEN: {
+        int one = 1;
+        for (auto _ : state) {
+            ckks_galois_keys_t *gk;
+            must(ckks_galois_keys_new(s.sk, &one, 1, 0, &gk), "gk");
+            ckks_galois_keys_free(gk);
+        }
+        break;
+    }
+    case ENCODE:
+        for (auto _ : state) must(ckks_encode_real(s.ctx, s.a.data(), s.slots, s.scale, 0, pt), "encode");
+        must(ckks_decode(s.ctx, pt, vals.data(), nullptr, s.slots), "decode");
+        prec = 0;
+        for (size_t i = 0; i < s.slots; i++) prec = std::fmax(prec, std::fabs(vals[i] - s.a[i]));
+        prec = -std::log2(prec);
+        break;
+    case ENCRYPT:
+        for (auto _ : state) must(ckks_encrypt(s.pk, s.pa, out), "encrypt");
+        prec = precision(s, out, s.a);
+        break;
+    case DECRYPT:
+        for (auto _ : state) must(ckks_decrypt(s.sk, s.ca, pt), "decrypt");
+        prec = precision(s, s.ca, s.a);
+        break;
+    case DECODE:
+        must(ckks_decrypt(s.sk, s.ca, pt), "decrypt");
+        for (auto _ : state) must(ckks_decode(s.ctx, pt, vals.data(), nullptr, s.slots), "decode");
+        prec = precision(s, s.ca, s.a);
+        break;
+    case ADD:
+        for (auto _ : state) must(ckks_add(s.ca, s.cb, out), "add");
+        for (size_t i = 0; i < s.slots; i++) want[i] = s.a[i] + s.b[i];
+        prec = precision(s, out, want);
+        break;
+    case MULTIPLY:
+        for (auto _ : state) must(ckks_multiply(s.ca, s.cb, out), "multiply");
+        for (size_t i = 0; i < s.slots; i++) want[i] = s.a[i] * s.b[i];
+        prec = precision(s, out, want);
+        break;
+    case RELINEARIZE:
+        for (auto _ : state) must(ckks_relinearize(t3, s.rk, out), "relinearize");
+        for (size_t i = 0; i < s.slots; i++) want[i] = s.a[i] * s.b[i];
+        prec = precision(s, out, want);
+        break;
+    case RESCALE:
+        must(ckks_relinearize(t3, s.rk, t3), "relinearize");
+        for (auto _ : state) must(ckks_rescale(t3, out), "rescale");
+        for (size_t i = 0; i < s.slots; i++) want[i] = s.a[i] * s.b[i];
+        prec = precision(s, out, want);
+        break;
+    case ROTATE:
+        for (auto _ : state) must(ckks_rotate(s.ca, 1, s.gk, out), "rotate");
+        for (size_t i = 0; i < s.slots; i++) want[i] = s.a[(i + 1) % s.slots];
+        prec = precision(s, out, want);
+        break;
+    case SUM_SLOTS: {
+        for (auto _ : state) must(ckks_sum_slots(s.ca, s.gk, out), "sum");
+        double total = 0;
+        for (double v : s.a) total += v;
+        for (size_t i = 0; i < s.slots; i++) want[i] = total;
+        prec = precision(s, out, want);
+        break;
+    }
+    }
+    if (prec != 0) state.counters["prec_bits"] = prec;
+    ckks_ciphertext_free(out);
+    ckks_ciphertext_free(t3);
+    ckks_plaintext_free(pt);
+}
+
+}  // namespace
+
+namespace hestat_bench {
+
+void register_ckks()
+{
+    static const struct {
+        const char *name;
+        Op op;
+    } ops[] = {{"keygen", KEYGEN},   {"relin_keygen", RELIN_KEYGEN}, {"galois_keygen", GALOIS_KEYGEN},
+               {"encode", ENCODE},   {"encrypt", ENCRYPT},           {"decrypt", DECRYPT},
+               {"decode", DECODE},   {"add", ADD},                   {"multiply", MULTIPLY},
+               {"relinearize", RELINEARIZE}, {"rescale", RESCALE},   {"rotate", ROTATE},
+               {"sum_slots", SUM_SLOTS}};
+    for (size_t n : {8192, 16384}) {
+        size_t L = n == 8192 ? 3 : 8;
+        for (const auto &o : ops) {
+            std::string name = std::string("ckks_") + o.name + "/" + std::to_string(n) + "/" +
+                               std::to_string(L);
+            add(benchmark::RegisterBenchmark(name.c_str(), BM_ckks, n, o.op));
+        }
+    }
+}
+
+}  // namespace hestat_bench
