@@ -25,10 +25,10 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 WARN      := -Wall -Wextra -Werror
 CPPFLAGS  += -I. -D_DEFAULT_SOURCE -DHESTAT_VERSION=\"$(VERSION)\"
 CFLAGS    ?= $(OPT) -g
-CFLAGS    += -std=c11 $(WARN) -fPIC -pthread -MMD -MP
+CFLAGS    += -std=c11 $(WARN) -fPIC -pthread -fopenmp -MMD -MP
 CXXFLAGS  ?= $(OPT) -g
-CXXFLAGS  += -std=c++17 $(WARN) -pthread -MMD -MP
-LDLIBS    := -lpthread -lm
+CXXFLAGS  += -std=c++17 $(WARN) -pthread -fopenmp -MMD -MP
+LDLIBS    := -fopenmp -lpthread -lm
 
 # ---- SIMD backends: compiled only on x86-64, each with its own flags --------
 ARCH := $(shell $(CC) -dumpmachine 2>/dev/null)
@@ -154,7 +154,7 @@ $(BUILD)/hestat.pc: Makefile
 	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
 	  'Name: hestat' 'Description: RNS-CKKS homomorphic statistics (NTT, CKKS, stats)' \
 	  'Version: $(VERSION)' 'Requires.private: $(PKGS)' \
-	  'Libs: -L$${libdir} -lhestat' 'Libs.private: -lpthread -lm' \
+	  'Libs: -L$${libdir} -lhestat' 'Libs.private: -fopenmp -lpthread -lm' \
 	  'Cflags: -I$${includedir}/hestat' > $@
 
 install: all $(BUILD)/hestat.pc

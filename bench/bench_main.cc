@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "bench_common.h"
@@ -222,6 +223,10 @@ int main(int argc, char **argv)
     args.push_back(nullptr);
 
     if (ntt_ops_default_warning()) std::fprintf(stderr, "warning: %s\n", ntt_ops_default_warning());
+    // CKKS timings are one-thread figures unless HESTAT_THREADS says otherwise.
+    setenv("HESTAT_THREADS", "1", 0);
+    std::fprintf(stderr, "hestat-bench: backend %s, HESTAT_THREADS=%s\n", ntt_ops_default()->name,
+                 getenv("HESTAT_THREADS"));
     register_ntt_benchmarks();
     hestat_bench::register_all_extra();
     benchmark::Initialize(&nargs, args.data());

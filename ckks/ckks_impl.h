@@ -23,6 +23,7 @@ typedef struct {
 struct ckks_context {
     size_t n, slots, k; /* k primes in all; k-1 data primes */
     int log_n;
+    int threads; /* OpenMP threads across limbs */
     uint64_t primes[CKKS_MAX_PRIMES];
     ntt_modulus_t mod[CKKS_MAX_PRIMES];
     ntt_tables_t *ntt[CKKS_MAX_PRIMES];

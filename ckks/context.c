@@ -1,6 +1,7 @@
 /* Parameters, the security check, the context's precomputation, and the
  * plaintext/ciphertext containers. */
 #include <math.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,17 @@ static int crt_init(ckks_context_t *ctx, size_t np)
     return CKKS_OK;
 }
 
+static int default_threads(void)
+{
+    const char *e = getenv("HESTAT_THREADS");
+    if (e && *e) {
+        char *end;
+        long v = strtol(e, &end, 10);
+        if (!*end && v >= 1 && v <= 1024) return (int)v;
+    }
+    return omp_get_max_threads();
+}
+
 /* FFTW's planner is not thread-safe. */
 static pthread_mutex_t fftw_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -181,6 +193,7 @@ int ckks_context_new(const ckks_params_t *p, ckks_context_t **out)
     ctx->slots = p->n / 2;
     ctx->k = p->count;
     ctx->log_n = __builtin_ctzll(p->n);
+    ctx->threads = default_threads();
     memcpy(ctx->primes, p->primes, p->count * sizeof p->primes[0]);
     for (size_t i = 0; i < ctx->k; i++) {
         ntt_modulus_init(&ctx->mod[i], ctx->primes[i]);
@@ -232,6 +245,15 @@ int ckks_context_new(const ckks_params_t *p, ckks_context_t **out)
         return CKKS_ENOMEM;
     }
     *out = ctx;
+    return CKKS_OK;
+}
+
+int ckks_context_threads(const ckks_context_t *ctx) { return ctx->threads; }
+
+int ckks_context_set_threads(ckks_context_t *ctx, int threads)
+{
+    if (!ctx || threads < 1 || threads > 1024) return CKKS_EINVAL;
+    ctx->threads = threads;
     return CKKS_OK;
 }
 

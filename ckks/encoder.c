@@ -46,6 +46,8 @@ static int encode_coeffs(const ckks_context_t *ctx, const double *coeff, double 
     double max_abs = 0;
     for (size_t j = 0; j < n; j++) max_abs = fmax(max_abs, fabs(coeff[j]));
     if (!isfinite(max_abs) || !fits_modulus(ctx, max_abs, np)) return CKKS_EOVERFLOW;
+    const int nt = ctx->threads;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < np; i++) {
         const ntt_modulus_t *m = &ctx->mod[i];
         uint64_t *o = pt->data + i * n;
@@ -184,13 +186,19 @@ int ckks_decode(const ckks_context_t *ctx, const ckks_plaintext_t *pt, double *r
     }
     memcpy(c, pt->data, np * n * sizeof *c);
     ckks_poly_intt(ctx, c, np);
-    mpz_t acc, tmp;
-    mpz_init(acc);
-    mpz_init(tmp);
     double inv_scale = 1.0 / pt->scale;
-    for (size_t j = 0; j < n; j++) w[j] = lift_coeff(ctx, c + j, n, np, acc, tmp) * inv_scale * ctx->zeta[j];
-    mpz_clear(acc);
-    mpz_clear(tmp);
+    const int nt = ctx->threads;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        mpz_t acc, tmp;
+        mpz_init(acc);
+        mpz_init(tmp);
+#pragma omp for schedule(static)
+        for (size_t j = 0; j < n; j++)
+            w[j] = lift_coeff(ctx, c + j, n, np, acc, tmp) * inv_scale * ctx->zeta[j];
+        mpz_clear(acc);
+        mpz_clear(tmp);
+    }
     fftw_execute_dft(ctx->fft_bwd, w, w + n);
     for (size_t i = 0; i < count; i++) {
         double complex z = w[n + ctx->slot_pos[i]];

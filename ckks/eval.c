@@ -178,6 +178,8 @@ int ckks_multiply(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, ckks_c
     const size_t n = a->ctx->n, np = a->nprimes;
     uint64_t *t = ckks_scratch(CKKS_SCRATCH_MUL, 3 * np * n);
     if (!t) return CKKS_ENOMEM;
+    const int nt = a->ctx->threads;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < np; i++) {
         const ntt_modulus_t *m = &a->ctx->mod[i];
         const uint64_t *a0 = POLY(a, 0, i), *a1 = POLY(a, 1, i);

@@ -7,6 +7,8 @@
 
 void ckks_small_to_ntt(const ckks_context_t *ctx, const int8_t *v, size_t np, uint64_t *out)
 {
+    const int nt = ctx->threads;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < np; i++) {
         uint64_t q = ctx->primes[i], *o = out + i * ctx->n;
         for (size_t t = 0; t < ctx->n; t++) /* branch-free: the signs are random */
@@ -17,23 +19,31 @@ void ckks_small_to_ntt(const ckks_context_t *ctx, const int8_t *v, size_t np, ui
 
 void ckks_poly_ntt(const ckks_context_t *ctx, uint64_t *p, size_t np)
 {
+    const int nt = ctx->threads;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < np; i++) ntt_forward(ctx->ntt[i], p + i * ctx->n);
 }
 
 void ckks_poly_intt(const ckks_context_t *ctx, uint64_t *p, size_t np)
 {
+    const int nt = ctx->threads;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < np; i++) ntt_inverse(ctx->ntt[i], p + i * ctx->n);
 }
 
 /* out_i += (x_i - NTT([t]_{q_i} - half)) * q_last^-1 for every i < np, where t
  * is [last + half]_{q_last} in coefficient form: SEAL's rounding division.
- * `acc` selects out += result (key switching) or out = result (rescale). */
+ * `acc` selects out += result (key switching) or out = result (rescale).
+ * tmps: np * N words of scratch (one limb per thread-parallel iteration). */
 static void divide_round(const ckks_context_t *ctx, const uint64_t *x, const uint64_t *t,
                          size_t np, size_t last, uint64_t half, uint64_t *out, int acc,
-                         uint64_t *tmp)
+                         uint64_t *tmps)
 {
     const size_t n = ctx->n;
+    const int nt = ctx->threads;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < np; i++) {
+        uint64_t *tmp = tmps + i * n;
         const ntt_modulus_t *m = &ctx->mod[i];
         uint64_t q = m->value;
         uint64_t neg_half = ntt_negmod(ntt_reduce64(half, m), q);
@@ -52,7 +62,7 @@ int ckks_poly_divide_round_last(const ckks_context_t *ctx, uint64_t *p, size_t n
 {
     if (np < 2) return CKKS_ELEVEL;
     const size_t n = ctx->n, last = np - 1;
-    uint64_t *t = ckks_scratch(CKKS_SCRATCH_DIVIDE, 2 * n), *tmp = t + n;
+    uint64_t *t = ckks_scratch(CKKS_SCRATCH_DIVIDE, (np + 1) * n), *tmp = t + n;
     if (!t) return CKKS_ENOMEM;
     uint64_t ql = ctx->primes[last], half = ql >> 1;
     memcpy(t, p + last * n, n * sizeof *t);
@@ -92,12 +102,17 @@ int ckks_keyswitch_add(const ckks_context_t *ctx, const uint64_t *target, size_t
     const size_t n = ctx->n, k = ctx->k, sp = k - 1;
     /* coef: target in coefficient form (np limbs); prod: (b, a) accumulators
      * over np data primes + the special prime. */
-    uint64_t *coef = ckks_scratch(CKKS_SCRATCH_KSWITCH, (np + 2 * (np + 1) + 2) * n);
+    /* coef | prod (2 (np+1) limbs) | one operand limb per output prime | np
+     * limbs of scratch for the mod-down */
+    uint64_t *coef = ckks_scratch(CKKS_SCRATCH_KSWITCH, (np + 2 * (np + 1) + (np + 1) + np) * n);
     if (!coef) return CKKS_ENOMEM;
-    uint64_t *prod = coef + np * n, *op = prod + 2 * (np + 1) * n, *tmp = op + n;
+    uint64_t *prod = coef + np * n, *ops = prod + 2 * (np + 1) * n, *tmp = ops + (np + 1) * n;
+    const int nt = ctx->threads;
     memcpy(coef, target, np * n * sizeof *coef);
     ckks_poly_intt(ctx, coef, np);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic)
     for (size_t oi = 0; oi <= np; oi++) {
+        uint64_t *op = ops + oi * n;
         size_t ki = oi == np ? sp : oi; /* prime index in the key */
         const ntt_modulus_t *m = &ctx->mod[ki];
         uint64_t *acc_b = prod + (0 * (np + 1) + oi) * n, *acc_a = prod + (1 * (np + 1) + oi) * n;
@@ -122,7 +137,7 @@ int ckks_keyswitch_add(const ckks_context_t *ctx, const uint64_t *target, size_t
         }
     }
     /* Mod down by the special prime P, rounding, into c0 and c1. */
-    uint64_t P = ctx->primes[sp], half = P >> 1;
+    uint64_t P = ctx->primes[sp], half = P >> 1, *op = ops;
     for (int c = 0; c < 2; c++) {
         uint64_t *acc = prod + (size_t)c * (np + 1) * n;
         memcpy(op, acc + np * n, n * sizeof *op);

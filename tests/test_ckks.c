@@ -537,3 +537,32 @@ Test(ckks_params, security_and_shape_checks)
     cr_expect_eq(ckks_max_modulus_bits(32768), 881);
     for (int rc = 0; rc >= -12; rc--) cr_expect_not_null(ckks_strerror(rc));
 }
+
+Test(ckks_eval, results_identical_for_any_thread_count, .timeout = 60)
+{
+    fixture_t f;
+    setup(&f, 8192, bits_8192, 4, 1);
+    test_rng_t r = {39};
+    double *a = random_values(&r, f.slots, -1, 1);
+    ckks_ciphertext_t *ca = encrypt_values(&f, a, 0x1p40), *t3, *o1, *o2;
+    cr_assert_eq(ckks_ciphertext_new(f.ctx, 3, 0, &t3), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(f.ctx, 3, 0, &o1), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(f.ctx, 3, 0, &o2), CKKS_OK);
+    cr_assert_eq(ckks_square(ca, t3), CKKS_OK);
+    ckks_ciphertext_t *outs[2] = {o1, o2};
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(ckks_context_set_threads(f.ctx, k + 1), CKKS_OK);
+        cr_assert_eq(ckks_relinearize(t3, f.rk, outs[k]), CKKS_OK);
+        cr_assert_eq(ckks_rescale(outs[k], outs[k]), CKKS_OK);
+        cr_assert_eq(ckks_rotate(outs[k], 3, f.gk, outs[k]), CKKS_OK);
+    }
+    size_t words = 2 * o1->nprimes * ckks_context_n(f.ctx);
+    cr_expect_arr_eq(o1->data, o2->data, words * 8, "1 vs 2 threads differ");
+    cr_expect_eq(ckks_context_set_threads(f.ctx, 0), CKKS_EINVAL);
+    ckks_ciphertext_free(ca);
+    ckks_ciphertext_free(t3);
+    ckks_ciphertext_free(o1);
+    ckks_ciphertext_free(o2);
+    free(a);
+    teardown(&f);
+}
