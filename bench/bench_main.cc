@@ -134,7 +134,10 @@ class TableReporter : public benchmark::ConsoleReporter {
             if (r.error_occurred) continue;
             if (r.run_type == Run::RT_Aggregate && r.aggregate_name != "min") continue;
             if (r.run_type == Run::RT_Iteration && r.repetitions > 1) continue;
-            results_.push_back({r.run_name.str(), r.GetAdjustedRealTime()});
+            double prec = 0;
+            auto it = r.counters.find("prec_bits");
+            if (it != r.counters.end()) prec = it->second.value;
+            results_.push_back({r.run_name.str(), r.GetAdjustedRealTime(), prec});
         }
     }
 
@@ -148,6 +151,7 @@ class TableReporter : public benchmark::ConsoleReporter {
     struct Result {
         std::string name;
         double us;
+        double prec_bits;  // 0 when the benchmark reports none
     };
     std::vector<Result> results_;
 
@@ -161,7 +165,7 @@ class TableReporter : public benchmark::ConsoleReporter {
         // name = OP/BACKEND/REST  ->  rows (OP/REST) x columns (backend).
         std::map<std::string, std::map<std::string, double>> pivot;
         std::vector<std::string> order, plain;
-        std::map<std::string, double> plain_us;
+        std::map<std::string, double> plain_us, plain_prec;
         for (const Result &r : results_) {
             size_t s1 = r.name.find('/');
             size_t s2 = s1 == std::string::npos ? s1 : r.name.find('/', s1 + 1);
@@ -170,6 +174,7 @@ class TableReporter : public benchmark::ConsoleReporter {
             if (!is_backend(backend)) {
                 plain.push_back(r.name);
                 plain_us[r.name] = r.us;
+                plain_prec[r.name] = r.prec_bits;
                 continue;
             }
             std::string row = r.name.substr(0, s1) + r.name.substr(s2);
@@ -200,8 +205,13 @@ class TableReporter : public benchmark::ConsoleReporter {
             }
         }
         if (!plain.empty()) {
-            std::printf("\nSummary: microseconds per call, minimum over the repetitions\n");
-            for (const std::string &n : plain) std::printf("%-40s %14.2f\n", n.c_str(), plain_us[n]);
+            std::printf("\nSummary: microseconds per call, minimum over the repetitions; precision "
+                        "kept (bits) where measured\n");
+            for (const std::string &n : plain) {
+                std::printf("%-40s %14.2f", n.c_str(), plain_us[n]);
+                if (plain_prec[n] > 0) std::printf(" %8.1f bits", plain_prec[n]);
+                std::printf("\n");
+            }
         }
     }
 };

@@ -196,6 +196,62 @@ int ckks_sum_slots(const ckks_ciphertext_t *a, const ckks_galois_keys_t *gk,
 int ckks_inner_sum(const ckks_ciphertext_t *a, size_t width, const ckks_galois_keys_t *gk,
                    ckks_ciphertext_t *out);
 
+/* ---- Microsoft SEAL 4.x files (CKKS objects; seal_io.c) ----------------------
+ * Layout: a 16-byte header (magic 0xA15E, header size 16, version 4.x,
+ * compression mode, total size) and the object; parms_id = BLAKE2b-256 of
+ * (scheme 2, N, primes of the level, plain modulus 0). Readers validate every
+ * field before use and refuse what SEAL refuses (wrong parms_id, coefficient
+ * >= its prime, ciphertext at the key level, transparent ciphertext); writers
+ * produce exactly SEAL 4.1's bytes. Compression: none or zstd (reading and
+ * writing); zlib and SEAL's seeded (compact) objects are refused with
+ * CKKS_EUNSUPPORTED. Buffers returned by writers are freed with free(). */
+enum { CKKS_EFORMAT = -13, CKKS_EUNSUPPORTED = -14 };
+enum { CKKS_SEAL_COMPR_NONE = 0, CKKS_SEAL_COMPR_ZLIB = 1, CKKS_SEAL_COMPR_ZSTD = 2 };
+typedef enum {
+    CKKS_SEAL_UNKNOWN = 0,
+    CKKS_SEAL_CIPHERTEXT,
+    CKKS_SEAL_PLAINTEXT,
+    CKKS_SEAL_SECRET_KEY,
+    CKKS_SEAL_PUBLIC_KEY,
+    CKKS_SEAL_RELIN_KEYS,
+    CKKS_SEAL_GALOIS_KEYS
+} ckks_seal_type_t;
+
+typedef struct {
+    ckks_seal_type_t type;
+    int version_major, version_minor, compression;
+    uint64_t total_size;    /* from the header */
+    uint64_t parms_id[4];
+    size_t nprimes;         /* primes at the object's level (k for the key level) */
+    size_t size;            /* polynomials (ciphertexts, public keys) */
+    double scale;           /* ciphertexts and plaintexts */
+    size_t keys;            /* key-switching keys (relin: 1, Galois: populated rows) */
+} ckks_seal_info_t;
+
+/* parms_id of the level with nprimes primes (nprimes = k: the key level). */
+int ckks_seal_parms_id(const ckks_context_t *ctx, size_t nprimes, uint64_t id[4]);
+/* What a SEAL file holds (validates the whole object). */
+int ckks_seal_identify(const ckks_context_t *ctx, const void *buf, size_t len,
+                       ckks_seal_info_t *info);
+int ckks_seal_read_ciphertext(const ckks_context_t *ctx, const void *buf, size_t len,
+                              ckks_ciphertext_t **out);
+int ckks_seal_read_plaintext(const ckks_context_t *ctx, const void *buf, size_t len,
+                             ckks_plaintext_t **out);
+int ckks_seal_read_secret_key(const ckks_context_t *ctx, const void *buf, size_t len,
+                              ckks_secret_key_t **out);
+int ckks_seal_read_public_key(const ckks_context_t *ctx, const void *buf, size_t len,
+                              ckks_public_key_t **out);
+int ckks_seal_read_relin_key(const ckks_context_t *ctx, const void *buf, size_t len,
+                             ckks_relin_key_t **out);
+int ckks_seal_read_galois_keys(const ckks_context_t *ctx, const void *buf, size_t len,
+                               ckks_galois_keys_t **out);
+int ckks_seal_write_ciphertext(const ckks_ciphertext_t *ct, int compr, void **buf, size_t *len);
+int ckks_seal_write_plaintext(const ckks_plaintext_t *pt, int compr, void **buf, size_t *len);
+int ckks_seal_write_secret_key(const ckks_secret_key_t *sk, int compr, void **buf, size_t *len);
+int ckks_seal_write_public_key(const ckks_public_key_t *pk, int compr, void **buf, size_t *len);
+int ckks_seal_write_relin_key(const ckks_relin_key_t *rk, int compr, void **buf, size_t *len);
+int ckks_seal_write_galois_keys(const ckks_galois_keys_t *gk, int compr, void **buf, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif

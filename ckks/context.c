@@ -24,6 +24,8 @@ const char *ckks_strerror(int status)
     case CKKS_ESIZE: return "ciphertext has the wrong number of polynomials";
     case CKKS_ERANDOM: return "random source failed";
     case CKKS_ENTT: return "the NTT layer refused the parameters";
+    case CKKS_EFORMAT: return "malformed or foreign file";
+    case CKKS_EUNSUPPORTED: return "unsupported file feature (zlib, seeded object, version)";
     default: return "unknown ckks error";
     }
 }

@@ -1,0 +1,141 @@
+// Generates hestat's SEAL test vectors with real Microsoft SEAL 4.1
+// (node-seal 7.0.0, WebAssembly). Run with Node 24 (see vectors/README.md):
+//   node gen.mjs generate ../        writes vectors/n4096/, vectors/n8192/, manifest.json
+//   node gen.mjs check ../           SEAL decrypts the ciphertexts hestat wrote under
+//                                    vectors/hestat-out/ and compares with the manifest
+import SEAL from 'node-seal';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const seal = await SEAL();
+const [mode = 'generate', outDir = '..'] = process.argv.slice(2);
+
+const CASES = [
+  { name: 'n4096', n: 4096, bits: [40, 20, 40], scale: 2 ** 20 },
+  { name: 'n8192', n: 8192, bits: [60, 40, 40, 60], scale: 2 ** 40 },
+];
+
+// Deterministic inputs, one per slot (the C tests compute the same formulas).
+const inputA = (i) => ((i * 37) % 101) / 50 - 1;
+const inputB = (i) => ((i * 53) % 97) / 48 - 1;
+
+function context(c) {
+  const parms = new seal.EncryptionParameters(seal.SchemeType.ckks);
+  parms.setPolyModulusDegree(c.n);
+  parms.setCoeffModulus(seal.CoeffModulus.Create(c.n, Int32Array.from(c.bits)));
+  const ctx = new seal.SEALContext(parms, true, seal.SecLevelType.tc128);
+  if (!ctx.parametersSet()) throw new Error(`parameters not set for ${c.name}`);
+  return { parms, ctx };
+}
+
+function save(dir, file, obj, compr) {
+  const bytes = obj.saveToArray(compr === 'zstd' ? seal.ComprModeType.zstd : seal.ComprModeType.none);
+  fs.writeFileSync(path.join(dir, file), Buffer.from(bytes));
+  return { file, bytes: bytes.length, compression: compr || 'none' };
+}
+
+function generate() {
+  const manifest = {
+    generator: 'vectors/gen/gen.mjs',
+    seal: 'Microsoft SEAL 4.1 via node-seal 7.0.0 (WebAssembly)',
+    inputs: { a: '((i*37) % 101)/50 - 1', b: '((i*53) % 97)/48 - 1', slots: 'all N/2' },
+    galois_steps: [1, -3, 0],
+    cases: [],
+  };
+  for (const c of CASES) {
+    const dir = path.join(outDir, c.name);
+    fs.mkdirSync(dir, { recursive: true });
+    const { parms, ctx } = context(c);
+    const primes = seal.jsArrayFromVecModulus(parms.coeffModulus()).map((m) => m.toString());
+    const kg = new seal.KeyGenerator(ctx);
+    const sk = kg.secretKey();
+    const pk = kg.createPublicKey();
+    const rk = kg.createRelinKeys();
+    // Step 0 is SEAL's column rotation, i.e. CKKS conjugation (Galois element 2N-1).
+    const gk = kg.createGaloisKeysWithSteps(Int32Array.from([1, -3, 0]));
+    const enc = new seal.CKKSEncoder(ctx);
+    const encryptor = new seal.Encryptor(ctx, pk);
+    const ev = new seal.Evaluator(ctx);
+    const slots = enc.slotCount();
+    const a = Float64Array.from({ length: slots }, (_, i) => inputA(i));
+    const b = Float64Array.from({ length: slots }, (_, i) => inputB(i));
+    const pa = new seal.Plaintext(), pb = new seal.Plaintext();
+    enc.encode(a, c.scale, pa);
+    enc.encode(b, c.scale, pb);
+    const ca = new seal.Ciphertext(), cb = new seal.Ciphertext();
+    encryptor.encrypt(pa, ca);
+    encryptor.encrypt(pb, cb);
+    const out = (f) => { const x = new seal.Ciphertext(); f(x); return x; };
+    const add = out((x) => ev.add(ca, cb, x));
+    const mul = out((x) => ev.multiply(ca, cb, x));
+    const relin = out((x) => ev.relinearize(mul, rk, x));
+    const rescale = out((x) => ev.rescaleToNext(relin, x));
+    const rot1 = out((x) => ev.rotateVector(ca, 1, gk, x));
+    const rotm3 = out((x) => ev.rotateVector(ca, -3, gk, x));
+    const conj = out((x) => ev.complexConjugate(ca, gk, x));
+    const files = [
+      ['secret_key', save(dir, 'secret_key.bin', sk)],
+      ['public_key', save(dir, 'public_key.bin', pk)],
+      ['relin_keys', save(dir, 'relin_keys.bin', rk, 'zstd')],
+      ['galois_keys', save(dir, 'galois_keys.bin', gk, 'zstd')],
+      ['plain_a', save(dir, 'plain_a.bin', pa)],
+      ['ct_a', save(dir, 'ct_a.bin', ca)],
+      ['ct_b', save(dir, 'ct_b.bin', cb)],
+      ['ct_add', save(dir, 'ct_add.bin', add)],
+      ['ct_multiply', save(dir, 'ct_multiply.bin', mul)],
+      ['ct_relinearize', save(dir, 'ct_relinearize.bin', relin)],
+      ['ct_rescale', save(dir, 'ct_rescale.bin', rescale)],
+      ['ct_rotate_1', save(dir, 'ct_rotate_1.bin', rot1)],
+      ['ct_rotate_m3', save(dir, 'ct_rotate_m3.bin', rotm3)],
+      ['ct_conjugate', save(dir, 'ct_conjugate.bin', conj)],
+      ['ct_a_zstd', save(dir, 'ct_a_zstd.bin', ca, 'zstd')],
+    ];
+    manifest.cases.push({
+      name: c.name, n: c.n, bits: c.bits, primes, scale: c.scale,
+      rescaled_scale: rescale.scale(),
+      files: Object.fromEntries(files.map(([k, v]) => [k, v])),
+      ops: {
+        ct_add: 'add(ct_a, ct_b)', ct_multiply: 'multiply(ct_a, ct_b), size 3',
+        ct_relinearize: 'relinearize(ct_multiply, relin_keys)',
+        ct_rescale: 'rescale_to_next(ct_relinearize)',
+        ct_rotate_1: 'rotate_vector(ct_a, 1)', ct_rotate_m3: 'rotate_vector(ct_a, -3)',
+        ct_conjugate: 'complex_conjugate(ct_a)', plain_a: 'encode(a, scale)',
+        ct_a_zstd: 'ct_a saved with compr_mode zstd',
+      },
+    });
+  }
+  fs.writeFileSync(path.join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  console.log(`wrote ${CASES.length} cases under ${outDir}`);
+}
+
+// SEAL decrypts what hestat encrypted (hestat-out/<case>/ct_from_hestat.bin, the
+// values in ct_from_hestat.txt) with the secret key from the vectors.
+function check() {
+  let failures = 0;
+  for (const c of CASES) {
+    const dir = path.join(outDir, c.name);
+    const hdir = path.join(outDir, 'hestat-out', c.name);
+    const ctfile = path.join(hdir, 'ct_from_hestat.bin');
+    if (!fs.existsSync(ctfile)) { console.log(`${c.name}: no ${ctfile}, skipped`); continue; }
+    const { ctx } = context(c);
+    const sk = new seal.SecretKey();
+    sk.loadFromArray(ctx, new Uint8Array(fs.readFileSync(path.join(dir, 'secret_key.bin'))));
+    const ct = new seal.Ciphertext();
+    ct.loadFromArray(ctx, new Uint8Array(fs.readFileSync(ctfile)));
+    const dec = new seal.Decryptor(ctx, sk);
+    const pt = new seal.Plaintext();
+    dec.decrypt(ct, pt);
+    const got = new seal.CKKSEncoder(ctx).decodeFloat64(pt);
+    const want = fs.readFileSync(path.join(hdir, 'ct_from_hestat.txt'), 'utf8').trim().split('\n').map(Number);
+    let err = 0;
+    for (let i = 0; i < want.length; i++) err = Math.max(err, Math.abs(got[i] - want[i]));
+    const ok = err < 1e-3;
+    failures += ok ? 0 : 1;
+    console.log(`${c.name}: SEAL decrypted hestat's ciphertext, max abs error ${err.toExponential(2)} over ${want.length} slots: ${ok ? 'ok' : 'FAILED'}`);
+  }
+  process.exit(failures ? 1 : 0);
+}
+
+if (mode === 'generate') generate();
+else if (mode === 'check') check();
+else { console.error('usage: node gen.mjs generate|check [vectors-dir]'); process.exit(2); }
