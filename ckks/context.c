@@ -26,6 +26,7 @@ const char *ckks_strerror(int status)
     case CKKS_ENTT: return "the NTT layer refused the parameters";
     case CKKS_EFORMAT: return "malformed or foreign file";
     case CKKS_EUNSUPPORTED: return "unsupported file feature (zlib, seeded object, version)";
+    case CKKS_EIO: return "file input/output error (see errno)";
     default: return "unknown ckks error";
     }
 }
