@@ -98,6 +98,10 @@ typedef struct ckks_ciphertext {
     size_t nprimes;
     double scale;
     uint64_t *data; /* size * nprimes * N words: data[(p*nprimes + i)*N + k] */
+    /* Secret-key encryptions derive c1 from a public seed; writers can store
+     * the seed instead of c1 while c1 still equals its expansion. */
+    unsigned char seed[32];
+    int has_seed;
 } ckks_ciphertext_t;
 
 int ckks_plaintext_new(const ckks_context_t *ctx, size_t nprimes, ckks_plaintext_t **out);
@@ -251,6 +255,53 @@ int ckks_seal_write_secret_key(const ckks_secret_key_t *sk, int compr, void **bu
 int ckks_seal_write_public_key(const ckks_public_key_t *pk, int compr, void **buf, size_t *len);
 int ckks_seal_write_relin_key(const ckks_relin_key_t *rk, int compr, void **buf, size_t *len);
 int ckks_seal_write_galois_keys(const ckks_galois_keys_t *gk, int compr, void **buf, size_t *len);
+
+/* ---- hestat's own format (serialize.c; docs/format.md) ------------------------------
+ * 48-byte header: magic "HESTAT\r\n" | u16 version 1 | u16 object type | u32 flags |
+ * u64 XXH3-64 of the parameters' canonical encoding | u64 payload length |
+ * u64 XXH3-64 of the payload | u64 0 (reserved); then the payload. Readers
+ * check every field against the context before allocating or copying. */
+#define CKKS_FORMAT_VERSION 1
+typedef enum {
+    CKKS_OBJ_PARAMS = 1,
+    CKKS_OBJ_SECRET_KEY = 2,
+    CKKS_OBJ_PUBLIC_KEY = 3,
+    CKKS_OBJ_RELIN_KEY = 4,
+    CKKS_OBJ_GALOIS_KEYS = 5,
+    CKKS_OBJ_PLAINTEXT = 6,
+    CKKS_OBJ_CIPHERTEXT = 7
+} ckks_obj_type_t;
+#define CKKS_HEADER_BYTES 48
+#define CKKS_FLAG_COMPACT 1u /* ciphertext stored as c0 + the seed of c1 */
+
+/* XXH3-64 of the canonical encoding of the parameters (N, primes). */
+uint64_t ckks_params_hash(const ckks_context_t *ctx);
+/* Type of a hestat file from its header (validated magic/version/length);
+ * lets a server refuse a secret key before parsing anything else. */
+int ckks_object_type(const void *buf, size_t len, ckks_obj_type_t *type);
+
+int ckks_write_params(const ckks_context_t *ctx, void **buf, size_t *len);
+int ckks_read_params(const void *buf, size_t len, ckks_params_t *p);
+/* compact: store c0 and the 32-byte seed of c1 when c1 still is the seed's
+ * expansion (fresh secret-key encryptions); the full form otherwise. */
+int ckks_write_ciphertext(const ckks_ciphertext_t *ct, int compact, void **buf, size_t *len);
+int ckks_read_ciphertext(const ckks_context_t *ctx, const void *buf, size_t len,
+                         ckks_ciphertext_t **out);
+int ckks_write_plaintext(const ckks_plaintext_t *pt, void **buf, size_t *len);
+int ckks_read_plaintext(const ckks_context_t *ctx, const void *buf, size_t len,
+                        ckks_plaintext_t **out);
+int ckks_write_secret_key(const ckks_secret_key_t *sk, void **buf, size_t *len);
+int ckks_read_secret_key(const ckks_context_t *ctx, const void *buf, size_t len,
+                         ckks_secret_key_t **out);
+int ckks_write_public_key(const ckks_public_key_t *pk, void **buf, size_t *len);
+int ckks_read_public_key(const ckks_context_t *ctx, const void *buf, size_t len,
+                         ckks_public_key_t **out);
+int ckks_write_relin_key(const ckks_relin_key_t *rk, void **buf, size_t *len);
+int ckks_read_relin_key(const ckks_context_t *ctx, const void *buf, size_t len,
+                        ckks_relin_key_t **out);
+int ckks_write_galois_keys(const ckks_galois_keys_t *gk, void **buf, size_t *len);
+int ckks_read_galois_keys(const ckks_context_t *ctx, const void *buf, size_t len,
+                          ckks_galois_keys_t **out);
 
 /* ---- files (fileio.c) -------------------------------------------------------------
  * Whole-file read with a size limit (CKKS_EFORMAT when larger), and atomic

@@ -82,6 +82,11 @@ void ckks_stream_wipe(ckks_stream_t *st);
 void ckks_sample_uniform(ckks_stream_t *st, const ckks_context_t *ctx, size_t np, uint64_t *out);
 /* Small polynomials as signed coefficients: ternary {-1,0,1} or centred
  * binomial (sigma ~ 3.24). */
+/* The uniform polynomial (np primes, NTT form) that a 32-byte seed stands
+ * for in compact ciphertexts: ChaCha20 keyed by the seed, one nonce per
+ * prime, rejection sampling. */
+void ckks_expand_seed(const ckks_context_t *ctx, const unsigned char seed[32], size_t np,
+                      uint64_t *out);
 void ckks_sample_ternary(ckks_stream_t *st, size_t n, int8_t *out);
 void ckks_sample_cbd(ckks_stream_t *st, size_t n, int8_t *out);
 

@@ -380,5 +380,7 @@ int ckks_ciphertext_copy(ckks_ciphertext_t *dst, const ckks_ciphertext_t *src)
     dst->size = src->size;
     dst->nprimes = src->nprimes;
     dst->scale = src->scale;
+    memcpy(dst->seed, src->seed, sizeof dst->seed);
+    dst->has_seed = src->has_seed;
     return CKKS_OK;
 }

@@ -28,6 +28,7 @@ static int finish(const ckks_context_t *ctx, uint64_t *c, const ckks_plaintext_t
     for (size_t i = 0; i < np; i++)
         ntt_vec_add(ct->data + i * n, c0 + i * n, pt->data + i * n, n, &ctx->mod[i]);
     memcpy(ct->data + np * n, c1, np * n * sizeof *c1);
+    ct->has_seed = 0;
     ct->size = 2;
     ct->nprimes = np;
     ct->scale = pt->scale;
@@ -68,28 +69,39 @@ int ckks_encrypt(const ckks_public_key_t *pk, const ckks_plaintext_t *pt, ckks_c
 int ckks_encrypt_symmetric(const ckks_secret_key_t *sk, const ckks_plaintext_t *pt,
                            ckks_ciphertext_t *ct)
 {
+    /* As SEAL: directly at the plaintext's level, c1 = a uniform polynomial
+     * expanded from a fresh public 32-byte seed (so the ciphertext can be
+     * stored compactly), c0 = -(a s + e) + m with e from a separate OS-keyed
+     * stream. */
     if (!sk) return CKKS_EINVAL;
     const ckks_context_t *ctx = sk->ctx;
     int rc = check_pt(ctx, pt, ct);
     if (rc) return rc;
-    const size_t n = ctx->n, np = pt->nprimes, w = np + 1;
-    uint64_t *c = ckks_scratch(CKKS_SCRATCH_ENCRYPT, 2 * w * n);
+    const size_t n = ctx->n, np = pt->nprimes;
     int8_t *e = malloc(n);
+    if (!e) return CKKS_ENOMEM;
     ckks_stream_t st;
-    rc = (c && e) ? ckks_stream_init_random(&st) : CKKS_ENOMEM;
+    unsigned char seed[32];
+    rc = ckks_stream_init_random(&st);
     if (rc == CKKS_OK) {
-        uint64_t *b = c, *a = c + w * n;
-        ckks_sample_uniform(&st, ctx, w, a);
+        randombytes_buf(seed, sizeof seed);
+        uint64_t *b = ct->data, *a = ct->data + np * n;
+        ckks_expand_seed(ctx, seed, np, a);
         ckks_sample_cbd(&st, n, e);
-        ckks_small_to_ntt(ctx, e, w, b);
-        for (size_t i = 0; i < w; i++) {
-            ntt_vec_fma(b + i * n, a + i * n, sk->s + i * n, b + i * n, n, &ctx->mod[i]);
-            ntt_vec_neg(b + i * n, b + i * n, n, &ctx->mod[i]);
+        ckks_small_to_ntt(ctx, e, np, b);
+        for (size_t i = 0; i < np; i++) {
+            const ntt_modulus_t *m = &ctx->mod[i];
+            ntt_vec_fma(b + i * n, a + i * n, sk->s + i * n, b + i * n, n, m);
+            ntt_vec_sub(b + i * n, pt->data + i * n, b + i * n, n, m);
         }
-        rc = finish(ctx, c, pt, ct);
+        ct->size = 2;
+        ct->nprimes = np;
+        ct->scale = pt->scale;
+        memcpy(ct->seed, seed, sizeof seed);
+        ct->has_seed = 1;
     }
     ckks_stream_wipe(&st);
-    if (e) sodium_memzero(e, n);
+    sodium_memzero(e, n);
     free(e);
     return rc;
 }

@@ -73,6 +73,24 @@ void ckks_sample_uniform(ckks_stream_t *st, const ckks_context_t *ctx, size_t np
     }
 }
 
+void ckks_expand_seed(const ckks_context_t *ctx, const unsigned char seed[32], size_t np,
+                      uint64_t *out)
+{
+    for (size_t i = 0; i < np; i++) {
+        ckks_stream_t st;
+        ckks_stream_init_seed(&st, seed, (uint32_t)i);
+        const ckks_context_t *c = ctx;
+        uint64_t q = c->primes[i];
+        uint64_t mask = (1ULL << c->mod[i].bits) - 1;
+        for (size_t t = 0; t < c->n; t++) {
+            uint64_t v;
+            do v = next_u64(&st) & mask;
+            while (v >= q);
+            out[i * c->n + t] = v;
+        }
+    }
+}
+
 void ckks_sample_ternary(ckks_stream_t *st, size_t n, int8_t *out)
 {
     /* Uniform over {-1, 0, 1}: bytes below 255 taken mod 3. */

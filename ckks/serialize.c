@@ -1,0 +1,482 @@
+/*
+ * hestat's own file format (docs/format.md). Header, little-endian:
+ *   0  8  magic "HESTAT\r\n"
+ *   8  2  format version (1)
+ *  10  2  object type (ckks_obj_type_t)
+ *  12  4  flags (bit 0: compact ciphertext)
+ *  16  8  XXH3-64 of the canonical parameter encoding
+ *  24  8  payload length in bytes
+ *  32  8  XXH3-64 of the payload
+ *  40  8  reserved, 0
+ * Payloads (words are u64, arrays prime-major, NTT form):
+ *   params:      "hestat-ckks-params\0" padded to 24 bytes | N | count | primes
+ *   secret key:  k*N words            public key: 2*k*N words
+ *   relin key:   (k-1)*2*k*N words
+ *   galois keys: count | count elements | count*(k-1)*2*k*N words
+ *   plaintext:   nprimes | scale (f64) | nprimes*N words
+ *   ciphertext:  size | nprimes | scale | size*nprimes*N words
+ *                compact: 2 | nprimes | scale | nprimes*N words (c0) | 32-byte seed
+ * Every length is computed from the context and checked before anything is
+ * allocated; coefficients must be below their primes.
+ */
+#include <math.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "ckks_impl.h"
+
+static const unsigned char MAGIC[8] = {'H', 'E', 'S', 'T', 'A', 'T', '\r', '\n'};
+static const char PARAMS_TAG[24] = "hestat-ckks-params";
+
+/* ---- canonical parameters ---- */
+static size_t params_encoding(size_t n, size_t count, const uint64_t *primes, uint8_t *out)
+{
+    size_t len = 24 + 16 + 8 * count;
+    if (out) {
+        memcpy(out, PARAMS_TAG, 24);
+        uint64_t v = n;
+        memcpy(out + 24, &v, 8);
+        v = count;
+        memcpy(out + 32, &v, 8);
+        memcpy(out + 40, primes, 8 * count);
+    }
+    return len;
+}
+
+uint64_t ckks_params_hash(const ckks_context_t *ctx)
+{
+    uint8_t enc[24 + 16 + 8 * CKKS_MAX_PRIMES];
+    size_t len = params_encoding(ctx->n, ctx->k, ctx->primes, enc);
+    return XXH3_64bits(enc, len);
+}
+
+/* ---- framing ---- */
+typedef struct {
+    uint16_t version, type;
+    uint32_t flags;
+    uint64_t params_hash, length, checksum;
+    const uint8_t *payload;
+} frame_t;
+
+static int parse_frame(const void *buf, size_t len, frame_t *f)
+{
+    if (!buf) return CKKS_EINVAL;
+    const uint8_t *p = buf;
+    if (len < CKKS_HEADER_BYTES || memcmp(p, MAGIC, 8)) return CKKS_EFORMAT;
+    uint64_t reserved;
+    memcpy(&f->version, p + 8, 2);
+    memcpy(&f->type, p + 10, 2);
+    memcpy(&f->flags, p + 12, 4);
+    memcpy(&f->params_hash, p + 16, 8);
+    memcpy(&f->length, p + 24, 8);
+    memcpy(&f->checksum, p + 32, 8);
+    memcpy(&reserved, p + 40, 8);
+    if (f->version != CKKS_FORMAT_VERSION) return CKKS_EUNSUPPORTED;
+    if (reserved || f->type < CKKS_OBJ_PARAMS || f->type > CKKS_OBJ_CIPHERTEXT) return CKKS_EFORMAT;
+    if (f->flags & ~CKKS_FLAG_COMPACT) return CKKS_EFORMAT;
+    if (f->length != len - CKKS_HEADER_BYTES) return CKKS_EFORMAT; /* truncated or trailing */
+    f->payload = p + CKKS_HEADER_BYTES;
+    if (XXH3_64bits(f->payload, f->length) != f->checksum) return CKKS_EFORMAT;
+    return CKKS_OK;
+}
+
+int ckks_object_type(const void *buf, size_t len, ckks_obj_type_t *type)
+{
+    if (!type) return CKKS_EINVAL;
+    frame_t f;
+    int rc = parse_frame(buf, len, &f);
+    if (rc == CKKS_OK) *type = (ckks_obj_type_t)f.type;
+    return rc;
+}
+
+/* Header + payload in one allocation; payload filled by the caller. */
+static uint8_t *new_frame(uint16_t type, uint32_t flags, uint64_t hash, size_t payload_len,
+                          size_t *total)
+{
+    *total = CKKS_HEADER_BYTES + payload_len;
+    uint8_t *p = malloc(*total);
+    if (!p) return NULL;
+    uint16_t version = CKKS_FORMAT_VERSION;
+    uint64_t len64 = payload_len, zero = 0;
+    memcpy(p, MAGIC, 8);
+    memcpy(p + 8, &version, 2);
+    memcpy(p + 10, &type, 2);
+    memcpy(p + 12, &flags, 4);
+    memcpy(p + 16, &hash, 8);
+    memcpy(p + 24, &len64, 8);
+    memcpy(p + 40, &zero, 8);
+    return p;
+}
+
+static void seal_frame(uint8_t *p, size_t payload_len)
+{
+    uint64_t sum = XXH3_64bits(p + CKKS_HEADER_BYTES, payload_len);
+    memcpy(p + 32, &sum, 8);
+}
+
+/* Frame of `type` for this context: hash checked. */
+static int open_frame(const ckks_context_t *ctx, const void *buf, size_t len, uint16_t type,
+                      frame_t *f)
+{
+    if (!ctx) return CKKS_EINVAL;
+    int rc = parse_frame(buf, len, f);
+    if (rc) return rc;
+    if (f->type != type) return CKKS_EFORMAT;
+    if (f->params_hash != ckks_params_hash(ctx)) return CKKS_ECONTEXT;
+    return CKKS_OK;
+}
+
+/* Copies `count` words of np-prime polynomials, checking each is below its prime. */
+static int take_words(const ckks_context_t *ctx, const uint8_t *src, size_t np, size_t count,
+                      uint64_t *dst)
+{
+    memcpy(dst, src, count * 8);
+    for (size_t w = 0; w < count; w++)
+        if (dst[w] >= ctx->primes[(w / ctx->n) % np]) return CKKS_EFORMAT;
+    return CKKS_OK;
+}
+
+/* ---- params ---- */
+int ckks_write_params(const ckks_context_t *ctx, void **buf, size_t *len)
+{
+    if (!ctx || !buf || !len) return CKKS_EINVAL;
+    size_t plen = params_encoding(ctx->n, ctx->k, ctx->primes, NULL), total;
+    uint8_t *p = new_frame(CKKS_OBJ_PARAMS, 0, ckks_params_hash(ctx), plen, &total);
+    if (!p) return CKKS_ENOMEM;
+    params_encoding(ctx->n, ctx->k, ctx->primes, p + CKKS_HEADER_BYTES);
+    seal_frame(p, plen);
+    *buf = p;
+    *len = total;
+    return CKKS_OK;
+}
+
+int ckks_read_params(const void *buf, size_t len, ckks_params_t *out)
+{
+    if (!out) return CKKS_EINVAL;
+    frame_t f;
+    int rc = parse_frame(buf, len, &f);
+    if (rc) return rc;
+    if (f.type != CKKS_OBJ_PARAMS || f.length < 40) return CKKS_EFORMAT;
+    uint64_t n, count;
+    memcpy(&n, f.payload + 24, 8);
+    memcpy(&count, f.payload + 32, 8);
+    if (memcmp(f.payload, PARAMS_TAG, 24) || count < 2 || count > CKKS_MAX_PRIMES ||
+        f.length != 40 + 8 * count)
+        return CKKS_EFORMAT;
+    if (XXH3_64bits(f.payload, f.length) != f.params_hash) return CKKS_EFORMAT;
+    memset(out, 0, sizeof *out);
+    out->n = n;
+    out->count = count;
+    memcpy(out->primes, f.payload + 40, 8 * count);
+    return CKKS_OK; /* ckks_context_new validates the values themselves */
+}
+
+/* ---- plaintext / ciphertext ---- */
+static int check_scale(const ckks_context_t *ctx, double scale, size_t np)
+{
+    return isfinite(scale) && scale > 0 && log2(scale) < ctx->crt[np].bits ? CKKS_OK : CKKS_ESCALE;
+}
+
+int ckks_write_plaintext(const ckks_plaintext_t *pt, void **buf, size_t *len)
+{
+    if (!pt || !buf || !len) return CKKS_EINVAL;
+    const ckks_context_t *ctx = pt->ctx;
+    size_t words = pt->nprimes * ctx->n, plen = 16 + words * 8, total;
+    uint8_t *p = new_frame(CKKS_OBJ_PLAINTEXT, 0, ckks_params_hash(ctx), plen, &total);
+    if (!p) return CKKS_ENOMEM;
+    uint64_t np = pt->nprimes;
+    memcpy(p + 48, &np, 8);
+    memcpy(p + 56, &pt->scale, 8);
+    memcpy(p + 64, pt->data, words * 8);
+    seal_frame(p, plen);
+    *buf = p;
+    *len = total;
+    return CKKS_OK;
+}
+
+int ckks_read_plaintext(const ckks_context_t *ctx, const void *buf, size_t len,
+                        ckks_plaintext_t **out)
+{
+    if (!out) return CKKS_EINVAL;
+    *out = NULL;
+    frame_t f;
+    int rc = open_frame(ctx, buf, len, CKKS_OBJ_PLAINTEXT, &f);
+    if (rc) return rc;
+    if (f.flags || f.length < 16) return CKKS_EFORMAT;
+    uint64_t np;
+    double scale;
+    memcpy(&np, f.payload, 8);
+    memcpy(&scale, f.payload + 8, 8);
+    if (np == 0 || np >= ctx->k) return CKKS_ELEVEL;
+    if (f.length != 16 + np * ctx->n * 8) return CKKS_EFORMAT;
+    if ((rc = check_scale(ctx, scale, np))) return rc;
+    ckks_plaintext_t *pt;
+    if ((rc = ckks_plaintext_new(ctx, np, &pt))) return rc;
+    rc = take_words(ctx, f.payload + 16, np, np * ctx->n, pt->data);
+    if (rc) {
+        ckks_plaintext_free(pt);
+        return rc;
+    }
+    pt->scale = scale;
+    *out = pt;
+    return CKKS_OK;
+}
+
+/* Does c1 still equal the expansion of the ciphertext's seed? */
+static int seed_matches(const ckks_ciphertext_t *ct)
+{
+    if (!ct->has_seed || ct->size != 2) return 0;
+    const ckks_context_t *ctx = ct->ctx;
+    size_t words = ct->nprimes * ctx->n;
+    uint64_t *a = ntt_alloc(words);
+    if (!a) return 0;
+    ckks_expand_seed(ctx, ct->seed, ct->nprimes, a);
+    int same = memcmp(a, ct->data + words, words * 8) == 0;
+    ntt_free(a);
+    return same;
+}
+
+int ckks_write_ciphertext(const ckks_ciphertext_t *ct, int compact, void **buf, size_t *len)
+{
+    if (!ct || !buf || !len) return CKKS_EINVAL;
+    const ckks_context_t *ctx = ct->ctx;
+    size_t words = ct->nprimes * ctx->n;
+    int use_seed = compact && seed_matches(ct);
+    size_t data_words = use_seed ? words : ct->size * words;
+    size_t plen = 24 + data_words * 8 + (use_seed ? 32 : 0), total;
+    uint8_t *p = new_frame(CKKS_OBJ_CIPHERTEXT, use_seed ? CKKS_FLAG_COMPACT : 0,
+                           ckks_params_hash(ctx), plen, &total);
+    if (!p) return CKKS_ENOMEM;
+    uint64_t size = ct->size, np = ct->nprimes;
+    memcpy(p + 48, &size, 8);
+    memcpy(p + 56, &np, 8);
+    memcpy(p + 64, &ct->scale, 8);
+    memcpy(p + 72, ct->data, data_words * 8);
+    if (use_seed) memcpy(p + 72 + data_words * 8, ct->seed, 32);
+    seal_frame(p, plen);
+    *buf = p;
+    *len = total;
+    return CKKS_OK;
+}
+
+int ckks_read_ciphertext(const ckks_context_t *ctx, const void *buf, size_t len,
+                         ckks_ciphertext_t **out)
+{
+    if (!out) return CKKS_EINVAL;
+    *out = NULL;
+    frame_t f;
+    int rc = open_frame(ctx, buf, len, CKKS_OBJ_CIPHERTEXT, &f);
+    if (rc) return rc;
+    if (f.length < 24) return CKKS_EFORMAT;
+    uint64_t size, np;
+    double scale;
+    memcpy(&size, f.payload, 8);
+    memcpy(&np, f.payload + 8, 8);
+    memcpy(&scale, f.payload + 16, 8);
+    int compact = f.flags & CKKS_FLAG_COMPACT;
+    if (size < 2 || size > 3 || (compact && size != 2)) return CKKS_ESIZE;
+    if (np == 0 || np >= ctx->k) return CKKS_ELEVEL;
+    uint64_t words = np * ctx->n, data_words = compact ? words : size * words;
+    if (f.length != 24 + data_words * 8 + (compact ? 32 : 0)) return CKKS_EFORMAT;
+    if ((rc = check_scale(ctx, scale, np))) return rc;
+    ckks_ciphertext_t *ct;
+    if ((rc = ckks_ciphertext_new(ctx, size, np, &ct))) return rc;
+    rc = take_words(ctx, f.payload + 24, np, data_words, ct->data);
+    if (rc == CKKS_OK && compact) {
+        memcpy(ct->seed, f.payload + 24 + data_words * 8, 32);
+        ct->has_seed = 1;
+        ckks_expand_seed(ctx, ct->seed, np, ct->data + words);
+    }
+    if (rc) {
+        ckks_ciphertext_free(ct);
+        return rc;
+    }
+    ct->scale = scale;
+    *out = ct;
+    return CKKS_OK;
+}
+
+/* ---- keys ---- */
+static int write_words(const ckks_context_t *ctx, uint16_t type, const uint64_t *data,
+                       size_t words, void **buf, size_t *len)
+{
+    size_t plen = words * 8, total;
+    uint8_t *p = new_frame(type, 0, ckks_params_hash(ctx), plen, &total);
+    if (!p) return CKKS_ENOMEM;
+    memcpy(p + CKKS_HEADER_BYTES, data, plen);
+    seal_frame(p, plen);
+    *buf = p;
+    *len = total;
+    return CKKS_OK;
+}
+
+/* Reads exactly `words` words of k-prime polynomials into a new buffer. */
+static int read_words(const ckks_context_t *ctx, const void *buf, size_t len, uint16_t type,
+                      size_t words, uint64_t **out)
+{
+    frame_t f;
+    int rc = open_frame(ctx, buf, len, type, &f);
+    if (rc) return rc;
+    if (f.flags || f.length != words * 8) return CKKS_EFORMAT;
+    uint64_t *d = ntt_alloc(words);
+    if (!d) return CKKS_ENOMEM;
+    rc = take_words(ctx, f.payload, ctx->k, words, d);
+    if (rc) {
+        sodium_memzero(d, words * 8);
+        ntt_free(d);
+        return rc;
+    }
+    *out = d;
+    return CKKS_OK;
+}
+
+int ckks_write_secret_key(const ckks_secret_key_t *sk, void **buf, size_t *len)
+{
+    if (!sk || !buf || !len) return CKKS_EINVAL;
+    return write_words(sk->ctx, CKKS_OBJ_SECRET_KEY, sk->s, sk->ctx->k * sk->ctx->n, buf, len);
+}
+
+int ckks_read_secret_key(const ckks_context_t *ctx, const void *buf, size_t len,
+                         ckks_secret_key_t **out)
+{
+    if (!ctx || !out) return CKKS_EINVAL;
+    *out = NULL;
+    uint64_t *d;
+    int rc = read_words(ctx, buf, len, CKKS_OBJ_SECRET_KEY, ctx->k * ctx->n, &d);
+    if (rc) return rc;
+    ckks_secret_key_t *sk = calloc(1, sizeof *sk);
+    if (!sk) {
+        sodium_memzero(d, ctx->k * ctx->n * 8);
+        ntt_free(d);
+        return CKKS_ENOMEM;
+    }
+    sk->ctx = ctx;
+    sk->s = d;
+    *out = sk;
+    return CKKS_OK;
+}
+
+int ckks_write_public_key(const ckks_public_key_t *pk, void **buf, size_t *len)
+{
+    if (!pk || !buf || !len) return CKKS_EINVAL;
+    return write_words(pk->ctx, CKKS_OBJ_PUBLIC_KEY, pk->p, 2 * pk->ctx->k * pk->ctx->n, buf, len);
+}
+
+int ckks_read_public_key(const ckks_context_t *ctx, const void *buf, size_t len,
+                         ckks_public_key_t **out)
+{
+    if (!ctx || !out) return CKKS_EINVAL;
+    *out = NULL;
+    uint64_t *d;
+    int rc = read_words(ctx, buf, len, CKKS_OBJ_PUBLIC_KEY, 2 * ctx->k * ctx->n, &d);
+    if (rc) return rc;
+    ckks_public_key_t *pk = calloc(1, sizeof *pk);
+    if (!pk) {
+        ntt_free(d);
+        return CKKS_ENOMEM;
+    }
+    pk->ctx = ctx;
+    pk->p = d;
+    *out = pk;
+    return CKKS_OK;
+}
+
+static size_t kswitch_words(const ckks_context_t *ctx) { return (ctx->k - 1) * 2 * ctx->k * ctx->n; }
+
+int ckks_write_relin_key(const ckks_relin_key_t *rk, void **buf, size_t *len)
+{
+    if (!rk || !buf || !len) return CKKS_EINVAL;
+    return write_words(rk->ctx, CKKS_OBJ_RELIN_KEY, rk->key.d, kswitch_words(rk->ctx), buf, len);
+}
+
+int ckks_read_relin_key(const ckks_context_t *ctx, const void *buf, size_t len,
+                        ckks_relin_key_t **out)
+{
+    if (!ctx || !out) return CKKS_EINVAL;
+    *out = NULL;
+    uint64_t *d;
+    int rc = read_words(ctx, buf, len, CKKS_OBJ_RELIN_KEY, kswitch_words(ctx), &d);
+    if (rc) return rc;
+    ckks_relin_key_t *rk = calloc(1, sizeof *rk);
+    if (!rk) {
+        ntt_free(d);
+        return CKKS_ENOMEM;
+    }
+    rk->ctx = ctx;
+    rk->key.d = d;
+    *out = rk;
+    return CKKS_OK;
+}
+
+int ckks_write_galois_keys(const ckks_galois_keys_t *gk, void **buf, size_t *len)
+{
+    if (!gk || !buf || !len) return CKKS_EINVAL;
+    const ckks_context_t *ctx = gk->ctx;
+    size_t kw = kswitch_words(ctx), plen = 8 + 8 * gk->count + gk->count * kw * 8, total;
+    uint8_t *p = new_frame(CKKS_OBJ_GALOIS_KEYS, 0, ckks_params_hash(ctx), plen, &total);
+    if (!p) return CKKS_ENOMEM;
+    uint8_t *q = p + CKKS_HEADER_BYTES;
+    uint64_t count = gk->count;
+    memcpy(q, &count, 8);
+    for (size_t i = 0; i < gk->count; i++) {
+        uint64_t e = gk->elts[i];
+        memcpy(q + 8 + 8 * i, &e, 8);
+        memcpy(q + 8 + 8 * gk->count + i * kw * 8, gk->keys[i].d, kw * 8);
+    }
+    seal_frame(p, plen);
+    *buf = p;
+    *len = total;
+    return CKKS_OK;
+}
+
+int ckks_read_galois_keys(const ckks_context_t *ctx, const void *buf, size_t len,
+                          ckks_galois_keys_t **out)
+{
+    if (!ctx || !out) return CKKS_EINVAL;
+    *out = NULL;
+    frame_t f;
+    int rc = open_frame(ctx, buf, len, CKKS_OBJ_GALOIS_KEYS, &f);
+    if (rc) return rc;
+    if (f.flags || f.length < 8) return CKKS_EFORMAT;
+    uint64_t count;
+    memcpy(&count, f.payload, 8);
+    size_t kw = kswitch_words(ctx);
+    if (count > ctx->n || f.length != 8 + 8 * count + count * kw * 8) return CKKS_EFORMAT;
+    ckks_galois_keys_t *gk = calloc(1, sizeof *gk);
+    uint32_t *elts = malloc((count ? count : 1) * sizeof *elts);
+    ckks_kswitch_t *keys = calloc(count ? count : 1, sizeof *keys);
+    if (!gk || !elts || !keys) {
+        free(gk);
+        free(elts);
+        free(keys);
+        return CKKS_ENOMEM;
+    }
+    gk->ctx = ctx;
+    gk->elts = elts;
+    gk->keys = keys;
+    for (size_t i = 0; i < count && rc == CKKS_OK; i++) {
+        uint64_t e;
+        memcpy(&e, f.payload + 8 + 8 * i, 8);
+        /* Odd, below 2N, not the identity, no repeats. */
+        if (e >= 2 * ctx->n || !(e & 1) || e == 1) rc = CKKS_EFORMAT;
+        for (size_t j = 0; j < i && rc == CKKS_OK; j++)
+            if (elts[j] == e) rc = CKKS_EFORMAT;
+        if (rc) break;
+        elts[i] = (uint32_t)e;
+        keys[i].d = ntt_alloc(kw);
+        if (!keys[i].d) {
+            rc = CKKS_ENOMEM;
+            break;
+        }
+        gk->count = i + 1;
+        rc = take_words(ctx, f.payload + 8 + 8 * count + i * kw * 8, ctx->k, kw, keys[i].d);
+    }
+    if (rc) {
+        ckks_galois_keys_free(gk);
+        return rc;
+    }
+    *out = gk;
+    return CKKS_OK;
+}

@@ -1,0 +1,300 @@
+/* hestat's own file format: round trips, compact ciphertexts, and every kind
+ * of damaged or foreign file refused with the right code. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "ckks/ckks.h"
+#include "testutil.h"
+
+static ckks_context_t *ctx;
+static ckks_secret_key_t *sk;
+static ckks_public_key_t *pk;
+
+static void setup(void)
+{
+    int bits[] = {60, 40, 40, 60};
+    ckks_params_t p;
+    cr_assert_eq(ckks_params_from_bits(&p, 8192, bits, 4), CKKS_OK);
+    cr_assert_eq(ckks_context_new(&p, &ctx), CKKS_OK);
+    cr_assert_eq(ckks_secret_key_new(ctx, &sk), CKKS_OK);
+    cr_assert_eq(ckks_public_key_new(sk, &pk), CKKS_OK);
+}
+
+static void teardown(void)
+{
+    ckks_public_key_free(pk);
+    ckks_secret_key_free(sk);
+    ckks_context_free(ctx);
+}
+
+static ckks_ciphertext_t *encrypt_ramp(int symmetric)
+{
+    size_t slots = ckks_context_slots(ctx);
+    double *v = malloc(slots * sizeof *v);
+    for (size_t i = 0; i < slots; i++) v[i] = sin((double)i);
+    ckks_plaintext_t *pt;
+    ckks_ciphertext_t *ct;
+    cr_assert_eq(ckks_plaintext_new(ctx, 0, &pt), CKKS_OK);
+    cr_assert_eq(ckks_encode_real(ctx, v, slots, 0x1p40, 0, pt), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &ct), CKKS_OK);
+    cr_assert_eq(symmetric ? ckks_encrypt_symmetric(sk, pt, ct) : ckks_encrypt(pk, pt, ct), CKKS_OK);
+    ckks_plaintext_free(pt);
+    free(v);
+    return ct;
+}
+
+static double max_error_vs_ramp(const ckks_ciphertext_t *ct)
+{
+    size_t slots = ckks_context_slots(ctx);
+    ckks_plaintext_t *pt;
+    double *o = malloc(slots * sizeof *o), e = 0;
+    cr_assert_eq(ckks_plaintext_new(ctx, 0, &pt), CKKS_OK);
+    cr_assert_eq(ckks_decrypt(sk, ct, pt), CKKS_OK);
+    cr_assert_eq(ckks_decode(ctx, pt, o, NULL, slots), CKKS_OK);
+    for (size_t i = 0; i < slots; i++) e = fmax(e, fabs(o[i] - sin((double)i)));
+    ckks_plaintext_free(pt);
+    free(o);
+    return e;
+}
+
+TestSuite(format, .init = setup, .fini = teardown);
+
+Test(format, ciphertext_round_trip_and_compact_form)
+{
+    ckks_ciphertext_t *ct = encrypt_ramp(1), *back;
+    void *full, *compact, *again;
+    size_t full_len, compact_len, again_len;
+    cr_assert_eq(ckks_write_ciphertext(ct, 0, &full, &full_len), CKKS_OK);
+    cr_assert_eq(ckks_write_ciphertext(ct, 1, &compact, &compact_len), CKKS_OK);
+    size_t words = 3 * 8192;
+    cr_expect_eq(full_len, CKKS_HEADER_BYTES + 24 + 2 * words * 8);
+    cr_expect_eq(compact_len, CKKS_HEADER_BYTES + 24 + words * 8 + 32, "compact is c0 + seed");
+    cr_assert_eq(ckks_read_ciphertext(ctx, compact, compact_len, &back), CKKS_OK);
+    cr_expect_arr_eq(back->data, ct->data, 2 * words * 8, "expanded c1 differs");
+    cr_expect_lt(max_error_vs_ramp(back), 1e-6);
+    cr_assert_eq(ckks_write_ciphertext(back, 0, &again, &again_len), CKKS_OK);
+    cr_expect(again_len == full_len && !memcmp(again, full, full_len), "rewrite differs");
+    free(again);
+    /* After an operation c1 is no longer the seed's: compact falls back to full. */
+    cr_assert_eq(ckks_add(back, back, back), CKKS_OK);
+    cr_assert_eq(ckks_write_ciphertext(back, 1, &again, &again_len), CKKS_OK);
+    cr_expect_eq(again_len, full_len);
+    free(again);
+    /* Public-key encryptions have no seed. */
+    ckks_ciphertext_t *pub = encrypt_ramp(0);
+    cr_assert_eq(ckks_write_ciphertext(pub, 1, &again, &again_len), CKKS_OK);
+    cr_expect_eq(again_len, full_len);
+    free(again);
+    ckks_ciphertext_free(pub);
+    free(full);
+    free(compact);
+    ckks_ciphertext_free(back);
+    ckks_ciphertext_free(ct);
+}
+
+Test(format, keys_and_plaintext_round_trip)
+{
+    void *buf, *buf2;
+    size_t len, len2;
+    ckks_secret_key_t *sk2;
+    cr_assert_eq(ckks_write_secret_key(sk, &buf, &len), CKKS_OK);
+    ckks_obj_type_t type;
+    cr_assert_eq(ckks_object_type(buf, len, &type), CKKS_OK);
+    cr_expect_eq(type, CKKS_OBJ_SECRET_KEY);
+    cr_assert_eq(ckks_read_secret_key(ctx, buf, len, &sk2), CKKS_OK);
+    cr_expect_arr_eq(ckks_secret_key_data(sk2), ckks_secret_key_data(sk), 4 * 8192 * 8);
+    ckks_secret_key_free(sk2);
+    free(buf);
+
+    ckks_public_key_t *pk2;
+    cr_assert_eq(ckks_write_public_key(pk, &buf, &len), CKKS_OK);
+    cr_assert_eq(ckks_read_public_key(ctx, buf, len, &pk2), CKKS_OK);
+    cr_assert_eq(ckks_write_public_key(pk2, &buf2, &len2), CKKS_OK);
+    cr_expect(len == len2 && !memcmp(buf, buf2, len));
+    free(buf);
+    free(buf2);
+    ckks_public_key_free(pk2);
+
+    /* Relinearization and Galois keys read back give identical results. */
+    ckks_relin_key_t *rk, *rk2;
+    ckks_galois_keys_t *gk, *gk2;
+    int steps[] = {1, -5};
+    cr_assert_eq(ckks_relin_key_new(sk, &rk), CKKS_OK);
+    cr_assert_eq(ckks_galois_keys_new(sk, steps, 2, 1, &gk), CKKS_OK);
+    cr_assert_eq(ckks_write_relin_key(rk, &buf, &len), CKKS_OK);
+    cr_assert_eq(ckks_read_relin_key(ctx, buf, len, &rk2), CKKS_OK);
+    free(buf);
+    cr_assert_eq(ckks_write_galois_keys(gk, &buf, &len), CKKS_OK);
+    cr_assert_eq(ckks_read_galois_keys(ctx, buf, len, &gk2), CKKS_OK);
+    free(buf);
+    ckks_ciphertext_t *ct = encrypt_ramp(0), *t3, *o1, *o2;
+    cr_assert_eq(ckks_ciphertext_new(ctx, 3, 0, &t3), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(ctx, 3, 0, &o1), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(ctx, 3, 0, &o2), CKKS_OK);
+    cr_assert_eq(ckks_multiply(ct, ct, t3), CKKS_OK);
+    cr_assert_eq(ckks_relinearize(t3, rk, o1), CKKS_OK);
+    cr_assert_eq(ckks_relinearize(t3, rk2, o2), CKKS_OK);
+    cr_expect_arr_eq(o1->data, o2->data, 2 * 3 * 8192 * 8);
+    cr_assert_eq(ckks_rotate(ct, -5, gk, o1), CKKS_OK);
+    cr_assert_eq(ckks_rotate(ct, -5, gk2, o2), CKKS_OK);
+    cr_expect_arr_eq(o1->data, o2->data, 2 * 3 * 8192 * 8);
+    cr_expect(ckks_galois_keys_has(gk2, ckks_galois_elt_conjugate(ctx)));
+
+    ckks_plaintext_t *pt, *pt2;
+    cr_assert_eq(ckks_plaintext_new(ctx, 0, &pt), CKKS_OK);
+    cr_assert_eq(ckks_decrypt(sk, ct, pt), CKKS_OK);
+    cr_assert_eq(ckks_write_plaintext(pt, &buf, &len), CKKS_OK);
+    cr_assert_eq(ckks_read_plaintext(ctx, buf, len, &pt2), CKKS_OK);
+    cr_expect_eq(pt2->scale, pt->scale);
+    cr_expect_arr_eq(pt2->data, pt->data, 3 * 8192 * 8);
+    free(buf);
+    ckks_plaintext_free(pt);
+    ckks_plaintext_free(pt2);
+    ckks_ciphertext_free(ct);
+    ckks_ciphertext_free(t3);
+    ckks_ciphertext_free(o1);
+    ckks_ciphertext_free(o2);
+    ckks_relin_key_free(rk);
+    ckks_relin_key_free(rk2);
+    ckks_galois_keys_free(gk);
+    ckks_galois_keys_free(gk2);
+}
+
+Test(format, params_round_trip)
+{
+    void *buf;
+    size_t len;
+    cr_assert_eq(ckks_write_params(ctx, &buf, &len), CKKS_OK);
+    ckks_params_t p;
+    cr_assert_eq(ckks_read_params(buf, len, &p), CKKS_OK);
+    ckks_context_t *c2;
+    cr_assert_eq(ckks_context_new(&p, &c2), CKKS_OK);
+    cr_expect_eq(ckks_params_hash(c2), ckks_params_hash(ctx));
+    ckks_context_free(c2);
+    free(buf);
+}
+
+/* Recomputes the payload checksum so a test can plant a bad field behind it. */
+static void reseal(uint8_t *buf, size_t len)
+{
+    uint64_t sum = XXH3_64bits(buf + CKKS_HEADER_BYTES, len - CKKS_HEADER_BYTES);
+    memcpy(buf + 32, &sum, 8);
+}
+
+Test(format, damaged_and_foreign_files_are_refused)
+{
+    ckks_ciphertext_t *ct = encrypt_ramp(0), *out = NULL;
+    uint8_t *buf;
+    size_t len;
+    cr_assert_eq(ckks_write_ciphertext(ct, 0, (void **)&buf, &len), CKKS_OK);
+    uint8_t *bad = malloc(len);
+#define EXPECT_READ(code, what)                                                         \
+    do {                                                                               \
+        int rc_ = ckks_read_ciphertext(ctx, bad, len, &out);                           \
+        cr_expect_eq(rc_, code, "%s: got %d (%s)", what, rc_, ckks_strerror(rc_));     \
+        cr_expect_null(out);                                                           \
+    } while (0)
+    cr_assert_eq(ckks_read_ciphertext(ctx, buf, len, &out), CKKS_OK, "intact");
+    ckks_ciphertext_free(out);
+    out = NULL;
+    cr_expect_eq(ckks_read_ciphertext(ctx, buf, len - 1, &out), CKKS_EFORMAT, "truncated");
+    cr_expect_eq(ckks_read_ciphertext(ctx, buf, 20, &out), CKKS_EFORMAT, "header only");
+    memcpy(bad, buf, len);
+    bad[CKKS_HEADER_BYTES + 100] ^= 1;
+    EXPECT_READ(CKKS_EFORMAT, "payload bit flip (checksum)");
+    memcpy(bad, buf, len);
+    bad[0] = 'X';
+    EXPECT_READ(CKKS_EFORMAT, "magic");
+    memcpy(bad, buf, len);
+    bad[8] = 2;
+    EXPECT_READ(CKKS_EUNSUPPORTED, "future version");
+    memcpy(bad, buf, len);
+    bad[10] = CKKS_OBJ_PLAINTEXT;
+    EXPECT_READ(CKKS_EFORMAT, "wrong object type");
+    memcpy(bad, buf, len);
+    bad[16] ^= 1;
+    EXPECT_READ(CKKS_ECONTEXT, "other parameters");
+    memcpy(bad, buf, len);
+    uint64_t huge = UINT64_MAX / 2;
+    memcpy(bad + 24, &huge, 8);
+    EXPECT_READ(CKKS_EFORMAT, "oversized length field");
+    /* Fields behind a valid checksum. */
+    memcpy(bad, buf, len);
+    uint64_t v = 7;
+    memcpy(bad + 48, &v, 8); /* size 7 */
+    reseal(bad, len);
+    EXPECT_READ(CKKS_ESIZE, "ciphertext size 7");
+    memcpy(bad, buf, len);
+    v = 4;
+    memcpy(bad + 56, &v, 8); /* nprimes = key level */
+    reseal(bad, len);
+    EXPECT_READ(CKKS_ELEVEL, "key-level ciphertext");
+    memcpy(bad, buf, len);
+    v = 2;
+    memcpy(bad + 56, &v, 8); /* nprimes 2 but data for 3 */
+    reseal(bad, len);
+    EXPECT_READ(CKKS_EFORMAT, "length disagrees with level");
+    memcpy(bad, buf, len);
+    double nan = NAN;
+    memcpy(bad + 64, &nan, 8);
+    reseal(bad, len);
+    EXPECT_READ(CKKS_ESCALE, "NaN scale");
+    memcpy(bad, buf, len);
+    memset(bad + len - 8, 0xff, 8); /* last coefficient >= q */
+    reseal(bad, len);
+    EXPECT_READ(CKKS_EFORMAT, "coefficient above its prime");
+    /* A secret key is recognisable from its header alone. */
+    void *skbuf;
+    size_t sklen;
+    ckks_obj_type_t type;
+    cr_assert_eq(ckks_write_secret_key(sk, &skbuf, &sklen), CKKS_OK);
+    cr_assert_eq(ckks_object_type(skbuf, sklen, &type), CKKS_OK);
+    cr_expect_eq(type, CKKS_OBJ_SECRET_KEY);
+    cr_expect_eq(ckks_read_ciphertext(ctx, skbuf, sklen, &out), CKKS_EFORMAT);
+    free(skbuf);
+    /* Another context. */
+    int bits[] = {60, 40, 40, 60};
+    ckks_params_t p;
+    ckks_context_t *other;
+    cr_assert_eq(ckks_params_from_bits(&p, 16384, bits, 4), CKKS_OK);
+    cr_assert_eq(ckks_context_new(&p, &other), CKKS_OK);
+    cr_expect_eq(ckks_read_ciphertext(other, buf, len, &out), CKKS_ECONTEXT);
+    ckks_context_free(other);
+    free(bad);
+    free(buf);
+    ckks_ciphertext_free(ct);
+}
+
+Test(format, atomic_writes_and_modes)
+{
+    char dir[] = "/tmp/hestat-fmt-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/secret.key", dir);
+    void *buf;
+    size_t len;
+    cr_assert_eq(ckks_write_secret_key(sk, &buf, &len), CKKS_OK);
+    cr_assert_eq(ckks_file_write(path, buf, len, 0600), CKKS_OK);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_expect_eq(st.st_mode & 0777, 0600);
+    void *back;
+    size_t back_len;
+    cr_assert_eq(ckks_file_read(path, 1 << 30, &back, &back_len), CKKS_OK);
+    cr_expect(back_len == len && !memcmp(back, buf, len));
+    free(back);
+    cr_expect_eq(ckks_file_read(path, 100, &back, &back_len), CKKS_EFORMAT, "size limit");
+    /* A write into a missing directory fails and leaves nothing behind. */
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/missing/x.key", dir);
+    cr_expect_eq(ckks_file_write(bad, buf, len, 0600), CKKS_EIO);
+    unlink(path);
+    cr_expect_eq(rmdir(dir), 0, "directory not empty: a temporary file was left");
+    free(buf);
+}
