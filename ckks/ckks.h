@@ -72,8 +72,8 @@ int ckks_context_new(const ckks_params_t *p, ckks_context_t **out);
 void ckks_context_free(ckks_context_t *ctx);
 
 /* Threads used across RNS limbs (OpenMP). Default: HESTAT_THREADS if set,
- * else OpenMP's default (OMP_NUM_THREADS or the core count). Results are
- * identical for any count. Set it before sharing the context. */
+ * else OMP_NUM_THREADS if set, else 1 (opt-in: limb loops are fine-grained).
+ * Results are identical for any count. Set it before sharing the context. */
 int ckks_context_threads(const ckks_context_t *ctx);
 int ckks_context_set_threads(ckks_context_t *ctx, int threads);
 

@@ -136,6 +136,10 @@ static int crt_init(ckks_context_t *ctx, size_t np)
     return CKKS_OK;
 }
 
+/* HESTAT_THREADS, else OMP_NUM_THREADS (through OpenMP), else one thread:
+ * limb-level parallelism is fine-grained, and several processes or worker
+ * threads each spinning up OpenMP teams on a small machine slow everything
+ * down, so it is opt-in. */
 static int default_threads(void)
 {
     const char *e = getenv("HESTAT_THREADS");
@@ -144,7 +148,9 @@ static int default_threads(void)
         long v = strtol(e, &end, 10);
         if (!*end && v >= 1 && v <= 1024) return (int)v;
     }
-    return omp_get_max_threads();
+    e = getenv("OMP_NUM_THREADS");
+    if (e && *e) return omp_get_max_threads();
+    return 1;
 }
 
 /* FFTW's planner is not thread-safe. */

@@ -1,0 +1,521 @@
+/*
+ * Statistics on encrypted tables.
+ *
+ * Layout. Row-major: a row occupies B slots (B = next power of two >= the
+ * number of columns), a ciphertext holds R = slots/B rows, a table spans
+ * ceil(rows/R) chunks. Per chunk: Z = x/f + i (x/f)^2 (complex slots) and
+ * M = 1 where present (missing: 0 in both). f_c is a public power of two >= max|x_c|.
+ *
+ * Server (STATS_JOB_ALL). Sums over chunks of slot-wise products of a row's
+ * column c with its column c+d (d = 1 .. B-1), for five product types:
+ *   P1 = Z_c R_j, P2 = M_c M_j, P3 = Z_c M_j, P4 = M_c Z_j, P5 = R_c Z_j,
+ * with R = Z + conj(Z) = 2x, j = c + d (slots where c + d >= B pair a row with
+ * the next one and are ignored). Rotations by d are baby-step/giant-step:
+ * d = a + g b, sum_k X_k rot(Y_k, d) = rot(sum_k rot(X_k, -g b) rot(Y_k, a), g b),
+ * so each chunk is rotated 6 (g-1) + ... times instead of 3 (B-1) times.
+ * Then every sum (the five products for every d, plus sum Z and sum M) is
+ * relinearized, rescaled, partly folded over rows (rotations by S/2 .. p),
+ * multiplied by a 0/1 mask that keeps its own block of p slots, and added into
+ * a packed ciphertext (S/p sums each); the packed ciphertexts are folded the
+ * rest of the way (p/2 .. B). The client reads total t at slot (t mod S/p)*p + c.
+ * Masks are encoded at target/scale so every masked sum has the same scale.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stats/stats.h"
+
+void stats_set_error(const char *fmt, ...);
+
+#define TRY(call)                                                             \
+    do {                                                                      \
+        int rc_ = (call);                                                     \
+        if (rc_ != CKKS_OK) {                                                 \
+            stats_set_error("%s: %s", #call, ckks_strerror(rc_));            \
+            rc = rc_ == CKKS_ENOMEM ? STATS_ENOMEM : STATS_ECKKS;             \
+            goto done;                                                        \
+        }                                                                     \
+    } while (0)
+
+enum { NTYPES = 5 };
+
+static size_t next_pow2(size_t x)
+{
+    size_t p = 1;
+    while (p < x) p <<= 1;
+    return p;
+}
+
+int stats_layout_for(const ckks_context_t *ctx, const stats_table_t *t, stats_layout_t *lay)
+{
+    if (!ctx || !t || !lay || t->ncols == 0) return STATS_EINVAL;
+    memset(lay, 0, sizeof *lay);
+    lay->slots = ckks_context_slots(ctx);
+    lay->ncols = t->ncols;
+    lay->block = next_pow2(t->ncols);
+    if (lay->block > lay->slots / 2) return STATS_EINVAL;
+    lay->rows_per_ct = lay->slots / lay->block;
+    lay->nrows = t->nrows;
+    lay->chunks = (t->nrows + lay->rows_per_ct - 1) / lay->rows_per_ct;
+    if (lay->chunks == 0) lay->chunks = 1;
+    for (size_t c = 0; c < t->ncols; c++) {
+        double mx = 0;
+        for (size_t r = 0; r < t->nrows; r++) {
+            double v = fabs(stats_value(t, r, c));
+            if (!isnan(v) && v > mx) mx = v;
+        }
+        double f = 1;
+        while (f < mx) f *= 2;
+        lay->factor[c] = f;
+    }
+    return STATS_OK;
+}
+
+void stats_enc_table_free(stats_enc_table_t *e)
+{
+    if (!e) return;
+    for (size_t k = 0; k < e->chunks; k++) {
+        if (e->z) ckks_ciphertext_free(e->z[k]);
+        if (e->m) ckks_ciphertext_free(e->m[k]);
+    }
+    free(e->z);
+    free(e->m);
+    free(e);
+}
+
+int stats_encrypt(const ckks_context_t *ctx, const ckks_public_key_t *pk,
+                  const ckks_secret_key_t *sk, const stats_table_t *t,
+                  const stats_layout_t *lay, double scale, stats_enc_table_t **out)
+{
+    if (!ctx || !t || !lay || !out || (!pk == !sk)) return STATS_EINVAL;
+    if (t->ncols != lay->ncols || t->nrows != lay->nrows) return STATS_ESCHEMA;
+    *out = NULL;
+    const size_t S = lay->slots, B = lay->block, R = lay->rows_per_ct;
+    int rc = STATS_OK;
+    /* Range check first: nothing is encrypted for a table that does not fit. */
+    for (size_t r = 0; r < t->nrows; r++)
+        for (size_t c = 0; c < t->ncols; c++) {
+            double v = stats_value(t, r, c);
+            if (!isnan(v) && fabs(v) > lay->factor[c]) {
+                stats_set_error("row %zu, column %s: %g is outside [-%g, %g]", r + 1, t->names[c],
+                                v, lay->factor[c], lay->factor[c]);
+                return STATS_ERANGE;
+            }
+        }
+    stats_enc_table_t *e = calloc(1, sizeof *e);
+    double *re = malloc(S * sizeof *re), *im = malloc(S * sizeof *im), *mk = malloc(S * sizeof *mk);
+    ckks_plaintext_t *pz = NULL, *pm = NULL;
+    if (!e || !re || !im || !mk) {
+        rc = STATS_ENOMEM;
+        goto done;
+    }
+    e->layout = *lay;
+    e->chunks = lay->chunks;
+    e->z = calloc(e->chunks, sizeof *e->z);
+    e->m = calloc(e->chunks, sizeof *e->m);
+    if (!e->z || !e->m) {
+        rc = STATS_ENOMEM;
+        goto done;
+    }
+    TRY(ckks_plaintext_new(ctx, 0, &pz));
+    TRY(ckks_plaintext_new(ctx, 0, &pm));
+    for (size_t k = 0; k < e->chunks; k++) {
+        memset(re, 0, S * sizeof *re);
+        memset(im, 0, S * sizeof *im);
+        memset(mk, 0, S * sizeof *mk);
+        for (size_t r = 0; r < R; r++) {
+            size_t row = k * R + r;
+            if (row >= t->nrows) break;
+            for (size_t c = 0; c < t->ncols; c++) {
+                double v = stats_value(t, row, c);
+                if (isnan(v)) continue;
+                double x = v / lay->factor[c];
+                re[r * B + c] = x;
+                im[r * B + c] = x * x;
+                mk[r * B + c] = 1;
+            }
+        }
+        TRY(ckks_encode_complex(ctx, re, im, S, scale, 0, pz));
+        TRY(ckks_encode_real(ctx, mk, S, scale, 0, pm));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &e->z[k]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &e->m[k]));
+        if (pk) {
+            TRY(ckks_encrypt(pk, pz, e->z[k]));
+            TRY(ckks_encrypt(pk, pm, e->m[k]));
+        } else {
+            TRY(ckks_encrypt_symmetric(sk, pz, e->z[k]));
+            TRY(ckks_encrypt_symmetric(sk, pm, e->m[k]));
+        }
+    }
+    *out = e;
+    e = NULL;
+done:
+    stats_enc_table_free(e);
+    ckks_plaintext_free(pz);
+    ckks_plaintext_free(pm);
+    free(re);
+    free(im);
+    free(mk);
+    return rc;
+}
+
+/* ---- server ---- */
+
+static size_t giant_step(size_t B)
+{
+    size_t g = 1;
+    while (g * g < B) g <<= 1;
+    return g;
+}
+
+/* Period at which sums are masked and packed: S/8 slots (8 sums per packed
+ * ciphertext), but never below one row. */
+static size_t pack_period(const stats_layout_t *lay)
+{
+    size_t p = lay->slots / 8;
+    return p < lay->block ? lay->block : p;
+}
+
+static size_t nsums(const stats_layout_t *lay, stats_job_t job)
+{
+    return 2 + (job == STATS_JOB_ALL ? NTYPES * (lay->block - 1) : 0);
+}
+
+size_t stats_galois_steps(const stats_layout_t *lay, int *steps, size_t max)
+{
+    size_t n = 0, B = lay->block, g = giant_step(B), S = lay->slots;
+#define ADD(s)                                                \
+    do {                                                      \
+        int s_ = (int)(s);                                    \
+        int dup_ = 0;                                         \
+        for (size_t i_ = 0; i_ < n; i_++) dup_ |= steps[i_] == s_; \
+        if (!dup_ && n < max) steps[n++] = s_;                \
+    } while (0)
+    for (size_t a = 1; a < g && a < B; a++) ADD(a);
+    for (size_t b = 1; b * g < B; b++) {
+        ADD(-(long)(b * g));
+        ADD(b * g);
+    }
+    for (size_t s = S / 2; s >= B; s >>= 1) ADD(s);
+#undef ADD
+    return n;
+}
+
+void stats_enc_result_free(stats_enc_result_t *r)
+{
+    if (!r) return;
+    for (size_t i = 0; i < r->count; i++) ckks_ciphertext_free(r->cts[i]);
+    free(r->cts);
+    free(r);
+}
+
+typedef struct {
+    const ckks_context_t *ctx;
+    const ckks_relin_key_t *rk;
+    const ckks_galois_keys_t *gk;
+    stats_counts_t *n;
+} srv_t;
+
+static int rot(srv_t *s, const ckks_ciphertext_t *a, long step, ckks_ciphertext_t *out)
+{
+    s->n->rotations++;
+    return ckks_rotate(a, (int)step, s->gk, out);
+}
+
+/* acc += x * y (acc may be empty: size 0 marks "unset"). */
+static int mul_acc(srv_t *s, const ckks_ciphertext_t *x, const ckks_ciphertext_t *y,
+                   ckks_ciphertext_t *acc, ckks_ciphertext_t *tmp, int *set)
+{
+    s->n->multiplications++;
+    int rc = ckks_multiply(x, y, *set ? tmp : acc);
+    if (rc == CKKS_OK && *set) rc = ckks_add(acc, tmp, acc);
+    *set = 1;
+    return rc;
+}
+
+int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                  const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk,
+                  stats_enc_result_t **out, stats_counts_t *counts)
+{
+    if (!ctx || !t || !gk || !out || (job != STATS_JOB_MEANS && job != STATS_JOB_ALL)) return STATS_EINVAL;
+    if (job == STATS_JOB_ALL && !rk) return STATS_EINVAL;
+    *out = NULL;
+    stats_counts_t local = {0};
+    srv_t s = {ctx, rk, gk, counts ? counts : &local};
+    memset(s.n, 0, sizeof *s.n);
+    const stats_layout_t *lay = &t->layout;
+    const size_t S = lay->slots, B = lay->block, g = giant_step(B), K = t->chunks;
+    const size_t nb = (B + g - 1) / g, total = nsums(lay, job);
+    const size_t p = pack_period(lay), per_ct = S / p, npacked = (total + per_ct - 1) / per_ct;
+    int rc = STATS_OK;
+    /* Work ciphertexts. */
+    ckks_ciphertext_t **sums = calloc(total, sizeof *sums);
+    int *sum_set = calloc(total, sizeof *sum_set);
+    ckks_ciphertext_t *rz[8] = {0}, *rm[8] = {0}, *rr[8] = {0}; /* baby steps a = 1..g-1 */
+    ckks_ciphertext_t *nz[8] = {0}, *nm[8] = {0}, *nr[8] = {0}; /* giant steps -g b */
+    ckks_ciphertext_t *rchunk = NULL, *tmp = NULL, *tmp2 = NULL;
+    ckks_plaintext_t *mask = NULL;
+    double *mvals = NULL;
+    stats_enc_result_t *res = NULL;
+    if (!sums || !sum_set || g > 8 || nb > 8) {
+        rc = sums && sum_set ? STATS_EINVAL : STATS_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < total; i++) TRY(ckks_ciphertext_new(ctx, 3, 0, &sums[i]));
+    TRY(ckks_ciphertext_new(ctx, 3, 0, &tmp));
+    TRY(ckks_ciphertext_new(ctx, 3, 0, &tmp2));
+    TRY(ckks_ciphertext_new(ctx, 2, 0, &rchunk));
+    for (size_t i = 0; job == STATS_JOB_ALL && i < 8; i++) {
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &rz[i]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &rm[i]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &rr[i]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &nz[i]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &nm[i]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &nr[i]));
+    }
+    /* Column sums: sums[0] = sum Z, sums[1] = sum M. */
+    for (size_t k = 0; k < K; k++) {
+        TRY(k ? ckks_add(sums[0], t->z[k], sums[0]) : ckks_ciphertext_copy(sums[0], t->z[k]));
+        TRY(k ? ckks_add(sums[1], t->m[k], sums[1]) : ckks_ciphertext_copy(sums[1], t->m[k]));
+    }
+    if (job == STATS_JOB_ALL) {
+        for (size_t k = 0; k < K; k++) {
+            const ckks_ciphertext_t *Z = t->z[k], *M = t->m[k];
+            /* R = Z + conj(Z) = 2x. */
+            s.n->conjugations++;
+            TRY(ckks_conjugate(Z, gk, rchunk));
+            TRY(ckks_add(rchunk, Z, rchunk));
+            for (size_t a = 1; a < g; a++) {
+                TRY(rot(&s, Z, (long)a, rz[a]));
+                TRY(rot(&s, M, (long)a, rm[a]));
+                TRY(rot(&s, rchunk, (long)a, rr[a]));
+            }
+            for (size_t b = 1; b < nb; b++) {
+                TRY(rot(&s, Z, -(long)(g * b), nz[b]));
+                TRY(rot(&s, M, -(long)(g * b), nm[b]));
+                TRY(rot(&s, rchunk, -(long)(g * b), nr[b]));
+            }
+            for (size_t b = 0; b < nb; b++) {
+                const ckks_ciphertext_t *Zb = b ? nz[b] : Z, *Mb = b ? nm[b] : M, *Rb = b ? nr[b] : rchunk;
+                for (size_t a = 0; a < g; a++) {
+                    size_t d = a + g * b;
+                    if (d == 0 || d >= B) continue;
+                    const ckks_ciphertext_t *Za = a ? rz[a] : Z, *Ma = a ? rm[a] : M, *Ra = a ? rr[a] : rchunk;
+                    size_t base = 2 + NTYPES * (d - 1);
+                    TRY(mul_acc(&s, Zb, Ra, sums[base + 0], tmp, &sum_set[base + 0])); /* P1 */
+                    TRY(mul_acc(&s, Mb, Ma, sums[base + 1], tmp, &sum_set[base + 1])); /* P2 */
+                    TRY(mul_acc(&s, Zb, Ma, sums[base + 2], tmp, &sum_set[base + 2])); /* P3 */
+                    TRY(mul_acc(&s, Mb, Za, sums[base + 3], tmp, &sum_set[base + 3])); /* P4 */
+                    TRY(mul_acc(&s, Rb, Za, sums[base + 4], tmp, &sum_set[base + 4])); /* P5 */
+                }
+            }
+        }
+    }
+    /* Every sum stays at the top level until it is packed: rotation noise is
+     * absolute, so folding products at scale Delta^2 (not rescaled) keeps it
+     * negligible. Masks are encoded at target/scale so all masked sums share
+     * the scale `target`; two rescales then bring the packed totals to one
+     * prime, where |total| <= 2 rows must stay below q_0/2. */
+    const size_t top = t->z[0]->nprimes;
+    const double final_scale = ldexp(1.0, 56 - (int)ceil(log2(2.0 * (double)lay->nrows + 2)));
+    double target = final_scale;
+    for (size_t i = 1; i < top; i++) target *= (double)ckks_context_prime(ctx, i);
+    for (size_t i = 2; i < total; i++) {
+        ckks_ciphertext_t *x = sums[i];
+        s.n->relinearizations++;
+        TRY(ckks_relinearize(x, rk, x));
+        size_t d = (i - 2) / NTYPES + 1, b = d / g;
+        if (b) TRY(rot(&s, x, (long)(g * b), x));
+    }
+    /* Fold each sum down to period p, mask its block, pack. */
+    res = calloc(1, sizeof *res);
+    mvals = calloc(S, sizeof *mvals);
+    if (!res || !mvals) {
+        rc = STATS_ENOMEM;
+        goto done;
+    }
+    res->layout = *lay;
+    res->job = job;
+    res->cts = calloc(npacked, sizeof *res->cts);
+    if (!res->cts) {
+        rc = STATS_ENOMEM;
+        goto done;
+    }
+    for (size_t j = 0; j < npacked; j++) {
+        TRY(ckks_ciphertext_new(ctx, 2, top, &res->cts[j]));
+        res->count = j + 1;
+    }
+    TRY(ckks_plaintext_new(ctx, top, &mask));
+    for (size_t i = 0; i < total; i++) {
+        ckks_ciphertext_t *x = sums[i];
+        for (size_t st = S / 2; st >= p; st >>= 1) {
+            TRY(rot(&s, x, (long)st, tmp2));
+            TRY(ckks_add(x, tmp2, x));
+        }
+        size_t j = i / per_ct, u = i % per_ct;
+        memset(mvals, 0, S * sizeof *mvals);
+        for (size_t q = u * p; q < (u + 1) * p; q++) mvals[q] = 1;
+        TRY(ckks_encode_real(ctx, mvals, S, target / x->scale, top, mask));
+        TRY(ckks_multiply_plain(x, mask, x));
+        x->scale = target; /* equal up to the rounding of (target/scale)*scale */
+        TRY(u ? ckks_add(res->cts[j], x, res->cts[j]) : ckks_ciphertext_copy(res->cts[j], x));
+    }
+    for (size_t j = 0; j < npacked; j++) {
+        for (size_t st = p / 2; st >= B; st >>= 1) {
+            TRY(rot(&s, res->cts[j], (long)st, tmp2));
+            TRY(ckks_add(res->cts[j], tmp2, res->cts[j]));
+        }
+        while (res->cts[j]->nprimes > 1) {
+            s.n->rescales++;
+            TRY(ckks_rescale(res->cts[j], res->cts[j]));
+        }
+    }
+    *out = res;
+    res = NULL;
+done:
+    stats_enc_result_free(res);
+    for (size_t i = 0; sums && i < total; i++) ckks_ciphertext_free(sums[i]);
+    free(sums);
+    free(sum_set);
+    for (size_t i = 0; i < 8; i++) {
+        ckks_ciphertext_free(rz[i]);
+        ckks_ciphertext_free(rm[i]);
+        ckks_ciphertext_free(rr[i]);
+        ckks_ciphertext_free(nz[i]);
+        ckks_ciphertext_free(nm[i]);
+        ckks_ciphertext_free(nr[i]);
+    }
+    ckks_ciphertext_free(rchunk);
+    ckks_ciphertext_free(tmp);
+    ckks_ciphertext_free(tmp2);
+    ckks_plaintext_free(mask);
+    free(mvals);
+    return rc;
+}
+
+int stats_result_add(stats_enc_result_t *acc, const stats_enc_result_t *other)
+{
+    if (!acc || !other) return STATS_EINVAL;
+    if (acc->job != other->job || acc->count != other->count ||
+        acc->layout.ncols != other->layout.ncols || acc->layout.block != other->layout.block ||
+        acc->layout.slots != other->layout.slots ||
+        memcmp(acc->layout.factor, other->layout.factor, sizeof acc->layout.factor))
+        return STATS_ESCHEMA;
+    for (size_t j = 0; j < acc->count; j++) {
+        int rc = ckks_add(acc->cts[j], other->cts[j], acc->cts[j]);
+        if (rc) {
+            stats_set_error("combining results: %s", ckks_strerror(rc));
+            return STATS_ECKKS;
+        }
+    }
+    acc->layout.nrows += other->layout.nrows;
+    return STATS_OK;
+}
+
+/* ---- client ---- */
+
+int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
+                  const stats_enc_result_t *r, stats_result_t *out)
+{
+    if (!ctx || !sk || !r || !out) return STATS_EINVAL;
+    const stats_layout_t *lay = &r->layout;
+    const size_t S = lay->slots, B = lay->block, C = lay->ncols, p = pack_period(lay), per_ct = S / p;
+    const size_t total = nsums(lay, r->job);
+    if (r->count != (total + per_ct - 1) / per_ct) return STATS_ESCHEMA;
+    memset(out, 0, sizeof *out);
+    out->ncols = C;
+    int rc = STATS_OK;
+    ckks_plaintext_t *pt = NULL;
+    double *re = malloc(S * sizeof *re), *im = malloc(S * sizeof *im);
+    /* totals[t*B + c] */
+    long double *tre = calloc(total * B, sizeof *tre), *tim = calloc(total * B, sizeof *tim);
+    if (!re || !im || !tre || !tim) {
+        rc = STATS_ENOMEM;
+        goto done;
+    }
+    TRY(ckks_plaintext_new(ctx, 0, &pt));
+    for (size_t j = 0; j < r->count; j++) {
+        TRY(ckks_decrypt(sk, r->cts[j], pt));
+        TRY(ckks_decode(ctx, pt, re, im, S));
+        for (size_t u = 0; u < per_ct && j * per_ct + u < total; u++)
+            for (size_t c = 0; c < B; c++) {
+                tre[(j * per_ct + u) * B + c] = re[u * p + c];
+                tim[(j * per_ct + u) * B + c] = im[u * p + c];
+            }
+    }
+    const double *f = lay->factor;
+    for (size_t c = 0; c < C; c++) {
+        long double n = roundl(tre[1 * B + c]); /* counts are integers */
+        long double sx = tre[c] * f[c], sxx = tim[c] * f[c] * f[c];
+        stats_moments_t *m = &out->cols[c];
+        out->sumsq[c] = sxx;
+        m->count = n;
+        m->sum = sx;
+        m->mean = n > 0 ? sx / n : NAN;
+        m->var = n > 1 ? (sxx - sx * sx / n) / (n - 1) : NAN;
+        if (m->var < 0) m->var = 0;
+        m->sd = sqrtl(m->var);
+    }
+    if (r->job == STATS_JOB_ALL) {
+        out->have_pairs = 1;
+        for (size_t i = 0; i < C; i++) {
+            for (size_t jcol = i + 1; jcol < C; jcol++) {
+                size_t d = jcol - i, base = 2 + NTYPES * (d - 1);
+                long double fi = f[i], fj = f[jcol];
+                const long double *P = tre, *Q = tim;
+#define RE(k) P[(base + (k)) * B + i]
+#define IM(k) Q[(base + (k)) * B + i]
+                size_t ij = i * STATS_MAX_COLS + jcol, ji = jcol * STATS_MAX_COLS + i;
+                out->sxy[ij] = out->sxy[ji] = RE(0) / 2 * fi * fj;
+                out->sxxy[ij] = IM(0) / 2 * fi * fi * fj;
+                out->sxxy[ji] = IM(4) / 2 * fi * fj * fj;
+                out->nij[ij] = out->nij[ji] = roundl(RE(1));
+                out->sx_mask[ij] = RE(2) * fi;
+                out->sxx_mask[ij] = IM(2) * fi * fi;
+                out->sx_mask[ji] = RE(3) * fj;
+                out->sxx_mask[ji] = IM(3) * fj * fj;
+#undef RE
+#undef IM
+            }
+        }
+        for (size_t i = 0; i < C; i++)
+            for (size_t jcol = 0; jcol < C; jcol++) {
+                if (i == jcol) continue;
+                size_t ij = i * STATS_MAX_COLS + jcol, ji = jcol * STATS_MAX_COLS + i;
+                long double n = out->nij[ij], sx = out->sx_mask[ij], sy = out->sx_mask[ji];
+                long double sxx = out->sxx_mask[ij], syy = out->sxx_mask[ji], sxy = out->sxy[ij];
+                stats_pair_t *pp = &out->pairs[i * C + jcol];
+                pp->n = n;
+                pp->cov = n > 1 ? (sxy - sx * sy / n) / (n - 1) : NAN;
+                long double vx = n * sxx - sx * sx, vy = n * syy - sy * sy;
+                pp->corr = vx > 0 && vy > 0 ? (n * sxy - sx * sy) / sqrtl(vx * vy) : NAN;
+            }
+    }
+done:
+    ckks_plaintext_free(pt);
+    free(re);
+    free(im);
+    free(tre);
+    free(tim);
+    return rc;
+}
+
+int stats_group(const stats_result_t *r, size_t g, int level, size_t c, stats_moments_t *m)
+{
+    if (!r || !m || !r->have_pairs || g >= r->ncols || c >= r->ncols || g == c) return STATS_EINVAL;
+    if (level != 0 && level != 1) return STATS_EINVAL;
+    size_t gc = g * STATS_MAX_COLS + c, cg = c * STATS_MAX_COLS + g;
+    /* Level 1: rows with g = 1 (g has no missing values, f_g folded in). */
+    long double n1 = roundl(r->sx_mask[gc]), s1 = r->sxy[cg], ss1 = r->sxxy[cg];
+    long double n = r->cols[c].count, s = r->cols[c].sum;
+    long double ss = r->sumsq[c];
+    long double cnt = level ? n1 : n - n1, sum = level ? s1 : s - s1, sq = level ? ss1 : ss - ss1;
+    m->count = cnt;
+    m->sum = sum;
+    m->mean = cnt > 0 ? sum / cnt : NAN;
+    m->var = cnt > 1 ? (sq - sum * sum / cnt) / (cnt - 1) : NAN;
+    if (m->var < 0) m->var = 0;
+    m->sd = sqrtl(m->var);
+    return STATS_OK;
+}

@@ -1,0 +1,174 @@
+/*
+ * hestat stats/: statistics over encrypted tables.
+ *
+ * Plaintext side: tables (CSV reader, a deterministic generator of tables
+ * with the Framingham schema) and a reference implementation in long double.
+ *
+ * Encrypted side (see DESIGN in stats/encrypted.c):
+ *   - layout: row-major, B = the next power of two >= columns slots per row,
+ *     R = (N/2)/B rows per ciphertext, ceil(rows/R) chunks;
+ *   - per chunk two ciphertexts: Z = x/f + i (x/f)^2 (complex slots) and
+ *     M = presence mask (1/0); missing values are 0 in Z and M;
+ *   - each column c has a public power-of-two factor f_c >= max |x| so every
+ *     total stays small; the client undoes it when finishing;
+ *   - the server computes, for every column pair (c, c+d), d = 1 .. B-1, the
+ *     sums  P1 = sum Z_c Re(Z_j), P2 = sum M_c M_j, P3 = sum Z_c M_j,
+ *     P4 = sum M_c Z_j  (j = c+d), and per column sum Z and sum M; folds
+ *     rows with rotations; packs every total into one ciphertext;
+ *   - the client decrypts and finishes: counts, means, variances, standard
+ *     deviations, pairwise-complete covariances and correlations, and
+ *     statistics grouped by any 0/1 column without missing values.
+ */
+#ifndef HESTAT_STATS_H
+#define HESTAT_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ckks/ckks.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    STATS_OK = 0,
+    STATS_EINVAL = -1,   /* bad argument */
+    STATS_ENOMEM = -2,   /* allocation failed */
+    STATS_ECSV = -3,     /* malformed CSV (message in stats_error) */
+    STATS_ERANGE = -4,   /* a value outside its column's declared range */
+    STATS_ESCHEMA = -5,  /* tables or results of different schemas/layouts */
+    STATS_ECKKS = -6,    /* the CKKS layer failed (see stats_error) */
+    STATS_EIO = -7       /* file could not be read */
+};
+
+const char *stats_strerror(int status);
+
+/* ---- plaintext tables ---------------------------------------------------------- */
+#define STATS_MAX_COLS 64
+#define STATS_NAME_MAX 64
+
+typedef struct stats_table {
+    size_t ncols, nrows;
+    char names[STATS_MAX_COLS][STATS_NAME_MAX];
+    double *values; /* nrows * ncols, row-major; NaN = missing */
+} stats_table_t;
+
+int stats_table_new(size_t ncols, size_t nrows, stats_table_t **out);
+void stats_table_free(stats_table_t *t);
+static inline double stats_value(const stats_table_t *t, size_t row, size_t col)
+{
+    return t->values[row * t->ncols + col];
+}
+/* Index of a column by name, or -1. */
+int stats_column(const stats_table_t *t, const char *name);
+
+/* Reads a CSV: a header row of column names, then numeric cells; "NA" or an
+ * empty cell is missing. Errors name the line and column (err, errlen). */
+int stats_read_csv(const char *path, stats_table_t **out, char *err, size_t errlen);
+int stats_write_csv(const stats_table_t *t, const char *path);
+
+/* A deterministic table with the Framingham heart-study schema (16 columns,
+ * similar ranges, means, spreads and missing-value rates). Synthetic data
+ * for demos and tests; not the real study. */
+int stats_generate_framingham(size_t nrows, uint64_t seed, stats_table_t **out);
+
+/* ---- plaintext reference (long double) --------------------------------------- */
+typedef struct {
+    long double count, sum, mean, var, sd; /* var: sample variance (n-1) */
+} stats_moments_t;
+
+typedef struct {
+    long double n, cov, corr; /* pairwise complete */
+} stats_pair_t;
+
+/* Per-column moments; pairs[i*ncols + j] (i != j) pairwise-complete. */
+int stats_reference(const stats_table_t *t, stats_moments_t *cols, stats_pair_t *pairs);
+/* Moments of column c over rows where the 0/1 column g equals `level`. */
+int stats_reference_group(const stats_table_t *t, size_t g, int level, size_t c,
+                          stats_moments_t *m);
+
+/* ---- encrypted tables -------------------------------------------------------- */
+typedef struct stats_layout {
+    size_t ncols, block, rows_per_ct, chunks, nrows, slots;
+    double factor[STATS_MAX_COLS]; /* public power-of-two scale per column */
+} stats_layout_t;
+
+/* Layout for a table shape; factors from the table's observed ranges
+ * (power of two >= max |x|, at least 1). */
+int stats_layout_for(const ckks_context_t *ctx, const stats_table_t *t, stats_layout_t *lay);
+
+typedef struct stats_enc_table {
+    stats_layout_t layout;
+    size_t chunks;
+    ckks_ciphertext_t **z, **m; /* per chunk */
+} stats_enc_table_t;
+
+/* Encrypts with the public key (sk NULL) or the secret key (pk NULL: c1
+ * from seeds, so the table can be stored compactly). Values beyond a
+ * column's factor are STATS_ERANGE. */
+int stats_encrypt(const ckks_context_t *ctx, const ckks_public_key_t *pk,
+                  const ckks_secret_key_t *sk, const stats_table_t *t,
+                  const stats_layout_t *lay, double scale, stats_enc_table_t **out);
+void stats_enc_table_free(stats_enc_table_t *e);
+
+/* Server work counters (printed by tools and benchmarks). */
+typedef struct {
+    size_t rotations, relinearizations, multiplications, rescales, conjugations;
+} stats_counts_t;
+
+/* What the server computes. */
+typedef enum {
+    STATS_JOB_MEANS = 1, /* W1: sum x and count per column */
+    STATS_JOB_ALL = 2    /* W2: moments, all pairs, groups by 0/1 columns */
+} stats_job_t;
+
+typedef struct stats_enc_result {
+    stats_layout_t layout;
+    stats_job_t job;
+    ckks_ciphertext_t **cts; /* packed totals */
+    size_t count;
+} stats_enc_result_t;
+
+/* Server side: needs only public evaluation keys (relinearization and the
+ * Galois keys from stats_galois_steps). */
+int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                  const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk,
+                  stats_enc_result_t **out, stats_counts_t *counts);
+void stats_enc_result_free(stats_enc_result_t *r);
+/* Rotation steps the server needs for a layout (for ckks_galois_keys_new,
+ * with conjugation). Returns the count written (<= max). */
+size_t stats_galois_steps(const stats_layout_t *lay, int *steps, size_t max);
+/* Combines partial results of tables with the same layout (several uploads). */
+int stats_result_add(stats_enc_result_t *acc, const stats_enc_result_t *other);
+
+/* ---- client finishing ---------------------------------------------------------- */
+typedef struct stats_result {
+    size_t ncols;
+    stats_moments_t cols[STATS_MAX_COLS];
+    long double sumsq[STATS_MAX_COLS]; /* sum of x^2 over present values */
+    int have_pairs;
+    stats_pair_t pairs[STATS_MAX_COLS * STATS_MAX_COLS];
+    /* Raw pairwise sums (i != j), for groups: sum over rows where both are
+     * present of x_i x_j, x_i^2 x_j, and count of x_i present with x_j. */
+    long double sxy[STATS_MAX_COLS * STATS_MAX_COLS];
+    long double sxxy[STATS_MAX_COLS * STATS_MAX_COLS];
+    long double sx_mask[STATS_MAX_COLS * STATS_MAX_COLS];  /* sum x_i m_j */
+    long double sxx_mask[STATS_MAX_COLS * STATS_MAX_COLS]; /* sum x_i^2 m_j */
+    long double smx[STATS_MAX_COLS * STATS_MAX_COLS];      /* sum m_i x_j */
+    long double nij[STATS_MAX_COLS * STATS_MAX_COLS];
+} stats_result_t;
+
+int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
+                  const stats_enc_result_t *r, stats_result_t *out);
+/* Moments of column c over rows where the 0/1 column g (no missing values)
+ * equals level, from a STATS_JOB_ALL result. */
+int stats_group(const stats_result_t *r, size_t g, int level, size_t c, stats_moments_t *m);
+
+/* Last error text for STATS_ECSV / STATS_ECKKS (thread-local). */
+const char *stats_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HESTAT_STATS_H */

@@ -1,0 +1,333 @@
+/* stats/: CSV, generator, plaintext reference, and the encrypted pipeline
+ * against the reference with the accuracy bounds of the stats issue:
+ * means relative 1e-6, standard deviations 1e-5, correlations absolute 1e-5,
+ * group means 1e-6. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "stats/stats.h"
+
+static const char *write_tmp(const char *text)
+{
+    static char path[64];
+    strcpy(path, "/tmp/hestat-csv-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+Test(stats_csv, reads_values_and_missing)
+{
+    const char *p = write_tmp("a, b ,c\n1,NA,3.5\n\n-2,,1e3\r\n4,5,6\n");
+    stats_table_t *t;
+    char err[200];
+    cr_assert_eq(stats_read_csv(p, &t, err, sizeof err), STATS_OK, "%s", err);
+    cr_expect_eq(t->ncols, 3);
+    cr_expect_eq(t->nrows, 3);
+    cr_expect_str_eq(t->names[1], "b");
+    cr_expect_eq(stats_value(t, 0, 2), 3.5);
+    cr_expect(isnan(stats_value(t, 0, 1)));
+    cr_expect(isnan(stats_value(t, 1, 1)));
+    cr_expect_eq(stats_value(t, 1, 2), 1000);
+    cr_expect_eq(stats_column(t, "c"), 2);
+    cr_expect_eq(stats_column(t, "zz"), -1);
+    stats_table_free(t);
+    unlink(p);
+}
+
+Test(stats_csv, errors_name_line_and_column)
+{
+    struct {
+        const char *text, *want;
+        int rc;
+    } cases[] = {
+        {"a,b\n1,2\n3\n", ":3: 1 fields, the header has 2", STATS_ECSV},
+        {"a,b\n1,2\n3,x7\n", ":3: column 2 (b): 'x7' is not a number", STATS_ECSV},
+        {"a,b\n1,inf\n", ":2: column 2 (b)", STATS_ECSV},
+        {"a,a\n1,2\n", "repeated", STATS_ECSV},
+        {"", "empty file", STATS_ECSV},
+        {"a,,c\n1,2,3\n", "column 2 has an empty name", STATS_ECSV},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *p = write_tmp(cases[i].text);
+        stats_table_t *t = NULL;
+        char err[200] = "";
+        cr_expect_eq(stats_read_csv(p, &t, err, sizeof err), cases[i].rc, "case %zu", i);
+        cr_expect(strstr(err, cases[i].want) != NULL, "case %zu: '%s' lacks '%s'", i, err, cases[i].want);
+        cr_expect_null(t);
+        unlink(p);
+    }
+    stats_table_t *t;
+    cr_expect_eq(stats_read_csv("/nonexistent/x.csv", &t, NULL, 0), STATS_EIO);
+}
+
+Test(stats_generator, deterministic_schema_and_rates)
+{
+    stats_table_t *a, *b, *c;
+    cr_assert_eq(stats_generate_framingham(20000, 7, &a), STATS_OK);
+    cr_assert_eq(stats_generate_framingham(20000, 7, &b), STATS_OK);
+    cr_assert_eq(stats_generate_framingham(20000, 8, &c), STATS_OK);
+    cr_expect_eq(memcmp(a->values, b->values, 20000 * 16 * sizeof(double)), 0, "same seed differs");
+    cr_expect_neq(memcmp(a->values, c->values, 20000 * 16 * sizeof(double)), 0);
+    cr_expect_str_eq(a->names[15], "TenYearCHD");
+    stats_moments_t m[16];
+    cr_assert_eq(stats_reference(a, m, NULL), STATS_OK);
+    /* Targets from the real table (count share, mean), loose: it is a model. */
+    static const struct {
+        int col;
+        double present, mean, tol;
+    } want[] = {{0, 1, 0.429, 0.03}, {1, 1, 49.58, 1.5},   {2, 0.975, 1.979, 0.15},
+                {9, 0.988, 236.7, 5},  {10, 1, 132.35, 4}, {12, 0.995, 25.80, 1},
+                {14, 0.908, 81.96, 4}, {15, 1, 0.152, 0.05}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        int col = want[i].col;
+        cr_expect(fabsl(m[col].count / 20000 - want[i].present) < 0.01, "%s present %Lf", a->names[col],
+                  m[col].count / 20000);
+        cr_expect(fabsl(m[col].mean - want[i].mean) < want[i].tol, "%s mean %Lf", a->names[col], m[col].mean);
+    }
+    stats_table_free(a);
+    stats_table_free(b);
+    stats_table_free(c);
+}
+
+Test(stats_reference, hand_checked_values)
+{
+    /* x: 1 2 NA 4 ; y: 2 NA 6 8 ; g: 1 0 1 0 */
+    stats_table_t *t;
+    cr_assert_eq(stats_table_new(3, 4, &t), STATS_OK);
+    double v[12] = {1, 2, 1, 2, NAN, 0, NAN, 6, 1, 4, 8, 0};
+    memcpy(t->values, v, sizeof v);
+    stats_moments_t m[3];
+    stats_pair_t pr[9];
+    cr_assert_eq(stats_reference(t, m, pr), STATS_OK);
+    cr_expect_eq(m[0].count, 3);
+    cr_expect(fabsl(m[0].mean - 7.0L / 3) < 1e-15);
+    cr_expect(fabsl(m[0].var - 7.0L / 3) < 1e-15); /* (1,2,4): sum sq dev = 14/3, /2 */
+    /* pairs x,y complete rows: (1,2), (4,8): corr 1, cov = (3*6)/1 = 9 */
+    cr_expect_eq(pr[0 * 3 + 1].n, 2);
+    cr_expect(fabsl(pr[0 * 3 + 1].corr - 1) < 1e-15);
+    cr_expect(fabsl(pr[0 * 3 + 1].cov - 9) < 1e-15);
+    stats_moments_t gm;
+    cr_assert_eq(stats_reference_group(t, 2, 1, 0, &gm), STATS_OK); /* x where g=1: 1 */
+    cr_expect_eq(gm.count, 1);
+    cr_expect_eq(gm.mean, 1);
+    stats_table_free(t);
+}
+
+/* ---- encrypted ---- */
+typedef struct {
+    ckks_context_t *ctx;
+    ckks_secret_key_t *sk;
+    ckks_public_key_t *pk;
+    ckks_relin_key_t *rk;
+    ckks_galois_keys_t *gk;
+} keys_t;
+
+static void make_keys(keys_t *k, const stats_layout_t *lay)
+{
+    int steps[64];
+    size_t n = stats_galois_steps(lay, steps, 64);
+    cr_assert_eq(ckks_secret_key_new(k->ctx, &k->sk), CKKS_OK);
+    cr_assert_eq(ckks_public_key_new(k->sk, &k->pk), CKKS_OK);
+    cr_assert_eq(ckks_relin_key_new(k->sk, &k->rk), CKKS_OK);
+    cr_assert_eq(ckks_galois_keys_new(k->sk, steps, n, 1, &k->gk), CKKS_OK);
+}
+
+static void free_keys(keys_t *k)
+{
+    ckks_galois_keys_free(k->gk);
+    ckks_relin_key_free(k->rk);
+    ckks_public_key_free(k->pk);
+    ckks_secret_key_free(k->sk);
+    ckks_context_free(k->ctx);
+}
+
+static ckks_context_t *ctx8192(void)
+{
+    int bits[] = {60, 40, 40, 60};
+    ckks_params_t p;
+    ckks_context_t *ctx;
+    cr_assert_eq(ckks_params_from_bits(&p, 8192, bits, 4), CKKS_OK);
+    cr_assert_eq(ckks_context_new(&p, &ctx), CKKS_OK);
+    return ctx;
+}
+
+/* Accuracy. CKKS errors are absolute in units of a column's public range f
+ * (its encoding factor), so: a statistic is checked against the issue's
+ * relative bound when it is not degenerate (|value| >= 1e-3 f and at least 10
+ * rows behind it); a degenerate one (a mean of exactly 0, a group of 4 rows)
+ * against an absolute bound in units of f: 1e-6 f for means, 1e-4 f for
+ * standard deviations (a square root doubles the digits lost). */
+static int within(long double got, long double want, long double f, long double n, double rel_bound,
+                  double abs_bound, double *worst)
+{
+    long double err = fabsl(got - want);
+    if (fabsl(want) >= 1e-3L * f && n >= 10) {
+        double r = (double)(err / fabsl(want));
+        if (worst && r > *worst) *worst = r;
+        return r <= rel_bound;
+    }
+    return err <= abs_bound * f;
+}
+
+/* Runs the whole pipeline on t and checks every statistic against the reference. */
+static void check_table(const stats_table_t *t, int use_pk)
+{
+    keys_t k = {.ctx = ctx8192()};
+    stats_layout_t lay;
+    cr_assert_eq(stats_layout_for(k.ctx, t, &lay), STATS_OK);
+    make_keys(&k, &lay);
+    stats_enc_table_t *e;
+    cr_assert_eq(stats_encrypt(k.ctx, use_pk ? k.pk : NULL, use_pk ? NULL : k.sk, t, &lay, 0x1p40, &e),
+                 STATS_OK, "%s", stats_error());
+    stats_enc_result_t *res;
+    stats_counts_t counts;
+    cr_assert_eq(stats_compute(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, &res, &counts), STATS_OK, "%s",
+                 stats_error());
+    static stats_result_t out;
+    cr_assert_eq(stats_decrypt(k.ctx, k.sk, res, &out), STATS_OK, "%s", stats_error());
+    static stats_moments_t ref[STATS_MAX_COLS];
+    static stats_pair_t refp[STATS_MAX_COLS * STATS_MAX_COLS];
+    cr_assert_eq(stats_reference(t, ref, refp), STATS_OK);
+    double worst_mean = 0, worst_sd = 0, worst_corr = 0, worst_group = 0;
+    for (size_t c = 0; c < t->ncols; c++) {
+        long double f = lay.factor[c], n = ref[c].count;
+        cr_expect_eq(out.cols[c].count, ref[c].count, "%s count", t->names[c]);
+        cr_expect(within(out.cols[c].mean, ref[c].mean, f, n, 1e-6, 1e-6, &worst_mean),
+                  "%s mean %.12Lg vs %.12Lg", t->names[c], out.cols[c].mean, ref[c].mean);
+        cr_expect(within(out.cols[c].sd, ref[c].sd, f, n, 1e-5, 1e-4, &worst_sd),
+                  "%s sd %.12Lg vs %.12Lg", t->names[c], out.cols[c].sd, ref[c].sd);
+        for (size_t j = 0; j < t->ncols; j++) {
+            if (j == c) continue;
+            const stats_pair_t *a = &out.pairs[c * t->ncols + j], *b = &refp[c * t->ncols + j];
+            cr_expect_eq(a->n, b->n, "n %s,%s", t->names[c], t->names[j]);
+            if (isnan((double)b->corr)) continue;
+            worst_corr = fmax(worst_corr, (double)fabsl(a->corr - b->corr));
+            cr_expect_leq(fabsl(a->corr - b->corr), 1e-5, "corr %s,%s: %.10Lg vs %.10Lg", t->names[c],
+                          t->names[j], a->corr, b->corr);
+        }
+    }
+    int g = stats_column(t, "TenYearCHD");
+    for (size_t c = 0; g >= 0 && c < t->ncols; c++) {
+        if ((int)c == g) continue;
+        for (int level = 0; level <= 1; level++) {
+            stats_moments_t a, b;
+            cr_assert_eq(stats_group(&out, (size_t)g, level, c, &a), STATS_OK);
+            cr_assert_eq(stats_reference_group(t, (size_t)g, level, c, &b), STATS_OK);
+            cr_expect_eq(a.count, b.count, "group %d %s count", level, t->names[c]);
+            long double f = lay.factor[c];
+            cr_expect(within(a.mean, b.mean, f, b.count, 1e-6, 1e-6, &worst_group),
+                      "group %d %s mean %.12Lg vs %.12Lg (n %Lg)", level, t->names[c], a.mean, b.mean,
+                      b.count);
+            cr_expect(within(a.sd, b.sd, f, b.count, 1e-5, 1e-4, NULL),
+                      "group %d %s sd %.12Lg vs %.12Lg (n %Lg)", level, t->names[c], a.sd, b.sd, b.count);
+        }
+    }
+    cr_log_info("%zu rows: worst relative error mean %.2e, sd %.2e, group mean %.2e; corr abs %.2e; "
+                "%zu rotations, %zu relinearizations, %zu multiplications",
+                t->nrows, worst_mean, worst_sd, worst_group, worst_corr, counts.rotations,
+                counts.relinearizations, counts.multiplications);
+    stats_enc_result_free(res);
+    stats_enc_table_free(e);
+    free_keys(&k);
+}
+
+Test(stats_encrypted, generated_table_all_statistics, .timeout = 300)
+{
+    stats_table_t *t;
+    cr_assert_eq(stats_generate_framingham(4240, 1, &t), STATS_OK);
+    check_table(t, 1);
+    stats_table_free(t);
+}
+
+Test(stats_encrypted, small_table_secret_key_upload, .timeout = 300)
+{
+    stats_table_t *t;
+    cr_assert_eq(stats_generate_framingham(100, 2, &t), STATS_OK);
+    check_table(t, 0);
+    stats_table_free(t);
+}
+
+Test(stats_encrypted, real_framingham_table, .timeout = 300)
+{
+    const char *path = "../shared/data/framingham_heart_disease_raw.csv";
+    if (access(path, R_OK) != 0) cr_skip_test("%s not present (a user's clone has no ../shared)", path);
+    stats_table_t *t;
+    char err[200];
+    cr_assert_eq(stats_read_csv(path, &t, err, sizeof err), STATS_OK, "%s", err);
+    cr_expect_eq(t->nrows, 4240);
+    cr_expect_eq(t->ncols, 16);
+    check_table(t, 1);
+    stats_table_free(t);
+}
+
+Test(stats_encrypted, larger_generated_table, .timeout = 600)
+{
+    stats_table_t *t;
+    cr_assert_eq(stats_generate_framingham(20000, 3, &t), STATS_OK);
+    check_table(t, 1);
+    stats_table_free(t);
+}
+
+Test(stats_encrypted, uploads_combine_and_ranges_are_checked, .timeout = 300)
+{
+    /* Two contributors' halves, same layout (factors from the whole schema):
+     * adding their encrypted results equals the result for the whole table. */
+    stats_table_t *all, *h1, *h2;
+    cr_assert_eq(stats_generate_framingham(3000, 4, &all), STATS_OK);
+    cr_assert_eq(stats_table_new(16, 1500, &h1), STATS_OK);
+    cr_assert_eq(stats_table_new(16, 1500, &h2), STATS_OK);
+    memcpy(h1->names, all->names, sizeof all->names);
+    memcpy(h2->names, all->names, sizeof all->names);
+    memcpy(h1->values, all->values, 1500 * 16 * sizeof(double));
+    memcpy(h2->values, all->values + 1500 * 16, 1500 * 16 * sizeof(double));
+    keys_t k = {.ctx = ctx8192()};
+    stats_layout_t lay_all, l1, l2;
+    cr_assert_eq(stats_layout_for(k.ctx, all, &lay_all), STATS_OK);
+    make_keys(&k, &lay_all);
+    l1 = lay_all;
+    l1.nrows = 1500;
+    l1.chunks = (1500 + l1.rows_per_ct - 1) / l1.rows_per_ct;
+    l2 = l1;
+    stats_enc_table_t *e1, *e2;
+    cr_assert_eq(stats_encrypt(k.ctx, k.pk, NULL, h1, &l1, 0x1p40, &e1), STATS_OK);
+    cr_assert_eq(stats_encrypt(k.ctx, k.pk, NULL, h2, &l2, 0x1p40, &e2), STATS_OK);
+    stats_enc_result_t *r1, *r2;
+    cr_assert_eq(stats_compute(k.ctx, e1, STATS_JOB_MEANS, k.rk, k.gk, &r1, NULL), STATS_OK);
+    cr_assert_eq(stats_compute(k.ctx, e2, STATS_JOB_MEANS, k.rk, k.gk, &r2, NULL), STATS_OK);
+    cr_assert_eq(stats_result_add(r1, r2), STATS_OK);
+    static stats_result_t out;
+    cr_assert_eq(stats_decrypt(k.ctx, k.sk, r1, &out), STATS_OK);
+    stats_moments_t ref[16];
+    cr_assert_eq(stats_reference(all, ref, NULL), STATS_OK);
+    for (size_t c = 0; c < 16; c++) {
+        cr_expect_eq(out.cols[c].count, ref[c].count, "%s", all->names[c]);
+        cr_expect(within(out.cols[c].mean, ref[c].mean, lay_all.factor[c], ref[c].count, 1e-6, 1e-6, NULL),
+                  "%s mean %.12Lg vs %.12Lg", all->names[c], out.cols[c].mean, ref[c].mean);
+    }
+    /* A result of another job or layout does not combine. */
+    stats_enc_result_t *r3;
+    cr_assert_eq(stats_compute(k.ctx, e2, STATS_JOB_ALL, k.rk, k.gk, &r3, NULL), STATS_OK);
+    cr_expect_eq(stats_result_add(r1, r3), STATS_ESCHEMA);
+    /* A value beyond its column's factor is refused before anything is encrypted. */
+    stats_enc_table_t *bad = NULL;
+    h1->values[5 * 16 + 1] = 4 * lay_all.factor[1];
+    cr_expect_eq(stats_encrypt(k.ctx, k.pk, NULL, h1, &l1, 0x1p40, &bad), STATS_ERANGE);
+    cr_expect(strstr(stats_error(), "row 6, column age") != NULL, "%s", stats_error());
+    cr_expect_null(bad);
+    stats_enc_result_free(r1);
+    stats_enc_result_free(r2);
+    stats_enc_result_free(r3);
+    stats_enc_table_free(e1);
+    stats_enc_table_free(e2);
+    stats_table_free(all);
+    stats_table_free(h1);
+    stats_table_free(h2);
+    free_keys(&k);
+}
