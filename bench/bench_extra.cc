@@ -3,9 +3,11 @@
 
 namespace hestat_bench {
 void register_ckks();
+void register_stats();
 
 void register_all_extra()
 {
     register_ckks();
+    register_stats();
 }
 }  // namespace hestat_bench

@@ -137,7 +137,14 @@ class TableReporter : public benchmark::ConsoleReporter {
             double prec = 0;
             auto it = r.counters.find("prec_bits");
             if (it != r.counters.end()) prec = it->second.value;
-            results_.push_back({r.run_name.str(), r.GetAdjustedRealTime(), prec});
+            std::string extra;
+            for (const auto &kv : r.counters) {
+                if (kv.first == "prec_bits" || kv.first == "items_per_second") continue;
+                char buf[64];
+                std::snprintf(buf, sizeof buf, " %s=%.3g", kv.first.c_str(), kv.second.value);
+                extra += buf;
+            }
+            results_.push_back({r.run_name.str(), r.GetAdjustedRealTime(), prec, extra});
         }
     }
 
@@ -152,6 +159,7 @@ class TableReporter : public benchmark::ConsoleReporter {
         std::string name;
         double us;
         double prec_bits;  // 0 when the benchmark reports none
+        std::string extra; // other counters, "name=value"
     };
     std::vector<Result> results_;
 
@@ -166,6 +174,7 @@ class TableReporter : public benchmark::ConsoleReporter {
         std::map<std::string, std::map<std::string, double>> pivot;
         std::vector<std::string> order, plain;
         std::map<std::string, double> plain_us, plain_prec;
+        std::map<std::string, std::string> plain_extra;
         for (const Result &r : results_) {
             size_t s1 = r.name.find('/');
             size_t s2 = s1 == std::string::npos ? s1 : r.name.find('/', s1 + 1);
@@ -175,6 +184,7 @@ class TableReporter : public benchmark::ConsoleReporter {
                 plain.push_back(r.name);
                 plain_us[r.name] = r.us;
                 plain_prec[r.name] = r.prec_bits;
+                plain_extra[r.name] = r.extra;
                 continue;
             }
             std::string row = r.name.substr(0, s1) + r.name.substr(s2);
@@ -210,7 +220,7 @@ class TableReporter : public benchmark::ConsoleReporter {
             for (const std::string &n : plain) {
                 std::printf("%-40s %14.2f", n.c_str(), plain_us[n]);
                 if (plain_prec[n] > 0) std::printf(" %8.1f bits", plain_prec[n]);
-                std::printf("\n");
+                std::printf("%s\n", plain_extra[n].c_str());
             }
         }
     }

@@ -169,11 +169,12 @@ static size_t giant_step(size_t B)
     return g;
 }
 
-/* Period at which sums are masked and packed: S/8 slots (8 sums per packed
- * ciphertext), but never below one row. */
+/* Period at which sums are masked and packed: 512 slots (S/512 sums per
+ * packed ciphertext: 8 at N=8192, 16 at N=16384, keeping the download near
+ * 1.3 MB), at most S/8, never below one row. */
 static size_t pack_period(const stats_layout_t *lay)
 {
-    size_t p = lay->slots / 8;
+    size_t p = lay->slots / 8 < 512 ? lay->slots / 8 : 512;
     return p < lay->block ? lay->block : p;
 }
 

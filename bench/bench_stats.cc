@@ -1,0 +1,205 @@
+// stats_* benchmarks: the stats issue's workloads on the real Framingham
+// table (../shared/data, when present) or the generated one of the same size.
+//   stats_encrypt/N         client: encrypt the table (public key)
+//   stats_encrypt_sk/N      client: encrypt with the secret key (compact upload)
+//   stats_w1/N              server: all column means (sum x, count)
+//   stats_w2/N              server: count/mean/var/sd per column, all 120 pairs
+//                           (pairwise-complete Pearson), groups by TenYearCHD
+//   stats_decrypt_w2/N      client: decrypt + finish W2
+// Counters: upload/download sizes (MB, hestat format), rotations, relinearizations,
+// multiplications, and the worst errors against the long-double reference.
+#include <benchmark/benchmark.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench_common.h"
+
+extern "C" {
+#include "stats/stats.h"
+}
+
+namespace {
+
+struct StatsSetup {
+    ckks_context_t *ctx = nullptr;
+    ckks_secret_key_t *sk = nullptr;
+    ckks_public_key_t *pk = nullptr;
+    ckks_relin_key_t *rk = nullptr;
+    ckks_galois_keys_t *gk = nullptr;
+    stats_table_t *table = nullptr;
+    stats_layout_t lay{};
+    stats_enc_table_t *enc = nullptr;
+    stats_enc_result_t *w2 = nullptr;
+    std::string source;
+};
+
+void must(int rc, const char *what)
+{
+    if (rc != 0) {
+        std::fprintf(stderr, "hestat-bench: %s failed (%d): %s\n", what, rc, stats_error());
+        std::exit(1);
+    }
+}
+
+StatsSetup &setup(size_t n)
+{
+    static std::map<size_t, std::unique_ptr<StatsSetup>> cache;
+    auto &slot = cache[n];
+    if (slot) return *slot;
+    slot.reset(new StatsSetup);
+    StatsSetup &s = *slot;
+    std::vector<int> bits = n == 8192 ? std::vector<int>{60, 40, 40, 60}
+                                      : std::vector<int>{60, 40, 40, 40, 40, 60};
+    ckks_params_t p;
+    must(ckks_params_from_bits(&p, n, bits.data(), bits.size()), "params");
+    must(ckks_context_new(&p, &s.ctx), "context");
+    const char *real = "../shared/data/framingham_heart_disease_raw.csv";
+    char err[256];
+    if (access(real, R_OK) == 0 && stats_read_csv(real, &s.table, err, sizeof err) == 0) {
+        s.source = "real table";
+    } else {
+        must(stats_generate_framingham(4240, 1, &s.table), "generate");
+        s.source = "generated table";
+    }
+    must(stats_layout_for(s.ctx, s.table, &s.lay), "layout");
+    int steps[64];
+    size_t ns = stats_galois_steps(&s.lay, steps, 64);
+    must(ckks_secret_key_new(s.ctx, &s.sk), "sk");
+    must(ckks_public_key_new(s.sk, &s.pk), "pk");
+    must(ckks_relin_key_new(s.sk, &s.rk), "rk");
+    must(ckks_galois_keys_new(s.sk, steps, ns, 1, &s.gk), "gk");
+    must(stats_encrypt(s.ctx, s.pk, nullptr, s.table, &s.lay, std::ldexp(1.0, 40), &s.enc), "encrypt");
+    must(stats_compute(s.ctx, s.enc, STATS_JOB_ALL, s.rk, s.gk, &s.w2, nullptr), "compute");
+    std::fprintf(stderr, "hestat-bench: stats at N=%zu on the %s (%zu rows, %zu chunks)\n", n,
+                 s.source.c_str(), s.table->nrows, s.lay.chunks);
+    return s;
+}
+
+double table_bytes(const stats_enc_table_t *e, int compact)
+{
+    double total = 0;
+    for (size_t k = 0; k < e->chunks; k++)
+        for (ckks_ciphertext_t *ct : {e->z[k], e->m[k]}) {
+            void *buf;
+            size_t len;
+            if (ckks_write_ciphertext(ct, compact, &buf, &len) == 0) {
+                total += (double)len;
+                std::free(buf);
+            }
+        }
+    return total;
+}
+
+double result_bytes(const stats_enc_result_t *r)
+{
+    double total = 0;
+    for (size_t j = 0; j < r->count; j++) {
+        void *buf;
+        size_t len;
+        if (ckks_write_ciphertext(r->cts[j], 0, &buf, &len) == 0) {
+            total += (double)len;
+            std::free(buf);
+        }
+    }
+    return total;
+}
+
+void report_accuracy(benchmark::State &state, StatsSetup &s, const stats_result_t &out)
+{
+    static stats_moments_t ref[STATS_MAX_COLS];
+    static stats_pair_t refp[STATS_MAX_COLS * STATS_MAX_COLS];
+    stats_reference(s.table, ref, refp);
+    double wm = 0, ws = 0, wc = 0, wg = 0;
+    size_t C = s.table->ncols;
+    for (size_t c = 0; c < C; c++) {
+        if (std::fabs((double)ref[c].mean) > 1e-3 * s.lay.factor[c])
+            wm = std::fmax(wm, (double)(fabsl(out.cols[c].mean - ref[c].mean) / fabsl(ref[c].mean)));
+        if (ref[c].sd > 0) ws = std::fmax(ws, (double)(fabsl(out.cols[c].sd - ref[c].sd) / ref[c].sd));
+        for (size_t j = 0; j < C; j++)
+            if (j != c && !std::isnan((double)refp[c * C + j].corr))
+                wc = std::fmax(wc, (double)fabsl(out.pairs[c * C + j].corr - refp[c * C + j].corr));
+    }
+    int g = stats_column(s.table, "TenYearCHD");
+    for (size_t c = 0; g >= 0 && c < C; c++)
+        for (int level = 0; level < 2 && (int)c != g; level++) {
+            stats_moments_t a, b;
+            stats_group(&out, (size_t)g, level, c, &a);
+            stats_reference_group(s.table, (size_t)g, level, c, &b);
+            if (std::fabs((double)b.mean) > 1e-3 * s.lay.factor[c])
+                wg = std::fmax(wg, (double)(fabsl(a.mean - b.mean) / fabsl(b.mean)));
+        }
+    state.counters["mean_rel"] = wm;
+    state.counters["sd_rel"] = ws;
+    state.counters["corr_abs"] = wc;
+    state.counters["group_mean_rel"] = wg;
+}
+
+void BM_encrypt(benchmark::State &state, size_t n, int secret)
+{
+    StatsSetup &s = setup(n);
+    stats_enc_table_t *e = nullptr;
+    for (auto _ : state) {
+        stats_enc_table_free(e);
+        must(stats_encrypt(s.ctx, secret ? nullptr : s.pk, secret ? s.sk : nullptr, s.table, &s.lay,
+                           std::ldexp(1.0, 40), &e),
+             "encrypt");
+    }
+    state.counters["upload_MB"] = table_bytes(e, secret) / 1e6;
+    state.counters["ciphertexts"] = 2.0 * e->chunks;
+    stats_enc_table_free(e);
+}
+
+void BM_compute(benchmark::State &state, size_t n, stats_job_t job)
+{
+    StatsSetup &s = setup(n);
+    stats_enc_result_t *r = nullptr;
+    stats_counts_t counts{};
+    for (auto _ : state) {
+        stats_enc_result_free(r);
+        must(stats_compute(s.ctx, s.enc, job, s.rk, s.gk, &r, &counts), "compute");
+    }
+    state.counters["rotations"] = (double)counts.rotations;
+    state.counters["relins"] = (double)counts.relinearizations;
+    state.counters["mults"] = (double)counts.multiplications;
+    state.counters["download_MB"] = result_bytes(r) / 1e6;
+    stats_enc_result_free(r);
+}
+
+void BM_decrypt(benchmark::State &state, size_t n)
+{
+    StatsSetup &s = setup(n);
+    static stats_result_t out;
+    for (auto _ : state) must(stats_decrypt(s.ctx, s.sk, s.w2, &out), "decrypt");
+    report_accuracy(state, s, out);
+}
+
+}  // namespace
+
+namespace hestat_bench {
+
+void register_stats()
+{
+    for (size_t n : {8192, 16384}) {
+        std::string tail = "/" + std::to_string(n);
+        auto reg = [&](const std::string &name, auto fn, auto... args) {
+            auto *b = benchmark::RegisterBenchmark((name + tail).c_str(), fn, args...);
+            add(b);
+            b->Iterations(1)->Repetitions(3);
+        };
+        reg("stats_encrypt", BM_encrypt, n, 0);
+        reg("stats_encrypt_sk", BM_encrypt, n, 1);
+        reg("stats_w1", BM_compute, n, STATS_JOB_MEANS);
+        reg("stats_w2", BM_compute, n, STATS_JOB_ALL);
+        reg("stats_decrypt_w2", BM_decrypt, n);
+    }
+}
+
+}  // namespace hestat_bench
