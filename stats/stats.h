@@ -73,6 +73,24 @@ int stats_write_csv(const stats_table_t *t, const char *path);
  * for demos and tests; not the real study. */
 int stats_generate_framingham(size_t nrows, uint64_t seed, stats_table_t **out);
 
+/* ---- derived columns (made by the client before encryption) --------------------
+ * What a server cannot compute on CKKS ciphertexts (comparisons) the data owner
+ * adds as extra 0/1 or filtered columns; the encrypted machinery then gives
+ * their statistics like any other column's. Each returns a new table with the
+ * columns appended. */
+/* "name=level" indicator columns for a categorical column (0 where missing):
+ * grouping by it is stats_group(result, indicator, 1, column). */
+int stats_add_indicators(const stats_table_t *t, size_t col, const double *levels, size_t nlevels,
+                         stats_table_t **out);
+/* Histogram bins over public edges e_0 < ... < e_k: "name in [e_i,e_i+1)"
+ * (the last bin closed), 0/1; the bin count is the column's sum. */
+int stats_add_bins(const stats_table_t *t, size_t col, const double *edges, size_t nedges,
+                   stats_table_t **out);
+/* Complete-case copies "cc:name" of the given columns: the value where every
+ * listed column is present, missing otherwise (for regressions). */
+int stats_add_complete_cases(const stats_table_t *t, const size_t *cols, size_t ncols,
+                             stats_table_t **out);
+
 /* ---- plaintext reference (long double) --------------------------------------- */
 typedef struct {
     long double count, sum, mean, var, sd; /* var: sample variance (n-1) */
@@ -164,6 +182,24 @@ int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
 /* Moments of column c over rows where the 0/1 column g (no missing values)
  * equals level, from a STATS_JOB_ALL result. */
 int stats_group(const stats_result_t *r, size_t g, int level, size_t c, stats_moments_t *m);
+
+/* Ordinary least squares y ~ 1 + x_1 + ... + x_k from a result whose columns
+ * y and x_j are complete-case copies (stats_add_complete_cases), so every
+ * pairwise sum runs over the same rows. */
+#define STATS_MAX_REGRESSORS 16
+typedef struct {
+    size_t k;                                 /* regressors (without the intercept) */
+    long double n;                            /* complete cases */
+    long double coef[STATS_MAX_REGRESSORS + 1]; /* intercept first */
+    long double se[STATS_MAX_REGRESSORS + 1];
+    long double r2, sigma;                    /* R^2, residual standard error */
+} stats_regression_t;
+
+int stats_regress(const stats_result_t *r, size_t y, const size_t *x, size_t k,
+                  stats_regression_t *out);
+/* The same from the plaintext table (complete cases of y and x), long double. */
+int stats_reference_regress(const stats_table_t *t, size_t y, const size_t *x, size_t k,
+                            stats_regression_t *out);
 
 /* Last error text for STATS_ECSV / STATS_ECKKS (thread-local). */
 const char *stats_error(void);

@@ -331,3 +331,113 @@ Test(stats_encrypted, uploads_combine_and_ranges_are_checked, .timeout = 300)
     stats_table_free(h2);
     free_keys(&k);
 }
+
+Test(stats_encrypted, categorical_groups_histogram_and_regression, .timeout = 600)
+{
+    /* On the real table when present, else the generated one: education
+     * indicators (group by a 4-level column), BMI histogram bins, and the
+     * complete-case view for sysBP ~ age + BMI. */
+    stats_table_t *base;
+    const char *path = "../shared/data/framingham_heart_disease_raw.csv";
+    if (access(path, R_OK) == 0)
+        cr_assert_eq(stats_read_csv(path, &base, NULL, 0), STATS_OK);
+    else
+        cr_assert_eq(stats_generate_framingham(4240, 5, &base), STATS_OK);
+    int edu = stats_column(base, "education"), bmi = stats_column(base, "BMI");
+    int sys = stats_column(base, "sysBP"), age = stats_column(base, "age");
+    cr_assert(edu >= 0 && bmi >= 0 && sys >= 0 && age >= 0);
+    double levels[] = {1, 2, 3, 4}, edges[] = {15, 20, 25, 30, 35, 60};
+    size_t ccols[] = {(size_t)sys, (size_t)age, (size_t)bmi};
+    stats_table_t *t1, *t2, *t;
+    cr_assert_eq(stats_add_indicators(base, (size_t)edu, levels, 4, &t1), STATS_OK);
+    cr_assert_eq(stats_add_bins(t1, (size_t)bmi, edges, 6, &t2), STATS_OK);
+    cr_assert_eq(stats_add_complete_cases(t2, ccols, 3, &t), STATS_OK);
+    cr_expect_eq(t->ncols, 16 + 4 + 5 + 3);
+    cr_expect_str_eq(t->names[16], "education=1");
+    cr_expect_str_eq(t->names[20], "BMI in [15,20)");
+    cr_expect_str_eq(t->names[24], "BMI in [35,60]");
+    cr_expect_str_eq(t->names[25], "cc:sysBP");
+
+    keys_t k = {.ctx = ctx8192()};
+    stats_layout_t lay;
+    cr_assert_eq(stats_layout_for(k.ctx, t, &lay), STATS_OK);
+    cr_expect_eq(lay.block, 32);
+    make_keys(&k, &lay);
+    stats_enc_table_t *e;
+    cr_assert_eq(stats_encrypt(k.ctx, k.pk, NULL, t, &lay, 0x1p40, &e), STATS_OK, "%s", stats_error());
+    stats_enc_result_t *res;
+    cr_assert_eq(stats_compute(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, &res, NULL), STATS_OK, "%s", stats_error());
+    static stats_result_t out;
+    cr_assert_eq(stats_decrypt(k.ctx, k.sk, res, &out), STATS_OK);
+
+    /* Group by education (1..4): count, mean and sd of every original column. */
+    double worst = 0;
+    for (size_t l = 0; l < 4; l++) {
+        size_t g = 16 + l;
+        for (size_t c = 0; c < 16; c++) {
+            if ((int)c == edu) continue;
+            stats_moments_t a, b;
+            cr_assert_eq(stats_group(&out, g, 1, c, &a), STATS_OK);
+            cr_assert_eq(stats_reference_group(t, g, 1, c, &b), STATS_OK);
+            cr_expect_eq(a.count, b.count, "education=%zu %s count", l + 1, t->names[c]);
+            cr_expect(within(a.mean, b.mean, lay.factor[c], b.count, 1e-6, 1e-6, &worst),
+                      "education=%zu %s mean %.12Lg vs %.12Lg", l + 1, t->names[c], a.mean, b.mean);
+            cr_expect(within(a.sd, b.sd, lay.factor[c], b.count, 1e-5, 1e-4, NULL),
+                      "education=%zu %s sd", l + 1, t->names[c]);
+        }
+    }
+    /* Histogram: bin counts are exact integers. */
+    long double binned = 0;
+    for (size_t b = 0; b < 5; b++) {
+        long double want = 0;
+        for (size_t r = 0; r < t->nrows; r++) want += stats_value(t, r, 20 + b);
+        cr_expect_eq(roundl(out.cols[20 + b].sum), want, "bin %zu: %Lf vs %Lf", b, out.cols[20 + b].sum, want);
+        binned += want;
+    }
+    cr_expect_eq(binned, out.cols[bmi].count, "every present BMI falls in one bin");
+    /* Regression sysBP ~ age + BMI (complete cases). */
+    size_t xs[] = {26, 27};
+    stats_regression_t got, want;
+    size_t xr[] = {(size_t)age, (size_t)bmi};
+    cr_assert_eq(stats_regress(&out, 25, xs, 2, &got), STATS_OK);
+    cr_assert_eq(stats_reference_regress(t, (size_t)sys, xr, 2, &want), STATS_OK);
+    cr_expect_eq(got.n, want.n);
+    for (size_t i = 0; i < 3; i++) {
+        double rel_err = (double)(fabsl(got.coef[i] - want.coef[i]) / fabsl(want.coef[i]));
+        cr_expect_leq(rel_err, 1e-4, "coef %zu: %.10Lg vs %.10Lg", i, got.coef[i], want.coef[i]);
+        cr_expect_leq(fabsl(got.se[i] - want.se[i]) / want.se[i], 1e-4, "se %zu", i);
+    }
+    cr_expect_leq(fabsl(got.r2 - want.r2), 1e-6, "R^2 %.10Lg vs %.10Lg", got.r2, want.r2);
+    cr_log_info("sysBP ~ age + BMI on %zu complete cases: %.6Lf + %.6Lf age + %.6Lf BMI, R^2 %.5Lf "
+                "(reference %.6Lf, %.6Lf, %.6Lf); worst education-group mean error %.2e",
+                (size_t)want.n, got.coef[0], got.coef[1], got.coef[2], got.r2, want.coef[0],
+                want.coef[1], want.coef[2], worst);
+    stats_enc_result_free(res);
+    stats_enc_table_free(e);
+    stats_table_free(t);
+    stats_table_free(t1);
+    stats_table_free(t2);
+    stats_table_free(base);
+    free_keys(&k);
+}
+
+Test(stats_reference, regression_recovers_a_known_line)
+{
+    /* y = 3 + 2 a - 0.5 b exactly on 50 rows (one row with a missing b). */
+    stats_table_t *t;
+    cr_assert_eq(stats_table_new(3, 50, &t), STATS_OK);
+    for (size_t r = 0; r < 50; r++) {
+        double a = (double)(r % 7), b = (double)((r * 13) % 11);
+        t->values[r * 3 + 0] = 3 + 2 * a - 0.5 * b;
+        t->values[r * 3 + 1] = a;
+        t->values[r * 3 + 2] = r == 10 ? NAN : b;
+    }
+    size_t x[] = {1, 2};
+    stats_regression_t reg;
+    cr_assert_eq(stats_reference_regress(t, 0, x, 2, &reg), STATS_OK);
+    cr_expect_eq(reg.n, 49);
+    cr_expect(fabsl(reg.coef[0] - 3) < 1e-12 && fabsl(reg.coef[1] - 2) < 1e-12 &&
+              fabsl(reg.coef[2] + 0.5) < 1e-12);
+    cr_expect(fabsl(reg.r2 - 1) < 1e-12);
+    stats_table_free(t);
+}
