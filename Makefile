@@ -144,9 +144,10 @@ bench: deps
 	$(BENCHBIN) --benchmark_out=$(BUILD)/bench/ntt.json --benchmark_out_format=json $(BENCH_ARGS)
 
 # ---- demo -----------------------------------------------------------------------------
+CSV ?=
 demo: deps
 	@$(MAKE) --no-print-directory all
-	$(BUILD)/bin/hestat-demo
+	$(BUILD)/bin/hestat-demo --out $(BUILD)/demo $(if $(CSV),--csv $(CSV))
 
 # ---- libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=20] ------------------------
 FUZZ      := $(BUILD)/fuzz
