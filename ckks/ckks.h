@@ -154,6 +154,8 @@ uint32_t ckks_galois_elt_conjugate(const ckks_context_t *ctx);
 /* Raw access for serialization and tests: the secret key's NTT-form
  * polynomial over all primes (count * N words). */
 const uint64_t *ckks_secret_key_data(const ckks_secret_key_t *sk);
+/* The context a key belongs to. */
+const ckks_context_t *ckks_secret_key_context(const ckks_secret_key_t *sk);
 
 /* ---- encryption ------------------------------------------------------------------ */
 int ckks_encrypt(const ckks_public_key_t *pk, const ckks_plaintext_t *pt, ckks_ciphertext_t *ct);
@@ -302,6 +304,16 @@ int ckks_read_relin_key(const ckks_context_t *ctx, const void *buf, size_t len,
 int ckks_write_galois_keys(const ckks_galois_keys_t *gk, void **buf, size_t *len);
 int ckks_read_galois_keys(const ckks_context_t *ctx, const void *buf, size_t len,
                           ckks_galois_keys_t **out);
+
+/* Frames for the upper layers' own objects (types >= 16: studies, tables,
+ * results, jobs): the same header and checks, a caller-defined payload. */
+#define CKKS_OBJ_USER_MIN 16
+int ckks_frame_write(const ckks_context_t *ctx, uint16_t type, const void *payload, size_t plen,
+                     void **buf, size_t *len);
+/* Validates magic, version, type, parameter hash, length and checksum; the
+ * payload points into buf. */
+int ckks_frame_open(const ckks_context_t *ctx, const void *buf, size_t len, uint16_t type,
+                    const uint8_t **payload, size_t *plen);
 
 /* ---- files (fileio.c) -------------------------------------------------------------
  * Whole-file read with a size limit (CKKS_EFORMAT when larger), and atomic

@@ -54,6 +54,11 @@ const uint64_t *ckks_secret_key_data(const ckks_secret_key_t *sk)
     return sk ? sk->s : NULL;
 }
 
+const ckks_context_t *ckks_secret_key_context(const ckks_secret_key_t *sk)
+{
+    return sk ? sk->ctx : NULL;
+}
+
 /* (b, a) = (-(a s + e), a) over the first np primes, NTT form; a from st. */
 static void encrypt_zero_sk(const ckks_secret_key_t *sk, ckks_stream_t *st, size_t np,
                             uint64_t *b, uint64_t *a, int8_t *e)

@@ -74,7 +74,9 @@ static int parse_frame(const void *buf, size_t len, frame_t *f)
     memcpy(&f->checksum, p + 32, 8);
     memcpy(&reserved, p + 40, 8);
     if (f->version != CKKS_FORMAT_VERSION) return CKKS_EUNSUPPORTED;
-    if (reserved || f->type < CKKS_OBJ_PARAMS || f->type > CKKS_OBJ_CIPHERTEXT) return CKKS_EFORMAT;
+    if (reserved || f->type < CKKS_OBJ_PARAMS ||
+        (f->type > CKKS_OBJ_CIPHERTEXT && f->type < CKKS_OBJ_USER_MIN))
+        return CKKS_EFORMAT;
     if (f->flags & ~CKKS_FLAG_COMPACT) return CKKS_EFORMAT;
     if (f->length != len - CKKS_HEADER_BYTES) return CKKS_EFORMAT; /* truncated or trailing */
     f->payload = p + CKKS_HEADER_BYTES;
@@ -478,5 +480,33 @@ int ckks_read_galois_keys(const ckks_context_t *ctx, const void *buf, size_t len
         return rc;
     }
     *out = gk;
+    return CKKS_OK;
+}
+
+/* ---- frames for other layers ---- */
+int ckks_frame_write(const ckks_context_t *ctx, uint16_t type, const void *payload, size_t plen,
+                     void **buf, size_t *len)
+{
+    if (!ctx || !buf || !len || (!payload && plen) || type < CKKS_OBJ_USER_MIN) return CKKS_EINVAL;
+    size_t total;
+    uint8_t *p = new_frame(type, 0, ckks_params_hash(ctx), plen, &total);
+    if (!p) return CKKS_ENOMEM;
+    if (plen) memcpy(p + CKKS_HEADER_BYTES, payload, plen);
+    seal_frame(p, plen);
+    *buf = p;
+    *len = total;
+    return CKKS_OK;
+}
+
+int ckks_frame_open(const ckks_context_t *ctx, const void *buf, size_t len, uint16_t type,
+                    const uint8_t **payload, size_t *plen)
+{
+    if (!payload || !plen || type < CKKS_OBJ_USER_MIN) return CKKS_EINVAL;
+    frame_t f;
+    int rc = open_frame(ctx, buf, len, type, &f);
+    if (rc) return rc;
+    if (f.flags) return CKKS_EFORMAT;
+    *payload = f.payload;
+    *plen = f.length;
     return CKKS_OK;
 }

@@ -60,6 +60,7 @@ int stats_layout_for(const ckks_context_t *ctx, const stats_table_t *t, stats_la
     lay->chunks = (t->nrows + lay->rows_per_ct - 1) / lay->rows_per_ct;
     if (lay->chunks == 0) lay->chunks = 1;
     for (size_t c = 0; c < t->ncols; c++) {
+        memcpy(lay->names[c], t->names[c], STATS_NAME_MAX);
         double mx = 0;
         for (size_t r = 0; r < t->nrows; r++) {
             double v = fabs(stats_value(t, r, c));
@@ -181,6 +182,12 @@ static size_t pack_period(const stats_layout_t *lay)
 static size_t nsums(const stats_layout_t *lay, stats_job_t job)
 {
     return 2 + (job == STATS_JOB_ALL ? NTYPES * (lay->block - 1) : 0);
+}
+
+size_t stats_result_count(const stats_layout_t *lay, stats_job_t job)
+{
+    size_t per_ct = lay->slots / pack_period(lay);
+    return (nsums(lay, job) + per_ct - 1) / per_ct;
 }
 
 size_t stats_galois_steps(const stats_layout_t *lay, int *steps, size_t max)

@@ -110,6 +110,7 @@ int stats_reference_group(const stats_table_t *t, size_t g, int level, size_t c,
 typedef struct stats_layout {
     size_t ncols, block, rows_per_ct, chunks, nrows, slots;
     double factor[STATS_MAX_COLS]; /* public power-of-two scale per column */
+    char names[STATS_MAX_COLS][STATS_NAME_MAX];
 } stats_layout_t;
 
 /* Layout for a table shape; factors from the table's observed ranges
@@ -159,6 +160,48 @@ void stats_enc_result_free(stats_enc_result_t *r);
 size_t stats_galois_steps(const stats_layout_t *lay, int *steps, size_t max);
 /* Combines partial results of tables with the same layout (several uploads). */
 int stats_result_add(stats_enc_result_t *acc, const stats_enc_result_t *other);
+
+/* ---- studies and files (io.c) ------------------------------------------------------
+ * A study is what an analyst publishes: parameters, the schema (column names
+ * and public factors), the public key and the evaluation keys the server
+ * needs. It never holds a secret key. Files are sequences of hestat frames
+ * (docs/format.md): study = params | schema | public key | relin key | Galois
+ * keys; table = table header | 2 x chunks ciphertexts; result = result header |
+ * ciphertexts; job = study | job header | tables. Tables and results carry the
+ * schema digest (BLAKE2b-256 of the schema frame's payload) of their study. */
+enum { STATS_OBJ_SCHEMA = 16, STATS_OBJ_TABLE = 17, STATS_OBJ_RESULT = 18, STATS_OBJ_JOB = 19 };
+
+typedef struct stats_study {
+    ckks_context_t *ctx; /* owned */
+    stats_layout_t layout; /* nrows 0 */
+    ckks_public_key_t *pk;
+    ckks_relin_key_t *rk;
+    ckks_galois_keys_t *gk;
+    unsigned char digest[32];
+} stats_study_t;
+
+/* Builds a study for the schema of `t` (names; factors from its observed
+ * ranges) with keys derived from sk. Takes ownership of ctx on success. */
+int stats_study_create(ckks_context_t *ctx, const stats_table_t *t, const ckks_secret_key_t *sk,
+                       stats_study_t **out);
+void stats_study_free(stats_study_t *s);
+int stats_study_write(const stats_study_t *s, void **buf, size_t *len);
+/* Reads a study; *used = bytes consumed (a job file continues after it). */
+int stats_study_read(const void *buf, size_t len, stats_study_t **out, size_t *used);
+
+int stats_table_write(const stats_study_t *s, const stats_enc_table_t *t, void **buf, size_t *len);
+int stats_table_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_table_t **out,
+                     size_t *used);
+int stats_result_write(const stats_study_t *s, const stats_enc_result_t *r, void **buf, size_t *len);
+int stats_result_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_result_t **out);
+
+/* A job: the study, the statistics wanted, and the tables. */
+int stats_job_write(const stats_study_t *s, stats_job_t job, const stats_enc_table_t *const *tables,
+                    size_t ntables, void **buf, size_t *len);
+/* Runs a job file: reads, validates (a secret key anywhere is refused),
+ * computes each table, combines, and writes the result file. */
+int stats_job_run(const void *job, size_t len, void **result, size_t *result_len,
+                  stats_counts_t *counts);
 
 /* ---- client finishing ---------------------------------------------------------- */
 typedef struct stats_result {
