@@ -128,7 +128,7 @@ $(SAN)/hestat-tests: $(SAN_TEST_OBJS) $(SAN_LIB_OBJS)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(EXT_LIBS) $(LDLIBS)
 
 sanitize: deps
-	@$(MAKE) --no-print-directory $(SAN)/hestat-tests $(BUILD)/bin/hestat-info
+	@$(MAKE) --no-print-directory all $(SAN)/hestat-tests
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  sh tests/run-tests.sh $(SAN)/hestat-tests $(BUILD)/bin/hestat-info

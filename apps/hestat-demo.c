@@ -143,14 +143,6 @@ static int ntt_demo(int argc, char **argv)
 }
 
 /* ---- the encrypted-statistics demo ---- */
-static void csv_row(FILE *f, const char *stat, const char *var, const char *group, long double got,
-                    long double want, double *worst)
-{
-    long double err = fabsl(got - want), rel = fabsl(want) > 0 ? err / fabsl(want) : err;
-    fprintf(f, "%s,%s,%s,%.12Lg,%.12Lg,%.3Lg,%.3Lg\n", stat, var, group, got, want, err, rel);
-    if (worst && (double)rel > *worst && fabsl(want) > 1e-3) *worst = (double)rel;
-}
-
 static int stats_demo(const char *csv, size_t rows, const char *outdir)
 {
     double t0 = now_s(), t_keys, t_enc, t_srv, t_dec;
@@ -218,47 +210,22 @@ static int stats_demo(const char *csv, size_t rows, const char *outdir)
         fprintf(stderr, "hestat-demo: cannot create %s\n", outdir);
         return 1;
     }
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "hestat-demo: %s: %s\n", path, strerror(errno));
+    int g = stats_column(t, "TenYearCHD");
+    stats_report_errors_t w;
+    rc = stats_write_report(path, &out, &lay, STATS_REPORT_MEAN | STATS_REPORT_VAR | STATS_REPORT_CORR,
+                            g >= 0 ? &g : NULL, g >= 0 ? 1 : 0, t, &w);
+    if (rc) {
+        fprintf(stderr, "hestat-demo: %s: %s\n", path, stats_strerror(rc));
         return 1;
     }
-    fprintf(f, "statistic,variable,group,value,plaintext,abs_error,rel_error\n");
-    double worst_mean = 0, worst_sd = 0, worst_corr = 0;
+    double worst_mean = w.mean_rel, worst_sd = w.sd_rel, worst_corr = w.corr_abs;
     printf("\n%-16s %8s %14s %14s %10s %12s\n", "column", "count", "mean (enc)", "mean (plain)", "sd (enc)",
            "rel err mean");
     for (size_t c = 0; c < t->ncols; c++) {
         stats_moments_t *m = &out.cols[c];
-        csv_row(f, "count", t->names[c], "", m->count, ref[c].count, NULL);
-        csv_row(f, "mean", t->names[c], "", m->mean, ref[c].mean, &worst_mean);
-        csv_row(f, "var", t->names[c], "", m->var, ref[c].var, NULL);
-        csv_row(f, "sd", t->names[c], "", m->sd, ref[c].sd, &worst_sd);
         printf("%-16s %8.0Lf %14.6Lf %14.6Lf %10.4Lf %12.2Le\n", t->names[c], m->count, m->mean, ref[c].mean,
                m->sd, fabsl(m->mean - ref[c].mean) / fmaxl(fabsl(ref[c].mean), 1e-12L));
     }
-    for (size_t i = 0; i < t->ncols; i++)
-        for (size_t j = i + 1; j < t->ncols; j++) {
-            char var[2 * STATS_NAME_MAX + 2];
-            snprintf(var, sizeof var, "%s:%s", t->names[i], t->names[j]);
-            long double a = out.pairs[i * t->ncols + j].corr, b = refp[i * t->ncols + j].corr;
-            csv_row(f, "corr", var, "", a, b, NULL);
-            if (!isnan((double)b) && fabsl(a - b) > worst_corr) worst_corr = (double)fabsl(a - b);
-        }
-    int g = stats_column(t, "TenYearCHD");
-    for (size_t c = 0; g >= 0 && c < t->ncols; c++) {
-        if ((int)c == g) continue;
-        for (int level = 0; level <= 1; level++) {
-            stats_moments_t a, b;
-            char grp[STATS_NAME_MAX + 8];
-            snprintf(grp, sizeof grp, "%s=%d", t->names[g], level);
-            stats_group(&out, (size_t)g, level, c, &a);
-            stats_reference_group(t, (size_t)g, level, c, &b);
-            csv_row(f, "count", t->names[c], grp, a.count, b.count, NULL);
-            csv_row(f, "mean", t->names[c], grp, a.mean, b.mean, NULL);
-            csv_row(f, "sd", t->names[c], grp, a.sd, b.sd, NULL);
-        }
-    }
-    fclose(f);
     printf("\nlargest errors against the plaintext: mean %.2e (relative), sd %.2e (relative), "
            "correlation %.2e (absolute, %zu pairs)\n",
            worst_mean, worst_sd, worst_corr, t->ncols * (t->ncols - 1) / 2);

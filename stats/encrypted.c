@@ -323,10 +323,14 @@ int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_j
     /* Every sum stays at the top level until it is packed: rotation noise is
      * absolute, so folding products at scale Delta^2 (not rescaled) keeps it
      * negligible. Masks are encoded at target/scale so all masked sums share
-     * the scale `target`; two rescales then bring the packed totals to one
-     * prime, where |total| <= 2 rows must stay below q_0/2. */
+     * the scale `target`; rescales then bring the packed totals to one prime. */
     const size_t top = t->z[0]->nprimes;
-    const double final_scale = ldexp(1.0, 56 - (int)ceil(log2(2.0 * (double)lay->nrows + 2)));
+    /* Fixed (not per table) so results of several uploads add up. It is also
+     * the scale the product sums' masks are encoded at (target / Delta^2 with
+     * target = final * q_1 * q_2), so it trades mask precision (2^-35 * sqrt N
+     * relative, about 3e-9) against capacity: totals reach 2 x rows and must
+     * stay below q_0/2 at scale 2^35 with q_0 >= 2^59, so up to 2^23 rows in all. */
+    const double final_scale = 0x1p35;
     double target = final_scale;
     for (size_t i = 1; i < top; i++) target *= (double)ckks_context_prime(ctx, i);
     for (size_t i = 2; i < total; i++) {

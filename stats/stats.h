@@ -244,6 +244,25 @@ int stats_regress(const stats_result_t *r, size_t y, const size_t *x, size_t k,
 int stats_reference_regress(const stats_table_t *t, size_t y, const size_t *x, size_t k,
                             stats_regression_t *out);
 
+/* ---- reports (report.c) ---------------------------------------------------------
+ * decrypted_results.csv: one row per number, columns
+ * statistic,variable,group,value — plus plaintext,abs_error,rel_error when a
+ * plaintext table is given to compare with. Variables of pairs are "x:y";
+ * groups "COL=0" / "COL=1"; group is empty when ungrouped. */
+enum {
+    STATS_REPORT_MEAN = 1,   /* count, mean */
+    STATS_REPORT_VAR = 2,    /* var, sd */
+    STATS_REPORT_CORR = 4,   /* cov, corr for every pair */
+    STATS_REPORT_SUM = 8     /* sum */
+};
+typedef struct {
+    double mean_rel, sd_rel, corr_abs, group_mean_rel; /* worst, non-degenerate values */
+} stats_report_errors_t;
+
+int stats_write_report(const char *path, const stats_result_t *r, const stats_layout_t *lay,
+                       unsigned what, const int *groups, size_t ngroups,
+                       const stats_table_t *compare, stats_report_errors_t *worst);
+
 /* Last error text for STATS_ECSV / STATS_ECKKS (thread-local). */
 const char *stats_error(void);
 

@@ -1,0 +1,468 @@
+/*
+ * hestat-client: the analyst's and the contributors' side (file mode).
+ *   sample   a generated table with the Framingham schema
+ *   keygen   secret key (stays here, mode 0600) + the public study file
+ *   encrypt  CSV -> encrypted table (public study only)
+ *   job      study + encrypted tables + the statistics wanted -> job file
+ *   decrypt  result -> decrypted_results.csv (with --compare: next to plaintext)
+ *   run      all of it in one go, computing locally with the server's code
+ * Exit status: 0 ok, 1 error (one line on stderr), 2 usage.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "stats/stats.h"
+
+#define MAX_FILE ((size_t)1 << 34)
+
+static const char *usage_text =
+    "usage: hestat-client COMMAND [options]\n"
+    "\n"
+    "  sample  --rows N [--seed S] --out FILE.csv\n"
+    "          a generated table with the Framingham heart-study schema\n"
+    "  keygen  --schema CSV --keys DIR [--poly-degree N --coeff-bits B0,B1,...]\n"
+    "          DIR/secret.key (mode 0600, never leaves this machine) and DIR/study.hst\n"
+    "          (parameters, schema, public and evaluation keys: give it to the server\n"
+    "          and to contributors). Column factors come from the schema CSV's ranges.\n"
+    "  encrypt --study STUDY --in CSV --out TABLE\n"
+    "          encrypt a table with the study's public key (columns as in the schema)\n"
+    "  job     --study STUDY [--stats means|all] --out JOB TABLE...\n"
+    "          a job for hestat-server compute (default --stats all)\n"
+    "  decrypt --keys DIR --in RESULT [--out FILE] [--compare CSV] [--group COL]...\n"
+    "          write decrypted_results.csv (default ./decrypted_results.csv)\n"
+    "  run     [--csv CSV | --rows N] [--out DIR] [--group COL]...\n"
+    "          keygen, encrypt, job, compute (locally, the server's code), decrypt and\n"
+    "          compare; writes DIR/decrypted_results.csv (default build/client-run)\n"
+    "\n"
+    "Default parameters: --poly-degree 8192 --coeff-bits 60,40,40,60.\n";
+
+static int fail(const char *what, const char *detail)
+{
+    fprintf(stderr, "hestat-client: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+    return 1;
+}
+
+static int usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "hestat-client: %s%s%s (try --help)\n", msg, arg ? " " : "", arg ? arg : "");
+    return 2;
+}
+
+static int stats_fail(const char *what, int rc)
+{
+    fprintf(stderr, "hestat-client: %s: %s%s%s\n", what, stats_strerror(rc), stats_error()[0] ? ": " : "",
+            stats_error());
+    return 1;
+}
+
+static void *load(const char *path, size_t *len)
+{
+    void *buf;
+    int rc = ckks_file_read(path, MAX_FILE, &buf, len);
+    if (rc) {
+        fprintf(stderr, "hestat-client: %s: %s\n", path, rc == CKKS_EIO ? strerror(errno) : ckks_strerror(rc));
+        return NULL;
+    }
+    return buf;
+}
+
+static int save(const char *path, void *buf, size_t len, int mode)
+{
+    int rc = ckks_file_write(path, buf, len, mode);
+    free(buf);
+    if (rc) return fail(path, rc == CKKS_EIO ? strerror(errno) : ckks_strerror(rc));
+    return 0;
+}
+
+typedef struct {
+    const char *cmd, *out, *in, *keys, *study, *schema, *csv, *compare, *stats, *coeff_bits;
+    const char *groups[STATS_MAX_COLS];
+    size_t ngroups, rows, n;
+    unsigned long long seed;
+    const char *pos[256];
+    size_t npos;
+} opts_t;
+
+static int parse(int argc, char **argv, opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->n = 8192;
+    o->coeff_bits = "60,40,40,60";
+    if (argc < 2) return usage_error("missing command", NULL);
+    o->cmd = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char **str = NULL;
+        if (!strcmp(a, "--out")) str = &o->out;
+        else if (!strcmp(a, "--in")) str = &o->in;
+        else if (!strcmp(a, "--keys")) str = &o->keys;
+        else if (!strcmp(a, "--study")) str = &o->study;
+        else if (!strcmp(a, "--schema")) str = &o->schema;
+        else if (!strcmp(a, "--csv")) str = &o->csv;
+        else if (!strcmp(a, "--compare")) str = &o->compare;
+        else if (!strcmp(a, "--stats")) str = &o->stats;
+        else if (!strcmp(a, "--coeff-bits")) str = &o->coeff_bits;
+        if (str) {
+            if (i + 1 >= argc) return usage_error("missing value after", a);
+            *str = argv[++i];
+        } else if (!strcmp(a, "--group")) {
+            if (i + 1 >= argc) return usage_error("missing value after", a);
+            if (o->ngroups == STATS_MAX_COLS) return usage_error("too many --group", NULL);
+            o->groups[o->ngroups++] = argv[++i];
+        } else if (!strcmp(a, "--rows") || !strcmp(a, "--seed") || !strcmp(a, "--poly-degree")) {
+            if (i + 1 >= argc) return usage_error("missing value after", a);
+            char *end;
+            unsigned long long v = strtoull(argv[++i], &end, 10);
+            if (*end || end == argv[i]) return usage_error("not a number:", argv[i]);
+            if (a[2] == 'r') o->rows = v;
+            else if (a[2] == 's') o->seed = v;
+            else o->n = v;
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("unknown option", a);
+        } else {
+            if (o->npos == 256) return usage_error("too many arguments", NULL);
+            o->pos[o->npos++] = a;
+        }
+    }
+    return 0;
+}
+
+static int make_context(const opts_t *o, ckks_context_t **ctx)
+{
+    int bits[CKKS_MAX_PRIMES];
+    size_t count = 0;
+    const char *s = o->coeff_bits;
+    while (*s && count < CKKS_MAX_PRIMES) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || (*end && *end != ',')) return usage_error("bad --coeff-bits", o->coeff_bits);
+        bits[count++] = (int)v;
+        s = *end ? end + 1 : end;
+    }
+    ckks_params_t p;
+    int rc = ckks_params_from_bits(&p, o->n, bits, count);
+    if (!rc) rc = ckks_context_new(&p, ctx);
+    if (rc) return fail("parameters", ckks_strerror(rc));
+    return 0;
+}
+
+static int cmd_sample(const opts_t *o)
+{
+    if (!o->out || !o->rows) return usage_error("sample needs --rows and --out", NULL);
+    stats_table_t *t;
+    int rc = stats_generate_framingham(o->rows, o->seed, &t);
+    if (rc) return stats_fail("sample", rc);
+    rc = stats_write_csv(t, o->out);
+    stats_table_free(t);
+    if (rc) return fail(o->out, strerror(errno));
+    return 0;
+}
+
+static int read_csv(const char *path, stats_table_t **t)
+{
+    char err[256];
+    int rc = stats_read_csv(path, t, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "hestat-client: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+static int keygen(const opts_t *o, const char *schema_csv, const char *dir)
+{
+    stats_table_t *t;
+    if (read_csv(schema_csv, &t)) return 1;
+    if (mkdir(dir, 0700) && errno != EEXIST) {
+        stats_table_free(t);
+        return fail(dir, strerror(errno));
+    }
+    ckks_context_t *ctx;
+    if (make_context(o, &ctx)) {
+        stats_table_free(t);
+        return 1;
+    }
+    ckks_secret_key_t *sk;
+    int rc = ckks_secret_key_new(ctx, &sk);
+    if (rc) {
+        stats_table_free(t);
+        ckks_context_free(ctx);
+        return fail("secret key", ckks_strerror(rc));
+    }
+    stats_study_t *study;
+    rc = stats_study_create(ctx, t, sk, &study);
+    stats_table_free(t);
+    if (rc) {
+        ckks_secret_key_free(sk);
+        ckks_context_free(ctx);
+        return stats_fail("study", rc);
+    }
+    char path[4096];
+    void *buf;
+    size_t len;
+    int err = 0;
+    snprintf(path, sizeof path, "%s/secret.key", dir);
+    if ((rc = ckks_write_secret_key(sk, &buf, &len))) err = fail("secret key", ckks_strerror(rc));
+    else err = save(path, buf, len, 0600);
+    snprintf(path, sizeof path, "%s/study.hst", dir);
+    if (!err && (rc = stats_study_write(study, &buf, &len))) err = stats_fail("study", rc);
+    else if (!err) err = save(path, buf, len, 0644);
+    ckks_secret_key_free(sk);
+    stats_study_free(study);
+    return err;
+}
+
+static int load_study(const char *path, stats_study_t **s)
+{
+    size_t len;
+    void *buf = load(path, &len);
+    if (!buf) return 1;
+    int rc = stats_study_read(buf, len, s, NULL);
+    free(buf);
+    if (rc) return stats_fail(path, rc);
+    return 0;
+}
+
+static int encrypt_csv(const char *study_path, const char *csv, const char *out)
+{
+    stats_study_t *s;
+    if (load_study(study_path, &s)) return 1;
+    stats_table_t *t;
+    if (read_csv(csv, &t)) {
+        stats_study_free(s);
+        return 1;
+    }
+    int err = 0;
+    if (t->ncols != s->layout.ncols) {
+        err = fail(csv, "its columns differ from the study's schema");
+    } else {
+        for (size_t c = 0; c < t->ncols && !err; c++)
+            if (strcmp(t->names[c], s->layout.names[c])) {
+                fprintf(stderr, "hestat-client: %s: column %zu is '%s', the study expects '%s'\n", csv, c + 1,
+                        t->names[c], s->layout.names[c]);
+                err = 1;
+            }
+    }
+    stats_enc_table_t *e = NULL;
+    if (!err) {
+        stats_layout_t lay = s->layout;
+        lay.nrows = t->nrows;
+        lay.chunks = (t->nrows + lay.rows_per_ct - 1) / lay.rows_per_ct;
+        int rc = t->nrows ? stats_encrypt(s->ctx, s->pk, NULL, t, &lay, 0x1p40, &e) : STATS_EINVAL;
+        if (rc) err = stats_fail(t->nrows ? "encrypt" : "encrypt (no rows)", rc);
+    }
+    if (!err) {
+        void *buf;
+        size_t len;
+        int rc = stats_table_write(s, e, &buf, &len);
+        if (rc) err = stats_fail("write table", rc);
+        else err = save(out, buf, len, 0644);
+    }
+    stats_enc_table_free(e);
+    stats_table_free(t);
+    stats_study_free(s);
+    return err;
+}
+
+static int parse_job_kind(const char *stats, stats_job_t *job)
+{
+    if (!stats || !strcmp(stats, "all")) *job = STATS_JOB_ALL;
+    else if (!strcmp(stats, "means")) *job = STATS_JOB_MEANS;
+    else return usage_error("--stats must be means or all, not", stats);
+    return 0;
+}
+
+static int make_job(const char *study_path, stats_job_t kind, const char *const *tables, size_t n,
+                    const char *out)
+{
+    stats_study_t *s;
+    if (load_study(study_path, &s)) return 1;
+    stats_enc_table_t **ts = calloc(n, sizeof *ts);
+    int err = ts ? 0 : fail("out of memory", NULL);
+    for (size_t i = 0; i < n && !err; i++) {
+        size_t len;
+        void *buf = load(tables[i], &len);
+        if (!buf) {
+            err = 1;
+            break;
+        }
+        int rc = stats_table_read(s, buf, len, &ts[i], NULL);
+        free(buf);
+        if (rc) err = stats_fail(tables[i], rc);
+    }
+    if (!err) {
+        void *buf;
+        size_t len;
+        int rc = stats_job_write(s, kind, (const stats_enc_table_t *const *)ts, n, &buf, &len);
+        if (rc) err = stats_fail("job", rc);
+        else err = save(out, buf, len, 0644);
+    }
+    for (size_t i = 0; ts && i < n; i++) stats_enc_table_free(ts[i]);
+    free(ts);
+    stats_study_free(s);
+    return err;
+}
+
+static int decrypt_result(const opts_t *o, const char *keys, const char *in, const char *out,
+                          const char *compare, stats_report_errors_t *worst)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/study.hst", keys);
+    stats_study_t *s;
+    if (load_study(path, &s)) return 1;
+    snprintf(path, sizeof path, "%s/secret.key", keys);
+    size_t len;
+    void *buf = load(path, &len);
+    ckks_secret_key_t *sk = NULL;
+    int err = !buf;
+    if (buf) {
+        int rc = ckks_read_secret_key(s->ctx, buf, len, &sk);
+        free(buf);
+        if (rc) err = fail(path, ckks_strerror(rc));
+    }
+    stats_enc_result_t *r = NULL;
+    if (!err && (buf = load(in, &len))) {
+        int rc = stats_result_read(s, buf, len, &r);
+        free(buf);
+        if (rc) err = stats_fail(in, rc);
+    } else if (!err) {
+        err = 1;
+    }
+    static stats_result_t res;
+    if (!err) {
+        int rc = stats_decrypt(s->ctx, sk, r, &res);
+        if (rc) err = stats_fail("decrypt", rc);
+    }
+    stats_table_t *cmp = NULL;
+    if (!err && compare && read_csv(compare, &cmp)) err = 1;
+    int groups[STATS_MAX_COLS];
+    size_t ng = 0;
+    for (size_t i = 0; !err && i < o->ngroups; i++) {
+        int g = -1;
+        for (size_t c = 0; c < s->layout.ncols; c++)
+            if (!strcmp(s->layout.names[c], o->groups[i])) g = (int)c;
+        if (g < 0) err = usage_error("no such column for --group:", o->groups[i]);
+        else groups[ng++] = g;
+    }
+    if (!err && !o->ngroups) /* default: group by TenYearCHD when the schema has it */
+        for (size_t c = 0; c < s->layout.ncols; c++)
+            if (!strcmp(s->layout.names[c], "TenYearCHD")) groups[ng++] = (int)c;
+    if (!err) {
+        unsigned what = STATS_REPORT_MEAN | STATS_REPORT_VAR | (res.have_pairs ? STATS_REPORT_CORR : 0);
+        int rc = stats_write_report(out, &res, &s->layout, what, res.have_pairs ? groups : NULL,
+                                    res.have_pairs ? ng : 0, cmp, worst);
+        if (rc == STATS_ESCHEMA) err = fail(compare, "its columns differ from the study's schema");
+        else if (rc) err = fail(out, strerror(errno));
+    }
+    stats_table_free(cmp);
+    stats_enc_result_free(r);
+    ckks_secret_key_free(sk);
+    stats_study_free(s);
+    return err;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) ? -1 : (long)st.st_size;
+}
+
+static int cmd_run(const opts_t *o)
+{
+    const char *dir = o->out ? o->out : "build/client-run";
+    char cmd[4200], csv[4096], keys[4096], table[4096], job[4096], result[4096], report[4096];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    if (strchr(dir, '\'') || system(cmd)) return fail(dir, "cannot create the directory");
+    if (o->csv) {
+        snprintf(csv, sizeof csv, "%s", o->csv);
+    } else {
+        snprintf(csv, sizeof csv, "%s/sample.csv", dir);
+        opts_t s = *o;
+        s.rows = o->rows ? o->rows : 4240;
+        s.out = csv;
+        if (cmd_sample(&s)) return 1;
+    }
+    snprintf(keys, sizeof keys, "%s/keys", dir);
+    snprintf(table, sizeof table, "%s/table.hst", dir);
+    snprintf(job, sizeof job, "%s/job.hst", dir);
+    snprintf(result, sizeof result, "%s/result.hst", dir);
+    snprintf(report, sizeof report, "%s/decrypted_results.csv", dir);
+    stats_job_t kind;
+    if (parse_job_kind(o->stats, &kind)) return 2;
+    char study[4200];
+    snprintf(study, sizeof study, "%s/study.hst", keys);
+    double t0 = now_s();
+    if (keygen(o, csv, keys)) return 1;
+    double t1 = now_s();
+    if (encrypt_csv(study, csv, table)) return 1;
+    double t2 = now_s();
+    const char *tables[1] = {table};
+    if (make_job(study, kind, tables, 1, job)) return 1;
+    size_t len, rlen;
+    void *jb = load(job, &len), *rb;
+    if (!jb) return 1;
+    stats_counts_t counts;
+    double t3 = now_s();
+    int rc = stats_job_run(jb, len, &rb, &rlen, &counts);
+    free(jb);
+    if (rc) return stats_fail("compute", rc);
+    double t4 = now_s();
+    if (save(result, rb, rlen, 0644)) return 1;
+    stats_report_errors_t worst;
+    if (decrypt_result(o, keys, result, report, csv, &worst)) return 1;
+    double t5 = now_s();
+    printf("keys %.2f s | encrypt %.2f s, upload %.1f MB | compute %.2f s (%zu rotations, %zu relinearizations) | "
+           "download %.2f MB, decrypt %.3f s\n",
+           t1 - t0, t2 - t1, file_size(table) / 1e6, t4 - t3, counts.rotations, counts.relinearizations,
+           file_size(result) / 1e6, t5 - t4);
+    printf("largest errors vs plaintext: mean %.2e, sd %.2e, correlation %.2e (abs), group mean %.2e\n",
+           worst.mean_rel, worst.sd_rel, worst.corr_abs, worst.group_mean_rel);
+    printf("wrote %s\n", report);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+    opts_t o;
+    int rc = parse(argc, argv, &o);
+    if (rc) return rc;
+    if (!strcmp(o.cmd, "sample")) return cmd_sample(&o);
+    if (!strcmp(o.cmd, "keygen")) {
+        if (!o.schema || !o.keys) return usage_error("keygen needs --schema and --keys", NULL);
+        return keygen(&o, o.schema, o.keys);
+    }
+    if (!strcmp(o.cmd, "encrypt")) {
+        if (!o.study || !o.in || !o.out) return usage_error("encrypt needs --study, --in and --out", NULL);
+        return encrypt_csv(o.study, o.in, o.out);
+    }
+    if (!strcmp(o.cmd, "job")) {
+        stats_job_t kind;
+        if (!o.study || !o.out || !o.npos) return usage_error("job needs --study, --out and TABLE files", NULL);
+        if (parse_job_kind(o.stats, &kind)) return 2;
+        return make_job(o.study, kind, o.pos, o.npos, o.out);
+    }
+    if (!strcmp(o.cmd, "decrypt")) {
+        if (!o.keys || !o.in) return usage_error("decrypt needs --keys and --in", NULL);
+        stats_report_errors_t worst;
+        return decrypt_result(&o, o.keys, o.in, o.out ? o.out : "decrypted_results.csv", o.compare, &worst);
+    }
+    if (!strcmp(o.cmd, "run")) return cmd_run(&o);
+    return usage_error("unknown command", o.cmd);
+}

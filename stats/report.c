@@ -1,0 +1,98 @@
+/* decrypted_results.csv: the tidy report of a decrypted result, optionally
+ * next to the plaintext statistics of a table. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "stats/stats.h"
+
+typedef struct {
+    FILE *f;
+    int compare;
+} out_t;
+
+/* Writes one row; returns the relative error (or NAN when not comparable). */
+static double row(out_t *o, const char *stat, const char *var, const char *group, long double v,
+                  long double want)
+{
+    fprintf(o->f, "%s,%s,%s,%.15Lg", stat, var, group, v);
+    double rel = NAN;
+    if (o->compare) {
+        long double err = fabsl(v - want);
+        rel = fabsl(want) > 0 ? (double)(err / fabsl(want)) : (double)err;
+        fprintf(o->f, ",%.15Lg,%.3Lg,%.3g", want, err, rel);
+    }
+    fputc('\n', o->f);
+    return rel;
+}
+
+static void worse(double *w, double v, long double want, double floor)
+{
+    if (w && !isnan(v) && fabsl(want) >= floor && v > *w) *w = v;
+}
+
+int stats_write_report(const char *path, const stats_result_t *r, const stats_layout_t *lay,
+                       unsigned what, const int *groups, size_t ngroups,
+                       const stats_table_t *compare, stats_report_errors_t *worst)
+{
+    if (!path || !r || !lay || (ngroups && !groups)) return STATS_EINVAL;
+    if (compare && compare->ncols != r->ncols) return STATS_ESCHEMA;
+    static stats_moments_t ref[STATS_MAX_COLS];
+    static stats_pair_t refp[STATS_MAX_COLS * STATS_MAX_COLS];
+    if (compare && stats_reference(compare, ref, refp)) return STATS_EINVAL;
+    FILE *f = fopen(path, "w");
+    if (!f) return STATS_EIO;
+    out_t o = {f, compare != NULL};
+    stats_report_errors_t w = {0};
+    fprintf(f, "statistic,variable,group,value%s\n", compare ? ",plaintext,abs_error,rel_error" : "");
+    const size_t C = r->ncols;
+    for (size_t c = 0; c < C; c++) {
+        const stats_moments_t *m = &r->cols[c];
+        const char *name = lay->names[c];
+        double floor = 1e-3 * lay->factor[c];
+        if (what & STATS_REPORT_MEAN) {
+            row(&o, "count", name, "", m->count, compare ? ref[c].count : 0);
+            worse(&w.mean_rel, row(&o, "mean", name, "", m->mean, compare ? ref[c].mean : 0),
+                  compare ? ref[c].mean : 0, floor);
+        }
+        if (what & STATS_REPORT_SUM) row(&o, "sum", name, "", m->sum, compare ? ref[c].sum : 0);
+        if (what & STATS_REPORT_VAR) {
+            row(&o, "var", name, "", m->var, compare ? ref[c].var : 0);
+            worse(&w.sd_rel, row(&o, "sd", name, "", m->sd, compare ? ref[c].sd : 0),
+                  compare ? ref[c].sd : 0, floor);
+        }
+    }
+    if ((what & STATS_REPORT_CORR) && r->have_pairs) {
+        for (size_t i = 0; i < C; i++)
+            for (size_t j = i + 1; j < C; j++) {
+                char var[2 * STATS_NAME_MAX + 2];
+                snprintf(var, sizeof var, "%s:%s", lay->names[i], lay->names[j]);
+                const stats_pair_t *p = &r->pairs[i * C + j], *q = &refp[i * C + j];
+                row(&o, "cov", var, "", p->cov, compare ? q->cov : 0);
+                row(&o, "corr", var, "", p->corr, compare ? q->corr : 0);
+                if (compare && !isnan((double)q->corr) && fabsl(p->corr - q->corr) > w.corr_abs)
+                    w.corr_abs = (double)fabsl(p->corr - q->corr);
+            }
+    }
+    for (size_t gi = 0; gi < ngroups && r->have_pairs; gi++) {
+        int g = groups[gi];
+        if (g < 0 || (size_t)g >= C) continue;
+        for (int level = 0; level <= 1; level++) {
+            char grp[STATS_NAME_MAX + 8];
+            snprintf(grp, sizeof grp, "%s=%d", lay->names[g], level);
+            for (size_t c = 0; c < C; c++) {
+                if ((int)c == g) continue;
+                stats_moments_t a, b = {0};
+                if (stats_group(r, (size_t)g, level, c, &a)) continue;
+                if (compare) stats_reference_group(compare, (size_t)g, level, c, &b);
+                row(&o, "count", lay->names[c], grp, a.count, b.count);
+                worse(&w.group_mean_rel, row(&o, "mean", lay->names[c], grp, a.mean, b.mean), b.mean,
+                      1e-3 * lay->factor[c]);
+                row(&o, "sd", lay->names[c], grp, a.sd, b.sd);
+            }
+        }
+    }
+    int rc = fclose(f) ? STATS_EIO : STATS_OK;
+    if (worst) *worst = w;
+    return rc;
+}

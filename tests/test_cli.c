@@ -1,0 +1,106 @@
+/* hestat-client and hestat-server (file mode) end to end, as a user runs
+ * them: two contributors' halves of a table, one job, the server's compute,
+ * the analyst's decryption compared with the plaintext statistics. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "stats/stats.h"
+
+static char dir[64];
+
+static int run(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(cli, two_contributors_job_compute_decrypt, .timeout = 300)
+{
+    strcpy(dir, "/tmp/hestat-cli-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    const char *C = "build/bin/hestat-client", *S = "build/bin/hestat-server";
+    cr_assert_eq(run("%s sample --rows 2000 --seed 3 --out %s/full.csv", C, dir), 0);
+    /* Split into two contributors' files. */
+    char path[256];
+    snprintf(path, sizeof path, "%s/full.csv", dir);
+    stats_table_t *full, *h;
+    cr_assert_eq(stats_read_csv(path, &full, NULL, 0), STATS_OK);
+    for (int part = 0; part < 2; part++) {
+        size_t rows = part ? 800 : 1200, start = part ? 1200 : 0;
+        cr_assert_eq(stats_table_new(16, rows, &h), STATS_OK);
+        memcpy(h->names, full->names, sizeof full->names);
+        memcpy(h->values, full->values + start * 16, rows * 16 * sizeof(double));
+        snprintf(path, sizeof path, "%s/part%d.csv", dir, part);
+        cr_assert_eq(stats_write_csv(h, path), STATS_OK);
+        stats_table_free(h);
+    }
+    stats_table_free(full);
+    cr_assert_eq(run("%s keygen --schema %s/full.csv --keys %s/keys", C, dir, dir), 0);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/keys/secret.key", dir);
+    cr_assert_eq(stat(path, &st), 0);
+    cr_expect_eq(st.st_mode & 0777, 0600, "secret key mode %o", st.st_mode & 0777);
+    for (int part = 0; part < 2; part++)
+        cr_assert_eq(run("%s encrypt --study %s/keys/study.hst --in %s/part%d.csv --out %s/part%d.hst", C, dir,
+                         dir, part, dir, part), 0);
+    cr_assert_eq(run("%s job --study %s/keys/study.hst --out %s/job.hst %s/part0.hst %s/part1.hst", C, dir, dir,
+                     dir, dir), 0);
+    cr_assert_eq(run("%s compute %s/job.hst --out %s/result.hst > /dev/null", S, dir, dir), 0);
+    cr_assert_eq(run("%s decrypt --keys %s/keys --in %s/result.hst --out %s/report.csv --compare %s/full.csv", C,
+                     dir, dir, dir, dir), 0);
+    /* Every mean in the report within 1e-6 of the plaintext (relative, or
+     * absolute below 1e-3), every correlation within 1e-5. */
+    snprintf(path, sizeof path, "%s/report.csv", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    char line[512];
+    cr_assert_not_null(fgets(line, sizeof line, f));
+    cr_expect_str_eq(line, "statistic,variable,group,value,plaintext,abs_error,rel_error\n");
+    size_t means = 0, corrs = 0;
+    while (fgets(line, sizeof line, f)) {
+        /* statistic,variable,group,value,plaintext,abs_error,rel_error (group may be empty) */
+        char *fields[7] = {"", "", "", "0", "0", "0", "0"}, *p = line;
+        for (int i = 0; i < 7 && p; i++) {
+            fields[i] = p;
+            p = strchr(p, ',');
+            if (p) *p++ = 0;
+        }
+        const char *stat = fields[0], *var = fields[1], *group = fields[2];
+        double plain = atof(fields[4]), abs_err = atof(fields[5]), rel_err = atof(fields[6]);
+        if (!strcmp(stat, "mean") && !group[0]) {
+            means++;
+            cr_expect(fabs(plain) < 1e-3 ? abs_err <= 1e-6 : rel_err <= 1e-6, "mean %s: %g", var, rel_err);
+        }
+        if (!strcmp(stat, "corr") && !isnan(plain)) {
+            corrs++;
+            cr_expect_leq(abs_err, 1e-5, "corr %s", var);
+        }
+    }
+    fclose(f);
+    cr_expect_eq(means, 16);
+    cr_expect_eq(corrs, 120);
+    /* Errors: usage (2), missing file (1), a job carrying a secret key (1). */
+    cr_expect_eq(run("%s frobnicate 2>/dev/null", C), 2);
+    cr_expect_eq(run("%s encrypt --study %s/nope.hst --in x --out y 2>/dev/null", C, dir), 1);
+    cr_expect_eq(run("cat %s/keys/secret.key %s/job.hst > %s/evil.hst && %s compute %s/evil.hst --out %s/x 2>%s/err",
+                     dir, dir, dir, S, dir, dir, dir), 1);
+    snprintf(path, sizeof path, "%s/err", dir);
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(line, sizeof line, f));
+    fclose(f);
+    cr_expect(strstr(line, "secret key") != NULL, "%s", line);
+    cr_expect_eq(run("%s --help > /dev/null && %s --help > /dev/null", C, S), 0);
+    run("rm -rf %s", dir);
+}
