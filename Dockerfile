@@ -1,6 +1,7 @@
 # hestat on Debian 12. The same install script as the README and CI.
 #   docker build -t hestat .
-#   docker run --rm hestat            # runs the demo (the server once it exists)
+#   docker run --rm hestat            # runs the demo: encrypted statistics end to end
+#   docker run --rm -v $PWD:/data hestat hestat-server compute /data/job.hst --out /data/result.hst
 FROM debian:12 AS build
 RUN apt-get update && apt-get install -y --no-install-recommends make gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
