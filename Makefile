@@ -70,7 +70,7 @@ BENCHBIN  := $(BUILD)/bench/hestat-bench
 # Sanitizer build: its own object tree.
 SAN       := $(BUILD)/sanitize
 SAN_LIB_OBJS  := $(LIB_SRCS:%.c=$(SAN)/obj/%.o)
-SAN_TEST_OBJS := $(TEST_SRCS:%.c=$(SAN)/obj/%.o)
+SAN_TEST_OBJS := $(TEST_SRCS:%.c=$(SAN)/obj/%.o) $(APP_COMMON_SRCS:%.c=$(SAN)/obj/%.o)
 
 .SECONDARY:
 .PHONY: all lib test bench demo sanitize install uninstall clean deps vectors vectors-check fuzz
@@ -110,9 +110,9 @@ $(BUILD)/bin/%: $(BUILD)/obj/apps/%.o $(APP_COMMON_OBJS) $(STATIC)
 	$(CC) $(CFLAGS) -o $@ $< $(APP_COMMON_OBJS) $(STATIC) $(EXT_LIBS) $(LDLIBS)
 
 # ---- tests ------------------------------------------------------------------------
-$(TESTBIN): $(TEST_OBJS) $(STATIC)
+$(TESTBIN): $(TEST_OBJS) $(APP_COMMON_OBJS) $(STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $(TEST_OBJS) $(STATIC) -lcriterion $(EXT_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(TEST_OBJS) $(APP_COMMON_OBJS) $(STATIC) -lcriterion $(EXT_LIBS) $(LDLIBS)
 
 test: deps
 	@$(MAKE) --no-print-directory all $(TESTBIN)

@@ -16,6 +16,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <jansson.h>
+#include <unistd.h>
+
+#include "apps/common/http.h"
 #include "stats/stats.h"
 
 #define MAX_FILE ((size_t)1 << 34)
@@ -35,9 +39,15 @@ static const char *usage_text =
     "          a job for hestat-server compute (default --stats all)\n"
     "  decrypt --keys DIR --in RESULT [--out FILE] [--compare CSV] [--group COL]...\n"
     "          write decrypted_results.csv (default ./decrypted_results.csv)\n"
-    "  run     [--csv CSV | --rows N] [--out DIR] [--group COL]...\n"
-    "          keygen, encrypt, job, compute (locally, the server's code), decrypt and\n"
-    "          compare; writes DIR/decrypted_results.csv (default build/client-run)\n"
+    "  submit  --server URL [--token-file F] --study STUDY [--study-id ID] TABLE...\n"
+    "          upload the study (unless --study-id names one already there) and tables;\n"
+    "          prints 'study ID'\n"
+    "  fetch   --server URL [--token-file F] --study-id ID [--stats means|all] --out RESULT\n"
+    "          ask for the statistics over every table of the study, wait, download\n"
+    "  run     [--csv CSV | --rows N] [--out DIR] [--server URL [--token-file F]] [--group COL]...\n"
+    "          keygen, encrypt, then compute (on the server when --server is given,\n"
+    "          else locally with the server's code), decrypt and compare; writes\n"
+    "          DIR/decrypted_results.csv (default build/client-run)\n"
     "\n"
     "Default parameters: --poly-degree 8192 --coeff-bits 60,40,40,60.\n";
 
@@ -81,6 +91,7 @@ static int save(const char *path, void *buf, size_t len, int mode)
 
 typedef struct {
     const char *cmd, *out, *in, *keys, *study, *schema, *csv, *compare, *stats, *coeff_bits;
+    const char *server, *token_file, *study_id;
     const char *groups[STATS_MAX_COLS];
     size_t ngroups, rows, n;
     unsigned long long seed;
@@ -107,6 +118,9 @@ static int parse(int argc, char **argv, opts_t *o)
         else if (!strcmp(a, "--compare")) str = &o->compare;
         else if (!strcmp(a, "--stats")) str = &o->stats;
         else if (!strcmp(a, "--coeff-bits")) str = &o->coeff_bits;
+        else if (!strcmp(a, "--server")) str = &o->server;
+        else if (!strcmp(a, "--token-file")) str = &o->token_file;
+        else if (!strcmp(a, "--study-id")) str = &o->study_id;
         if (str) {
             if (i + 1 >= argc) return usage_error("missing value after", a);
             *str = argv[++i];
@@ -366,6 +380,101 @@ static int decrypt_result(const opts_t *o, const char *keys, const char *in, con
     return err;
 }
 
+/* ---- HTTP ---- */
+static int read_token(const char *path, char *tok, size_t n)
+{
+    tok[0] = 0;
+    if (!path) return 0;
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(tok, (int)n, f)) {
+        if (f) fclose(f);
+        return fail(path, "cannot read the token");
+    }
+    fclose(f);
+    tok[strcspn(tok, "\r\n")] = 0;
+    return 0;
+}
+
+/* Runs a request; on success *json holds the parsed body (may be NULL). */
+static int call(const char *method, const char *url, const char *token, const char *upload,
+                const char *out, long want, json_t **json)
+{
+    http_result_t r;
+    if (json) *json = NULL;
+    int rc = http_request(method, url, token && token[0] ? token : NULL, upload, out, &r);
+    if (rc || r.status != want) {
+        json_t *j = r.body ? json_loads(r.body, 0, NULL) : NULL;
+        const char *msg = j ? json_string_value(json_object_get(j, "error")) : NULL;
+        fprintf(stderr, "hestat-client: %s %s: %s%s%s\n", method, url,
+                rc ? r.error : "HTTP ", rc ? "" : "", rc ? "" : (msg ? msg : "unexpected status"));
+        if (!rc) fprintf(stderr, "hestat-client: (status %ld)\n", r.status);
+        json_decref(j);
+        free(r.body);
+        return 1;
+    }
+    if (json && r.body) *json = json_loads(r.body, 0, NULL);
+    free(r.body);
+    return 0;
+}
+
+static int submit(const char *server, const char *token, const char *study_path, const char *study_id_in,
+                  const char *const *tables, size_t n, char *study_id, size_t idlen)
+{
+    char url[2048];
+    json_t *j;
+    if (study_id_in) {
+        snprintf(study_id, idlen, "%s", study_id_in);
+    } else {
+        snprintf(url, sizeof url, "%s/studies", server);
+        if (call("POST", url, token, study_path, NULL, 201, &j)) return 1;
+        const char *id = json_string_value(json_object_get(j, "study"));
+        if (!id) {
+            json_decref(j);
+            return fail("server", "no study id in the reply");
+        }
+        snprintf(study_id, idlen, "%s", id);
+        json_decref(j);
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(url, sizeof url, "%s/studies/%s/tables", server, study_id);
+        if (call("POST", url, token, tables[i], NULL, 201, &j)) return 1;
+        printf("uploaded %s: table %s, %lld rows\n", tables[i], json_string_value(json_object_get(j, "table")),
+               (long long)json_integer_value(json_object_get(j, "rows")));
+        json_decref(j);
+    }
+    return 0;
+}
+
+static int fetch(const char *server, const char *token, const char *study_id, const char *stats, const char *out)
+{
+    char url[2048];
+    json_t *j;
+    snprintf(url, sizeof url, "%s/studies/%s/jobs?stats=%s", server, study_id, stats ? stats : "all");
+    if (call("POST", url, token, NULL, NULL, 202, &j)) return 1;
+    char job[64];
+    snprintf(job, sizeof job, "%s", json_string_value(json_object_get(j, "job")) ?: "");
+    json_decref(j);
+    snprintf(url, sizeof url, "%s/studies/%s/jobs/%s", server, study_id, job);
+    for (int tries = 0;; tries++) {
+        if (call("GET", url, token, NULL, NULL, 200, &j)) return 1;
+        const char *st = json_string_value(json_object_get(j, "status"));
+        if (st && !strcmp(st, "done")) {
+            json_decref(j);
+            break;
+        }
+        if (!st || !strcmp(st, "failed") || tries > 36000) {
+            fprintf(stderr, "hestat-client: job %s failed: %s\n", job,
+                    json_string_value(json_object_get(j, "error")) ?: "timed out");
+            json_decref(j);
+            return 1;
+        }
+        json_decref(j);
+        usleep(100000);
+    }
+    snprintf(url, sizeof url, "%s/studies/%s/jobs/%s/result", server, study_id, job);
+    return call("GET", url, token, NULL, out, 200, NULL);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -409,24 +518,33 @@ static int cmd_run(const opts_t *o)
     if (encrypt_csv(study, csv, table)) return 1;
     double t2 = now_s();
     const char *tables[1] = {table};
-    if (make_job(study, kind, tables, 1, job)) return 1;
-    size_t len, rlen;
-    void *jb = load(job, &len), *rb;
-    if (!jb) return 1;
-    stats_counts_t counts;
-    double t3 = now_s();
-    int rc = stats_job_run(jb, len, &rb, &rlen, &counts);
-    free(jb);
-    if (rc) return stats_fail("compute", rc);
-    double t4 = now_s();
-    if (save(result, rb, rlen, 0644)) return 1;
+    stats_counts_t counts = {0};
+    double t3 = now_s(), t4;
+    if (o->server) {
+        char token[256], sid[80];
+        if (read_token(o->token_file, token, sizeof token)) return 1;
+        if (submit(o->server, token, study, NULL, tables, 1, sid, sizeof sid)) return 1;
+        if (fetch(o->server, token, sid, o->stats, result)) return 1;
+        t4 = now_s();
+    } else {
+        if (make_job(study, kind, tables, 1, job)) return 1;
+        size_t len, rlen;
+        void *jb = load(job, &len), *rb;
+        if (!jb) return 1;
+        t3 = now_s();
+        int rc = stats_job_run(jb, len, &rb, &rlen, &counts);
+        free(jb);
+        if (rc) return stats_fail("compute", rc);
+        t4 = now_s();
+        if (save(result, rb, rlen, 0644)) return 1;
+    }
     stats_report_errors_t worst;
     if (decrypt_result(o, keys, result, report, csv, &worst)) return 1;
     double t5 = now_s();
-    printf("keys %.2f s | encrypt %.2f s, upload %.1f MB | compute %.2f s (%zu rotations, %zu relinearizations) | "
-           "download %.2f MB, decrypt %.3f s\n",
-           t1 - t0, t2 - t1, file_size(table) / 1e6, t4 - t3, counts.rotations, counts.relinearizations,
-           file_size(result) / 1e6, t5 - t4);
+    printf("keys %.2f s | encrypt %.2f s, upload %.1f MB | %s %.2f s | download %.2f MB, decrypt %.3f s\n",
+           t1 - t0, t2 - t1, file_size(table) / 1e6, o->server ? "upload+compute+download" : "compute",
+           t4 - t3, file_size(result) / 1e6, t5 - t4);
+    if (!o->server) printf("server work: %zu rotations, %zu relinearizations\n", counts.rotations, counts.relinearizations);
     printf("largest errors vs plaintext: mean %.2e, sd %.2e, correlation %.2e (abs), group mean %.2e\n",
            worst.mean_rel, worst.sd_rel, worst.corr_abs, worst.group_mean_rel);
     printf("wrote %s\n", report);
@@ -462,6 +580,22 @@ int main(int argc, char **argv)
         if (!o.keys || !o.in) return usage_error("decrypt needs --keys and --in", NULL);
         stats_report_errors_t worst;
         return decrypt_result(&o, o.keys, o.in, o.out ? o.out : "decrypted_results.csv", o.compare, &worst);
+    }
+    if (!strcmp(o.cmd, "submit")) {
+        if (!o.server || !o.study) return usage_error("submit needs --server and --study", NULL);
+        char token[256], sid[80];
+        if (read_token(o.token_file, token, sizeof token)) return 1;
+        if (submit(o.server, token, o.study, o.study_id, o.pos, o.npos, sid, sizeof sid)) return 1;
+        printf("study %s\n", sid);
+        return 0;
+    }
+    if (!strcmp(o.cmd, "fetch")) {
+        if (!o.server || !o.study_id || !o.out) return usage_error("fetch needs --server, --study-id and --out", NULL);
+        if (o.stats && strcmp(o.stats, "all") && strcmp(o.stats, "means"))
+            return usage_error("--stats must be means or all, not", o.stats);
+        char token[256];
+        if (read_token(o.token_file, token, sizeof token)) return 1;
+        return fetch(o.server, token, o.study_id, o.stats, o.out);
     }
     if (!strcmp(o.cmd, "run")) return cmd_run(&o);
     return usage_error("unknown command", o.cmd);

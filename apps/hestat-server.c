@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "apps/common/serve.h"
 #include "stats/stats.h"
 
 #define MAX_JOB ((size_t)1 << 34)
@@ -21,7 +22,15 @@ static const char *usage_text =
     "  compute   read a job file (hestat-client job: study + encrypted tables +\n"
     "            the statistics wanted), compute, write the encrypted result\n"
     "            atomically. Prints the work done (rotations, relinearizations).\n"
-    "  serve     HTTP service: not implemented yet (see the README).\n";
+    "       hestat-server serve [--listen ADDR:PORT] [--spool DIR] [--token-file F]\n"
+    "                           [--max-upload MB] [--workers N]\n"
+    "\n"
+    "  serve     HTTP service (default 127.0.0.1:8750, spool ./hestat-spool, 1 worker,\n"
+    "            uploads up to 512 MB). PORT 0 picks a free port (printed). With a token\n"
+    "            file every request but GET /health needs 'Authorization: Bearer TOKEN'.\n"
+    "            Endpoints: GET /health; POST /studies (study file); POST /studies/ID/tables\n"
+    "            (table file); POST /studies/ID/jobs?stats=all|means; GET /studies/ID/jobs/JOB;\n"
+    "            GET /studies/ID/jobs/JOB/result; DELETE /studies/ID.\n";
 
 int main(int argc, char **argv)
 {
@@ -36,8 +45,46 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!strcmp(argv[1], "serve")) {
-        fprintf(stderr, "hestat-server: serve is not implemented yet; use compute\n");
-        return 2;
+        serve_options_t so = {"127.0.0.1", 8750, "hestat-spool", NULL, (size_t)512 << 20, 1};
+        static char host[64];
+        for (int i = 2; i < argc; i++) {
+            const char *a = argv[i];
+            if (i + 1 >= argc) {
+                fprintf(stderr, "hestat-server: missing value after %s (try --help)\n", a);
+                return 2;
+            }
+            const char *v = argv[++i];
+            if (!strcmp(a, "--listen")) {
+                const char *colon = strrchr(v, ':');
+                char *end;
+                long port = colon ? strtol(colon + 1, &end, 10) : -1;
+                if (!colon || *end || port < 0 || port > 65535 || (size_t)(colon - v) >= sizeof host) {
+                    fprintf(stderr, "hestat-server: --listen wants ADDR:PORT, not %s\n", v);
+                    return 2;
+                }
+                memcpy(host, v, (size_t)(colon - v));
+                host[colon - v] = 0;
+                so.host = host;
+                so.port = (int)port;
+            } else if (!strcmp(a, "--spool")) {
+                so.spool = v;
+            } else if (!strcmp(a, "--token-file")) {
+                so.token_file = v;
+            } else if (!strcmp(a, "--max-upload") || !strcmp(a, "--workers")) {
+                char *end;
+                long x = strtol(v, &end, 10);
+                if (*end || x < 1 || x > 1 << 20) {
+                    fprintf(stderr, "hestat-server: bad value for %s: %s\n", a, v);
+                    return 2;
+                }
+                if (a[2] == 'm') so.max_upload = (size_t)x << 20;
+                else so.workers = (int)x;
+            } else {
+                fprintf(stderr, "hestat-server: unknown option %s (try --help)\n", a);
+                return 2;
+            }
+        }
+        return serve_main(&so);
     }
     if (strcmp(argv[1], "compute")) {
         fprintf(stderr, "hestat-server: unknown command %s (try --help)\n", argv[1]);

@@ -1,0 +1,113 @@
+/* libcurl requests for hestat-client: uploads streamed from files, bodies to
+ * memory or to a temporary file renamed into place. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apps/common/http.h"
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+    FILE *file;
+} sink_t;
+
+static size_t on_data(char *data, size_t size, size_t n, void *arg)
+{
+    sink_t *s = arg;
+    size_t bytes = size * n;
+    if (s->file) return fwrite(data, 1, bytes, s->file);
+    if (s->len + bytes + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->len + bytes + 1) cap *= 2;
+        char *q = realloc(s->p, cap);
+        if (!q) return 0;
+        s->p = q;
+        s->cap = cap;
+    }
+    memcpy(s->p + s->len, data, bytes);
+    s->len += bytes;
+    s->p[s->len] = 0;
+    return bytes;
+}
+
+int http_request(const char *method, const char *url, const char *token, const char *upload_path,
+                 const char *out_path, http_result_t *res)
+{
+    memset(res, 0, sizeof *res);
+    static int inited;
+    if (!inited) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        inited = 1;
+    }
+    CURL *c = curl_easy_init();
+    if (!c) {
+        snprintf(res->error, sizeof res->error, "cannot initialise libcurl");
+        return -1;
+    }
+    sink_t sink = {0};
+    char tmp[4200] = "";
+    FILE *up = NULL;
+    struct curl_slist *headers = NULL;
+    if (out_path) {
+        snprintf(tmp, sizeof tmp, "%s.part", out_path);
+        sink.file = fopen(tmp, "wb");
+        if (!sink.file) {
+            snprintf(res->error, sizeof res->error, "cannot write %s", tmp);
+            curl_easy_cleanup(c);
+            return -1;
+        }
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, res->error);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (token) {
+        char h[400];
+        snprintf(h, sizeof h, "Authorization: Bearer %s", token);
+        headers = curl_slist_append(headers, h);
+    }
+    headers = curl_slist_append(headers, "Expect:");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    if (!strcmp(method, "POST")) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        if (upload_path) {
+            struct stat st;
+            up = fopen(upload_path, "rb");
+            if (!up || fstat(fileno(up), &st)) {
+                snprintf(res->error, sizeof res->error, "cannot read %s", upload_path);
+                if (up) fclose(up);
+                if (sink.file) fclose(sink.file);
+                if (tmp[0]) unlink(tmp);
+                curl_slist_free_all(headers);
+                curl_easy_cleanup(c);
+                return -1;
+            }
+            curl_easy_setopt(c, CURLOPT_READDATA, up);
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)st.st_size);
+        } else {
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+        }
+    } else if (strcmp(method, "GET")) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
+    else if (!res->error[0]) snprintf(res->error, sizeof res->error, "%s", curl_easy_strerror(rc));
+    if (up) fclose(up);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(c);
+    if (sink.file) {
+        int ok = fclose(sink.file) == 0 && rc == CURLE_OK && res->status == 200;
+        if (ok && rename(tmp, out_path)) ok = 0;
+        if (!ok) unlink(tmp);
+    }
+    res->body = sink.p;
+    res->len = sink.len;
+    return rc == CURLE_OK ? 0 : -1;
+}

@@ -1,0 +1,19 @@
+/* Small libcurl helpers for hestat-client (apps/common/http.c). */
+#ifndef HESTAT_HTTP_H
+#define HESTAT_HTTP_H
+
+#include <stddef.h>
+
+typedef struct {
+    long status;    /* HTTP status, 0 when the request failed */
+    char *body;     /* response body (NUL-terminated), caller frees */
+    size_t len;
+    char error[256];
+} http_result_t;
+
+/* method "GET"/"POST"/"DELETE"; upload_path: file sent as the body (POST),
+ * streamed from disk; out_path: when set, a 200 body goes there atomically. */
+int http_request(const char *method, const char *url, const char *token, const char *upload_path,
+                 const char *out_path, http_result_t *res);
+
+#endif

@@ -1,0 +1,18 @@
+/* hestat-server serve: options and entry point (apps/common/serve.c). */
+#ifndef HESTAT_SERVE_H
+#define HESTAT_SERVE_H
+
+#include <stddef.h>
+
+typedef struct {
+    const char *host; /* IPv4 address, default 127.0.0.1 */
+    int port;         /* 0: any free port (printed) */
+    const char *spool;
+    const char *token_file; /* NULL: no token */
+    size_t max_upload;      /* bytes */
+    int workers;
+} serve_options_t;
+
+int serve_main(const serve_options_t *o);
+
+#endif

@@ -1,0 +1,197 @@
+/* hestat-server serve over real HTTP on loopback: the client's submit/fetch
+ * round trip with two contributors, eight concurrent uploads, bad inputs
+ * (token, secret key, unknown ids, traversal, oversized, truncated), and a
+ * server killed with a job queued then restarted on the same spool. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "apps/common/http.h"
+#include "stats/stats.h"
+
+static char dir[64], base[128];
+static pid_t server_pid;
+
+static int sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Starts the server on a free port; returns once it printed its address. */
+static void start_server(const char *extra)
+{
+    char log[128];
+    snprintf(log, sizeof log, "%s/server.log", dir);
+    unlink(log);
+    server_pid = fork();
+    cr_assert_geq(server_pid, 0);
+    if (server_pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        char spool[128], token[128];
+        snprintf(spool, sizeof spool, "%s/spool", dir);
+        snprintf(token, sizeof token, "%s/token", dir);
+        if (extra)
+            execl("build/bin/hestat-server", "hestat-server", "serve", "--listen", "127.0.0.1:0", "--spool", spool,
+                  "--token-file", token, "--max-upload", extra, (char *)NULL);
+        else
+            execl("build/bin/hestat-server", "hestat-server", "serve", "--listen", "127.0.0.1:0", "--spool", spool,
+                  "--token-file", token, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) {
+        FILE *f = fopen(log, "r");
+        char line[256];
+        while (f && fgets(line, sizeof line, f)) {
+            char *p = strstr(line, "http://");
+            if (p) {
+                snprintf(base, sizeof base, "%.*s", (int)strcspn(p, " \n"), p);
+                fclose(f);
+                return;
+            }
+        }
+        if (f) fclose(f);
+        usleep(50000);
+    }
+    cr_assert_fail("server did not start");
+}
+
+static void stop_server(int sig)
+{
+    kill(server_pid, sig);
+    waitpid(server_pid, NULL, 0);
+}
+
+static long status_of(const char *method, const char *path, const char *token, const char *upload, char **body)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    http_result_t r;
+    http_request(method, url, token, upload, NULL, &r);
+    if (body) *body = r.body;
+    else free(r.body);
+    return r.status;
+}
+
+/* A failed assertion must not leave a server behind. */
+static void kill_leftover(void)
+{
+    if (server_pid > 0 && kill(server_pid, 0) == 0) {
+        kill(server_pid, SIGKILL);
+        waitpid(server_pid, NULL, 0);
+    }
+}
+
+Test(http, round_trip_concurrency_bad_inputs_restart, .timeout = 600, .fini = kill_leftover)
+{
+    strcpy(dir, "/tmp/hestat-http-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    const char *C = "build/bin/hestat-client";
+    cr_assert_eq(sh("echo s3cret-token > %s/token", dir), 0);
+    cr_assert_eq(sh("%s sample --rows 2400 --seed 21 --out %s/full.csv", C, dir), 0);
+    cr_assert_eq(sh("head -1201 %s/full.csv > %s/a.csv && (head -1 %s/full.csv; tail -n +1202 %s/full.csv) > %s/b.csv",
+                    dir, dir, dir, dir, dir), 0);
+    cr_assert_eq(sh("%s keygen --schema %s/full.csv --keys %s/keys", C, dir, dir), 0);
+    cr_assert_eq(sh("%s encrypt --study %s/keys/study.hst --in %s/a.csv --out %s/a.hst", C, dir, dir, dir), 0);
+    cr_assert_eq(sh("%s encrypt --study %s/keys/study.hst --in %s/b.csv --out %s/b.hst", C, dir, dir, dir), 0);
+    start_server(NULL);
+    const char *tok = "s3cret-token";
+    cr_expect_eq(status_of("GET", "/health", NULL, NULL, NULL), 200);
+
+    /* Two contributors, then the analyst fetches and decrypts. */
+    char sid[64] = "";
+    cr_assert_eq(sh("%s submit --server %s --token-file %s/token --study %s/keys/study.hst %s/a.hst > %s/submit.out",
+                    C, base, dir, dir, dir, dir), 0);
+    FILE *f = fopen((snprintf(sid, sizeof sid, "%s/submit.out", dir), sid), "r");
+    cr_assert_not_null(f);
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "study ", 6)) snprintf(sid, sizeof sid, "%.32s", line + 6);
+    fclose(f);
+    cr_assert_eq(strlen(sid), 32, "study id '%s'", sid);
+    cr_assert_eq(sh("%s submit --server %s --token-file %s/token --study %s/keys/study.hst --study-id %s %s/b.hst > /dev/null",
+                    C, base, dir, dir, sid, dir), 0);
+    cr_assert_eq(sh("%s fetch --server %s --token-file %s/token --study-id %s --out %s/result.hst", C, base, dir, sid,
+                    dir), 0);
+    cr_assert_eq(sh("%s decrypt --keys %s/keys --in %s/result.hst --out %s/report.csv --compare %s/full.csv", C, dir,
+                    dir, dir, dir), 0);
+    /* The means of the union within 1e-6 (the report's rel_error column). */
+    cr_assert_eq(sh("awk -F, '$1==\"mean\" && $3==\"\" && ($5+0 > 1e-3 || $5+0 < -1e-3) && $7+0 > 1e-6 {bad=1} END {exit bad}' %s/report.csv",
+                    dir), 0);
+
+    /* Eight concurrent uploads of the same table: all accepted. */
+    char cwd[1024];
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    cr_assert_eq(sh("cd %s && for i in 1 2 3 4 5 6 7 8; do (%s/%s submit --server %s --token-file token --study keys/study.hst --study-id %s a.hst > up$i.out 2>&1 || echo fail > up$i.err) & done; wait; ! ls up*.err 2>/dev/null",
+                    dir, cwd, C, base, sid), 0, "a concurrent upload failed");
+
+    /* Bad inputs: the server answers and keeps serving. */
+    char path[256], *body = NULL;
+    snprintf(path, sizeof path, "/studies/%s/tables", sid);
+    cr_expect_eq(status_of("POST", path, "wrong", NULL, NULL), 401);
+    cr_expect_eq(status_of("GET", path, NULL, NULL, NULL), 401);
+    char skpath[128];
+    snprintf(skpath, sizeof skpath, "%s/keys/secret.key", dir);
+    cr_expect_eq(status_of("POST", path, tok, skpath, &body), 400);
+    cr_expect(body && strstr(body, "secret key"), "%s", body ? body : "");
+    free(body);
+    char trunc[128];
+    snprintf(trunc, sizeof trunc, "%s/trunc.hst", dir);
+    cr_assert_eq(sh("head -c 100000 %s/a.hst > %s", dir, trunc), 0);
+    cr_expect_eq(status_of("POST", path, tok, trunc, NULL), 400);
+    cr_expect_eq(status_of("POST", path, tok, "README.md", NULL), 400);
+    cr_expect_eq(status_of("GET", "/studies/0123456789abcdef0123456789abcdef/jobs/0123456789abcdef0123456789abcdef", tok,
+                           NULL, NULL), 404);
+    cr_expect_eq(status_of("GET", "/studies/..%2F..%2Fetc/jobs/passwd", tok, NULL, NULL), 404);
+    cr_expect_eq(status_of("GET", "/nothing", tok, NULL, NULL), 404);
+    cr_expect_eq(status_of("GET", "/health", NULL, NULL, NULL), 200, "still serving");
+
+    /* Killed with a job queued, restarted on the same spool: the job completes. */
+    snprintf(path, sizeof path, "/studies/%s/jobs?stats=means", sid);
+    cr_assert_eq(status_of("POST", path, tok, NULL, &body), 202);
+    char job[40] = "";
+    char *j = body ? strstr(body, "\"job\":\"") : NULL;
+    if (j) snprintf(job, sizeof job, "%.32s", j + 7);
+    free(body);
+    stop_server(SIGKILL);
+    start_server(NULL);
+    snprintf(path, sizeof path, "/studies/%s/jobs/%s", sid, job);
+    int done = 0;
+    for (int i = 0; i < 300 && !done; i++) {
+        long st = status_of("GET", path, tok, NULL, &body);
+        done = st == 200 && body && (strstr(body, "\"done\"") || strstr(body, "\"failed\""));
+        cr_expect(!body || !strstr(body, "\"failed\""), "%s", body ? body : "");
+        free(body);
+        if (!done) usleep(100000);
+    }
+    cr_expect(done, "the job queued before the kill did not finish after the restart");
+
+    /* Oversized upload: a server limited to 1 MB refuses the 13 MB table. */
+    stop_server(SIGTERM);
+    start_server("1");
+    snprintf(path, sizeof path, "/studies/%s/tables", sid);
+    char apath[128];
+    snprintf(apath, sizeof apath, "%s/a.hst", dir);
+    cr_expect_eq(status_of("POST", path, tok, apath, NULL), 413);
+    cr_expect_eq(status_of("GET", "/health", NULL, NULL, NULL), 200);
+    snprintf(path, sizeof path, "/studies/%s", sid);
+    cr_expect_eq(status_of("DELETE", path, tok, NULL, NULL), 204);
+    cr_expect_eq(status_of("DELETE", path, tok, NULL, NULL), 404);
+    stop_server(SIGTERM);
+    sh("rm -rf %s", dir);
+}
