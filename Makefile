@@ -147,7 +147,7 @@ bench: deps
 CSV ?=
 demo: deps
 	@$(MAKE) --no-print-directory all
-	$(BUILD)/bin/hestat-demo --out $(BUILD)/demo $(if $(CSV),--csv $(CSV))
+	@sh scripts/demo.sh $(BUILD)/bin $(BUILD)/demo $(CSV)
 
 # ---- libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=20] ------------------------
 FUZZ      := $(BUILD)/fuzz

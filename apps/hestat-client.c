@@ -37,8 +37,9 @@ static const char *usage_text =
     "          encrypt a table with the study's public key (columns as in the schema)\n"
     "  job     --study STUDY [--stats means|all] --out JOB TABLE...\n"
     "          a job for hestat-server compute (default --stats all)\n"
-    "  decrypt --keys DIR --in RESULT [--out FILE] [--compare CSV] [--group COL]...\n"
-    "          write decrypted_results.csv (default ./decrypted_results.csv)\n"
+    "  decrypt --keys DIR --in RESULT [--out FILE] [--compare CSV] [--group COL]... [--print]\n"
+    "          write decrypted_results.csv (default ./decrypted_results.csv); --print shows\n"
+    "          each column's count, mean and sd (next to the plaintext with --compare)\n"
     "  submit  --server URL [--token-file F] --study STUDY [--study-id ID] TABLE...\n"
     "          upload the study (unless --study-id names one already there) and tables;\n"
     "          prints 'study ID'\n"
@@ -92,6 +93,7 @@ static int save(const char *path, void *buf, size_t len, int mode)
 typedef struct {
     const char *cmd, *out, *in, *keys, *study, *schema, *csv, *compare, *stats, *coeff_bits;
     const char *server, *token_file, *study_id;
+    int print;
     const char *groups[STATS_MAX_COLS];
     size_t ngroups, rows, n;
     unsigned long long seed;
@@ -124,6 +126,8 @@ static int parse(int argc, char **argv, opts_t *o)
         if (str) {
             if (i + 1 >= argc) return usage_error("missing value after", a);
             *str = argv[++i];
+        } else if (!strcmp(a, "--print")) {
+            o->print = 1;
         } else if (!strcmp(a, "--group")) {
             if (i + 1 >= argc) return usage_error("missing value after", a);
             if (o->ngroups == STATS_MAX_COLS) return usage_error("too many --group", NULL);
@@ -372,6 +376,26 @@ static int decrypt_result(const opts_t *o, const char *keys, const char *in, con
                                     res.have_pairs ? ng : 0, cmp, worst);
         if (rc == STATS_ESCHEMA) err = fail(compare, "its columns differ from the study's schema");
         else if (rc) err = fail(out, strerror(errno));
+    }
+    if (!err && o->print) {
+        static stats_moments_t ref[STATS_MAX_COLS];
+        if (cmp) stats_reference(cmp, ref, NULL);
+        printf("%-16s %8s %14s %14s %12s %10s\n", "column", "count", "mean", cmp ? "plaintext" : "", "sd",
+               cmp ? "rel error" : "");
+        for (size_t c = 0; c < s->layout.ncols; c++) {
+            const stats_moments_t *m = &res.cols[c];
+            printf("%-16s %8.0Lf %14.6Lf", s->layout.names[c], m->count, m->mean);
+            if (cmp) printf(" %14.6Lf", ref[c].mean);
+            else printf(" %14s", "");
+            printf(" %12.5Lf", m->sd);
+            if (cmp) printf(" %10.2Le", fabsl(m->mean - ref[c].mean) / fmaxl(fabsl(ref[c].mean), 1e-12L));
+            printf("\n");
+        }
+        if (cmp)
+            printf("largest errors vs plaintext: mean %.2e, sd %.2e (relative), correlation %.2e (absolute), "
+                   "group mean %.2e\n",
+                   worst->mean_rel, worst->sd_rel, worst->corr_abs, worst->group_mean_rel);
+        printf("wrote %s\n", out);
     }
     stats_table_free(cmp);
     stats_enc_result_free(r);

@@ -130,6 +130,11 @@ Test(http, round_trip_concurrency_bad_inputs_restart, .timeout = 600, .fini = ki
                     dir), 0);
     cr_assert_eq(sh("%s decrypt --keys %s/keys --in %s/result.hst --out %s/report.csv --compare %s/full.csv", C, dir,
                     dir, dir, dir), 0);
+    /* File mode computes the same thing: identical result bytes. */
+    cr_assert_eq(sh("build/bin/hestat-client job --study %s/keys/study.hst --out %s/job.hst %s/b.hst %s/a.hst && "
+                    "build/bin/hestat-server compute %s/job.hst --out %s/file-result.hst > /dev/null && "
+                    "cmp %s/result.hst %s/file-result.hst",
+                    dir, dir, dir, dir, dir, dir, dir, dir), 0, "file mode and HTTP mode results differ");
     /* The means of the union within 1e-6 (the report's rel_error column). */
     cr_assert_eq(sh("awk -F, '$1==\"mean\" && $3==\"\" && ($5+0 > 1e-3 || $5+0 < -1e-3) && $7+0 > 1e-6 {bad=1} END {exit bad}' %s/report.csv",
                     dir), 0);
