@@ -29,7 +29,7 @@ static const char *usage_text =
     "\n"
     "  sample  --rows N [--seed S] --out FILE.csv\n"
     "          a generated table with the Framingham heart-study schema\n"
-    "  keygen  --schema CSV --keys DIR [--poly-degree N --coeff-bits B0,B1,...]\n"
+    "  keygen  --schema CSV --keys DIR [--stats SPEC] [--poly-degree N --coeff-bits B0,B1,...]\n"
     "          DIR/secret.key (mode 0600, never leaves this machine) and DIR/study.hst\n"
     "          (parameters, schema, public and evaluation keys: give it to the server\n"
     "          and to contributors). Column factors come from the schema CSV's ranges.\n"
@@ -50,7 +50,10 @@ static const char *usage_text =
     "          else locally with the server's code), decrypt and compare; writes\n"
     "          DIR/decrypted_results.csv (default build/client-run)\n"
     "\n"
-    "Default parameters: --poly-degree 8192 --coeff-bits 60,40,40,60.\n";
+    "Default parameters: --poly-degree 8192 --coeff-bits 60,40,40,60.\n"
+    "SPEC (keygen, decrypt, run): mean,var,corr,group:COL,regress:Y~X1+X2,hist:COL:e0:e1:...\n"
+    "  group, regress and hist add derived columns at keygen (indicators, complete cases,\n"
+    "  bins); encrypt rebuilds them from the study; decrypt reports them.\n";
 
 static int fail(const char *what, const char *detail)
 {
@@ -194,8 +197,12 @@ static int read_csv(const char *path, stats_table_t **t)
 
 static int keygen(const opts_t *o, const char *schema_csv, const char *dir)
 {
-    stats_table_t *t;
-    if (read_csv(schema_csv, &t)) return 1;
+    stats_table_t *raw, *t;
+    if (read_csv(schema_csv, &raw)) return 1;
+    char derr[256] = "";
+    int drc = stats_spec_derive(raw, o->stats ? o->stats : "", &t, derr, sizeof derr);
+    stats_table_free(raw);
+    if (drc) return fail("--stats", derr[0] ? derr : stats_strerror(drc));
     if (mkdir(dir, 0700) && errno != EEXIST) {
         stats_table_free(t);
         return fail(dir, strerror(errno));
@@ -256,15 +263,16 @@ static int encrypt_csv(const char *study_path, const char *csv, const char *out)
         return 1;
     }
     int err = 0;
-    if (t->ncols != s->layout.ncols) {
-        err = fail(csv, "its columns differ from the study's schema");
-    } else {
-        for (size_t c = 0; c < t->ncols && !err; c++)
-            if (strcmp(t->names[c], s->layout.names[c])) {
-                fprintf(stderr, "hestat-client: %s: column %zu is '%s', the study expects '%s'\n", csv, c + 1,
-                        t->names[c], s->layout.names[c]);
-                err = 1;
-            }
+    {
+        /* The study's columns, derived ones rebuilt from their names. */
+        stats_table_t *d;
+        char derr[256] = "";
+        if (stats_derive_like(t, &s->layout, &d, derr, sizeof derr)) {
+            err = fail(csv, derr[0] ? derr : "its columns do not match the study's schema");
+        } else {
+            stats_table_free(t);
+            t = d;
+        }
     }
     stats_enc_table_t *e = NULL;
     if (!err) {
@@ -289,9 +297,8 @@ static int encrypt_csv(const char *study_path, const char *csv, const char *out)
 
 static int parse_job_kind(const char *stats, stats_job_t *job)
 {
-    if (!stats || !strcmp(stats, "all")) *job = STATS_JOB_ALL;
-    else if (!strcmp(stats, "means")) *job = STATS_JOB_MEANS;
-    else return usage_error("--stats must be means or all, not", stats);
+    if (!stats || !strcmp(stats, "all") || strcmp(stats, "means")) *job = STATS_JOB_ALL;
+    else *job = STATS_JOB_MEANS;
     return 0;
 }
 
@@ -323,6 +330,80 @@ static int make_job(const char *study_path, stats_job_t kind, const char *const 
     for (size_t i = 0; ts && i < n; i++) stats_enc_table_free(ts[i]);
     free(ts);
     stats_study_free(s);
+    return err;
+}
+
+/* Regressions and histograms requested with --stats, appended to the report. */
+static int extra_rows(const opts_t *o, const stats_study_t *s, const stats_result_t *res, const stats_table_t *cmp,
+                      const char *out)
+{
+    if (!o->stats) return 0;
+    FILE *f = fopen(out, "a");
+    if (!f) return fail(out, strerror(errno));
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", o->stats);
+    char *sv = NULL;
+    int err = 0;
+    const stats_layout_t *lay = &s->layout;
+    for (char *tok = strtok_r(buf, ",", &sv); tok && !err; tok = strtok_r(NULL, ",", &sv)) {
+        if (!strncmp(tok, "regress:", 8) && res->have_pairs) {
+            size_t idx[STATS_MAX_REGRESSORS + 1], n = 0;
+            char names[STATS_MAX_REGRESSORS + 1][STATS_NAME_MAX];
+            const char *p = tok + 8, *tilde = strchr(p, '~');
+            while (p && *p && n <= STATS_MAX_REGRESSORS) {
+                const char *end = n == 0 ? tilde : strchr(p, '+');
+                size_t len = end ? (size_t)(end - p) : strlen(p);
+                char cc[STATS_NAME_MAX];
+                snprintf(cc, sizeof cc, "cc:%.*s", (int)len, p);
+                snprintf(names[n], STATS_NAME_MAX, "%.*s", (int)len, p);
+                int found = -1;
+                for (size_t c = 0; c < lay->ncols; c++)
+                    if (!strcmp(lay->names[c], cc)) found = (int)c;
+                if (found < 0) {
+                    err = fail("--stats", "the study was not created for this regression (keygen --stats)");
+                    break;
+                }
+                idx[n++] = (size_t)found;
+                p = end ? end + 1 : NULL;
+            }
+            if (err || n < 2) break;
+            stats_regression_t rg, ref;
+            if (stats_regress(res, idx[0], idx + 1, n - 1, &rg)) {
+                err = fail("regression", "singular or too few complete cases");
+                break;
+            }
+            int have_ref = cmp && !stats_reference_regress(cmp, idx[0], idx + 1, n - 1, &ref);
+            for (size_t i = 0; i < n + 2; i++) {
+                const char *stat = i < n ? "coef" : i == n ? "r2" : "n";
+                long double v = i < n ? rg.coef[i] : i == n ? rg.r2 : rg.n;
+                long double w = !have_ref ? 0 : i < n ? ref.coef[i] : i == n ? ref.r2 : ref.n;
+                fprintf(f, "%s,%s,%s,%.15Lg", stat, tok + 8, i == 0 ? "(intercept)" : i < n ? names[i] : "", v);
+                if (cmp) fprintf(f, ",%.15Lg,%.3Lg,%.3Lg", w, fabsl(v - w), fabsl(w) > 0 ? fabsl(v - w) / fabsl(w) : fabsl(v - w));
+                fputc('\n', f);
+                if (i < n) {
+                    fprintf(f, "se,%s,%s,%.15Lg", tok + 8, i == 0 ? "(intercept)" : names[i], rg.se[i]);
+                    if (cmp) fprintf(f, ",%.15Lg,%.3Lg,%.3Lg", have_ref ? ref.se[i] : 0.0L,
+                                     fabsl(rg.se[i] - (have_ref ? ref.se[i] : 0)), have_ref ? fabsl(rg.se[i] - ref.se[i]) / ref.se[i] : 0.0L);
+                    fputc('\n', f);
+                }
+            }
+        } else if (!strncmp(tok, "hist:", 5)) {
+            char col[STATS_NAME_MAX];
+            snprintf(col, sizeof col, "%s", tok + 5);
+            char *colon = strchr(col, ':');
+            if (colon) *colon = 0;
+            size_t len = strlen(col);
+            for (size_t c = 0; c < lay->ncols; c++)
+                if (!strncmp(lay->names[c], col, len) && !strncmp(lay->names[c] + len, " in [", 5)) {
+                    long double want = 0;
+                    for (size_t r = 0; cmp && r < cmp->nrows; r++) want += stats_value(cmp, r, c);
+                    fprintf(f, "hist,%s,,%.0Lf", lay->names[c], roundl(res->cols[c].sum));
+                    if (cmp) fprintf(f, ",%.0Lf,%.3Lg,%.3Lg", want, fabsl(roundl(res->cols[c].sum) - want), 0.0L);
+                    fputc('\n', f);
+                }
+        }
+    }
+    if (fclose(f) && !err) err = fail(out, strerror(errno));
     return err;
 }
 
@@ -358,16 +439,39 @@ static int decrypt_result(const opts_t *o, const char *keys, const char *in, con
     }
     stats_table_t *cmp = NULL;
     if (!err && compare && read_csv(compare, &cmp)) err = 1;
+    if (!err && cmp) {
+        stats_table_t *d;
+        char derr[256] = "";
+        if (stats_derive_like(cmp, &s->layout, &d, derr, sizeof derr)) err = fail(compare, derr);
+        else {
+            stats_table_free(cmp);
+            cmp = d;
+        }
+    }
+    /* group:COL from --stats: COL itself when 0/1, else its indicator columns. */
+    const char *gnames[STATS_MAX_COLS];
+    size_t ngn = 0;
+    for (size_t i = 0; i < o->ngroups && ngn < STATS_MAX_COLS; i++) gnames[ngn++] = o->groups[i];
+    char specbuf[1024];
+    snprintf(specbuf, sizeof specbuf, "%s", o->stats ? o->stats : "");
+    char *sv = NULL;
+    for (char *tok = strtok_r(specbuf, ",", &sv); tok; tok = strtok_r(NULL, ",", &sv))
+        if (!strncmp(tok, "group:", 6) && ngn < STATS_MAX_COLS) gnames[ngn++] = tok + 6;
     int groups[STATS_MAX_COLS];
     size_t ng = 0;
-    for (size_t i = 0; !err && i < o->ngroups; i++) {
-        int g = -1;
-        for (size_t c = 0; c < s->layout.ncols; c++)
-            if (!strcmp(s->layout.names[c], o->groups[i])) g = (int)c;
-        if (g < 0) err = usage_error("no such column for --group:", o->groups[i]);
-        else groups[ng++] = g;
+    for (size_t i = 0; !err && i < ngn; i++) {
+        /* Indicator columns "COL=level" when the study has them (COL is not
+         * 0/1), else COL itself. */
+        size_t before = ng, len = strlen(gnames[i]);
+        for (size_t c = 0; c < s->layout.ncols && ng < STATS_MAX_COLS; c++) {
+            const char *nm = s->layout.names[c];
+            if (!strncmp(nm, gnames[i], len) && nm[len] == '=') groups[ng++] = (int)c;
+        }
+        for (size_t c = 0; ng == before && c < s->layout.ncols; c++)
+            if (!strcmp(s->layout.names[c], gnames[i])) groups[ng++] = (int)c;
+        if (ng == before) err = usage_error("no such column to group by:", gnames[i]);
     }
-    if (!err && !o->ngroups) /* default: group by TenYearCHD when the schema has it */
+    if (!err && !ngn) /* default: group by TenYearCHD when the schema has it */
         for (size_t c = 0; c < s->layout.ncols; c++)
             if (!strcmp(s->layout.names[c], "TenYearCHD")) groups[ng++] = (int)c;
     if (!err) {
@@ -377,6 +481,7 @@ static int decrypt_result(const opts_t *o, const char *keys, const char *in, con
         if (rc == STATS_ESCHEMA) err = fail(compare, "its columns differ from the study's schema");
         else if (rc) err = fail(out, strerror(errno));
     }
+    if (!err) err = extra_rows(o, s, &res, cmp, out);
     if (!err && o->print) {
         static stats_moments_t ref[STATS_MAX_COLS];
         if (cmp) stats_reference(cmp, ref, NULL);
@@ -473,7 +578,8 @@ static int fetch(const char *server, const char *token, const char *study_id, co
 {
     char url[2048];
     json_t *j;
-    snprintf(url, sizeof url, "%s/studies/%s/jobs?stats=%s", server, study_id, stats ? stats : "all");
+    snprintf(url, sizeof url, "%s/studies/%s/jobs?stats=%s", server, study_id,
+             stats && !strcmp(stats, "means") ? "means" : "all");
     if (call("POST", url, token, NULL, NULL, 202, &j)) return 1;
     char job[64];
     snprintf(job, sizeof job, "%s", json_string_value(json_object_get(j, "job")) ?: "");
@@ -615,8 +721,6 @@ int main(int argc, char **argv)
     }
     if (!strcmp(o.cmd, "fetch")) {
         if (!o.server || !o.study_id || !o.out) return usage_error("fetch needs --server, --study-id and --out", NULL);
-        if (o.stats && strcmp(o.stats, "all") && strcmp(o.stats, "means"))
-            return usage_error("--stats must be means or all, not", o.stats);
         char token[256];
         if (read_token(o.token_file, token, sizeof token)) return 1;
         return fetch(o.server, token, o.study_id, o.stats, o.out);

@@ -55,7 +55,7 @@ int stats_add_bins(const stats_table_t *t, size_t col, const double *edges, size
     for (size_t b = 0; b + 1 < nedges; b++) {
         size_t c = t->ncols + b;
         int last = b + 2 == nedges;
-        set_name(w, c, last ? "%s in [%g,%g]" : "%s in [%g,%g)", t->names[col], edges[b], edges[b + 1]);
+        set_name(w, c, last ? "%s in [%g:%g]" : "%s in [%g:%g)", t->names[col], edges[b], edges[b + 1]);
         for (size_t r = 0; r < t->nrows; r++) {
             double v = stats_value(t, r, col);
             w->values[r * w->ncols + c] = v >= edges[b] && (last ? v <= edges[b + 1] : v < edges[b + 1]);

@@ -77,11 +77,17 @@ int stats_write_report(const char *path, const stats_result_t *r, const stats_la
     for (size_t gi = 0; gi < ngroups && r->have_pairs; gi++) {
         int g = groups[gi];
         if (g < 0 || (size_t)g >= C) continue;
-        for (int level = 0; level <= 1; level++) {
+        /* An indicator column ("education=2") is one group: its level 1. */
+        int indicator = strchr(lay->names[g], '=') != NULL;
+        for (int level = indicator; level <= 1; level++) {
             char grp[STATS_NAME_MAX + 8];
-            snprintf(grp, sizeof grp, "%s=%d", lay->names[g], level);
+            if (indicator) snprintf(grp, sizeof grp, "%s", lay->names[g]);
+            else snprintf(grp, sizeof grp, "%s=%d", lay->names[g], level);
             for (size_t c = 0; c < C; c++) {
-                if ((int)c == g) continue;
+                /* Derived columns are not grouped. */
+                if ((int)c == g || strchr(lay->names[c], '=') || strstr(lay->names[c], " in [") ||
+                    !strncmp(lay->names[c], "cc:", 3))
+                    continue;
                 stats_moments_t a, b = {0};
                 if (stats_group(r, (size_t)g, level, c, &a)) continue;
                 if (compare) stats_reference_group(compare, (size_t)g, level, c, &b);

@@ -82,7 +82,7 @@ int stats_generate_framingham(size_t nrows, uint64_t seed, stats_table_t **out);
  * grouping by it is stats_group(result, indicator, 1, column). */
 int stats_add_indicators(const stats_table_t *t, size_t col, const double *levels, size_t nlevels,
                          stats_table_t **out);
-/* Histogram bins over public edges e_0 < ... < e_k: "name in [e_i,e_i+1)"
+/* Histogram bins over public edges e_0 < ... < e_k: "name in [e_i:e_i+1)"
  * (the last bin closed), 0/1; the bin count is the column's sum. */
 int stats_add_bins(const stats_table_t *t, size_t col, const double *edges, size_t nedges,
                    stats_table_t **out);
@@ -90,6 +90,19 @@ int stats_add_bins(const stats_table_t *t, size_t col, const double *edges, size
  * listed column is present, missing otherwise (for regressions). */
 int stats_add_complete_cases(const stats_table_t *t, const size_t *cols, size_t ncols,
                              stats_table_t **out);
+
+/* Statistics requested by name, a comma-separated list of
+ *   mean, var, corr, group:COL, regress:Y~X1+X2..., hist:COL:e0:e1:...:ek
+ * stats_spec_derive adds the derived columns they need (indicators for a
+ * group column that is not 0/1, complete-case copies for a regression, bins
+ * for a histogram); the derived columns are named so that
+ * stats_derive_like can rebuild them from a raw table and a schema alone
+ * ("COL=level", "cc:COL", "COL in [a:b)"; no commas, so reports stay plain CSV). */
+int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t **out, char *err,
+                      size_t errlen);
+struct stats_layout;
+int stats_derive_like(const stats_table_t *raw, const struct stats_layout *schema, stats_table_t **out,
+                      char *err, size_t errlen);
 
 /* ---- plaintext reference (long double) --------------------------------------- */
 typedef struct {

@@ -102,5 +102,15 @@ Test(cli, two_contributors_job_compute_decrypt, .timeout = 300)
     fclose(f);
     cr_expect(strstr(line, "secret key") != NULL, "%s", line);
     cr_expect_eq(run("%s --help > /dev/null && %s --help > /dev/null", C, S), 0);
+    /* Statistics by name: categorical groups, a regression, a histogram. */
+    cr_assert_eq(run("%s run --rows 3000 --out %s/spec --stats 'mean,var,corr,group:education,regress:sysBP~age+BMI,hist:BMI:15:20:25:30:35:60' > /dev/null",
+                     C, dir), 0);
+    /* regression coefficients within 1e-4, R^2 within 1e-6, bin counts exact, group means within 1e-6 */
+    cr_expect_eq(run("awk -F, '$1==\"coef\" && $7+0 > 1e-4 {bad=1} $1==\"r2\" && $6+0 > 1e-6 {bad=1} "
+                     "$1==\"hist\" && $6+0 != 0 {bad=1} $1==\"hist\" {h++} $1==\"coef\" {k++} "
+                     "$1==\"mean\" && $3 ~ /education=/ && ($5+0 > 1e-3 || $5+0 < -1e-3) && $7+0 > 1e-6 {bad=1} "
+                     "$1==\"mean\" && $3 ~ /education=/ {g++} "
+                     "END {exit bad || h != 5 || k != 3 || g < 60}' %s/spec/decrypted_results.csv", dir), 0);
+    cr_expect_eq(run("%s keygen --schema %s/full.csv --keys %s/k2 --stats 'regress:nope~age' 2>/dev/null", C, dir, dir), 1);
     run("rm -rf %s", dir);
 }

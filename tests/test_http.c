@@ -117,7 +117,9 @@ Test(http, round_trip_concurrency_bad_inputs_restart, .timeout = 600, .fini = ki
     char sid[64] = "";
     cr_assert_eq(sh("%s submit --server %s --token-file %s/token --study %s/keys/study.hst %s/a.hst > %s/submit.out",
                     C, base, dir, dir, dir, dir), 0);
-    FILE *f = fopen((snprintf(sid, sizeof sid, "%s/submit.out", dir), sid), "r");
+    char outpath[128];
+    snprintf(outpath, sizeof outpath, "%s/submit.out", dir);
+    FILE *f = fopen(outpath, "r");
     cr_assert_not_null(f);
     char line[256];
     while (fgets(line, sizeof line, f))

@@ -354,8 +354,8 @@ Test(stats_encrypted, categorical_groups_histogram_and_regression, .timeout = 60
     cr_assert_eq(stats_add_complete_cases(t2, ccols, 3, &t), STATS_OK);
     cr_expect_eq(t->ncols, 16 + 4 + 5 + 3);
     cr_expect_str_eq(t->names[16], "education=1");
-    cr_expect_str_eq(t->names[20], "BMI in [15,20)");
-    cr_expect_str_eq(t->names[24], "BMI in [35,60]");
+    cr_expect_str_eq(t->names[20], "BMI in [15:20)");
+    cr_expect_str_eq(t->names[24], "BMI in [35:60]");
     cr_expect_str_eq(t->names[25], "cc:sysBP");
 
     keys_t k = {.ctx = ctx8192()};

@@ -1,0 +1,190 @@
+/* Statistics requested by name, and rebuilding derived columns from names. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stats/stats.h"
+
+static int fail(char *err, size_t errlen, const char *fmt, const char *a)
+{
+    if (err) snprintf(err, errlen, fmt, a);
+    return STATS_EINVAL;
+}
+
+static int column(const stats_table_t *t, const char *name, size_t len)
+{
+    for (size_t c = 0; c < t->ncols; c++)
+        if (strlen(t->names[c]) == len && !strncmp(t->names[c], name, len)) return (int)c;
+    return -1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Replaces *t by the table with more columns (frees the old one). */
+static void swap_in(stats_table_t **t, stats_table_t *wider)
+{
+    stats_table_free(*t);
+    *t = wider;
+}
+
+int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t **out, char *err, size_t errlen)
+{
+    if (!raw || !spec || !out) return STATS_EINVAL;
+    *out = NULL;
+    stats_table_t *t;
+    int rc = stats_table_new(raw->ncols, raw->nrows, &t);
+    if (rc) return rc;
+    memcpy(t->names, raw->names, sizeof raw->names[0] * raw->ncols);
+    memcpy(t->values, raw->values, raw->nrows * raw->ncols * sizeof(double));
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", spec);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok && rc == STATS_OK; tok = strtok_r(NULL, ",", &save)) {
+        stats_table_t *w = NULL;
+        if (!strcmp(tok, "mean") || !strcmp(tok, "var") || !strcmp(tok, "corr")) continue;
+        if (!strncmp(tok, "group:", 6)) {
+            int g = column(raw, tok + 6, strlen(tok + 6));
+            if (g < 0) rc = fail(err, errlen, "no column '%s' to group by", tok + 6);
+            if (rc) break;
+            /* 0/1 without missing values: used as is; otherwise one indicator per level. */
+            double levels[17];
+            size_t nl = 0;
+            int binary = 1;
+            for (size_t r = 0; r < raw->nrows; r++) {
+                double v = stats_value(raw, r, (size_t)g);
+                if (isnan(v) || (v != 0 && v != 1)) binary = 0;
+                if (isnan(v)) continue;
+                size_t k = 0;
+                while (k < nl && levels[k] != v) k++;
+                if (k == nl) {
+                    if (nl == 16) {
+                        rc = fail(err, errlen, "group column '%s' has more than 16 levels", tok + 6);
+                        break;
+                    }
+                    levels[nl++] = v;
+                }
+            }
+            if (rc || binary) continue;
+            qsort(levels, nl, sizeof levels[0], cmp_double);
+            rc = stats_add_indicators(t, (size_t)g, levels, nl, &w);
+        } else if (!strncmp(tok, "regress:", 8)) {
+            const char *f = tok + 8, *tilde = strchr(f, '~');
+            if (!tilde) rc = fail(err, errlen, "regression '%s' needs Y~X1+X2", f);
+            size_t cols[STATS_MAX_REGRESSORS + 1], n = 0;
+            const char *p = f;
+            while (!rc && p && *p) {
+                const char *end = p == f ? tilde : strchr(p, '+');
+                size_t len = end ? (size_t)(end - p) : strlen(p);
+                int c = column(raw, p, len);
+                if (c < 0 || n > STATS_MAX_REGRESSORS) {
+                    char name[80];
+                    snprintf(name, sizeof name, "%.*s", (int)len, p);
+                    rc = fail(err, errlen, "regression: no column '%s'", name);
+                    break;
+                }
+                cols[n++] = (size_t)c;
+                p = end ? end + 1 : NULL;
+            }
+            if (!rc && n < 2) rc = fail(err, errlen, "regression '%s' needs at least one regressor", f);
+            if (!rc) rc = stats_add_complete_cases(t, cols, n, &w);
+        } else if (!strncmp(tok, "hist:", 5)) {
+            char *name = tok + 5, *colon = strchr(name, ':');
+            double edges[65];
+            size_t ne = 0;
+            if (!colon) rc = fail(err, errlen, "histogram '%s' needs COL:e0:e1:...", name);
+            if (rc) break;
+            *colon = 0;
+            int c = column(raw, name, strlen(name));
+            if (c < 0) rc = fail(err, errlen, "histogram: no column '%s'", name);
+            for (char *e = colon + 1; !rc && e && *e && ne < 65;) {
+                char *end;
+                edges[ne++] = strtod(e, &end);
+                if (end == e || (*end && *end != ':')) rc = fail(err, errlen, "histogram edges: '%s'", e);
+                e = *end ? end + 1 : NULL;
+            }
+            if (!rc) rc = stats_add_bins(t, (size_t)c, edges, ne, &w);
+            if (rc == STATS_EINVAL && err && !err[0]) snprintf(err, errlen, "histogram edges must increase");
+        } else {
+            rc = fail(err, errlen, "unknown statistic '%s' (mean, var, corr, group:, regress:, hist:)", tok);
+        }
+        if (!rc && w) swap_in(&t, w);
+    }
+    if (rc) {
+        stats_table_free(t);
+        return rc;
+    }
+    *out = t;
+    return STATS_OK;
+}
+
+int stats_derive_like(const stats_table_t *raw, const stats_layout_t *schema, stats_table_t **out, char *err,
+                      size_t errlen)
+{
+    if (!raw || !schema || !out) return STATS_EINVAL;
+    *out = NULL;
+    stats_table_t *t;
+    int rc = stats_table_new(schema->ncols, raw->nrows, &t);
+    if (rc) return rc;
+    /* Complete-case columns share one mask: rows where every cc: source is present. */
+    size_t cc_src[STATS_MAX_COLS], ncc = 0;
+    for (size_t c = 0; c < schema->ncols; c++)
+        if (!strncmp(schema->names[c], "cc:", 3)) {
+            int s = column(raw, schema->names[c] + 3, strlen(schema->names[c] + 3));
+            if (s < 0) {
+                stats_table_free(t);
+                return fail(err, errlen, "no column for '%s'", schema->names[c]);
+            }
+            cc_src[ncc++] = (size_t)s;
+        }
+    for (size_t c = 0; c < schema->ncols && rc == STATS_OK; c++) {
+        const char *name = schema->names[c];
+        memcpy(t->names[c], name, STATS_NAME_MAX);
+        int src = column(raw, name, strlen(name));
+        const char *eq = strrchr(name, '='), *in = strstr(name, " in [");
+        for (size_t r = 0; r < raw->nrows && rc == STATS_OK; r++) {
+            double v;
+            if (src >= 0) {
+                v = stats_value(raw, r, (size_t)src);
+            } else if (!strncmp(name, "cc:", 3)) {
+                int complete = 1;
+                for (size_t k = 0; k < ncc; k++) complete &= !isnan(stats_value(raw, r, cc_src[k]));
+                int s = column(raw, name + 3, strlen(name + 3));
+                v = complete ? stats_value(raw, r, (size_t)s) : NAN;
+            } else if (in) {
+                int s = column(raw, name, (size_t)(in - name));
+                double a, b;
+                char close;
+                if (s < 0 || sscanf(in + 5, "%lf:%lf%c", &a, &b, &close) != 3) {
+                    rc = fail(err, errlen, "cannot rebuild column '%s'", name);
+                    break;
+                }
+                double x = stats_value(raw, r, (size_t)s);
+                v = x >= a && (close == ']' ? x <= b : x < b);
+            } else if (eq) {
+                int s = column(raw, name, (size_t)(eq - name));
+                char *end;
+                double level = strtod(eq + 1, &end);
+                if (s < 0 || *end) {
+                    rc = fail(err, errlen, "cannot rebuild column '%s'", name);
+                    break;
+                }
+                v = stats_value(raw, r, (size_t)s) == level;
+            } else {
+                rc = fail(err, errlen, "the table has no column '%s'", name);
+                break;
+            }
+            t->values[r * t->ncols + c] = v;
+        }
+    }
+    if (rc) {
+        stats_table_free(t);
+        return rc;
+    }
+    *out = t;
+    return STATS_OK;
+}
