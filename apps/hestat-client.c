@@ -184,6 +184,15 @@ static int cmd_sample(const opts_t *o)
     return 0;
 }
 
+/* Progress bars on standard error, only on a terminal. */
+static void bar(void *arg, size_t done, size_t total)
+{
+    if (!isatty(2) || !total) return;
+    int pct = (int)(100 * done / total), n = pct / 4;
+    fprintf(stderr, "\r%-10s [%.*s%*s] %3d%%%s", (const char *)arg, n, "#########################", 25 - n, "", pct,
+            done == total ? "\n" : "");
+}
+
 static int read_csv(const char *path, stats_table_t **t)
 {
     char err[256];
@@ -279,7 +288,8 @@ static int encrypt_csv(const char *study_path, const char *csv, const char *out)
         stats_layout_t lay = s->layout;
         lay.nrows = t->nrows;
         lay.chunks = (t->nrows + lay.rows_per_ct - 1) / lay.rows_per_ct;
-        int rc = t->nrows ? stats_encrypt(s->ctx, s->pk, NULL, t, &lay, 0x1p40, &e) : STATS_EINVAL;
+        int rc = t->nrows ? stats_encrypt_progress(s->ctx, s->pk, NULL, t, &lay, 0x1p40, &e, bar, "encrypt")
+                          : STATS_EINVAL;
         if (rc) err = stats_fail(t->nrows ? "encrypt" : "encrypt (no rows)", rc);
     }
     if (!err) {
@@ -555,7 +565,10 @@ static int submit(const char *server, const char *token, const char *study_path,
         snprintf(study_id, idlen, "%s", study_id_in);
     } else {
         snprintf(url, sizeof url, "%s/studies", server);
-        if (call("POST", url, token, study_path, NULL, 201, &j)) return 1;
+        http_progress("study");
+        int rc = call("POST", url, token, study_path, NULL, 201, &j);
+        http_progress(NULL);
+        if (rc) return 1;
         const char *id = json_string_value(json_object_get(j, "study"));
         if (!id) {
             json_decref(j);
@@ -566,7 +579,10 @@ static int submit(const char *server, const char *token, const char *study_path,
     }
     for (size_t i = 0; i < n; i++) {
         snprintf(url, sizeof url, "%s/studies/%s/tables", server, study_id);
-        if (call("POST", url, token, tables[i], NULL, 201, &j)) return 1;
+        http_progress("upload");
+        int rc = call("POST", url, token, tables[i], NULL, 201, &j);
+        http_progress(NULL);
+        if (rc) return 1;
         printf("uploaded %s: table %s, %lld rows\n", tables[i], json_string_value(json_object_get(j, "table")),
                (long long)json_integer_value(json_object_get(j, "rows")));
         json_decref(j);
@@ -592,6 +608,7 @@ static int fetch(const char *server, const char *token, const char *study_id, co
             json_decref(j);
             break;
         }
+        if (isatty(2)) fprintf(stderr, "\rcompute    %s, %.1f s", st ? st : "?", tries * 0.1);
         if (!st || !strcmp(st, "failed") || tries > 36000) {
             fprintf(stderr, "hestat-client: job %s failed: %s\n", job,
                     json_string_value(json_object_get(j, "error")) ?: "timed out");
@@ -601,8 +618,12 @@ static int fetch(const char *server, const char *token, const char *study_id, co
         json_decref(j);
         usleep(100000);
     }
+    if (isatty(2)) fputc('\n', stderr);
     snprintf(url, sizeof url, "%s/studies/%s/jobs/%s/result", server, study_id, job);
-    return call("GET", url, token, NULL, out, 200, NULL);
+    http_progress("download");
+    int rc = call("GET", url, token, NULL, out, 200, NULL);
+    http_progress(NULL);
+    return rc;
 }
 
 static double now_s(void)

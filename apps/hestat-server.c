@@ -23,10 +23,11 @@ static const char *usage_text =
     "            the statistics wanted), compute, write the encrypted result\n"
     "            atomically. Prints the work done (rotations, relinearizations).\n"
     "       hestat-server serve [--listen ADDR:PORT] [--spool DIR] [--token-file F]\n"
-    "                           [--max-upload MB] [--workers N]\n"
+    "                           [--max-upload MB] [--workers N] [--queue N]\n"
     "\n"
     "  serve     HTTP service (default 127.0.0.1:8750, spool ./hestat-spool, 1 worker,\n"
-    "            uploads up to 512 MB). PORT 0 picks a free port (printed). With a token\n"
+    "            uploads up to 512 MB, 16 queued jobs before 503 + Retry-After).\n"
+    "            PORT 0 picks a free port (printed). With a token\n"
     "            file every request but GET /health needs 'Authorization: Bearer TOKEN'.\n"
     "            Endpoints: GET /health; POST /studies (study file); POST /studies/ID/tables\n"
     "            (table file); POST /studies/ID/jobs?stats=all|means; GET /studies/ID/jobs/JOB;\n"
@@ -45,7 +46,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!strcmp(argv[1], "serve")) {
-        serve_options_t so = {"127.0.0.1", 8750, "hestat-spool", NULL, (size_t)512 << 20, 1};
+        serve_options_t so = {"127.0.0.1", 8750, "hestat-spool", NULL, (size_t)512 << 20, 1, 16};
         static char host[64];
         for (int i = 2; i < argc; i++) {
             const char *a = argv[i];
@@ -70,7 +71,7 @@ int main(int argc, char **argv)
                 so.spool = v;
             } else if (!strcmp(a, "--token-file")) {
                 so.token_file = v;
-            } else if (!strcmp(a, "--max-upload") || !strcmp(a, "--workers")) {
+            } else if (!strcmp(a, "--max-upload") || !strcmp(a, "--workers") || !strcmp(a, "--queue")) {
                 char *end;
                 long x = strtol(v, &end, 10);
                 if (*end || x < 1 || x > 1 << 20) {
@@ -78,7 +79,8 @@ int main(int argc, char **argv)
                     return 2;
                 }
                 if (a[2] == 'm') so.max_upload = (size_t)x << 20;
-                else so.workers = (int)x;
+                else if (a[2] == 'w') so.workers = (int)x;
+                else so.queue = (int)x;
             } else {
                 fprintf(stderr, "hestat-server: unknown option %s (try --help)\n", a);
                 return 2;

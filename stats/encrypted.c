@@ -89,6 +89,14 @@ int stats_encrypt(const ckks_context_t *ctx, const ckks_public_key_t *pk,
                   const ckks_secret_key_t *sk, const stats_table_t *t,
                   const stats_layout_t *lay, double scale, stats_enc_table_t **out)
 {
+    return stats_encrypt_progress(ctx, pk, sk, t, lay, scale, out, NULL, NULL);
+}
+
+int stats_encrypt_progress(const ckks_context_t *ctx, const ckks_public_key_t *pk,
+                           const ckks_secret_key_t *sk, const stats_table_t *t,
+                           const stats_layout_t *lay, double scale, stats_enc_table_t **out,
+                           stats_progress_fn progress, void *arg)
+{
     if (!ctx || !t || !lay || !out || (!pk == !sk)) return STATS_EINVAL;
     if (t->ncols != lay->ncols || t->nrows != lay->nrows) return STATS_ESCHEMA;
     *out = NULL;
@@ -148,6 +156,7 @@ int stats_encrypt(const ckks_context_t *ctx, const ckks_public_key_t *pk,
             TRY(ckks_encrypt_symmetric(sk, pz, e->z[k]));
             TRY(ckks_encrypt_symmetric(sk, pm, e->m[k]));
         }
+        if (progress) progress(arg, k + 1, e->chunks);
     }
     *out = e;
     e = NULL;

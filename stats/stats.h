@@ -143,6 +143,12 @@ int stats_encrypt(const ckks_context_t *ctx, const ckks_public_key_t *pk,
                   const ckks_secret_key_t *sk, const stats_table_t *t,
                   const stats_layout_t *lay, double scale, stats_enc_table_t **out);
 void stats_enc_table_free(stats_enc_table_t *e);
+/* The same with a progress callback, called after each chunk. */
+typedef void (*stats_progress_fn)(void *arg, size_t done, size_t total);
+int stats_encrypt_progress(const ckks_context_t *ctx, const ckks_public_key_t *pk,
+                           const ckks_secret_key_t *sk, const stats_table_t *t,
+                           const stats_layout_t *lay, double scale, stats_enc_table_t **out,
+                           stats_progress_fn progress, void *arg);
 
 /* Server work counters (printed by tools and benchmarks). */
 typedef struct {

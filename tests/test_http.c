@@ -48,7 +48,7 @@ static void start_server(const char *extra)
         snprintf(token, sizeof token, "%s/token", dir);
         if (extra)
             execl("build/bin/hestat-server", "hestat-server", "serve", "--listen", "127.0.0.1:0", "--spool", spool,
-                  "--token-file", token, "--max-upload", extra, (char *)NULL);
+                  "--token-file", token, "--max-upload", extra, "--queue", "1", (char *)NULL);
         else
             execl("build/bin/hestat-server", "hestat-server", "serve", "--listen", "127.0.0.1:0", "--spool", spool,
                   "--token-file", token, (char *)NULL);
@@ -196,6 +196,12 @@ Test(http, round_trip_concurrency_bad_inputs_restart, .timeout = 600, .fini = ki
     snprintf(apath, sizeof apath, "%s/a.hst", dir);
     cr_expect_eq(status_of("POST", path, tok, apath, NULL), 413);
     cr_expect_eq(status_of("GET", "/health", NULL, NULL, NULL), 200);
+    /* A one-job queue: asking for jobs faster than one worker computes them
+     * gets 503 with Retry-After rather than unbounded queueing. */
+    snprintf(path, sizeof path, "/studies/%s/jobs?stats=all", sid);
+    int busy = 0;
+    for (int i = 0; i < 6; i++) busy |= status_of("POST", path, tok, NULL, NULL) == 503;
+    cr_expect(busy, "no 503 with a one-job queue");
     snprintf(path, sizeof path, "/studies/%s", sid);
     cr_expect_eq(status_of("DELETE", path, tok, NULL, NULL), 204);
     cr_expect_eq(status_of("DELETE", path, tok, NULL, NULL), 404);

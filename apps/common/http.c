@@ -15,6 +15,25 @@ typedef struct {
     FILE *file;
 } sink_t;
 
+static const char *progress_label;
+
+void http_progress(const char *label)
+{
+    progress_label = label && isatty(2) ? label : NULL;
+}
+
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)arg;
+    curl_off_t total = ultotal > 0 && ulnow < ultotal ? ultotal : dltotal, now = total == ultotal ? ulnow : dlnow;
+    if (total > 0) {
+        int pct = (int)(100 * now / total), bar = pct / 4;
+        fprintf(stderr, "\r%-10s [%.*s%*s] %3d%% %.1f MB", progress_label, bar, "#########################",
+                25 - bar, "", pct, (double)total / 1e6);
+    }
+    return 0;
+}
+
 static size_t on_data(char *data, size_t size, size_t n, void *arg)
 {
     sink_t *s = arg;
@@ -66,6 +85,10 @@ int http_request(const char *method, const char *url, const char *token, const c
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, res->error);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (progress_label) {
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    }
     if (token) {
         char h[400];
         snprintf(h, sizeof h, "Authorization: Bearer %s", token);
@@ -97,6 +120,7 @@ int http_request(const char *method, const char *url, const char *token, const c
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     }
     CURLcode rc = curl_easy_perform(c);
+    if (progress_label) fputc('\n', stderr);
     if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
     else if (!res->error[0]) snprintf(res->error, sizeof res->error, "%s", curl_easy_strerror(rc));
     if (up) fclose(up);

@@ -15,5 +15,8 @@ typedef struct {
  * streamed from disk; out_path: when set, a 200 body goes there atomically. */
 int http_request(const char *method, const char *url, const char *token, const char *upload_path,
                  const char *out_path, http_result_t *res);
+/* Label for a progress bar on standard error during the next requests (only
+ * when it is a terminal); NULL for none. */
+void http_progress(const char *label);
 
 #endif

@@ -47,7 +47,7 @@ typedef struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     char queue[QUEUE_MAX][2 * ID_LEN + 2]; /* "study/job" */
-    size_t qhead, qlen;
+    size_t qhead, qlen, qmax;
     int stop;
 } server_t;
 
@@ -138,7 +138,7 @@ static json_t *read_status(const server_t *s, const char *study, const char *job
 static int enqueue(server_t *s, const char *study, const char *job)
 {
     pthread_mutex_lock(&s->lock);
-    int ok = s->qlen < QUEUE_MAX;
+    int ok = s->qlen < s->qmax;
     if (ok) {
         snprintf(s->queue[(s->qhead + s->qlen) % QUEUE_MAX], sizeof s->queue[0], "%s/%s", study, job);
         s->qlen++;
@@ -442,7 +442,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         char job[ID_LEN + 1];
         new_id(job);
         pthread_mutex_lock(&s->lock);
-        int full = s->qlen >= QUEUE_MAX;
+        int full = s->qlen >= s->qmax;
         pthread_mutex_unlock(&s->lock);
         if (full) return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "busy: too many queued jobs");
         if (write_status(s, parts[1], job, "queued", stats, NULL))
@@ -501,6 +501,7 @@ int serve_main(const serve_options_t *o)
     if (sodium_init() < 0) return 1;
     snprintf(s.spool, sizeof s.spool, "%s", o->spool);
     s.max_upload = o->max_upload;
+    s.qmax = o->queue < 1 ? 1 : o->queue > QUEUE_MAX ? QUEUE_MAX : (size_t)o->queue;
     if (o->token_file) {
         FILE *f = fopen(o->token_file, "r");
         if (!f || !fgets(s.token, sizeof s.token, f)) {

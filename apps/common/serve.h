@@ -11,6 +11,7 @@ typedef struct {
     const char *token_file; /* NULL: no token */
     size_t max_upload;      /* bytes */
     int workers;
+    int queue;              /* queued jobs before 503, 1..64 */
 } serve_options_t;
 
 int serve_main(const serve_options_t *o);
