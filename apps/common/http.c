@@ -75,7 +75,7 @@ int http_request(const char *method, const char *url, const char *token, const c
         snprintf(tmp, sizeof tmp, "%s.part", out_path);
         sink.file = fopen(tmp, "wb");
         if (!sink.file) {
-            snprintf(res->error, sizeof res->error, "cannot write %s", tmp);
+            snprintf(res->error, sizeof res->error, "cannot write %.200s", tmp);
             curl_easy_cleanup(c);
             return -1;
         }
@@ -102,7 +102,7 @@ int http_request(const char *method, const char *url, const char *token, const c
             struct stat st;
             up = fopen(upload_path, "rb");
             if (!up || fstat(fileno(up), &st)) {
-                snprintf(res->error, sizeof res->error, "cannot read %s", upload_path);
+                snprintf(res->error, sizeof res->error, "cannot read %.200s", upload_path);
                 if (up) fclose(up);
                 if (sink.file) fclose(sink.file);
                 if (tmp[0]) unlink(tmp);

@@ -179,7 +179,7 @@ static void run_job(server_t *s, const char *study_id, const char *job_id)
         size_t nl = strlen(e->d_name);
         if (nl != ID_LEN + 4 || strcmp(e->d_name + ID_LEN, ".hst")) continue;
         char tpath[1500];
-        snprintf(tpath, sizeof tpath, "%s/%s", path, e->d_name);
+        snprintf(tpath, sizeof tpath, "%.1400s/%.40s", path, e->d_name);
         buf = read_whole(tpath, &len);
         stats_enc_table_t *t = NULL;
         stats_enc_result_t *r = NULL;
@@ -464,7 +464,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (n != 5 || strcmp(parts[4], "result")) return reply_error(c, MHD_HTTP_NOT_FOUND, "no such resource");
         if (!done) return reply_error(c, MHD_HTTP_CONFLICT, "the job is not done");
         char name[ID_LEN + 16];
-        snprintf(name, sizeof name, "%s.result.hst", parts[3]);
+        snprintf(name, sizeof name, "%.32s.result.hst", parts[3]);
         spool_path(s, path, sizeof path, parts[1], "jobs", name);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         struct stat st2;
