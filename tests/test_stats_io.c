@@ -120,8 +120,8 @@ Test(stats_io, job_file_runs_like_memory_and_refuses_bad_input, .timeout = 300)
     free(sbuf);
     stats_enc_table_free(e);
     stats_enc_table_free(e2);
+    ckks_secret_key_free(sk); /* before its context (owned by the study) */
     stats_study_free(back);
     stats_study_free(study);
-    ckks_secret_key_free(sk);
     stats_table_free(t);
 }
