@@ -51,6 +51,7 @@ static const char *usage_text =
     "          DIR/decrypted_results.csv (default build/client-run)\n"
     "\n"
     "Default parameters: --poly-degree 8192 --coeff-bits 60,40,40,60.\n"
+    "HTTPS: --server https://...; --cacert PEM for a server with a private certificate.\n"
     "SPEC (keygen, decrypt, run): mean,var,corr,group:COL,regress:Y~X1+X2,hist:COL:e0:e1:...\n"
     "  group, regress and hist add derived columns at keygen (indicators, complete cases,\n"
     "  bins); encrypt rebuilds them from the study; decrypt reports them.\n";
@@ -95,7 +96,7 @@ static int save(const char *path, void *buf, size_t len, int mode)
 
 typedef struct {
     const char *cmd, *out, *in, *keys, *study, *schema, *csv, *compare, *stats, *coeff_bits;
-    const char *server, *token_file, *study_id;
+    const char *server, *token_file, *study_id, *cacert;
     int print;
     const char *groups[STATS_MAX_COLS];
     size_t ngroups, rows, n;
@@ -126,6 +127,7 @@ static int parse(int argc, char **argv, opts_t *o)
         else if (!strcmp(a, "--server")) str = &o->server;
         else if (!strcmp(a, "--token-file")) str = &o->token_file;
         else if (!strcmp(a, "--study-id")) str = &o->study_id;
+        else if (!strcmp(a, "--cacert")) str = &o->cacert;
         if (str) {
             if (i + 1 >= argc) return usage_error("missing value after", a);
             *str = argv[++i];
@@ -712,6 +714,7 @@ int main(int argc, char **argv)
     opts_t o;
     int rc = parse(argc, argv, &o);
     if (rc) return rc;
+    if (o.cacert) http_set_cacert(o.cacert);
     if (!strcmp(o.cmd, "sample")) return cmd_sample(&o);
     if (!strcmp(o.cmd, "keygen")) {
         if (!o.schema || !o.keys) return usage_error("keygen needs --schema and --keys", NULL);

@@ -24,6 +24,7 @@ static const char *usage_text =
     "            atomically. Prints the work done (rotations, relinearizations).\n"
     "       hestat-server serve [--listen ADDR:PORT] [--spool DIR] [--token-file F]\n"
     "                           [--max-upload MB] [--workers N] [--queue N]\n"
+    "                           [--tls-cert PEM --tls-key PEM]\n"
     "\n"
     "  serve     HTTP service (default 127.0.0.1:8750, spool ./hestat-spool, 1 worker,\n"
     "            uploads up to 512 MB, 16 queued jobs before 503 + Retry-After).\n"
@@ -46,7 +47,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!strcmp(argv[1], "serve")) {
-        serve_options_t so = {"127.0.0.1", 8750, "hestat-spool", NULL, (size_t)512 << 20, 1, 16};
+        serve_options_t so = {"127.0.0.1", 8750, "hestat-spool", NULL, (size_t)512 << 20, 1, 16, NULL, NULL};
         static char host[64];
         for (int i = 2; i < argc; i++) {
             const char *a = argv[i];
@@ -71,6 +72,10 @@ int main(int argc, char **argv)
                 so.spool = v;
             } else if (!strcmp(a, "--token-file")) {
                 so.token_file = v;
+            } else if (!strcmp(a, "--tls-cert")) {
+                so.tls_cert = v;
+            } else if (!strcmp(a, "--tls-key")) {
+                so.tls_key = v;
             } else if (!strcmp(a, "--max-upload") || !strcmp(a, "--workers") || !strcmp(a, "--queue")) {
                 char *end;
                 long x = strtol(v, &end, 10);

@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential g++ make pkg-config clang \
 libgmp-dev libfftw3-dev libxxhash-dev libsodium-dev libzstd-dev \
 libcriterion-dev libbenchmark-dev libmicrohttpd-dev libcurl4-openssl-dev \
-libjansson-dev libomp-dev"
+libjansson-dev libomp-dev openssl"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps: this script knows Debian/Ubuntu (apt-get) only." >&2

@@ -206,5 +206,41 @@ Test(http, round_trip_concurrency_bad_inputs_restart, .timeout = 600, .fini = ki
     cr_expect_eq(status_of("DELETE", path, tok, NULL, NULL), 204);
     cr_expect_eq(status_of("DELETE", path, tok, NULL, NULL), 404);
     stop_server(SIGTERM);
+
+    /* HTTPS with a private certificate: the client needs its CA. */
+    cr_assert_eq(sh("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+                    "-addext subjectAltName=IP:127.0.0.1 -keyout %s/key.pem -out %s/cert.pem 2>/dev/null",
+                    dir, dir), 0);
+    char log[128], spool[128], cert[128], key[128];
+    snprintf(log, sizeof log, "%s/server.log", dir);
+    snprintf(spool, sizeof spool, "%s/spool", dir);
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    server_pid = fork();
+    if (server_pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl("build/bin/hestat-server", "hestat-server", "serve", "--listen", "127.0.0.1:0", "--spool", spool,
+              "--tls-cert", cert, "--tls-key", key, (char *)NULL);
+        _exit(127);
+    }
+    base[0] = 0;
+    for (int i = 0; i < 100 && !base[0]; i++) {
+        FILE *lf = fopen(log, "r");
+        char l[256];
+        while (lf && fgets(l, sizeof l, lf)) {
+            char *p = strstr(l, "https://");
+            if (p) snprintf(base, sizeof base, "%.*s", (int)strcspn(p, " \n"), p);
+        }
+        if (lf) fclose(lf);
+        if (!base[0]) usleep(50000);
+    }
+    cr_assert(base[0], "TLS server did not start");
+    cr_expect_eq(status_of("GET", "/health", NULL, NULL, NULL), 0, "no CA: the certificate must not verify");
+    http_set_cacert(cert);
+    cr_expect_eq(status_of("GET", "/health", NULL, NULL, NULL), 200);
+    http_set_cacert(NULL);
+    stop_server(SIGTERM);
     sh("rm -rf %s", dir);
 }

@@ -15,7 +15,9 @@ typedef struct {
     FILE *file;
 } sink_t;
 
-static const char *progress_label;
+static const char *progress_label, *cacert;
+
+void http_set_cacert(const char *path) { cacert = path; }
 
 void http_progress(const char *label)
 {
@@ -85,6 +87,7 @@ int http_request(const char *method, const char *url, const char *token, const c
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, res->error);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (cacert) curl_easy_setopt(c, CURLOPT_CAINFO, cacert);
     if (progress_label) {
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);

@@ -18,5 +18,7 @@ int http_request(const char *method, const char *url, const char *token, const c
 /* Label for a progress bar on standard error during the next requests (only
  * when it is a terminal); NULL for none. */
 void http_progress(const char *label);
+/* CA certificate (PEM) for https:// servers with a private certificate. */
+void http_set_cacert(const char *path);
 
 #endif

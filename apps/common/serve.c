@@ -537,17 +537,38 @@ int serve_main(const serve_options_t *o)
         fprintf(stderr, "hestat-server: bad listen address %s\n", o->host);
         return 2;
     }
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        handle, &s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+    char *cert = NULL, *key = NULL;
+    size_t clen, klen;
+    if (o->tls_cert || o->tls_key) {
+        if (!o->tls_cert || !o->tls_key || ckks_file_read(o->tls_cert, 1 << 20, (void **)&cert, &clen) ||
+            ckks_file_read(o->tls_key, 1 << 20, (void **)&key, &klen)) {
+            fprintf(stderr, "hestat-server: TLS needs readable --tls-cert and --tls-key PEM files\n");
+            return 2;
+        }
+        /* libmicrohttpd wants NUL-terminated PEM text. */
+        char *c2 = realloc(cert, clen + 1), *k2 = c2 ? realloc(key, klen + 1) : NULL;
+        if (!c2 || !k2) return 1;
+        cert = c2;
+        key = k2;
+        cert[clen] = 0;
+        key[klen] = 0;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+    struct MHD_Daemon *d =
+        cert ? MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, handle, &s, MHD_OPTION_SOCK_ADDR,
+                                (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_HTTPS_MEM_KEY, key,
+                                MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_END)
+             : MHD_start_daemon(flags, 0, NULL, NULL, handle, &s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                                MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+                                (unsigned)120, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "hestat-server: cannot listen on %s:%d\n", o->host, o->port);
         return 1;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    printf("hestat-server: listening on http://%s:%u spool %s\n", o->host, info ? info->port : (unsigned)o->port,
-           s.spool);
+    printf("hestat-server: listening on %s://%s:%u spool %s\n", cert ? "https" : "http", o->host,
+           info ? info->port : (unsigned)o->port, s.spool);
     fflush(stdout);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -558,5 +579,8 @@ int serve_main(const serve_options_t *o)
     pthread_cond_broadcast(&s.cond);
     pthread_mutex_unlock(&s.lock);
     for (int i = 0; i < nworkers; i++) pthread_join(workers[i], NULL);
+    if (key) sodium_memzero(key, strlen(key));
+    free(key);
+    free(cert);
     return 0;
 }

@@ -12,6 +12,7 @@ typedef struct {
     size_t max_upload;      /* bytes */
     int workers;
     int queue;              /* queued jobs before 503, 1..64 */
+    const char *tls_cert, *tls_key; /* PEM files: HTTPS (GnuTLS through libmicrohttpd) */
 } serve_options_t;
 
 int serve_main(const serve_options_t *o);
