@@ -118,6 +118,30 @@ static int top_body(const void *buf, size_t len, hdr_t *h, rd_t *body, uint8_t *
     return CKKS_OK;
 }
 
+/* The common start and end of every reader: arguments, header, body
+ * (decompressed into a buffer that close_top wipes and frees: it may have
+ * held a secret key). */
+typedef struct {
+    rd_t body;
+    uint8_t *owned;
+} top_t;
+
+static int open_top(const ckks_context_t *ctx, void **out, const void *buf, size_t len, top_t *t)
+{
+    if (!ctx || !out) return CKKS_EINVAL;
+    *out = NULL;
+    hdr_t h;
+    return top_body(buf, len, &h, &t->body, &t->owned);
+}
+
+static void close_top(top_t *t)
+{
+    if (!t->owned) return;
+    sodium_memzero(t->owned, t->body.len);
+    free(t->owned);
+    t->owned = NULL;
+}
+
 int ckks_seal_parms_id(const ckks_context_t *ctx, size_t nprimes, uint64_t id[4])
 {
     if (!ctx || !id || nprimes == 0 || nprimes > ctx->k) return CKKS_EINVAL;
@@ -328,13 +352,10 @@ static int rd_plaintext_body(rd_t *r, const ckks_context_t *ctx, int key_level, 
 int ckks_seal_read_ciphertext(const ckks_context_t *ctx, const void *buf, size_t len,
                               ckks_ciphertext_t **out)
 {
-    if (!ctx || !out) return CKKS_EINVAL;
-    *out = NULL;
-    hdr_t h;
-    rd_t body;
-    uint8_t *owned;
-    int rc = top_body(buf, len, &h, &body, &owned);
+    top_t top;
+    int rc = open_top(ctx, (void **)out, buf, len, &top);
     if (rc) return rc;
+    rd_t body = top.body;
     ct_meta_t m;
     uint64_t *data = NULL;
     rc = rd_ciphertext_body(&body, ctx, 0, &m, &data);
@@ -347,20 +368,17 @@ int ckks_seal_read_ciphertext(const ckks_context_t *ctx, const void *buf, size_t
         *out = ct;
     }
     ntt_free(data);
-    free(owned);
+    close_top(&top);
     return rc;
 }
 
 int ckks_seal_read_plaintext(const ckks_context_t *ctx, const void *buf, size_t len,
                              ckks_plaintext_t **out)
 {
-    if (!ctx || !out) return CKKS_EINVAL;
-    *out = NULL;
-    hdr_t h;
-    rd_t body;
-    uint8_t *owned;
-    int rc = top_body(buf, len, &h, &body, &owned);
+    top_t top;
+    int rc = open_top(ctx, (void **)out, buf, len, &top);
     if (rc) return rc;
+    rd_t body = top.body;
     size_t np;
     double scale;
     uint64_t *data = NULL;
@@ -373,28 +391,22 @@ int ckks_seal_read_plaintext(const ckks_context_t *ctx, const void *buf, size_t 
         *out = pt;
     }
     ntt_free(data);
-    free(owned);
+    close_top(&top);
     return rc;
 }
 
 int ckks_seal_read_secret_key(const ckks_context_t *ctx, const void *buf, size_t len,
                               ckks_secret_key_t **out)
 {
-    if (!ctx || !out) return CKKS_EINVAL;
-    *out = NULL;
-    hdr_t h;
-    rd_t body;
-    uint8_t *owned;
-    int rc = top_body(buf, len, &h, &body, &owned);
+    top_t top;
+    int rc = open_top(ctx, (void **)out, buf, len, &top);
     if (rc) return rc;
+    rd_t body = top.body;
     size_t np;
     double scale;
     uint64_t *data = NULL;
     rc = rd_plaintext_body(&body, ctx, 1, &np, &scale, &data);
-    if (owned) {
-        sodium_memzero(owned, body.len);
-        free(owned);
-    }
+    close_top(&top);
     if (rc) return rc;
     ckks_secret_key_t *sk = calloc(1, sizeof *sk);
     if (!sk) {
@@ -411,18 +423,15 @@ int ckks_seal_read_secret_key(const ckks_context_t *ctx, const void *buf, size_t
 int ckks_seal_read_public_key(const ckks_context_t *ctx, const void *buf, size_t len,
                               ckks_public_key_t **out)
 {
-    if (!ctx || !out) return CKKS_EINVAL;
-    *out = NULL;
-    hdr_t h;
-    rd_t body;
-    uint8_t *owned;
-    int rc = top_body(buf, len, &h, &body, &owned);
+    top_t top;
+    int rc = open_top(ctx, (void **)out, buf, len, &top);
     if (rc) return rc;
+    rd_t body = top.body;
     ct_meta_t m;
     uint64_t *data = NULL;
     rc = rd_ciphertext_body(&body, ctx, 1, &m, &data);
     if (rc == CKKS_OK && body.pos != body.len) rc = CKKS_EFORMAT;
-    free(owned);
+    close_top(&top);
     ckks_public_key_t *pk = rc ? NULL : calloc(1, sizeof *pk);
     if (rc == CKKS_OK && !pk) rc = CKKS_ENOMEM;
     if (rc) {
@@ -438,18 +447,15 @@ int ckks_seal_read_public_key(const ckks_context_t *ctx, const void *buf, size_t
 int ckks_seal_read_relin_key(const ckks_context_t *ctx, const void *buf, size_t len,
                              ckks_relin_key_t **out)
 {
-    if (!ctx || !out) return CKKS_EINVAL;
-    *out = NULL;
-    hdr_t h;
-    rd_t body;
-    uint8_t *owned;
-    int rc = top_body(buf, len, &h, &body, &owned);
+    top_t top;
+    int rc = open_top(ctx, (void **)out, buf, len, &top);
     if (rc) return rc;
+    rd_t body = top.body;
     uint32_t *elts = NULL;
     ckks_kswitch_t *keys = NULL;
     size_t count = 0;
     rc = rd_kswitch_body(&body, ctx, 0, &elts, &keys, &count);
-    free(owned);
+    close_top(&top);
     if (rc) return rc;
     ckks_relin_key_t *rk = calloc(1, sizeof *rk);
     if (!rk) {
@@ -469,21 +475,18 @@ int ckks_seal_read_relin_key(const ckks_context_t *ctx, const void *buf, size_t 
 int ckks_seal_read_galois_keys(const ckks_context_t *ctx, const void *buf, size_t len,
                                ckks_galois_keys_t **out)
 {
-    if (!ctx || !out) return CKKS_EINVAL;
-    *out = NULL;
-    hdr_t h;
-    rd_t body;
-    uint8_t *owned;
-    int rc = top_body(buf, len, &h, &body, &owned);
+    top_t top;
+    int rc = open_top(ctx, (void **)out, buf, len, &top);
     if (rc) return rc;
+    rd_t body = top.body;
     ckks_galois_keys_t *gk = calloc(1, sizeof *gk);
     if (!gk) {
-        free(owned);
+        close_top(&top);
         return CKKS_ENOMEM;
     }
     gk->ctx = ctx;
     rc = rd_kswitch_body(&body, ctx, 1, &gk->elts, &gk->keys, &gk->count);
-    free(owned);
+    close_top(&top);
     if (rc) {
         free(gk);
         return rc;
@@ -498,10 +501,10 @@ int ckks_seal_identify(const ckks_context_t *ctx, const void *buf, size_t len,
     if (!ctx || !buf || !info) return CKKS_EINVAL;
     memset(info, 0, sizeof *info);
     hdr_t h;
-    rd_t body;
-    uint8_t *owned;
-    int rc = top_body(buf, len, &h, &body, &owned);
+    top_t top;
+    int rc = top_body(buf, len, &h, &top.body, &top.owned);
     if (rc) return rc;
+    rd_t body = top.body;
     info->version_major = h.major;
     info->version_minor = h.minor;
     info->compression = h.compr;
@@ -563,10 +566,7 @@ int ckks_seal_identify(const ckks_context_t *ctx, const void *buf, size_t len,
         }
         ntt_free(data);
     }
-    if (owned) {
-        sodium_memzero(owned, body.len);
-        free(owned);
-    }
+    close_top(&top);
     return rc;
 }
 
