@@ -11,19 +11,11 @@
 #include <sys/wait.h>
 
 #include "stats/stats.h"
+#include "testutil.h"
 
 static char dir[64];
 
-static int run(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#define run test_sh
 
 Test(cli, two_contributors_job_compute_decrypt, .timeout = 300)
 {

@@ -16,20 +16,12 @@
 
 #include "apps/common/http.h"
 #include "stats/stats.h"
+#include "testutil.h"
 
 static char dir[64], base[128];
 static pid_t server_pid;
 
-static int sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#define sh test_sh
 
 /* Starts the server on a free port; returns once it printed its address. */
 static void start_server(const char *extra)

@@ -1,4 +1,8 @@
 #include <gmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 
 #include "testutil.h"
 
@@ -38,4 +42,15 @@ void test_fill(test_rng_t *r, uint64_t *v, size_t n, uint64_t bound)
         v[0] = 0;
         v[n - 1] = bound - 1;
     }
+}
+
+int test_sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

@@ -56,4 +56,7 @@ void test_naive_ntt(uint64_t *out, const uint64_t *a, size_t n, uint64_t q, uint
 /* Fills v[0..n) with values below bound: random, with 0 and bound-1 planted. */
 void test_fill(test_rng_t *r, uint64_t *v, size_t n, uint64_t bound);
 
+/* Runs a shell command built printf-style; its exit status, or -1. */
+int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif
