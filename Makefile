@@ -116,7 +116,7 @@ $(TESTBIN): $(TEST_OBJS) $(APP_COMMON_OBJS) $(STATIC)
 
 test: deps
 	@$(MAKE) --no-print-directory all $(TESTBIN)
-	@sh tests/run-tests.sh $(TESTBIN) $(BUILD)/bin/hestat-info
+	@HESTAT_BIN=$(BUILD)/bin sh tests/run-tests.sh $(TESTBIN) $(BUILD)/bin/hestat-info
 
 # ---- sanitizers --------------------------------------------------------------------
 $(SAN)/obj/%.o: %.c

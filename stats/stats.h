@@ -39,7 +39,9 @@ enum {
     STATS_ERANGE = -4,   /* a value outside its column's declared range */
     STATS_ESCHEMA = -5,  /* tables or results of different schemas/layouts */
     STATS_ECKKS = -6,    /* the CKKS layer failed (see stats_error) */
-    STATS_EIO = -7       /* file could not be read */
+    STATS_EIO = -7,      /* file could not be read */
+    STATS_EKEY = -8,     /* a secret key that does not belong to the study */
+    STATS_EDECRYPT = -9  /* decrypted totals are not consistent (wrong key or damaged result) */
 };
 
 const char *stats_strerror(int status);
@@ -213,6 +215,24 @@ int stats_table_read(const stats_study_t *s, const void *buf, size_t len, stats_
                      size_t *used);
 int stats_result_write(const stats_study_t *s, const stats_enc_result_t *r, void **buf, size_t *len);
 int stats_result_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_result_t **out);
+
+/* ---- incremental readers (uploads) ---------------------------------------------
+ * Validate a study or a table of a study as its bytes arrive, holding at most
+ * one frame in memory: a bad or foreign header is refused from its first 48
+ * bytes, no allocation is sized by an unchecked field, and a complete object
+ * has been validated as fully as by stats_study_read / stats_table_read when
+ * its last byte arrives (no second read of the file). */
+typedef struct stats_stream stats_stream_t;
+int stats_stream_study_new(stats_stream_t **out);
+int stats_stream_table_new(const stats_study_t *s, stats_stream_t **out);
+/* STATS_OK, or the first error (stats_error names it); once failed, every
+ * later call returns the same error. */
+int stats_stream_feed(stats_stream_t *r, const void *data, size_t len);
+/* After the last byte: STATS_OK when exactly one complete object was read.
+ * A study stream hands over the parsed study (*study, caller frees); a table
+ * stream gives its row count (*nrows). Either pointer may be NULL. */
+int stats_stream_finish(stats_stream_t *r, stats_study_t **study, uint64_t *nrows);
+void stats_stream_free(stats_stream_t *r);
 
 /* A job: the study, the statistics wanted, and the tables. */
 int stats_job_write(const stats_study_t *s, stats_job_t job, const stats_enc_table_t *const *tables,

@@ -21,7 +21,7 @@ Test(cli, two_contributors_job_compute_decrypt, .timeout = 300)
 {
     strcpy(dir, "/tmp/hestat-cli-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
-    const char *C = "build/bin/hestat-client", *S = "build/bin/hestat-server";
+    const char *C = test_bin("hestat-client"), *S = test_bin("hestat-server");
     cr_assert_eq(run("%s sample --rows 2000 --seed 3 --out %s/full.csv", C, dir), 0);
     /* Split into two contributors' files. */
     char path[256];

@@ -23,51 +23,21 @@ static pid_t server_pid;
 
 #define sh test_sh
 
-/* Starts the server on a free port; returns once it printed its address. */
+/* Starts the server on a free port; returns once it printed its address.
+ * extra: a --max-upload value (MB) with a one-job queue, or NULL. */
 static void start_server(const char *extra)
 {
-    char log[128];
+    char log[128], spool[128], token[128];
     snprintf(log, sizeof log, "%s/server.log", dir);
-    unlink(log);
-    server_pid = fork();
-    cr_assert_geq(server_pid, 0);
-    if (server_pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        char spool[128], token[128];
-        snprintf(spool, sizeof spool, "%s/spool", dir);
-        snprintf(token, sizeof token, "%s/token", dir);
-        if (extra)
-            execl("build/bin/hestat-server", "hestat-server", "serve", "--listen", "127.0.0.1:0", "--spool", spool,
-                  "--token-file", token, "--max-upload", extra, "--queue", "1", (char *)NULL);
-        else
-            execl("build/bin/hestat-server", "hestat-server", "serve", "--listen", "127.0.0.1:0", "--spool", spool,
-                  "--token-file", token, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 100; i++) {
-        FILE *f = fopen(log, "r");
-        char line[256];
-        while (f && fgets(line, sizeof line, f)) {
-            char *p = strstr(line, "http://");
-            if (p) {
-                snprintf(base, sizeof base, "%.*s", (int)strcspn(p, " \n"), p);
-                fclose(f);
-                return;
-            }
-        }
-        if (f) fclose(f);
-        usleep(50000);
-    }
-    cr_assert_fail("server did not start");
+    snprintf(spool, sizeof spool, "%s/spool", dir);
+    snprintf(token, sizeof token, "%s/token", dir);
+    const char *with_limit[] = {"--token-file", token, "--max-upload", extra, "--queue", "1", NULL};
+    const char *plain[] = {"--token-file", token, NULL};
+    server_pid = test_server_start(spool, log, base, sizeof base, extra ? with_limit : plain);
+    cr_assert_gt(server_pid, 0, "server did not start");
 }
 
-static void stop_server(int sig)
-{
-    kill(server_pid, sig);
-    waitpid(server_pid, NULL, 0);
-}
+static void stop_server(int sig) { test_server_stop(server_pid, sig); }
 
 static long status_of(const char *method, const char *path, const char *token, const char *upload, char **body)
 {
@@ -93,7 +63,7 @@ Test(http, round_trip_concurrency_bad_inputs_restart, .timeout = 600, .fini = ki
 {
     strcpy(dir, "/tmp/hestat-http-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
-    const char *C = "build/bin/hestat-client";
+    const char *C = test_bin("hestat-client");
     cr_assert_eq(sh("echo s3cret-token > %s/token", dir), 0);
     cr_assert_eq(sh("%s sample --rows 2400 --seed 21 --out %s/full.csv", C, dir), 0);
     cr_assert_eq(sh("head -1201 %s/full.csv > %s/a.csv && (head -1 %s/full.csv; tail -n +1202 %s/full.csv) > %s/b.csv",
@@ -125,10 +95,10 @@ Test(http, round_trip_concurrency_bad_inputs_restart, .timeout = 600, .fini = ki
     cr_assert_eq(sh("%s decrypt --keys %s/keys --in %s/result.hst --out %s/report.csv --compare %s/full.csv", C, dir,
                     dir, dir, dir), 0);
     /* File mode computes the same thing: identical result bytes. */
-    cr_assert_eq(sh("build/bin/hestat-client job --study %s/keys/study.hst --out %s/job.hst %s/b.hst %s/a.hst && "
-                    "build/bin/hestat-server compute %s/job.hst --out %s/file-result.hst > /dev/null && "
+    cr_assert_eq(sh("%s job --study %s/keys/study.hst --out %s/job.hst %s/b.hst %s/a.hst && "
+                    "%s compute %s/job.hst --out %s/file-result.hst > /dev/null && "
                     "cmp %s/result.hst %s/file-result.hst",
-                    dir, dir, dir, dir, dir, dir, dir, dir), 0, "file mode and HTTP mode results differ");
+                    C, dir, dir, dir, dir, test_bin("hestat-server"), dir, dir, dir, dir), 0, "file mode and HTTP mode results differ");
     /* The means of the union within 1e-6 (the report's rel_error column). */
     cr_assert_eq(sh("awk -F, '$1==\"mean\" && $3==\"\" && ($5+0 > 1e-3 || $5+0 < -1e-3) && $7+0 > 1e-6 {bad=1} END {exit bad}' %s/report.csv",
                     dir), 0);
@@ -208,27 +178,10 @@ Test(http, round_trip_concurrency_bad_inputs_restart, .timeout = 600, .fini = ki
     snprintf(spool, sizeof spool, "%s/spool", dir);
     snprintf(cert, sizeof cert, "%s/cert.pem", dir);
     snprintf(key, sizeof key, "%s/key.pem", dir);
-    server_pid = fork();
-    if (server_pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl("build/bin/hestat-server", "hestat-server", "serve", "--listen", "127.0.0.1:0", "--spool", spool,
-              "--tls-cert", cert, "--tls-key", key, (char *)NULL);
-        _exit(127);
-    }
+    const char *tls[] = {"--tls-cert", cert, "--tls-key", key, NULL};
     base[0] = 0;
-    for (int i = 0; i < 100 && !base[0]; i++) {
-        FILE *lf = fopen(log, "r");
-        char l[256];
-        while (lf && fgets(l, sizeof l, lf)) {
-            char *p = strstr(l, "https://");
-            if (p) snprintf(base, sizeof base, "%.*s", (int)strcspn(p, " \n"), p);
-        }
-        if (lf) fclose(lf);
-        if (!base[0]) usleep(50000);
-    }
-    cr_assert(base[0], "TLS server did not start");
+    server_pid = test_server_start(spool, log, base, sizeof base, tls);
+    cr_assert(server_pid > 0 && !strncmp(base, "https://", 8), "TLS server did not start");
     cr_expect_eq(status_of("GET", "/health", NULL, NULL, NULL), 0, "no CA: the certificate must not verify");
     http_set_cacert(cert);
     cr_expect_eq(status_of("GET", "/health", NULL, NULL, NULL), 200);

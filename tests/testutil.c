@@ -2,7 +2,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -53,4 +58,78 @@ int test_sh(const char *fmt, ...)
     va_end(ap);
     int st = system(cmd);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+const char *test_bin(const char *name)
+{
+    static char paths[8][512];
+    static int next;
+    const char *dir = getenv("HESTAT_BIN");
+    char *p = paths[next++ % 8];
+    snprintf(p, sizeof paths[0], "%s/%s", dir && dir[0] ? dir : "build/bin", name);
+    return p;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+int test_server_start(const char *spool, const char *log, char *base, size_t baselen, const char *const *args)
+{
+    const char *argv[64] = {"hestat-server", "serve", "--listen", "127.0.0.1:0", "--spool", spool};
+    size_t n = 6;
+    for (size_t i = 0; args && args[i] && n < 63; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    unlink(log);
+    const char *prog = test_bin("hestat-server");
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execv(prog, (char *const *)argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 200; i++) {
+        FILE *f = fopen(log, "r");
+        char line[512];
+        while (f && fgets(line, sizeof line, f)) {
+            char *p = strstr(line, "://");
+            if (p && strstr(line, "listening on")) {
+                while (p > line && p[-1] != ' ') p--;
+                snprintf(base, baselen, "%.*s", (int)strcspn(p, " \n"), p);
+                fclose(f);
+                return pid;
+            }
+        }
+        if (f) fclose(f);
+        if (waitpid(pid, NULL, WNOHANG) == pid) return -1; /* exited */
+        usleep(50000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+long test_server_stop(int pid, int sig)
+{
+    if (pid <= 0) return -1;
+    double t0 = now_ms();
+    kill(pid, sig);
+    for (;;) {
+        if (waitpid(pid, NULL, WNOHANG) == pid) break;
+        if (now_ms() - t0 > 10000) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            break;
+        }
+        usleep(10000);
+    }
+    return (long)(now_ms() - t0);
 }

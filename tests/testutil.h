@@ -59,4 +59,19 @@ void test_fill(test_rng_t *r, uint64_t *v, size_t n, uint64_t bound);
 /* Runs a shell command built printf-style; its exit status, or -1. */
 int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Path of a program under test: $HESTAT_BIN/NAME (make sanitize points
+ * HESTAT_BIN at the sanitized programs), build/bin/NAME by default. */
+const char *test_bin(const char *name);
+
+/* A real hestat-server on loopback: `hestat-server serve --listen
+ * 127.0.0.1:0 --spool SPOOL ARGS...` (args NULL-terminated), output in LOG.
+ * Waits until the server prints its address (http:// or https://) and
+ * copies it to base (e.g. "http://127.0.0.1:41234"). Returns the pid, or -1
+ * when it did not start within 10 s (the process is killed then). */
+int test_server_start(const char *spool, const char *log, char *base, size_t baselen,
+                      const char *const *args);
+/* Sends sig and reaps; SIGKILL after 10 s if it is still there. Returns the
+ * number of milliseconds the server took to exit. */
+long test_server_stop(int pid, int sig);
+
 #endif
