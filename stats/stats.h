@@ -205,6 +205,11 @@ typedef struct stats_study {
  * ranges) with keys derived from sk. Takes ownership of ctx on success. */
 int stats_study_create(ckks_context_t *ctx, const stats_table_t *t, const ckks_secret_key_t *sk,
                        stats_study_t **out);
+/* The same with the column factors given (factors[c] for each column of t, a
+ * power of two in [1, 2^60]; STATS_ERANGE otherwise): an analyst's declared
+ * ranges rather than the schema table's observed ones. */
+int stats_study_create_factors(ckks_context_t *ctx, const stats_table_t *t, const ckks_secret_key_t *sk,
+                               const double *factors, stats_study_t **out);
 void stats_study_free(stats_study_t *s);
 int stats_study_write(const stats_study_t *s, void **buf, size_t *len);
 /* Reads a study; *used = bytes consumed (a job file continues after it). */
