@@ -156,6 +156,12 @@ uint32_t ckks_galois_elt_conjugate(const ckks_context_t *ctx);
 const uint64_t *ckks_secret_key_data(const ckks_secret_key_t *sk);
 /* The context a key belongs to. */
 const ckks_context_t *ckks_secret_key_context(const ckks_secret_key_t *sk);
+/* Whether sk is the secret key behind pk: b + a*s must be the public key's
+ * small error (|e| well below any uniform value) at every coefficient of the
+ * first prime. CKKS_OK when it is, CKKS_EKEY when the keys do not belong
+ * together (another keygen with the same parameters), CKKS_ECONTEXT for
+ * another context. */
+int ckks_secret_key_matches(const ckks_secret_key_t *sk, const ckks_public_key_t *pk);
 
 /* ---- encryption ------------------------------------------------------------------ */
 int ckks_encrypt(const ckks_public_key_t *pk, const ckks_plaintext_t *pt, ckks_ciphertext_t *ct);
@@ -323,6 +329,9 @@ int ckks_frame_open(const ckks_context_t *ctx, const void *buf, size_t len, uint
 enum { CKKS_EIO = -15 };
 int ckks_file_read(const char *path, size_t max_bytes, void **buf, size_t *len);
 int ckks_file_write(const char *path, const void *buf, size_t len, int mode);
+/* fsync of the directory holding path, so that a rename into it survives a
+ * crash (ckks_file_write does it; callers that rename files themselves call it). */
+int ckks_fsync_dir(const char *path);
 
 #ifdef __cplusplus
 }

@@ -49,6 +49,20 @@ int ckks_file_read(const char *path, size_t max_bytes, void **buf, size_t *len)
     return CKKS_OK;
 }
 
+int ckks_fsync_dir(const char *path)
+{
+    if (!path) return CKKS_EINVAL;
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir) return CKKS_ENOMEM;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0) return CKKS_EIO;
+    int rc = fsync(fd) && errno != EINVAL ? CKKS_EIO : CKKS_OK; /* EINVAL: the file system cannot */
+    close(fd);
+    return rc;
+}
+
 int ckks_file_write(const char *path, const void *buf, size_t len, int mode)
 {
     if (!path || (!buf && len)) return CKKS_EINVAL;
@@ -74,6 +88,7 @@ int ckks_file_write(const char *path, const void *buf, size_t len, int mode)
     if (rc == CKKS_OK && fsync(fd)) rc = CKKS_EIO;
     if (close(fd) && rc == CKKS_OK) rc = CKKS_EIO;
     if (rc == CKKS_OK && rename(tmp, path)) rc = CKKS_EIO;
+    if (rc == CKKS_OK) rc = ckks_fsync_dir(path);
     if (rc) {
         int saved = errno;
         unlink(tmp);

@@ -59,6 +59,28 @@ const ckks_context_t *ckks_secret_key_context(const ckks_secret_key_t *sk)
     return sk ? sk->ctx : NULL;
 }
 
+int ckks_secret_key_matches(const ckks_secret_key_t *sk, const ckks_public_key_t *pk)
+{
+    if (!sk || !pk) return CKKS_EINVAL;
+    const ckks_context_t *ctx = sk->ctx;
+    if (pk->ctx != ctx) return CKKS_ECONTEXT;
+    const size_t n = ctx->n, k = ctx->k;
+    const ntt_modulus_t *m = &ctx->mod[0];
+    uint64_t *e = ntt_alloc(n);
+    if (!e) return CKKS_ENOMEM;
+    /* prime 0 of b is p[0..n), of a is p[k*n .. k*n+n) */
+    ntt_vec_fma(e, pk->p + k * n, sk->s, pk->p, n, m);
+    ntt_inverse(ctx->ntt[0], e);
+    /* The error is centred binomial (|e| <= 21); 2^20 leaves room for any
+     * error distribution while a wrong key gives values spread over [0, q). */
+    const uint64_t q = ctx->primes[0], bound = (uint64_t)1 << 20;
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) ok &= e[i] <= bound || e[i] >= q - bound;
+    sodium_memzero(e, n * sizeof *e); /* e = -(the error): derived from the secret */
+    ntt_free(e);
+    return ok ? CKKS_OK : CKKS_EKEY;
+}
+
 /* (b, a) = (-(a s + e), a) over the first np primes, NTT form; a from st. */
 static void encrypt_zero_sk(const ckks_secret_key_t *sk, ckks_stream_t *st, size_t np,
                             uint64_t *b, uint64_t *a, int8_t *e)

@@ -436,6 +436,42 @@ int stats_result_add(stats_enc_result_t *acc, const stats_enc_result_t *other)
 
 /* ---- client ---- */
 
+/* Decrypted totals must look like what the server can have computed: every
+ * count (column and pair) near an integer in [0, rows], with no imaginary
+ * part, and every sum of x/f within the count. A wrong secret key or a
+ * damaged result gives values spread over the whole plaintext range, which
+ * fail this by orders of magnitude: an error, never a report. */
+static int check_totals(const stats_layout_t *lay, const long double *tre, const long double *tim, size_t B,
+                        size_t total, stats_job_t job)
+{
+    const long double rows = (long double)lay->nrows, tol = 0.01L;
+    for (size_t c = 0; c < lay->ncols; c++) {
+        long double n = tre[1 * B + c], sx = tre[c], sxx = tim[c];
+        int bad = !isfinite(n) || n < -tol || n > rows + tol || fabsl(n - roundl(n)) > tol ||
+                  fabsl(tim[1 * B + c]) > tol || !(fabsl(sx) <= n + tol) || !(sxx >= -tol && sxx <= n + tol);
+        if (bad) {
+            stats_set_error("decrypted totals of column %s are not consistent (count %.6Lg of %.0Lf rows): the secret "
+                            "key does not belong to this result, or the result is damaged",
+                            lay->names[c], n, rows);
+            return STATS_EDECRYPT;
+        }
+    }
+    if (job == STATS_JOB_ALL)
+        for (size_t d = 1; d < lay->ncols; d++) {
+            size_t base = 2 + NTYPES * (d - 1);
+            for (size_t i = 0; i + d < lay->ncols && base + 1 < total; i++) {
+                long double n = tre[(base + 1) * B + i];
+                if (!isfinite(n) || n < -tol || n > rows + tol || fabsl(n - roundl(n)) > tol) {
+                    stats_set_error("decrypted pair count %s:%s is not consistent (%.6Lg): the secret key does not "
+                                    "belong to this result, or the result is damaged",
+                                    lay->names[i], lay->names[i + d], n);
+                    return STATS_EDECRYPT;
+                }
+            }
+        }
+    return STATS_OK;
+}
+
 int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
                   const stats_enc_result_t *r, stats_result_t *out)
 {
@@ -465,6 +501,7 @@ int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
                 tim[(j * per_ct + u) * B + c] = im[u * p + c];
             }
     }
+    if ((rc = check_totals(lay, tre, tim, B, total, r->job))) goto done;
     const double *f = lay->factor;
     for (size_t c = 0; c < C; c++) {
         long double n = roundl(tre[1 * B + c]); /* counts are integers */

@@ -1,6 +1,8 @@
 /* Studies, encrypted tables, results and jobs as files: sequences of hestat
  * frames (docs/format.md), every frame checked before anything is built. */
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +74,7 @@ static int finish(buf_t *b, void **out, size_t *len)
 static size_t frame_at(const uint8_t *p, size_t len, size_t off)
 {
     if (off > len || len - off < CKKS_HEADER_BYTES || memcmp(p + off, "HESTAT\r\n", 8)) return 0;
-    uint64_t plen;
+    uint64_t plen = 0;
     memcpy(&plen, p + off + 24, 8);
     if (plen > len - off - CKKS_HEADER_BYTES) return 0;
     return CKKS_HEADER_BYTES + (size_t)plen;
@@ -145,16 +147,66 @@ void stats_study_free(stats_study_t *s)
     free(s);
 }
 
-static void set_digest(stats_study_t *s)
+/* The study digest binds tables, jobs and results to one study: BLAKE2b-256
+ * of the study's first three frames as written (parameters, schema, public
+ * key), so another keygen with the same schema and parameters is another
+ * study. */
+#define DIGEST_FRAMES 3
+static const char digest_domain[] = "hestat study digest v2";
+
+static void digest_init(crypto_generichash_state *h)
 {
-    buf_t b = {0};
-    schema_payload(&s->layout, &b);
-    crypto_generichash(s->digest, 32, b.p, b.len, NULL, 0);
-    free(b.p);
+    crypto_generichash_init(h, NULL, 0, 32);
+    crypto_generichash_update(h, (const uint8_t *)digest_domain, sizeof digest_domain);
 }
 
-int stats_study_create(ckks_context_t *ctx, const stats_table_t *t, const ckks_secret_key_t *sk,
-                       stats_study_t **out)
+static int study_frames(const stats_study_t *s, buf_t *b, int with_keys)
+{
+    buf_t schema = {0};
+    PUT_FRAME(b, ckks_write_params(s->ctx, &f, &fl));
+    schema_payload(&s->layout, &schema);
+    if (schema.err) b->err = schema.err;
+    PUT_FRAME(b, schema.err ? CKKS_ENOMEM : ckks_frame_write(s->ctx, STATS_OBJ_SCHEMA, schema.p, schema.len, &f, &fl));
+    free(schema.p);
+    PUT_FRAME(b, ckks_write_public_key(s->pk, &f, &fl));
+    if (with_keys) {
+        PUT_FRAME(b, ckks_write_relin_key(s->rk, &f, &fl));
+        PUT_FRAME(b, ckks_write_galois_keys(s->gk, &f, &fl));
+    }
+    return b->err;
+}
+
+static int set_digest(stats_study_t *s)
+{
+    buf_t b = {0};
+    int rc = study_frames(s, &b, 0);
+    if (!rc) {
+        crypto_generichash_state h;
+        digest_init(&h);
+        crypto_generichash_update(&h, b.p, b.len);
+        crypto_generichash_final(&h, s->digest, 32);
+    }
+    free(b.p);
+    return rc;
+}
+
+/* Every column factor a power of two in [1, 2^60] (what the reader accepts). */
+static int check_factors(const stats_layout_t *lay)
+{
+    for (size_t c = 0; c < lay->ncols; c++) {
+        double f = lay->factor[c];
+        int e;
+        if (!isfinite(f) || f < 1 || f > 0x1p60 || frexp(f, &e) != 0.5) {
+            stats_set_error("column %s: range factor %g is not a power of two in [1, 2^60] (values up to about 1.15e18)",
+                            lay->names[c], f);
+            return STATS_ERANGE;
+        }
+    }
+    return STATS_OK;
+}
+
+int stats_study_create_factors(ckks_context_t *ctx, const stats_table_t *t, const ckks_secret_key_t *sk,
+                               const double *factors, stats_study_t **out)
 {
     if (!ctx || !t || !sk || !out) return STATS_EINVAL;
     *out = NULL;
@@ -165,6 +217,9 @@ int stats_study_create(ckks_context_t *ctx, const stats_table_t *t, const ckks_s
     stats_study_t *s = calloc(1, sizeof *s);
     if (!s) return STATS_ENOMEM;
     int rc = stats_layout_for(ctx, t, &s->layout);
+    if (!rc && factors)
+        for (size_t c = 0; c < s->layout.ncols; c++) s->layout.factor[c] = factors[c];
+    if (!rc) rc = check_factors(&s->layout);
     if (rc) {
         free(s);
         return rc;
@@ -181,98 +236,404 @@ int stats_study_create(ckks_context_t *ctx, const stats_table_t *t, const ckks_s
         return ckks_fail(crc, "study keys");
     }
     s->ctx = ctx;
-    set_digest(s);
+    if ((rc = set_digest(s))) {
+        s->ctx = NULL;
+        stats_study_free(s);
+        return rc;
+    }
     *out = s;
     return STATS_OK;
+}
+
+int stats_study_create(ckks_context_t *ctx, const stats_table_t *t, const ckks_secret_key_t *sk,
+                       stats_study_t **out)
+{
+    return stats_study_create_factors(ctx, t, sk, NULL, out);
 }
 
 int stats_study_write(const stats_study_t *s, void **out, size_t *len)
 {
     if (!s || !out || !len) return STATS_EINVAL;
-    buf_t b = {0}, schema = {0};
-    PUT_FRAME(&b, ckks_write_params(s->ctx, &f, &fl));
-    schema_payload(&s->layout, &schema);
-    if (schema.err) b.err = schema.err;
-    PUT_FRAME(&b, schema.err ? CKKS_ENOMEM : ckks_frame_write(s->ctx, STATS_OBJ_SCHEMA, schema.p, schema.len, &f, &fl));
-    free(schema.p);
-    PUT_FRAME(&b, ckks_write_public_key(s->pk, &f, &fl));
-    PUT_FRAME(&b, ckks_write_relin_key(s->rk, &f, &fl));
-    PUT_FRAME(&b, ckks_write_galois_keys(s->gk, &f, &fl));
+    buf_t b = {0};
+    study_frames(s, &b, 1);
     return finish(&b, out, len);
+}
+
+/* ---- readers: one frame at a time ------------------------------------------------
+ * Studies and tables are read frame by frame, from a buffer (stats_study_read,
+ * stats_table_read) or from bytes as they arrive (stats_stream_*): the same
+ * header check before a frame is buffered, the same validation of each
+ * complete frame. */
+enum { KIND_STUDY, KIND_TABLE };
+#define STUDY_FRAMES 5
+
+struct stats_stream {
+    int kind, err;
+    char msg[320];
+    const stats_study_t *study; /* table: the study it must belong to */
+    stats_study_t *own;         /* study being built */
+    stats_enc_table_t *keep;    /* table: the ciphertexts, when the caller wants them */
+    size_t index, frames;       /* frames done, frames expected */
+    size_t avail;               /* buffer reads: bytes after the table header (bounds its chunk count) */
+    size_t max_gk;              /* study: Galois keys the schema needs (+ conjugation) */
+    crypto_generichash_state digest;
+    uint64_t nrows, chunks;
+    uint8_t hdr[CKKS_HEADER_BYTES];
+    size_t hfill;
+    uint8_t *frame;
+    size_t flen, ffill;
+};
+
+static int stream_fail(stats_stream_t *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int stream_fail(stats_stream_t *r, int code, const char *fmt, ...)
+{
+    if (r->err) return r->err;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+    va_end(ap);
+    r->err = code;
+    stats_set_error("%s", r->msg);
+    return code;
+}
+
+static int stream_ckks_fail(stats_stream_t *r, int crc, const char *what)
+{
+    return stream_fail(r, crc == CKKS_ENOMEM ? STATS_ENOMEM : STATS_ECKKS, "%s: %s", what, ckks_strerror(crc));
+}
+
+static const ckks_context_t *stream_ctx(const stats_stream_t *r)
+{
+    return r->kind == KIND_TABLE ? r->study->ctx : r->own ? r->own->ctx : NULL;
+}
+
+static const char *study_frame_name(size_t i)
+{
+    static const char *names[STUDY_FRAMES] = {"parameters", "schema", "public key", "relinearization key",
+                                              "Galois keys"};
+    return names[i];
+}
+
+/* The largest payload the next frame may have: nothing is buffered beyond it. */
+static uint64_t max_payload(const stats_stream_t *r, uint16_t *type)
+{
+    const ckks_context_t *ctx = stream_ctx(r);
+    if (r->kind == KIND_TABLE) {
+        size_t k1 = ckks_context_data_primes(ctx), n = ckks_context_n(ctx);
+        *type = r->index == 0 ? STATS_OBJ_TABLE : CKKS_OBJ_CIPHERTEXT;
+        return r->index == 0 ? 48 : 24 + 2 * (uint64_t)k1 * n * 8 + 32;
+    }
+    static const uint16_t types[STUDY_FRAMES] = {CKKS_OBJ_PARAMS, STATS_OBJ_SCHEMA, CKKS_OBJ_PUBLIC_KEY,
+                                                 CKKS_OBJ_RELIN_KEY, CKKS_OBJ_GALOIS_KEYS};
+    *type = types[r->index];
+    if (r->index == 0) return 24 + 16 + 8 * CKKS_MAX_PRIMES;
+    uint64_t k = ckks_context_data_primes(ctx) + 1, n = ckks_context_n(ctx), key = (k - 1) * 2 * k * n * 8;
+    switch (r->index) {
+    case 1: return 16 + STATS_MAX_COLS * (STATS_NAME_MAX + 8);
+    case 2: return 2 * k * n * 8;
+    case 3: return key;
+    default: return 8 + r->max_gk * (8 + key);
+    }
+}
+
+/* The 48-byte header of the next frame, before its payload is buffered:
+ * magic, version, the type expected here, the parameters, a length bound. */
+static int check_header(stats_stream_t *r, const uint8_t *h, uint64_t *plen)
+{
+    const char *what = r->kind == KIND_TABLE ? "table" : "study";
+    if (memcmp(h, "HESTAT\r\n", 8))
+        return stream_fail(r, STATS_ESCHEMA, "%s: not a hestat file (frame %zu has no HESTAT header)", what,
+                           r->index + 1);
+    uint16_t version, type, want;
+    uint64_t hash;
+    memcpy(&version, h + 8, 2);
+    memcpy(&type, h + 10, 2);
+    memcpy(&hash, h + 16, 8);
+    memcpy(plen, h + 24, 8);
+    if (version != 1) return stream_fail(r, STATS_ESCHEMA, "%s: unsupported format version %u", what, version);
+    if (type == CKKS_OBJ_SECRET_KEY)
+        return stream_fail(r, STATS_EINVAL, "%s: contains a secret key; refused", what);
+    uint64_t max = max_payload(r, &want);
+    if (type != want)
+        return stream_fail(r, STATS_ESCHEMA, "%s: frame %zu is of type %u where %s was expected", what, r->index + 1,
+                           type, r->kind == KIND_TABLE ? (r->index ? "a ciphertext" : "a table header")
+                                                       : study_frame_name(r->index));
+    const ckks_context_t *ctx = stream_ctx(r);
+    if (ctx && hash != ckks_params_hash(ctx))
+        return stream_fail(r, STATS_ESCHEMA, "%s: frame %zu is for other encryption parameters%s", what,
+                           r->index + 1, r->kind == KIND_TABLE ? " than the study's" : "");
+    if (*plen > max)
+        return stream_fail(r, STATS_ESCHEMA, "%s: frame %zu claims %llu bytes, more than its %llu at most", what,
+                           r->index + 1, (unsigned long long)*plen, (unsigned long long)max);
+    return STATS_OK;
+}
+
+static int study_frame(stats_stream_t *r, const uint8_t *f, size_t fl)
+{
+    stats_study_t *s = r->own;
+    int crc = CKKS_OK;
+    const uint8_t *payload;
+    size_t plen;
+    switch (r->index) {
+    case 0: {
+        ckks_params_t params;
+        if ((crc = ckks_read_params(f, fl, &params)) || (crc = ckks_context_new(&params, &s->ctx)))
+            return stream_ckks_fail(r, crc, "study parameters");
+        break;
+    }
+    case 1:
+        if ((crc = ckks_frame_open(s->ctx, f, fl, STATS_OBJ_SCHEMA, &payload, &plen)))
+            return stream_ckks_fail(r, crc, "study schema");
+        if (parse_schema(s->ctx, payload, plen, &s->layout))
+            return stream_fail(r, STATS_ESCHEMA, "study schema: invalid fields");
+        {
+            int steps[64];
+            r->max_gk = stats_galois_steps(&s->layout, steps, 64) + 1;
+        }
+        break;
+    case 2:
+        if ((crc = ckks_read_public_key(s->ctx, f, fl, &s->pk))) return stream_ckks_fail(r, crc, "study public key");
+        break;
+    case 3:
+        if ((crc = ckks_read_relin_key(s->ctx, f, fl, &s->rk)))
+            return stream_ckks_fail(r, crc, "study relinearization key");
+        break;
+    default: {
+        if ((crc = ckks_read_galois_keys(s->ctx, f, fl, &s->gk))) return stream_ckks_fail(r, crc, "study Galois keys");
+        int steps[64];
+        size_t n = stats_galois_steps(&s->layout, steps, 64);
+        for (size_t i = 0; i < n; i++)
+            if (!ckks_galois_keys_has(s->gk, ckks_galois_elt_rotate(s->ctx, steps[i])))
+                return stream_fail(r, STATS_ESCHEMA, "study: Galois key for step %d missing", steps[i]);
+    }
+    }
+    if (r->index < DIGEST_FRAMES) crypto_generichash_update(&r->digest, f, fl);
+    if (r->index + 1 == STUDY_FRAMES) crypto_generichash_final(&r->digest, s->digest, 32);
+    return STATS_OK;
+}
+
+static int table_header(stats_stream_t *r, const uint8_t *f, size_t fl)
+{
+    const stats_study_t *s = r->study;
+    const uint8_t *payload;
+    size_t plen;
+    int crc = ckks_frame_open(s->ctx, f, fl, STATS_OBJ_TABLE, &payload, &plen);
+    if (crc) return stream_ckks_fail(r, crc, "table header");
+    if (plen != 48) return stream_fail(r, STATS_ESCHEMA, "table: malformed header");
+    if (memcmp(payload, s->digest, 32))
+        return stream_fail(r, STATS_ESCHEMA,
+                           "table: encrypted for another study (its study digest differs: another public key, "
+                           "parameters or schema)");
+    memcpy(&r->nrows, payload + 32, 8);
+    memcpy(&r->chunks, payload + 40, 8);
+    size_t R = s->layout.rows_per_ct;
+    if (r->nrows == 0 || r->nrows > ((uint64_t)1 << 40) || r->chunks != (r->nrows + R - 1) / R ||
+        r->chunks > r->avail / (2 * CKKS_HEADER_BYTES))
+        return stream_fail(r, STATS_ESCHEMA, "table: %llu rows in %llu chunks is inconsistent",
+                           (unsigned long long)r->nrows, (unsigned long long)r->chunks);
+    r->frames = 1 + 2 * r->chunks;
+    if (r->keep) {
+        stats_enc_table_t *t = r->keep;
+        t->layout = s->layout;
+        t->layout.nrows = r->nrows;
+        t->layout.chunks = r->chunks;
+        t->z = calloc(r->chunks, sizeof *t->z);
+        t->m = calloc(r->chunks, sizeof *t->m);
+        if (!t->z || !t->m) return stream_fail(r, STATS_ENOMEM, "table: out of memory");
+        t->chunks = r->chunks;
+    }
+    return STATS_OK;
+}
+
+static int table_frame(stats_stream_t *r, const uint8_t *f, size_t fl)
+{
+    if (r->index == 0) return table_header(r, f, fl);
+    const stats_study_t *s = r->study;
+    ckks_ciphertext_t *ct = NULL;
+    int crc = ckks_read_ciphertext(s->ctx, f, fl, &ct);
+    if (crc) return stream_ckks_fail(r, crc, "table");
+    if (ct->size != 2 || ct->nprimes != ckks_context_data_primes(s->ctx)) {
+        ckks_ciphertext_free(ct);
+        return stream_fail(r, STATS_ESCHEMA, "table: ciphertext %zu has the wrong size or level", r->index);
+    }
+    if (r->keep) {
+        size_t i = r->index - 1;
+        (i % 2 ? r->keep->m : r->keep->z)[i / 2] = ct;
+    } else {
+        ckks_ciphertext_free(ct);
+    }
+    return STATS_OK;
+}
+
+/* A complete frame (header + payload) at f. */
+static int stream_frame(stats_stream_t *r, const uint8_t *f, size_t fl)
+{
+    int rc = r->kind == KIND_TABLE ? table_frame(r, f, fl) : study_frame(r, f, fl);
+    if (!rc) r->index++;
+    return rc;
+}
+
+static int stream_init(stats_stream_t *r, int kind, const stats_study_t *study)
+{
+    memset(r, 0, sizeof *r);
+    r->kind = kind;
+    r->study = study;
+    if (kind == KIND_STUDY) {
+        r->frames = STUDY_FRAMES;
+        r->own = calloc(1, sizeof *r->own);
+        if (!r->own) return STATS_ENOMEM;
+        digest_init(&r->digest);
+    } else {
+        r->frames = 1; /* until the header says how many chunks follow */
+        r->avail = SIZE_MAX;
+    }
+    return STATS_OK;
+}
+
+static void stream_clear(stats_stream_t *r)
+{
+    stats_study_free(r->own);
+    stats_enc_table_free(r->keep);
+    free(r->frame);
+    r->own = NULL;
+    r->keep = NULL;
+    r->frame = NULL;
+}
+
+int stats_stream_study_new(stats_stream_t **out)
+{
+    if (!out) return STATS_EINVAL;
+    stats_stream_t *r = malloc(sizeof *r);
+    if (!r || stream_init(r, KIND_STUDY, NULL)) {
+        free(r);
+        return STATS_ENOMEM;
+    }
+    *out = r;
+    return STATS_OK;
+}
+
+int stats_stream_table_new(const stats_study_t *s, stats_stream_t **out)
+{
+    if (!s || !out) return STATS_EINVAL;
+    stats_stream_t *r = malloc(sizeof *r);
+    if (!r) return STATS_ENOMEM;
+    stream_init(r, KIND_TABLE, s);
+    *out = r;
+    return STATS_OK;
+}
+
+void stats_stream_free(stats_stream_t *r)
+{
+    if (!r) return;
+    stream_clear(r);
+    free(r);
+}
+
+int stats_stream_feed(stats_stream_t *r, const void *data, size_t len)
+{
+    if (!r || (!data && len)) return STATS_EINVAL;
+    if (r->err) {
+        stats_set_error("%s", r->msg);
+        return r->err;
+    }
+    const uint8_t *p = data;
+    while (len) {
+        if (r->index == r->frames)
+            return stream_fail(r, STATS_ESCHEMA, "%s: trailing bytes after the last frame",
+                               r->kind == KIND_TABLE ? "table" : "study");
+        if (r->hfill < CKKS_HEADER_BYTES) {
+            size_t take = CKKS_HEADER_BYTES - r->hfill < len ? CKKS_HEADER_BYTES - r->hfill : len;
+            memcpy(r->hdr + r->hfill, p, take);
+            r->hfill += take;
+            p += take;
+            len -= take;
+            if (r->hfill < CKKS_HEADER_BYTES) break;
+            uint64_t plen = 0;
+            int rc = check_header(r, r->hdr, &plen);
+            if (rc) return rc;
+            r->flen = CKKS_HEADER_BYTES + (size_t)plen;
+            r->frame = malloc(r->flen);
+            if (!r->frame) return stream_fail(r, STATS_ENOMEM, "out of memory for a %zu-byte frame", r->flen);
+            memcpy(r->frame, r->hdr, CKKS_HEADER_BYTES);
+            r->ffill = CKKS_HEADER_BYTES;
+        }
+        size_t take = r->flen - r->ffill < len ? r->flen - r->ffill : len;
+        memcpy(r->frame + r->ffill, p, take);
+        r->ffill += take;
+        p += take;
+        len -= take;
+        if (r->ffill == r->flen) {
+            int rc = stream_frame(r, r->frame, r->flen);
+            free(r->frame);
+            r->frame = NULL;
+            r->hfill = 0;
+            if (rc) return rc;
+        }
+    }
+    return STATS_OK;
+}
+
+static int stream_complete(stats_stream_t *r)
+{
+    if (r->err) return r->err;
+    if (r->index != r->frames || r->hfill)
+        return stream_fail(r, STATS_ESCHEMA, "%s: truncated (%zu of %zu frames complete)",
+                           r->kind == KIND_TABLE ? "table" : "study", r->index, r->frames);
+    return STATS_OK;
+}
+
+int stats_stream_finish(stats_stream_t *r, stats_study_t **study, uint64_t *nrows)
+{
+    if (!r) return STATS_EINVAL;
+    int rc = stream_complete(r);
+    if (rc) return rc;
+    if (nrows) *nrows = r->nrows;
+    if (study && r->kind == KIND_STUDY) {
+        *study = r->own;
+        r->own = NULL;
+    }
+    return STATS_OK;
+}
+
+/* Reads frames of a buffer in place until the object is complete; *used =
+ * bytes consumed. */
+static int read_frames(stats_stream_t *r, const uint8_t *p, size_t len, size_t *used)
+{
+    size_t off = 0;
+    while (r->index < r->frames) {
+        if (len - off < CKKS_HEADER_BYTES)
+            return stream_fail(r, STATS_ESCHEMA, "%s: frame %zu missing or truncated",
+                               r->kind == KIND_TABLE ? "table" : "study", r->index + 1);
+        uint64_t plen = 0;
+        int rc = check_header(r, p + off, &plen);
+        if (rc) return rc;
+        if (plen > len - off - CKKS_HEADER_BYTES)
+            return stream_fail(r, STATS_ESCHEMA, "%s: frame %zu truncated", r->kind == KIND_TABLE ? "table" : "study",
+                               r->index + 1);
+        size_t fl = CKKS_HEADER_BYTES + (size_t)plen;
+        r->avail = len - off - fl;
+        if ((rc = stream_frame(r, p + off, fl))) return rc;
+        off += fl;
+    }
+    *used = off;
+    return STATS_OK;
 }
 
 int stats_study_read(const void *buf, size_t len, stats_study_t **out, size_t *used)
 {
     if (!buf || !out) return STATS_EINVAL;
     *out = NULL;
-    const uint8_t *p = buf;
-    size_t off = 0, fl[5];
-    for (int i = 0; i < 5; i++) {
-        fl[i] = frame_at(p, len, off);
-        if (!fl[i]) {
-            stats_set_error("study: frame %d missing or truncated", i + 1);
-            return STATS_ESCHEMA;
-        }
-        if (frame_type(p, off) == CKKS_OBJ_SECRET_KEY) {
-            stats_set_error("study: contains a secret key");
-            return STATS_EINVAL;
-        }
-        off += fl[i];
+    stats_stream_t r;
+    if (stream_init(&r, KIND_STUDY, NULL)) return STATS_ENOMEM;
+    size_t off = 0;
+    int rc = read_frames(&r, buf, len, &off);
+    if (!rc && !used && off != len) rc = stream_fail(&r, STATS_ESCHEMA, "study: %zu trailing bytes", len - off);
+    if (!rc) {
+        *out = r.own;
+        r.own = NULL;
+        if (used) *used = off;
     }
-    stats_study_t *s = calloc(1, sizeof *s);
-    if (!s) return STATS_ENOMEM;
-    ckks_params_t params;
-    int rc = STATS_OK, crc;
-    const uint8_t *q = p;
-    if ((crc = ckks_read_params(q, fl[0], &params)) || (crc = ckks_context_new(&params, &s->ctx))) {
-        rc = ckks_fail(crc, "study parameters");
-        goto fail;
-    }
-    q += fl[0];
-    const uint8_t *payload;
-    size_t plen;
-    if ((crc = ckks_frame_open(s->ctx, q, fl[1], STATS_OBJ_SCHEMA, &payload, &plen))) {
-        rc = ckks_fail(crc, "study schema");
-        goto fail;
-    }
-    if ((rc = parse_schema(s->ctx, payload, plen, &s->layout))) {
-        stats_set_error("study schema: invalid fields");
-        goto fail;
-    }
-    q += fl[1];
-    if ((crc = ckks_read_public_key(s->ctx, q, fl[2], &s->pk))) {
-        rc = ckks_fail(crc, "study public key");
-        goto fail;
-    }
-    q += fl[2];
-    if ((crc = ckks_read_relin_key(s->ctx, q, fl[3], &s->rk))) {
-        rc = ckks_fail(crc, "study relinearization key");
-        goto fail;
-    }
-    q += fl[3];
-    if ((crc = ckks_read_galois_keys(s->ctx, q, fl[4], &s->gk))) {
-        rc = ckks_fail(crc, "study Galois keys");
-        goto fail;
-    }
-    int steps[64];
-    size_t n = stats_galois_steps(&s->layout, steps, 64);
-    for (size_t i = 0; i < n; i++)
-        if (!ckks_galois_keys_has(s->gk, ckks_galois_elt_rotate(s->ctx, steps[i]))) {
-            stats_set_error("study: Galois key for step %d missing", steps[i]);
-            rc = STATS_ESCHEMA;
-            goto fail;
-        }
-    set_digest(s);
-    if (used) *used = off;
-    else if (off != len) {
-        stats_set_error("study: %zu trailing bytes", len - off);
-        rc = STATS_ESCHEMA;
-        goto fail;
-    }
-    *out = s;
-    return STATS_OK;
-fail:
-    stats_study_free(s);
+    stream_clear(&r);
     return rc;
 }
 
@@ -293,6 +654,27 @@ int stats_table_write(const stats_study_t *s, const stats_enc_table_t *t, void *
     return finish(&b, out, len);
 }
 
+int stats_table_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_table_t **out,
+                     size_t *used)
+{
+    if (!s || !buf || !out) return STATS_EINVAL;
+    *out = NULL;
+    stats_stream_t r;
+    stream_init(&r, KIND_TABLE, s);
+    r.keep = calloc(1, sizeof *r.keep);
+    if (!r.keep) return STATS_ENOMEM;
+    size_t off = 0;
+    int rc = read_frames(&r, buf, len, &off);
+    if (!rc && !used && off != len) rc = stream_fail(&r, STATS_ESCHEMA, "table: %zu trailing bytes", len - off);
+    if (!rc) {
+        *out = r.keep;
+        r.keep = NULL;
+        if (used) *used = off;
+    }
+    stream_clear(&r);
+    return rc;
+}
+
 /* Reads `count` fresh (size-2, top-level) ciphertext frames from p+*off. */
 static int read_cts(const stats_study_t *s, const uint8_t *p, size_t len, size_t *off, size_t count,
                     ckks_ciphertext_t **cts, size_t want_primes, const char *what)
@@ -311,70 +693,6 @@ static int read_cts(const stats_study_t *s, const uint8_t *p, size_t len, size_t
         }
         *off += fl;
     }
-    return STATS_OK;
-}
-
-int stats_table_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_table_t **out,
-                     size_t *used)
-{
-    if (!s || !buf || !out) return STATS_EINVAL;
-    *out = NULL;
-    const uint8_t *p = buf, *payload;
-    size_t plen, fl = frame_at(p, len, 0);
-    if (!fl) {
-        stats_set_error("table: no header frame");
-        return STATS_ESCHEMA;
-    }
-    int crc = ckks_frame_open(s->ctx, p, fl, STATS_OBJ_TABLE, &payload, &plen);
-    if (crc) return ckks_fail(crc, "table header");
-    uint64_t nrows, chunks;
-    if (plen != 48) return STATS_ESCHEMA;
-    if (memcmp(payload, s->digest, 32)) {
-        stats_set_error("table: encrypted for another study (schema digest differs)");
-        return STATS_ESCHEMA;
-    }
-    memcpy(&nrows, payload + 32, 8);
-    memcpy(&chunks, payload + 40, 8);
-    size_t R = s->layout.rows_per_ct;
-    if (nrows == 0 || nrows > ((uint64_t)1 << 40) || chunks != (nrows + R - 1) / R ||
-        chunks > (len - fl) / (2 * CKKS_HEADER_BYTES)) {
-        stats_set_error("table: %llu rows in %llu chunks is inconsistent", (unsigned long long)nrows,
-                        (unsigned long long)chunks);
-        return STATS_ESCHEMA;
-    }
-    stats_enc_table_t *t = calloc(1, sizeof *t);
-    ckks_ciphertext_t **all = calloc(2 * chunks, sizeof *all);
-    if (!t || !all) {
-        free(t);
-        free(all);
-        return STATS_ENOMEM;
-    }
-    t->layout = s->layout;
-    t->layout.nrows = nrows;
-    t->layout.chunks = chunks;
-    size_t off = fl;
-    int rc = read_cts(s, p, len, &off, 2 * chunks, all, ckks_context_data_primes(s->ctx), "table");
-    t->chunks = chunks;
-    t->z = calloc(chunks, sizeof *t->z);
-    t->m = calloc(chunks, sizeof *t->m);
-    if (!t->z || !t->m) rc = STATS_ENOMEM;
-    for (size_t k = 0; k < chunks; k++) {
-        if (t->z) t->z[k] = all[2 * k];
-        else ckks_ciphertext_free(all[2 * k]);
-        if (t->m) t->m[k] = all[2 * k + 1];
-        else ckks_ciphertext_free(all[2 * k + 1]);
-    }
-    free(all);
-    if (rc == STATS_OK && !used && off != len) {
-        stats_set_error("table: %zu trailing bytes", len - off);
-        rc = STATS_ESCHEMA;
-    }
-    if (rc) {
-        stats_enc_table_free(t);
-        return rc;
-    }
-    if (used) *used = off;
-    *out = t;
     return STATS_OK;
 }
 
@@ -407,8 +725,13 @@ int stats_result_read(const stats_study_t *s, const void *buf, size_t len, stats
     }
     int crc = ckks_frame_open(s->ctx, p, fl, STATS_OBJ_RESULT, &payload, &plen);
     if (crc) return ckks_fail(crc, "result header");
-    if (plen != 56 || memcmp(payload, s->digest, 32)) {
-        stats_set_error("result: of another study, or malformed header");
+    if (plen != 56) {
+        stats_set_error("result: malformed header");
+        return STATS_ESCHEMA;
+    }
+    if (memcmp(payload, s->digest, 32)) {
+        stats_set_error("result: computed for another study (its study digest differs: another public key, "
+                        "parameters or schema)");
         return STATS_ESCHEMA;
     }
     uint32_t job;

@@ -18,6 +18,28 @@ static ckks_context_t *new_ctx(void)
     return ctx;
 }
 
+/* A copy of a table file whose header frame has its digest's first byte
+ * flipped and is sealed again (valid checksum). */
+static uint8_t *resealed_table(const stats_study_t *s, const void *tbuf, size_t tlen)
+{
+    const uint8_t *t = tbuf;
+    uint64_t plen;
+    memcpy(&plen, t + 24, 8);
+    cr_assert_eq(plen, 48);
+    uint8_t payload[48];
+    memcpy(payload, t + CKKS_HEADER_BYTES, 48);
+    payload[0] ^= 1;
+    void *frame;
+    size_t flen;
+    cr_assert_eq(ckks_frame_write(s->ctx, STATS_OBJ_TABLE, payload, 48, &frame, &flen), CKKS_OK);
+    cr_assert_eq(flen, CKKS_HEADER_BYTES + 48);
+    uint8_t *out = malloc(tlen);
+    memcpy(out, tbuf, tlen);
+    memcpy(out, frame, flen);
+    free(frame);
+    return out;
+}
+
 Test(stats_io, job_file_runs_like_memory_and_refuses_bad_input, .timeout = 300)
 {
     stats_table_t *t;
@@ -104,12 +126,15 @@ Test(stats_io, job_file_runs_like_memory_and_refuses_bad_input, .timeout = 300)
                  "a secret key of another context must not build a study");
     ckks_context_free(ctx2);
     stats_enc_table_t *x = NULL;
-    /* Same parameters, different schema digest: flip a byte of the digest and reseal. */
-    uint8_t *tb = malloc(tlen);
-    memcpy(tb, tbuf, tlen);
-    tb[48] ^= 1;
-    cr_expect_neq(stats_table_read(back, tb, tlen, &x, NULL), STATS_OK);
+    /* Same parameters, another study digest: flip a byte of the digest and
+     * reseal the header frame, so the checksum passes and the digest check
+     * is what refuses it. */
+    uint8_t *tb = resealed_table(back, tbuf, tlen);
+    cr_expect_eq(stats_table_read(back, tb, tlen, &x, NULL), STATS_ESCHEMA);
+    cr_expect(strstr(stats_error(), "another study") != NULL, "%s", stats_error());
     cr_expect_null(x);
+    tb[60] ^= 1; /* and without resealing, the checksum refuses it first */
+    cr_expect_eq(stats_table_read(back, tb, tlen, &x, NULL), STATS_ECKKS);
     free(tb);
 
     stats_table_free(narrow);
@@ -123,5 +148,217 @@ Test(stats_io, job_file_runs_like_memory_and_refuses_bad_input, .timeout = 300)
     ckks_secret_key_free(sk); /* before its context (owned by the study) */
     stats_study_free(back);
     stats_study_free(study);
+    stats_table_free(t);
+}
+
+/* Two keygens from the same table with the same parameters: two studies. */
+typedef struct {
+    ckks_secret_key_t *sk;
+    stats_study_t *study;
+    void *file;
+    size_t len;
+} keygen_t;
+
+static void keygen(const stats_table_t *t, keygen_t *k)
+{
+    ckks_context_t *ctx = new_ctx();
+    cr_assert_eq(ckks_secret_key_new(ctx, &k->sk), CKKS_OK);
+    cr_assert_eq(stats_study_create(ctx, t, k->sk, &k->study), STATS_OK, "%s", stats_error());
+    cr_assert_eq(stats_study_write(k->study, &k->file, &k->len), STATS_OK);
+}
+
+static void keygen_free(keygen_t *k)
+{
+    ckks_secret_key_free(k->sk);
+    stats_study_free(k->study);
+    free(k->file);
+}
+
+static void encrypt_table(const stats_study_t *s, const stats_table_t *t, void **buf, size_t *len)
+{
+    stats_layout_t lay = s->layout;
+    lay.nrows = t->nrows;
+    lay.chunks = (t->nrows + lay.rows_per_ct - 1) / lay.rows_per_ct;
+    stats_enc_table_t *e;
+    cr_assert_eq(stats_encrypt(s->ctx, s->pk, NULL, t, &lay, 0x1p40, &e), STATS_OK, "%s", stats_error());
+    cr_assert_eq(stats_table_write(s, e, buf, len), STATS_OK);
+    stats_enc_table_free(e);
+}
+
+Test(stats_io, files_are_bound_to_their_study_and_key, .timeout = 300)
+{
+    stats_table_t *t;
+    cr_assert_eq(stats_generate_framingham(300, 5, &t), STATS_OK);
+    keygen_t a, b;
+    keygen(t, &a);
+    keygen(t, &b);
+    /* Same schema, same parameters: the digests still differ (public keys). */
+    cr_expect_arr_neq(a.study->digest, b.study->digest, 32);
+    void *ta, *res;
+    size_t tlen, rlen;
+    encrypt_table(a.study, t, &ta, &tlen);
+    stats_enc_table_t *x = NULL;
+    cr_expect_eq(stats_table_read(b.study, ta, tlen, &x, NULL), STATS_ESCHEMA);
+    cr_expect(strstr(stats_error(), "another study") != NULL, "%s", stats_error());
+    cr_expect_null(x);
+    cr_assert_eq(stats_table_read(a.study, ta, tlen, &x, NULL), STATS_OK, "%s", stats_error());
+
+    /* A result of study a: refused under b, decrypted under a. */
+    stats_enc_result_t *r;
+    cr_assert_eq(stats_compute(a.study->ctx, x, STATS_JOB_ALL, a.study->rk, a.study->gk, &r, NULL), STATS_OK);
+    cr_assert_eq(stats_result_write(a.study, r, &res, &rlen), STATS_OK);
+    stats_enc_result_t *back = NULL;
+    cr_expect_eq(stats_result_read(b.study, res, rlen, &back), STATS_ESCHEMA);
+    cr_expect(strstr(stats_error(), "another study") != NULL, "%s", stats_error());
+    cr_assert_eq(stats_result_read(a.study, res, rlen, &back), STATS_OK, "%s", stats_error());
+
+    /* The secret key is checked against the study's public key. */
+    cr_expect_eq(ckks_secret_key_matches(a.sk, a.study->pk), CKKS_OK);
+    cr_expect_eq(ckks_secret_key_matches(b.sk, b.study->pk), CKKS_OK);
+    ckks_public_key_t *pk_b_in_a;
+    void *pkbuf;
+    size_t pklen;
+    cr_assert_eq(ckks_write_public_key(b.study->pk, &pkbuf, &pklen), CKKS_OK);
+    cr_assert_eq(ckks_read_public_key(a.study->ctx, pkbuf, pklen, &pk_b_in_a), CKKS_OK);
+    cr_expect_eq(ckks_secret_key_matches(a.sk, pk_b_in_a), CKKS_EKEY);
+    cr_expect_eq(ckks_secret_key_matches(b.sk, a.study->pk), CKKS_ECONTEXT); /* other context object */
+    ckks_public_key_free(pk_b_in_a);
+    free(pkbuf);
+
+    /* Decrypting with the wrong secret key (same parameters) is an error,
+     * not a report; with the right one the counts are exact. */
+    static stats_result_t out;
+    ckks_secret_key_t *wrong;
+    void *skbuf;
+    size_t sklen;
+    cr_assert_eq(ckks_write_secret_key(b.sk, &skbuf, &sklen), CKKS_OK);
+    cr_assert_eq(ckks_read_secret_key(a.study->ctx, skbuf, sklen, &wrong), CKKS_OK);
+    free(skbuf);
+    cr_expect_eq(stats_decrypt(a.study->ctx, wrong, back, &out), STATS_EDECRYPT);
+    cr_expect(strstr(stats_error(), "not consistent") != NULL, "%s", stats_error());
+    ckks_secret_key_free(wrong);
+    cr_assert_eq(stats_decrypt(a.study->ctx, a.sk, back, &out), STATS_OK, "%s", stats_error());
+    stats_moments_t ref[16];
+    cr_assert_eq(stats_reference(t, ref, NULL), STATS_OK);
+    for (size_t c = 0; c < 16; c++) cr_expect_eq(out.cols[c].count, ref[c].count, "%s", t->names[c]);
+
+    stats_enc_result_free(back);
+    stats_enc_result_free(r);
+    stats_enc_table_free(x);
+    free(res);
+    free(ta);
+    keygen_free(&a);
+    keygen_free(&b);
+    stats_table_free(t);
+}
+
+/* Feeds buf in chunks of pseudo-random sizes (1 byte .. 64 KB). */
+static int feed_chunks(stats_stream_t *r, const void *buf, size_t len, uint64_t seed)
+{
+    const uint8_t *p = buf;
+    int rc = STATS_OK;
+    for (size_t off = 0; off < len && !rc;) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        size_t n = 1 + (size_t)((seed >> 33) % 65536);
+        if (n > len - off) n = len - off;
+        rc = stats_stream_feed(r, p + off, n);
+        off += n;
+    }
+    return rc;
+}
+
+Test(stats_io, streaming_readers_match_buffer_readers, .timeout = 300)
+{
+    stats_table_t *t;
+    cr_assert_eq(stats_generate_framingham(700, 9, &t), STATS_OK);
+    keygen_t a, b;
+    keygen(t, &a);
+    keygen(t, &b);
+    void *ta, *tb;
+    size_t talen, tblen;
+    encrypt_table(a.study, t, &ta, &talen);
+    encrypt_table(b.study, t, &tb, &tblen);
+
+    /* A study fed in odd chunks parses to the same study (same digest). */
+    stats_stream_t *r;
+    cr_assert_eq(stats_stream_study_new(&r), STATS_OK);
+    cr_assert_eq(feed_chunks(r, a.file, a.len, 1), STATS_OK, "%s", stats_error());
+    stats_study_t *s = NULL;
+    cr_assert_eq(stats_stream_finish(r, &s, NULL), STATS_OK, "%s", stats_error());
+    stats_stream_free(r);
+    cr_assert_not_null(s);
+    cr_expect_arr_eq(s->digest, a.study->digest, 32);
+    cr_expect_eq(s->layout.ncols, 16);
+
+    /* A table of that study, one byte at a time for its first frames. */
+    cr_assert_eq(stats_stream_table_new(s, &r), STATS_OK);
+    for (size_t i = 0; i < 200; i++) cr_assert_eq(stats_stream_feed(r, (uint8_t *)ta + i, 1), STATS_OK);
+    cr_assert_eq(feed_chunks(r, (uint8_t *)ta + 200, talen - 200, 2), STATS_OK, "%s", stats_error());
+    uint64_t nrows = 0;
+    cr_expect_eq(stats_stream_finish(r, NULL, &nrows), STATS_OK, "%s", stats_error());
+    cr_expect_eq(nrows, 700);
+    stats_stream_free(r);
+
+    /* Another study's table: refused once its header frame is in, before any ciphertext. */
+    cr_assert_eq(stats_stream_table_new(s, &r), STATS_OK);
+    cr_expect_eq(stats_stream_feed(r, tb, CKKS_HEADER_BYTES + 48), STATS_ESCHEMA);
+    cr_expect(strstr(stats_error(), "another study") != NULL, "%s", stats_error());
+    cr_expect_eq(stats_stream_feed(r, (uint8_t *)tb + 96, 10), STATS_ESCHEMA, "errors are sticky");
+    stats_stream_free(r);
+
+    /* Junk: refused from its first 48 bytes (nothing buffered beyond them). */
+    char junk[48];
+    memset(junk, 'A', sizeof junk);
+    cr_assert_eq(stats_stream_table_new(s, &r), STATS_OK);
+    cr_expect_eq(stats_stream_feed(r, junk, 47), STATS_OK);
+    cr_expect_eq(stats_stream_feed(r, junk, 1), STATS_ESCHEMA);
+    cr_expect(strstr(stats_error(), "not a hestat file") != NULL, "%s", stats_error());
+    stats_stream_free(r);
+    /* A header claiming a huge frame is refused before anything is allocated. */
+    uint8_t big[48];
+    memcpy(big, ta, 48);
+    uint64_t huge = (uint64_t)1 << 40;
+    memcpy(big + 24, &huge, 8);
+    cr_assert_eq(stats_stream_table_new(s, &r), STATS_OK);
+    cr_expect_eq(stats_stream_feed(r, big, 48), STATS_ESCHEMA);
+    cr_expect(strstr(stats_error(), "claims") != NULL, "%s", stats_error());
+    stats_stream_free(r);
+    /* A secret key in place of a table or a study. */
+    void *skbuf;
+    size_t sklen;
+    cr_assert_eq(ckks_write_secret_key(a.sk, &skbuf, &sklen), CKKS_OK);
+    cr_assert_eq(stats_stream_table_new(s, &r), STATS_OK);
+    cr_expect_eq(stats_stream_feed(r, skbuf, sklen), STATS_EINVAL);
+    cr_expect(strstr(stats_error(), "secret key") != NULL, "%s", stats_error());
+    stats_stream_free(r);
+    cr_assert_eq(stats_stream_study_new(&r), STATS_OK);
+    uint64_t params_len;
+    memcpy(&params_len, (uint8_t *)a.file + 24, 8);
+    cr_expect_eq(stats_stream_feed(r, a.file, CKKS_HEADER_BYTES + params_len), STATS_OK, "%s", stats_error());
+    cr_expect_eq(stats_stream_feed(r, skbuf, sklen), STATS_EINVAL); /* a secret key where the schema goes */
+    cr_expect(strstr(stats_error(), "secret key") != NULL, "%s", stats_error());
+    stats_stream_free(r);
+    free(skbuf);
+    /* Truncated table: finish says so; trailing bytes: feed says so. */
+    cr_assert_eq(stats_stream_table_new(s, &r), STATS_OK);
+    cr_expect_eq(stats_stream_feed(r, ta, talen - 1), STATS_OK);
+    cr_expect_eq(stats_stream_finish(r, NULL, NULL), STATS_ESCHEMA);
+    cr_expect(strstr(stats_error(), "truncated") != NULL, "%s", stats_error());
+    stats_stream_free(r);
+    cr_assert_eq(stats_stream_table_new(s, &r), STATS_OK);
+    cr_expect_eq(stats_stream_feed(r, ta, talen), STATS_OK);
+    cr_expect_eq(stats_stream_feed(r, "x", 1), STATS_ESCHEMA);
+    stats_stream_free(r);
+    /* A truncated study. */
+    cr_assert_eq(stats_stream_study_new(&r), STATS_OK);
+    cr_expect_eq(feed_chunks(r, a.file, a.len / 2, 3), STATS_OK);
+    cr_expect_eq(stats_stream_finish(r, NULL, NULL), STATS_ESCHEMA);
+    stats_stream_free(r);
+
+    stats_study_free(s);
+    free(ta);
+    free(tb);
+    keygen_free(&a);
+    keygen_free(&b);
     stats_table_free(t);
 }
