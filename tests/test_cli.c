@@ -106,3 +106,39 @@ Test(cli, two_contributors_job_compute_decrypt, .timeout = 300)
     cr_expect_eq(run("%s keygen --schema %s/full.csv --keys %s/k2 --stats 'regress:nope~age' 2>/dev/null", C, dir, dir), 1);
     run("rm -rf %s", dir);
 }
+
+/* Item 1 and 2 of the hardening issue, as a user meets them: two keygens from
+ * the same CSV with the same parameters are two studies; nothing of one is
+ * accepted by the other, and a secret key of the wrong study is refused
+ * before any report is written. */
+Test(cli, files_of_another_study_are_refused, .timeout = 300)
+{
+    char d[64] = "/tmp/hestat-foreign-XXXXXX";
+    cr_assert_not_null(mkdtemp(d));
+    const char *C = test_bin("hestat-client"), *S = test_bin("hestat-server");
+    cr_assert_eq(run("%s sample --rows 500 --seed 8 --out %s/t.csv", C, d), 0);
+    cr_assert_eq(run("%s keygen --schema %s/t.csv --keys %s/a", C, d, d), 0);
+    cr_assert_eq(run("%s keygen --schema %s/t.csv --keys %s/b", C, d, d), 0);
+    cr_assert_eq(run("%s encrypt --study %s/a/study.hst --in %s/t.csv --out %s/ta.hst", C, d, d, d), 0);
+    cr_assert_eq(run("%s encrypt --study %s/b/study.hst --in %s/t.csv --out %s/tb.hst", C, d, d, d), 0);
+    /* A job of study a with a table of study b. */
+    cr_expect_eq(run("%s job --study %s/a/study.hst --out %s/mixed.hst %s/ta.hst %s/tb.hst 2> %s/err", C, d, d, d,
+                     d, d), 1);
+    cr_expect_eq(run("grep -q 'another study' %s/err", d), 0, "the message names the mismatch");
+    cr_assert_eq(run("%s job --study %s/a/study.hst --out %s/ja.hst %s/ta.hst && %s compute %s/ja.hst --out %s/ra.hst > /dev/null",
+                     C, d, d, d, S, d, d), 0);
+    /* A result of study a decrypted with study b's keys. */
+    cr_expect_eq(run("%s decrypt --keys %s/b --in %s/ra.hst --out %s/rep.csv 2> %s/err", C, d, d, d, d), 1);
+    cr_expect_eq(run("grep -q 'another study' %s/err", d), 0);
+    cr_expect_neq(run("test -e %s/rep.csv", d), 0, "no report on failure");
+    /* Study a with study b's secret key (same parameters). */
+    cr_assert_eq(run("mkdir %s/mix && cp %s/a/study.hst %s/mix/ && cp %s/b/secret.key %s/mix/", d, d, d, d, d), 0);
+    cr_expect_eq(run("%s decrypt --keys %s/mix --in %s/ra.hst --out %s/rep.csv 2> %s/err", C, d, d, d, d), 1);
+    cr_expect_eq(run("grep -q 'secret key' %s/err", d), 0);
+    cr_expect_neq(run("test -e %s/rep.csv", d), 0, "no report on failure");
+    /* The right keys: counts exact. */
+    cr_expect_eq(run("%s decrypt --keys %s/a --in %s/ra.hst --out %s/rep.csv --compare %s/t.csv", C, d, d, d, d), 0);
+    cr_expect_eq(run("awk -F, '$1==\"count\" && $3==\"\" && $6+0 != 0 {bad=1} $1==\"count\" {n++} END {exit bad || n < 16}' %s/rep.csv",
+                     d), 0);
+    run("rm -rf %s", d);
+}

@@ -103,11 +103,30 @@ Test(http, round_trip_concurrency_bad_inputs_restart, .timeout = 600, .fini = ki
     cr_assert_eq(sh("awk -F, '$1==\"mean\" && $3==\"\" && ($5+0 > 1e-3 || $5+0 < -1e-3) && $7+0 > 1e-6 {bad=1} END {exit bad}' %s/report.csv",
                     dir), 0);
 
-    /* Eight concurrent uploads of the same table: all accepted. */
+    /* Eight concurrent uploads of eight encryptions of a table: all accepted. */
     char cwd[1024];
     cr_assert_not_null(getcwd(cwd, sizeof cwd));
-    cr_assert_eq(sh("cd %s && for i in 1 2 3 4 5 6 7 8; do (%s/%s submit --server %s --token-file token --study keys/study.hst --study-id %s a.hst > up$i.out 2>&1 || echo fail > up$i.err) & done; wait; ! ls up*.err 2>/dev/null",
-                    dir, cwd, C, base, sid), 0, "a concurrent upload failed");
+    const char *Cabs = C[0] == '/' ? "" : cwd;
+    cr_assert_eq(sh("cd %s && for i in 1 2 3 4 5 6 7 8; do %s%s%s encrypt --study keys/study.hst --in a.csv --out a$i.hst || exit 1; done",
+                    dir, Cabs, Cabs[0] ? "/" : "", C), 0);
+    cr_assert_eq(sh("cd %s && for i in 1 2 3 4 5 6 7 8; do (%s%s%s submit --server %s --token-file token --study keys/study.hst --study-id %s a$i.hst > up$i.out 2>&1 || echo fail > up$i.err) & done; wait; ! ls up*.err 2>/dev/null",
+                    dir, Cabs, Cabs[0] ? "/" : "", C, base, sid), 0, "a concurrent upload failed");
+
+    /* A table of another study with the same schema and parameters (a second
+     * keygen from the same CSV) is refused and names the mismatch. */
+    cr_assert_eq(sh("%s keygen --schema %s/full.csv --keys %s/keys2 && %s encrypt --study %s/keys2/study.hst --in %s/a.csv --out %s/foreign.hst",
+                    C, dir, dir, C, dir, dir, dir), 0);
+    {
+        char fpath[128], tpath[128], *fbody = NULL;
+        snprintf(fpath, sizeof fpath, "%s/foreign.hst", dir);
+        snprintf(tpath, sizeof tpath, "/studies/%s/tables", sid);
+        cr_expect_eq(status_of("POST", tpath, tok, fpath, &fbody), 400);
+        cr_expect(fbody && strstr(fbody, "another study"), "%s", fbody ? fbody : "");
+        free(fbody);
+        cr_expect_eq(sh("%s submit --server %s --token-file %s/token --study %s/keys/study.hst --study-id %s %s 2> %s/foreign.err",
+                        C, base, dir, dir, sid, fpath, dir), 1);
+        cr_expect_eq(sh("grep -q 'another study' %s/foreign.err", dir), 0);
+    }
 
     /* Bad inputs: the server answers and keeps serving. */
     char path[256], *body = NULL;
