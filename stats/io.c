@@ -251,6 +251,18 @@ int stats_study_create(ckks_context_t *ctx, const stats_table_t *t, const ckks_s
     return stats_study_create_factors(ctx, t, sk, NULL, out);
 }
 
+int stats_study_check_key(const stats_study_t *s, const ckks_secret_key_t *sk)
+{
+    if (!s || !sk) return STATS_EINVAL;
+    int crc = ckks_secret_key_matches(sk, s->pk);
+    if (crc == CKKS_EKEY || crc == CKKS_ECONTEXT) {
+        stats_set_error("the secret key does not belong to this study (another keygen, or another study's key "
+                        "file)");
+        return STATS_EKEY;
+    }
+    return crc ? ckks_fail(crc, "checking the secret key") : STATS_OK;
+}
+
 int stats_study_write(const stats_study_t *s, void **out, size_t *len)
 {
     if (!s || !out || !len) return STATS_EINVAL;

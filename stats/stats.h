@@ -211,6 +211,10 @@ int stats_study_create(ckks_context_t *ctx, const stats_table_t *t, const ckks_s
 int stats_study_create_factors(ckks_context_t *ctx, const stats_table_t *t, const ckks_secret_key_t *sk,
                                const double *factors, stats_study_t **out);
 void stats_study_free(stats_study_t *s);
+/* Whether sk is the secret key of this study (the study's public key
+ * decrypts to its small error under sk): STATS_OK or STATS_EKEY, with a
+ * message, before a wrong key can produce garbage. */
+int stats_study_check_key(const stats_study_t *s, const ckks_secret_key_t *sk);
 int stats_study_write(const stats_study_t *s, void **buf, size_t *len);
 /* Reads a study; *used = bytes consumed (a job file continues after it). */
 int stats_study_read(const void *buf, size_t len, stats_study_t **out, size_t *used);

@@ -234,6 +234,9 @@ Test(stats_io, files_are_bound_to_their_study_and_key, .timeout = 300)
     cr_assert_eq(ckks_write_secret_key(b.sk, &skbuf, &sklen), CKKS_OK);
     cr_assert_eq(ckks_read_secret_key(a.study->ctx, skbuf, sklen, &wrong), CKKS_OK);
     free(skbuf);
+    cr_expect_eq(stats_study_check_key(a.study, wrong), STATS_EKEY);
+    cr_expect(strstr(stats_error(), "does not belong to this study") != NULL, "%s", stats_error());
+    cr_expect_eq(stats_study_check_key(a.study, a.sk), STATS_OK);
     cr_expect_eq(stats_decrypt(a.study->ctx, wrong, back, &out), STATS_EDECRYPT);
     cr_expect(strstr(stats_error(), "not consistent") != NULL, "%s", stats_error());
     ckks_secret_key_free(wrong);
