@@ -204,10 +204,8 @@ static int stats_demo(const char *csv, size_t rows, const char *outdir)
 
     char path[512];
     snprintf(path, sizeof path, "%s/decrypted_results.csv", outdir);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", outdir);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "hestat-demo: cannot create %s\n", outdir);
+    if (ckks_mkdir_p(outdir, 0755)) {
+        fprintf(stderr, "hestat-demo: cannot create %s: %s\n", outdir, strerror(errno));
         return 1;
     }
     int g = stats_column(t, "TenYearCHD");

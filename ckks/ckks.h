@@ -332,6 +332,9 @@ int ckks_file_write(const char *path, const void *buf, size_t len, int mode);
 /* fsync of the directory holding path, so that a rename into it survives a
  * crash (ckks_file_write does it; callers that rename files themselves call it). */
 int ckks_fsync_dir(const char *path);
+/* mkdir -p: every missing directory of path, with mode (CKKS_EIO and errno
+ * when one cannot be made or a component is not a directory). */
+int ckks_mkdir_p(const char *path, int mode);
 
 #ifdef __cplusplus
 }

@@ -49,6 +49,29 @@ int ckks_file_read(const char *path, size_t max_bytes, void **buf, size_t *len)
     return CKKS_OK;
 }
 
+int ckks_mkdir_p(const char *path, int mode)
+{
+    if (!path || !path[0]) return CKKS_EINVAL;
+    char *p = strdup(path);
+    if (!p) return CKKS_ENOMEM;
+    int rc = CKKS_OK;
+    for (char *q = p + 1;; q++) {
+        if (*q && *q != '/') continue;
+        char c = *q;
+        *q = 0;
+        struct stat st;
+        if (mkdir(p, (mode_t)mode) && (errno != EEXIST || stat(p, &st) || !S_ISDIR(st.st_mode))) {
+            if (errno == EEXIST) errno = ENOTDIR;
+            rc = CKKS_EIO;
+            break;
+        }
+        *q = c;
+        if (!c) break;
+    }
+    free(p);
+    return rc;
+}
+
 int ckks_fsync_dir(const char *path)
 {
     if (!path) return CKKS_EINVAL;
