@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "ckks/ckks.h"
 
 #define MAX_FILE ((size_t)1 << 34)
@@ -195,15 +197,24 @@ static int save(const char *path, void *buf, size_t len, int rc_write)
     return 0;
 }
 
-#define LOAD_OBJ(reader, path, obj)                                                   \
+/* Frees a file image; the image of a secret key is wiped first. */
+static void release(void *buf, size_t len, int secret)
+{
+    if (buf && secret) sodium_memzero(buf, len);
+    free(buf);
+}
+
+#define LOAD_WITH(reader, path, obj, secret)                                          \
     do {                                                                              \
         size_t len_;                                                                  \
         void *buf_ = load(path, &len_);                                               \
         if (!buf_) return 1;                                                          \
         int rc_ = reader(ctx, buf_, len_, obj);                                       \
-        free(buf_);                                                                   \
+        release(buf_, len_, secret);                                                  \
         if (rc_) return fail("%s: %s", path, ckks_strerror(rc_));                     \
     } while (0)
+#define LOAD_OBJ(reader, path, obj) LOAD_WITH(reader, path, obj, 0)
+#define LOAD_SECRET(reader, path, obj) LOAD_WITH(reader, path, obj, 1)
 
 static const char *type_name(ckks_seal_type_t t)
 {
@@ -226,7 +237,7 @@ static int cmd_info(const opts_t *o, ckks_context_t *ctx)
     if (!buf) return 1;
     ckks_seal_info_t info;
     int rc = ckks_seal_identify(ctx, buf, len, &info);
-    free(buf);
+    release(buf, len, 1); /* it may be a secret key */
     if (rc) return fail("%s: %s", o->pos[0], ckks_strerror(rc));
     printf("file: %s\ntype: %s\nseal version: %d.%d\ncompression: %s\nsize: %llu bytes\n",
            o->pos[0], type_name(info.type), info.version_major, info.version_minor,
@@ -254,8 +265,8 @@ static int cmd_decrypt(const opts_t *o, ckks_context_t *ctx)
     if (k > slots) return usage_error("--slots exceeds N/2", NULL);
     ckks_secret_key_t *sk = NULL;
     ckks_ciphertext_t *ct = NULL;
-    LOAD_OBJ(ckks_seal_read_secret_key, o->secret_key, &sk);
     LOAD_OBJ(ckks_seal_read_ciphertext, o->pos[0], &ct);
+    LOAD_SECRET(ckks_seal_read_secret_key, o->secret_key, &sk); /* last: no early return leaves it unwiped */
     ckks_plaintext_t *pt;
     double *v = malloc(slots * sizeof *v);
     int rc = v ? ckks_plaintext_new(ctx, 0, &pt) : CKKS_ENOMEM;

@@ -1,10 +1,20 @@
 /* decrypted_results.csv: the tidy report of a decrypted result, optionally
- * next to the plaintext statistics of a table. */
+ * next to the plaintext statistics of a table. Written whole or not at all:
+ * the rows go to memory first, then to the file atomically (a temporary file
+ * in the same directory, fsynced and renamed over the target), so a failure
+ * never leaves a partial report or touches an older one. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "stats/stats.h"
+
+int stats_csv_name(FILE *f, const char *name); /* table.c */
+int stats_write_report_to(FILE *f, const stats_result_t *r, const stats_layout_t *lay, unsigned what,
+                          const int *groups, size_t ngroups, const stats_table_t *compare,
+                          stats_report_errors_t *worst);
 
 typedef struct {
     FILE *f;
@@ -15,7 +25,11 @@ typedef struct {
 static double row(out_t *o, const char *stat, const char *var, const char *group, long double v,
                   long double want)
 {
-    fprintf(o->f, "%s,%s,%s,%.15Lg", stat, var, group, v);
+    fprintf(o->f, "%s,", stat);
+    stats_csv_name(o->f, var);
+    fputc(',', o->f);
+    stats_csv_name(o->f, group);
+    fprintf(o->f, ",%.15Lg", v);
     double rel = NAN;
     if (o->compare) {
         long double err = fabsl(v - want);
@@ -31,17 +45,17 @@ static void worse(double *w, double v, long double want, double floor)
     if (w && !isnan(v) && fabsl(want) >= floor && v > *w) *w = v;
 }
 
-int stats_write_report(const char *path, const stats_result_t *r, const stats_layout_t *lay,
-                       unsigned what, const int *groups, size_t ngroups,
-                       const stats_table_t *compare, stats_report_errors_t *worst)
+/* The rows of the report to an open stream (the caller may append more rows
+ * before it commits the file). */
+int stats_write_report_to(FILE *f, const stats_result_t *r, const stats_layout_t *lay, unsigned what,
+                          const int *groups, size_t ngroups, const stats_table_t *compare,
+                          stats_report_errors_t *worst)
 {
-    if (!path || !r || !lay || (ngroups && !groups)) return STATS_EINVAL;
+    if (!f || !r || !lay || (ngroups && !groups)) return STATS_EINVAL;
     if (compare && compare->ncols != r->ncols) return STATS_ESCHEMA;
     static stats_moments_t ref[STATS_MAX_COLS];
     static stats_pair_t refp[STATS_MAX_COLS * STATS_MAX_COLS];
     if (compare && stats_reference(compare, ref, refp)) return STATS_EINVAL;
-    FILE *f = fopen(path, "w");
-    if (!f) return STATS_EIO;
     out_t o = {f, compare != NULL};
     stats_report_errors_t w = {0};
     fprintf(f, "statistic,variable,group,value%s\n", compare ? ",plaintext,abs_error,rel_error" : "");
@@ -98,7 +112,22 @@ int stats_write_report(const char *path, const stats_result_t *r, const stats_la
             }
         }
     }
-    int rc = fclose(f) ? STATS_EIO : STATS_OK;
     if (worst) *worst = w;
+    return ferror(f) ? STATS_EIO : STATS_OK;
+}
+
+int stats_write_report(const char *path, const stats_result_t *r, const stats_layout_t *lay,
+                       unsigned what, const int *groups, size_t ngroups,
+                       const stats_table_t *compare, stats_report_errors_t *worst)
+{
+    if (!path) return STATS_EINVAL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return STATS_ENOMEM;
+    int rc = stats_write_report_to(f, r, lay, what, groups, ngroups, compare, worst);
+    if (fclose(f) && !rc) rc = STATS_ENOMEM;
+    if (!rc && ckks_file_write(path, buf, len, 0644)) rc = STATS_EIO;
+    free(buf);
     return rc;
 }

@@ -69,6 +69,9 @@ int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t 
                     levels[nl++] = v;
                 }
             }
+            if (!rc && nl == 0)
+                rc = fail(err, errlen, "group column '%s' has no values in the schema table (its levels come from "
+                          "the data)", tok + 6);
             if (rc || binary) continue;
             qsort(levels, nl, sizeof levels[0], cmp_double);
             rc = stats_add_indicators(t, (size_t)g, levels, nl, &w);

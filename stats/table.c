@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <csv.h>
+
 #include "stats/stats.h"
 
 static _Thread_local char last_error[256];
@@ -33,6 +35,8 @@ const char *stats_strerror(int status)
     case STATS_ESCHEMA: return "tables or results of different layouts";
     case STATS_ECKKS: return "CKKS operation failed";
     case STATS_EIO: return "file could not be read or written";
+    case STATS_EKEY: return "the secret key does not belong to this study";
+    case STATS_EDECRYPT: return "decrypted values are not consistent";
     default: return "unknown stats error";
     }
 }
@@ -70,116 +74,248 @@ int stats_column(const stats_table_t *t, const char *name)
     return -1;
 }
 
-/* ---- CSV ---- */
-static char *trim(char *s)
+/* ---- CSV (RFC 4180 through libcsv) ----
+ * The dialect: comma-separated, fields optionally in double quotes (commas,
+ * doubled quotes and line breaks inside them), LF or CRLF line ends, an
+ * optional UTF-8 byte-order mark (Excel's "CSV UTF-8"), blank lines skipped.
+ * The first record names the columns; every later one holds numbers, "NA"
+ * or an empty cell for a missing value. The file is fed to the parser one
+ * line at a time so that every error names its line. */
+typedef struct {
+    const char *path;
+    size_t line;          /* the line being parsed, from 1 */
+    size_t last_record;   /* the line where the previous record ended */
+    size_t field;         /* fields of the current record so far */
+    int header_done, failed;
+    size_t ncols, nrows, cap;
+    char names[STATS_MAX_COLS][STATS_NAME_MAX];
+    double row[STATS_MAX_COLS];
+    double *vals;
+    size_t *lines;
+    char *err;
+    size_t errlen;
+} csv_reader_t;
+
+static void csv_fail(csv_reader_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void csv_fail(csv_reader_t *r, const char *fmt, ...)
 {
-    while (isspace((unsigned char)*s)) s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
-    if (e - s >= 2 && *s == '"' && e[-1] == '"') {
-        e[-1] = 0;
-        s++;
-    }
+    if (r->failed) return;
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (r->err) snprintf(r->err, r->errlen, "%s", msg);
+    stats_set_error("%s", msg);
+    r->failed = STATS_ECSV;
+}
+
+/* Trims surrounding white space (quoted fields keep theirs from libcsv). */
+static char *csv_trim(char *s, size_t *len)
+{
+    size_t n = *len;
+    while (n && isspace((unsigned char)*s)) s++, n--;
+    while (n && isspace((unsigned char)s[n - 1])) n--;
+    s[n] = 0;
+    *len = n;
     return s;
 }
 
-/* Splits line in place at commas; returns the field count (or max+1 if more). */
-static size_t split(char *line, char **fields, size_t max)
+static void csv_header_field(csv_reader_t *r, char *name, size_t len)
 {
-    size_t n = 0;
-    char *p = line;
-    for (;;) {
-        char *comma = strchr(p, ',');
-        if (n < max) fields[n] = p;
-        n++;
-        if (!comma) break;
-        *comma = 0;
-        p = comma + 1;
+    size_t c = r->field;
+    if (c >= STATS_MAX_COLS) {
+        csv_fail(r, "%s:%zu: more than %d columns", r->path, r->line, STATS_MAX_COLS);
+        return;
     }
-    return n;
+    if (memchr(name, 0, len)) {
+        csv_fail(r, "%s:%zu: column %zu: the name holds a NUL byte", r->path, r->line, c + 1);
+        return;
+    }
+    name = csv_trim(name, &len);
+    if (!len) {
+        csv_fail(r, "%s:%zu: column %zu has an empty name", r->path, r->line, c + 1);
+        return;
+    }
+    if (len >= STATS_NAME_MAX) {
+        csv_fail(r, "%s:%zu: column %zu: name too long ('%.32s...', at most %d bytes)", r->path, r->line, c + 1,
+                 name, STATS_NAME_MAX - 1);
+        return;
+    }
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
+            csv_fail(r, "%s:%zu: column %zu: the name holds a control character", r->path, r->line, c + 1);
+            return;
+        }
+    for (size_t k = 0; k < c; k++)
+        if (!strcmp(r->names[k], name)) {
+            csv_fail(r, "%s:%zu: column name '%s' repeated (columns %zu and %zu)", r->path, r->line, name, k + 1,
+                     c + 1);
+            return;
+        }
+    memcpy(r->names[c], name, len + 1);
 }
 
-int stats_read_csv(const char *path, stats_table_t **out, char *err, size_t errlen)
+static void csv_cell(csv_reader_t *r, char *cell, size_t len)
 {
-#define CSV_FAIL(...)                                   \
-    do {                                                \
-        if (err) snprintf(err, errlen, __VA_ARGS__);    \
-        stats_set_error(__VA_ARGS__);                   \
-        rc = STATS_ECSV;                                \
-        goto done;                                      \
-    } while (0)
+    size_t c = r->field;
+    if (c >= r->ncols) return; /* counted; refused at the end of the record */
+    cell = csv_trim(cell, &len);
+    double v = NAN;
+    if (len && strcmp(cell, "NA")) {
+        char *end;
+        errno = 0;
+        v = strtod(cell, &end);
+        if (end != cell + len || errno || !isfinite(v)) {
+            csv_fail(r, "%s:%zu: column %zu (%s): '%.32s' is not a number", r->path, r->line, c + 1, r->names[c],
+                     cell);
+            return;
+        }
+    }
+    r->row[c] = v;
+}
+
+static void csv_on_field(void *data, size_t len, void *arg)
+{
+    csv_reader_t *r = arg;
+    if (r->failed) return;
+    if (!r->header_done) csv_header_field(r, data, len);
+    else csv_cell(r, data, len);
+    r->field++;
+}
+
+static void csv_on_record(int term, void *arg)
+{
+    (void)term;
+    csv_reader_t *r = arg;
+    if (r->failed) return;
+    size_t n = r->field;
+    r->field = 0;
+    r->last_record = r->line;
+    if (!r->header_done) {
+        r->header_done = 1;
+        r->ncols = n;
+        return;
+    }
+    if (n != r->ncols) {
+        csv_fail(r, "%s:%zu: %zu fields, the header has %zu", r->path, r->line, n, r->ncols);
+        return;
+    }
+    if (r->nrows == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 1024;
+        if (cap > SIZE_MAX / sizeof(double) / r->ncols) {
+            r->failed = STATS_ENOMEM;
+            return;
+        }
+        double *vals = realloc(r->vals, cap * r->ncols * sizeof *vals);
+        if (vals) r->vals = vals;
+        size_t *lines = vals ? realloc(r->lines, cap * sizeof *lines) : NULL;
+        if (lines) r->lines = lines;
+        if (!vals || !lines) {
+            r->failed = STATS_ENOMEM;
+            return;
+        }
+        r->cap = cap;
+    }
+    memcpy(r->vals + r->nrows * r->ncols, r->row, r->ncols * sizeof *r->vals);
+    r->lines[r->nrows++] = r->line;
+}
+
+/* Feeds the file line by line; r->failed or STATS_OK. */
+static int csv_parse_file(FILE *f, csv_reader_t *r)
+{
+    struct csv_parser p;
+    if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL)) return STATS_ENOMEM;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while (!r->failed && (len = getline(&line, &cap, f)) >= 0) {
+        const char *s = line;
+        if (++r->line == 1 && len >= 3 && !memcmp(s, "\xef\xbb\xbf", 3)) s += 3, len -= 3; /* UTF-8 BOM */
+        if (csv_parse(&p, s, (size_t)len, csv_on_field, csv_on_record, r) != (size_t)len && !r->failed) {
+            if (csv_error(&p) == CSV_EPARSE)
+                csv_fail(r, "%s:%zu: malformed CSV: a quote inside an unquoted field, or text after a closing "
+                         "quote (quote the whole field and double the quotes inside it)", r->path, r->line);
+            else
+                r->failed = STATS_ENOMEM;
+        }
+    }
+    if (!r->failed && ferror(f)) {
+        csv_fail(r, "%s: %s", r->path, strerror(errno));
+        r->failed = STATS_EIO;
+    }
+    if (!r->failed && csv_fini(&p, csv_on_field, csv_on_record, r) && !r->failed)
+        csv_fail(r, "%s:%zu: end of file inside a quoted field opened after line %zu", r->path, r->line,
+                 r->last_record);
+    if (!r->failed && !r->header_done) csv_fail(r, "%s: empty file (no header)", r->path);
+    csv_free(&p);
+    free(line);
+    return r->failed;
+}
+
+int stats_read_csv_lines(const char *path, stats_table_t **out, size_t **lines, char *err, size_t errlen)
+{
     if (!path || !out) return STATS_EINVAL;
     *out = NULL;
+    if (lines) *lines = NULL;
+    if (err && errlen) err[0] = 0;
     FILE *f = fopen(path, "r");
     if (!f) {
         if (err) snprintf(err, errlen, "%s: %s", path, strerror(errno));
         stats_set_error("%s: %s", path, strerror(errno));
         return STATS_EIO;
     }
-    int rc = STATS_OK;
-    char *line = NULL, *fields[STATS_MAX_COLS + 1];
-    size_t cap = 0, lineno = 0, ncols = 0, nrows = 0, rows_cap = 0;
-    double *vals = NULL;
-    char names[STATS_MAX_COLS][STATS_NAME_MAX];
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
-        if (lineno == 1) {
-            ncols = split(line, fields, STATS_MAX_COLS);
-            if (ncols > STATS_MAX_COLS) CSV_FAIL("%s:1: more than %d columns", path, STATS_MAX_COLS);
-            for (size_t c = 0; c < ncols; c++) {
-                char *name = trim(fields[c]);
-                if (!*name) CSV_FAIL("%s:1: column %zu has an empty name", path, c + 1);
-                if (strlen(name) >= STATS_NAME_MAX) CSV_FAIL("%s:1: column %zu: name too long", path, c + 1);
-                for (size_t k = 0; k < c; k++)
-                    if (!strcmp(names[k], name)) CSV_FAIL("%s:1: column name '%s' repeated", path, name);
-                strcpy(names[c], name);
-            }
-            continue;
-        }
-        if (len == 0) continue; /* blank line */
-        size_t n = split(line, fields, STATS_MAX_COLS);
-        if (n != ncols)
-            CSV_FAIL("%s:%zu: %zu fields, the header has %zu", path, lineno, n, ncols);
-        if (nrows == rows_cap) {
-            rows_cap = rows_cap ? 2 * rows_cap : 1024;
-            double *grown = realloc(vals, rows_cap * ncols * sizeof *vals);
-            if (!grown) {
-                rc = STATS_ENOMEM;
-                goto done;
-            }
-            vals = grown;
-        }
-        for (size_t c = 0; c < ncols; c++) {
-            char *cell = trim(fields[c]), *end;
-            double v;
-            if (!*cell || !strcmp(cell, "NA")) {
-                v = NAN;
-            } else {
-                errno = 0;
-                v = strtod(cell, &end);
-                if (*end || errno || !isfinite(v))
-                    CSV_FAIL("%s:%zu: column %zu (%s): '%.32s' is not a number", path, lineno, c + 1,
-                             names[c], cell);
-            }
-            vals[nrows * ncols + c] = v;
-        }
-        nrows++;
+    csv_reader_t *r = calloc(1, sizeof *r);
+    if (!r) {
+        fclose(f);
+        return STATS_ENOMEM;
     }
-    if (lineno == 0) CSV_FAIL("%s: empty file (no header)", path);
-    stats_table_t *t;
-    rc = stats_table_new(ncols, nrows, &t);
-    if (rc) goto done;
-    memcpy(t->names, names, sizeof names[0] * ncols);
-    if (nrows) memcpy(t->values, vals, nrows * ncols * sizeof *vals);
-    *out = t;
-done:
-    free(line);
-    free(vals);
+    r->path = path;
+    r->err = err;
+    r->errlen = errlen;
+    int rc = csv_parse_file(f, r);
     fclose(f);
+    stats_table_t *t = NULL;
+    if (!rc) rc = stats_table_new(r->ncols, r->nrows, &t);
+    if (!rc) {
+        memcpy(t->names, r->names, sizeof r->names[0] * r->ncols);
+        if (r->nrows) memcpy(t->values, r->vals, r->nrows * r->ncols * sizeof *r->vals);
+        *out = t;
+        if (lines) {
+            *lines = r->lines;
+            r->lines = NULL;
+        }
+    }
+    free(r->vals);
+    free(r->lines);
+    free(r);
     return rc;
-#undef CSV_FAIL
+}
+
+int stats_read_csv(const char *path, stats_table_t **out, char *err, size_t errlen)
+{
+    return stats_read_csv_lines(path, out, NULL, err, errlen);
+}
+
+int stats_csv_name(FILE *f, const char *name);
+
+/* A name as one CSV field: quoted when it holds a comma, a quote or white
+ * space at either end. */
+int stats_csv_name(FILE *f, const char *name)
+{
+    size_t n = strlen(name);
+    int plain = !strpbrk(name, ",\"\r\n") && !(n && (isspace((unsigned char)name[0]) ||
+                                                      isspace((unsigned char)name[n - 1])));
+    if (plain) return fputs(name, f) < 0 ? -1 : 0;
+    return csv_fwrite(f, name, n) ? -1 : 0;
+}
+
+/* Whether %.{digits}g reads back as v (the shortest common form first). */
+static int strtod_round_trips(double v, int digits)
+{
+    char s[40];
+    snprintf(s, sizeof s, "%.*g", digits, v);
+    return strtod(s, NULL) == v;
 }
 
 int stats_write_csv(const stats_table_t *t, const char *path)
@@ -187,14 +323,17 @@ int stats_write_csv(const stats_table_t *t, const char *path)
     if (!t || !path) return STATS_EINVAL;
     FILE *f = fopen(path, "w");
     if (!f) return STATS_EIO;
-    for (size_t c = 0; c < t->ncols; c++) fprintf(f, "%s%s", c ? "," : "", t->names[c]);
+    for (size_t c = 0; c < t->ncols; c++) {
+        if (c) fputc(',', f);
+        stats_csv_name(f, t->names[c]);
+    }
     fputc('\n', f);
     for (size_t r = 0; r < t->nrows; r++) {
         for (size_t c = 0; c < t->ncols; c++) {
             double v = stats_value(t, r, c);
             if (c) fputc(',', f);
             if (isnan(v)) fputs("NA", f);
-            else fprintf(f, "%.10g", v);
+            else fprintf(f, "%.*g", strtod_round_trips(v, 15) ? 15 : 17, v);
         }
         fputc('\n', f);
     }

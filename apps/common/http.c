@@ -1,6 +1,7 @@
 /* libcurl requests for hestat-client: uploads streamed from files, bodies to
  * memory or to a temporary file renamed into place. */
 #include <curl/curl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,10 +56,33 @@ static size_t on_data(char *data, size_t size, size_t n, void *arg)
     return bytes;
 }
 
+/* The header list with "Authorization: Bearer TOKEN" first; NULL when out
+ * of memory. The temporary is wiped; free_headers wipes libcurl's copies. */
+static struct curl_slist *bearer_header(const char *token)
+{
+    static const char prefix[] = "Authorization: Bearer ";
+    size_t n = sizeof prefix + strlen(token);
+    char *h = malloc(n);
+    if (!h) return NULL;
+    snprintf(h, n, "%s%s", prefix, token);
+    struct curl_slist *list = curl_slist_append(NULL, h);
+    sodium_memzero(h, n);
+    free(h);
+    return list;
+}
+
+static void free_headers(struct curl_slist *list)
+{
+    for (struct curl_slist *l = list; l; l = l->next)
+        if (l->data) sodium_memzero(l->data, strlen(l->data));
+    curl_slist_free_all(list);
+}
+
 int http_request(const char *method, const char *url, const char *token, const char *upload_path,
                  const char *out_path, http_result_t *res)
 {
     memset(res, 0, sizeof *res);
+    res->retry_after = -1;
     static int inited;
     if (!inited) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -87,15 +111,18 @@ int http_request(const char *method, const char *url, const char *token, const c
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, res->error);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
     if (cacert) curl_easy_setopt(c, CURLOPT_CAINFO, cacert);
     if (progress_label) {
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     }
-    if (token) {
-        char h[400];
-        snprintf(h, sizeof h, "Authorization: Bearer %s", token);
-        headers = curl_slist_append(headers, h);
+    if (token && !(headers = bearer_header(token))) {
+        snprintf(res->error, sizeof res->error, "out of memory");
+        if (sink.file) fclose(sink.file);
+        if (tmp[0]) unlink(tmp);
+        curl_easy_cleanup(c);
+        return -1;
     }
     headers = curl_slist_append(headers, "Expect:");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -109,7 +136,7 @@ int http_request(const char *method, const char *url, const char *token, const c
                 if (up) fclose(up);
                 if (sink.file) fclose(sink.file);
                 if (tmp[0]) unlink(tmp);
-                curl_slist_free_all(headers);
+                free_headers(headers);
                 curl_easy_cleanup(c);
                 return -1;
             }
@@ -124,10 +151,15 @@ int http_request(const char *method, const char *url, const char *token, const c
     }
     CURLcode rc = curl_easy_perform(c);
     if (progress_label) fputc('\n', stderr);
-    if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
-    else if (!res->error[0]) snprintf(res->error, sizeof res->error, "%s", curl_easy_strerror(rc));
+    if (rc == CURLE_OK) {
+        curl_off_t after = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
+        if (curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0) res->retry_after = (long)after;
+    } else if (!res->error[0]) {
+        snprintf(res->error, sizeof res->error, "%s", curl_easy_strerror(rc));
+    }
     if (up) fclose(up);
-    curl_slist_free_all(headers);
+    free_headers(headers);
     curl_easy_cleanup(c);
     if (sink.file) {
         int ok = fclose(sink.file) == 0 && rc == CURLE_OK && res->status == 200;

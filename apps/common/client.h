@@ -1,0 +1,107 @@
+/* hestat-client, split by job (apps/hestat-client.c is the command line):
+ *   client_util.c     messages, files (secret buffers wiped), directories, CSV
+ *   client_guard.c    what may leave this machine: uploads walked frame by frame
+ *                     (a secret key is refused before any connection), the token
+ *   client_keygen.c   keys and the study: declared ranges, headroom, --force
+ *   client_decrypt.c  results to decrypted_results.csv, written whole or not at all
+ *   client_http.c     submit and fetch over HTTP, retrying 503 with a bound
+ * Every function returns 0 or the program's exit status (1 error, 2 usage)
+ * after printing one line on standard error. */
+#ifndef HESTAT_CLIENT_H
+#define HESTAT_CLIENT_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "stats/stats.h"
+
+#define CLIENT_MAX_FILE ((size_t)1 << 34)
+#define CLIENT_TOKEN_MAX 4096 /* characters of a bearer token */
+#define CLIENT_RETRIES 5      /* default retries of a request answered 503 */
+#define CLIENT_RETRY_BUDGET_S 60 /* at most this many seconds of waiting per request */
+#define CLIENT_MAX_RANGES STATS_MAX_COLS
+
+typedef struct {
+    char column[STATS_NAME_MAX];
+    double lo, hi;
+} client_range_t;
+
+typedef struct {
+    const char *cmd, *out, *in, *keys, *study, *schema, *csv, *compare, *stats, *coeff_bits;
+    const char *server, *token_file, *study_id, *cacert;
+    int print, force;
+    int retries;     /* --retries N: 503 answers retried (default CLIENT_RETRIES) */
+    double headroom; /* --headroom X: factor >= X * max |observed| (default 2) */
+    client_range_t ranges[CLIENT_MAX_RANGES];
+    size_t nranges;
+    const char *groups[STATS_MAX_COLS];
+    size_t ngroups, rows, n;
+    unsigned long long seed;
+    const char *pos[256];
+    size_t npos;
+} client_opts_t;
+
+/* ---- client_util.c ---- */
+int client_fail(const char *what, const char *detail);
+int client_usage_error(const char *msg, const char *arg);
+int client_stats_fail(const char *what, int rc);
+/* Whole file (NULL after a message). */
+void *client_load(const char *path, size_t *len);
+/* Writes buf atomically with mode, then frees it; client_save_secret wipes
+ * it first (serialized secret keys). */
+int client_save(const char *path, void *buf, size_t len, int mode);
+int client_save_secret(const char *path, void *buf, size_t len);
+/* Wipes and frees the image of a secret (NULL is fine). */
+void client_free_secret(void *buf, size_t len);
+/* mkdir -p with mkdir(2): every missing component created with mode. */
+int client_mkdirs(const char *path, mode_t mode);
+/* A CSV table; lines (may be NULL) receives each row's line in the file. */
+int client_read_csv(const char *path, stats_table_t **t, size_t **lines);
+/* Progress bar on standard error (only on a terminal); arg is its label. */
+void client_bar(void *arg, size_t done, size_t total);
+int client_make_context(const client_opts_t *o, ckks_context_t **ctx);
+
+/* ---- client_guard.c ---- */
+typedef enum { CLIENT_UPLOAD_STUDY, CLIENT_UPLOAD_TABLE } client_upload_t;
+/* Walks the file's hestat frames by their 48-byte headers (payloads are
+ * skipped, never read): refuses a secret key anywhere, anything that is not
+ * a sequence of whole hestat frames (a SEAL file, text, a truncated file), and
+ * a file whose first frame is not what `kind` starts with. */
+int client_check_upload(const char *path, client_upload_t kind);
+/* The bearer token: the file's one line (a final LF or CRLF allowed), at
+ * most CLIENT_TOKEN_MAX printable ASCII characters (longer is refused, never
+ * cut); a file readable by group or others is refused, as the server does.
+ * *token is NULL when path is NULL. Held in guarded memory; free with
+ * client_token_free, which wipes it. */
+int client_token_read(const char *path, char **token);
+void client_token_free(char *token);
+
+/* ---- client_keygen.c ---- */
+/* "COL:LO:HI" (COL may itself hold colons). */
+int client_parse_range(const char *arg, client_range_t *r);
+/* DIR/secret.key (0600) and DIR/study.hst from the schema CSV; refuses a DIR
+ * that already holds either unless o->force. */
+int client_keygen(const client_opts_t *o, const char *schema_csv, const char *dir);
+
+/* ---- client_decrypt.c ---- */
+int client_decrypt(const client_opts_t *o, const char *keys, const char *in, const char *out,
+                   const char *compare, stats_report_errors_t *worst);
+
+/* ---- client_http.c ---- */
+void client_http_retries(int retries);
+int client_submit(const char *server, const char *token, const char *study_path, const char *study_id_in,
+                  const char *const *tables, size_t n, char *study_id, size_t idlen);
+int client_fetch(const char *server, const char *token, const char *study_id, const char *stats,
+                 const char *out);
+
+/* To move to stats/stats.h:
+ * stats/table.c: the CSV reader, also giving each row's line in the file. */
+int stats_read_csv_lines(const char *path, stats_table_t **out, size_t **lines, char *err, size_t errlen);
+/* stats/report.c: the report's rows to an open stream (stats_write_report
+ * writes them to a file atomically). */
+int stats_write_report_to(FILE *f, const stats_result_t *r, const stats_layout_t *lay, unsigned what,
+                          const int *groups, size_t ngroups, const stats_table_t *compare,
+                          stats_report_errors_t *worst);
+
+#endif

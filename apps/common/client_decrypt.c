@@ -1,0 +1,266 @@
+/* hestat-client decrypt: a result to decrypted_results.csv.
+ *
+ * The report is built in memory (the statistics, then the regressions and
+ * histograms asked for with --stats) and written atomically only when every
+ * part of it succeeded: on any error nothing appears at --out and an older
+ * report there is left as it was. The image of secret.key is wiped as soon
+ * as the key is parsed. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apps/common/client.h"
+
+/* Column index of a study column by name, or -1. */
+static int layout_column(const stats_layout_t *lay, const char *name)
+{
+    for (size_t c = 0; c < lay->ncols; c++)
+        if (!strcmp(lay->names[c], name)) return (int)c;
+    return -1;
+}
+
+static void regression_row(FILE *f, const char *stat, const char *model, const char *term, long double v,
+                           int compare, long double want)
+{
+    fprintf(f, "%s,%s,%s,%.15Lg", stat, model, term, v);
+    if (compare) fprintf(f, ",%.15Lg,%.3Lg,%.3Lg", want, fabsl(v - want), fabsl(want) > 0 ? fabsl(v - want) / fabsl(want) : fabsl(v - want));
+    fputc('\n', f);
+}
+
+/* regress:Y~X1+X2 from the study's complete-case columns "cc:Y", "cc:X1", ... */
+static int regression_rows(FILE *f, const char *model, const stats_layout_t *lay, const stats_result_t *res,
+                           const stats_table_t *cmp)
+{
+    size_t idx[STATS_MAX_REGRESSORS + 1], n = 0;
+    char names[STATS_MAX_REGRESSORS + 1][STATS_NAME_MAX];
+    const char *p = model, *tilde = strchr(p, '~');
+    while (p && *p) {
+        if (n > STATS_MAX_REGRESSORS) return client_fail("--stats", "too many regressors");
+        const char *end = n == 0 ? tilde : strchr(p, '+');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char cc[STATS_NAME_MAX + 3];
+        snprintf(cc, sizeof cc, "cc:%.*s", (int)len, p);
+        snprintf(names[n], STATS_NAME_MAX, "%.*s", (int)len, p);
+        int found = layout_column(lay, cc);
+        if (found < 0) {
+            fprintf(stderr, "hestat-client: --stats regress:%s: the study was not created for this regression "
+                    "(no column %s; keygen --stats regress:...); no report written\n", model, cc);
+            return 1;
+        }
+        idx[n++] = (size_t)found;
+        p = end ? end + 1 : NULL;
+    }
+    if (n < 2) return client_fail("--stats", "a regression needs Y~X1+...");
+    if (!res->have_pairs) return client_fail("--stats", "a regression needs a result of --stats all, not means");
+    stats_regression_t rg, ref;
+    if (stats_regress(res, idx[0], idx + 1, n - 1, &rg))
+        return client_fail("regression", "singular or too few complete cases");
+    int have_ref = cmp && !stats_reference_regress(cmp, idx[0], idx + 1, n - 1, &ref);
+    for (size_t i = 0; i < n + 2; i++) {
+        const char *stat = i < n ? "coef" : i == n ? "r2" : "n";
+        long double v = i < n ? rg.coef[i] : i == n ? rg.r2 : rg.n;
+        long double w = !have_ref ? 0 : i < n ? ref.coef[i] : i == n ? ref.r2 : ref.n;
+        const char *term = i == 0 ? "(intercept)" : i < n ? names[i] : "";
+        regression_row(f, stat, model, term, v, cmp != NULL, w);
+        if (i < n) regression_row(f, "se", model, term, rg.se[i], cmp != NULL, have_ref ? ref.se[i] : 0);
+    }
+    return 0;
+}
+
+/* hist:COL:e0:e1:... from the study's bin columns "COL in [a:b)". */
+static int histogram_rows(FILE *f, const char *spec, const stats_layout_t *lay, const stats_result_t *res,
+                          const stats_table_t *cmp)
+{
+    char col[STATS_NAME_MAX];
+    snprintf(col, sizeof col, "%s", spec);
+    char *colon = strchr(col, ':');
+    if (colon) *colon = 0;
+    size_t len = strlen(col), bins = 0;
+    for (size_t c = 0; c < lay->ncols; c++) {
+        if (strncmp(lay->names[c], col, len) || strncmp(lay->names[c] + len, " in [", 5)) continue;
+        long double want = 0;
+        for (size_t r = 0; cmp && r < cmp->nrows; r++) want += stats_value(cmp, r, c);
+        fprintf(f, "hist,%s,,%.0Lf", lay->names[c], roundl(res->cols[c].sum));
+        if (cmp) fprintf(f, ",%.0Lf,%.3Lg,%.3Lg", want, fabsl(roundl(res->cols[c].sum) - want), 0.0L);
+        fputc('\n', f);
+        bins++;
+    }
+    if (!bins) {
+        fprintf(stderr, "hestat-client: --stats hist:%s: the study has no bins of %s (keygen --stats hist:...); "
+                "no report written\n", spec, col);
+        return 1;
+    }
+    return 0;
+}
+
+/* Regressions and histograms requested with --stats. */
+static int extra_rows(FILE *f, const char *stats, const stats_layout_t *lay, const stats_result_t *res,
+                      const stats_table_t *cmp)
+{
+    if (!stats) return 0;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", stats);
+    char *sv = NULL;
+    for (char *tok = strtok_r(buf, ",", &sv); tok; tok = strtok_r(NULL, ",", &sv)) {
+        if (!strncmp(tok, "regress:", 8) && regression_rows(f, tok + 8, lay, res, cmp)) return 1;
+        if (!strncmp(tok, "hist:", 5) && histogram_rows(f, tok + 5, lay, res, cmp)) return 1;
+    }
+    return 0;
+}
+
+static int load_secret_key(const char *path, const stats_study_t *s, ckks_secret_key_t **sk)
+{
+    size_t len;
+    void *buf = client_load(path, &len);
+    if (!buf) return 1;
+    int rc = ckks_read_secret_key(s->ctx, buf, len, sk);
+    client_free_secret(buf, len);
+    if (rc) return client_fail(path, ckks_strerror(rc));
+    rc = ckks_secret_key_matches(*sk, s->pk);
+    if (rc == CKKS_EKEY) return client_fail(path, stats_strerror(STATS_EKEY));
+    if (rc) return client_fail(path, ckks_strerror(rc));
+    return 0;
+}
+
+static int load_study(const char *path, stats_study_t **s)
+{
+    size_t len;
+    void *buf = client_load(path, &len);
+    if (!buf) return 1;
+    int rc = stats_study_read(buf, len, s, NULL);
+    free(buf);
+    if (rc) return client_stats_fail(path, rc);
+    return 0;
+}
+
+static int decrypt_file(const stats_study_t *s, const ckks_secret_key_t *sk, const char *in, stats_result_t *res)
+{
+    size_t len;
+    void *buf = client_load(in, &len);
+    if (!buf) return 1;
+    stats_enc_result_t *r = NULL;
+    int rc = stats_result_read(s, buf, len, &r);
+    free(buf);
+    if (rc) return client_stats_fail(in, rc);
+    rc = stats_decrypt(s->ctx, sk, r, res);
+    stats_enc_result_free(r);
+    if (rc) return client_stats_fail("decrypt", rc);
+    return 0;
+}
+
+/* The plaintext table to compare with, its derived columns rebuilt. */
+static int compare_table(const char *path, const stats_study_t *s, stats_table_t **cmp)
+{
+    stats_table_t *raw;
+    if (client_read_csv(path, &raw, NULL)) return 1;
+    char derr[256] = "";
+    int rc = stats_derive_like(raw, &s->layout, cmp, derr, sizeof derr);
+    stats_table_free(raw);
+    if (rc) return client_fail(path, derr[0] ? derr : "its columns differ from the study's schema");
+    return 0;
+}
+
+/* group:COL from --stats and --group: COL itself when 0/1, else its indicator
+ * columns "COL=level"; by default TenYearCHD when the schema has it. */
+static int group_columns(const client_opts_t *o, const stats_layout_t *lay, int *groups, size_t *ng)
+{
+    const char *gnames[STATS_MAX_COLS];
+    size_t ngn = 0;
+    for (size_t i = 0; i < o->ngroups && ngn < STATS_MAX_COLS; i++) gnames[ngn++] = o->groups[i];
+    char specbuf[1024];
+    snprintf(specbuf, sizeof specbuf, "%s", o->stats ? o->stats : "");
+    char *sv = NULL;
+    for (char *tok = strtok_r(specbuf, ",", &sv); tok; tok = strtok_r(NULL, ",", &sv))
+        if (!strncmp(tok, "group:", 6) && ngn < STATS_MAX_COLS) gnames[ngn++] = tok + 6;
+    *ng = 0;
+    for (size_t i = 0; i < ngn; i++) {
+        size_t before = *ng, len = strlen(gnames[i]);
+        for (size_t c = 0; c < lay->ncols && *ng < STATS_MAX_COLS; c++)
+            if (!strncmp(lay->names[c], gnames[i], len) && lay->names[c][len] == '=') groups[(*ng)++] = (int)c;
+        if (*ng == before) {
+            int c = layout_column(lay, gnames[i]);
+            if (c < 0) return client_usage_error("no such column to group by:", gnames[i]);
+            groups[(*ng)++] = c;
+        }
+    }
+    if (!ngn) {
+        int c = layout_column(lay, "TenYearCHD");
+        if (c >= 0) groups[(*ng)++] = c;
+    }
+    return 0;
+}
+
+static void print_summary(const stats_layout_t *lay, const stats_result_t *res, const stats_table_t *cmp,
+                          const stats_report_errors_t *worst, const char *out)
+{
+    static stats_moments_t ref[STATS_MAX_COLS];
+    if (cmp) stats_reference(cmp, ref, NULL);
+    printf("%-16s %8s %14s %14s %12s %10s\n", "column", "count", "mean", cmp ? "plaintext" : "", "sd",
+           cmp ? "rel error" : "");
+    for (size_t c = 0; c < lay->ncols; c++) {
+        const stats_moments_t *m = &res->cols[c];
+        printf("%-16s %8.0Lf %14.6Lf", lay->names[c], m->count, m->mean);
+        if (cmp) printf(" %14.6Lf", ref[c].mean);
+        else printf(" %14s", "");
+        printf(" %12.5Lf", m->sd);
+        if (cmp) printf(" %10.2Le", fabsl(m->mean - ref[c].mean) / fmaxl(fabsl(ref[c].mean), 1e-12L));
+        printf("\n");
+    }
+    if (cmp)
+        printf("largest errors vs plaintext: mean %.2e, sd %.2e (relative), correlation %.2e (absolute), "
+               "group mean %.2e\n",
+               worst->mean_rel, worst->sd_rel, worst->corr_abs, worst->group_mean_rel);
+    printf("wrote %s\n", out);
+}
+
+/* Every row of the report in memory, then the file atomically. */
+static int write_report(const client_opts_t *o, const stats_study_t *s, const stats_result_t *res,
+                        const stats_table_t *cmp, const int *groups, size_t ng, const char *out,
+                        stats_report_errors_t *worst)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return client_fail("report", strerror(errno));
+    unsigned what = STATS_REPORT_MEAN | STATS_REPORT_VAR | (res->have_pairs ? STATS_REPORT_CORR : 0);
+    int rc = stats_write_report_to(f, res, &s->layout, what, res->have_pairs ? groups : NULL,
+                                   res->have_pairs ? ng : 0, cmp, worst);
+    int err = 0;
+    if (rc == STATS_ESCHEMA) err = client_fail(o->compare, "its columns differ from the study's schema");
+    else if (rc) err = client_stats_fail("report", rc);
+    if (!err) err = extra_rows(f, o->stats, &s->layout, res, cmp);
+    if (fclose(f) && !err) err = client_fail("report", strerror(errno));
+    if (!err) {
+        rc = ckks_file_write(out, buf, len, 0644);
+        if (rc) err = client_fail(out, rc == CKKS_EIO ? strerror(errno) : ckks_strerror(rc));
+    }
+    free(buf);
+    return err;
+}
+
+int client_decrypt(const client_opts_t *o, const char *keys, const char *in, const char *out,
+                   const char *compare, stats_report_errors_t *worst)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/study.hst", keys);
+    stats_study_t *s;
+    if (load_study(path, &s)) return 1;
+    snprintf(path, sizeof path, "%s/secret.key", keys);
+    ckks_secret_key_t *sk = NULL;
+    static stats_result_t res;
+    stats_table_t *cmp = NULL;
+    int groups[STATS_MAX_COLS];
+    size_t ng = 0;
+    int err = group_columns(o, &s->layout, groups, &ng);
+    if (!err) err = load_secret_key(path, s, &sk);
+    if (!err) err = decrypt_file(s, sk, in, &res);
+    if (!err && compare) err = compare_table(compare, s, &cmp);
+    if (!err) err = write_report(o, s, &res, cmp, groups, ng, out, worst);
+    if (!err && o->print) print_summary(&s->layout, &res, cmp, worst, out);
+    stats_table_free(cmp);
+    ckks_secret_key_free(sk);
+    stats_study_free(s);
+    return err;
+}
