@@ -2,7 +2,7 @@
  * hestat-server: computes statistics on encrypted tables; never holds a
  * secret key (a job that carries one is refused).
  *   compute JOB --out RESULT     file in, file out
- * (serve --listen ADDR:PORT --spool DIR, over HTTP: not yet implemented)
+ *   serve [options]              the HTTP service (apps/common/serve.c)
  * Exit status: 0 ok, 1 error (one line on stderr), 2 usage.
  */
 #include <errno.h>
@@ -22,17 +22,119 @@ static const char *usage_text =
     "  compute   read a job file (hestat-client job: study + encrypted tables +\n"
     "            the statistics wanted), compute, write the encrypted result\n"
     "            atomically. Prints the work done (rotations, relinearizations).\n"
-    "       hestat-server serve [--listen ADDR:PORT] [--spool DIR] [--token-file F]\n"
-    "                           [--max-upload MB] [--workers N] [--queue N]\n"
-    "                           [--tls-cert PEM --tls-key PEM]\n"
     "\n"
-    "  serve     HTTP service (default 127.0.0.1:8750, spool ./hestat-spool, 1 worker,\n"
-    "            uploads up to 512 MB, 16 queued jobs before 503 + Retry-After).\n"
-    "            PORT 0 picks a free port (printed). With a token\n"
-    "            file every request but GET /health needs 'Authorization: Bearer TOKEN'.\n"
-    "            Endpoints: GET /health; POST /studies (study file); POST /studies/ID/tables\n"
-    "            (table file); POST /studies/ID/jobs?stats=all|means; GET /studies/ID/jobs/JOB;\n"
-    "            GET /studies/ID/jobs/JOB/result; DELETE /studies/ID.\n";
+    "       hestat-server serve [options]\n"
+    "\n"
+    "  serve     HTTP service. Endpoints: GET /health; POST /studies (study file);\n"
+    "            POST /studies/ID/tables (table file; the same bytes twice: 409);\n"
+    "            POST /studies/ID/jobs?stats=all|means; GET /studies/ID/jobs/JOB;\n"
+    "            GET /studies/ID/jobs/JOB/result; DELETE /studies/ID.\n"
+    "    --listen ADDR:PORT     IPv4 address and port (default 127.0.0.1:8750; port 0\n"
+    "                           picks a free one, printed). Beyond loopback, a warning\n"
+    "                           unless both a token and TLS are set.\n"
+    "    --spool DIR            where studies, tables, jobs and results live\n"
+    "                           (default ./hestat-spool; survives restarts)\n"
+    "    --token-file F         every request but GET /health needs\n"
+    "                           'Authorization: Bearer TOKEN' (F: one line, at most\n"
+    "                           4096 characters, not readable by group or others)\n"
+    "    --tls-cert PEM --tls-key PEM   HTTPS (GnuTLS through libmicrohttpd)\n"
+    "    --max-upload MB        largest upload (default 512; 413 beyond, refused from\n"
+    "                           its Content-Length before the body is read)\n"
+    "    --max-uploads N        uploads in progress at once (default 8; 503 beyond)\n"
+    "    --workers N            jobs computed at once (default 1, at most 64)\n"
+    "    --queue N              jobs waiting before 503 + Retry-After (default 16;\n"
+    "                           jobs resumed after a restart always run)\n"
+    "    --max-connections N    open connections in all (default 1000)\n"
+    "    --max-per-ip N         open connections from one address (default 32)\n"
+    "    --header-timeout S     seconds a client has to send a request's headers,\n"
+    "                           however slowly it trickles them (default 10)\n"
+    "    --idle-timeout S       seconds without a byte before a connection is closed\n"
+    "                           (default 60)\n"
+    "    --threads N            HTTP threads, each serving many connections (default 4)\n"
+    "    --cached-studies N     parsed studies kept in memory (default 4)\n";
+
+/* A whole number in [lo, hi] for option a, or -1 (message printed). */
+static long option_number(const char *a, const char *v, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) {
+        fprintf(stderr, "hestat-server: %s wants a whole number from %ld to %ld, not %s\n", a, lo, hi, v);
+        return -1;
+    }
+    return x;
+}
+
+static int parse_listen(const char *v, serve_options_t *so)
+{
+    static char host[64];
+    const char *colon = strrchr(v, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || colon == v || *end || end == colon + 1 || port < 0 || port > 65535 ||
+        (size_t)(colon - v) >= sizeof host) {
+        fprintf(stderr, "hestat-server: --listen wants ADDR:PORT, not %s\n", v);
+        return -1;
+    }
+    memcpy(host, v, (size_t)(colon - v));
+    host[colon - v] = 0;
+    so->host = host;
+    so->port = (int)port;
+    return 0;
+}
+
+/* Options taking a number: name, where it goes, bounds. */
+typedef struct {
+    const char *name;
+    int *target;
+    long lo, hi;
+} int_option_t;
+
+static int serve_command(int argc, char **argv)
+{
+    serve_options_t so = SERVE_DEFAULT_OPTIONS;
+    int max_upload_mb = 512;
+    const int_option_t numbers[] = {
+        {"--max-upload", &max_upload_mb, 1, 1 << 20},    {"--max-uploads", &so.max_uploads, 1, 1024},
+        {"--workers", &so.workers, 1, 64},               {"--queue", &so.queue, 1, 1 << 20},
+        {"--max-connections", &so.max_connections, 16, 1 << 20},
+        {"--max-per-ip", &so.max_per_ip, 1, 1 << 20},    {"--header-timeout", &so.header_timeout, 1, 3600},
+        {"--idle-timeout", &so.idle_timeout, 1, 86400},  {"--threads", &so.threads, 1, 64},
+        {"--cached-studies", &so.cached_studies, 1, 1024},
+    };
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (i + 1 >= argc) {
+            fprintf(stderr, "hestat-server: missing value after %s (try --help)\n", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        const int_option_t *num = NULL;
+        for (size_t k = 0; k < sizeof numbers / sizeof numbers[0]; k++)
+            if (!strcmp(a, numbers[k].name)) num = &numbers[k];
+        if (num) {
+            long x = option_number(a, v, num->lo, num->hi);
+            if (x < 0) return 2;
+            *num->target = (int)x;
+        } else if (!strcmp(a, "--listen")) {
+            if (parse_listen(v, &so)) return 2;
+        } else if (!strcmp(a, "--spool")) {
+            so.spool = v;
+        } else if (!strcmp(a, "--token-file")) {
+            so.token_file = v;
+        } else if (!strcmp(a, "--tls-cert")) {
+            so.tls_cert = v;
+        } else if (!strcmp(a, "--tls-key")) {
+            so.tls_key = v;
+        } else {
+            fprintf(stderr, "hestat-server: unknown option %s (try --help)\n", a);
+            return 2;
+        }
+    }
+    so.max_upload = (size_t)max_upload_mb << 20;
+    return serve_main(&so);
+}
 
 int main(int argc, char **argv)
 {
@@ -46,53 +148,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "hestat-server: missing command (try --help)\n");
         return 2;
     }
-    if (!strcmp(argv[1], "serve")) {
-        serve_options_t so = {"127.0.0.1", 8750, "hestat-spool", NULL, (size_t)512 << 20, 1, 16, NULL, NULL};
-        static char host[64];
-        for (int i = 2; i < argc; i++) {
-            const char *a = argv[i];
-            if (i + 1 >= argc) {
-                fprintf(stderr, "hestat-server: missing value after %s (try --help)\n", a);
-                return 2;
-            }
-            const char *v = argv[++i];
-            if (!strcmp(a, "--listen")) {
-                const char *colon = strrchr(v, ':');
-                char *end;
-                long port = colon ? strtol(colon + 1, &end, 10) : -1;
-                if (!colon || *end || port < 0 || port > 65535 || (size_t)(colon - v) >= sizeof host) {
-                    fprintf(stderr, "hestat-server: --listen wants ADDR:PORT, not %s\n", v);
-                    return 2;
-                }
-                memcpy(host, v, (size_t)(colon - v));
-                host[colon - v] = 0;
-                so.host = host;
-                so.port = (int)port;
-            } else if (!strcmp(a, "--spool")) {
-                so.spool = v;
-            } else if (!strcmp(a, "--token-file")) {
-                so.token_file = v;
-            } else if (!strcmp(a, "--tls-cert")) {
-                so.tls_cert = v;
-            } else if (!strcmp(a, "--tls-key")) {
-                so.tls_key = v;
-            } else if (!strcmp(a, "--max-upload") || !strcmp(a, "--workers") || !strcmp(a, "--queue")) {
-                char *end;
-                long x = strtol(v, &end, 10);
-                if (*end || x < 1 || x > 1 << 20) {
-                    fprintf(stderr, "hestat-server: bad value for %s: %s\n", a, v);
-                    return 2;
-                }
-                if (a[2] == 'm') so.max_upload = (size_t)x << 20;
-                else if (a[2] == 'w') so.workers = (int)x;
-                else so.queue = (int)x;
-            } else {
-                fprintf(stderr, "hestat-server: unknown option %s (try --help)\n", a);
-                return 2;
-            }
-        }
-        return serve_main(&so);
-    }
+    if (!strcmp(argv[1], "serve")) return serve_command(argc, argv);
     if (strcmp(argv[1], "compute")) {
         fprintf(stderr, "hestat-server: unknown command %s (try --help)\n", argv[1]);
         return 2;

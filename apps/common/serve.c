@@ -1,84 +1,65 @@
 /*
- * hestat-server serve: the HTTP service (libmicrohttpd).
+ * hestat-server serve: the HTTP front end (libmicrohttpd).
  *
  *   GET    /health                               {"status":"ok"}
  *   POST   /studies                 body study   201 {"study":ID}
- *   POST   /studies/ID/tables       body table   201 {"table":ID}
+ *   POST   /studies/ID/tables       body table   201 {"table":ID,"rows":N} (409: the same bytes again)
  *   POST   /studies/ID/jobs?stats=all|means      202 {"job":ID}   (503 + Retry-After when busy)
  *   GET    /studies/ID/jobs/JOB                  {"status":"queued|running|done|failed",...}
  *   GET    /studies/ID/jobs/JOB/result           the result file (409 until done)
  *   DELETE /studies/ID                           204
  *
- * Uploads stream to a temporary file in the spool (never whole in memory),
- * are limited in size (413), validated (study: everything; table: against
- * its study, secret keys refused), and renamed into place. IDs are 32 random
- * hex digits, validated on every request. Job states live in the spool and
- * are written atomically; on start, queued and running jobs are queued again,
- * so a killed server finishes or fails them and never serves a half result.
- * A bearer token (--token-file) is required on every request but /health when set.
+ * Connections: libmicrohttpd's epoll thread pool (each thread serves many
+ * connections), a global and a per-address connection limit, a deadline
+ * for a request's headers that trickling bytes do not extend
+ * (conn_guard.c), an idle timeout. The file-descriptor limit is raised to
+ * what the connection limit needs.
+ *
+ * Requests: everything that can be refused is refused on the access
+ * handler's first call, before any byte of a body is read and without
+ * "100 Continue": a missing or wrong token (401), an unknown study (404), a
+ * Content-Length above --max-upload (413), too many uploads in progress
+ * (503 + Retry-After). Work that blocks (parsing a study, fsync, renames,
+ * deleting a tree) runs on offload threads while the connection is
+ * suspended, so HTTP threads only ever do bounded work per chunk.
+ *
+ * Stopping (SIGTERM, SIGINT): no new connections, offloaded work finishes,
+ * open connections close, running jobs are left "queued" on disk for the
+ * next start, and the process exits without waiting for them.
  */
-#include <dirent.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <jansson.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "apps/common/serve.h"
-#include "stats/stats.h"
+#include "apps/common/serve_impl.h"
 
-#define QUEUE_MAX 64
-#define ID_LEN 32
-
-typedef struct {
-    char spool[1024];
-    char token[256];
-    int have_token;
-    size_t max_upload;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    char queue[QUEUE_MAX][2 * ID_LEN + 2]; /* "study/job" */
-    size_t qhead, qlen, qmax;
-    int stop;
-} server_t;
-
-typedef struct {
-    int fd;
-    char tmp[1200];
-    size_t size;
-    int too_big, io_error;
-} upload_t;
-
-static volatile sig_atomic_t stop_flag;
-static void on_signal(int sig) { (void)sig; stop_flag = 1; }
-
-static int valid_id(const char *s, size_t len)
+/* ---- replies -------------------------------------------------------------------- */
+char *srv_error_json(const char *msg)
 {
-    if (len != ID_LEN) return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
-    return 1;
-}
-
-static void new_id(char out[ID_LEN + 1])
-{
-    unsigned char r[ID_LEN / 2];
-    randombytes_buf(r, sizeof r);
-    sodium_bin2hex(out, ID_LEN + 1, r, sizeof r);
+    json_t *o = json_pack("{s:s}", "error", msg);
+    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return txt;
 }
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *json)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(json), (void *)json, MHD_RESPMEM_MUST_COPY);
+    const char *body = json ? json : "{\"error\":\"out of memory\"}";
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
     MHD_add_response_header(r, "Content-Type", "application/json");
     if (code == 503) MHD_add_response_header(r, "Retry-After", "5");
     enum MHD_Result ret = MHD_queue_response(c, code, r);
@@ -88,191 +69,75 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char
 
 static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned code, const char *msg)
 {
-    json_t *j = json_pack("{s:s}", "error", msg);
-    char *s = json_dumps(j, JSON_COMPACT);
-    enum MHD_Result ret = reply(c, code, s ? s : "{\"error\":\"internal\"}");
-    free(s);
-    json_decref(j);
+    char *json = srv_error_json(msg);
+    enum MHD_Result ret = reply(c, code, json);
+    free(json);
     return ret;
 }
 
-static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned code, json_t *j)
+/* ---- one request --------------------------------------------------------------------- */
+enum route { R_NONE, R_HEALTH, R_STUDY_UPLOAD, R_TABLE_UPLOAD, R_JOB_NEW, R_JOB_STATUS, R_JOB_RESULT, R_DELETE };
+
+/* Where a request is between the access handler's calls. */
+enum phase {
+    P_NEW,       /* first call not made yet */
+    P_WAIT,      /* suspended: an offload thread works for it */
+    P_BODY_NEXT, /* resumed before its body: the next call repeats the first */
+    P_BODY,      /* reading an upload's body */
+    P_ANSWER     /* the answer is ready: queue it */
+};
+
+typedef struct {
+    srv_task_t task; /* first: the offload thread hands back &task */
+    srv_server_t *s;
+    struct MHD_Connection *c;
+    enum route route;
+    enum phase phase;
+    char study[SRV_ID_LEN + 1], job[SRV_ID_LEN + 1];
+    stats_job_t kind;
+    srv_upload_t *up;
+    int holds_upload_slot;
+    unsigned code;
+    char *body; /* JSON answer, malloc'd */
+} request_t;
+
+static void answer_later(request_t *r, unsigned code, char *json)
 {
-    char *s = json_dumps(j, JSON_COMPACT);
-    enum MHD_Result ret = reply(c, code, s ? s : "{}");
-    free(s);
-    json_decref(j);
-    return ret;
+    r->code = code;
+    free(r->body);
+    r->body = json;
+    r->phase = P_ANSWER;
 }
 
-/* ---- spool ---- */
-static void spool_path(const server_t *s, char *out, size_t n, const char *a, const char *b, const char *c)
+static void answer_error_later(request_t *r, unsigned code, const char *msg)
 {
-    snprintf(out, n, "%s%s%s%s%s%s%s", s->spool, a ? "/" : "", a ? a : "", b ? "/" : "", b ? b : "", c ? "/" : "",
-             c ? c : "");
+    answer_later(r, code, srv_error_json(msg));
 }
 
-static int write_status(const server_t *s, const char *study, const char *job, const char *status,
-                        const char *stats, const char *error)
+/* Runs fn on an offload thread with the connection suspended; the task
+ * resumes it with r->phase set to what comes next. */
+static enum MHD_Result defer(request_t *r, void (*fn)(srv_task_t *))
 {
-    char path[1400], name[ID_LEN + 8];
-    snprintf(name, sizeof name, "%s.json", job);
-    spool_path(s, path, sizeof path, study, "jobs", name);
-    json_t *j = json_pack("{s:s,s:s,s:s}", "job", job, "status", status, "stats", stats);
-    if (error) json_object_set_new(j, "error", json_string(error));
-    char *txt = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    int rc = txt ? ckks_file_write(path, txt, strlen(txt), 0644) : CKKS_ENOMEM;
-    free(txt);
-    return rc;
+    if (!srv_offload_reserve(&r->s->offload)) return reply_error(r->c, 503, "the server is stopping");
+    r->phase = P_WAIT;
+    r->task.run = fn;
+    MHD_suspend_connection(r->c); /* before submitting: the task may resume it at once */
+    srv_offload_submit(&r->s->offload, &r->task);
+    return MHD_YES;
 }
 
-static json_t *read_status(const server_t *s, const char *study, const char *job)
+static void resume(request_t *r) { MHD_resume_connection(r->c); /* r belongs to the connection again */ }
+
+/* ---- routing ----------------------------------------------------------------------------- */
+static int authorized(const srv_server_t *s, struct MHD_Connection *c)
 {
-    char path[1400], name[ID_LEN + 8];
-    snprintf(name, sizeof name, "%s.json", job);
-    spool_path(s, path, sizeof path, study, "jobs", name);
-    return json_load_file(path, 0, NULL);
+    if (!s->token.data) return 1;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    size_t tl = s->token.len;
+    return h && !strncmp(h, "Bearer ", 7) && strlen(h + 7) == tl && sodium_memcmp(h + 7, s->token.data, tl) == 0;
 }
 
-static int enqueue(server_t *s, const char *study, const char *job)
-{
-    pthread_mutex_lock(&s->lock);
-    int ok = s->qlen < s->qmax;
-    if (ok) {
-        snprintf(s->queue[(s->qhead + s->qlen) % QUEUE_MAX], sizeof s->queue[0], "%s/%s", study, job);
-        s->qlen++;
-        pthread_cond_signal(&s->cond);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return ok;
-}
-
-static void *read_whole(const char *path, size_t *len)
-{
-    void *buf;
-    return ckks_file_read(path, (size_t)1 << 36, &buf, len) ? NULL : buf;
-}
-
-/* Runs one job: every table of the study, combined, result written atomically. */
-static void run_job(server_t *s, const char *study_id, const char *job_id)
-{
-    json_t *st = read_status(s, study_id, job_id);
-    const char *stats = st ? json_string_value(json_object_get(st, "stats")) : NULL;
-    stats_job_t kind = stats && !strcmp(stats, "means") ? STATS_JOB_MEANS : STATS_JOB_ALL;
-    char kind_name[8];
-    snprintf(kind_name, sizeof kind_name, "%s", kind == STATS_JOB_MEANS ? "means" : "all");
-    json_decref(st);
-    write_status(s, study_id, job_id, "running", kind_name, NULL);
-    char path[1400], err[512] = "";
-    spool_path(s, path, sizeof path, study_id, "study.hst", NULL);
-    size_t len;
-    void *buf = read_whole(path, &len);
-    stats_study_t *study = NULL;
-    stats_enc_result_t *acc = NULL;
-    if (!buf || stats_study_read(buf, len, &study, NULL)) snprintf(err, sizeof err, "study unreadable");
-    free(buf);
-    spool_path(s, path, sizeof path, study_id, "tables", NULL);
-    DIR *d = err[0] ? NULL : opendir(path);
-    struct dirent *e;
-    while (d && !err[0] && (e = readdir(d))) {
-        size_t nl = strlen(e->d_name);
-        if (nl != ID_LEN + 4 || strcmp(e->d_name + ID_LEN, ".hst")) continue;
-        char tpath[1500];
-        snprintf(tpath, sizeof tpath, "%.1400s/%.40s", path, e->d_name);
-        buf = read_whole(tpath, &len);
-        stats_enc_table_t *t = NULL;
-        stats_enc_result_t *r = NULL;
-        int rc = buf ? stats_table_read(study, buf, len, &t, NULL) : STATS_EIO;
-        free(buf);
-        if (!rc) rc = stats_compute(study->ctx, t, kind, study->rk, study->gk, &r, NULL);
-        stats_enc_table_free(t);
-        if (!rc && acc) {
-            rc = stats_result_add(acc, r);
-            stats_enc_result_free(r);
-        } else if (!rc) {
-            acc = r;
-        }
-        if (rc) snprintf(err, sizeof err, "table %.32s: %s", e->d_name, stats_strerror(rc));
-    }
-    if (d) closedir(d);
-    if (!err[0] && !acc) snprintf(err, sizeof err, "no tables uploaded");
-    if (!err[0]) {
-        void *out;
-        size_t olen;
-        char name[ID_LEN + 16];
-        snprintf(name, sizeof name, "%s.result.hst", job_id);
-        spool_path(s, path, sizeof path, study_id, "jobs", name);
-        if (stats_result_write(study, acc, &out, &olen) || ckks_file_write(path, out, olen, 0644))
-            snprintf(err, sizeof err, "cannot write the result");
-        else
-            free(out);
-    }
-    stats_enc_result_free(acc);
-    stats_study_free(study);
-    write_status(s, study_id, job_id, err[0] ? "failed" : "done", kind_name, err[0] ? err : NULL);
-}
-
-static void *worker(void *arg)
-{
-    server_t *s = arg;
-    for (;;) {
-        pthread_mutex_lock(&s->lock);
-        while (!s->qlen && !s->stop) pthread_cond_wait(&s->cond, &s->lock);
-        if (s->stop) {
-            pthread_mutex_unlock(&s->lock);
-            return NULL;
-        }
-        char item[sizeof s->queue[0]];
-        memcpy(item, s->queue[s->qhead], sizeof item);
-        s->qhead = (s->qhead + 1) % QUEUE_MAX;
-        s->qlen--;
-        pthread_mutex_unlock(&s->lock);
-        item[ID_LEN] = 0;
-        run_job(s, item, item + ID_LEN + 1);
-    }
-}
-
-/* Queued or running jobs of a previous run are queued again. */
-static void recover(server_t *s)
-{
-    DIR *d = opendir(s->spool);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (!valid_id(e->d_name, strlen(e->d_name))) continue;
-        char jobs[1200];
-        spool_path(s, jobs, sizeof jobs, e->d_name, "jobs", NULL);
-        DIR *j = opendir(jobs);
-        struct dirent *f;
-        while (j && (f = readdir(j))) {
-            if (strlen(f->d_name) != ID_LEN + 5 || strcmp(f->d_name + ID_LEN, ".json")) continue;
-            char job[ID_LEN + 1];
-            memcpy(job, f->d_name, ID_LEN);
-            job[ID_LEN] = 0;
-            json_t *st = read_status(s, e->d_name, job);
-            const char *status = st ? json_string_value(json_object_get(st, "status")) : NULL;
-            if (status && (!strcmp(status, "queued") || !strcmp(status, "running"))) {
-                fprintf(stderr, "hestat-server: resuming job %s of study %s\n", job, e->d_name);
-                write_status(s, e->d_name, job, "queued", json_string_value(json_object_get(st, "stats")), NULL);
-                enqueue(s, e->d_name, job);
-            }
-            json_decref(st);
-        }
-        if (j) closedir(j);
-    }
-    if (d) closedir(d);
-}
-
-/* ---- requests ---- */
-static int authorized(server_t *s, struct MHD_Connection *c)
-{
-    if (!s->have_token) return 1;
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    size_t tl = strlen(s->token);
-    return h && !strncmp(h, "Bearer ", 7) && strlen(h + 7) == tl && sodium_memcmp(h + 7, s->token, tl) == 0;
-}
-
-/* Splits "/studies/ID/rest" into parts; returns the count (<= 5). */
+/* Splits "/a/b/c" into at most 5 parts of < 64 characters; the count or -1. */
 static int split_url(const char *url, char parts[5][64])
 {
     int n = 0;
@@ -290,76 +155,227 @@ static int split_url(const char *url, char parts[5][64])
     return *p ? -1 : n;
 }
 
-static enum MHD_Result finish_upload(server_t *s, struct MHD_Connection *c, upload_t *u, int nparts,
-                                     char parts[5][64])
+static enum route route_of(const char *method, int n, char parts[5][64])
 {
-    if (u->too_big) {
-        unlink(u->tmp);
-        return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "upload exceeds the size limit");
+    int get = !strcmp(method, "GET"), post = !strcmp(method, "POST"), del = !strcmp(method, "DELETE");
+    if (n == 1 && get && !strcmp(parts[0], "health")) return R_HEALTH;
+    if (n < 1 || strcmp(parts[0], "studies")) return R_NONE;
+    if (n == 1) return post ? R_STUDY_UPLOAD : R_NONE;
+    if (n == 2) return del ? R_DELETE : R_NONE;
+    if (n == 3 && post && !strcmp(parts[2], "tables")) return R_TABLE_UPLOAD;
+    if (n == 3 && post && !strcmp(parts[2], "jobs")) return R_JOB_NEW;
+    if (n == 4 && get && !strcmp(parts[2], "jobs")) return R_JOB_STATUS;
+    if (n == 5 && get && !strcmp(parts[2], "jobs") && !strcmp(parts[4], "result")) return R_JOB_RESULT;
+    return R_NONE;
+}
+
+static int study_exists(const srv_server_t *s, const char *id)
+{
+    char path[SRV_PATH_MAX];
+    struct stat st;
+    return !srv_path(path, sizeof path, s->spool, id, "study.hst", NULL) && !stat(path, &st) && S_ISREG(st.st_mode);
+}
+
+/* ---- uploads -------------------------------------------------------------------------------- */
+/* 413 from the announced length, before any of the body is read. */
+static int announced_too_big(const srv_server_t *s, struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!cl) return 0; /* chunked: counted as it arrives */
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(cl, &end, 10);
+    return errno || *end || v > s->opt.max_upload;
+}
+
+static int take_upload_slot(request_t *r)
+{
+    srv_server_t *s = r->s;
+    pthread_mutex_lock(&s->uploads_lock);
+    int ok = s->uploads < s->opt.max_uploads;
+    if (ok) s->uploads++;
+    pthread_mutex_unlock(&s->uploads_lock);
+    r->holds_upload_slot = ok;
+    return ok;
+}
+
+static void give_upload_slot(request_t *r)
+{
+    if (!r->holds_upload_slot) return;
+    pthread_mutex_lock(&r->s->uploads_lock);
+    r->s->uploads--;
+    pthread_mutex_unlock(&r->s->uploads_lock);
+    r->holds_upload_slot = 0;
+}
+
+/* Opens the upload; on failure the answer is set. */
+static int open_upload(request_t *r, srv_cached_t *e)
+{
+    unsigned code;
+    char msg[400];
+    r->up = srv_upload_new(r->s, r->route == R_TABLE_UPLOAD ? r->study : NULL, e, &code, msg, sizeof msg);
+    if (!r->up) answer_error_later(r, code, msg);
+    return r->up != NULL;
+}
+
+/* Offload: the study of a table upload was not parsed yet. */
+static void task_load_study(srv_task_t *t)
+{
+    request_t *r = (request_t *)t;
+    char err[400];
+    srv_cached_t *e = srv_cache_get(&r->s->cache, r->s->spool, r->study, err, sizeof err);
+    if (!e) answer_error_later(r, strstr(err, "no such study") ? 404 : 500, err);
+    else if (open_upload(r, e)) r->phase = P_BODY_NEXT;
+    resume(r);
+}
+
+static enum MHD_Result start_upload(request_t *r)
+{
+    if (announced_too_big(r->s, r->c)) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "upload exceeds the size limit (%zu MB)", r->s->opt.max_upload >> 20);
+        return reply_error(r->c, 413, msg);
     }
-    if (u->io_error) {
-        unlink(u->tmp);
-        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot store the upload");
+    if (!take_upload_slot(r)) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "busy: %d uploads in progress; retry later", r->s->opt.max_uploads);
+        return reply_error(r->c, 503, msg);
     }
-    size_t len;
-    void *buf = read_whole(u->tmp, &len);
-    if (!buf) {
-        unlink(u->tmp);
-        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the upload back");
+    srv_cached_t *e = NULL;
+    if (r->route == R_TABLE_UPLOAD && !(e = srv_cache_peek(&r->s->cache, r->study))) return defer(r, task_load_study);
+    if (!open_upload(r, e)) return reply(r->c, r->code, r->body);
+    r->phase = P_BODY;
+    return MHD_YES;
+}
+
+/* Offload: the reader's last check, fsync, duplicate check, rename. */
+static void task_finish_upload(srv_task_t *t)
+{
+    request_t *r = (request_t *)t;
+    char *json = NULL;
+    unsigned code = srv_upload_finish(r->up, &json);
+    answer_later(r, code, json);
+    resume(r);
+}
+
+static enum MHD_Result end_of_body(request_t *r)
+{
+    const char *msg;
+    unsigned code = srv_upload_failed(r->up, &msg);
+    if (code) return reply_error(r->c, code, msg);
+    return defer(r, task_finish_upload);
+}
+
+/* ---- jobs, results, deletion ----------------------------------------------------------------- */
+static void task_new_job(srv_task_t *t)
+{
+    request_t *r = (request_t *)t;
+    char id[SRV_ID_LEN + 1];
+    int rc = srv_jobs_submit(r->s->jobs, r->study, r->kind, id);
+    if (rc == 503) answer_error_later(r, 503, "busy: too many queued jobs");
+    else if (rc) answer_error_later(r, 500, "cannot record the job");
+    else {
+        json_t *o = json_pack("{s:s}", "job", id);
+        answer_later(r, 202, o ? json_dumps(o, JSON_COMPACT) : NULL);
+        json_decref(o);
     }
-    char id[ID_LEN + 1], path[1400], msg[400];
-    new_id(id);
-    enum MHD_Result ret;
-    if (nparts == 1) { /* POST /studies */
-        stats_study_t *study;
-        int rc = stats_study_read(buf, len, &study, NULL);
-        if (rc) {
-            snprintf(msg, sizeof msg, "not a valid study: %s", stats_error());
-            ret = reply_error(c, MHD_HTTP_BAD_REQUEST, msg);
-        } else {
-            stats_study_free(study);
-            spool_path(s, path, sizeof path, id, NULL, NULL);
-            char sub[1500];
-            int ok = !mkdir(path, 0755);
-            snprintf(sub, sizeof sub, "%s/tables", path);
-            ok = ok && !mkdir(sub, 0755);
-            snprintf(sub, sizeof sub, "%s/jobs", path);
-            ok = ok && !mkdir(sub, 0755);
-            snprintf(sub, sizeof sub, "%s/study.hst", path);
-            ok = ok && !rename(u->tmp, sub);
-            ret = ok ? reply_json(c, MHD_HTTP_CREATED, json_pack("{s:s}", "study", id))
-                     : reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot store the study");
-        }
-    } else { /* POST /studies/ID/tables */
-        char spath[1400];
-        spool_path(s, spath, sizeof spath, parts[1], "study.hst", NULL);
-        size_t slen;
-        void *sbuf = read_whole(spath, &slen);
-        stats_study_t *study = NULL;
-        stats_enc_table_t *t = NULL;
-        ckks_obj_type_t type;
-        if (!sbuf || stats_study_read(sbuf, slen, &study, NULL)) {
-            ret = reply_error(c, MHD_HTTP_NOT_FOUND, "no such study");
-        } else if (ckks_object_type(buf, len, &type) == CKKS_OK && type == CKKS_OBJ_SECRET_KEY) {
-            ret = reply_error(c, MHD_HTTP_BAD_REQUEST, "a secret key is never accepted");
-        } else if (stats_table_read(study, buf, len, &t, NULL)) {
-            snprintf(msg, sizeof msg, "not a valid table for this study: %s", stats_error());
-            ret = reply_error(c, MHD_HTTP_BAD_REQUEST, msg);
-        } else {
-            char name[ID_LEN + 8];
-            snprintf(name, sizeof name, "%s.hst", id);
-            spool_path(s, path, sizeof path, parts[1], "tables", name);
-            ret = !rename(u->tmp, path) ? reply_json(c, MHD_HTTP_CREATED, json_pack("{s:s,s:I}", "table", id, "rows",
-                                                                                   (json_int_t)t->layout.nrows))
-                                        : reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot store the table");
-        }
-        stats_enc_table_free(t);
-        stats_study_free(study);
-        free(sbuf);
-    }
-    free(buf);
-    unlink(u->tmp); /* gone already when renamed */
+    resume(r);
+}
+
+static enum MHD_Result new_job(request_t *r)
+{
+    const char *stats = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "stats");
+    if (stats && strcmp(stats, "all") && strcmp(stats, "means"))
+        return reply_error(r->c, 400, "stats must be all or means");
+    r->kind = stats && !strcmp(stats, "means") ? STATS_JOB_MEANS : STATS_JOB_ALL;
+    return defer(r, task_new_job);
+}
+
+static enum MHD_Result job_status(request_t *r)
+{
+    char *json = srv_jobs_status_json(r->s->jobs, r->study, r->job, NULL);
+    enum MHD_Result ret = json ? reply(r->c, 200, json) : reply_error(r->c, 404, "no such job");
+    free(json);
     return ret;
+}
+
+static enum MHD_Result job_result(request_t *r)
+{
+    int done = 0;
+    char *json = srv_jobs_status_json(r->s->jobs, r->study, r->job, &done);
+    free(json);
+    if (!json) return reply_error(r->c, 404, "no such job");
+    if (!done) return reply_error(r->c, 409, "the job is not done");
+    char path[SRV_PATH_MAX], name[SRV_ID_LEN + 16];
+    snprintf(name, sizeof name, "%s.result.hst", r->job);
+    int fd = srv_path(path, sizeof path, r->s->spool, r->study, "jobs", name) ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    struct MHD_Response *resp = fd >= 0 && !fstat(fd, &st) ? MHD_create_response_from_fd((uint64_t)st.st_size, fd)
+                                                           : NULL;
+    if (!resp) {
+        if (fd >= 0) close(fd);
+        return reply_error(r->c, 500, "the result file is missing");
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
+    enum MHD_Result ret = MHD_queue_response(r->c, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Offload: the study leaves the spool in one rename (into spool/tmp, which
+ * the next start empties if this is interrupted), then its tree is removed
+ * without following any link. */
+static void task_delete(srv_task_t *t)
+{
+    request_t *r = (request_t *)t;
+    srv_server_t *s = r->s;
+    char from[SRV_PATH_MAX], grave[SRV_PATH_MAX], to[SRV_PATH_MAX];
+    int ok = !srv_path(from, sizeof from, s->spool, r->study, NULL, NULL) &&
+             !srv_path(grave, sizeof grave, s->spool, "tmp", "deleted-XXXXXX", NULL) && mkdtemp(grave) &&
+             !srv_path(to, sizeof to, grave, r->study, NULL, NULL);
+    if (ok && rename(from, to)) {
+        if (errno == ENOENT) answer_error_later(r, 404, "no such study");
+        ok = 0;
+    }
+    if (ok) {
+        srv_fsync_dir(s->spool);
+        srv_cache_forget(&s->cache, r->study);
+        answer_later(r, 204, strdup(""));
+    } else if (r->phase != P_ANSWER) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "cannot delete the study: %s", strerror(errno));
+        answer_error_later(r, 500, msg);
+    }
+    if (grave[0] && srv_remove_tree(grave))
+        fprintf(stderr, "hestat-server: %s: %s (removed at the next start)\n", grave, strerror(errno));
+    resume(r);
+}
+
+/* ---- the access handler -------------------------------------------------------------------------- */
+static enum MHD_Result first_call(request_t *r, const char *url, const char *method)
+{
+    char parts[5][64];
+    int n = split_url(url, parts);
+    r->route = n < 0 ? R_NONE : route_of(method, n, parts);
+    if (r->route == R_HEALTH) return reply(r->c, 200, "{\"status\":\"ok\"}");
+    if (!authorized(r->s, r->c)) return reply_error(r->c, 401, "missing or wrong bearer token");
+    if (r->route == R_NONE) return reply_error(r->c, 404, "no such resource");
+    if (r->route == R_STUDY_UPLOAD) return start_upload(r);
+    if (!srv_valid_id(parts[1], strlen(parts[1])) || !study_exists(r->s, parts[1]))
+        return reply_error(r->c, 404, "no such study");
+    memcpy(r->study, parts[1], SRV_ID_LEN + 1);
+    if (r->route >= R_JOB_STATUS && r->route <= R_JOB_RESULT) {
+        if (!srv_valid_id(parts[3], strlen(parts[3]))) return reply_error(r->c, 404, "no such job");
+        memcpy(r->job, parts[3], SRV_ID_LEN + 1);
+    }
+    switch (r->route) {
+    case R_TABLE_UPLOAD: return start_upload(r);
+    case R_JOB_NEW: return new_job(r);
+    case R_JOB_STATUS: return job_status(r);
+    case R_JOB_RESULT: return job_result(r);
+    case R_DELETE: return defer(r, task_delete);
+    default: return reply_error(r->c, 404, "no such resource");
+    }
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -367,220 +383,284 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                               void **con_cls)
 {
     (void)version;
-    server_t *s = cls;
-    char parts[5][64];
-    int n = split_url(url, parts);
-    int is_post = !strcmp(method, "POST");
-    int upload_url = is_post && ((n == 1 && !strcmp(parts[0], "studies")) ||
-                                 (n == 3 && !strcmp(parts[0], "studies") && !strcmp(parts[2], "tables")));
-    if (!*con_cls) {
-        upload_t *u = calloc(1, sizeof *u);
-        if (!u) return MHD_NO;
-        u->fd = -1;
-        *con_cls = u;
-        if (upload_url && authorized(s, c) && (n == 1 || valid_id(parts[1], strlen(parts[1])))) {
-            snprintf(u->tmp, sizeof u->tmp, "%s/tmp/upload-XXXXXX", s->spool);
-            u->fd = mkstemp(u->tmp);
-            if (u->fd < 0) u->io_error = 1;
+    srv_server_t *s = cls;
+    request_t *r = *con_cls;
+    if (!r) {
+        srv_guard_request_started(&s->guard, c);
+        if (!(r = calloc(1, sizeof *r))) return MHD_NO;
+        r->s = s;
+        r->c = c;
+        *con_cls = r;
+        return first_call(r, url, method);
+    }
+    switch (r->phase) {
+    case P_ANSWER: return reply(c, r->code, r->body);
+    case P_BODY_NEXT:
+        r->phase = P_BODY;
+        if (!*upload_data_size) return MHD_YES; /* the first call again, after the resume */
+        /* fall through */
+    case P_BODY:
+        if (*upload_data_size) {
+            srv_upload_feed(r->up, upload_data, *upload_data_size);
+            *upload_data_size = 0;
+            return MHD_YES;
         }
-        return MHD_YES;
+        return end_of_body(r);
+    default: return MHD_YES;
     }
-    upload_t *u = *con_cls;
-    if (*upload_data_size) { /* body chunk */
-        if (u->fd >= 0 && !u->too_big) {
-            if (u->size + *upload_data_size > s->max_upload) {
-                u->too_big = 1;
-            } else {
-                const char *p = upload_data;
-                size_t left = *upload_data_size;
-                while (left) {
-                    ssize_t w = write(u->fd, p, left);
-                    if (w <= 0) {
-                        u->io_error = 1;
-                        break;
-                    }
-                    p += w;
-                    left -= (size_t)w;
-                }
-                u->size += *upload_data_size;
-            }
-        }
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    if (u->fd >= 0) {
-        close(u->fd);
-        u->fd = -1;
-    }
-    if (n == 1 && !strcmp(parts[0], "health") && !strcmp(method, "GET"))
-        return reply(c, MHD_HTTP_OK, "{\"status\":\"ok\"}");
-    if (!authorized(s, c)) {
-        if (u->tmp[0]) unlink(u->tmp);
-        return reply_error(c, MHD_HTTP_UNAUTHORIZED, "missing or wrong bearer token");
-    }
-    if (n < 1 || strcmp(parts[0], "studies") || (n >= 2 && !valid_id(parts[1], strlen(parts[1])))) {
-        if (u->tmp[0]) unlink(u->tmp);
-        return reply_error(c, MHD_HTTP_NOT_FOUND, "no such resource");
-    }
-    if (upload_url) return finish_upload(s, c, u, n, parts);
-    char path[1400];
-    if (n >= 2) {
-        spool_path(s, path, sizeof path, parts[1], "study.hst", NULL);
-        if (access(path, R_OK)) return reply_error(c, MHD_HTTP_NOT_FOUND, "no such study");
-    }
-    if (n == 2 && !strcmp(method, "DELETE")) {
-        char cmd[1500];
-        spool_path(s, path, sizeof path, parts[1], NULL, NULL);
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", path); /* path: spool + validated hex id */
-        return system(cmd) == 0 ? reply(c, MHD_HTTP_NO_CONTENT, "") : reply_error(c, 500, "cannot delete");
-    }
-    if (n == 3 && is_post && !strcmp(parts[2], "jobs")) {
-        const char *stats = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "stats");
-        if (!stats) stats = "all";
-        if (strcmp(stats, "all") && strcmp(stats, "means"))
-            return reply_error(c, MHD_HTTP_BAD_REQUEST, "stats must be all or means");
-        char job[ID_LEN + 1];
-        new_id(job);
-        pthread_mutex_lock(&s->lock);
-        int full = s->qlen >= s->qmax;
-        pthread_mutex_unlock(&s->lock);
-        if (full) return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "busy: too many queued jobs");
-        if (write_status(s, parts[1], job, "queued", stats, NULL))
-            return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot record the job");
-        if (!enqueue(s, parts[1], job)) {
-            write_status(s, parts[1], job, "failed", stats, "queue full");
-            return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "busy: too many queued jobs");
-        }
-        return reply_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:s}", "job", job));
-    }
-    if (n >= 4 && !strcmp(parts[2], "jobs") && !strcmp(method, "GET")) {
-        if (!valid_id(parts[3], strlen(parts[3]))) return reply_error(c, MHD_HTTP_NOT_FOUND, "no such job");
-        json_t *st = read_status(s, parts[1], parts[3]);
-        if (!st) return reply_error(c, MHD_HTTP_NOT_FOUND, "no such job");
-        if (n == 4) return reply_json(c, MHD_HTTP_OK, st);
-        const char *status = json_string_value(json_object_get(st, "status"));
-        int done = status && !strcmp(status, "done");
-        json_decref(st);
-        if (n != 5 || strcmp(parts[4], "result")) return reply_error(c, MHD_HTTP_NOT_FOUND, "no such resource");
-        if (!done) return reply_error(c, MHD_HTTP_CONFLICT, "the job is not done");
-        char name[ID_LEN + 16];
-        snprintf(name, sizeof name, "%.32s.result.hst", parts[3]);
-        spool_path(s, path, sizeof path, parts[1], "jobs", name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st2;
-        if (fd < 0 || fstat(fd, &st2)) {
-            if (fd >= 0) close(fd);
-            return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "result missing");
-        }
-        struct MHD_Response *r = MHD_create_response_from_fd((uint64_t)st2.st_size, fd);
-        MHD_add_response_header(r, "Content-Type", "application/octet-stream");
-        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-        MHD_destroy_response(r);
-        return ret;
-    }
-    return reply_error(c, MHD_HTTP_NOT_FOUND, "no such resource");
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)c;
     (void)toe;
-    upload_t *u = *con_cls;
-    if (!u) return;
-    if (u->fd >= 0) close(u->fd);
-    if (u->tmp[0]) unlink(u->tmp); /* an aborted or refused upload leaves nothing */
-    free(u);
+    srv_server_t *s = cls;
+    request_t *r = *con_cls;
+    srv_guard_request_done(&s->guard, c);
+    if (!r) return;
+    srv_upload_free(r->up); /* an aborted or refused upload leaves nothing */
+    give_upload_slot(r);
+    free(r->body);
+    free(r);
     *con_cls = NULL;
 }
 
+/* ---- libmicrohttpd's messages: at most one a second (a flood of refused
+ * connections must not flood the log) ---------------------------------------------------------------- */
+typedef struct {
+    pthread_mutex_t lock;
+    time_t last;
+    unsigned long dropped;
+} log_limit_t;
+
+static void log_limited(void *cls, const char *fmt, va_list ap)
+{
+    log_limit_t *l = cls;
+    time_t now = time(NULL);
+    pthread_mutex_lock(&l->lock);
+    if (now == l->last) {
+        l->dropped++;
+    } else {
+        if (l->dropped) fprintf(stderr, "hestat-server: (%lu similar messages dropped)\n", l->dropped);
+        l->dropped = 0;
+        l->last = now;
+        fputs("hestat-server: ", stderr);
+        vfprintf(stderr, fmt, ap);
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* ---- start-up ---------------------------------------------------------------------------------------- */
+/* Every connection is a descriptor; more are needed for the spool and the
+ * threads. Raises the soft limit to the hard one and lowers the connection
+ * limit if even that is not enough. */
+static void fit_descriptor_limit(serve_options_t *o)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t spare = 64 + 2 * (rlim_t)(o->max_uploads + o->workers + o->threads);
+    if (rl.rlim_cur < (rlim_t)o->max_connections + spare) {
+        int fit = rl.rlim_cur > spare + 16 ? (int)(rl.rlim_cur - spare) : 16;
+        fprintf(stderr, "hestat-server: warning: %llu file descriptors allowed: at most %d connections, not %d\n",
+                (unsigned long long)rl.rlim_cur, fit, o->max_connections);
+        o->max_connections = fit;
+    }
+}
+
+static void warn_if_exposed(const serve_options_t *o, const struct in_addr *a)
+{
+    if ((ntohl(a->s_addr) >> 24) == 127) return; /* 127.0.0.0/8: this machine only */
+    if (!o->token_file)
+        fprintf(stderr, "hestat-server: warning: serving on %s without --token-file: anyone who can reach it can "
+                        "upload, start jobs, read results and delete studies\n", o->host);
+    if (!o->tls_cert)
+        fprintf(stderr, "hestat-server: warning: serving on %s without TLS (--tls-cert/--tls-key): the token and "
+                        "every file travel in clear\n", o->host);
+}
+
+static int make_spool(const char *spool)
+{
+    char tmp[SRV_PATH_MAX];
+    if (srv_path(tmp, sizeof tmp, spool, "tmp", NULL, NULL) || (mkdir(spool, 0700) && errno != EEXIST) ||
+        (mkdir(tmp, 0700) && errno != EEXIST)) {
+        fprintf(stderr, "hestat-server: cannot create the spool %s: %s\n", spool, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static struct MHD_Daemon *start_daemon(srv_server_t *s, const struct sockaddr_in *addr, const srv_secret_t *cert,
+                                       const srv_secret_t *key, log_limit_t *log)
+{
+    const serve_options_t *o = &s->opt;
+    struct MHD_OptionItem ops[16];
+    int n = 0;
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)log_limited, log}; /* first */
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, (void *)addr};
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL};
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, o->max_connections, NULL};
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_ip, NULL};
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout, NULL};
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, s};
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)srv_guard_notify, &s->guard};
+    if (cert->data) {
+        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, key->data};
+        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cert->data};
+    }
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (cert->data) flags |= MHD_USE_TLS;
+    return MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+}
+
+/* The PEM files, read once at their exact size (libmicrohttpd wants them
+ * NUL-terminated) and wiped as soon as the daemon has loaded them. */
+static int read_tls(const serve_options_t *o, srv_secret_t *cert, srv_secret_t *key)
+{
+    char err[600];
+    if (!o->tls_cert && !o->tls_key) return 0;
+    if (!o->tls_cert || !o->tls_key) {
+        fprintf(stderr, "hestat-server: TLS needs both --tls-cert and --tls-key\n");
+        return -1;
+    }
+    if (srv_secret_read(o->tls_cert, 1 << 20, 0, cert, err, sizeof err) ||
+        srv_secret_read(o->tls_key, 1 << 20, 0, key, err, sizeof err)) {
+        fprintf(stderr, "hestat-server: %s\n", err);
+        srv_secret_free(cert);
+        return -1;
+    }
+    struct stat st;
+    if (!stat(o->tls_key, &st) && (st.st_mode & 077))
+        fprintf(stderr, "hestat-server: warning: the TLS key %s is readable by group or others (chmod 600 it)\n",
+                o->tls_key);
+    return 0;
+}
+
+/* ---- stopping ------------------------------------------------------------------------------------------ */
+static void stop_serving(srv_server_t *s, struct MHD_Daemon *d)
+{
+    atomic_store(&s->stopping, 1);
+    MHD_socket listen = MHD_quiesce_daemon(d); /* no new connections from here on */
+    if (listen != MHD_INVALID_SOCKET) close(listen);
+    srv_offload_stop(&s->offload); /* every suspended connection resumed */
+    srv_guard_stop(&s->guard);
+    MHD_stop_daemon(d);
+    if (srv_jobs_stop(s->jobs)) {
+        /* A job is inside a computation that cannot be interrupted; its state
+         * on disk says "queued" and the persist lock is held, so nothing
+         * changes that before the process ends. */
+        fprintf(stderr, "hestat-server: stopped; the running job resumes at the next start\n");
+        fflush(NULL);
+        _exit(0);
+    }
+}
+
+static int parse_listen(const serve_options_t *o, struct sockaddr_in *addr)
+{
+    memset(addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    addr->sin_port = htons((uint16_t)o->port);
+    if (inet_pton(AF_INET, o->host, &addr->sin_addr) != 1) {
+        fprintf(stderr, "hestat-server: bad listen address %s (an IPv4 address)\n", o->host);
+        return -1;
+    }
+    return 0;
+}
+
+static int serve_with(srv_server_t *s, const struct sockaddr_in *addr, srv_secret_t *cert, srv_secret_t *key)
+{
+    static log_limit_t log = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL); /* every thread made from here on inherits it */
+    signal(SIGPIPE, SIG_IGN);
+
+    size_t cleaned = srv_spool_clean(s->spool);
+    if (cleaned) fprintf(stderr, "hestat-server: removed %zu temporary files a previous run left\n", cleaned);
+    if (srv_jobs_start(&s->jobs, s->spool, &s->cache, s->opt.workers, (size_t)s->opt.queue) ||
+        srv_offload_start(&s->offload, s->opt.max_uploads < 4 ? 4 : s->opt.max_uploads) ||
+        srv_guard_start(&s->guard, s->opt.header_timeout)) {
+        fprintf(stderr, "hestat-server: cannot start threads\n");
+        fflush(NULL);
+        _exit(1);
+    }
+    struct MHD_Daemon *d = start_daemon(s, addr, cert, key, &log);
+    srv_secret_free(key); /* loaded by GnuTLS: this copy is wiped now */
+    srv_secret_free(cert);
+    if (!d) {
+        fprintf(stderr, "hestat-server: cannot listen on %s:%d\n", s->opt.host, s->opt.port);
+        srv_offload_stop(&s->offload);
+        srv_guard_stop(&s->guard);
+        srv_jobs_stop(s->jobs); /* idle: nothing was queued yet */
+        return 1;
+    }
+    size_t resumed = srv_jobs_recover(s->jobs);
+    if (resumed) fprintf(stderr, "hestat-server: %zu jobs of a previous run queued again\n", resumed);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    printf("hestat-server: listening on %s://%s:%u spool %s\n", s->opt.tls_cert ? "https" : "http", s->opt.host,
+           info ? info->port : (unsigned)s->opt.port, s->spool);
+    fflush(stdout);
+    int sig = 0;
+    while (sigwait(&stop_signals, &sig)) {
+    }
+    fprintf(stderr, "hestat-server: signal %d: stopping\n", sig);
+    stop_serving(s, d);
+    return 0;
+}
+
+static void clamp(int *v, int lo, int hi) { *v = *v < lo ? lo : *v > hi ? hi : *v; }
+
 int serve_main(const serve_options_t *o)
 {
-    static server_t s;
+    static srv_server_t s; /* threads use it until exit */
     memset(&s, 0, sizeof s);
     if (sodium_init() < 0) return 1;
-    snprintf(s.spool, sizeof s.spool, "%s", o->spool);
-    s.max_upload = o->max_upload;
-    s.qmax = o->queue < 1 ? 1 : o->queue > QUEUE_MAX ? QUEUE_MAX : (size_t)o->queue;
-    if (o->token_file) {
-        FILE *f = fopen(o->token_file, "r");
-        if (!f || !fgets(s.token, sizeof s.token, f)) {
-            fprintf(stderr, "hestat-server: cannot read the token from %s\n", o->token_file);
-            if (f) fclose(f);
-            return 1;
-        }
-        fclose(f);
-        s.token[strcspn(s.token, "\r\n")] = 0;
-        if (!s.token[0]) {
-            fprintf(stderr, "hestat-server: the token file is empty\n");
-            return 1;
-        }
-        s.have_token = 1;
-    }
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s/tmp", s.spool);
-    if ((mkdir(s.spool, 0700) && errno != EEXIST) || (mkdir(tmp, 0700) && errno != EEXIST)) {
-        fprintf(stderr, "hestat-server: cannot create the spool %s: %s\n", s.spool, strerror(errno));
-        return 1;
-    }
-    pthread_mutex_init(&s.lock, NULL);
-    pthread_cond_init(&s.cond, NULL);
-    recover(&s);
-    pthread_t workers[8];
-    int nworkers = o->workers < 1 ? 1 : o->workers > 8 ? 8 : o->workers;
-    for (int i = 0; i < nworkers; i++) pthread_create(&workers[i], NULL, worker, &s);
-
-    struct sockaddr_in addr = {0};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)o->port);
-    if (inet_pton(AF_INET, o->host, &addr.sin_addr) != 1) {
-        fprintf(stderr, "hestat-server: bad listen address %s\n", o->host);
+    s.opt = *o;
+    clamp(&s.opt.workers, 1, 64);
+    clamp(&s.opt.queue, 1, 1 << 20);
+    clamp(&s.opt.threads, 1, 64);
+    clamp(&s.opt.max_uploads, 1, 1024);
+    clamp(&s.opt.max_connections, 16, 1 << 20);
+    clamp(&s.opt.max_per_ip, 1, 1 << 20);
+    clamp(&s.opt.header_timeout, 1, 3600);
+    clamp(&s.opt.idle_timeout, 1, 86400);
+    clamp(&s.opt.cached_studies, 1, 1024);
+    if (srv_path(s.spool, sizeof s.spool, o->spool, NULL, NULL, NULL) || strlen(s.spool) > SRV_PATH_MAX - 200) {
+        fprintf(stderr, "hestat-server: the spool path is too long\n");
         return 2;
     }
-    char *cert = NULL, *key = NULL;
-    size_t clen, klen;
-    if (o->tls_cert || o->tls_key) {
-        if (!o->tls_cert || !o->tls_key || ckks_file_read(o->tls_cert, 1 << 20, (void **)&cert, &clen) ||
-            ckks_file_read(o->tls_key, 1 << 20, (void **)&key, &klen)) {
-            fprintf(stderr, "hestat-server: TLS needs readable --tls-cert and --tls-key PEM files\n");
-            return 2;
-        }
-        /* libmicrohttpd wants NUL-terminated PEM text. */
-        char *c2 = realloc(cert, clen + 1), *k2 = c2 ? realloc(key, klen + 1) : NULL;
-        if (!c2 || !k2) return 1;
-        cert = c2;
-        key = k2;
-        cert[clen] = 0;
-        key[klen] = 0;
-    }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
-    struct MHD_Daemon *d =
-        cert ? MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, handle, &s, MHD_OPTION_SOCK_ADDR,
-                                (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_HTTPS_MEM_KEY, key,
-                                MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_END)
-             : MHD_start_daemon(flags, 0, NULL, NULL, handle, &s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-                                (unsigned)120, MHD_OPTION_END);
-    if (!d) {
-        fprintf(stderr, "hestat-server: cannot listen on %s:%d\n", o->host, o->port);
+    struct sockaddr_in addr;
+    if (parse_listen(&s.opt, &addr)) return 2;
+    char err[600];
+    if (o->token_file && srv_token_read(o->token_file, &s.token, err, sizeof err)) {
+        fprintf(stderr, "hestat-server: %s\n", err);
         return 1;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    printf("hestat-server: listening on %s://%s:%u spool %s\n", cert ? "https" : "http", o->host,
-           info ? info->port : (unsigned)o->port, s.spool);
-    fflush(stdout);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    while (!stop_flag) pause();
-    MHD_stop_daemon(d);
-    pthread_mutex_lock(&s.lock);
-    s.stop = 1;
-    pthread_cond_broadcast(&s.cond);
-    pthread_mutex_unlock(&s.lock);
-    for (int i = 0; i < nworkers; i++) pthread_join(workers[i], NULL);
-    if (key) sodium_memzero(key, strlen(key));
-    free(key);
-    free(cert);
-    return 0;
+    srv_secret_t cert = {0}, key = {0};
+    if (read_tls(o, &cert, &key)) {
+        srv_secret_free(&s.token);
+        return 1;
+    }
+    warn_if_exposed(&s.opt, &addr.sin_addr);
+    fit_descriptor_limit(&s.opt);
+    if (make_spool(s.spool)) {
+        srv_secret_free(&s.token);
+        srv_secret_free(&cert);
+        srv_secret_free(&key);
+        return 1;
+    }
+    pthread_mutex_init(&s.uploads_lock, NULL);
+    srv_cache_init(&s.cache, (size_t)s.opt.cached_studies);
+    int rc = serve_with(&s, &addr, &cert, &key);
+    srv_jobs_free(s.jobs);
+    srv_cache_destroy(&s.cache);
+    srv_secret_free(&s.token);
+    return rc;
 }

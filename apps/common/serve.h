@@ -10,10 +10,25 @@ typedef struct {
     const char *spool;
     const char *token_file; /* NULL: no token */
     size_t max_upload;      /* bytes */
-    int workers;
-    int queue;              /* queued jobs before 503, 1..64 */
+    int workers;            /* jobs computed at once */
+    int queue;              /* jobs waiting before 503 (recovered jobs always run) */
     const char *tls_cert, *tls_key; /* PEM files: HTTPS (GnuTLS through libmicrohttpd) */
+    int max_connections;    /* open connections in all */
+    int max_per_ip;         /* open connections from one address */
+    int header_timeout;     /* seconds to receive a request's headers (not reset by each byte) */
+    int idle_timeout;       /* seconds without any byte before a connection is closed */
+    int max_uploads;        /* uploads in progress at once (503 beyond) */
+    int threads;            /* HTTP threads (epoll, each serving many connections) */
+    int cached_studies;     /* parsed studies kept in memory */
 } serve_options_t;
+
+/* The defaults, as --help states them. */
+#define SERVE_DEFAULT_OPTIONS                                                                            \
+    {                                                                                                    \
+        .host = "127.0.0.1", .port = 8750, .spool = "hestat-spool", .max_upload = (size_t)512 << 20,   \
+        .workers = 1, .queue = 16, .max_connections = 1000, .max_per_ip = 32, .header_timeout = 10,     \
+        .idle_timeout = 60, .max_uploads = 8, .threads = 4, .cached_studies = 4                          \
+    }
 
 int serve_main(const serve_options_t *o);
 
