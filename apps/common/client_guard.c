@@ -32,8 +32,8 @@ static uint64_t le(const unsigned char *p, int bytes)
 
 static const char *kind_name(client_upload_t kind) { return kind == CLIENT_UPLOAD_STUDY ? "study" : "table"; }
 
-/* SEAL 4.x files start with the magic 0xA15E (little-endian) and a major version 3 or 4. */
-static int is_seal(const unsigned char *h, size_t n) { return n >= 3 && h[0] == 0x5e && h[1] == 0xa1 && (h[2] == 3 || h[2] == 4); }
+/* SEAL files start with the magic 0xA15E (little-endian) and the header size 16. */
+static int is_seal(const unsigned char *h, size_t n) { return n >= 3 && h[0] == 0x5e && h[1] == 0xa1 && h[2] == 16; }
 
 static int refuse(const char *path, const char *fmt, unsigned long long a, unsigned long long b)
 {
