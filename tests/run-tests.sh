@@ -2,15 +2,193 @@
 # Runs the Criterion suite: everything once on the default backend, then the
 # ntt suites once per SIMD backend this CPU has (HESTAT_SIMD=...), so no
 # backend can hide behind dispatch.
-# usage: run-tests.sh TEST_BINARY HESTAT_INFO_BINARY
-set -eu
+#
+# usage: run-tests.sh TEST_BINARY HESTAT_INFO_BINARY [CRITERION_ARGS...]
+#   CRITERION_ARGS go to every pass (e.g. -j1, or --filter 'stats*/*' while
+#   developing; the ntt passes add their own --filter after them).
+#
+# Every pass is bounded: HESTAT_TEST_TIMEOUT seconds (default 1200). A pass
+# that runs out of time is killed with everything it started (GNU timeout
+# signals the whole process group: workers, servers the tests launched),
+# reported as "TIMED OUT after N s" and run once more; a second timeout, or
+# any failure, fails the run. Failures are never retried.
+#
+# After each pass Criterion's own lines (its "Synthesis:" line, which does not
+# count skipped tests) are followed by the skipped tests, each with its
+# reason, and a closing line "tests: N passed, N failed, N skipped" taken
+# from Criterion's TAP report (--tap=FILE); tests left out by a --filter are
+# not counted. The run ends with "total: N passed, N failed, N skipped".
+set -u
 tests=$1
 info=$2
-status=0
-echo "== all tests, default backend"
-"$tests" || status=1
-for b in $("$info" --simd); do
-    echo "== ntt tests, HESTAT_SIMD=$b"
-    HESTAT_SIMD=$b "$tests" --filter 'ntt_*/*' || status=1
+shift 2
+limit=${HESTAT_TEST_TIMEOUT:-1200}
+case $limit in
+    '' | *[!0-9]* | 0)
+        echo "run-tests: HESTAT_TEST_TIMEOUT must be a positive number of seconds, not '$limit'" >&2
+        exit 2
+        ;;
+esac
+if ! command -v timeout >/dev/null 2>&1; then
+    echo "run-tests: GNU timeout (coreutils) is needed to bound the test passes" >&2
+    exit 2
+fi
+
+# A --filter among the caller's arguments: what it leaves out is not "skipped".
+user_filter=
+prev=
+for a in "$@"; do
+    case $a in
+        --filter=*) user_filter=${a#--filter=} ;;
+        *) [ "$prev" = --filter ] && user_filter=$a ;;
+    esac
+    prev=$a
 done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hestat-tests.XXXXXX") || exit 2
+tpid=
+interrupted=0
+on_signal() {
+    interrupted=1
+    [ -n "$tpid" ] && kill -TERM "$tpid" 2>/dev/null
+}
+trap on_signal INT TERM HUP
+trap 'rm -rf "$tmp"' EXIT
+
+status=0
+total_pass=0
+total_fail=0
+total_skip=0
+
+# summarize TAP_FILE FILTER: skipped tests with reasons, then the closing line.
+# Sets sum_pass, sum_fail, sum_skip.
+summarize() {
+    out=$(awk -v filter="$2" '
+        function glob_re(g,    r, i, c) {
+            r = "^"
+            for (i = 1; i <= length(g); i++) {
+                c = substr(g, i, 1)
+                if (c == "*") r = r ".*"
+                else if (c == "?") r = r "."
+                else if (c == "[" || c == "]") r = r c
+                else if (index("\\^$.|+(){}", c)) r = r "\\" c
+                else r = r c
+            }
+            return r "$"
+        }
+        BEGIN { re = filter == "" ? "" : glob_re(filter); p = f = s = 0 }
+        /^(not )?ok / {
+            bad = /^not ok /
+            line = $0
+            sub(/^(not )?ok ([0-9]+ )?- /, "", line)
+            name = line
+            sub(/[ \t].*$/, "", name)
+            path = name
+            sub(/::/, "/", path)
+            if (re != "" && path !~ re) next
+            if (bad) { f++; next }
+            if (line ~ /# SKIP/) {
+                reason = line
+                sub(/^.*# SKIP[ \t]*/, "", reason)
+                printf "skipped: %s: %s\n", name, reason
+                s++
+                next
+            }
+            p++
+        }
+        END { printf "=%d %d %d\n", p, f, s }
+    ' "$1")
+    printf '%s\n' "$out" | grep -v '^=' || true
+    set -- $(printf '%s\n' "$out" | sed -n 's/^=//p')
+    sum_pass=$1 sum_fail=$2 sum_skip=$3
+}
+
+# Criterion's runner and its workers leave the process group (setpgid,
+# setsid), so timeout's group signal cannot reach what the tests started (a
+# server, a shell command). Every pass runs with HESTAT_TEST_PASS=TOKEN in its
+# environment, which every descendant inherits; whatever still carries the
+# token when the pass is over is killed by its pid.
+reap_pass() {
+    left=0
+    for f in $(grep -l -s -z -x "HESTAT_TEST_PASS=$1" /proc/[0-9]*/environ); do
+        pid=${f#/proc/}
+        pid=${pid%/environ}
+        kill -KILL "$pid" 2>/dev/null && left=$((left + 1))
+    done
+    [ "$left" = 0 ] || echo "run-tests: killed $left process(es) left behind by the pass" >&2
+}
+
+npass=0
+# run_pass LABEL FILTER [ENV=VALUE...] -- CRITERION_ARGS...
+run_pass() {
+    label=$1 filter=$2
+    shift 2
+    envs=
+    while [ "$1" != -- ]; do
+        envs="$envs $1"
+        shift
+    done
+    shift
+    [ -n "$filter" ] || filter=$user_filter
+    attempt=1
+    while :; do
+        echo "== $label"
+        tap=$tmp/pass.tap
+        rm -f "$tap"
+        npass=$((npass + 1))
+        token=$$.$npass.$(date +%s)
+        # shellcheck disable=SC2086
+        env $envs HESTAT_TEST_PASS="$token" timeout -k 30 "$limit" "$tests" --tap="$tap" "$@" &
+        tpid=$!
+        wait "$tpid"
+        rc=$?
+        # A signal interrupts wait; the pass itself is still being stopped.
+        while [ "$interrupted" = 1 ] && kill -0 "$tpid" 2>/dev/null; do
+            wait "$tpid"
+            rc=$?
+        done
+        tpid=
+        [ -d /proc/self ] && reap_pass "$token"
+        if [ "$interrupted" = 1 ]; then
+            echo "run-tests: interrupted" >&2
+            exit 130
+        fi
+        if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+            echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
+            echo "!!! TIMED OUT after $limit s: $label (attempt $attempt of 2; killed)" >&2
+            echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
+            if [ "$attempt" = 1 ]; then
+                attempt=2
+                echo "run-tests: running the pass once more (a timeout is retried once, a failure never)" >&2
+                continue
+            fi
+            echo "tests: TIMED OUT after $limit s twice: $label"
+            status=1
+            return
+        fi
+        break
+    done
+    [ "$rc" = 0 ] || status=1
+    if [ ! -s "$tap" ]; then
+        echo "tests: no report from the test runner (exit status $rc): $label"
+        status=1
+        return
+    fi
+    summarize "$tap" "$filter"
+    echo "tests: $sum_pass passed, $sum_fail failed, $sum_skip skipped"
+    [ "$sum_fail" = 0 ] || status=1
+    total_pass=$((total_pass + sum_pass))
+    total_fail=$((total_fail + sum_fail))
+    total_skip=$((total_skip + sum_skip))
+}
+
+run_pass "all tests, default backend" "" -- "$@"
+backends=$("$info" --simd) || {
+    echo "run-tests: $info --simd failed" >&2
+    exit 1
+}
+for b in $backends; do
+    run_pass "ntt tests, HESTAT_SIMD=$b" 'ntt_*/*' "HESTAT_SIMD=$b" -- "$@" --filter 'ntt_*/*'
+done
+echo "total: $total_pass passed, $total_fail failed, $total_skip skipped"
 exit $status
