@@ -320,6 +320,8 @@ static int cmd_run(const client_opts_t *o)
     snprintf(job, sizeof job, "%s/job.hst", dir);
     snprintf(result, sizeof result, "%s/result.hst", dir);
     snprintf(report, sizeof report, "%s/decrypted_results.csv", dir);
+    /* Keys of an earlier run are kept, and so is everything beside them. */
+    if (!o->force && client_keys_exist(keys)) return 1;
     if (o->csv) {
         snprintf(csv, sizeof csv, "%s", o->csv);
     } else {
@@ -330,7 +332,7 @@ static int cmd_run(const client_opts_t *o)
         if (cmd_sample(&s)) return 1;
     }
     double t0 = now_s();
-    if (client_keygen(o, csv, keys)) return 1; /* refuses keys of an earlier run unless --force */
+    if (client_keygen(o, csv, keys)) return 1;
     double t1 = now_s();
     if (encrypt_csv(study, csv, table)) return 1;
     double t2 = now_s(), t3;

@@ -184,8 +184,10 @@ Test(client, keygen_and_run_refuse_existing_keys_without_force, .timeout = 120, 
     /* run makes keys in OUT/keys: a second run into the same OUT is refused
      * (nothing replaced), --force replaces them; run makes OUT's parents. */
     cr_assert_eq(sh("%s run --csv %s/t.csv --out %s/a/b/run > /dev/null", C, dir, dir), 0);
-    cr_expect_eq(sh("%s run --csv %s/t.csv --out %s/a/b/run > /dev/null 2> %s/err", C, dir, dir, dir), 1);
+    cr_assert_eq(sh("cp -r %s/a/b/run %s/first", dir, dir), 0);
+    cr_expect_eq(sh("%s run --rows 700 --out %s/a/b/run > /dev/null 2> %s/err", C, dir, dir), 1);
     cr_expect_eq(sh("grep -q 'already exists' %s/err", dir), 0);
+    cr_expect_eq(sh("diff -r %s/first %s/a/b/run", dir, dir), 0, "a refused run changed its directory");
     cr_expect_eq(sh("%s run --csv %s/t.csv --out %s/a/b/run --force > /dev/null", C, dir, dir), 0);
     cr_expect(exists("a/b/run/decrypted_results.csv"));
 }
@@ -288,6 +290,9 @@ Test(client, keygen_ranges_headroom_and_refusals, .timeout = 180, .init = make_d
     cr_expect_eq(factor_of(s, "cc:sysBP"), 512);
     cr_expect_eq(factor_of(s, "cc:BMI"), factor_of(s, "BMI"));
     cr_expect_eq(factor_of(s, "age"), 256, "age up to 70, headroom 2: 140 -> 256");
+    cr_expect_eq(factor_of(s, "Gender"), 1, "a 0/1 column keeps factor 1 (no headroom)");
+    cr_expect_eq(factor_of(s, "TenYearCHD"), 1);
+    cr_expect_eq(factor_of(s, "education"), 8, "education 1..4, headroom 2");
     stats_study_free(s);
     cr_assert_eq(sh("%s encrypt --study %s/k4/study.hst --in %s/t.csv --out %s/t4.hst && "
                     "%s job --study %s/k4/study.hst --out %s/j4.hst %s/t4.hst && "

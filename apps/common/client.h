@@ -80,6 +80,8 @@ void client_token_free(char *token);
 /* ---- client_keygen.c ---- */
 /* "COL:LO:HI" (COL may itself hold colons). */
 int client_parse_range(const char *arg, client_range_t *r);
+/* Whether DIR holds secret.key or study.hst (1, after saying so). */
+int client_keys_exist(const char *dir);
 /* DIR/secret.key (0600) and DIR/study.hst from the schema CSV; refuses a DIR
  * that already holds either unless o->force. */
 int client_keygen(const client_opts_t *o, const char *schema_csv, const char *dir);

@@ -7,7 +7,8 @@
  *   - from a declared range --range COL:LO:HI: the power of two >= max(|LO|, |HI|);
  *   - else from the schema CSV: the power of two >= headroom * max |x| observed
  *     (--headroom, default 2: a contributor's 130.5 fits a schema whose
- *     largest value was 128);
+ *     largest value was 128); a column whose values are all 0 or 1 is a 0/1
+ *     column: factor 1 (headroom there would only cost precision);
  *   - for derived columns: 1 for the 0/1 ones (indicators "COL=level", bins
  *     "COL in [a:b)"), the factor of COL for a complete-case copy "cc:COL".
  * A column with no observed value (a header-only CSV, an all-missing column)
@@ -92,14 +93,15 @@ static int raw_factors(const client_opts_t *o, const stats_table_t *raw, const c
     for (size_t c = 0; c < raw->ncols; c++) {
         const client_range_t *r = range_of(o, raw->names[c]);
         double mx = 0;
-        int seen = 0;
+        int seen = 0, binary = 1;
         for (size_t row = 0; row < raw->nrows; row++) {
-            double v = fabs(stats_value(raw, row, c));
+            double x = stats_value(raw, row, c), v = fabs(x);
             if (isnan(v)) continue;
             seen = 1;
+            binary &= x == 0 || x == 1;
             if (v > mx) mx = v;
         }
-        double want = r ? fmax(fabs(r->lo), fabs(r->hi)) : o->headroom * mx;
+        double want = r ? fmax(fabs(r->lo), fabs(r->hi)) : binary ? 1 : o->headroom * mx;
         if (!r && !seen) {
             size_t used = strlen(unranged);
             snprintf(unranged + used, sizeof unranged - used, "%s%s", nunranged++ ? ", " : "", raw->names[c]);
@@ -134,7 +136,7 @@ static void study_factors(const stats_table_t *raw, const double *rawf, const st
     }
 }
 
-static int holds_keys(const char *dir)
+int client_keys_exist(const char *dir)
 {
     static const char *names[] = {"secret.key", "study.hst"};
     for (size_t i = 0; i < 2; i++) {
@@ -188,7 +190,7 @@ static int schema_of(const client_opts_t *o, const char *csv, stats_table_t **t,
 int client_keygen(const client_opts_t *o, const char *schema_csv, const char *dir)
 {
     if (!(o->headroom >= 1) || !isfinite(o->headroom)) return client_usage_error("--headroom must be >= 1", NULL);
-    if (!o->force && holds_keys(dir)) return 1;
+    if (!o->force && client_keys_exist(dir)) return 1;
     stats_table_t *t;
     double factors[STATS_MAX_COLS];
     if (schema_of(o, schema_csv, &t, factors)) return 1;
