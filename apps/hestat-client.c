@@ -283,18 +283,15 @@ static long file_size(const char *path)
 }
 
 /* The server's part of run: over HTTP, or locally with the server's code. */
-static int run_compute(const client_opts_t *o, const char *study, const char *table, const char *job,
-                       const char *result, stats_counts_t *counts, double *t_start)
+static int run_compute(const client_opts_t *o, const char *token, const char *study, const char *table,
+                       const char *job, const char *result, stats_counts_t *counts, double *t_start)
 {
     const char *tables[1] = {table};
     *t_start = now_s();
     if (o->server) {
-        char *token, sid[80];
-        if (client_token_read(o->token_file, &token)) return 1;
-        int err = client_submit(o->server, token, study, NULL, tables, 1, sid, sizeof sid) ||
-                  client_fetch(o->server, token, sid, o->stats, result);
-        client_token_free(token);
-        return err;
+        char sid[80];
+        return client_submit(o->server, token, study, NULL, tables, 1, sid, sizeof sid) ||
+               client_fetch(o->server, token, sid, o->stats, result);
     }
     stats_job_t kind;
     parse_job_kind(o->stats, &kind);
@@ -309,7 +306,7 @@ static int run_compute(const client_opts_t *o, const char *study, const char *ta
     return client_save(result, rb, rlen, 0644);
 }
 
-static int cmd_run(const client_opts_t *o)
+static int run_steps(const client_opts_t *o, const char *token)
 {
     const char *dir = o->out ? o->out : "build/client-run";
     char csv[4200], keys[4200], study[4300], table[4200], job[4200], result[4200], report[4200];
@@ -337,7 +334,7 @@ static int cmd_run(const client_opts_t *o)
     if (encrypt_csv(study, csv, table)) return 1;
     double t2 = now_s(), t3;
     stats_counts_t counts = {0};
-    if (run_compute(o, study, table, job, result, &counts, &t3)) return 1;
+    if (run_compute(o, token, study, table, job, result, &counts, &t3)) return 1;
     double t4 = now_s();
     stats_report_errors_t worst;
     client_opts_t d = *o;
@@ -352,6 +349,15 @@ static int cmd_run(const client_opts_t *o)
            worst.mean_rel, worst.sd_rel, worst.corr_abs, worst.group_mean_rel);
     printf("wrote %s\n", report);
     return 0;
+}
+
+static int cmd_run(const client_opts_t *o)
+{
+    char *token = NULL;
+    if (o->server && client_token_read(o->token_file, &token)) return 1; /* before any work */
+    int err = run_steps(o, token);
+    client_token_free(token);
+    return err;
 }
 
 static int cmd_submit(const client_opts_t *o)
