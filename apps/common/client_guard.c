@@ -11,6 +11,7 @@
  * when freed. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,10 +36,14 @@ static const char *kind_name(client_upload_t kind) { return kind == CLIENT_UPLOA
 /* SEAL files start with the magic 0xA15E (little-endian) and the header size 16. */
 static int is_seal(const unsigned char *h, size_t n) { return n >= 3 && h[0] == 0x5e && h[1] == 0xa1 && h[2] == 16; }
 
-static int refuse(const char *path, const char *fmt, unsigned long long a, unsigned long long b)
+static int refuse(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(const char *path, const char *fmt, ...)
 {
     char msg[300];
-    snprintf(msg, sizeof msg, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     fprintf(stderr, "hestat-client: %s: %s; nothing was sent\n", path, msg);
     return 1;
 }
@@ -67,36 +72,33 @@ static int walk_frames(const char *path, int fd, uint64_t size, client_upload_t 
         frame++;
         if (have < 8 || memcmp(h, hestat_magic, 8)) {
             if (frame == 1 && is_seal(h, have))
-                return refuse(path, kind == CLIENT_UPLOAD_STUDY ? "a Microsoft SEAL file (it may hold a secret key), not a hestat study"
-                                                              : "a Microsoft SEAL file (it may hold a secret key), not a hestat table",
-                              0, 0);
+                return refuse(path, "a Microsoft SEAL file (it may hold a secret key), not a hestat %s", kind_name(kind));
             if (frame == 1)
-                return refuse(path, "not a hestat file (a sequence of hestat frames); it may hold a secret key", 0, 0);
+                return refuse(path, "not a hestat file (a sequence of hestat frames); it may hold a secret key");
             return refuse(path, "bytes after frame %llu (offset %llu) are not a hestat frame", frame - 1,
                           (unsigned long long)off);
         }
-        if (have < sizeof h) return refuse(path, "frame %llu is cut short (the file ends inside its header)", frame, 0);
+        if (have < sizeof h) return refuse(path, "frame %llu is cut short (the file ends inside its header)", frame);
         unsigned type = (unsigned)le(h + 10, 2), version = (unsigned)le(h + 8, 2);
         uint64_t plen = le(h + 24, 8);
         if (type == CKKS_OBJ_SECRET_KEY)
             return refuse(path, "frame %llu is a secret key: a secret key never leaves this machine (upload the "
-                          "study and encrypted tables only)", frame, 0);
+                          "study and encrypted tables only)", frame);
         if (version != CKKS_FORMAT_VERSION)
-            return refuse(path, "frame %llu has format version %llu, this client reads version 1", frame, version);
+            return refuse(path, "frame %llu has format version %u, this client reads version %d", frame, version,
+                          CKKS_FORMAT_VERSION);
         if (plen > size - off - sizeof h)
-            return refuse(path, "frame %llu claims %llu payload bytes beyond the end of the file (truncated?)", frame,
-                          (unsigned long long)plen);
+            return refuse(path, "frame %llu claims %llu payload bytes, beyond the end of the file (truncated?)",
+                          frame, (unsigned long long)plen);
         if (frame == 1) {
             unsigned want = kind == CLIENT_UPLOAD_STUDY ? CKKS_OBJ_PARAMS : STATS_OBJ_TABLE;
-            if (type != want) {
-                fprintf(stderr, "hestat-client: %s: not a hestat %s (its first frame is of type %u, a %s starts "
-                        "with type %u); nothing was sent\n", path, kind_name(kind), type, kind_name(kind), want);
-                return 1;
-            }
+            if (type != want)
+                return refuse(path, "not a hestat %s (its first frame is of type %u, a %s starts with type %u)",
+                              kind_name(kind), type, kind_name(kind), want);
         }
         off += sizeof h + plen;
     }
-    if (!frame) return refuse(path, "empty file, not a hestat file", 0, 0);
+    if (!frame) return refuse(path, "empty file, not a hestat file");
     return 0;
 }
 
