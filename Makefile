@@ -67,13 +67,16 @@ SHARED    := $(BUILD)/lib/libhestat.so.$(VERSION)
 TESTBIN   := $(BUILD)/tests/hestat-tests
 BENCHBIN  := $(BUILD)/bench/hestat-bench
 
-# Sanitizer build: its own object tree.
+# Sanitizer build: its own object tree, library and programs.
 SAN       := $(BUILD)/sanitize
 SAN_LIB_OBJS  := $(LIB_SRCS:%.c=$(SAN)/obj/%.o)
-SAN_TEST_OBJS := $(TEST_SRCS:%.c=$(SAN)/obj/%.o) $(APP_COMMON_SRCS:%.c=$(SAN)/obj/%.o)
+SAN_COMMON_OBJS := $(APP_COMMON_SRCS:%.c=$(SAN)/obj/%.o)
+SAN_TEST_OBJS := $(TEST_SRCS:%.c=$(SAN)/obj/%.o) $(SAN_COMMON_OBJS)
+SAN_STATIC := $(SAN)/lib/libhestat.a
+SAN_APPS  := $(patsubst apps/%.c,$(SAN)/bin/%,$(APP_SRCS))
 
 .SECONDARY:
-.PHONY: all lib test bench demo sanitize install uninstall clean deps vectors vectors-check fuzz
+.PHONY: all lib test bench demo sanitize sanitize-build install uninstall clean deps vectors vectors-check fuzz
 .DEFAULT_GOAL := all
 
 all: lib $(APPS)
@@ -114,24 +117,54 @@ $(TESTBIN): $(TEST_OBJS) $(APP_COMMON_OBJS) $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $(TEST_OBJS) $(APP_COMMON_OBJS) $(STATIC) -lcriterion $(EXT_LIBS) $(LDLIBS)
 
+# TEST_ARGS: extra Criterion arguments for every pass (e.g. --filter 'stats*/*');
+# HESTAT_TEST_TIMEOUT: seconds per pass (tests/run-tests.sh; a timeout is retried once).
+TEST_ARGS ?=
 test: deps
 	@$(MAKE) --no-print-directory all $(TESTBIN)
-	@HESTAT_BIN=$(BUILD)/bin sh tests/run-tests.sh $(TESTBIN) $(BUILD)/bin/hestat-info
+	@HESTAT_BIN=$(BUILD)/bin sh tests/run-tests.sh $(TESTBIN) $(BUILD)/bin/hestat-info $(TEST_ARGS)
 
 # ---- sanitizers --------------------------------------------------------------------
 $(SAN)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(filter-out -O3,$(CFLAGS)) -O1 $(SAN_FLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
-$(SAN)/hestat-tests: $(SAN_TEST_OBJS) $(SAN_LIB_OBJS)
+$(SAN_STATIC): $(SAN_LIB_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcriterion $(EXT_LIBS) $(LDLIBS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# Every program under ASan + UBSan too: the CLI and HTTP tests run these
+# (HESTAT_BIN), not the optimised ones in $(BUILD)/bin.
+$(SAN)/bin/%: $(SAN)/obj/apps/%.o $(SAN_COMMON_OBJS) $(SAN_STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_COMMON_OBJS) $(SAN_STATIC) $(EXT_LIBS) $(LDLIBS)
+
+$(SAN)/hestat-tests: $(SAN_TEST_OBJS) $(SAN_STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $(SAN_TEST_OBJS) $(SAN_STATIC) -lcriterion $(EXT_LIBS) $(LDLIBS)
+
+# The options reach every process of the run (Criterion's workers and each
+# program a test starts inherit the environment). Reports go to files under
+# $(SAN)/reports as well as failing the process (abort_on_error, UBSan
+# halts, LSan exits 23), so an error in a process whose exit status no test
+# looks at (a server stopped with SIGTERM, a program expected to fail) still
+# fails the run: tests/run-tests.sh prints the reports and fails.
+# SANITIZE_TEST_ARGS: Criterion arguments for the sanitized suite.
+SANITIZE_TEST_ARGS ?=
+SANITIZE_TIMEOUT ?= 2400
+SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$(CURDIR)/$(SAN)/reports/asan \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/$(SAN)/reports/ubsan \
+  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+  HESTAT_SANITIZER_REPORTS=$(CURDIR)/$(SAN)/reports \
+  HESTAT_TEST_TIMEOUT=$${HESTAT_TEST_TIMEOUT:-$(SANITIZE_TIMEOUT)} \
+  HESTAT_BIN=$(SAN)/bin
+
+sanitize-build: $(SAN_APPS) $(SAN)/hestat-tests
 
 sanitize: deps
-	@$(MAKE) --no-print-directory all $(SAN)/hestat-tests
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
-	  sh tests/run-tests.sh $(SAN)/hestat-tests $(BUILD)/bin/hestat-info
+	@$(MAKE) --no-print-directory sanitize-build
+	@$(SAN_ENV) sh tests/run-tests.sh $(SAN)/hestat-tests $(SAN)/bin/hestat-info $(SANITIZE_TEST_ARGS) $(TEST_ARGS)
 
 # ---- benchmarks ------------------------------------------------------------------
 $(BENCHBIN): $(BENCH_OBJS) $(STATIC)
