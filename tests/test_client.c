@@ -526,12 +526,26 @@ Test(client, busy_real_server_then_success, .timeout = 120, .init = make_dir, .f
     cr_assert_eq(sh("%s submit --server %s --study %s/keys/study.hst %s/t.hst > %s/sub.out", C, base, dir, dir, dir), 0);
     study_id("sub.out", sid, sizeof sid);
     snprintf(url, sizeof url, "%s/studies/%s/jobs?stats=all", base, sid);
+    /* Job A running (the worker has taken it), then job B queued. */
     http_result_t r;
-    for (int i = 0; i < 2; i++) {
-        cr_assert_eq(http_request("POST", url, NULL, NULL, NULL, &r), 0, "%s", r.error);
-        cr_assert_eq(r.status, 202, "job %d: %ld %s", i, r.status, r.body ? r.body : "");
+    cr_assert_eq(http_request("POST", url, NULL, NULL, NULL, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 202, "job A: %ld %s", r.status, r.body ? r.body : "");
+    char *j = r.body ? strstr(r.body, "\"job\":\"") : NULL, status[256];
+    cr_assert_not_null(j, "%s", r.body);
+    snprintf(status, sizeof status, "%s/studies/%s/jobs/%.32s", base, sid, j + 7);
+    free(r.body);
+    int running = 0;
+    for (int i = 0; i < 200 && !running; i++) {
+        cr_assert_eq(http_request("GET", status, NULL, NULL, NULL, &r), 0, "%s", r.error);
+        running = r.body && strstr(r.body, "\"running\"");
+        cr_assert(!r.body || !strstr(r.body, "\"done\""), "job A finished before the test could queue B");
         free(r.body);
+        if (!running) usleep(5000);
     }
+    cr_assert(running, "job A never ran");
+    cr_assert_eq(http_request("POST", url, NULL, NULL, NULL, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 202, "job B: %ld %s", r.status, r.body ? r.body : "");
+    free(r.body);
     double t0 = now_s();
     int rc = sh("%s fetch --server %s --study-id %s --out %s/r.hst 2> %s/err", C, base, sid, dir, dir);
     double took = now_s() - t0;
