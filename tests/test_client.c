@@ -587,6 +587,11 @@ Test(client, failed_report_leaves_nothing_behind, .timeout = 120, .init = make_d
     cr_expect_eq(sh("%s decrypt --keys %s/keys --in %s/bad.hst --out %s/new.csv 2> /dev/null", C, dir, dir, dir), 1);
     cr_expect_eq(sh("%s decrypt --keys %s/keys --in %s/r.hst --out %s/new.csv --compare %s/none.csv 2> /dev/null", C,
                     dir, dir, dir, dir), 1);
+    /* The secret key of another study (same schema and parameters). */
+    cr_assert_eq(sh("%s keygen --schema %s/t.csv --keys %s/other && mkdir %s/mixed && cp %s/keys/study.hst %s/mixed/ && "
+                    "cp %s/other/secret.key %s/mixed/", C, dir, dir, dir, dir, dir, dir, dir), 0);
+    cr_expect_eq(sh("%s decrypt --keys %s/mixed --in %s/r.hst --out %s/new.csv 2> %s/err", C, dir, dir, dir, dir), 1);
+    cr_expect_eq(sh("grep -q 'does not belong to this study' %s/err", dir), 0);
     cr_expect(!exists("new.csv"));
     cr_expect_eq(sh("ls %s | grep -q tmp", dir), 1, "a temporary file was left behind");
 }
