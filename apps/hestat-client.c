@@ -50,6 +50,9 @@ static const char *usage_text =
     "          frames, are refused before any connection.\n"
     "  fetch   --server URL [--token-file F] --study-id ID [--stats means|all] --out RESULT\n"
     "          ask for the statistics over every table of the study, wait, download\n"
+    "  health  --server URL [--wait S]\n"
+    "          exit 0 when the server answers GET /health (retrying for up to S seconds),\n"
+    "          1 otherwise: for scripts and container health checks\n"
     "  run     [--csv CSV | --rows N] [--out DIR] [--server URL [--token-file F]] [--group COL]...\n"
     "          [--force] keygen (into DIR/keys: refused when it holds keys, unless --force),\n"
     "          encrypt, then compute (on the server when --server is given, else locally\n"
@@ -117,6 +120,10 @@ static int parse(int argc, char **argv, client_opts_t *o)
             if (o->nranges == CLIENT_MAX_RANGES) return client_usage_error("too many --range", NULL);
             int rc = client_parse_range(argv[++i], &o->ranges[o->nranges++]);
             if (rc) return rc;
+        } else if (!strcmp(a, "--wait")) {
+            if (i + 1 >= argc) return client_usage_error("missing value after", a);
+            if (parse_number(a, argv[++i], &o->wait)) return 2;
+            if (o->wait < 0 || o->wait > 3600) return client_usage_error("--wait: seconds in [0, 3600], not", argv[i]);
         } else if (!strcmp(a, "--headroom")) {
             if (i + 1 >= argc) return client_usage_error("missing value after", a);
             if (parse_number(a, argv[++i], &o->headroom)) return 2;
@@ -371,6 +378,12 @@ static int cmd_submit(const client_opts_t *o)
     return err;
 }
 
+static int cmd_health(const client_opts_t *o)
+{
+    if (!o->server) return client_usage_error("health needs --server", NULL);
+    return client_health(o->server, o->wait);
+}
+
 static int cmd_fetch(const client_opts_t *o)
 {
     if (!o->server || !o->study_id || !o->out) return client_usage_error("fetch needs --server, --study-id and --out", NULL);
@@ -415,6 +428,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(o.cmd, "submit")) return cmd_submit(&o);
     if (!strcmp(o.cmd, "fetch")) return cmd_fetch(&o);
+    if (!strcmp(o.cmd, "health")) return cmd_health(&o);
     if (!strcmp(o.cmd, "run")) return cmd_run(&o);
     return client_usage_error("unknown command", o.cmd);
 }

@@ -64,7 +64,7 @@ Test(http, round_trip_concurrency_bad_inputs_restart, .timeout = 600, .fini = ki
     strcpy(dir, "/tmp/hestat-http-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     const char *C = test_bin("hestat-client");
-    cr_assert_eq(sh("echo s3cret-token > %s/token", dir), 0);
+    cr_assert_eq(sh("echo s3cret-token > %s/token && chmod 600 %s/token", dir, dir), 0);
     cr_assert_eq(sh("%s sample --rows 2400 --seed 21 --out %s/full.csv", C, dir), 0);
     cr_assert_eq(sh("head -1201 %s/full.csv > %s/a.csv && (head -1 %s/full.csv; tail -n +1202 %s/full.csv) > %s/b.csv",
                     dir, dir, dir, dir, dir), 0);
@@ -74,6 +74,9 @@ Test(http, round_trip_concurrency_bad_inputs_restart, .timeout = 600, .fini = ki
     start_server(NULL);
     const char *tok = "s3cret-token";
     cr_expect_eq(status_of("GET", "/health", NULL, NULL, NULL), 200);
+    /* hestat-client health: what scripts and container health checks run. */
+    cr_expect_eq(sh("%s health --server %s > /dev/null", C, base), 0);
+    cr_expect_eq(sh("%s health --server http://127.0.0.1:1 --wait 1 2> /dev/null", C), 1, "nothing listens on port 1");
 
     /* Two contributors, then the analyst fetches and decrypts. */
     char sid[64] = "";

@@ -33,6 +33,7 @@ typedef struct {
     int print, force;
     int retries;     /* --retries N: 503 answers retried (default CLIENT_RETRIES) */
     double headroom; /* --headroom X: factor >= X * max |observed| (default 2) */
+    double wait;     /* --wait S (health): seconds to keep trying */
     client_range_t ranges[CLIENT_MAX_RANGES];
     size_t nranges;
     const char *groups[STATS_MAX_COLS];
@@ -94,6 +95,9 @@ int client_decrypt(const client_opts_t *o, const char *keys, const char *in, con
 void client_http_retries(int retries);
 int client_submit(const char *server, const char *token, const char *study_path, const char *study_id_in,
                   const char *const *tables, size_t n, char *study_id, size_t idlen);
+/* GET /health until it answers 200 or wait_s seconds have passed (one try
+ * when 0): 0 ok (prints "ok"), 1 with the last error. */
+int client_health(const char *server, double wait_s);
 int client_fetch(const char *server, const char *token, const char *study_id, const char *stats,
                  const char *out);
 

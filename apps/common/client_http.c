@@ -152,3 +152,26 @@ int client_fetch(const char *server, const char *token, const char *study_id, co
     http_progress(NULL);
     return rc;
 }
+
+int client_health(const char *server, double wait_s)
+{
+    char url[2048];
+    snprintf(url, sizeof url, "%s/health", server);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        http_result_t r;
+        int rc = http_request("GET", url, NULL, NULL, NULL, &r);
+        free(r.body);
+        if (!rc && r.status == 200) {
+            printf("ok\n");
+            return 0;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) * 1e-9 + 0.25 > wait_s) {
+            report_failure("GET", url, rc, &r);
+            return 1;
+        }
+        sleep_s(0.25);
+    }
+}
