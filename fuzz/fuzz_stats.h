@@ -68,6 +68,17 @@ __attribute__((noreturn)) static inline void fuzz_die(const char *what)
     abort();
 }
 
+/* A property of the code under test that must hold: says which, then aborts
+ * (libFuzzer saves the input). */
+#define FUZZ_REQUIRE(cond, ...)                                              \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "fuzz: property violated: " __VA_ARGS__);       \
+            fprintf(stderr, " (%s; last error: %s)\n", #cond, stats_error()); \
+            abort();                                                         \
+        }                                                                    \
+    } while (0)
+
 /* ---- deterministic randomness (fuzzing only) ---- */
 static inline void fuzz_rng_buf(void *const buf, const size_t size)
 {

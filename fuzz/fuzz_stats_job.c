@@ -24,9 +24,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (stats_job_run(in, b.len, &res, &rlen, &counts) == STATS_OK) {
         stats_study_t *s = NULL;
         size_t used;
-        if (stats_study_read(in, b.len, &s, &used) != STATS_OK) abort();
+        FUZZ_REQUIRE(stats_study_read(in, b.len, &s, &used) == STATS_OK, "a job that ran has no readable study");
         stats_enc_result_t *r = NULL;
-        if (stats_result_read(s, res, rlen, &r) != STATS_OK) abort();
+        FUZZ_REQUIRE(stats_result_read(s, res, rlen, &r) == STATS_OK,
+                     "the result of a job does not read against the job's study");
         stats_enc_result_free(r);
         stats_study_free(s);
         free(res);

@@ -16,16 +16,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (stats_result_read(f->study, in, b.len, &r) == STATS_OK) {
         void *buf;
         size_t len;
-        if (stats_result_write(f->study, r, &buf, &len) != STATS_OK) abort();
+        FUZZ_REQUIRE(stats_result_write(f->study, r, &buf, &len) == STATS_OK, "an accepted result does not write");
         stats_enc_result_t *again = NULL;
-        if (stats_result_read(f->study, buf, len, &again) != STATS_OK) abort();
-        if (again->count != r->count || again->job != r->job || again->layout.nrows != r->layout.nrows) abort();
+        FUZZ_REQUIRE(stats_result_read(f->study, buf, len, &again) == STATS_OK, "a result written back does not read");
+        FUZZ_REQUIRE(again->count == r->count && again->job == r->job && again->layout.nrows == r->layout.nrows,
+                     "the result written back has another shape");
         stats_enc_result_free(again);
         free(buf);
         (void)stats_decrypt(f->study->ctx, f->sk, r, &out);
         stats_enc_result_free(r);
-    } else if (r) {
-        abort();
+    } else {
+        FUZZ_REQUIRE(!r, "a refused result was handed over");
     }
     free(in);
     return 0;

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     stats_stream_t *st = NULL;
     int rc = table ? stats_stream_table_new(f->study, &st) : stats_stream_study_new(&st);
-    if (rc != STATS_OK || !st) abort();
+    FUZZ_REQUIRE(rc == STATS_OK && st, "a stream reader cannot be created");
     int frc = STATS_OK;
     size_t off = 0;
     for (unsigned k = 0; off < b.len; k++) {
@@ -39,31 +39,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (frc != STATS_OK) {
         /* Once failed, every later call gives the same error. */
         uint8_t more = 0;
-        if (stats_stream_feed(st, &more, 1) != frc) abort();
+        int again = stats_stream_feed(st, &more, 1);
+        FUZZ_REQUIRE(again == frc, "a failed stream returned %d, then %d", frc, again);
     }
     stats_study_t *sst = NULL;
     uint64_t nrows = 0;
     int src = stats_stream_finish(st, table ? NULL : &sst, table ? &nrows : NULL);
-    if (frc != STATS_OK && src != frc) abort();
+    FUZZ_REQUIRE(frc == STATS_OK || src == frc, "a stream failed with %d, its finish returned %d", frc, src);
     stats_stream_free(st);
 
     int brc;
     if (table) {
         stats_enc_table_t *t = NULL;
         brc = stats_table_read(f->study, in, b.len, &t, NULL);
-        if (brc == STATS_OK && src == STATS_OK && t->layout.nrows != nrows) abort();
+        FUZZ_REQUIRE(brc != STATS_OK || src != STATS_OK || t->layout.nrows == nrows,
+                     "stream and buffer readers disagree on the row count");
         stats_enc_table_free(t);
     } else {
         stats_study_t *s = NULL;
         brc = stats_study_read(in, b.len, &s, NULL);
-        if (brc == STATS_OK && src == STATS_OK && (!sst || memcmp(s->digest, sst->digest, 32))) abort();
+        FUZZ_REQUIRE(brc != STATS_OK || src != STATS_OK || (sst && !memcmp(s->digest, sst->digest, 32)),
+                     "stream and buffer readers accept the study with different digests");
         stats_study_free(s);
     }
-    if ((brc == STATS_OK) != (src == STATS_OK)) {
-        fprintf(stderr, "fuzz_stats_stream: %s: stream %d, buffer reader %d on %zu bytes\n",
-                table ? "table" : "study", src, brc, b.len);
-        abort();
-    }
+    FUZZ_REQUIRE((brc == STATS_OK) == (src == STATS_OK), "%s of %zu bytes: stream reader %d, buffer reader %d",
+                 table ? "table" : "study", b.len, src, brc);
     stats_study_free(sst);
     free(in);
     return 0;

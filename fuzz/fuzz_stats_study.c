@@ -15,25 +15,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t used = 0;
     int rc = stats_study_read(in, b.len, &s, &used);
     if (rc == STATS_OK) {
-        if (used > b.len) abort();
+        FUZZ_REQUIRE(used <= b.len, "study read used %zu of %zu bytes", used, b.len);
         if (used < b.len) {
-            /* As a whole file, trailing bytes are refused. */
             stats_study_t *whole = NULL;
-            if (stats_study_read(in, b.len, &whole, NULL) == STATS_OK) abort();
+            FUZZ_REQUIRE(stats_study_read(in, b.len, &whole, NULL) != STATS_OK,
+                         "a study with %zu trailing bytes read as a whole file", b.len - used);
         }
         void *out;
         size_t len;
-        if (stats_study_write(s, &out, &len) != STATS_OK) abort();
+        FUZZ_REQUIRE(stats_study_write(s, &out, &len) == STATS_OK, "an accepted study does not write");
         stats_study_t *again = NULL;
-        if (stats_study_read(out, len, &again, NULL) != STATS_OK) abort();
-        if (memcmp(again->digest, s->digest, 32) || again->layout.ncols != s->layout.ncols ||
-            memcmp(again->layout.factor, s->layout.factor, sizeof s->layout.factor))
-            abort();
+        FUZZ_REQUIRE(stats_study_read(out, len, &again, NULL) == STATS_OK, "a study written back does not read");
+        /* The digest binds tables and results to the study: the same study
+         * written again (as stats_job_write does) must keep it. */
+        FUZZ_REQUIRE(!memcmp(again->digest, s->digest, 32),
+                     "the study written back has another digest than the bytes accepted (non-canonical input)");
+        FUZZ_REQUIRE(again->layout.ncols == s->layout.ncols &&
+                         !memcmp(again->layout.factor, s->layout.factor, sizeof s->layout.factor),
+                     "the study written back has another schema");
         stats_study_free(again);
         free(out);
         stats_study_free(s);
-    } else if (s) {
-        abort(); /* a refusal hands nothing over */
+    } else {
+        FUZZ_REQUIRE(!s, "a refused study was handed over");
     }
     free(in);
     return 0;

@@ -14,22 +14,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     stats_enc_table_t *t = NULL;
     size_t used = 0;
     if (stats_table_read(f->study, in, b.len, &t, &used) == STATS_OK) {
-        if (used > b.len || t->chunks != t->layout.chunks || !t->layout.nrows) abort();
+        FUZZ_REQUIRE(used <= b.len && t->chunks == t->layout.chunks && t->layout.nrows,
+                     "table read: used %zu of %zu bytes, %zu chunks (layout %zu), %zu rows", used, b.len, t->chunks,
+                     t->layout.chunks, t->layout.nrows);
         if (used < b.len) {
             stats_enc_table_t *whole = NULL;
-            if (stats_table_read(f->study, in, b.len, &whole, NULL) == STATS_OK) abort();
+            FUZZ_REQUIRE(stats_table_read(f->study, in, b.len, &whole, NULL) != STATS_OK,
+                         "a table with %zu trailing bytes read as a whole file", b.len - used);
         }
         void *out;
         size_t len;
-        if (stats_table_write(f->study, t, &out, &len) != STATS_OK) abort();
+        FUZZ_REQUIRE(stats_table_write(f->study, t, &out, &len) == STATS_OK, "an accepted table does not write");
         stats_enc_table_t *again = NULL;
-        if (stats_table_read(f->study, out, len, &again, NULL) != STATS_OK) abort();
-        if (again->layout.nrows != t->layout.nrows || again->chunks != t->chunks) abort();
+        FUZZ_REQUIRE(stats_table_read(f->study, out, len, &again, NULL) == STATS_OK,
+                     "a table written back does not read");
+        FUZZ_REQUIRE(again->layout.nrows == t->layout.nrows && again->chunks == t->chunks,
+                     "the table written back has another shape");
         stats_enc_table_free(again);
         free(out);
         stats_enc_table_free(t);
-    } else if (t) {
-        abort();
+    } else {
+        FUZZ_REQUIRE(!t, "a refused table was handed over");
     }
     free(in);
     return 0;
