@@ -200,15 +200,17 @@ FUZZ_HEADERS := fuzz/fuzz_common.h fuzz/fuzz_stats.h
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ)/obj/%.o)
 FUZZ_CFLAGS = $(CPPFLAGS) -O1 -g -std=c11 -pthread -fopenmp $(FUZZ_SAN)
 
-$(FUZZ)/obj/%.o: %.c
+$(FUZZ)/obj/%.o: %.c fuzz/coverage-ignore.txt
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -fPIC -fsanitize=fuzzer-no-link $(EXTRA_CFLAGS) -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -fPIC -fsanitize=fuzzer-no-link \
+	  -fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt $(EXTRA_CFLAGS) -c $< -o $@
 
 $(FUZZ)/obj/ntt/avx2.o: EXTRA_CFLAGS = $(AVX2_FLAGS)
 $(FUZZ)/obj/ntt/avx512.o: EXTRA_CFLAGS = $(AVX512_FLAGS)
 
-$(FUZZ)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_HEADERS) $(FUZZ_LIB_OBJS)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(WARN) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(EXT_LIBS) -lpthread -lm
+$(FUZZ)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_HEADERS) fuzz/coverage-ignore.txt $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(WARN) -fsanitize=fuzzer -fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt \
+	  -o $@ $< $(FUZZ_LIB_OBJS) $(EXT_LIBS) -lpthread -lm
 
 # The same objects as the targets, so its fixture is byte for byte theirs.
 $(FUZZ)/fuzz_seeds: fuzz/fuzz_seeds.c $(FUZZ_HEADERS) $(FUZZ_LIB_OBJS)

@@ -162,31 +162,18 @@ static inline const fuzz_stats_t *fuzz_stats(void)
 
 /* ---- input expansion ---- */
 typedef struct {
-    uint8_t *p;
-    size_t len, cap;
-} fuzz_buf_t;
+    const uint8_t *p; /* the expanded bytes: data itself when nothing changed */
+    size_t len;
+    uint8_t *own;     /* else a heap copy of exactly len bytes (ASan sees overreads) */
+} fuzz_input_t;
 
-static inline void fuzz_put(fuzz_buf_t *b, const void *src, size_t n)
-{
-    if (n > b->cap - b->len) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap - b->len < n) cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (!b->p) abort();
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-/* Expands data into out (see the top of this file); out->p is reused across
- * calls (set len to 0 first). The expanded bytes are copied into a buffer of
- * exactly their size by the caller when overreads must be caught. */
-static inline void fuzz_expand(const fuzz_stats_t *f, const uint8_t *data, size_t size, fuzz_buf_t *out)
+/* One pass over data: with out NULL, measures (and says whether anything
+ * changes); else writes the expansion to out. */
+static inline size_t fuzz_expand_pass(const fuzz_stats_t *f, const uint8_t *data, size_t size, uint8_t *out,
+                                      int *changed)
 {
     static const uint8_t magic[8] = {'H', 'E', 'S', 'T', 'A', 'T', '\r', '\n'};
-    size_t off = 0;
-    out->len = 0;
+    size_t off = 0, len = 0;
     while (off < size) {
         size_t left = size - off;
         if (left >= FUZZ_REF_BYTES && !memcmp(data + off, magic, 8)) {
@@ -195,8 +182,10 @@ static inline void fuzz_expand(const fuzz_stats_t *f, const uint8_t *data, size_
             memcpy(&index, data + off + 10, 2);
             if (version == FUZZ_REF_VERSION) {
                 size_t i = index % f->nframes;
-                fuzz_put(out, f->frame[i], f->frame_len[i]);
+                if (out) memcpy(out + len, f->frame[i], f->frame_len[i]);
+                len += f->frame_len[i];
                 off += FUZZ_REF_BYTES;
+                *changed = 1;
                 continue;
             }
             if (left >= CKKS_HEADER_BYTES) {
@@ -204,32 +193,56 @@ static inline void fuzz_expand(const fuzz_stats_t *f, const uint8_t *data, size_
                 memcpy(&plen, data + off + 24, 8);
                 memcpy(&sum, data + off + 32, 8);
                 size_t n = plen <= left - CKKS_HEADER_BYTES ? CKKS_HEADER_BYTES + (size_t)plen : left;
-                size_t at = out->len;
-                fuzz_put(out, data + off, n);
+                if (out) memcpy(out + len, data + off, n);
                 if (sum == 0 && n == CKKS_HEADER_BYTES + plen) {
-                    sum = XXH3_64bits(out->p + at + CKKS_HEADER_BYTES, (size_t)plen);
-                    memcpy(out->p + at + 32, &sum, 8);
+                    *changed = 1;
+                    if (out) {
+                        sum = XXH3_64bits(out + len + CKKS_HEADER_BYTES, (size_t)plen);
+                        memcpy(out + len + 32, &sum, 8);
+                    }
                 }
+                len += n;
                 off += n;
                 continue;
             }
         }
-        /* Plain bytes up to the next magic. */
+        /* Plain bytes up to the next magic (memchr: megabytes of key material
+         * are scanned when a mutation breaks a frame header). */
         size_t n = 1;
-        while (n < left && !(data[off + n] == 'H' && left - n >= 8 && !memcmp(data + off + n, magic, 8))) n++;
-        fuzz_put(out, data + off, n);
+        for (;;) {
+            const uint8_t *h = n < left ? memchr(data + off + n, 'H', left - n) : NULL;
+            if (!h) {
+                n = left;
+                break;
+            }
+            n = (size_t)(h - (data + off));
+            if (left - n >= 8 && !memcmp(h, magic, 8)) break;
+            n++;
+        }
+        if (out) memcpy(out + len, data + off, n);
+        len += n;
         off += n;
     }
+    return len;
 }
 
-/* An exact-size heap copy of the expanded input, so ASan sees any read past
- * its end (the expansion buffer itself has spare capacity). */
-static inline uint8_t *fuzz_exact(const fuzz_buf_t *b)
+/* Expands data (see the top of this file). The result is data itself when
+ * the input is a plain file (libFuzzer's copy is exactly its size), else an
+ * exact-size heap copy; fuzz_input_free releases it. */
+static inline fuzz_input_t fuzz_expand(const fuzz_stats_t *f, const uint8_t *data, size_t size)
 {
-    uint8_t *p = malloc(b->len ? b->len : 1);
-    if (!p) abort();
-    if (b->len) memcpy(p, b->p, b->len);
-    return p;
+    int changed = 0;
+    fuzz_input_t in = {data, size, NULL};
+    size_t len = fuzz_expand_pass(f, data, size, NULL, &changed);
+    if (!changed) return in;
+    in.own = malloc(len ? len : 1);
+    if (!in.own) abort();
+    fuzz_expand_pass(f, data, size, in.own, &changed);
+    in.p = in.own;
+    in.len = len;
+    return in;
 }
+
+static inline void fuzz_input_free(fuzz_input_t *in) { free(in->own); }
 
 #endif

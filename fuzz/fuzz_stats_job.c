@@ -15,16 +15,15 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const fuzz_stats_t *f = fuzz_stats();
-    static fuzz_buf_t b;
-    fuzz_expand(f, data, size, &b);
-    uint8_t *in = fuzz_exact(&b);
+    fuzz_input_t x = fuzz_expand(f, data, size);
+    const uint8_t *in = x.p;
     void *res = NULL;
     size_t rlen = 0;
     stats_counts_t counts;
-    if (stats_job_run(in, b.len, &res, &rlen, &counts) == STATS_OK) {
+    if (stats_job_run(in, x.len, &res, &rlen, &counts) == STATS_OK) {
         stats_study_t *s = NULL;
         size_t used;
-        FUZZ_REQUIRE(stats_study_read(in, b.len, &s, &used) == STATS_OK, "a job that ran has no readable study");
+        FUZZ_REQUIRE(stats_study_read(in, x.len, &s, &used) == STATS_OK, "a job that ran has no readable study");
         stats_enc_result_t *r = NULL;
         FUZZ_REQUIRE(stats_result_read(s, res, rlen, &r) == STATS_OK,
                      "the result of a job does not read against the job's study");
@@ -32,6 +31,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         stats_study_free(s);
         free(res);
     }
-    free(in);
+    fuzz_input_free(&x);
     return 0;
 }

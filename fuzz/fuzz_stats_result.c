@@ -8,12 +8,11 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const fuzz_stats_t *f = fuzz_stats();
-    static fuzz_buf_t b;
     static stats_result_t out; /* about 400 kB */
-    fuzz_expand(f, data, size, &b);
-    uint8_t *in = fuzz_exact(&b);
+    fuzz_input_t x = fuzz_expand(f, data, size);
+    const uint8_t *in = x.p;
     stats_enc_result_t *r = NULL;
-    if (stats_result_read(f->study, in, b.len, &r) == STATS_OK) {
+    if (stats_result_read(f->study, in, x.len, &r) == STATS_OK) {
         void *buf;
         size_t len;
         FUZZ_REQUIRE(stats_result_write(f->study, r, &buf, &len) == STATS_OK, "an accepted result does not write");
@@ -28,6 +27,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         FUZZ_REQUIRE(!r, "a refused result was handed over");
     }
-    free(in);
+    fuzz_input_free(&x);
     return 0;
 }

@@ -20,18 +20,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint16_t chunk[4];
     memcpy(chunk, data + 1, sizeof chunk);
     if (!(chunk[0] | chunk[1] | chunk[2] | chunk[3])) chunk[0] = 1;
-    static fuzz_buf_t b;
-    fuzz_expand(f, data + 9, size - 9, &b);
-    uint8_t *in = fuzz_exact(&b);
+    fuzz_input_t x = fuzz_expand(f, data + 9, size - 9);
+    const uint8_t *in = x.p;
 
     stats_stream_t *st = NULL;
     int rc = table ? stats_stream_table_new(f->study, &st) : stats_stream_study_new(&st);
     FUZZ_REQUIRE(rc == STATS_OK && st, "a stream reader cannot be created");
     int frc = STATS_OK;
     size_t off = 0;
-    for (unsigned k = 0; off < b.len; k++) {
+    for (unsigned k = 0; off < x.len; k++) {
         size_t n = chunk[k % 4];
-        if (n > b.len - off) n = b.len - off;
+        if (n > x.len - off) n = x.len - off;
         frc = stats_stream_feed(st, in + off, n);
         off += n;
         if (frc != STATS_OK) break;
@@ -51,20 +50,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int brc;
     if (table) {
         stats_enc_table_t *t = NULL;
-        brc = stats_table_read(f->study, in, b.len, &t, NULL);
+        brc = stats_table_read(f->study, in, x.len, &t, NULL);
         FUZZ_REQUIRE(brc != STATS_OK || src != STATS_OK || t->layout.nrows == nrows,
                      "stream and buffer readers disagree on the row count");
         stats_enc_table_free(t);
     } else {
         stats_study_t *s = NULL;
-        brc = stats_study_read(in, b.len, &s, NULL);
+        brc = stats_study_read(in, x.len, &s, NULL);
         FUZZ_REQUIRE(brc != STATS_OK || src != STATS_OK || (sst && !memcmp(s->digest, sst->digest, 32)),
                      "stream and buffer readers accept the study with different digests");
         stats_study_free(s);
     }
     FUZZ_REQUIRE((brc == STATS_OK) == (src == STATS_OK), "%s of %zu bytes: stream reader %d, buffer reader %d",
-                 table ? "table" : "study", b.len, src, brc);
+                 table ? "table" : "study", x.len, src, brc);
     stats_study_free(sst);
-    free(in);
+    fuzz_input_free(&x);
     return 0;
 }

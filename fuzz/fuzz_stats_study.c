@@ -8,18 +8,17 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const fuzz_stats_t *f = fuzz_stats();
-    static fuzz_buf_t b;
-    fuzz_expand(f, data, size, &b);
-    uint8_t *in = fuzz_exact(&b);
+    fuzz_input_t x = fuzz_expand(f, data, size);
+    const uint8_t *in = x.p;
     stats_study_t *s = NULL;
     size_t used = 0;
-    int rc = stats_study_read(in, b.len, &s, &used);
+    int rc = stats_study_read(in, x.len, &s, &used);
     if (rc == STATS_OK) {
-        FUZZ_REQUIRE(used <= b.len, "study read used %zu of %zu bytes", used, b.len);
-        if (used < b.len) {
+        FUZZ_REQUIRE(used <= x.len, "study read used %zu of %zu bytes", used, x.len);
+        if (used < x.len) {
             stats_study_t *whole = NULL;
-            FUZZ_REQUIRE(stats_study_read(in, b.len, &whole, NULL) != STATS_OK,
-                         "a study with %zu trailing bytes read as a whole file", b.len - used);
+            FUZZ_REQUIRE(stats_study_read(in, x.len, &whole, NULL) != STATS_OK,
+                         "a study with %zu trailing bytes read as a whole file", x.len - used);
         }
         void *out;
         size_t len;
@@ -39,6 +38,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         FUZZ_REQUIRE(!s, "a refused study was handed over");
     }
-    free(in);
+    fuzz_input_free(&x);
     return 0;
 }

@@ -8,19 +8,18 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const fuzz_stats_t *f = fuzz_stats();
-    static fuzz_buf_t b;
-    fuzz_expand(f, data, size, &b);
-    uint8_t *in = fuzz_exact(&b);
+    fuzz_input_t x = fuzz_expand(f, data, size);
+    const uint8_t *in = x.p;
     stats_enc_table_t *t = NULL;
     size_t used = 0;
-    if (stats_table_read(f->study, in, b.len, &t, &used) == STATS_OK) {
-        FUZZ_REQUIRE(used <= b.len && t->chunks == t->layout.chunks && t->layout.nrows,
-                     "table read: used %zu of %zu bytes, %zu chunks (layout %zu), %zu rows", used, b.len, t->chunks,
+    if (stats_table_read(f->study, in, x.len, &t, &used) == STATS_OK) {
+        FUZZ_REQUIRE(used <= x.len && t->chunks == t->layout.chunks && t->layout.nrows,
+                     "table read: used %zu of %zu bytes, %zu chunks (layout %zu), %zu rows", used, x.len, t->chunks,
                      t->layout.chunks, t->layout.nrows);
-        if (used < b.len) {
+        if (used < x.len) {
             stats_enc_table_t *whole = NULL;
-            FUZZ_REQUIRE(stats_table_read(f->study, in, b.len, &whole, NULL) != STATS_OK,
-                         "a table with %zu trailing bytes read as a whole file", b.len - used);
+            FUZZ_REQUIRE(stats_table_read(f->study, in, x.len, &whole, NULL) != STATS_OK,
+                         "a table with %zu trailing bytes read as a whole file", x.len - used);
         }
         void *out;
         size_t len;
@@ -36,6 +35,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         FUZZ_REQUIRE(!t, "a refused table was handed over");
     }
-    free(in);
+    fuzz_input_free(&x);
     return 0;
 }
