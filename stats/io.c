@@ -125,7 +125,12 @@ static int parse_schema(const ckks_context_t *ctx, const uint8_t *p, size_t plen
     lay->rows_per_ct = slots / block;
     for (size_t c = 0; c < ncols; c++) {
         const char *name = (const char *)p + 16 + c * STATS_NAME_MAX;
-        if (!memchr(name, 0, STATS_NAME_MAX) || !name[0]) return STATS_ESCHEMA;
+        const char *nul = memchr(name, 0, STATS_NAME_MAX);
+        if (!nul || !name[0]) return STATS_ESCHEMA;
+        /* Canonical: zeros after the name, so that the study digest (of the
+         * bytes as read) equals the digest of the same study written back. */
+        for (const char *z = nul; z < name + STATS_NAME_MAX; z++)
+            if (*z) return STATS_ESCHEMA;
         memcpy(lay->names[c], name, STATS_NAME_MAX);
         double f;
         memcpy(&f, p + 16 + ncols * STATS_NAME_MAX + 8 * c, 8);
