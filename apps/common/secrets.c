@@ -37,12 +37,13 @@ int srv_secret_read(const char *path, size_t max, int private_only, srv_secret_t
         if (fd >= 0) close(fd);
         return -1;
     }
+    int exposed = private_only && (st.st_mode & 077);
     const char *why = !S_ISREG(st.st_mode) ? "not a regular file"
+                      : exposed ? "readable by group or others"
                       : (uint64_t)st.st_size > max ? "too large"
-                      : private_only && (st.st_mode & 077) ? "readable by group or others"
-                                                           : NULL;
+                                                   : NULL;
     if (why) {
-        if (private_only && (st.st_mode & 077))
+        if (exposed)
             snprintf(err, errlen, "%s is %s (mode %04o): chmod 600 %s", path, why, (unsigned)(st.st_mode & 07777),
                      path);
         else
