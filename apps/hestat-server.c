@@ -40,7 +40,8 @@ static const char *usage_text =
     "    --tls-cert PEM --tls-key PEM   HTTPS (GnuTLS through libmicrohttpd)\n"
     "    --max-upload MB        largest upload (default 512; 413 beyond, refused from\n"
     "                           its Content-Length before the body is read)\n"
-    "    --max-uploads N        uploads in progress at once (default 8; 503 beyond)\n"
+    "    --max-uploads N        uploads in progress at once (default 8; of them one\n"
+    "                           study at a time, as each is parsed whole; 503 beyond)\n"
     "    --workers N            jobs computed at once (default 1, at most 64)\n"
     "    --queue N              jobs waiting before 503 + Retry-After (default 16;\n"
     "                           jobs resumed after a restart always run)\n"
@@ -51,7 +52,8 @@ static const char *usage_text =
     "    --idle-timeout S       seconds without a byte before a connection is closed\n"
     "                           (default 60)\n"
     "    --threads N            HTTP threads, each serving many connections (default 4)\n"
-    "    --cached-studies N     parsed studies kept in memory (default 4)\n";
+    "    --cached-studies N     parsed studies kept in memory (default 2; about 60 MB\n"
+    "                           each at the default parameters)\n";
 
 /* A whole number in [lo, hi] for option a, or -1 (message printed). */
 static long option_number(const char *a, const char *v, long lo, long hi)

@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sodium.h>
@@ -188,12 +189,18 @@ static int announced_too_big(const srv_server_t *s, struct MHD_Connection *c)
     return errno || *end || v > s->opt.max_upload;
 }
 
+/* An upload slot; a study also needs the study slot (a study is parsed as
+ * it arrives and kept whole: one at a time keeps memory bounded). */
 static int take_upload_slot(request_t *r)
 {
     srv_server_t *s = r->s;
+    int study = r->route == R_STUDY_UPLOAD;
     pthread_mutex_lock(&s->uploads_lock);
-    int ok = s->uploads < s->opt.max_uploads;
-    if (ok) s->uploads++;
+    int ok = s->uploads < s->opt.max_uploads && (!study || !s->study_uploads);
+    if (ok) {
+        s->uploads++;
+        s->study_uploads += study;
+    }
     pthread_mutex_unlock(&s->uploads_lock);
     r->holds_upload_slot = ok;
     return ok;
@@ -204,6 +211,7 @@ static void give_upload_slot(request_t *r)
     if (!r->holds_upload_slot) return;
     pthread_mutex_lock(&r->s->uploads_lock);
     r->s->uploads--;
+    r->s->study_uploads -= r->route == R_STUDY_UPLOAD;
     pthread_mutex_unlock(&r->s->uploads_lock);
     r->holds_upload_slot = 0;
 }
@@ -238,7 +246,8 @@ static enum MHD_Result start_upload(request_t *r)
     }
     if (!take_upload_slot(r)) {
         char msg[128];
-        snprintf(msg, sizeof msg, "busy: %d uploads in progress; retry later", r->s->opt.max_uploads);
+        if (r->route == R_STUDY_UPLOAD) snprintf(msg, sizeof msg, "busy: another study is being uploaded; retry later");
+        else snprintf(msg, sizeof msg, "busy: %d uploads in progress; retry later", r->s->opt.max_uploads);
         return reply_error(r->c, 503, msg);
     }
     srv_cached_t *e = NULL;
@@ -622,6 +631,11 @@ int serve_main(const serve_options_t *o)
     static srv_server_t s; /* threads use it until exit */
     memset(&s, 0, sizeof s);
     if (sodium_init() < 0) return 1;
+    /* Frames, keys and ciphertexts are large blocks freed after each upload or
+     * job: a fixed threshold keeps them in their own mappings, returned to the
+     * system when freed, rather than glibc raising the threshold and keeping
+     * hundreds of megabytes of freed heap per thread arena. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     s.opt = *o;
     clamp(&s.opt.workers, 1, 64);
     clamp(&s.opt.queue, 1, 1 << 20);

@@ -17,7 +17,7 @@ typedef struct {
     int max_per_ip;         /* open connections from one address */
     int header_timeout;     /* seconds to receive a request's headers (not reset by each byte) */
     int idle_timeout;       /* seconds without any byte before a connection is closed */
-    int max_uploads;        /* uploads in progress at once (503 beyond) */
+    int max_uploads;        /* uploads in progress at once (503 beyond); studies one at a time */
     int threads;            /* HTTP threads (epoll, each serving many connections) */
     int cached_studies;     /* parsed studies kept in memory */
 } serve_options_t;
@@ -27,7 +27,7 @@ typedef struct {
     {                                                                                                    \
         .host = "127.0.0.1", .port = 8750, .spool = "hestat-spool", .max_upload = (size_t)512 << 20,   \
         .workers = 1, .queue = 16, .max_connections = 1000, .max_per_ip = 32, .header_timeout = 10,     \
-        .idle_timeout = 60, .max_uploads = 8, .threads = 4, .cached_studies = 4                          \
+        .idle_timeout = 60, .max_uploads = 8, .threads = 4, .cached_studies = 2                          \
     }
 
 int serve_main(const serve_options_t *o);

@@ -62,6 +62,7 @@ int srv_token_read(const char *path, srv_secret_t *out, char *err, size_t errlen
 typedef struct srv_cached srv_cached_t;
 typedef struct {
     pthread_mutex_t lock;
+    pthread_mutex_t parse; /* one study parsed from the spool at a time: bounded memory */
     pthread_cond_t loaded;
     srv_cached_t *head;
     size_t count, cap;
@@ -170,7 +171,7 @@ struct srv_server {
     srv_guard_t guard;
     srv_jobs_t *jobs;
     pthread_mutex_t uploads_lock;
-    int uploads; /* in progress */
+    int uploads, study_uploads; /* in progress */
     atomic_int stopping;
 };
 

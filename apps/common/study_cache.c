@@ -28,6 +28,7 @@ void srv_cache_init(srv_cache_t *c, size_t cap)
 {
     memset(c, 0, sizeof *c);
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->parse, NULL);
     pthread_cond_init(&c->loaded, NULL);
     c->cap = cap ? cap : 1;
 }
@@ -56,6 +57,7 @@ void srv_cache_destroy(srv_cache_t *c)
     }
     c->head = NULL;
     pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->parse);
     pthread_cond_destroy(&c->loaded);
 }
 
@@ -140,7 +142,9 @@ srv_cached_t *srv_cache_get(srv_cache_t *c, const char *spool, const char *id, c
     c->count++;
     pthread_mutex_unlock(&c->lock);
 
+    pthread_mutex_lock(&c->parse);
     stats_study_t *study = load_study(spool, id, err, errlen);
+    pthread_mutex_unlock(&c->parse);
 
     pthread_mutex_lock(&c->lock);
     e->loading = 0;
