@@ -346,7 +346,7 @@ Test(server, refusals_come_before_the_body, .timeout = 90, .fini = cleanup)
     make_study(1);
     const char *args[] = {"--max-uploads", "1", NULL};
     start(args);
-    char sid[40], path[200], buf[4096];
+    char sid[40], path[300], buf[4096];
     upload_study(sid);
     snprintf(path, sizeof path, "/studies/%s/tables", sid);
     /* No body is sent at all: each answer must come from the headers alone. */
@@ -361,14 +361,48 @@ Test(server, refusals_come_before_the_body, .timeout = 90, .fini = cleanup)
     close(raw_post("/studies/0123456789abcdef0123456789abcdef/tables", TOKEN, "314572800", buf, sizeof buf));
     cr_expect_eq(status_of_raw(buf), 404, "unknown study: %s", buf);
     /* One upload in progress (the limit): another gets 503 + Retry-After. */
-    int held = raw_post(path, TOKEN, "2359824", buf, sizeof buf);
+    int held = -1;
+    for (int i = 0; i < 20 && held < 0; i++) { /* the study upload's slot goes once its answer is sent */
+        held = raw_post(path, TOKEN, "2359824", buf, sizeof buf);
+        if (status_of_raw(buf) == 503) {
+            close(held);
+            held = -1;
+            usleep(100000);
+        }
+    }
     cr_expect(strstr(buf, "100 Continue") != NULL, "an accepted upload is invited to send: %s", buf);
+    char head[4096];
+    snprintf(head, sizeof head, "%s/t1.hst", dir);
+    FILE *t1 = fopen(head, "rb");
+    cr_assert_not_null(t1);
+    size_t got = fread(head, 1, sizeof head, t1);
+    fclose(t1);
+    cr_assert_eq(send(held, head, got, MSG_NOSIGNAL), (ssize_t)got);
+    usleep(200000);
+    cr_expect_eq(count_files("ls -A %s/tmp | wc -l", spool), 1, "a valid upload in progress is stored");
     close(raw_post(path, TOKEN, "2359824", buf, sizeof buf));
     cr_expect_eq(status_of_raw(buf), 503, "second upload beyond --max-uploads 1: %s", buf);
     cr_expect(strstr(buf, "Retry-After:") != NULL, "%s", buf);
-    /* Junk in the first bytes: refused (answered at the end of the body). */
-    cr_assert(raw_send(held, "this is not a hestat frame, just junk bytes.................."));
     close(held);
+    usleep(200000);
+    cr_expect_eq(count_files("ls -A %s/tmp | wc -l", spool), 0, "an aborted upload left its file");
+    /* Junk: storing stops at the first chunk; the answer (400) comes after the body. */
+    int junk = raw_post(path, TOKEN, "100000", buf, sizeof buf);
+    char zeros[50000];
+    memset(zeros, 'j', sizeof zeros);
+    cr_assert_eq(send(junk, zeros, sizeof zeros, MSG_NOSIGNAL), (ssize_t)sizeof zeros);
+    usleep(200000);
+    cr_expect_eq(count_files("ls -A %s/tmp | wc -l", spool), 0, "junk was stored after its first bytes");
+    cr_assert_eq(send(junk, zeros, sizeof zeros, MSG_NOSIGNAL), (ssize_t)sizeof zeros);
+    raw_read(junk, 3000, buf, sizeof buf);
+    close(junk);
+    cr_expect_eq(status_of_raw(buf), 400, "junk body: %s", buf);
+    cr_expect(strstr(buf, "not a valid table") != NULL, "%s", buf);
+    /* A second study upload while one is in progress: 503 (studies are parsed whole, one at a time). */
+    int study = raw_post("/studies", TOKEN, "30000000", buf, sizeof buf);
+    close(raw_post("/studies", TOKEN, "30000000", buf, sizeof buf));
+    cr_expect_eq(status_of_raw(buf), 503, "two study uploads at once: %s", buf);
+    close(study);
     /* A whole 2.4 MB table to a study that does not exist: 404, nothing stored, no CPU spent. */
     double cpu0 = server_cpu_s();
     char file[200];
