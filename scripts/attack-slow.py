@@ -40,9 +40,11 @@ def raise_fd_limit(need):
 class Attacker:
     """Slow connections from several source addresses, reopened when closed."""
 
-    def __init__(self, host, port, count, sources):
+    def __init__(self, host, port, count, sources, reopen_delay):
         self.host, self.port = host, port
-        self.sources = ["127.0.0.%d" % (2 + i) for i in range(sources)]
+        self.reopen_delay = reopen_delay
+        self.waiting = []  # (time, source): closed slots to open again
+        self.sources = ["127.0.%d.%d" % (i // 250, 2 + i % 250) for i in range(sources)]
         self.sel = selectors.DefaultSelector()
         self.socks = {}  # socket -> (source, opened at)
         self.count = count
@@ -64,19 +66,29 @@ class Attacker:
         self.opened += 1
 
     def fill(self):
-        per = {src: 0 for src in self.sources}
-        for src, _ in self.socks.values():
-            per[src] += 1
-        want = self.count // len(self.sources)
-        for src in self.sources:
-            for _ in range(want - per[src]):
-                self.open_one(src)
+        """Opens the initial connections, then the closed ones once their delay passed."""
+        if not self.opened:
+            for i in range(self.count):
+                self.open_one(self.sources[i % len(self.sources)])
+            return
+        now = time.monotonic()
+        due = [src for t, src in self.waiting if t <= now]
+        self.waiting = [(t, src) for t, src in self.waiting if t > now]
+        for src in due:
+            self.open_one(src)
 
-    def drop(self, s):
-        _, t0 = self.socks.pop(s)
+    def held(self, age):
+        """Connections the server has kept open for at least age seconds."""
+        now = time.monotonic()
+        return sum(1 for _, t0 in self.socks.values() if now - t0 >= age)
+
+    def drop(self, s, reopen=True):
+        src, t0 = self.socks.pop(s)
         self.lifetimes.append(time.monotonic() - t0)
         self.sel.unregister(s)
         s.close()
+        if reopen:
+            self.waiting.append((time.monotonic() + self.reopen_delay, src))
 
     def send_byte(self, first):
         for s in list(self.socks):
@@ -103,7 +115,7 @@ class Attacker:
 
     def close(self):
         for s in list(self.socks):
-            self.drop(s)
+            self.drop(s, reopen=False)
 
 
 def timed_health(host, port):
@@ -138,9 +150,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--server", required=True, help="http://HOST:PORT (loopback)")
     ap.add_argument("--connections", type=int, default=1100)
-    ap.add_argument("--sources", type=int, default=11, help="source addresses 127.0.0.2 ...")
+    ap.add_argument("--sources", type=int, default=11, help="source addresses 127.0.0.2, 127.0.0.3, ...")
     ap.add_argument("--interval", type=float, default=30.0, help="seconds between trickled bytes")
     ap.add_argument("--duration", type=float, default=60.0)
+    ap.add_argument("--reopen-delay", type=float, default=1.0, help="seconds before a closed connection is reopened")
     ap.add_argument("--token-file")
     ap.add_argument("--study-id")
     ap.add_argument("--table", help="a table file to upload during the attack")
@@ -154,7 +167,7 @@ def main():
         sys.exit("attack-slow.py: only %d file descriptors" % limit)
     token = open(a.token_file).read().strip() if a.token_file else None
 
-    atk = Attacker(host, port, a.connections, a.sources)
+    atk = Attacker(host, port, a.connections, a.sources, a.reopen_delay)
     start = time.monotonic()
     atk.fill()
     atk.poll(0.5)
@@ -170,7 +183,7 @@ def main():
             atk.send_byte(first=False)
             next_byte = now + a.interval
         if now >= next_probe:
-            held.append(len(atk.socks))
+            held.append(atk.held(2.0))
             health.append(timed_health(host, port))
             if token and a.study_id and a.table and len(uploads) < 2 and now - start > a.duration / 3 * (len(uploads) + 1):
                 uploads.append(timed_upload(host, port, token, a.study_id, a.table))
@@ -179,15 +192,17 @@ def main():
     atk.close()
 
     ok = [t for s, t in health if s == 200]
-    print("attack: %d connections wanted from %d addresses (%s..%s), a byte every %.0f s, %.0f s"
-          % (a.connections, a.sources, atk.sources[0], atk.sources[-1], a.interval, a.duration))
+    print("attack: %d connections from %d addresses (%s..%s), a byte every %.0f s, reopened %.1f s after a close,"
+          " for %.0f s" % (a.connections, a.sources, atk.sources[0], atk.sources[-1], a.interval, a.reopen_delay,
+                           a.duration))
     print("attack: %d connections opened, %d closed by the server, %d connect failures"
           % (atk.opened, atk.closed_by_server, atk.connect_failures))
     if atk.lifetimes:
         lt = sorted(atk.lifetimes)
         print("attack: connection lifetime median %.1f s, max %.1f s" % (lt[len(lt) // 2], lt[-1]))
     if held:
-        print("attack: connections open at the probes: min %d, max %d" % (min(held), max(held)))
+        print("attack: connections the server held open for 2 s or more, at the probes: min %d, max %d"
+              % (min(held), max(held)))
     print("/health: %d of %d succeeded%s" % (len(ok), len(health),
           ", latency max %.0f ms, median %.0f ms" % (max(ok) * 1e3, sorted(ok)[len(ok) // 2] * 1e3) if ok else ""))
     for s, t in health:

@@ -524,13 +524,14 @@ Test(server, stale_temporaries_removed_at_start, .timeout = 60, .fini = cleanup)
     cr_assert_eq(sh("cd %s && echo x > tmp/upload-Ab12Cd && mkdir tmp/study-Qw12Er && "
                     "echo y > tmp/study-Qw12Er/study.hst && echo z > %s/jobs/%s.json.tmp.Zx98Yu && "
                     "echo w > %s/tables/0123456789abcdef0123456789abcdef.hst.tmp.Qq11Ww && "
-                    "echo 0123456789abcdef0123456789abcdef > %s/tables/%064d.sha",
-                    spool, sid, job, sid, sid, 7), 0);
+                    "rm %s/tables/*.sha && echo 0123456789abcdef0123456789abcdef > %s/tables/%064d.sha",
+                    spool, sid, job, sid, sid, sid, 7), 0); /* the real marker goes too: a spool of before markers */
     start(NULL);
     cr_expect_eq(count_files("ls -A %s/tmp | wc -l", spool), 0, "tmp/ not emptied");
     cr_expect_eq(count_files("find %s -name '*.tmp.*' | wc -l", spool), 0, "*.tmp.XXXXXX left");
-    cr_expect_eq(count_files("ls %s/tables/*.sha | wc -l", s), 1, "the orphan marker stayed (or the real one went)");
+    cr_expect_eq(count_files("ls %s/tables/*.sha | wc -l", s), 1, "the orphan marker stayed, or none was made");
     cr_expect_eq(count_files("ls %s/tables/*.hst | wc -l", s), 1);
+    cr_expect_eq(upload_table(sid, 1, NULL), 409, "a table stored without a marker was not recognised");
     cr_expect_eq(sh("grep -q done %s/jobs/%s.json && test -s %s/jobs/%s.result.hst", s, job, s, job), 0);
 }
 

@@ -26,7 +26,7 @@ typedef struct {
 #define SERVE_DEFAULT_OPTIONS                                                                            \
     {                                                                                                    \
         .host = "127.0.0.1", .port = 8750, .spool = "hestat-spool", .max_upload = (size_t)512 << 20,   \
-        .workers = 1, .queue = 16, .max_connections = 1000, .max_per_ip = 32, .header_timeout = 10,     \
+        .workers = 1, .queue = 16, .max_connections = 4096, .max_per_ip = 32, .header_timeout = 10,     \
         .idle_timeout = 60, .max_uploads = 8, .threads = 4, .cached_studies = 2                          \
     }
 

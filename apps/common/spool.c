@@ -21,6 +21,7 @@
 #include <ftw.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -121,10 +122,36 @@ static size_t remove_leftovers(const char *dir)
     return n;
 }
 
+/* Table IDs that have a duplicate marker, sorted (for bsearch). */
+typedef struct {
+    char (*id)[SRV_ID_LEN];
+    size_t n, cap;
+} id_set_t;
+
+static int cmp_id(const void *a, const void *b) { return memcmp(a, b, SRV_ID_LEN); }
+
+static void id_set_add(id_set_t *s, const char *id)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        void *p = realloc(s->id, cap * sizeof *s->id);
+        if (!p) return; /* then that table is hashed again: slower, still right */
+        s->id = p;
+        s->cap = cap;
+    }
+    memcpy(s->id[s->n++], id, SRV_ID_LEN);
+}
+
+static int id_set_has(const id_set_t *s, const char *id)
+{
+    return s->n && bsearch(id, s->id, s->n, sizeof *s->id, cmp_id) != NULL;
+}
+
 /* A marker (DIGEST.sha holding a table ID) is written before its table is
  * renamed into place; a crash between the two leaves a marker for a table
- * that was never acknowledged, which would refuse its honest re-upload. */
-static size_t remove_orphan_markers(const char *tables)
+ * that was never acknowledged, which would refuse its honest re-upload.
+ * The IDs of the markers kept go into *kept. */
+static size_t remove_orphan_markers(const char *tables, id_set_t *kept)
 {
     size_t n = 0;
     DIR *d = opendir(tables);
@@ -143,10 +170,70 @@ static size_t remove_orphan_markers(const char *tables)
             memcpy(id + SRV_ID_LEN, ".hst", 5);
             keep = !srv_path(table, sizeof table, tables, id, NULL, NULL) && access(table, F_OK) == 0;
         }
-        if (!keep) n += unlink(path) == 0;
+        if (keep) id_set_add(kept, id);
+        else n += unlink(path) == 0;
     }
     if (d) closedir(d);
+    if (kept->n) qsort(kept->id, kept->n, sizeof *kept->id, cmp_id);
     return n;
+}
+
+/* BLAKE2b of a file's bytes, as an upload computes it. */
+static int hash_file(const char *path, char hex[2 * crypto_generichash_BYTES + 1])
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    void *mem = NULL;
+    crypto_generichash_state *st = posix_memalign(&mem, 64, sizeof *st) ? NULL : mem; /* libsodium's alignment */
+    static const size_t chunk = (size_t)1 << 20;
+    unsigned char *buf = malloc(chunk), d[crypto_generichash_BYTES];
+    int rc = st && buf ? 0 : -1;
+    if (!rc) crypto_generichash_init(st, NULL, 0, sizeof d);
+    for (ssize_t got; !rc && (got = read(fd, buf, chunk)) != 0;) {
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) rc = -1;
+        else crypto_generichash_update(st, buf, (size_t)got);
+    }
+    if (!rc) {
+        crypto_generichash_final(st, d, sizeof d);
+        sodium_bin2hex(hex, 2 * sizeof d + 1, d, sizeof d);
+    }
+    free(buf);
+    free(st);
+    close(fd);
+    return rc;
+}
+
+/* Tables stored before duplicate markers existed get theirs, so the rule
+ * "the same bytes are refused" holds for them too. */
+static void add_missing_markers(const char *tables, const id_set_t *marked)
+{
+    DIR *d = opendir(tables);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len != SRV_ID_LEN + 4 || strcmp(e->d_name + SRV_ID_LEN, ".hst") ||
+            !srv_valid_id(e->d_name, SRV_ID_LEN) || id_set_has(marked, e->d_name))
+            continue;
+        char path[SRV_PATH_MAX], marker[SRV_PATH_MAX], hex[2 * crypto_generichash_BYTES + 1], name[80], other[40] = "";
+        if (srv_path(path, sizeof path, tables, e->d_name, NULL, NULL) || hash_file(path, hex)) continue;
+        snprintf(name, sizeof name, "%s.sha", hex);
+        if (srv_path(marker, sizeof marker, tables, name, NULL, NULL)) continue;
+        int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            if (srv_write_all(fd, e->d_name, SRV_ID_LEN) || fsync(fd)) unlink(marker);
+            close(fd);
+            continue;
+        }
+        FILE *f = fopen(marker, "r");
+        size_t n = f ? fread(other, 1, SRV_ID_LEN, f) : 0;
+        if (f) fclose(f);
+        if (n == SRV_ID_LEN && memcmp(other, e->d_name, SRV_ID_LEN))
+            fprintf(stderr, "hestat-server: warning: %s holds the same bytes as table %.32s (uploaded twice before "
+                            "duplicates were refused): its rows are counted twice\n", path, other);
+    }
+    if (d) closedir(d);
+    srv_fsync_dir(tables);
 }
 
 static size_t clean_study(const char *spool, const char *id)
@@ -156,8 +243,11 @@ static size_t clean_study(const char *spool, const char *id)
     size_t n = remove_leftovers(dir);
     if (!srv_path(sub, sizeof sub, dir, "jobs", NULL, NULL)) n += remove_leftovers(sub);
     if (!srv_path(sub, sizeof sub, dir, "tables", NULL, NULL)) {
+        id_set_t marked = {0};
         n += remove_leftovers(sub);
-        n += remove_orphan_markers(sub);
+        n += remove_orphan_markers(sub, &marked);
+        add_missing_markers(sub, &marked);
+        free(marked.id);
     }
     return n;
 }
