@@ -53,7 +53,7 @@ static const char *usage_text =
     "    --idle-timeout S       seconds without a byte before a connection is closed\n"
     "                           (default 60)\n"
     "    --threads N            HTTP threads, each serving many connections (default 4)\n"
-    "    --cached-studies N     parsed studies kept in memory (default 2; about 60 MB\n"
+    "    --cached-studies N     parsed studies kept in memory (default 2; about 35 MB\n"
     "                           each at the default parameters)\n";
 
 /* A whole number in [lo, hi] for option a, or -1 (message printed). */

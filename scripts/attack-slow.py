@@ -185,7 +185,8 @@ def main():
         if now >= next_probe:
             held.append(atk.held(2.0))
             health.append(timed_health(host, port))
-            if token and a.study_id and a.table and len(uploads) < 2 and now - start > a.duration / 3 * (len(uploads) + 1):
+            due = now - start > a.duration / 3 * (len(uploads) + 1)
+            if token and a.study_id and a.table and len(uploads) < 2 and due:
                 uploads.append(timed_upload(host, port, token, a.study_id, a.table))
             next_probe = time.monotonic() + 3
     atk.poll(0.5)

@@ -74,7 +74,8 @@ T0=$(date +%s.%N)
 i=1
 while [ $i -le "$UPLOADS" ]; do
     if [ $i -le $HALF ]; then f="$WORK/table$i.hst"; else f="$WORK/junk.bin"; fi
-    ( r=$(post "$f" "/studies/$SID/tables" "$WORK/answer$i"); echo "  upload $i ($(basename "$f")): $r" > "$WORK/up$i.txt" ) &
+    ( r=$(post "$f" "/studies/$SID/tables" "$WORK/answer$i")
+      echo "  upload $i ($(basename "$f")): $r" > "$WORK/up$i.txt" ) &
     PIDS="${PIDS:-} $!"
     i=$((i + 1))
 done

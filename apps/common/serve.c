@@ -30,7 +30,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <jansson.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -553,7 +552,6 @@ static int read_tls(const serve_options_t *o, srv_secret_t *cert, srv_secret_t *
 /* ---- stopping ------------------------------------------------------------------------------------------ */
 static void stop_serving(srv_server_t *s, struct MHD_Daemon *d)
 {
-    atomic_store(&s->stopping, 1);
     MHD_socket listen = MHD_quiesce_daemon(d); /* no new connections from here on */
     if (listen != MHD_INVALID_SOCKET) close(listen);
     srv_offload_stop(&s->offload); /* every suspended connection resumed */

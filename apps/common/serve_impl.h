@@ -172,7 +172,6 @@ struct srv_server {
     srv_jobs_t *jobs;
     pthread_mutex_t uploads_lock;
     int uploads, study_uploads; /* in progress */
-    atomic_int stopping;
 };
 
 /* JSON {"error": msg}, malloc'd. */
