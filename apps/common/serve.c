@@ -557,6 +557,8 @@ static void stop_serving(srv_server_t *s, struct MHD_Daemon *d)
     srv_offload_stop(&s->offload); /* every suspended connection resumed */
     srv_guard_stop(&s->guard);
     MHD_stop_daemon(d);
+    unsigned long reaped = atomic_load(&s->guard.reaped);
+    if (reaped) fprintf(stderr, "hestat-server: %lu connections were closed at the header deadline\n", reaped);
     if (srv_jobs_stop(s->jobs)) {
         /* A job is inside a computation that cannot be interrupted; its state
          * on disk says "queued" and the persist lock is held, so nothing

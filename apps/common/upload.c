@@ -237,10 +237,12 @@ static int place_study(srv_upload_t *u, const char *id)
              !srv_path(sub, sizeof sub, dir, "jobs", NULL, NULL) && !mkdir(sub, 0755) &&
              !srv_path(sub, sizeof sub, dir, "study.hst", NULL, NULL) && !rename(u->tmp, sub);
     if (ok) u->tmp[0] = 0;
-    ok = ok && !srv_fsync_dir(dir) && !chmod(dir, 0755) && !rename(dir, final) && !srv_fsync_dir(u->s->spool);
+    ok = ok && !srv_fsync_dir(dir) && !chmod(dir, 0755) && !rename(dir, final);
+    const char *placed = ok ? final : dir;
+    ok = ok && !srv_fsync_dir(u->s->spool); /* the study exists once its name is on disk */
     if (!ok) {
         int saved = errno;
-        srv_remove_tree(dir);
+        srv_remove_tree(placed);
         fail(u, storage_status(saved), "cannot store the study: %s", strerror(saved));
         return -1;
     }
