@@ -517,10 +517,17 @@ static void stream_clear(stats_stream_t *r)
     r->frame = NULL;
 }
 
+/* The hash state inside wants its declared (64-byte) alignment. */
+static stats_stream_t *stream_alloc(void)
+{
+    size_t align = _Alignof(stats_stream_t), size = (sizeof(stats_stream_t) + align - 1) / align * align;
+    return aligned_alloc(align, size);
+}
+
 int stats_stream_study_new(stats_stream_t **out)
 {
     if (!out) return STATS_EINVAL;
-    stats_stream_t *r = malloc(sizeof *r);
+    stats_stream_t *r = stream_alloc();
     if (!r || stream_init(r, KIND_STUDY, NULL)) {
         free(r);
         return STATS_ENOMEM;
@@ -532,7 +539,7 @@ int stats_stream_study_new(stats_stream_t **out)
 int stats_stream_table_new(const stats_study_t *s, stats_stream_t **out)
 {
     if (!s || !out) return STATS_EINVAL;
-    stats_stream_t *r = malloc(sizeof *r);
+    stats_stream_t *r = stream_alloc();
     if (!r) return STATS_ENOMEM;
     stream_init(r, KIND_TABLE, s);
     *out = r;

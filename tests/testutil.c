@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,6 +89,8 @@ int test_server_start(const char *spool, const char *log, char *base, size_t bas
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
+        /* A test killed at its timeout runs no clean-up: the server goes with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
