@@ -24,7 +24,8 @@
 #
 # HESTAT_SANITIZER_REPORTS=DIR (make sanitize): the sanitizers' log_path
 # points into DIR; a report any process of a pass wrote there (even one whose
-# exit status no test checks) is printed and fails the run.
+# exit status no test checks, or a leak in a Criterion worker, which Criterion
+# does not count as a failure) is printed and fails the run.
 set -u
 tests=$1
 info=$2
@@ -120,12 +121,40 @@ reap_pass() {
 }
 
 reports=${HESTAT_SANITIZER_REPORTS:-}
-# check_reports LABEL: prints and counts the sanitizer reports of a pass.
+# Criterion's own runner leaks one 48-byte block (a timeout watchdog, in
+# libcriterion.so itself; the stack holds no hestat frame). LSan cannot
+# suppress it narrowly: a "leak:libcriterion.so" suppression matches any frame
+# of a stack, and Criterion is on the stack of every allocation a test makes,
+# so it would hide every leak in hestat code. Instead a report is forgiven
+# only when every leak in it was allocated with nothing but frames of these
+# libraries (and libc's start-up) above the allocator; any other report fails.
+third_party='libcriterion\.so'
+
+# classify FILE: prints "forgiven" for a report of third-party leaks only.
+classify() {
+    awk -v lib="$third_party" '
+        /ERROR: AddressSanitizer|ERROR: UndefinedBehaviorSanitizer|runtime error|ERROR: ThreadSanitizer/ { other++ }
+        /(Direct|Indirect) leak of/ { inleak = 1; leaks++; own = 0; next }
+        inleak && /^ *#[0-9]+ / {
+            if ($1 == "#0") next
+            if ($0 !~ lib && $0 !~ /libc_start_call_main|__libc_start_main|[( ]_start[ )]/) own = 1
+            next
+        }
+        inleak { if (own) mine++; inleak = 0 }
+        END { if (inleak && own) mine++; if (leaks && !mine && !other) print "forgiven" }
+    ' "$1"
+}
+
+# check_reports LABEL: prints the sanitizer reports of a pass; 1 if any counts.
 check_reports() {
     [ -n "$reports" ] || return 0
     n=0
     for f in "$reports"/*; do
         [ -f "$f" ] || continue
+        if [ "$(classify "$f")" = forgiven ]; then
+            echo "run-tests: $(basename "$f"): a leak inside Criterion's runner only (no hestat frame), not counted" >&2
+            continue
+        fi
         n=$((n + 1))
         echo "---- sanitizer report $f"
         head -n 60 "$f"
