@@ -47,6 +47,10 @@
 #define FUZZ_REF_VERSION 0xFFFFu
 #define FUZZ_REF_BYTES 12
 #define FUZZ_MAX_FRAMES 64
+/* References multiply an input's size (12 bytes become a 5 MB frame): inputs
+ * that expand beyond this are skipped, so a few thousand references cannot
+ * turn into gigabytes (libFuzzer's memory limit) or minutes per input. */
+#define FUZZ_MAX_EXPANDED ((size_t)64 << 20)
 
 typedef struct {
     ckks_secret_key_t *sk;
@@ -228,13 +232,18 @@ static inline size_t fuzz_expand_pass(const fuzz_stats_t *f, const uint8_t *data
 
 /* Expands data (see the top of this file). The result is data itself when
  * the input is a plain file (libFuzzer's copy is exactly its size), else an
- * exact-size heap copy; fuzz_input_free releases it. */
+ * exact-size heap copy; fuzz_input_free releases it. p is NULL when the
+ * expansion would exceed FUZZ_MAX_EXPANDED: the target skips the input. */
 static inline fuzz_input_t fuzz_expand(const fuzz_stats_t *f, const uint8_t *data, size_t size)
 {
     int changed = 0;
     fuzz_input_t in = {data, size, NULL};
     size_t len = fuzz_expand_pass(f, data, size, NULL, &changed);
     if (!changed) return in;
+    if (len > FUZZ_MAX_EXPANDED) {
+        in.p = NULL; /* skipped */
+        return in;
+    }
     in.own = malloc(len ? len : 1);
     if (!in.own) abort();
     fuzz_expand_pass(f, data, size, in.own, &changed);

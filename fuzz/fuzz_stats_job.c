@@ -17,6 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const fuzz_stats_t *f = fuzz_stats();
     fuzz_input_t x = fuzz_expand(f, data, size);
     const uint8_t *in = x.p;
+    if (!in) return 0;
     void *res = NULL;
     size_t rlen = 0;
     stats_counts_t counts;

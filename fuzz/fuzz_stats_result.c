@@ -11,6 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static stats_result_t out; /* about 400 kB */
     fuzz_input_t x = fuzz_expand(f, data, size);
     const uint8_t *in = x.p;
+    if (!in) return 0;
     stats_enc_result_t *r = NULL;
     if (stats_result_read(f->study, in, x.len, &r) == STATS_OK) {
         void *buf;

@@ -22,6 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!(chunk[0] | chunk[1] | chunk[2] | chunk[3])) chunk[0] = 1;
     fuzz_input_t x = fuzz_expand(f, data + 9, size - 9);
     const uint8_t *in = x.p;
+    if (!in) return 0;
 
     stats_stream_t *st = NULL;
     int rc = table ? stats_stream_table_new(f->study, &st) : stats_stream_study_new(&st);

@@ -10,6 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const fuzz_stats_t *f = fuzz_stats();
     fuzz_input_t x = fuzz_expand(f, data, size);
     const uint8_t *in = x.p;
+    if (!in) return 0;
     stats_study_t *s = NULL;
     size_t used = 0;
     int rc = stats_study_read(in, x.len, &s, &used);

@@ -10,6 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const fuzz_stats_t *f = fuzz_stats();
     fuzz_input_t x = fuzz_expand(f, data, size);
     const uint8_t *in = x.p;
+    if (!in) return 0;
     stats_enc_table_t *t = NULL;
     size_t used = 0;
     if (stats_table_read(f->study, in, x.len, &t, &used) == STATS_OK) {
