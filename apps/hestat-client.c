@@ -162,17 +162,6 @@ static int cmd_sample(const client_opts_t *o)
     return 0;
 }
 
-static int load_study(const char *path, stats_study_t **s)
-{
-    size_t len;
-    void *buf = client_load(path, &len);
-    if (!buf) return 1;
-    int rc = stats_study_read(buf, len, s, NULL);
-    free(buf);
-    if (rc) return client_stats_fail(path, rc);
-    return 0;
-}
-
 /* Every value within its column's range [-F, F]; the first that is not is
  * named by line, column and range. Derived columns are checked through the
  * columns they come from ("cc:COL" through COL; indicators and bins are 0/1). */
@@ -214,7 +203,7 @@ static int table_for_study(const char *csv, const stats_study_t *s, stats_table_
 static int encrypt_csv(const char *study_path, const char *csv, const char *out)
 {
     stats_study_t *s;
-    if (load_study(study_path, &s)) return 1;
+    if (client_load_study(study_path, &s)) return 1;
     stats_table_t *t = NULL;
     int err = table_for_study(csv, s, &t);
     stats_enc_table_t *e = NULL;
@@ -249,7 +238,7 @@ static int make_job(const char *study_path, stats_job_t kind, const char *const 
                     const char *out)
 {
     stats_study_t *s;
-    if (load_study(study_path, &s)) return 1;
+    if (client_load_study(study_path, &s)) return 1;
     stats_enc_table_t **ts = calloc(n, sizeof *ts);
     int err = ts ? 0 : client_fail("out of memory", NULL);
     for (size_t i = 0; i < n && !err; i++) {

@@ -49,6 +49,8 @@ int client_usage_error(const char *msg, const char *arg);
 int client_stats_fail(const char *what, int rc);
 /* Whole file (NULL after a message). */
 void *client_load(const char *path, size_t *len);
+/* A study file, parsed (1 after a message). */
+int client_load_study(const char *path, stats_study_t **s);
 /* Writes buf atomically with mode, then frees it; client_save_secret wipes
  * it first (serialized secret keys). */
 int client_save(const char *path, void *buf, size_t len, int mode);

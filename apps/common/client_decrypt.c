@@ -118,19 +118,7 @@ static int load_secret_key(const char *path, const stats_study_t *s, ckks_secret
     int rc = ckks_read_secret_key(s->ctx, buf, len, sk);
     client_free_secret(buf, len);
     if (rc) return client_fail(path, ckks_strerror(rc));
-    rc = ckks_secret_key_matches(*sk, s->pk);
-    if (rc == CKKS_EKEY) return client_fail(path, stats_strerror(STATS_EKEY));
-    if (rc) return client_fail(path, ckks_strerror(rc));
-    return 0;
-}
-
-static int load_study(const char *path, stats_study_t **s)
-{
-    size_t len;
-    void *buf = client_load(path, &len);
-    if (!buf) return 1;
-    int rc = stats_study_read(buf, len, s, NULL);
-    free(buf);
+    rc = stats_study_check_key(s, *sk);
     if (rc) return client_stats_fail(path, rc);
     return 0;
 }
@@ -246,7 +234,7 @@ int client_decrypt(const client_opts_t *o, const char *keys, const char *in, con
     char path[4200];
     snprintf(path, sizeof path, "%s/study.hst", keys);
     stats_study_t *s;
-    if (load_study(path, &s)) return 1;
+    if (client_load_study(path, &s)) return 1;
     snprintf(path, sizeof path, "%s/secret.key", keys);
     ckks_secret_key_t *sk = NULL;
     static stats_result_t res;

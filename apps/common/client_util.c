@@ -118,3 +118,14 @@ int client_make_context(const client_opts_t *o, ckks_context_t **ctx)
     if (rc) return client_fail("parameters", ckks_strerror(rc));
     return 0;
 }
+
+int client_load_study(const char *path, stats_study_t **s)
+{
+    size_t len;
+    void *buf = client_load(path, &len);
+    if (!buf) return 1;
+    int rc = stats_study_read(buf, len, s, NULL);
+    free(buf);
+    if (rc) return client_stats_fail(path, rc);
+    return 0;
+}
