@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
         --time) secs=$2; shift 2 ;;
         --jobs) jobs=$2; shift 2 ;;
         --dir) dir=$2; shift 2 ;;
-        -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
         -*) echo "fuzz-long: unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
