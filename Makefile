@@ -48,8 +48,12 @@ AVX2_FLAGS   := -mavx2 -mfma -mbmi2
 AVX512_FLAGS := -mavx2 -mfma -mbmi2 -mavx512f -mavx512dq -mavx512vl -mavx512ifma
 
 LIB_SRCS := $(filter-out ntt/avx2.c ntt/avx512.c,$(wildcard ntt/*.c ckks/*.c stats/*.c)) $(SIMD_SRCS)
-APP_COMMON_SRCS := $(wildcard apps/common/*.c)
+# Each program links the library and the folder named after it, if any:
+# hestat-client apps/client/, hestat-server apps/server/ (the server's code
+# only in the server); the test binary links both.
+APP_COMMON_SRCS := $(wildcard apps/client/*.c apps/server/*.c)
 APP_SRCS  := $(wildcard apps/*.c)
+prog_objs = $(patsubst %.c,$(2)/obj/%.o,$(wildcard apps/$(patsubst hestat-%,%,$(1))/*.c))
 APPS      := $(patsubst apps/%.c,$(BUILD)/bin/%,$(APP_SRCS))
 TEST_SRCS := $(wildcard tests/*.c)
 BENCH_SRCS := $(wildcard bench/*.cc)
@@ -76,7 +80,7 @@ SAN_STATIC := $(SAN)/lib/libhestat.a
 SAN_APPS  := $(patsubst apps/%.c,$(SAN)/bin/%,$(APP_SRCS))
 
 .SECONDARY:
-.PHONY: all lib test bench demo sanitize sanitize-build fuzz-build fuzz-seeds install uninstall clean deps vectors vectors-check fuzz
+.PHONY: docker-test all lib test bench demo sanitize sanitize-build fuzz-build fuzz-seeds install uninstall clean deps vectors vectors-check fuzz
 .DEFAULT_GOAL := all
 
 all: lib $(APPS)
@@ -108,9 +112,10 @@ $(SHARED): $(LIB_OBJS)
 	ln -sf libhestat.so.$(VERSION) $(BUILD)/lib/libhestat.so.0
 	ln -sf libhestat.so.$(VERSION) $(BUILD)/lib/libhestat.so
 
-$(BUILD)/bin/%: $(BUILD)/obj/apps/%.o $(APP_COMMON_OBJS) $(STATIC)
+.SECONDEXPANSION:
+$(BUILD)/bin/%: $(BUILD)/obj/apps/%.o $$(call prog_objs,$$*,$(BUILD)) $(STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(APP_COMMON_OBJS) $(STATIC) $(EXT_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) $(STATIC) $(EXT_LIBS) $(LDLIBS)
 
 # ---- tests ------------------------------------------------------------------------
 $(TESTBIN): $(TEST_OBJS) $(APP_COMMON_OBJS) $(STATIC)
@@ -138,9 +143,9 @@ $(SAN_STATIC): $(SAN_LIB_OBJS)
 
 # Every program under ASan + UBSan too: the CLI and HTTP tests run these
 # (HESTAT_BIN), not the optimised ones in $(BUILD)/bin.
-$(SAN)/bin/%: $(SAN)/obj/apps/%.o $(SAN_COMMON_OBJS) $(SAN_STATIC)
+$(SAN)/bin/%: $(SAN)/obj/apps/%.o $$(call prog_objs,$$*,$(SAN)) $(SAN_STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_COMMON_OBJS) $(SAN_STATIC) $(EXT_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $(filter %.o,$^) $(SAN_STATIC) $(EXT_LIBS) $(LDLIBS)
 
 $(SAN)/hestat-tests: $(SAN_TEST_OBJS) $(SAN_STATIC)
 	@mkdir -p $(@D)
@@ -242,6 +247,12 @@ vectors: vectors/gen/node_modules
 vectors-check: vectors/gen/node_modules
 	@$(MAKE) --no-print-directory all
 	sh vectors/check.sh
+
+# ---- Docker: the image and the compose study end to end, checked, torn down ----------
+# (scripts/docker-test.sh: installs docker.io, docker-compose and debootstrap and
+# starts dockerd when run as root; CSV=path for another table)
+docker-test:
+	sh scripts/docker-test.sh $(CSV)
 
 # ---- install ----------------------------------------------------------------------
 $(BUILD)/hestat.pc: Makefile

@@ -8,7 +8,7 @@
  *   submit, fetch   the same files over HTTP
  *   run      all of it in one go, computing locally with the server's code
  *            or on a server
- * The commands' work lives in apps/common/client_*.c (see client.h).
+ * The commands' work lives in apps/client/client_*.c (see client.h).
  * Exit status: 0 ok, 1 error (one line on stderr), 2 usage.
  */
 #include <errno.h>
@@ -19,8 +19,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "apps/common/client.h"
-#include "apps/common/http.h"
+#include "apps/client/client.h"
+#include "apps/client/http.h"
 #include "stats/stats.h"
 
 static const char *usage_text =

@@ -2,7 +2,7 @@
  * hestat-server: computes statistics on encrypted tables; never holds a
  * secret key (a job that carries one is refused).
  *   compute JOB --out RESULT     file in, file out
- *   serve [options]              the HTTP service (apps/common/serve.c)
+ *   serve [options]              the HTTP service (apps/server/serve.c)
  * Exit status: 0 ok, 1 error (one line on stderr), 2 usage.
  */
 #include <errno.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "apps/common/serve.h"
+#include "apps/server/serve.h"
 #include "stats/stats.h"
 
 #define MAX_JOB ((size_t)1 << 34)

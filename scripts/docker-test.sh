@@ -12,7 +12,19 @@
 set -eu
 cd "$(dirname "$0")/.."
 csv=${1:-}
+dockerd_pid=
 say() { echo "docker-test: $*"; }
+
+# What it needs from Debian, installed when missing (root only).
+need=
+for p in docker.io docker-compose debootstrap; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
+done
+if [ -n "$need" ] && [ "$(id -u)" -eq 0 ]; then
+    say "installing$need"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends $need > /dev/null
+fi
 
 if ! docker info >/dev/null 2>&1; then
     if [ "$(id -u)" -ne 0 ]; then
@@ -22,6 +34,7 @@ if ! docker info >/dev/null 2>&1; then
     command -v dockerd >/dev/null 2>&1 || { say "dockerd missing: apt-get install docker.io" >&2; exit 1; }
     say "starting dockerd (log: ${TMPDIR:-/tmp}/hestat-dockerd.log)"
     nohup dockerd > "${TMPDIR:-/tmp}/hestat-dockerd.log" 2>&1 &
+    dockerd_pid=$!
     for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
     docker info >/dev/null 2>&1 || { say "dockerd did not start" >&2; tail -n 20 "${TMPDIR:-/tmp}/hestat-dockerd.log" >&2; exit 1; }
 fi
@@ -43,6 +56,10 @@ teardown() {
     rc=$?
     (cd "$work" && $compose -p "$project" down -v --remove-orphans > /dev/null 2>&1) || true
     rm -rf "$work"
+    if [ -n "$dockerd_pid" ]; then # the engine this script started goes too
+        kill "$dockerd_pid" 2>/dev/null || true
+        for _ in $(seq 1 20); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.5; done
+    fi
     exit "$rc"
 }
 trap teardown EXIT INT TERM

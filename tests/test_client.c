@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "apps/common/http.h"
+#include "apps/client/http.h"
 #include "stats/stats.h"
 #include "testutil.h"
 

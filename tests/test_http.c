@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "apps/common/http.h"
+#include "apps/client/http.h"
 #include "stats/stats.h"
 #include "testutil.h"
 

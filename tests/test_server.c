@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "apps/common/http.h"
+#include "apps/client/http.h"
 #include "testutil.h"
 
 #define sh test_sh

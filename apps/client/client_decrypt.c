@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apps/common/client.h"
+#include "apps/client/client.h"
 
 /* Column index of a study column by name, or -1. */
 static int layout_column(const stats_layout_t *lay, const char *name)

@@ -20,7 +20,7 @@
 
 #include <sodium.h>
 
-#include "apps/common/client.h"
+#include "apps/client/client.h"
 
 static const unsigned char hestat_magic[8] = {'H', 'E', 'S', 'T', 'A', 'T', '\r', '\n'};
 
@@ -119,7 +119,7 @@ int client_check_upload(const char *path, client_upload_t kind)
 }
 
 /* ---- the bearer token ----
- * The same rules as the server's (apps/common/secrets.c): the file holds one
+ * The same rules as the server's (apps/server/secrets.c): the file holds one
  * line (a final LF or CRLF allowed) of at most CLIENT_TOKEN_MAX printable
  * ASCII characters without spaces, and only its owner may read it. */
 static const char *token_problem(const char *t, size_t n)

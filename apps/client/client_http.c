@@ -14,8 +14,8 @@
 
 #include <jansson.h>
 
-#include "apps/common/client.h"
-#include "apps/common/http.h"
+#include "apps/client/client.h"
+#include "apps/client/http.h"
 
 static int max_retries = CLIENT_RETRIES;
 

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "apps/common/client.h"
+#include "apps/client/client.h"
 
 #define FACTOR_MAX 0x1p60
 

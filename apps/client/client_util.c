@@ -8,7 +8,7 @@
 
 #include <sodium.h>
 
-#include "apps/common/client.h"
+#include "apps/client/client.h"
 
 int client_fail(const char *what, const char *detail)
 {

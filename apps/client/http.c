@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "apps/common/http.h"
+#include "apps/client/http.h"
 
 typedef struct {
     char *p;

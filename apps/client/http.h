@@ -1,4 +1,4 @@
-/* Small libcurl helpers for hestat-client (apps/common/http.c). */
+/* Small libcurl helpers for hestat-client (apps/client/http.c). */
 #ifndef HESTAT_HTTP_H
 #define HESTAT_HTTP_H
 

@@ -18,7 +18,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "apps/common/serve_impl.h"
+#include "apps/server/serve_impl.h"
 
 struct srv_conn {
     int fd;

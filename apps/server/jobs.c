@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "apps/common/serve_impl.h"
+#include "apps/server/serve_impl.h"
 
 enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_FAILED };
 static const char *const state_names[] = {"queued", "running", "done", "failed"};

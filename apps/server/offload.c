@@ -9,7 +9,7 @@
  */
 #include <stdlib.h>
 
-#include "apps/common/serve_impl.h"
+#include "apps/server/serve_impl.h"
 
 static void *offload_thread(void *arg)
 {

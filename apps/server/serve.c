@@ -44,7 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "apps/common/serve_impl.h"
+#include "apps/server/serve_impl.h"
 
 /* ---- replies -------------------------------------------------------------------- */
 char *srv_error_json(const char *msg)

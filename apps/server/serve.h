@@ -1,4 +1,4 @@
-/* hestat-server serve: options and entry point (apps/common/serve.c). */
+/* hestat-server serve: options and entry point (apps/server/serve.c). */
 #ifndef HESTAT_SERVE_H
 #define HESTAT_SERVE_H
 

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "apps/common/serve.h"
+#include "apps/server/serve.h"
 #include "stats/stats.h"
 
 #define SRV_ID_LEN 32

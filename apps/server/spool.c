@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "apps/common/serve_impl.h"
+#include "apps/server/serve_impl.h"
 
 int srv_valid_id(const char *s, size_t len)
 {

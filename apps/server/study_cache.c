@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "apps/common/serve_impl.h"
+#include "apps/server/serve_impl.h"
 
 struct srv_cached {
     char id[SRV_ID_LEN + 1];

@@ -29,7 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "apps/common/serve_impl.h"
+#include "apps/server/serve_impl.h"
 
 struct srv_upload {
     crypto_generichash_state hash; /* first: libsodium wants it 64-byte aligned */
