@@ -1,5 +1,6 @@
 /* Whole-file reads with a size limit and atomic, mode-controlled writes. */
 #include <errno.h>
+#include <sodium.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ int ckks_file_read(const char *path, size_t max_bytes, void **buf, size_t *len)
     }
     close(fd);
     if (got != size) {
+        sodium_memzero(p, got); /* the file may be a secret key */
         free(p);
         return CKKS_EIO;
     }
