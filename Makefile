@@ -59,8 +59,8 @@ TEST_SRCS := $(wildcard tests/*.c)
 BENCH_SRCS := $(wildcard bench/*.cc)
 HEADERS   := $(wildcard ntt/ntt.h ckks/ckks.h stats/stats.h)
 
-PKGS      := gmp fftw3 libsodium libxxhash libzstd libmicrohttpd libcurl jansson
-EXT_LIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lgmp -lfftw3 -lsodium -lxxhash -lzstd -lmicrohttpd -lcurl -ljansson) -lcsv
+PKGS      := gmp fftw3 libsodium libxxhash libzstd libmicrohttpd libcurl jansson gsl
+EXT_LIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lgmp -lfftw3 -lsodium -lxxhash -lzstd -lmicrohttpd -lcurl -ljansson -lgsl -lgslcblas) -lcsv
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 APP_COMMON_OBJS := $(APP_COMMON_SRCS:%.c=$(BUILD)/obj/%.o)

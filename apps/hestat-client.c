@@ -66,9 +66,11 @@ static const char *usage_text =
     "  --token-file F: the bearer token is F's first line (up to 4096 characters);\n"
     "  a busy server (503) is retried after its Retry-After, up to --retries N times\n"
     "  (default 5, 0 never) and 60 s of waiting per request.\n"
-    "SPEC (keygen, decrypt, run): mean,var,corr,group:COL,regress:Y~X1+X2,hist:COL:e0:e1:...\n"
-    "  group, regress and hist add derived columns at keygen (indicators, complete cases,\n"
-    "  bins); encrypt rebuilds them from the study; decrypt reports them.\n";
+    "SPEC (keygen, decrypt, run): mean,var,corr,group:COL,regress:Y~X1+X2,hist:COL:e0:e1:...,\n"
+    "  ttest:COL:G (Welch and pooled t, G a 0/1 column), table:A:B (cell counts and\n"
+    "  Pearson chi-square), corrtest:X:Y (t-test of the correlation); p-values two-sided.\n"
+    "  group, regress, hist and table add derived columns at keygen (indicators, complete\n"
+    "  cases, bins); encrypt rebuilds them from the study; decrypt reports them.\n";
 
 static int parse_number(const char *opt, const char *arg, double *v)
 {

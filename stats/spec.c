@@ -32,6 +32,59 @@ static void swap_in(stats_table_t **t, stats_table_t *wider)
     *t = wider;
 }
 
+/* "NAME:A:B": the columns A and B of raw (names may not hold ':'). */
+static int two_columns(const stats_table_t *raw, const char *tok, int *a, int *b, char *err, size_t errlen)
+{
+    const char *p = strchr(tok, ':'), *q = p ? strchr(p + 1, ':') : NULL;
+    if (!q || strchr(q + 1, ':')) return fail(err, errlen, "'%s' needs two column names, NAME:COL1:COL2", tok);
+    *a = column(raw, p + 1, (size_t)(q - p - 1));
+    *b = column(raw, q + 1, strlen(q + 1));
+    if (*a >= 0 && *b >= 0) return STATS_OK;
+    char name[STATS_NAME_MAX + 8];
+    if (*a < 0) snprintf(name, sizeof name, "%.*s", (int)(q - p - 1), p + 1);
+    else snprintf(name, sizeof name, "%s", q + 1);
+    if (err) snprintf(err, errlen, "%.*s: no column '%s'", (int)(p - tok), tok, name);
+    return STATS_EINVAL;
+}
+
+/* Indicator columns "COL=level" for the levels of column g in the schema
+ * table (at most 16), appended to *t unless already there. A 0/1 column
+ * without missing values needs none for grouping (always = 0): it is used as
+ * is. */
+static int add_level_indicators(const stats_table_t *raw, stats_table_t **t, size_t g, int always, char *err,
+                                size_t errlen)
+{
+    double levels[17];
+    size_t nl = 0;
+    int binary = 1;
+    for (size_t r = 0; r < raw->nrows; r++) {
+        double v = stats_value(raw, r, g);
+        if (isnan(v) || (v != 0 && v != 1)) binary = 0;
+        if (isnan(v)) continue;
+        size_t k = 0;
+        while (k < nl && levels[k] != v) k++;
+        if (k == nl) {
+            if (nl == 16) return fail(err, errlen, "column '%s' has more than 16 levels", raw->names[g]);
+            levels[nl++] = v;
+        }
+    }
+    if (nl == 0)
+        return fail(err, errlen, "column '%s' has no values in the schema table (its levels come from the data)",
+                    raw->names[g]);
+    if (binary && !always) return STATS_OK;
+    qsort(levels, nl, sizeof levels[0], cmp_double);
+    /* Levels already present (another group: or table: of the same column). */
+    size_t len = strlen(raw->names[g]);
+    for (size_t c = raw->ncols; c < (*t)->ncols; c++)
+        if (!strncmp((*t)->names[c], raw->names[g], len) && (*t)->names[c][len] == '=') return STATS_OK;
+    stats_table_t *w;
+    int rc = stats_add_indicators(*t, g, levels, nl, &w);
+    if (rc == STATS_EINVAL) return fail(err, errlen, "too many columns for the study with '%s''s levels",
+                                        raw->names[g]);
+    if (!rc) swap_in(t, w);
+    return rc;
+}
+
 int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t **out, char *err, size_t errlen)
 {
     if (!raw || !spec || !out) return STATS_EINVAL;
@@ -50,31 +103,27 @@ int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t 
         if (!strncmp(tok, "group:", 6)) {
             int g = column(raw, tok + 6, strlen(tok + 6));
             if (g < 0) rc = fail(err, errlen, "no column '%s' to group by", tok + 6);
-            if (rc) break;
-            /* 0/1 without missing values: used as is; otherwise one indicator per level. */
-            double levels[17];
-            size_t nl = 0;
-            int binary = 1;
-            for (size_t r = 0; r < raw->nrows; r++) {
+            if (!rc) rc = add_level_indicators(raw, &t, (size_t)g, 0, err, errlen);
+        } else if (!strncmp(tok, "table:", 6)) {
+            int a, b;
+            rc = two_columns(raw, tok, &a, &b, err, errlen);
+            if (!rc && a == b) rc = fail(err, errlen, "%s: a table needs two different columns", tok);
+            if (!rc) rc = add_level_indicators(raw, &t, (size_t)a, 1, err, errlen);
+            if (!rc) rc = add_level_indicators(raw, &t, (size_t)b, 1, err, errlen);
+        } else if (!strncmp(tok, "ttest:", 6)) {
+            int c, g;
+            rc = two_columns(raw, tok, &c, &g, err, errlen);
+            if (!rc && c == g) rc = fail(err, errlen, "%s: the column and the group column must differ", tok);
+            for (size_t r = 0; !rc && r < raw->nrows; r++) {
                 double v = stats_value(raw, r, (size_t)g);
-                if (isnan(v) || (v != 0 && v != 1)) binary = 0;
-                if (isnan(v)) continue;
-                size_t k = 0;
-                while (k < nl && levels[k] != v) k++;
-                if (k == nl) {
-                    if (nl == 16) {
-                        rc = fail(err, errlen, "group column '%s' has more than 16 levels", tok + 6);
-                        break;
-                    }
-                    levels[nl++] = v;
-                }
+                if (!isnan(v) && v != 0 && v != 1)
+                    rc = fail(err, errlen, "ttest: group column '%s' is not a 0/1 column (a t-test compares "
+                              "the rows where it is 0 with those where it is 1)", raw->names[g]);
             }
-            if (!rc && nl == 0)
-                rc = fail(err, errlen, "group column '%s' has no values in the schema table (its levels come from "
-                          "the data)", tok + 6);
-            if (rc || binary) continue;
-            qsort(levels, nl, sizeof levels[0], cmp_double);
-            rc = stats_add_indicators(t, (size_t)g, levels, nl, &w);
+        } else if (!strncmp(tok, "corrtest:", 9)) {
+            int x, y;
+            rc = two_columns(raw, tok, &x, &y, err, errlen);
+            if (!rc && x == y) rc = fail(err, errlen, "%s: a correlation test needs two different columns", tok);
         } else if (!strncmp(tok, "regress:", 8)) {
             const char *f = tok + 8, *tilde = strchr(f, '~');
             if (!tilde) rc = fail(err, errlen, "regression '%s' needs Y~X1+X2", f);
@@ -113,7 +162,8 @@ int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t 
             if (!rc) rc = stats_add_bins(t, (size_t)c, edges, ne, &w);
             if (rc == STATS_EINVAL && err && !err[0]) snprintf(err, errlen, "histogram edges must increase");
         } else {
-            rc = fail(err, errlen, "unknown statistic '%s' (mean, var, corr, group:, regress:, hist:)", tok);
+            rc = fail(err, errlen, "unknown statistic '%s' (mean, var, corr, group:, regress:, hist:, ttest:, "
+                      "table:, corrtest:)", tok);
         }
         if (!rc && w) swap_in(&t, w);
     }

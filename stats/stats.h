@@ -292,6 +292,25 @@ int stats_regress(const stats_result_t *r, size_t y, const size_t *x, size_t k,
 int stats_reference_regress(const stats_table_t *t, size_t y, const size_t *x, size_t k,
                             stats_regression_t *out);
 
+/* ---- tests with p-values (inference.c; GSL's distribution functions) ----------- */
+typedef struct {
+    long double stat, df, p; /* t or chi-square, degrees of freedom, p-value */
+} stats_test_t;
+
+/* Two-sided p-value of Student's t with df degrees of freedom. */
+long double stats_t_pvalue(long double t, long double df);
+/* Moments of column c over rows where the 0/1 column g equals level, rows
+ * with g missing excluded (unlike stats_group, g may have missing values). */
+int stats_group_present(const stats_result_t *r, size_t g, int level, size_t c, stats_moments_t *m);
+/* Welch and pooled two-sample t-tests of mean(a) - mean(b) (each n >= 2). */
+int stats_ttest(const stats_moments_t *a, const stats_moments_t *b, stats_test_t *welch, stats_test_t *pooled);
+/* t = r sqrt((n-2)/(1-r^2)), df = n - 2, two-sided p. */
+int stats_corr_test(long double r, long double n, stats_test_t *out);
+/* Pearson chi-square test of independence of a rows x cols table of counts
+ * (row-major); rows or columns with a zero margin are dropped, df = (r-1)(c-1)
+ * of what remains (at least 2 x 2, else STATS_EINVAL). */
+int stats_chisq_test(const long double *counts, size_t rows, size_t cols, stats_test_t *out);
+
 /* ---- reports (report.c) ---------------------------------------------------------
  * decrypted_results.csv: one row per number, columns
  * statistic,variable,group,value — plus plaintext,abs_error,rel_error when a

@@ -103,6 +103,15 @@ int client_health(const char *server, double wait_s);
 int client_fetch(const char *server, const char *token, const char *study_id, const char *stats,
                  const char *out);
 
+/* client_decrypt.c: one report row, statistic,variable,group,value, plus
+ * plaintext,abs_error,rel_error when compare is set. */
+void client_report_row(FILE *f, const char *stat, const char *var, const char *group, long double v, int compare,
+                       long double want);
+/* client_inference.c: the rows of ttest:COL:G, table:A:B or corrtest:X:Y
+ * (0, or 1 after printing why; other statistics are ignored). */
+int client_test_rows(FILE *f, const char *tok, const stats_layout_t *lay, const stats_result_t *res,
+                     const stats_table_t *cmp);
+
 /* To move to stats/stats.h:
  * stats/table.c: the CSV reader, also giving each row's line in the file. */
 int stats_read_csv_lines(const char *path, stats_table_t **out, size_t **lines, char *err, size_t errlen);
@@ -111,5 +120,7 @@ int stats_read_csv_lines(const char *path, stats_table_t **out, size_t **lines, 
 int stats_write_report_to(FILE *f, const stats_result_t *r, const stats_layout_t *lay, unsigned what,
                           const int *groups, size_t ngroups, const stats_table_t *compare,
                           stats_report_errors_t *worst);
+/* stats/table.c: a name as one CSV field (quoted when it needs to be). */
+int stats_csv_name(FILE *f, const char *name);
 
 #endif

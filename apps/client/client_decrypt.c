@@ -21,10 +21,15 @@ static int layout_column(const stats_layout_t *lay, const char *name)
     return -1;
 }
 
-static void regression_row(FILE *f, const char *stat, const char *model, const char *term, long double v,
-                           int compare, long double want)
+/* One report row: statistic,variable,group,value[,plaintext,abs_error,rel_error]. */
+void client_report_row(FILE *f, const char *stat, const char *var, const char *group, long double v, int compare,
+                       long double want)
 {
-    fprintf(f, "%s,%s,%s,%.15Lg", stat, model, term, v);
+    fprintf(f, "%s,", stat);
+    stats_csv_name(f, var);
+    fputc(',', f);
+    stats_csv_name(f, group);
+    fprintf(f, ",%.15Lg", v);
     if (compare) fprintf(f, ",%.15Lg,%.3Lg,%.3Lg", want, fabsl(v - want), fabsl(want) > 0 ? fabsl(v - want) / fabsl(want) : fabsl(v - want));
     fputc('\n', f);
 }
@@ -58,14 +63,20 @@ static int regression_rows(FILE *f, const char *model, const stats_layout_t *lay
     if (stats_regress(res, idx[0], idx + 1, n - 1, &rg))
         return client_fail("regression", "singular or too few complete cases");
     int have_ref = cmp && !stats_reference_regress(cmp, idx[0], idx + 1, n - 1, &ref);
-    for (size_t i = 0; i < n + 2; i++) {
-        const char *stat = i < n ? "coef" : i == n ? "r2" : "n";
-        long double v = i < n ? rg.coef[i] : i == n ? rg.r2 : rg.n;
-        long double w = !have_ref ? 0 : i < n ? ref.coef[i] : i == n ? ref.r2 : ref.n;
-        const char *term = i == 0 ? "(intercept)" : i < n ? names[i] : "";
-        regression_row(f, stat, model, term, v, cmp != NULL, w);
-        if (i < n) regression_row(f, "se", model, term, rg.se[i], cmp != NULL, have_ref ? ref.se[i] : 0);
+    /* Per term coef, se, t and two-sided p (df = n - k - 1), then r2, n, df. */
+    long double df = rg.n - (long double)n, want_df = have_ref ? ref.n - (long double)n : 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *term = i == 0 ? "(intercept)" : names[i];
+        long double t = rg.coef[i] / rg.se[i], want_t = have_ref ? ref.coef[i] / ref.se[i] : 0;
+        client_report_row(f, "coef", model, term, rg.coef[i], cmp != NULL, have_ref ? ref.coef[i] : 0);
+        client_report_row(f, "se", model, term, rg.se[i], cmp != NULL, have_ref ? ref.se[i] : 0);
+        client_report_row(f, "t", model, term, t, cmp != NULL, want_t);
+        client_report_row(f, "p", model, term, stats_t_pvalue(t, df), cmp != NULL,
+                          have_ref ? stats_t_pvalue(want_t, want_df) : 0);
     }
+    client_report_row(f, "r2", model, "", rg.r2, cmp != NULL, have_ref ? ref.r2 : 0);
+    client_report_row(f, "n", model, "", rg.n, cmp != NULL, have_ref ? ref.n : 0);
+    client_report_row(f, "df", model, "", df, cmp != NULL, want_df);
     return 0;
 }
 
@@ -95,7 +106,7 @@ static int histogram_rows(FILE *f, const char *spec, const stats_layout_t *lay, 
     return 0;
 }
 
-/* Regressions and histograms requested with --stats. */
+/* Regressions, histograms and tests requested with --stats. */
 static int extra_rows(FILE *f, const char *stats, const stats_layout_t *lay, const stats_result_t *res,
                       const stats_table_t *cmp)
 {
@@ -106,6 +117,7 @@ static int extra_rows(FILE *f, const char *stats, const stats_layout_t *lay, con
     for (char *tok = strtok_r(buf, ",", &sv); tok; tok = strtok_r(NULL, ",", &sv)) {
         if (!strncmp(tok, "regress:", 8) && regression_rows(f, tok + 8, lay, res, cmp)) return 1;
         if (!strncmp(tok, "hist:", 5) && histogram_rows(f, tok + 5, lay, res, cmp)) return 1;
+        if (client_test_rows(f, tok, lay, res, cmp)) return 1;
     }
     return 0;
 }
