@@ -20,12 +20,16 @@ RUN make -j"$(nproc)" all && install -d /opt/hestat/bin \
 FROM debian:12
 RUN apt-get update && apt-get install -y --no-install-recommends \
       libgmp10 libfftw3-double3 libsodium23 libxxhash0 libzstd1 libmicrohttpd12 \
-      libcurl4 libjansson4 libgomp1 libcsv3 \
+      libcurl4 libjansson4 libgomp1 libcsv3 libgsl27 libgslcblas0 \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/hestat --create-home hestat \
     && install -d -o hestat -g hestat -m 0700 /var/lib/hestat/spool /analyst \
     && install -d -o hestat -g hestat -m 0755 /public /control /out
 COPY --from=build /opt/hestat/bin /opt/hestat/bin
+# Every library the programs load is here (a missing one fails the build, not a container).
+RUN for b in /opt/hestat/bin/*; do \
+      if ldd "$b" | grep -q 'not found'; then echo "$b:"; ldd "$b" | grep 'not found'; exit 1; fi; \
+    done
 COPY docker/compose-step.sh /opt/hestat/share/hestat/compose-step.sh
 ENV PATH=/opt/hestat/bin:$PATH
 USER hestat
