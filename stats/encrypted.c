@@ -559,6 +559,16 @@ done:
     return rc;
 }
 
+void stats_moments_from_sums(long double cnt, long double sum, long double sq, stats_moments_t *m)
+{
+    m->count = cnt;
+    m->sum = sum;
+    m->mean = cnt > 0 ? sum / cnt : NAN;
+    m->var = cnt > 1 ? (sq - sum * sum / cnt) / (cnt - 1) : NAN;
+    if (m->var < 0) m->var = 0;
+    m->sd = sqrtl(m->var);
+}
+
 int stats_group(const stats_result_t *r, size_t g, int level, size_t c, stats_moments_t *m)
 {
     if (!r || !m || !r->have_pairs || g >= r->ncols || c >= r->ncols || g == c) return STATS_EINVAL;
@@ -569,11 +579,6 @@ int stats_group(const stats_result_t *r, size_t g, int level, size_t c, stats_mo
     long double n = r->cols[c].count, s = r->cols[c].sum;
     long double ss = r->sumsq[c];
     long double cnt = level ? n1 : n - n1, sum = level ? s1 : s - s1, sq = level ? ss1 : ss - ss1;
-    m->count = cnt;
-    m->sum = sum;
-    m->mean = cnt > 0 ? sum / cnt : NAN;
-    m->var = cnt > 1 ? (sq - sum * sum / cnt) / (cnt - 1) : NAN;
-    if (m->var < 0) m->var = 0;
-    m->sd = sqrtl(m->var);
+    stats_moments_from_sums(cnt, sum, sq, m);
     return STATS_OK;
 }

@@ -24,12 +24,7 @@ int stats_group_present(const stats_result_t *r, size_t g, int level, size_t c, 
     long double n1 = roundl(r->sx_mask[gc]), s1 = r->sxy[cg], ss1 = r->sxxy[cg];
     long double n = roundl(r->nij[cg]), s = r->sx_mask[cg], ss = r->sxx_mask[cg];
     long double cnt = level ? n1 : n - n1, sum = level ? s1 : s - s1, sq = level ? ss1 : ss - ss1;
-    m->count = cnt;
-    m->sum = sum;
-    m->mean = cnt > 0 ? sum / cnt : NAN;
-    m->var = cnt > 1 ? (sq - sum * sum / cnt) / (cnt - 1) : NAN;
-    if (m->var < 0) m->var = 0;
-    m->sd = sqrtl(m->var);
+    stats_moments_from_sums(cnt, sum, sq, m);
     return STATS_OK;
 }
 

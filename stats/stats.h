@@ -273,6 +273,8 @@ int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
 /* Moments of column c over rows where the 0/1 column g (no missing values)
  * equals level, from a STATS_JOB_ALL result. */
 int stats_group(const stats_result_t *r, size_t g, int level, size_t c, stats_moments_t *m);
+/* Count, sum, mean, sample variance and sd from a count, a sum and a sum of squares. */
+void stats_moments_from_sums(long double cnt, long double sum, long double sq, stats_moments_t *m);
 
 /* Ordinary least squares y ~ 1 + x_1 + ... + x_k from a result whose columns
  * y and x_j are complete-case copies (stats_add_complete_cases), so every
