@@ -59,8 +59,8 @@ TEST_SRCS := $(wildcard tests/*.c)
 BENCH_SRCS := $(wildcard bench/*.cc)
 HEADERS   := $(wildcard ntt/ntt.h ckks/ckks.h stats/stats.h)
 
-PKGS      := gmp fftw3 libsodium libxxhash libzstd libmicrohttpd libcurl jansson gsl
-EXT_LIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lgmp -lfftw3 -lsodium -lxxhash -lzstd -lmicrohttpd -lcurl -ljansson -lgsl -lgslcblas) -lcsv
+PKGS      := gmp fftw3 libsodium libxxhash libzstd zlib libb2 libcrypto libmicrohttpd libcurl jansson gsl
+EXT_LIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lgmp -lfftw3 -lsodium -lxxhash -lzstd -lz -lb2 -lcrypto -lmicrohttpd -lcurl -ljansson -lgsl -lgslcblas) -lcsv
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 APP_COMMON_OBJS := $(APP_COMMON_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -243,6 +243,7 @@ vectors/gen/node_modules: vectors/gen/package.json vectors/gen/package-lock.json
 
 vectors: vectors/gen/node_modules
 	cd vectors/gen && ../../$(NODE_SEAL) gen.mjs generate ..
+	cd vectors/gen && ../../$(NODE_SEAL) gen.mjs seeded ..
 
 vectors-check: vectors/gen/node_modules
 	@$(MAKE) --no-print-directory all

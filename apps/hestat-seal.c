@@ -27,6 +27,14 @@ static const char *usage_text =
     "  encrypt --public-key PK --scale S --in VALUES --out CT\n"
     "                                     VALUES: one real number per line (missing slots are 0);\n"
     "                                     S: a number or 2^E\n"
+    "  encrypt --secret-key SK --scale S --in VALUES --out CT\n"
+    "                                     symmetric, as SEAL's encrypt_symmetric: written seeded\n"
+    "                                     (c1 as its 64-byte seed, half the size)\n"
+    "  keygen --secret-key SK [--public-key PK] [--relin-keys RK] [--galois-keys GK [--steps LIST]]\n"
+    "                                     keys as SEAL's KeyGenerator::create_*() saves them\n"
+    "                                     (seeded); SK is read, or made (mode 0600) when absent;\n"
+    "                                     LIST: rotation steps, 0 = conjugation (default: SEAL's\n"
+    "                                     +-2^i and conjugation)\n"
     "  eval OP --out OUT [--relin-keys RK] [--galois-keys GK] IN1 [IN2]\n"
     "                                     OP: add, multiply, relinearize, rescale, rotate:K, conjugate\n"
     "\n"
@@ -35,11 +43,11 @@ static const char *usage_text =
     "  --coeff-bits 60,40,40,60           SEAL's CoeffModulus::Create(N, bits)\n"
     "  --coeff-primes P0,P1,...           or the primes themselves\n"
     "  --allow-insecure                   accept a modulus beyond the 128-bit security table\n"
-    "  --compress none|zstd               compression of written files (default none)\n";
+    "  --compress none|zlib|zstd          compression of written files (default none)\n";
 
 typedef struct {
     const char *cmd, *op;
-    const char *secret_key, *public_key, *relin_keys, *galois_keys, *in, *out, *scale;
+    const char *secret_key, *public_key, *relin_keys, *galois_keys, *in, *out, *scale, *steps;
     const char *coeff_bits, *coeff_primes;
     size_t n, slots;
     int allow_insecure, compress;
@@ -111,6 +119,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         else if (!strcmp(a, "--in")) target = &o->in;
         else if (!strcmp(a, "--out")) target = &o->out;
         else if (!strcmp(a, "--scale")) target = &o->scale;
+        else if (!strcmp(a, "--steps")) target = &o->steps;
         else if (!strcmp(a, "--coeff-bits")) target = &o->coeff_bits;
         else if (!strcmp(a, "--coeff-primes")) target = &o->coeff_primes;
         if (target) {
@@ -131,8 +140,9 @@ static int parse_args(int argc, char **argv, opts_t *o)
             if (i + 1 >= argc) return usage_error("missing value after", a);
             const char *v = argv[++i];
             if (!strcmp(v, "zstd")) o->compress = CKKS_SEAL_COMPR_ZSTD;
+            else if (!strcmp(v, "zlib")) o->compress = CKKS_SEAL_COMPR_ZLIB;
             else if (!strcmp(v, "none")) o->compress = CKKS_SEAL_COMPR_NONE;
-            else return usage_error("--compress must be none or zstd, not", v);
+            else return usage_error("--compress must be none, zlib or zstd, not", v);
         } else if (a[0] == '-' && a[1]) {
             return usage_error("unknown option", a);
         } else {
@@ -241,7 +251,7 @@ static int cmd_info(const opts_t *o, ckks_context_t *ctx)
     if (rc) return fail("%s: %s", o->pos[0], ckks_strerror(rc));
     printf("file: %s\ntype: %s\nseal version: %d.%d\ncompression: %s\nsize: %llu bytes\n",
            o->pos[0], type_name(info.type), info.version_major, info.version_minor,
-           info.compression == CKKS_SEAL_COMPR_ZSTD ? "zstd" : "none",
+           info.compression == CKKS_SEAL_COMPR_ZSTD ? "zstd" : info.compression == CKKS_SEAL_COMPR_ZLIB ? "zlib" : "none",
            (unsigned long long)info.total_size);
     printf("poly degree N: %zu\n", ckks_context_n(ctx));
     int key_level = info.nprimes == ckks_context_data_primes(ctx) + 1;
@@ -317,8 +327,8 @@ static int read_values(const char *path, double *v, size_t slots)
 static int cmd_encrypt(const opts_t *o, ckks_context_t *ctx)
 {
     if (o->npos) return usage_error("encrypt takes no positional argument", NULL);
-    if (!o->public_key || !o->in || !o->out || !o->scale)
-        return usage_error("encrypt needs --public-key, --scale, --in and --out", NULL);
+    if (!o->public_key == !o->secret_key) return usage_error("encrypt needs --public-key or --secret-key", NULL);
+    if (!o->in || !o->out || !o->scale) return usage_error("encrypt needs --scale, --in and --out", NULL);
     double scale;
     if (parse_scale(o->scale, &scale)) return usage_error("bad --scale", o->scale);
     size_t slots = ckks_context_slots(ctx);
@@ -329,13 +339,16 @@ static int cmd_encrypt(const opts_t *o, ckks_context_t *ctx)
         return 1;
     }
     ckks_public_key_t *pk = NULL;
-    LOAD_OBJ(ckks_seal_read_public_key, o->public_key, &pk);
+    ckks_secret_key_t *sk = NULL;
+    if (o->public_key) LOAD_OBJ(ckks_seal_read_public_key, o->public_key, &pk);
+    else LOAD_SECRET(ckks_seal_read_secret_key, o->secret_key, &sk);
     ckks_plaintext_t *pt = NULL;
     ckks_ciphertext_t *ct = NULL;
     int rc = ckks_plaintext_new(ctx, 0, &pt);
     if (rc == CKKS_OK) rc = ckks_encode_real(ctx, v, slots, scale, 0, pt);
     if (rc == CKKS_OK) rc = ckks_ciphertext_new(ctx, 2, 0, &ct);
-    if (rc == CKKS_OK) rc = ckks_encrypt(pk, pt, ct);
+    if (rc == CKKS_OK) rc = pk ? ckks_encrypt(pk, pt, ct) : ckks_seal_encrypt_symmetric(sk, pt, ct);
+    ckks_secret_key_free(sk);
     void *buf = NULL;
     size_t len = 0;
     if (rc == CKKS_OK) rc = ckks_seal_write_ciphertext(ct, o->compress, &buf, &len);
@@ -345,6 +358,98 @@ static int cmd_encrypt(const opts_t *o, ckks_context_t *ctx)
     ckks_public_key_free(pk);
     if (rc) return fail("encrypt: %s%s", ckks_strerror(rc), "");
     return save(o->out, buf, len, 0);
+}
+
+/* Rotation steps "1,-3,0" (0: conjugation, as SEAL's steps API). */
+static int parse_steps(const char *s, int *steps, size_t max, size_t *count, int *conjugate)
+{
+    *count = 0;
+    *conjugate = 0;
+    while (*s) {
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (end == s || errno || (*end && *end != ',') || v < -(1L << 20) || v > (1L << 20)) return -1;
+        if (v == 0) *conjugate = 1;
+        else if (*count == max) return -1;
+        else steps[(*count)++] = (int)v;
+        s = *end ? end + 1 : end;
+    }
+    return *count || *conjugate ? 0 : -1;
+}
+
+static int write_key(const char *what, const char *path, int rc, void *buf, size_t len)
+{
+    if (rc) {
+        free(buf);
+        return fail("%s: %s", what, ckks_strerror(rc));
+    }
+    return save(path, buf, len, 0);
+}
+
+static int cmd_keygen(const opts_t *o, ckks_context_t *ctx)
+{
+    if (o->npos) return usage_error("keygen takes no positional argument", NULL);
+    if (!o->secret_key) return usage_error("keygen needs --secret-key (read, or made when absent)", NULL);
+    if (!o->public_key && !o->relin_keys && !o->galois_keys)
+        return usage_error("keygen needs at least one of --public-key, --relin-keys, --galois-keys", NULL);
+    if (o->steps && !o->galois_keys) return usage_error("--steps goes with --galois-keys", NULL);
+    int steps[256], conj = 1;
+    size_t nsteps = 0;
+    if (o->steps && parse_steps(o->steps, steps, 256, &nsteps, &conj))
+        return usage_error("--steps must be a list of integers like 1,-3,0 (at most 256):", o->steps);
+    ckks_secret_key_t *sk = NULL;
+    FILE *probe = fopen(o->secret_key, "rb");
+    if (probe) {
+        fclose(probe);
+        LOAD_SECRET(ckks_seal_read_secret_key, o->secret_key, &sk);
+    } else if (errno != ENOENT) {
+        return fail("%s: %s", o->secret_key, strerror(errno));
+    } else {
+        int rc = ckks_secret_key_new(ctx, &sk);
+        void *buf = NULL;
+        size_t len = 0;
+        if (rc == CKKS_OK) rc = ckks_seal_write_secret_key(sk, o->compress, &buf, &len);
+        if (rc == CKKS_OK) {
+            rc = ckks_file_write(o->secret_key, buf, len, 0600);
+            sodium_memzero(buf, len);
+        }
+        free(buf);
+        if (rc) {
+            ckks_secret_key_free(sk);
+            return fail("%s: %s", o->secret_key, rc == CKKS_EIO ? strerror(errno) : ckks_strerror(rc));
+        }
+    }
+    int rc = 0;
+    if (o->public_key) {
+        ckks_public_key_t *pk = NULL;
+        void *buf = NULL;
+        size_t len = 0;
+        int r = ckks_public_key_new_seeded(sk, &pk);
+        if (r == CKKS_OK) r = ckks_seal_write_public_key(pk, o->compress, &buf, &len);
+        ckks_public_key_free(pk);
+        rc = write_key("public key", o->public_key, r, buf, len);
+    }
+    if (!rc && o->relin_keys) {
+        ckks_relin_key_t *rk = NULL;
+        void *buf = NULL;
+        size_t len = 0;
+        int r = ckks_relin_key_new_seeded(sk, &rk);
+        if (r == CKKS_OK) r = ckks_seal_write_relin_key(rk, o->compress, &buf, &len);
+        ckks_relin_key_free(rk);
+        rc = write_key("relinearization keys", o->relin_keys, r, buf, len);
+    }
+    if (!rc && o->galois_keys) {
+        ckks_galois_keys_t *gk = NULL;
+        void *buf = NULL;
+        size_t len = 0;
+        int r = ckks_galois_keys_new_seeded(sk, o->steps ? steps : NULL, nsteps, conj, &gk);
+        if (r == CKKS_OK) r = ckks_seal_write_galois_keys(gk, o->compress, &buf, &len);
+        ckks_galois_keys_free(gk);
+        rc = write_key("Galois keys", o->galois_keys, r, buf, len);
+    }
+    ckks_secret_key_free(sk);
+    return rc;
 }
 
 static int cmd_eval(const opts_t *o, ckks_context_t *ctx)
@@ -405,7 +510,7 @@ int main(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc;
     if (strcmp(o.cmd, "info") && strcmp(o.cmd, "decrypt") && strcmp(o.cmd, "encrypt") &&
-        strcmp(o.cmd, "eval"))
+        strcmp(o.cmd, "eval") && strcmp(o.cmd, "keygen"))
         return usage_error("unknown command", o.cmd);
     ckks_context_t *ctx = NULL;
     rc = make_context(&o, &ctx);
@@ -413,6 +518,7 @@ int main(int argc, char **argv)
     if (!strcmp(o.cmd, "info")) rc = cmd_info(&o, ctx);
     else if (!strcmp(o.cmd, "decrypt")) rc = cmd_decrypt(&o, ctx);
     else if (!strcmp(o.cmd, "encrypt")) rc = cmd_encrypt(&o, ctx);
+    else if (!strcmp(o.cmd, "keygen")) rc = cmd_keygen(&o, ctx);
     else rc = cmd_eval(&o, ctx);
     ckks_context_free(ctx);
     return rc;

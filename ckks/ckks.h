@@ -102,6 +102,11 @@ typedef struct ckks_ciphertext {
      * the seed instead of c1 while c1 still equals its expansion. */
     unsigned char seed[32];
     int has_seed;
+    /* The same for SEAL's seeded ciphertexts (ckks_seal_encrypt_symmetric):
+     * ckks_seal_write_ciphertext stores this 64-byte seed instead of c1 while
+     * c1 equals its expansion. */
+    unsigned char seal_seed[64];
+    int has_seal_seed;
 } ckks_ciphertext_t;
 
 int ckks_plaintext_new(const ckks_context_t *ctx, size_t nprimes, ckks_plaintext_t **out);
@@ -143,6 +148,14 @@ void ckks_relin_key_free(ckks_relin_key_t *rk);
  * count == 0 gives the default set: +-2^i for every i, and conjugation. */
 int ckks_galois_keys_new(const ckks_secret_key_t *sk, const int *steps, size_t count,
                          int conjugate, ckks_galois_keys_t **out);
+/* The same keys with each a expanded from a fresh public 64-byte seed by
+ * SEAL's generator (blake2xb), as SEAL's KeyGenerator::create_*() returns
+ * them: ckks_seal_write_* then writes them seeded (half the size), and SEAL
+ * reads them. */
+int ckks_public_key_new_seeded(const ckks_secret_key_t *sk, ckks_public_key_t **out);
+int ckks_relin_key_new_seeded(const ckks_secret_key_t *sk, ckks_relin_key_t **out);
+int ckks_galois_keys_new_seeded(const ckks_secret_key_t *sk, const int *steps, size_t count, int conjugate,
+                                ckks_galois_keys_t **out);
 void ckks_galois_keys_free(ckks_galois_keys_t *gk);
 /* 1 if the keys hold the key for this Galois element. */
 int ckks_galois_keys_has(const ckks_galois_keys_t *gk, uint32_t galois_elt);
@@ -214,9 +227,13 @@ int ckks_inner_sum(const ckks_ciphertext_t *a, size_t width, const ckks_galois_k
  * (scheme 2, N, primes of the level, plain modulus 0). Readers validate every
  * field before use and refuse what SEAL refuses (wrong parms_id, coefficient
  * >= its prime, ciphertext at the key level, transparent ciphertext); writers
- * produce exactly SEAL 4.1's bytes. Compression: none or zstd (reading and
- * writing); zlib and SEAL's seeded (compact) objects are refused with
- * CKKS_EUNSUPPORTED. Buffers returned by writers are freed with free(). */
+ * produce exactly SEAL 4.1's bytes. Compression: none, zlib or zstd (reading
+ * and writing). SEAL's seeded (compact) objects, which SEAL's default saves
+ * of public keys, relinearization and Galois keys and symmetric encryptions
+ * are, are read: the second polynomial of each (public-key-shaped)
+ * ciphertext is regenerated from its 64-byte seed exactly as SEAL does
+ * (ckks_seal_expand_uniform). Buffers returned by writers are freed with
+ * free(). */
 enum { CKKS_EFORMAT = -13, CKKS_EUNSUPPORTED = -14 };
 enum { CKKS_SEAL_COMPR_NONE = 0, CKKS_SEAL_COMPR_ZLIB = 1, CKKS_SEAL_COMPR_ZSTD = 2 };
 typedef enum {
@@ -240,6 +257,13 @@ typedef struct {
     size_t keys;            /* key-switching keys (relin: 1, Galois: populated rows) */
 } ckks_seal_info_t;
 
+/* SEAL's UniformRandomGeneratorInfo: prng_type and a 64-byte seed. */
+enum { CKKS_SEAL_PRNG_BLAKE2XB = 1, CKKS_SEAL_PRNG_SHAKE256 = 2, CKKS_SEAL_SEED_BYTES = 64 };
+/* SEAL 4's sample_poly_uniform from a seeded generator of that type: np*n
+ * words (prime major, each below its prime) into out (seal_prng.c). */
+int ckks_seal_expand_uniform(int type, const uint8_t seed[CKKS_SEAL_SEED_BYTES], const uint64_t *primes,
+                             size_t np, size_t n, uint64_t *out);
+
 /* parms_id of the level with nprimes primes (nprimes = k: the key level). */
 int ckks_seal_parms_id(const ckks_context_t *ctx, size_t nprimes, uint64_t id[4]);
 /* What a SEAL file holds (validates the whole object). */
@@ -257,6 +281,10 @@ int ckks_seal_read_relin_key(const ckks_context_t *ctx, const void *buf, size_t 
                              ckks_relin_key_t **out);
 int ckks_seal_read_galois_keys(const ckks_context_t *ctx, const void *buf, size_t len,
                                ckks_galois_keys_t **out);
+/* Symmetric encryption as SEAL's Encryptor::encrypt_symmetric: c1 expanded
+ * from a fresh public 64-byte seed by SEAL's generator, so the ciphertext is
+ * written seeded (half the size) and SEAL reads it. */
+int ckks_seal_encrypt_symmetric(const ckks_secret_key_t *sk, const ckks_plaintext_t *pt, ckks_ciphertext_t *ct);
 int ckks_seal_write_ciphertext(const ckks_ciphertext_t *ct, int compr, void **buf, size_t *len);
 int ckks_seal_write_plaintext(const ckks_plaintext_t *pt, int compr, void **buf, size_t *len);
 int ckks_seal_write_secret_key(const ckks_secret_key_t *sk, int compr, void **buf, size_t *len);

@@ -46,11 +46,13 @@ struct ckks_secret_key {
 struct ckks_public_key {
     const ckks_context_t *ctx;
     uint64_t *p; /* 2 * k * N: (b, a), NTT form */
+    uint8_t *seal_seed; /* NULL, or the SEAL seed a was expanded from (blake2xb) */
 };
 
 /* A key-switching key: digit j (one per data prime) = (b_j, a_j) over all k primes. */
 typedef struct {
     uint64_t *d; /* (k-1) * 2 * k * N: d[((j*2 + c)*k + i)*N + t] */
+    uint8_t *seal_seeds; /* NULL, or (k-1) x 64 bytes: SEAL seeds of the a_j (blake2xb) */
 } ckks_kswitch_t;
 
 struct ckks_relin_key {
@@ -106,7 +108,7 @@ void ckks_poly_galois(const ckks_context_t *ctx, const uint64_t *p, size_t np, u
 int ckks_keyswitch_add(const ckks_context_t *ctx, const uint64_t *target, size_t np,
                        const ckks_kswitch_t *ksk, uint64_t *c0, uint64_t *c1);
 /* Key-switching key for s' (NTT form over the k-1 data primes) under s. */
-int ckks_kswitch_generate(const ckks_secret_key_t *sk, const uint64_t *s_prime, ckks_kswitch_t *out);
+int ckks_kswitch_generate(const ckks_secret_key_t *sk, const uint64_t *s_prime, int seeded, ckks_kswitch_t *out);
 void ckks_kswitch_free(const ckks_context_t *ctx, ckks_kswitch_t *k);
 
 /* Per-thread scratch buffers, grown on demand and kept for the thread's

@@ -25,7 +25,7 @@ const char *ckks_strerror(int status)
     case CKKS_ERANDOM: return "random source failed";
     case CKKS_ENTT: return "the NTT layer refused the parameters";
     case CKKS_EFORMAT: return "malformed or foreign file";
-    case CKKS_EUNSUPPORTED: return "unsupported file feature (zlib, seeded object, version)";
+    case CKKS_EUNSUPPORTED: return "unsupported file feature (SEAL version or generator type)";
     case CKKS_EIO: return "file input/output error (see errno)";
     default: return "unknown ckks error";
     }
@@ -388,5 +388,7 @@ int ckks_ciphertext_copy(ckks_ciphertext_t *dst, const ckks_ciphertext_t *src)
     dst->scale = src->scale;
     memcpy(dst->seed, src->seed, sizeof dst->seed);
     dst->has_seed = src->has_seed;
+    memcpy(dst->seal_seed, src->seal_seed, sizeof dst->seal_seed);
+    dst->has_seal_seed = src->has_seal_seed;
     return CKKS_OK;
 }

@@ -29,6 +29,7 @@ static int finish(const ckks_context_t *ctx, uint64_t *c, const ckks_plaintext_t
         ntt_vec_add(ct->data + i * n, c0 + i * n, pt->data + i * n, n, &ctx->mod[i]);
     memcpy(ct->data + np * n, c1, np * n * sizeof *c1);
     ct->has_seed = 0;
+    ct->has_seal_seed = 0;
     ct->size = 2;
     ct->nprimes = np;
     ct->scale = pt->scale;
@@ -66,8 +67,8 @@ int ckks_encrypt(const ckks_public_key_t *pk, const ckks_plaintext_t *pt, ckks_c
     return rc;
 }
 
-int ckks_encrypt_symmetric(const ckks_secret_key_t *sk, const ckks_plaintext_t *pt,
-                           ckks_ciphertext_t *ct)
+static int encrypt_symmetric(const ckks_secret_key_t *sk, const ckks_plaintext_t *pt, int seal,
+                             ckks_ciphertext_t *ct)
 {
     /* As SEAL: directly at the plaintext's level, c1 = a uniform polynomial
      * expanded from a fresh public 32-byte seed (so the ciphertext can be
@@ -81,12 +82,17 @@ int ckks_encrypt_symmetric(const ckks_secret_key_t *sk, const ckks_plaintext_t *
     int8_t *e = malloc(n);
     if (!e) return CKKS_ENOMEM;
     ckks_stream_t st;
-    unsigned char seed[32];
+    unsigned char seed[CKKS_SEAL_SEED_BYTES];
     rc = ckks_stream_init_random(&st);
-    if (rc == CKKS_OK) {
-        randombytes_buf(seed, sizeof seed);
-        uint64_t *b = ct->data, *a = ct->data + np * n;
+    uint64_t *b = ct->data, *a = ct->data + np * n;
+    if (rc == CKKS_OK && seal) { /* SEAL's 64-byte seed and its blake2xb expansion */
+        randombytes_buf(seed, CKKS_SEAL_SEED_BYTES);
+        rc = ckks_seal_expand_uniform(CKKS_SEAL_PRNG_BLAKE2XB, seed, ctx->primes, np, n, a);
+    } else if (rc == CKKS_OK) {
+        randombytes_buf(seed, 32);
         ckks_expand_seed(ctx, seed, np, a);
+    }
+    if (rc == CKKS_OK) {
         ckks_sample_cbd(&st, n, e);
         ckks_small_to_ntt(ctx, e, np, b);
         for (size_t i = 0; i < np; i++) {
@@ -97,8 +103,10 @@ int ckks_encrypt_symmetric(const ckks_secret_key_t *sk, const ckks_plaintext_t *
         ct->size = 2;
         ct->nprimes = np;
         ct->scale = pt->scale;
-        memcpy(ct->seed, seed, sizeof seed);
-        ct->has_seed = 1;
+        ct->has_seed = !seal;
+        ct->has_seal_seed = seal;
+        if (seal) memcpy(ct->seal_seed, seed, CKKS_SEAL_SEED_BYTES);
+        else memcpy(ct->seed, seed, 32);
     }
     ckks_stream_wipe(&st);
     sodium_memzero(e, n);
@@ -135,4 +143,14 @@ int ckks_decrypt(const ckks_secret_key_t *sk, const ckks_ciphertext_t *ct, ckks_
     pt->nprimes = np;
     pt->scale = ct->scale;
     return CKKS_OK;
+}
+
+int ckks_encrypt_symmetric(const ckks_secret_key_t *sk, const ckks_plaintext_t *pt, ckks_ciphertext_t *ct)
+{
+    return encrypt_symmetric(sk, pt, 0, ct);
+}
+
+int ckks_seal_encrypt_symmetric(const ckks_secret_key_t *sk, const ckks_plaintext_t *pt, ckks_ciphertext_t *ct)
+{
+    return encrypt_symmetric(sk, pt, 1, ct);
 }

@@ -81,13 +81,21 @@ int ckks_secret_key_matches(const ckks_secret_key_t *sk, const ckks_public_key_t
     return ok ? CKKS_OK : CKKS_EKEY;
 }
 
-/* (b, a) = (-(a s + e), a) over the first np primes, NTT form; a from st. */
-static void encrypt_zero_sk(const ckks_secret_key_t *sk, ckks_stream_t *st, size_t np,
-                            uint64_t *b, uint64_t *a, int8_t *e)
+/* (b, a) = (-(a s + e), a) over the first np primes, NTT form; a from st,
+ * or, with seal_seed, SEAL's expansion of a fresh public 64-byte seed written
+ * there (what SEAL's seeded keys store instead of a). */
+static int encrypt_zero_sk(const ckks_secret_key_t *sk, ckks_stream_t *st, size_t np,
+                           uint64_t *b, uint64_t *a, int8_t *e, uint8_t *seal_seed)
 {
     const ckks_context_t *ctx = sk->ctx;
     const size_t n = ctx->n;
-    ckks_sample_uniform(st, ctx, np, a);
+    if (seal_seed) {
+        randombytes_buf(seal_seed, CKKS_SEAL_SEED_BYTES);
+        int rc = ckks_seal_expand_uniform(CKKS_SEAL_PRNG_BLAKE2XB, seal_seed, ctx->primes, np, n, a);
+        if (rc) return rc;
+    } else {
+        ckks_sample_uniform(st, ctx, np, a);
+    }
     ckks_sample_cbd(st, n, e);
     ckks_small_to_ntt(ctx, e, np, b);
     for (size_t i = 0; i < np; i++) {
@@ -95,9 +103,10 @@ static void encrypt_zero_sk(const ckks_secret_key_t *sk, ckks_stream_t *st, size
         ntt_vec_fma(b + i * n, a + i * n, sk->s + i * n, b + i * n, n, m);
         ntt_vec_neg(b + i * n, b + i * n, n, m);
     }
+    return CKKS_OK;
 }
 
-int ckks_public_key_new(const ckks_secret_key_t *sk, ckks_public_key_t **out)
+static int public_key_new(const ckks_secret_key_t *sk, int seeded, ckks_public_key_t **out)
 {
     if (!sk || !out) return CKKS_EINVAL;
     *out = NULL;
@@ -111,14 +120,14 @@ int ckks_public_key_new(const ckks_secret_key_t *sk, ckks_public_key_t **out)
     }
     pk->ctx = ctx;
     pk->p = ntt_alloc(2 * ctx->k * ctx->n);
+    if (seeded) pk->seal_seed = malloc(CKKS_SEAL_SEED_BYTES);
     ckks_stream_t st;
-    int rc = pk->p ? ckks_stream_init_random(&st) : CKKS_ENOMEM;
+    int rc = pk->p && (!seeded || pk->seal_seed) ? ckks_stream_init_random(&st) : CKKS_ENOMEM;
+    if (rc == CKKS_OK) rc = encrypt_zero_sk(sk, &st, ctx->k, pk->p, pk->p + ctx->k * ctx->n, e, pk->seal_seed);
     if (rc == CKKS_OK) {
-        encrypt_zero_sk(sk, &st, ctx->k, pk->p, pk->p + ctx->k * ctx->n, e);
         *out = pk;
     } else {
-        ntt_free(pk->p);
-        free(pk);
+        ckks_public_key_free(pk);
     }
     ckks_stream_wipe(&st);
     sodium_memzero(e, ctx->n);
@@ -126,23 +135,34 @@ int ckks_public_key_new(const ckks_secret_key_t *sk, ckks_public_key_t **out)
     return rc;
 }
 
+int ckks_public_key_new(const ckks_secret_key_t *sk, ckks_public_key_t **out)
+{
+    return public_key_new(sk, 0, out);
+}
+
+int ckks_public_key_new_seeded(const ckks_secret_key_t *sk, ckks_public_key_t **out)
+{
+    return public_key_new(sk, 1, out);
+}
+
 void ckks_public_key_free(ckks_public_key_t *pk)
 {
     if (!pk) return;
+    free(pk->seal_seed);
     ntt_free(pk->p);
     free(pk);
 }
 
-int ckks_kswitch_generate(const ckks_secret_key_t *sk, const uint64_t *s_prime, ckks_kswitch_t *out)
+int ckks_kswitch_generate(const ckks_secret_key_t *sk, const uint64_t *s_prime, int seeded, ckks_kswitch_t *out)
 {
     const ckks_context_t *ctx = sk->ctx;
     const size_t n = ctx->n, k = ctx->k, digits = k - 1;
     out->d = ntt_alloc(digits * 2 * k * n);
+    out->seal_seeds = seeded ? malloc(digits * CKKS_SEAL_SEED_BYTES) : NULL;
     int8_t *e = malloc(n);
     uint64_t *tmp = ntt_alloc(n);
-    if (!out->d || !e || !tmp) {
-        ntt_free(out->d);
-        out->d = NULL;
+    if (!out->d || !e || !tmp || (seeded && !out->seal_seeds)) {
+        ckks_kswitch_free(ctx, out);
         free(e);
         ntt_free(tmp);
         return CKKS_ENOMEM;
@@ -151,7 +171,8 @@ int ckks_kswitch_generate(const ckks_secret_key_t *sk, const uint64_t *s_prime, 
     int rc = ckks_stream_init_random(&st);
     for (size_t j = 0; j < digits && rc == CKKS_OK; j++) {
         uint64_t *b = out->d + (j * 2 + 0) * k * n, *a = out->d + (j * 2 + 1) * k * n;
-        encrypt_zero_sk(sk, &st, k, b, a, e);
+        rc = encrypt_zero_sk(sk, &st, k, b, a, e, seeded ? out->seal_seeds + j * CKKS_SEAL_SEED_BYTES : NULL);
+        if (rc) break;
         /* b_j += P * s' at prime j only (P the special prime). */
         const ntt_modulus_t *m = &ctx->mod[j];
         uint64_t factor = ntt_reduce64(ctx->primes[k - 1], m);
@@ -161,20 +182,21 @@ int ckks_kswitch_generate(const ckks_secret_key_t *sk, const uint64_t *s_prime, 
     sodium_memzero(e, n);
     free(e);
     ntt_free(tmp);
-    if (rc) {
-        ntt_free(out->d);
-        out->d = NULL;
-    }
+    if (rc) ckks_kswitch_free(ctx, out);
     return rc;
 }
 
 void ckks_kswitch_free(const ckks_context_t *ctx, ckks_kswitch_t *k)
 {
     (void)ctx;
-    if (k) ntt_free(k->d);
+    if (!k) return;
+    ntt_free(k->d);
+    free(k->seal_seeds);
+    k->d = NULL;
+    k->seal_seeds = NULL;
 }
 
-int ckks_relin_key_new(const ckks_secret_key_t *sk, ckks_relin_key_t **out)
+static int relin_key_new(const ckks_secret_key_t *sk, int seeded, ckks_relin_key_t **out)
 {
     if (!sk || !out) return CKKS_EINVAL;
     *out = NULL;
@@ -189,7 +211,7 @@ int ckks_relin_key_new(const ckks_secret_key_t *sk, ckks_relin_key_t **out)
     }
     rk->ctx = ctx;
     for (size_t i = 0; i < dp; i++) ntt_vec_mul(s2 + i * n, sk->s + i * n, sk->s + i * n, n, &ctx->mod[i]);
-    int rc = ckks_kswitch_generate(sk, s2, &rk->key);
+    int rc = ckks_kswitch_generate(sk, s2, seeded, &rk->key);
     wipe_free(s2, dp * n * sizeof *s2);
     if (rc) {
         free(rk);
@@ -197,6 +219,16 @@ int ckks_relin_key_new(const ckks_secret_key_t *sk, ckks_relin_key_t **out)
     }
     *out = rk;
     return CKKS_OK;
+}
+
+int ckks_relin_key_new(const ckks_secret_key_t *sk, ckks_relin_key_t **out)
+{
+    return relin_key_new(sk, 0, out);
+}
+
+int ckks_relin_key_new_seeded(const ckks_secret_key_t *sk, ckks_relin_key_t **out)
+{
+    return relin_key_new(sk, 1, out);
 }
 
 void ckks_relin_key_free(ckks_relin_key_t *rk)
@@ -230,8 +262,8 @@ static int add_galois_elt(uint32_t *elts, size_t *count, uint32_t e)
     return 1;
 }
 
-int ckks_galois_keys_new(const ckks_secret_key_t *sk, const int *steps, size_t count,
-                         int conjugate, ckks_galois_keys_t **out)
+static int galois_keys_new(const ckks_secret_key_t *sk, const int *steps, size_t count, int conjugate, int seeded,
+                           ckks_galois_keys_t **out)
 {
     if (!sk || !out || (count && !steps)) return CKKS_EINVAL;
     *out = NULL;
@@ -276,7 +308,7 @@ int ckks_galois_keys_new(const ckks_secret_key_t *sk, const int *steps, size_t c
     for (size_t i = 0; i < ne && rc == CKKS_OK; i++) {
         /* Key from sigma_g(s) back to s. */
         ckks_poly_galois(ctx, sk->s, dp, elts[i], sg);
-        rc = ckks_kswitch_generate(sk, sg, &keys[i]);
+        rc = ckks_kswitch_generate(sk, sg, seeded, &keys[i]);
         if (rc == CKKS_OK) gk->count = i + 1;
     }
     wipe_free(sg, dp * n * sizeof *sg);
@@ -286,6 +318,18 @@ int ckks_galois_keys_new(const ckks_secret_key_t *sk, const int *steps, size_t c
     }
     *out = gk;
     return CKKS_OK;
+}
+
+int ckks_galois_keys_new(const ckks_secret_key_t *sk, const int *steps, size_t count, int conjugate,
+                         ckks_galois_keys_t **out)
+{
+    return galois_keys_new(sk, steps, count, conjugate, 0, out);
+}
+
+int ckks_galois_keys_new_seeded(const ckks_secret_key_t *sk, const int *steps, size_t count, int conjugate,
+                                ckks_galois_keys_t **out)
+{
+    return galois_keys_new(sk, steps, count, conjugate, 1, out);
 }
 
 void ckks_galois_keys_free(ckks_galois_keys_t *gk)

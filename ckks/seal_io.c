@@ -11,12 +11,18 @@
  *   KSwitchKeys (RelinKeys, GaloisKeys): parms_id[4] | u64 dim1 | per row: u64 dim2,
  *               dim2 complete PublicKey objects. Relin: 1 row; Galois: N rows,
  *               row (elt-1)/2, empty rows are a lone 0.
- * With zstd, everything after the outer header is one zstd frame.
+ * With zstd, everything after the outer header is one zstd frame; with zlib,
+ * one zlib stream (RFC 1950, as zlib's deflate writes by default).
+ * Seeded (SEAL's Serializable saves): a size-2 ciphertext (or public key)
+ * whose DynArray holds only c0 (L*N words), followed by a nested
+ * UniformRandomGeneratorInfo object: header | u8 prng_type | 64-byte seed;
+ * c1 is regenerated from the seed (seal_prng.c).
  */
 #include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 #include <zstd.h>
 
 #include "ckks_impl.h"
@@ -60,9 +66,57 @@ static int rd_header(rd_t *r, hdr_t *h)
     memcpy(&h->size, b + 8, 8);
     if (h->major != 4 || h->minor > 4) return CKKS_EUNSUPPORTED;
     if (reserved != 0) return CKKS_EFORMAT;
-    if (h->compr == CKKS_SEAL_COMPR_ZLIB) return CKKS_EUNSUPPORTED;
-    if (h->compr != CKKS_SEAL_COMPR_NONE && h->compr != CKKS_SEAL_COMPR_ZSTD) return CKKS_EFORMAT;
+    if (h->compr != CKKS_SEAL_COMPR_NONE && h->compr != CKKS_SEAL_COMPR_ZLIB && h->compr != CKKS_SEAL_COMPR_ZSTD)
+        return CKKS_EFORMAT;
     if (h->size < SEAL_HEADER || h->size - SEAL_HEADER > r->len - r->pos) return CKKS_EFORMAT;
+    return CKKS_OK;
+}
+
+/* One whole zlib stream (nothing after it) into a buffer that grows by
+ * doubling up to SEAL_MAX_BYTES. */
+static int inflate_body(const uint8_t *in, size_t inlen, rd_t *body, uint8_t **owned)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit(&z) != Z_OK) return CKKS_ENOMEM;
+    size_t cap = 1 << 20, used = 0;
+    uint8_t *out = malloc(cap);
+    int rc = out ? CKKS_OK : CKKS_ENOMEM;
+    z.next_in = (Bytef *)in;
+    while (rc == CKKS_OK) {
+        if (used == cap) {
+            uint8_t *grown = cap >= SEAL_MAX_BYTES ? NULL : realloc(out, cap * 2);
+            if (!grown) {
+                rc = cap >= SEAL_MAX_BYTES ? CKKS_EFORMAT : CKKS_ENOMEM;
+                break;
+            }
+            out = grown;
+            cap *= 2;
+        }
+        /* avail_* are 32-bit: feed at most 1 GB at a time */
+        size_t in_left = inlen - (size_t)((const uint8_t *)z.next_in - in);
+        z.avail_in = (uInt)(in_left < (1u << 30) ? in_left : (1u << 30));
+        z.next_out = out + used;
+        z.avail_out = (uInt)(cap - used < (1u << 30) ? cap - used : (1u << 30));
+        uInt before = z.avail_out;
+        int ret = inflate(&z, Z_NO_FLUSH);
+        used += before - z.avail_out;
+        if (ret == Z_STREAM_END) {
+            if ((const uint8_t *)z.next_in != in + inlen) rc = CKKS_EFORMAT; /* trailing bytes */
+            break;
+        }
+        if (ret == Z_MEM_ERROR) rc = CKKS_ENOMEM;
+        else if (ret != Z_OK && ret != Z_BUF_ERROR) rc = CKKS_EFORMAT;
+        else if (ret == Z_BUF_ERROR && z.avail_out != 0) rc = CKKS_EFORMAT; /* truncated */
+    }
+    inflateEnd(&z);
+    if (rc) {
+        if (out) sodium_memzero(out, used);
+        free(out);
+        return rc;
+    }
+    *owned = out;
+    *body = (rd_t){out, used, 0};
     return CKKS_OK;
 }
 
@@ -80,6 +134,7 @@ static int top_body(const void *buf, size_t len, hdr_t *h, rd_t *body, uint8_t *
         *body = (rd_t){r.p + r.pos, len - r.pos, 0};
         return CKKS_OK;
     }
+    if (h->compr == CKKS_SEAL_COMPR_ZLIB) return inflate_body(r.p + r.pos, len - r.pos, body, owned);
     ZSTD_DStream *ds = ZSTD_createDStream();
     if (!ds) return CKKS_ENOMEM;
     size_t cap = 1 << 20, used = 0;
@@ -167,8 +222,9 @@ static size_t level_of(const ckks_context_t *ctx, const uint64_t id[4])
 }
 
 /* DynArray of exactly `count` words, each below its prime (prime of word w is
- * primes[(w / N) % np]), copied to out. */
-static int rd_dynarray(rd_t *r, const ckks_context_t *ctx, size_t np, uint64_t count, uint64_t *out)
+ * primes[(w / N) % np]), copied to out. With `seeded` not NULL, half of
+ * count (a seeded ciphertext's c0) is accepted too and *seeded says which. */
+static int rd_dynarray(rd_t *r, const ckks_context_t *ctx, size_t np, uint64_t count, uint64_t *out, int *seeded)
 {
     hdr_t h;
     size_t start = r->pos;
@@ -177,7 +233,12 @@ static int rd_dynarray(rd_t *r, const ckks_context_t *ctx, size_t np, uint64_t c
     if (h.compr != CKKS_SEAL_COMPR_NONE) return CKKS_EFORMAT;
     uint64_t n;
     if (rd_u64(r, &n)) return CKKS_EFORMAT;
-    if (n != count) return n * 2 == count ? CKKS_EUNSUPPORTED : CKKS_EFORMAT; /* seeded */
+    if (seeded) *seeded = 0;
+    if (seeded && n * 2 == count) {
+        *seeded = 1;
+        count = n;
+    }
+    if (n != count) return CKKS_EFORMAT;
     if (h.size != SEAL_HEADER + 8 + count * 8) return CKKS_EFORMAT;
     if (count > (r->len - r->pos) / 8) return CKKS_EFORMAT;
     memcpy(out, r->p + r->pos, count * 8);
@@ -193,6 +254,21 @@ typedef struct {
     size_t np, size;
     double scale;
 } ct_meta_t;
+
+/* The UniformRandomGeneratorInfo after a seeded ciphertext's c0: a complete
+ * uncompressed object of 16 + 1 + 64 bytes; c1 (np*N words) regenerated from
+ * it into c1. A prng_type SEAL does not know (or "unknown", 0) is refused. */
+static int rd_seed_expand(rd_t *r, const ckks_context_t *ctx, size_t np, uint64_t *c1)
+{
+    hdr_t h;
+    int rc = rd_header(r, &h);
+    if (rc) return rc;
+    uint8_t type, seed[CKKS_SEAL_SEED_BYTES];
+    if (h.compr != CKKS_SEAL_COMPR_NONE || h.size != SEAL_HEADER + 1 + CKKS_SEAL_SEED_BYTES) return CKKS_EFORMAT;
+    if (rd_take(r, &type, 1) || rd_take(r, seed, sizeof seed)) return CKKS_EFORMAT;
+    if (type != CKKS_SEAL_PRNG_BLAKE2XB && type != CKKS_SEAL_PRNG_SHAKE256) return CKKS_EFORMAT;
+    return ckks_seal_expand_uniform(type, seed, ctx->primes, np, ctx->n, c1);
+}
 
 /* Ciphertext body; `key_level` selects public keys (key level required)
  * versus data ciphertexts (key level refused). Data go to out (size*np*N). */
@@ -215,7 +291,9 @@ static int rd_ciphertext_body(rd_t *r, const ckks_context_t *ctx, int key_level,
     uint64_t count = size * np * n;
     uint64_t *data = ntt_alloc(count);
     if (!data) return CKKS_ENOMEM;
-    int rc = rd_dynarray(r, ctx, np, count, data);
+    int seeded = 0;
+    int rc = rd_dynarray(r, ctx, np, count, data, size == 2 ? &seeded : NULL);
+    if (rc == CKKS_OK && seeded) rc = rd_seed_expand(r, ctx, np, data + np * n);
     if (rc == CKKS_OK && !key_level) {
         /* SEAL refuses "transparent" ciphertexts: c1 identically zero. */
         int zero = 1;
@@ -299,6 +377,7 @@ static int rd_kswitch_body(rd_t *r, const ckks_context_t *ctx, int galois, uint3
             }
             keys = k2;
         }
+        keys[count].seal_seeds = NULL;
         keys[count].d = ntt_alloc(digits * key_words);
         if (!keys[count].d) {
             rc = CKKS_ENOMEM;
@@ -337,7 +416,7 @@ static int rd_plaintext_body(rd_t *r, const ckks_context_t *ctx, int key_level, 
     if (key_level && scale != 1.0) return CKKS_EFORMAT;
     uint64_t *data = ntt_alloc(coeffs);
     if (!data) return CKKS_ENOMEM;
-    int rc = rd_dynarray(r, ctx, np, coeffs, data);
+    int rc = rd_dynarray(r, ctx, np, coeffs, data, NULL);
     if (rc == CKKS_OK && r->pos != r->len) rc = CKKS_EFORMAT;
     if (rc) {
         ntt_free(data);
@@ -621,8 +700,10 @@ static void wr_dynarray(wr_t *w, const uint64_t *data, uint64_t count)
     wr_end(w, s);
 }
 
+/* seal_seed: NULL for a complete ciphertext; else a seeded one (size 2):
+ * c0 only, then the UniformRandomGeneratorInfo (blake2xb, the seed). */
 static void wr_ciphertext_body(wr_t *w, const ckks_context_t *ctx, size_t np, size_t size,
-                               double scale, const uint64_t *data)
+                               double scale, const uint64_t *data, const uint8_t *seal_seed)
 {
     uint64_t pid[4];
     ckks_seal_parms_id(ctx, np, pid);
@@ -634,7 +715,16 @@ static void wr_ciphertext_body(wr_t *w, const ckks_context_t *ctx, size_t np, si
     wr_u64(w, np);
     wr_put(w, &scale, 8);
     wr_u64(w, 1);
-    wr_dynarray(w, data, size * np * ctx->n);
+    if (!seal_seed) {
+        wr_dynarray(w, data, size * np * ctx->n);
+        return;
+    }
+    wr_dynarray(w, data, np * ctx->n);
+    size_t s = wr_begin(w, CKKS_SEAL_COMPR_NONE);
+    uint8_t type = CKKS_SEAL_PRNG_BLAKE2XB;
+    wr_put(w, &type, 1);
+    wr_put(w, seal_seed, CKKS_SEAL_SEED_BYTES);
+    wr_end(w, s);
 }
 
 static void wr_plaintext_body(wr_t *w, const ckks_context_t *ctx, size_t np, double scale,
@@ -670,7 +760,8 @@ static void wr_kswitch_body(wr_t *w, const ckks_context_t *ctx, const uint32_t *
         wr_u64(w, digits);
         for (size_t j = 0; j < digits; j++) {
             size_t s = wr_begin(w, CKKS_SEAL_COMPR_NONE);
-            wr_ciphertext_body(w, ctx, ctx->k, 2, 1.0, key->d + j * key_words);
+            wr_ciphertext_body(w, ctx, ctx->k, 2, 1.0, key->d + j * key_words,
+                               key->seal_seeds ? key->seal_seeds + j * CKKS_SEAL_SEED_BYTES : NULL);
             wr_end(w, s);
         }
     }
@@ -688,20 +779,33 @@ static int wr_finish(wr_t *w, int compr, void **buf, size_t *len)
         *len = w->len;
         return CKKS_OK;
     }
-    size_t body = w->len - SEAL_HEADER, bound = ZSTD_compressBound(body);
+    size_t body = w->len - SEAL_HEADER;
+    size_t bound = compr == CKKS_SEAL_COMPR_ZLIB ? (size_t)compressBound((uLong)body) : ZSTD_compressBound(body);
     uint8_t *out = malloc(SEAL_HEADER + bound);
     if (!out) {
+        sodium_memzero(w->p, w->len);
         free(w->p);
         return CKKS_ENOMEM;
     }
-    size_t z = ZSTD_compress(out + SEAL_HEADER, bound, w->p + SEAL_HEADER, body, 3);
-    if (ZSTD_isError(z)) {
+    size_t z = bound;
+    int bad;
+    if (compr == CKKS_SEAL_COMPR_ZLIB) { /* SEAL: deflate at Z_DEFAULT_COMPRESSION, zlib wrapper */
+        uLongf zl = (uLongf)bound;
+        bad = compress2(out + SEAL_HEADER, &zl, w->p + SEAL_HEADER, (uLong)body, Z_DEFAULT_COMPRESSION) != Z_OK;
+        z = (size_t)zl;
+    } else {
+        z = ZSTD_compress(out + SEAL_HEADER, bound, w->p + SEAL_HEADER, body, 3);
+        bad = ZSTD_isError(z);
+    }
+    if (bad) {
+        sodium_memzero(out, SEAL_HEADER + bound);
         free(out);
+        sodium_memzero(w->p, w->len);
         free(w->p);
         return CKKS_ENOMEM;
     }
     memcpy(out, w->p, SEAL_HEADER);
-    out[5] = CKKS_SEAL_COMPR_ZSTD;
+    out[5] = (uint8_t)compr;
     uint64_t total = SEAL_HEADER + z;
     memcpy(out + 8, &total, 8);
     sodium_memzero(w->p, w->len); /* may have held a secret key */
@@ -714,9 +818,23 @@ static int wr_finish(wr_t *w, int compr, void **buf, size_t *len)
 static int check_compr(int compr, void **buf, size_t *len)
 {
     if (!buf || !len) return CKKS_EINVAL;
-    if (compr == CKKS_SEAL_COMPR_ZLIB) return CKKS_EUNSUPPORTED;
-    if (compr != CKKS_SEAL_COMPR_NONE && compr != CKKS_SEAL_COMPR_ZSTD) return CKKS_EINVAL;
+    if (compr != CKKS_SEAL_COMPR_NONE && compr != CKKS_SEAL_COMPR_ZLIB && compr != CKKS_SEAL_COMPR_ZSTD)
+        return CKKS_EINVAL;
     return CKKS_OK;
+}
+
+/* Is c1 still the expansion of the ciphertext's SEAL seed? (Evaluation
+ * in place may have changed it since.) */
+static int seal_seed_matches(const ckks_ciphertext_t *ct)
+{
+    if (!ct->has_seal_seed || ct->size != 2) return 0;
+    const size_t words = ct->nprimes * ct->ctx->n;
+    uint64_t *a = ntt_alloc(words);
+    int same = a && !ckks_seal_expand_uniform(CKKS_SEAL_PRNG_BLAKE2XB, ct->seal_seed, ct->ctx->primes, ct->nprimes,
+                                              ct->ctx->n, a) &&
+               !memcmp(a, ct->data + words, words * 8);
+    ntt_free(a);
+    return same;
 }
 
 int ckks_seal_write_ciphertext(const ckks_ciphertext_t *ct, int compr, void **buf, size_t *len)
@@ -726,7 +844,8 @@ int ckks_seal_write_ciphertext(const ckks_ciphertext_t *ct, int compr, void **bu
     if (!ct) return CKKS_EINVAL;
     wr_t w = {0};
     size_t s = wr_begin(&w, CKKS_SEAL_COMPR_NONE);
-    wr_ciphertext_body(&w, ct->ctx, ct->nprimes, ct->size, ct->scale, ct->data);
+    wr_ciphertext_body(&w, ct->ctx, ct->nprimes, ct->size, ct->scale, ct->data,
+                       seal_seed_matches(ct) ? ct->seal_seed : NULL);
     wr_end(&w, s);
     return wr_finish(&w, compr, buf, len);
 }
@@ -762,7 +881,7 @@ int ckks_seal_write_public_key(const ckks_public_key_t *pk, int compr, void **bu
     if (!pk) return CKKS_EINVAL;
     wr_t w = {0};
     size_t s = wr_begin(&w, CKKS_SEAL_COMPR_NONE);
-    wr_ciphertext_body(&w, pk->ctx, pk->ctx->k, 2, 1.0, pk->p);
+    wr_ciphertext_body(&w, pk->ctx, pk->ctx->k, 2, 1.0, pk->p, pk->seal_seed);
     wr_end(&w, s);
     return wr_finish(&w, compr, buf, len);
 }

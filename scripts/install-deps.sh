@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="build-essential g++ make pkg-config clang libclang-rt-14-dev \
-libgmp-dev libfftw3-dev libxxhash-dev libsodium-dev libzstd-dev \
+libgmp-dev libfftw3-dev libxxhash-dev libsodium-dev libzstd-dev zlib1g-dev libb2-dev libssl-dev \
 libcriterion-dev libbenchmark-dev libmicrohttpd-dev libcurl4-openssl-dev \
 libjansson-dev libomp-dev libcsv-dev libgsl-dev openssl"
 

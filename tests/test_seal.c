@@ -358,7 +358,7 @@ Test(seal_vectors, refuses_what_seal_refuses)
     size_t data_start = len - 2 * 3 * c.n * 8;
     memset(bad + data_start + 3 * c.n * 8, 0, 3 * c.n * 8);
     cr_expect_eq(ckks_seal_read_ciphertext(c.ctx, bad, len, &ct), CKKS_EFORMAT);
-    /* Truncated, bad magic, bad size field, future version, zlib. */
+    /* Truncated, bad magic, bad size field, future version, bad compression. */
     cr_expect_eq(ckks_seal_read_ciphertext(c.ctx, buf, len - 1, &ct), CKKS_EFORMAT);
     cr_expect_eq(ckks_seal_read_ciphertext(c.ctx, buf, 10, &ct), CKKS_EFORMAT);
     memcpy(bad, buf, len);
@@ -371,8 +371,10 @@ Test(seal_vectors, refuses_what_seal_refuses)
     bad[4] = 9;
     cr_expect_eq(ckks_seal_read_ciphertext(c.ctx, bad, len, &ct), CKKS_EUNSUPPORTED);
     memcpy(bad, buf, len);
-    bad[5] = 1;
-    cr_expect_eq(ckks_seal_read_ciphertext(c.ctx, bad, len, &ct), CKKS_EUNSUPPORTED);
+    bad[5] = 1; /* says zlib, is not a zlib stream */
+    cr_expect_eq(ckks_seal_read_ciphertext(c.ctx, bad, len, &ct), CKKS_EFORMAT);
+    bad[5] = 3; /* no such compression mode */
+    cr_expect_eq(ckks_seal_read_ciphertext(c.ctx, bad, len, &ct), CKKS_EFORMAT);
     cr_expect_null(ct);
     free(buf);
     /* A public key (key level) is not a ciphertext. */
@@ -419,4 +421,210 @@ Test(seal_vectors, parms_id_matches_seal)
     cr_expect_arr_eq(buf + 16, id, 32);
     free(buf);
     free_case(&c);
+}
+
+/* ---- SEAL's default saves: seeded objects and zlib (issue 15, item 3) -------------------- */
+static void *write_none_relin(const ckks_relin_key_t *rk, size_t *len)
+{
+    void *out;
+    cr_assert_eq(ckks_seal_write_relin_key(rk, CKKS_SEAL_COMPR_NONE, &out, len), CKKS_OK);
+    return out;
+}
+
+static void expect_same_file(const vcase_t *c, const void *got, size_t got_len, const char *name)
+{
+    size_t len;
+    void *want = vfile(c, name, &len);
+    cr_expect(got_len == len && memcmp(got, want, len) == 0, "%s/%s: %zu bytes, SEAL's %zu, or contents differ",
+              c->dir, name, got_len, len);
+    free(want);
+}
+
+/* What SEAL's default saves hold, read as SEAL reads them: each seed expands
+ * to SEAL's own polynomial (the expanded file SEAL saved, byte for byte; and
+ * evaluations with seeded keys that equal SEAL's results). */
+Test(seal_vectors, seeded_and_zlib_files_read_as_seal_reads_them, .timeout = 60)
+{
+    for (size_t i = 0; i < 2; i++) {
+        vcase_t c;
+        load_case(i, &c);
+        int small = c.n == 4096;
+        size_t len, out_len;
+        void *buf, *out;
+        ckks_seal_info_t info;
+        /* Public key (zstd, seeded) -> SEAL's expansion, uncompressed. */
+        buf = vfile(&c, "public_key_seeded.bin", &len);
+        cr_assert_eq(ckks_seal_identify(c.ctx, buf, len, &info), CKKS_OK);
+        cr_expect_eq(info.type, CKKS_SEAL_PUBLIC_KEY);
+        ckks_public_key_t *pk;
+        cr_assert_eq(ckks_seal_read_public_key(c.ctx, buf, len, &pk), CKKS_OK);
+        free(buf);
+        cr_assert_eq(ckks_seal_write_public_key(pk, CKKS_SEAL_COMPR_NONE, &out, &out_len), CKKS_OK);
+        expect_same_file(&c, out, out_len, "public_key_seeded_expanded.bin");
+        free(out);
+        ckks_public_key_free(pk);
+        /* Relinearization keys (seeded; zlib for n4096, zstd for n8192). */
+        buf = vfile(&c, "relin_keys_seeded.bin", &len);
+        cr_assert_eq(ckks_seal_identify(c.ctx, buf, len, &info), CKKS_OK);
+        cr_expect_eq(info.compression, small ? CKKS_SEAL_COMPR_ZLIB : CKKS_SEAL_COMPR_ZSTD);
+        ckks_relin_key_t *rk;
+        cr_assert_eq(ckks_seal_read_relin_key(c.ctx, buf, len, &rk), CKKS_OK);
+        free(buf);
+        if (small) {
+            out = write_none_relin(rk, &out_len);
+            expect_same_file(&c, out, out_len, "relin_keys_seeded_expanded.bin");
+            free(out);
+        }
+        ckks_ciphertext_t *mul = read_ct(&c, "ct_multiply.bin"), *res;
+        cr_assert_eq(ckks_ciphertext_new(c.ctx, 3, 0, &res), CKKS_OK);
+        cr_assert_eq(ckks_relinearize(mul, rk, res), CKKS_OK);
+        expect_seal_bytes(&c, res, "ct_relinearize_seeded.bin");
+        ckks_relin_key_free(rk);
+        if (small) { /* Galois keys, seeded, uncompressed: steps 1 and conjugation */
+            buf = vfile(&c, "galois_keys_seeded.bin", &len);
+            ckks_galois_keys_t *gk;
+            cr_assert_eq(ckks_seal_read_galois_keys(c.ctx, buf, len, &gk), CKKS_OK);
+            free(buf);
+            ckks_ciphertext_t *ca = read_ct(&c, "ct_a.bin");
+            cr_assert_eq(ckks_rotate(ca, 1, gk, res), CKKS_OK);
+            expect_seal_bytes(&c, res, "ct_rotate_1_seeded.bin");
+            cr_assert_eq(ckks_conjugate(ca, gk, res), CKKS_OK);
+            expect_seal_bytes(&c, res, "ct_conjugate_seeded.bin");
+            ckks_ciphertext_free(ca);
+            ckks_galois_keys_free(gk);
+        }
+        /* Symmetric encryptions (seeded) decrypt to a; zlib files equal the plain ones. */
+        const char *sym[] = {"ct_sym_seeded.bin", small ? "ct_sym_seeded_none.bin" : NULL};
+        for (int s = 0; s < 2 && sym[s]; s++) {
+            ckks_ciphertext_t *ct = read_ct(&c, sym[s]);
+            ckks_plaintext_t *pt;
+            cr_assert_eq(ckks_plaintext_new(c.ctx, ct->nprimes, &pt), CKKS_OK);
+            cr_assert_eq(ckks_decrypt(c.sk, ct, pt), CKKS_OK);
+            size_t slots = c.n / 2;
+            double *v = malloc(slots * sizeof *v), err = 0;
+            cr_assert_eq(ckks_decode(c.ctx, pt, v, NULL, slots), CKKS_OK);
+            for (size_t k = 0; k < slots; k++) err = fmax(err, fabs(v[k] - input_a(k)));
+            cr_expect_lt(err, small ? 1e-2 : 1e-6, "%s/%s: max error %g", c.dir, sym[s], err);
+            free(v);
+            ckks_plaintext_free(pt);
+            ckks_ciphertext_free(ct);
+        }
+        ckks_ciphertext_t *z = read_ct(&c, "ct_a_zlib.bin");
+        cr_assert_eq(ckks_seal_write_ciphertext(z, CKKS_SEAL_COMPR_NONE, &out, &out_len), CKKS_OK);
+        expect_same_file(&c, out, out_len, "ct_a.bin");
+        free(out);
+        ckks_ciphertext_free(z);
+        buf = vfile(&c, "secret_key_zlib.bin", &len);
+        ckks_secret_key_t *sk;
+        cr_assert_eq(ckks_seal_read_secret_key(c.ctx, buf, len, &sk), CKKS_OK);
+        free(buf);
+        cr_assert_eq(ckks_seal_write_secret_key(sk, CKKS_SEAL_COMPR_NONE, &out, &out_len), CKKS_OK);
+        expect_same_file(&c, out, out_len, "secret_key.bin");
+        free(out);
+        ckks_secret_key_free(sk);
+        ckks_ciphertext_free(mul);
+        ckks_ciphertext_free(res);
+        free_case(&c);
+    }
+}
+
+/* hestat's seeded output: about half the size, and what it reads back is
+ * the key it generated (relinearizing with either gives the same bytes);
+ * zlib writes read back unchanged. (SEAL reading them: make vectors-check.) */
+Test(seal_vectors, seeded_output_is_compact_and_exact, .timeout = 60)
+{
+    vcase_t c;
+    load_case(1, &c);
+    ckks_relin_key_t *rk, *back;
+    cr_assert_eq(ckks_relin_key_new_seeded(c.sk, &rk), CKKS_OK);
+    void *seeded, *full;
+    size_t seeded_len, full_len;
+    cr_assert_eq(ckks_seal_write_relin_key(rk, CKKS_SEAL_COMPR_NONE, &seeded, &seeded_len), CKKS_OK);
+    cr_assert_eq(ckks_seal_read_relin_key(c.ctx, seeded, seeded_len, &back), CKKS_OK);
+    full = write_none_relin(back, &full_len); /* read back: expanded, written whole */
+    cr_expect_lt(seeded_len, full_len * 52 / 100, "seeded %zu bytes vs %zu", seeded_len, full_len);
+    ckks_ciphertext_t *mul = read_ct(&c, "ct_multiply.bin"), *r1, *r2;
+    cr_assert_eq(ckks_ciphertext_new(c.ctx, 3, 0, &r1), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(c.ctx, 3, 0, &r2), CKKS_OK);
+    cr_assert_eq(ckks_relinearize(mul, rk, r1), CKKS_OK);
+    cr_assert_eq(ckks_relinearize(mul, back, r2), CKKS_OK);
+    cr_expect_eq(memcmp(r1->data, r2->data, 2 * r1->nprimes * c.n * 8), 0, "the seed did not give back the key");
+    /* Symmetric, seeded: written half size while c1 is the seed's; whole once changed. */
+    ckks_ciphertext_t *ca = read_ct(&c, "ct_a.bin"), *sym, *sym_back;
+    ckks_plaintext_t *pt;
+    cr_assert_eq(ckks_plaintext_new(c.ctx, ca->nprimes, &pt), CKKS_OK);
+    cr_assert_eq(ckks_decrypt(c.sk, ca, pt), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(c.ctx, 2, ca->nprimes, &sym), CKKS_OK);
+    cr_assert_eq(ckks_seal_encrypt_symmetric(c.sk, pt, sym), CKKS_OK);
+    void *a, *b;
+    size_t la, lb;
+    cr_assert_eq(ckks_seal_write_ciphertext(sym, CKKS_SEAL_COMPR_ZLIB, &a, &la), CKKS_OK);
+    cr_assert_eq(ckks_seal_read_ciphertext(c.ctx, a, la, &sym_back), CKKS_OK);
+    cr_expect_eq(memcmp(sym->data, sym_back->data, 2 * sym->nprimes * c.n * 8), 0);
+    free(a);
+    cr_assert_eq(ckks_seal_write_ciphertext(sym, CKKS_SEAL_COMPR_NONE, &a, &la), CKKS_OK);
+    cr_assert_eq(ckks_add(sym, sym, sym), CKKS_OK);
+    cr_assert_eq(ckks_seal_write_ciphertext(sym, CKKS_SEAL_COMPR_NONE, &b, &lb), CKKS_OK);
+    cr_expect_lt(la, lb * 52 / 100, "seeded ciphertext %zu bytes, whole %zu", la, lb);
+    free(a);
+    free(b);
+    free(seeded);
+    free(full);
+    ckks_plaintext_free(pt);
+    ckks_ciphertext_free(ca);
+    ckks_ciphertext_free(sym);
+    ckks_ciphertext_free(sym_back);
+    ckks_ciphertext_free(mul);
+    ckks_ciphertext_free(r1);
+    ckks_ciphertext_free(r2);
+    ckks_relin_key_free(rk);
+    ckks_relin_key_free(back);
+    free_case(&c);
+}
+
+/* A seeded file whose generator info is damaged is refused, never expanded. */
+Test(seal_vectors, damaged_seeds_are_refused)
+{
+    vcase_t c;
+    load_case(0, &c);
+    size_t len;
+    uint8_t *buf = vfile(&c, "ct_sym_seeded_none.bin", &len);
+    /* The info object is the last 81 bytes: header (16) | prng_type | seed. */
+    ckks_ciphertext_t *ct = NULL;
+    uint8_t keep = buf[len - 65];
+    const uint8_t bad_types[] = {0, 3, 255};
+    for (size_t t = 0; t < sizeof bad_types; t++) {
+        buf[len - 65] = bad_types[t];
+        cr_expect_eq(ckks_seal_read_ciphertext(c.ctx, buf, len, &ct), CKKS_EFORMAT, "prng_type %d", bad_types[t]);
+    }
+    buf[len - 65] = keep;
+    buf[len - 81 + 8] = 80; /* the info object's size, one short */
+    cr_expect_eq(ckks_seal_read_ciphertext(c.ctx, buf, len, &ct), CKKS_EFORMAT);
+    buf[len - 81 + 8] = 81;
+    cr_expect_eq(ckks_seal_read_ciphertext(c.ctx, buf, len - 1, &ct), CKKS_EFORMAT, "truncated");
+    cr_assert_eq(ckks_seal_read_ciphertext(c.ctx, buf, len, &ct), CKKS_OK, "restored");
+    ckks_ciphertext_free(ct);
+    free(buf);
+    free_case(&c);
+}
+
+/* SHAKE256 (prng_type 2): SEAL's expansion against tests/ref/seal_prng_reference.py
+ * (Python's hashlib), with a modulus that makes a quarter of the words be redrawn. */
+Test(seal_prng, shake256_expansion_matches_hashlib)
+{
+    static const uint64_t shake256_at[] = {869735943737647427u, 117603861218878210u, 180223525347359016u,
+                                           1088373796984u, 8782212680818840964u, 1119296931242249192u,
+                                           833252462809093015u};
+    static const uint64_t shake256_xor = 7725837080000653148u;
+    const uint64_t moduli[] = {1152921504606748673u, 1099510890497u, (3ull << 62) + 1, 1152921504606830593u};
+    const size_t n = 8192, picks[] = {0, 1, n - 1, n, 2 * n + 5, 3 * n + 4000, 4 * n - 1};
+    uint8_t seed[CKKS_SEAL_SEED_BYTES];
+    for (int i = 0; i < CKKS_SEAL_SEED_BYTES; i++) seed[i] = (uint8_t)i;
+    uint64_t *out = malloc(4 * n * sizeof *out), x = 0;
+    cr_assert_eq(ckks_seal_expand_uniform(CKKS_SEAL_PRNG_SHAKE256, seed, moduli, 4, n, out), CKKS_OK);
+    for (size_t i = 0; i < 7; i++) cr_expect_eq(out[picks[i]], shake256_at[i], "word %zu", picks[i]);
+    for (size_t i = 0; i < 4 * n; i++) x ^= out[i];
+    cr_expect_eq(x, shake256_xor);
+    cr_expect_eq(ckks_seal_expand_uniform(0, seed, moduli, 4, n, out), CKKS_EUNSUPPORTED);
+    free(out);
 }

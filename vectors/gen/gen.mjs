@@ -1,6 +1,8 @@
 // Generates hestat's SEAL test vectors with real Microsoft SEAL 4.1
 // (node-seal 7.0.0, WebAssembly). Run with Node 24 (see vectors/README.md):
 //   node gen.mjs generate ../        writes vectors/n4096/, vectors/n8192/, manifest.json
+//   node gen.mjs seeded ../          adds SEAL's default saves (seeded objects, zlib)
+//                                    made from the secret keys generate wrote
 //   node gen.mjs check ../           SEAL decrypts the ciphertexts hestat wrote under
 //                                    vectors/hestat-out/ and compares with the manifest
 import SEAL from 'node-seal';
@@ -135,10 +137,137 @@ function check() {
     const ok = err < tol;
     failures += ok ? 0 : 1;
     console.log(`${c.name}: SEAL decrypted hestat's ciphertext, max abs error ${err.toExponential(2)} over ${want.length} slots: ${ok ? 'ok' : 'FAILED'}`);
+    // hestat's seeded output, loaded by SEAL (which expands the seeds).
+    const hfile = (f) => new Uint8Array(fs.readFileSync(path.join(hdir, f)));
+    const maxErr = (x) => {
+      const p2 = new seal.Plaintext();
+      dec.decrypt(x, p2);
+      const v = new seal.CKKSEncoder(ctx).decodeFloat64(p2);
+      let e = 0;
+      for (let i = 0; i < want.length; i++) e = Math.max(e, Math.abs(v[i] - want[i]));
+      return e;
+    };
+    const report = (what, good, detail) => {
+      failures += good ? 0 : 1;
+      console.log(`${c.name}: ${what}${detail ? ', ' + detail : ''}: ${good ? 'ok' : 'FAILED'}`);
+    };
+    const sym = new seal.Ciphertext();
+    sym.loadFromArray(ctx, hfile('ct_sym_from_hestat.bin'));
+    const eSym = maxErr(sym);
+    report('SEAL decrypted hestat\'s seeded symmetric encryption', eSym < tol, `max abs error ${eSym.toExponential(2)}`);
+    const pk = new seal.PublicKey();
+    pk.loadFromArray(ctx, hfile('pk_from_hestat.bin'));
+    const ctPk = new seal.Ciphertext();
+    const enc = new seal.CKKSEncoder(ctx);
+    const pw = new seal.Plaintext();
+    const vals = Float64Array.from({ length: enc.slotCount() }, (_, i) => (i < want.length ? want[i] : 0));
+    enc.encode(vals, c.scale, pw);
+    new seal.Encryptor(ctx, pk).encrypt(pw, ctPk);
+    const ePk = maxErr(ctPk);
+    report('SEAL encrypted with hestat\'s seeded public key and decrypted', ePk < tol, `max abs error ${ePk.toExponential(2)}`);
+    const ev = new seal.Evaluator(ctx);
+    const vload = (f) => { const x = new seal.Ciphertext(); x.loadFromArray(ctx, new Uint8Array(fs.readFileSync(path.join(dir, f)))); return x; };
+    const same = (x, f) => Buffer.from(x.saveToArray(seal.ComprModeType.none)).equals(Buffer.from(hfile(f)));
+    const rk = new seal.RelinKeys();
+    rk.loadFromArray(ctx, hfile('rk_from_hestat.bin'));
+    const relin = new seal.Ciphertext();
+    ev.relinearize(vload('ct_multiply.bin'), rk, relin);
+    report('SEAL relinearized with hestat\'s seeded relin keys: bytes equal hestat\'s', same(relin, 'ct_relin_hestat_keys.bin'));
+    const gk = new seal.GaloisKeys();
+    gk.loadFromArray(ctx, hfile('gk_from_hestat.bin'));
+    const rot = new seal.Ciphertext();
+    ev.rotateVector(vload('ct_a.bin'), 1, gk, rot);
+    report('SEAL rotated with hestat\'s seeded Galois keys: bytes equal hestat\'s', same(rot, 'ct_rot1_hestat_keys.bin'));
   }
   process.exit(failures ? 1 : 0);
 }
 
+// SEAL's default saves: seeded (Serializable) public, relinearization and
+// Galois keys and symmetric encryptions, zstd by default, and zlib files.
+// Made from the secret key already in vectors/<case>/ (KeyGenerator(ctx, sk)),
+// so the files generate() wrote stay valid; with SEAL's own results on them:
+// what SEAL expands the seeds to (saved uncompressed), and evaluations with the
+// seeded keys, which only a bit-exact expansion reproduces.
+function seeded() {
+  const manifest = JSON.parse(fs.readFileSync(path.join(outDir, 'manifest.json'), 'utf8'));
+  for (const c of CASES) {
+    const dir = path.join(outDir, c.name);
+    const { ctx } = context(c);
+    const load = (Cls, file) => {
+      const x = new Cls();
+      x.loadFromArray(ctx, new Uint8Array(fs.readFileSync(path.join(dir, file))));
+      return x;
+    };
+    const sk = load(seal.SecretKey, 'secret_key.bin');
+    const kg = new seal.KeyGenerator(ctx, sk);
+    const write = (file, bytes, compr) => {
+      fs.writeFileSync(path.join(dir, file), Buffer.from(bytes));
+      return { file, bytes: bytes.length, compression: compr };
+    };
+    const Z = { none: seal.ComprModeType.none, zlib: seal.ComprModeType.zlib, zstd: seal.ComprModeType.zstd };
+    const small = c.n === 4096;
+    const files = {};
+    const ops = {};
+    // Public key: seeded (zstd, SEAL's default) and SEAL's expansion of it.
+    const pkBytes = kg.createPublicKeySerializable().saveToArray(Z.zstd);
+    files.public_key_seeded = write('public_key_seeded.bin', pkBytes, 'zstd');
+    const pk = new seal.PublicKey();
+    pk.loadFromArray(ctx, pkBytes);
+    files.public_key_seeded_expanded = write('public_key_seeded_expanded.bin', pk.saveToArray(Z.none), 'none');
+    ops.public_key_seeded_expanded = 'public_key_seeded loaded by SEAL (seed expanded), saved uncompressed';
+    // Relinearization keys: seeded, zstd (n8192) or zlib (n4096).
+    const rkCompr = small ? 'zlib' : 'zstd';
+    const rkBytes = kg.createRelinKeysSerializable().saveToArray(Z[rkCompr]);
+    files.relin_keys_seeded = write('relin_keys_seeded.bin', rkBytes, rkCompr);
+    const rk = new seal.RelinKeys();
+    rk.loadFromArray(ctx, rkBytes);
+    const ev = new seal.Evaluator(ctx);
+    const out = (f) => { const x = new seal.Ciphertext(); f(x); return x; };
+    const mul = load(seal.Ciphertext, 'ct_multiply.bin');
+    files.ct_relinearize_seeded = write('ct_relinearize_seeded.bin',
+      out((x) => ev.relinearize(mul, rk, x)).saveToArray(Z.none), 'none');
+    ops.ct_relinearize_seeded = 'relinearize(ct_multiply, relin_keys_seeded)';
+    if (small) {
+      files.relin_keys_seeded_expanded = write('relin_keys_seeded_expanded.bin', rk.saveToArray(Z.none), 'none');
+      ops.relin_keys_seeded_expanded = 'relin_keys_seeded loaded by SEAL, saved uncompressed';
+      // Galois keys: seeded, uncompressed, steps 1 and 0 (conjugation).
+      const gkBytes = kg.createGaloisKeysSerializableWithSteps(Int32Array.from([1, 0])).saveToArray(Z.none);
+      files.galois_keys_seeded = write('galois_keys_seeded.bin', gkBytes, 'none');
+      const gk = new seal.GaloisKeys();
+      gk.loadFromArray(ctx, gkBytes);
+      const ca = load(seal.Ciphertext, 'ct_a.bin');
+      files.ct_rotate_1_seeded = write('ct_rotate_1_seeded.bin',
+        out((x) => ev.rotateVector(ca, 1, gk, x)).saveToArray(Z.none), 'none');
+      ops.ct_rotate_1_seeded = 'rotate_vector(ct_a, 1, galois_keys_seeded)';
+      files.ct_conjugate_seeded = write('ct_conjugate_seeded.bin',
+        out((x) => ev.complexConjugate(ca, gk, x)).saveToArray(Z.none), 'none');
+      ops.ct_conjugate_seeded = 'complex_conjugate(ct_a, galois_keys_seeded)';
+    }
+    // Symmetric encryption of a (seeded): zstd, and uncompressed for n4096.
+    const enc = new seal.Encryptor(ctx, pk, sk);
+    const pa = load(seal.Plaintext, 'plain_a.bin');
+    files.ct_sym_seeded = write('ct_sym_seeded.bin', enc.encryptSymmetricSerializable(pa).saveToArray(Z.zstd), 'zstd');
+    ops.ct_sym_seeded = 'encrypt_symmetric(plain_a), seeded';
+    if (small) {
+      files.ct_sym_seeded_none = write('ct_sym_seeded_none.bin',
+        enc.encryptSymmetricSerializable(pa).saveToArray(Z.none), 'none');
+      ops.ct_sym_seeded_none = 'encrypt_symmetric(plain_a), seeded, uncompressed';
+    }
+    // zlib: ct_a and the secret key as SEAL writes them with compr_mode zlib.
+    files.ct_a_zlib = write('ct_a_zlib.bin', load(seal.Ciphertext, 'ct_a.bin').saveToArray(Z.zlib), 'zlib');
+    ops.ct_a_zlib = 'ct_a saved with compr_mode zlib';
+    files.secret_key_zlib = write('secret_key_zlib.bin', sk.saveToArray(Z.zlib), 'zlib');
+    ops.secret_key_zlib = 'secret_key saved with compr_mode zlib';
+    const mc = manifest.cases.find((x) => x.name === c.name);
+    mc.seeded_files = files;
+    mc.seeded_ops = ops;
+  }
+  manifest.seeded = 'vectors/gen/gen.mjs seeded: SEAL default saves (seeded objects, zlib) from the same secret keys';
+  fs.writeFileSync(path.join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  console.log(`wrote the seeded and zlib files of ${CASES.length} cases under ${outDir}`);
+}
+
 if (mode === 'generate') generate();
+else if (mode === 'seeded') seeded();
 else if (mode === 'check') check();
-else { console.error('usage: node gen.mjs generate|check [vectors-dir]'); process.exit(2); }
+else { console.error('usage: node gen.mjs generate|seeded|check [vectors-dir]'); process.exit(2); }
