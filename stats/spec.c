@@ -96,6 +96,7 @@ int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t 
     memcpy(t->values, raw->values, raw->nrows * raw->ncols * sizeof(double));
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", spec);
+    stats_spec_join(buf);
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok && rc == STATS_OK; tok = strtok_r(NULL, ",", &save)) {
         stats_table_t *w = NULL;
@@ -144,6 +145,10 @@ int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t 
             }
             if (!rc && n < 2) rc = fail(err, errlen, "regression '%s' needs at least one regressor", f);
             if (!rc) rc = stats_add_complete_cases(t, cols, n, &w);
+        } else if (!strncmp(tok, "quantile:", 9)) {
+            rc = stats_spec_quantile(raw, &t, tok + 9, err, errlen);
+        } else if (!strncmp(tok, "moments:", 8)) {
+            rc = stats_spec_moments(raw, &t, tok + 8, err, errlen);
         } else if (!strncmp(tok, "hist:", 5)) {
             char *name = tok + 5, *colon = strchr(name, ':');
             double edges[65];
@@ -163,7 +168,7 @@ int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t 
             if (rc == STATS_EINVAL && err && !err[0]) snprintf(err, errlen, "histogram edges must increase");
         } else {
             rc = fail(err, errlen, "unknown statistic '%s' (mean, var, corr, group:, regress:, hist:, ttest:, "
-                      "table:, corrtest:)", tok);
+                      "table:, corrtest:, quantile:, moments:)", tok);
         }
         if (!rc && w) swap_in(&t, w);
     }
@@ -198,6 +203,11 @@ int stats_derive_like(const stats_table_t *raw, const stats_layout_t *schema, st
         const char *name = schema->names[c];
         memcpy(t->names[c], name, STATS_NAME_MAX);
         int src = column(raw, name, strlen(name));
+        if (src < 0 && (rc = stats_derive_extra(raw, name, t, c)) != 0) {
+            if (rc < 0) fail(err, errlen, "cannot rebuild column '%s'", name);
+            rc = rc < 0 ? rc : STATS_OK;
+            continue;
+        }
         const char *eq = strrchr(name, '='), *in = strstr(name, " in [");
         for (size_t r = 0; r < raw->nrows && rc == STATS_OK; r++) {
             double v;

@@ -113,8 +113,10 @@ static int extra_rows(FILE *f, const char *stats, const stats_layout_t *lay, con
     if (!stats) return 0;
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", stats);
+    stats_spec_join(buf);
     char *sv = NULL;
     for (char *tok = strtok_r(buf, ",", &sv); tok; tok = strtok_r(NULL, ",", &sv)) {
+        if (client_shape_rows(f, tok, lay, res, cmp)) return 1;
         if (!strncmp(tok, "regress:", 8) && regression_rows(f, tok + 8, lay, res, cmp)) return 1;
         if (!strncmp(tok, "hist:", 5) && histogram_rows(f, tok + 5, lay, res, cmp)) return 1;
         if (client_test_rows(f, tok, lay, res, cmp)) return 1;

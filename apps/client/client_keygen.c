@@ -131,8 +131,16 @@ static void study_factors(const stats_table_t *raw, const double *rawf, const st
 {
     for (size_t c = 0; c < t->ncols; c++) {
         int src = stats_column(raw, t->names[c]);
+        size_t len = strlen(t->names[c]);
+        int square = src < 0 && len > 2 && !strcmp(t->names[c] + len - 2, "^2"); /* moments:COL's x^2 */
         if (src < 0 && !strncmp(t->names[c], "cc:", 3)) src = stats_column(raw, t->names[c] + 3);
+        if (square) {
+            char col[STATS_NAME_MAX];
+            snprintf(col, sizeof col, "%.*s", (int)(len - 2), t->names[c]);
+            src = stats_column(raw, col);
+        }
         f[c] = src >= 0 ? rawf[src] : 1; /* indicators and bins are 0/1 */
+        if (square && src >= 0) f[c] = rawf[src] * rawf[src];
     }
 }
 
@@ -211,7 +219,10 @@ int client_keygen(const client_opts_t *o, const char *schema_csv, const char *di
         return client_fail("secret key", ckks_strerror(rc));
     }
     stats_study_t *study;
-    rc = stats_study_create_factors(ctx, t, sk, factors, &study);
+    stats_policy_t policy = stats_policy_default();
+    if (o->min_cell >= 0) policy.min_cell = (uint32_t)o->min_cell;
+    if (!isnan(o->min_n_per_param)) policy.min_n_per_param = o->min_n_per_param;
+    rc = stats_study_create_policy(ctx, t, sk, factors, &policy, &study);
     stats_table_free(t);
     if (rc) {
         ckks_secret_key_free(sk);
