@@ -358,7 +358,8 @@ int stats_write_report(const char *path, const stats_result_t *r, const stats_la
 /* ---- quantiles and shape (quantile.c; the method in its comment) -----------------
  * quantile:COL:p1,p2,... (keygen adds D x D bins of COL's schema range as 2 D
  * one-hot digit columns "COL q[LO:HI]/DxD hi=a" / "lo=b"); moments:COL (adds
- * "COL^2": skewness and kurtosis from sum x^3 and sum x^4). */
+ * "(COL-C)^2" twice, C a public centre: skewness and kurtosis from third and
+ * fourth power sums). */
 #define STATS_QUANTILE_DIGITS 8 /* 64 bins */
 /* Joins a quantile's probabilities into its token: "quantile:X:0.25,0.5,mean"
  * becomes "quantile:X:0.25;0.5,mean" (so a spec still splits at commas). */
@@ -367,7 +368,10 @@ int stats_quantile_probs(const char *list, double *p, size_t max, size_t *n);
 /* Keygen: append the derived columns of quantile:ARG / moments:COL to *t. */
 int stats_spec_quantile(const stats_table_t *raw, stats_table_t **t, const char *arg, char *err, size_t errlen);
 int stats_spec_moments(const stats_table_t *raw, stats_table_t **t, const char *col, char *err, size_t errlen);
-/* Fills column c of t when `name` is a quantile bin or a "COL^2" column, from
+/* Whether name is "(COL-C)^2" (1) or its copy "(COL-C)^2 again" (2) for a
+ * column COL of src (any COL when src is NULL): COL (STATS_NAME_MAX bytes), C. */
+int stats_centred_square(const stats_table_t *src, const char *name, char *col, double *centre);
+/* Fills column c of t when `name` is a quantile bin or a "(COL-C)^2" column, from
  * the table src that holds COL: 1 done, 0 not such a name, < 0 error. */
 int stats_derive_extra(const stats_table_t *src, const char *name, stats_table_t *t, size_t c);
 typedef struct {
@@ -385,8 +389,8 @@ long double stats_reference_quantile(const stats_table_t *t, size_t c, double p)
 typedef struct {
     long double n, skewness, kurtosis; /* m3 / m2^1.5, m4 / m2^2 (moments::skewness, moments::kurtosis) */
 } stats_shape_t;
-/* From a result with COL (index c) and "COL^2" (index c2). */
-int stats_shape(const stats_result_t *r, size_t c, size_t c2, stats_shape_t *out);
+/* From a result with COL (index c), "(COL-C)^2" (c2) and its copy (c3), C = centre. */
+int stats_shape(const stats_result_t *r, size_t c, size_t c2, size_t c3, double centre, stats_shape_t *out);
 int stats_reference_shape(const stats_table_t *t, size_t c, stats_shape_t *out);
 
 /* ---- disclosure control in reports (disclosure.c; rules in its comment) ---------

@@ -75,14 +75,23 @@ static int moments_rows(FILE *f, const char *tok, const stats_layout_t *lay, con
                         const stats_table_t *cmp)
 {
     const char *col = tok + 8;
-    char sq[STATS_NAME_MAX + 3];
-    snprintf(sq, sizeof sq, "%s^2", col);
-    int c = layout_col(lay, col), c2 = layout_col(lay, sq);
+    int c = layout_col(lay, col), cy[3] = {-1, -1, -1};
+    double centre = 0;
     if (c < 0) return refuse(tok, "the study has no column ", col);
-    if (c2 < 0) return refuse(tok, "the study was not created for these moments (keygen --stats moments:...); no "
-                              "column ", sq);
+    for (size_t k = 0; k < lay->ncols; k++) {
+        char src[STATS_NAME_MAX];
+        double ck;
+        int kind = stats_centred_square(NULL, lay->names[k], src, &ck);
+        if (kind && !strcmp(src, col) && cy[kind] < 0) {
+            cy[kind] = (int)k;
+            centre = ck;
+        }
+    }
+    if (cy[1] < 0 || cy[2] < 0)
+        return refuse(tok, "the study was not created for these moments (keygen --stats moments:...); no "
+                      "columns (COL-C)^2 of ", col);
     stats_shape_t s, w = {0, 0, 0};
-    if (stats_shape(res, (size_t)c, (size_t)c2, &s)) return refuse(tok, "no values of ", col);
+    if (stats_shape(res, (size_t)c, (size_t)cy[1], (size_t)cy[2], centre, &s)) return refuse(tok, "no values of ", col);
     if (cmp) stats_reference_shape(cmp, (size_t)c, &w);
     const char *why = stats_policy_small(&lay->policy, s.n) ? "min_cell" : NULL;
     client_report_value(f, lay, why, "skewness", col, "", s.skewness, cmp != NULL, w.skewness);
