@@ -19,6 +19,7 @@
  * table: skewness 1.1e-6..1.5e-6, kurtosis 0.9e-6..2.6e-6 relative. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,4 +214,37 @@ Test(quantile, derive_by_name)
     cr_expect_eq(stats_spec_derive(raw, "quantile:x:2", &t, NULL, 0), STATS_EINVAL);
     cr_expect_eq(stats_spec_derive(raw, "quantile:nope:0.5", &t, NULL, 0), STATS_EINVAL);
     stats_table_free(raw);
+}
+
+/* The same statistics over HTTP: hestat-client run --server against a real
+ * hestat-server (which computes what it always does; the client finishes). */
+Test(quantile, over_http, .timeout = 180)
+{
+    char dir[] = "/tmp/hestat-quantile-XXXXXX", spool[96], log[96], base[128], rep[128];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(spool, sizeof spool, "%s/spool", dir);
+    snprintf(log, sizeof log, "%s/server.log", dir);
+    const char *args[] = {NULL};
+    int pid = test_server_start(spool, log, base, sizeof base, args);
+    cr_assert_gt(pid, 0, "server did not start");
+    int rc = run("%s run --rows 800 --out %s/h --server %s --stats 'quantile:sysBP:0.5,0.9,moments:BMI' > /dev/null",
+                 test_bin("hestat-client"), dir, base);
+    test_server_stop(pid, SIGTERM);
+    cr_assert_eq(rc, 0);
+    snprintf(rep, sizeof rep, "%s/h/decrypted_results.csv", dir);
+    stats_table_t *t;
+    char csv[128];
+    snprintf(csv, sizeof csv, "%s/h/sample.csv", dir);
+    cr_assert_eq(stats_read_csv(csv, &t, NULL, 0), STATS_OK);
+    double w = report_value(rep, "bin_width,sysBP,,");
+    double q = report_value(rep, "quantile,sysBP,p=0.9,");
+    long double want = stats_reference_quantile(t, (size_t)stats_column(t, "sysBP"), 0.9);
+    cr_expect(fabsl(q - want) < w, "p=0.9: %.17g, plaintext %.17Lg, bin width %g", q, want, w);
+    stats_shape_t s;
+    cr_assert_eq(stats_reference_shape(t, (size_t)stats_column(t, "BMI"), &s), STATS_OK);
+    double k = report_value(rep, "kurtosis,BMI,,");
+    cr_expect(fabsl(k - s.kurtosis) <= 1e-5L * s.kurtosis, "kurtosis %.17g, plaintext %.17Lg", k, s.kurtosis);
+    cr_expect(!isnan(value_of(rep, "policy,min_cell,,")));
+    stats_table_free(t);
+    run("rm -rf %s", dir);
 }
