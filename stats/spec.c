@@ -71,7 +71,7 @@ static int add_level_indicators(const stats_table_t *raw, stats_table_t **t, siz
     if (nl == 0)
         return fail(err, errlen, "column '%s' has no values in the schema table (its levels come from the data)",
                     raw->names[g]);
-    if (binary && !always) return STATS_OK;
+    if (binary && !always && !raw->levels[g]) return STATS_OK; /* a factor's groups are named by level */
     qsort(levels, nl, sizeof levels[0], cmp_double);
     /* Levels already present (another group: or table: of the same column). */
     size_t len = strlen(raw->names[g]);
@@ -81,6 +81,10 @@ static int add_level_indicators(const stats_table_t *raw, stats_table_t **t, siz
     int rc = stats_add_indicators(*t, g, levels, nl, &w);
     if (rc == STATS_EINVAL) return fail(err, errlen, "too many columns for the study with '%s''s levels",
                                         raw->names[g]);
+    if (!rc && (rc = stats_factor_rename(raw, g, w, (*t)->ncols))) {
+        stats_table_free(w);
+        return fail(err, errlen, "%s", stats_error());
+    }
     if (!rc) swap_in(t, w);
     return rc;
 }
@@ -97,6 +101,9 @@ int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t 
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", spec);
     stats_spec_join(buf);
+    /* A factor's levels are the schema: its indicators are always there. */
+    for (size_t c = 0; c < raw->ncols && rc == STATS_OK; c++)
+        if (raw->levels[c]) rc = add_level_indicators(raw, &t, c, 1, err, errlen);
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok && rc == STATS_OK; tok = strtok_r(NULL, ",", &save)) {
         stats_table_t *w = NULL;
@@ -212,7 +219,11 @@ int stats_derive_like(const stats_table_t *raw, const stats_layout_t *schema, st
         for (size_t r = 0; r < raw->nrows && rc == STATS_OK; r++) {
             double v;
             if (src >= 0) {
-                v = stats_value(raw, r, (size_t)src);
+                int fc = stats_factor_code(raw, (size_t)src, r, schema, &v);
+                if (fc < 0) {
+                    rc = fail(err, errlen, "%s", stats_error());
+                    break;
+                }
             } else if (!strncmp(name, "cc:", 3)) {
                 int complete = 1;
                 for (size_t k = 0; k < ncc; k++) complete &= !isnan(stats_value(raw, r, cc_src[k]));
@@ -228,6 +239,10 @@ int stats_derive_like(const stats_table_t *raw, const stats_layout_t *schema, st
                 }
                 double x = stats_value(raw, r, (size_t)s);
                 v = x >= a && (close == ']' ? x <= b : x < b);
+            } else if (eq && column(raw, name, (size_t)(eq - name)) >= 0 &&
+                       raw->levels[column(raw, name, (size_t)(eq - name))]) {
+                const char *level = stats_factor_level(raw, (size_t)column(raw, name, (size_t)(eq - name)), r);
+                v = level && !strcmp(level, eq + 1);
             } else if (eq) {
                 int s = column(raw, name, (size_t)(eq - name));
                 char *end;

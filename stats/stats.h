@@ -51,10 +51,16 @@ const char *stats_strerror(int status);
 #define STATS_MAX_COLS 64
 #define STATS_NAME_MAX 64
 
+#define STATS_FACTOR_MAX_LEVELS 16
 typedef struct stats_table {
     size_t ncols, nrows;
     char names[STATS_MAX_COLS][STATS_NAME_MAX];
     double *values; /* nrows * ncols, row-major; NaN = missing */
+    /* Factor (text-valued) columns, factor.c: levels[c] holds nlevels[c]
+     * texts in strcmp order and the column's values are level indices; NULL
+     * for a numeric column. Freed by stats_table_free. */
+    char (*levels[STATS_MAX_COLS])[STATS_NAME_MAX];
+    size_t nlevels[STATS_MAX_COLS];
 } stats_table_t;
 
 int stats_table_new(size_t ncols, size_t nrows, stats_table_t **out);
@@ -67,7 +73,10 @@ static inline double stats_value(const stats_table_t *t, size_t row, size_t col)
 int stats_column(const stats_table_t *t, const char *name);
 
 /* Reads a CSV: a header row of column names, then numeric cells; "NA" or an
- * empty cell is missing. Errors name the line and column (err, errlen). */
+ * empty cell is missing. A column whose first present cell is not a number is
+ * a factor (its texts are its levels, at most STATS_FACTOR_MAX_LEVELS; a
+ * number in it is an error, as text in a numeric column is). Errors name the
+ * line and column (err, errlen). */
 int stats_read_csv(const char *path, stats_table_t **out, char *err, size_t errlen);
 int stats_write_csv(const stats_table_t *t, const char *path);
 
@@ -106,6 +115,21 @@ int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t 
 struct stats_layout;
 int stats_derive_like(const stats_table_t *raw, const struct stats_layout *schema, stats_table_t **out,
                       char *err, size_t errlen);
+
+/* ---- factors (factor.c; the study side in its comment) ------------------------ */
+/* Makes column c a factor: texts[i] is the text of value i in the column's
+ * cells now; levels sorted, cells renumbered to level indices. */
+int stats_table_set_factor(stats_table_t *t, size_t c, char (*texts)[STATS_NAME_MAX], size_t n);
+/* The level text of a cell of a factor column (NULL: missing or numeric). */
+const char *stats_factor_level(const stats_table_t *t, size_t c, size_t row);
+/* The study's value of raw column src at row when the study or the table
+ * holds it as a factor: the level's index among the schema's "COL=level"
+ * indicators (1), or 0 when both are numeric (*v the raw value), or
+ * STATS_ERANGE for a level the study does not have (stats_error names it). */
+int stats_factor_code(const stats_table_t *raw, size_t src, size_t row, const struct stats_layout *schema, double *v);
+/* Renames the indicator columns t[first ...] of factor column g of raw to
+ * "COL=level" (STATS_EINVAL for a level that cannot be named so). */
+int stats_factor_rename(const stats_table_t *raw, size_t g, stats_table_t *t, size_t first);
 
 /* ---- plaintext reference (long double) --------------------------------------- */
 typedef struct {
