@@ -37,6 +37,8 @@ static const char *usage_text =
     "          two: >= max(|LO|,|HI|) of its --range, else >= X times the largest |value|\n"
     "          in the schema CSV (--headroom, default 2); a column without values (a\n"
     "          header-only CSV) needs a --range. Refuses a DIR that holds keys unless --force.\n"
+    "  show    --study STUDY\n"
+    "          the study's columns, factors, disclosure policy and digest (for every party)\n"
     "  encrypt --study STUDY --in CSV --out TABLE\n"
     "          encrypt a table with the study's public key (columns as in the schema)\n"
     "  job     --study STUDY [--stats means|all] --out JOB TABLE...\n"
@@ -62,7 +64,8 @@ static const char *usage_text =
     "\n"
     "Default parameters: --poly-degree 8192 --coeff-bits 60,40,40,60.\n"
     "CSV: comma-separated, RFC 4180 quotes, LF or CRLF, an optional UTF-8 BOM; a header\n"
-    "  row of names, then numbers; NA or an empty cell is missing.\n"
+    "  row of names, then numbers (or texts: a column whose first value is not a number is\n"
+    "  categorical, its texts the levels the study fixes at keygen); NA or empty is missing.\n"
     "HTTP: --server https://...; --cacert PEM for a server with a private certificate;\n"
     "  --token-file F: the bearer token is F's first line (up to 4096 characters);\n"
     "  a busy server (503) is retried after its Retry-After, up to --retries N times\n"
@@ -437,6 +440,10 @@ int main(int argc, char **argv)
         if (!o.keys || !o.in) return client_usage_error("decrypt needs --keys and --in", NULL);
         stats_report_errors_t worst;
         return client_decrypt(&o, o.keys, o.in, o.out ? o.out : "decrypted_results.csv", o.compare, &worst);
+    }
+    if (!strcmp(o.cmd, "show")) {
+        if (!o.study) return client_usage_error("show needs --study", NULL);
+        return client_show(o.study);
     }
     if (!strcmp(o.cmd, "submit")) return cmd_submit(&o);
     if (!strcmp(o.cmd, "fetch")) return cmd_fetch(&o);

@@ -147,6 +147,9 @@ Test(disclosure, policy_cannot_be_changed_on_an_existing_study, .timeout = 120)
     cr_expect_eq(s->layout.policy.min_cell, 5);
     cr_expect_float_eq(s->layout.policy.min_n_per_param, 1 / 0.33, 1e-15);
     cr_expect_eq(s->layout.policy.legacy, 0);
+    /* Every party can read it from the study file. */
+    cr_expect_eq(run("%s show --study %s | grep -q 'disclosure policy: min_cell 5 (counts 1..4 are never released), "
+                     "min_n_per_param 3.03030303030303'", C, path), 0);
     snprintf(path, sizeof path, "%s/a/result.hst", dir);
     void *result = load(path, &rlen);
     stats_enc_result_t *r;

@@ -91,6 +91,10 @@ int client_keys_exist(const char *dir);
  * that already holds either unless o->force. */
 int client_keygen(const client_opts_t *o, const char *schema_csv, const char *dir);
 
+/* ---- client_show.c ---- */
+/* Prints a study's columns, factors, disclosure policy and digest. */
+int client_show(const char *study_path);
+
 /* ---- client_decrypt.c ---- */
 int client_decrypt(const client_opts_t *o, const char *keys, const char *in, const char *out,
                    const char *compare, stats_report_errors_t *worst);
