@@ -11,7 +11,8 @@
  *   - a pair's cov and corr: the pair's complete count, and for each 0/1
  *     column of the pair the two counts it splits those rows into (both 0/1:
  *     the four cells of their 2 x 2 table);
- *   - a group's count, mean, sd: the group's count;
+ *   - a group's count, mean, sd: the group's count, and for a 0/1 column its
+ *     counts of ones and zeros within the group (cells of their table);
  *   - a histogram bin, a table cell: the count itself (and a table's chi-square
  *     test when any of its cells is suppressed);
  *   - a quantile: the column's count and the count of each bin it is read from.
@@ -85,6 +86,17 @@ const char *stats_policy_pair(const stats_layout_t *lay, const stats_result_t *r
             stats_policy_small(p, n - a1 - b1 + n11))
             return "min_cell";
     }
+    return NULL;
+}
+
+const char *stats_policy_group(const stats_layout_t *lay, const stats_result_t *r, size_t c,
+                               const stats_moments_t *m)
+{
+    const stats_policy_t *p = &lay->policy;
+    if (stats_policy_small(p, m->count)) return "min_cell";
+    /* A 0/1 column's mean within a group is a cell of their table. */
+    if (binary(r, lay, c) && (stats_policy_small(p, m->sum) || stats_policy_small(p, m->count - m->sum)))
+        return "min_cell";
     return NULL;
 }
 

@@ -118,8 +118,9 @@ int stats_write_report_to(FILE *f, const stats_result_t *r, const stats_layout_t
                 stats_moments_t a, b = {0};
                 if (stats_group(r, (size_t)g, level, c, &a)) continue;
                 if (compare) stats_reference_group(compare, (size_t)g, level, c, &b);
-                const char *why = stats_policy_small(&lay->policy, a.count) ? "min_cell" : NULL;
-                row_or_na(&o, lay, why, "count", lay->names[c], grp, a.count, b.count);
+                const char *why = stats_policy_group(lay, r, c, &a);
+                row_or_na(&o, lay, stats_policy_small(&lay->policy, a.count) ? "min_cell" : NULL, "count",
+                          lay->names[c], grp, a.count, b.count);
                 worse(&w.group_mean_rel, row_or_na(&o, lay, why, "mean", lay->names[c], grp, a.mean, b.mean),
                       b.mean, 1e-3 * lay->factor[c]);
                 row_or_na(&o, lay, why, "sd", lay->names[c], grp, a.sd, b.sd);

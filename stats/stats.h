@@ -424,6 +424,9 @@ int stats_policy_small(const stats_policy_t *p, long double count); /* 0 < count
 const char *stats_policy_model(const stats_policy_t *p, long double n, size_t params);
 const char *stats_policy_column(const stats_layout_t *lay, const stats_result_t *r, size_t c);
 const char *stats_policy_pair(const stats_layout_t *lay, const stats_result_t *r, size_t a, size_t b);
+/* Column c's moments m within a group. */
+const char *stats_policy_group(const stats_layout_t *lay, const stats_result_t *r, size_t c,
+                               const stats_moments_t *m);
 /* The report's opening rows: the policy in force. */
 void stats_policy_rows(FILE *f, const stats_policy_t *p, int compare);
 /* A suppressed value: its row with NA, then suppressed:<stat>:<rule>,var,group,threshold. */

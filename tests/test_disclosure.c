@@ -43,7 +43,7 @@ static void write_table(const char *path)
     fclose(f);
 }
 
-#define SPEC "group:rare,ttest:x:rare,table:cat:rare,hist:x:0:11:40,regress:x~y+z"
+#define SPEC "group:rare,group:cat,ttest:x:rare,table:cat:rare,hist:x:0:11:40,regress:x~y+z"
 
 Test(disclosure, small_counts_are_na_with_the_reason, .timeout = 120)
 {
@@ -63,6 +63,13 @@ Test(disclosure, small_counts_are_na_with_the_reason, .timeout = 120)
     cr_expect(has(rep, "mean,x,rare=1,NA,"));
     cr_expect(has(rep, "suppressed:mean:min_cell,x,rare=1,3,"));
     cr_expect(has(rep, "count,x,rare=0,38,"));
+    /* The 0/1 column rare within cat's groups: its mean there is a cell of
+     * their table (2 ones among cat=1's 38 rows), so it is NA, its count not. */
+    cr_expect(has(rep, "count,rare,cat=1,38,"));
+    cr_expect(has(rep, "mean,rare,cat=1,NA,"));
+    cr_expect(has(rep, "suppressed:mean:min_cell,rare,cat=1,3,"));
+    cr_expect(has(rep, "mean,x,cat=1,"));
+    cr_expect(!has(rep, "mean,x,cat=1,NA"));
     /* rare's own mean (2 of 40) and its correlations, the t-test by it. */
     cr_expect(has(rep, "mean,rare,,NA,"));
     cr_expect(has(rep, "count,rare,,40,"));

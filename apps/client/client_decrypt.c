@@ -211,6 +211,10 @@ static void print_summary(const stats_layout_t *lay, const stats_result_t *res, 
            cmp ? "rel error" : "");
     for (size_t c = 0; c < lay->ncols; c++) {
         const stats_moments_t *m = &res->cols[c];
+        if (stats_policy_column(lay, res, c)) { /* disclosure control, as in the report */
+            printf("%-16s %8s %14s\n", lay->names[c], "NA", "NA (suppressed: min_cell)");
+            continue;
+        }
         printf("%-16s %8.0Lf %14.6Lf", lay->names[c], m->count, m->mean);
         if (cmp) printf(" %14.6Lf", ref[c].mean);
         else printf(" %14s", "");
