@@ -29,6 +29,7 @@ static const char *usage_text =
     "  sample  --rows N [--seed S] --out FILE.csv\n"
     "          a generated table with the Framingham heart-study schema\n"
     "  keygen  --schema CSV --keys DIR [--range COL:LO:HI]... [--headroom X] [--stats SPEC]\n"
+    "          [--min-cell N] [--min-n-per-param X]\n"
     "          [--force] [--poly-degree N --coeff-bits B0,B1,...]\n"
     "          DIR/secret.key (mode 0600, never leaves this machine) and DIR/study.hst\n"
     "          (parameters, schema, public and evaluation keys: give it to the server\n"
@@ -36,6 +37,8 @@ static const char *usage_text =
     "          two: >= max(|LO|,|HI|) of its --range, else >= X times the largest |value|\n"
     "          in the schema CSV (--headroom, default 2); a column without values (a\n"
     "          header-only CSV) needs a --range. Refuses a DIR that holds keys unless --force.\n"
+    "  show    --study STUDY\n"
+    "          the study's columns, factors, disclosure policy and digest (for every party)\n"
     "  encrypt --study STUDY --in CSV --out TABLE\n"
     "          encrypt a table with the study's public key (columns as in the schema)\n"
     "  job     --study STUDY [--stats means|all] --out JOB TABLE...\n"
@@ -61,7 +64,8 @@ static const char *usage_text =
     "\n"
     "Default parameters: --poly-degree 8192 --coeff-bits 60,40,40,60.\n"
     "CSV: comma-separated, RFC 4180 quotes, LF or CRLF, an optional UTF-8 BOM; a header\n"
-    "  row of names, then numbers; NA or an empty cell is missing.\n"
+    "  row of names, then numbers (or texts: a column whose first value is not a number is\n"
+    "  categorical, its texts the levels the study fixes at keygen); NA or empty is missing.\n"
     "HTTP: --server https://...; --cacert PEM for a server with a private certificate;\n"
     "  --token-file F: the bearer token is F's first line (up to 4096 characters);\n"
     "  a busy server (503) is retried after its Retry-After, up to --retries N times\n"
@@ -70,7 +74,15 @@ static const char *usage_text =
     "  ttest:COL:G (Welch and pooled t, G a 0/1 column), table:A:B (cell counts and\n"
     "  Pearson chi-square), corrtest:X:Y (t-test of the correlation); p-values two-sided.\n"
     "  group, regress, hist and table add derived columns at keygen (indicators, complete\n"
-    "  cases, bins); encrypt rebuilds them from the study; decrypt reports them.\n";
+    "  cases, bins); encrypt rebuilds them from the study; decrypt reports them.\n"
+    "  quantile:COL:p1,p2,... (R's type-7 quantiles from 64 encrypted bins over COL's\n"
+    "  range in the schema CSV; the report gives the bin width, the error bound),\n"
+    "  moments:COL (skewness m3/m2^1.5 and kurtosis m4/m2^2 from encrypted x^3, x^4 sums).\n"
+    "Disclosure control (fixed in the study at keygen, every party can read it): a count\n"
+    "  c with 0 < c < N (--min-cell, default 3, 0 = off) is never released, nor what is\n"
+    "  computed from it; a model with p parameters needs n >= X p complete cases\n"
+    "  (--min-n-per-param, default 1/0.33 = 3.03). Suppressed values are NA, followed by a\n"
+    "  row suppressed:STAT:RULE,VAR,GROUP,THRESHOLD; the report opens with the policy.\n";
 
 static int parse_number(const char *opt, const char *arg, double *v)
 {
@@ -88,6 +100,8 @@ static int parse(int argc, char **argv, client_opts_t *o)
     o->coeff_bits = "60,40,40,60";
     o->headroom = 2;
     o->retries = CLIENT_RETRIES;
+    o->min_cell = -1;
+    o->min_n_per_param = NAN;
     if (argc < 2) return client_usage_error("missing command", NULL);
     o->cmd = argv[1];
     for (int i = 2; i < argc; i++) {
@@ -126,6 +140,16 @@ static int parse(int argc, char **argv, client_opts_t *o)
             if (i + 1 >= argc) return client_usage_error("missing value after", a);
             if (parse_number(a, argv[++i], &o->wait)) return 2;
             if (o->wait < 0 || o->wait > 3600) return client_usage_error("--wait: seconds in [0, 3600], not", argv[i]);
+        } else if (!strcmp(a, "--min-cell") || !strcmp(a, "--min-n-per-param")) {
+            double v;
+            if (i + 1 >= argc) return client_usage_error("missing value after", a);
+            if (parse_number(a, argv[++i], &v)) return 2;
+            if (!(v >= 0 && v <= STATS_POLICY_MAX_CELL) || (a[6] == 'c' && v != floor(v)))
+                return client_usage_error(a[6] == 'c' ? "--min-cell wants a whole number in [0, 1000000], not"
+                                                      : "--min-n-per-param wants a number in [0, 1000000], not",
+                                          argv[i]);
+            if (a[6] == 'c') o->min_cell = (long)v;
+            else o->min_n_per_param = v;
         } else if (!strcmp(a, "--headroom")) {
             if (i + 1 >= argc) return client_usage_error("missing value after", a);
             if (parse_number(a, argv[++i], &o->headroom)) return 2;
@@ -416,6 +440,10 @@ int main(int argc, char **argv)
         if (!o.keys || !o.in) return client_usage_error("decrypt needs --keys and --in", NULL);
         stats_report_errors_t worst;
         return client_decrypt(&o, o.keys, o.in, o.out ? o.out : "decrypted_results.csv", o.compare, &worst);
+    }
+    if (!strcmp(o.cmd, "show")) {
+        if (!o.study) return client_usage_error("show needs --study", NULL);
+        return client_show(o.study);
     }
     if (!strcmp(o.cmd, "submit")) return cmd_submit(&o);
     if (!strcmp(o.cmd, "fetch")) return cmd_fetch(&o);

@@ -52,6 +52,7 @@ int stats_layout_for(const ckks_context_t *ctx, const stats_table_t *t, stats_la
     if (!ctx || !t || !lay || t->ncols == 0) return STATS_EINVAL;
     memset(lay, 0, sizeof *lay);
     lay->slots = ckks_context_slots(ctx);
+    lay->policy = stats_policy_default();
     lay->ncols = t->ncols;
     lay->block = next_pow2(t->ncols);
     if (lay->block > lay->slots / 2) return STATS_EINVAL;

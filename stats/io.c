@@ -93,7 +93,14 @@ static int ckks_fail(int rc, const char *what)
     return rc == CKKS_ENOMEM ? STATS_ENOMEM : STATS_ECKKS;
 }
 
-/* ---- schema ---- */
+/* ---- schema ----
+ * ncols, slots, names, factors, then (since disclosure policies) the policy:
+ * "policy1\0", min_cell (u64), min_n_per_param (double). A schema without
+ * the policy (a study made before them) is read with the default policy and
+ * written back without it, so its digest does not change. */
+static const char policy_tag[8] = "policy1";
+#define POLICY_BYTES 24
+
 static void schema_payload(const stats_layout_t *lay, buf_t *b)
 {
     put_u64(b, lay->ncols);
@@ -104,6 +111,11 @@ static void schema_payload(const stats_layout_t *lay, buf_t *b)
         put(b, name, STATS_NAME_MAX);
     }
     for (size_t c = 0; c < lay->ncols; c++) put(b, &lay->factor[c], 8);
+    if (lay->policy.legacy) return; /* a study of before policies keeps its bytes (and digest) */
+    uint64_t min_cell = lay->policy.min_cell;
+    put(b, policy_tag, 8);
+    put_u64(b, min_cell);
+    put(b, &lay->policy.min_n_per_param, 8);
 }
 
 static int parse_schema(const ckks_context_t *ctx, const uint8_t *p, size_t plen, stats_layout_t *lay)
@@ -112,10 +124,24 @@ static int parse_schema(const ckks_context_t *ctx, const uint8_t *p, size_t plen
     if (plen < 16) return STATS_ESCHEMA;
     memcpy(&ncols, p, 8);
     memcpy(&slots, p + 8, 8);
+    size_t base = 16 + ncols * (STATS_NAME_MAX + 8);
     if (ncols == 0 || ncols > STATS_MAX_COLS || slots != ckks_context_slots(ctx) ||
-        plen != 16 + ncols * (STATS_NAME_MAX + 8))
+        (plen != base && plen != base + POLICY_BYTES))
         return STATS_ESCHEMA;
     memset(lay, 0, sizeof *lay);
+    lay->policy = stats_policy_default();
+    lay->policy.legacy = plen == base;
+    if (plen != base) {
+        uint64_t min_cell;
+        double per_param;
+        memcpy(&min_cell, p + base + 8, 8);
+        memcpy(&per_param, p + base + 16, 8);
+        if (memcmp(p + base, policy_tag, 8) || min_cell > STATS_POLICY_MAX_CELL || !isfinite(per_param) ||
+            per_param < 0 || per_param > STATS_POLICY_MAX_CELL)
+            return STATS_ESCHEMA;
+        lay->policy.min_cell = (uint32_t)min_cell;
+        lay->policy.min_n_per_param = per_param;
+    }
     lay->ncols = ncols;
     lay->slots = slots;
     size_t block = 1;
@@ -213,6 +239,12 @@ static int check_factors(const stats_layout_t *lay)
 int stats_study_create_factors(ckks_context_t *ctx, const stats_table_t *t, const ckks_secret_key_t *sk,
                                const double *factors, stats_study_t **out)
 {
+    return stats_study_create_policy(ctx, t, sk, factors, NULL, out);
+}
+
+int stats_study_create_policy(ckks_context_t *ctx, const stats_table_t *t, const ckks_secret_key_t *sk,
+                              const double *factors, const stats_policy_t *policy, stats_study_t **out)
+{
     if (!ctx || !t || !sk || !out) return STATS_EINVAL;
     *out = NULL;
     if (ckks_secret_key_context(sk) != ctx) {
@@ -225,6 +257,16 @@ int stats_study_create_factors(ckks_context_t *ctx, const stats_table_t *t, cons
     if (!rc && factors)
         for (size_t c = 0; c < s->layout.ncols; c++) s->layout.factor[c] = factors[c];
     if (!rc) rc = check_factors(&s->layout);
+    if (!rc && policy) {
+        s->layout.policy = *policy;
+        s->layout.policy.legacy = 0;
+        if (policy->min_cell > STATS_POLICY_MAX_CELL || !isfinite(policy->min_n_per_param) ||
+            policy->min_n_per_param < 0 || policy->min_n_per_param > STATS_POLICY_MAX_CELL) {
+            stats_set_error("disclosure policy: min_cell and min_n_per_param must lie in [0, %d]",
+                            STATS_POLICY_MAX_CELL);
+            rc = STATS_EINVAL;
+        }
+    }
     if (rc) {
         free(s);
         return rc;
@@ -346,7 +388,7 @@ static uint64_t max_payload(const stats_stream_t *r, uint16_t *type)
     if (r->index == 0) return 24 + 16 + 8 * CKKS_MAX_PRIMES;
     uint64_t k = ckks_context_data_primes(ctx) + 1, n = ckks_context_n(ctx), key = (k - 1) * 2 * k * n * 8;
     switch (r->index) {
-    case 1: return 16 + STATS_MAX_COLS * (STATS_NAME_MAX + 8);
+    case 1: return 16 + STATS_MAX_COLS * (STATS_NAME_MAX + 8) + POLICY_BYTES;
     case 2: return 2 * k * n * 8;
     case 3: return key;
     default: return 8 + r->max_gk * (8 + key);

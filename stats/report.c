@@ -40,6 +40,15 @@ static double row(out_t *o, const char *stat, const char *var, const char *group
     return rel;
 }
 
+/* row(), or NA and the reason when the policy suppresses it (why != NULL). */
+static double row_or_na(out_t *o, const stats_layout_t *lay, const char *why, const char *stat, const char *var,
+                        const char *group, long double v, long double want)
+{
+    if (!why) return row(o, stat, var, group, v, want);
+    stats_suppressed_row(o->f, &lay->policy, why, stat, var, group, o->compare, want);
+    return NAN;
+}
+
 static void worse(double *w, double v, long double want, double floor)
 {
     if (w && !isnan(v) && fabsl(want) >= floor && v > *w) *w = v;
@@ -59,20 +68,23 @@ int stats_write_report_to(FILE *f, const stats_result_t *r, const stats_layout_t
     out_t o = {f, compare != NULL};
     stats_report_errors_t w = {0};
     fprintf(f, "statistic,variable,group,value%s\n", compare ? ",plaintext,abs_error,rel_error" : "");
+    stats_policy_rows(f, &lay->policy, compare != NULL);
     const size_t C = r->ncols;
     for (size_t c = 0; c < C; c++) {
         const stats_moments_t *m = &r->cols[c];
         const char *name = lay->names[c];
         double floor = 1e-3 * lay->factor[c];
+        const char *why = stats_policy_column(lay, r, c);
+        const char *why_n = stats_policy_small(&lay->policy, m->count) ? "min_cell" : NULL;
         if (what & STATS_REPORT_MEAN) {
-            row(&o, "count", name, "", m->count, compare ? ref[c].count : 0);
-            worse(&w.mean_rel, row(&o, "mean", name, "", m->mean, compare ? ref[c].mean : 0),
+            row_or_na(&o, lay, why_n, "count", name, "", m->count, compare ? ref[c].count : 0);
+            worse(&w.mean_rel, row_or_na(&o, lay, why, "mean", name, "", m->mean, compare ? ref[c].mean : 0),
                   compare ? ref[c].mean : 0, floor);
         }
-        if (what & STATS_REPORT_SUM) row(&o, "sum", name, "", m->sum, compare ? ref[c].sum : 0);
+        if (what & STATS_REPORT_SUM) row_or_na(&o, lay, why, "sum", name, "", m->sum, compare ? ref[c].sum : 0);
         if (what & STATS_REPORT_VAR) {
-            row(&o, "var", name, "", m->var, compare ? ref[c].var : 0);
-            worse(&w.sd_rel, row(&o, "sd", name, "", m->sd, compare ? ref[c].sd : 0),
+            row_or_na(&o, lay, why, "var", name, "", m->var, compare ? ref[c].var : 0);
+            worse(&w.sd_rel, row_or_na(&o, lay, why, "sd", name, "", m->sd, compare ? ref[c].sd : 0),
                   compare ? ref[c].sd : 0, floor);
         }
     }
@@ -82,9 +94,10 @@ int stats_write_report_to(FILE *f, const stats_result_t *r, const stats_layout_t
                 char var[2 * STATS_NAME_MAX + 2];
                 snprintf(var, sizeof var, "%s:%s", lay->names[i], lay->names[j]);
                 const stats_pair_t *p = &r->pairs[i * C + j], *q = &refp[i * C + j];
-                row(&o, "cov", var, "", p->cov, compare ? q->cov : 0);
-                row(&o, "corr", var, "", p->corr, compare ? q->corr : 0);
-                if (compare && !isnan((double)q->corr) && fabsl(p->corr - q->corr) > w.corr_abs)
+                const char *why = stats_policy_pair(lay, r, i, j);
+                row_or_na(&o, lay, why, "cov", var, "", p->cov, compare ? q->cov : 0);
+                row_or_na(&o, lay, why, "corr", var, "", p->corr, compare ? q->corr : 0);
+                if (compare && !why && !isnan((double)q->corr) && fabsl(p->corr - q->corr) > w.corr_abs)
                     w.corr_abs = (double)fabsl(p->corr - q->corr);
             }
     }
@@ -105,10 +118,12 @@ int stats_write_report_to(FILE *f, const stats_result_t *r, const stats_layout_t
                 stats_moments_t a, b = {0};
                 if (stats_group(r, (size_t)g, level, c, &a)) continue;
                 if (compare) stats_reference_group(compare, (size_t)g, level, c, &b);
-                row(&o, "count", lay->names[c], grp, a.count, b.count);
-                worse(&w.group_mean_rel, row(&o, "mean", lay->names[c], grp, a.mean, b.mean), b.mean,
-                      1e-3 * lay->factor[c]);
-                row(&o, "sd", lay->names[c], grp, a.sd, b.sd);
+                const char *why = stats_policy_group(lay, r, c, &a);
+                row_or_na(&o, lay, stats_policy_small(&lay->policy, a.count) ? "min_cell" : NULL, "count",
+                          lay->names[c], grp, a.count, b.count);
+                worse(&w.group_mean_rel, row_or_na(&o, lay, why, "mean", lay->names[c], grp, a.mean, b.mean),
+                      b.mean, 1e-3 * lay->factor[c]);
+                row_or_na(&o, lay, why, "sd", lay->names[c], grp, a.sd, b.sd);
             }
         }
     }

@@ -71,7 +71,7 @@ static int add_level_indicators(const stats_table_t *raw, stats_table_t **t, siz
     if (nl == 0)
         return fail(err, errlen, "column '%s' has no values in the schema table (its levels come from the data)",
                     raw->names[g]);
-    if (binary && !always) return STATS_OK;
+    if (binary && !always && !raw->levels[g]) return STATS_OK; /* a factor's groups are named by level */
     qsort(levels, nl, sizeof levels[0], cmp_double);
     /* Levels already present (another group: or table: of the same column). */
     size_t len = strlen(raw->names[g]);
@@ -81,6 +81,10 @@ static int add_level_indicators(const stats_table_t *raw, stats_table_t **t, siz
     int rc = stats_add_indicators(*t, g, levels, nl, &w);
     if (rc == STATS_EINVAL) return fail(err, errlen, "too many columns for the study with '%s''s levels",
                                         raw->names[g]);
+    if (!rc && (rc = stats_factor_rename(raw, g, w, (*t)->ncols))) {
+        stats_table_free(w);
+        return fail(err, errlen, "%s", stats_error());
+    }
     if (!rc) swap_in(t, w);
     return rc;
 }
@@ -96,6 +100,10 @@ int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t 
     memcpy(t->values, raw->values, raw->nrows * raw->ncols * sizeof(double));
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", spec);
+    stats_spec_join(buf);
+    /* A factor's levels are the schema: its indicators are always there. */
+    for (size_t c = 0; c < raw->ncols && rc == STATS_OK; c++)
+        if (raw->levels[c]) rc = add_level_indicators(raw, &t, c, 1, err, errlen);
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok && rc == STATS_OK; tok = strtok_r(NULL, ",", &save)) {
         stats_table_t *w = NULL;
@@ -144,6 +152,10 @@ int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t 
             }
             if (!rc && n < 2) rc = fail(err, errlen, "regression '%s' needs at least one regressor", f);
             if (!rc) rc = stats_add_complete_cases(t, cols, n, &w);
+        } else if (!strncmp(tok, "quantile:", 9)) {
+            rc = stats_spec_quantile(raw, &t, tok + 9, err, errlen);
+        } else if (!strncmp(tok, "moments:", 8)) {
+            rc = stats_spec_moments(raw, &t, tok + 8, err, errlen);
         } else if (!strncmp(tok, "hist:", 5)) {
             char *name = tok + 5, *colon = strchr(name, ':');
             double edges[65];
@@ -163,7 +175,7 @@ int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t 
             if (rc == STATS_EINVAL && err && !err[0]) snprintf(err, errlen, "histogram edges must increase");
         } else {
             rc = fail(err, errlen, "unknown statistic '%s' (mean, var, corr, group:, regress:, hist:, ttest:, "
-                      "table:, corrtest:)", tok);
+                      "table:, corrtest:, quantile:, moments:)", tok);
         }
         if (!rc && w) swap_in(&t, w);
     }
@@ -198,11 +210,20 @@ int stats_derive_like(const stats_table_t *raw, const stats_layout_t *schema, st
         const char *name = schema->names[c];
         memcpy(t->names[c], name, STATS_NAME_MAX);
         int src = column(raw, name, strlen(name));
+        if (src < 0 && (rc = stats_derive_extra(raw, name, t, c)) != 0) {
+            if (rc < 0) fail(err, errlen, "cannot rebuild column '%s'", name);
+            rc = rc < 0 ? rc : STATS_OK;
+            continue;
+        }
         const char *eq = strrchr(name, '='), *in = strstr(name, " in [");
         for (size_t r = 0; r < raw->nrows && rc == STATS_OK; r++) {
             double v;
             if (src >= 0) {
-                v = stats_value(raw, r, (size_t)src);
+                int fc = stats_factor_code(raw, (size_t)src, r, schema, &v);
+                if (fc < 0) {
+                    rc = fail(err, errlen, "%s", stats_error());
+                    break;
+                }
             } else if (!strncmp(name, "cc:", 3)) {
                 int complete = 1;
                 for (size_t k = 0; k < ncc; k++) complete &= !isnan(stats_value(raw, r, cc_src[k]));
@@ -218,6 +239,10 @@ int stats_derive_like(const stats_table_t *raw, const stats_layout_t *schema, st
                 }
                 double x = stats_value(raw, r, (size_t)s);
                 v = x >= a && (close == ']' ? x <= b : x < b);
+            } else if (eq && column(raw, name, (size_t)(eq - name)) >= 0 &&
+                       raw->levels[column(raw, name, (size_t)(eq - name))]) {
+                const char *level = stats_factor_level(raw, (size_t)column(raw, name, (size_t)(eq - name)), r);
+                v = level && !strcmp(level, eq + 1);
             } else if (eq) {
                 int s = column(raw, name, (size_t)(eq - name));
                 char *end;

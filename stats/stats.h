@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ckks/ckks.h"
 
@@ -50,10 +51,16 @@ const char *stats_strerror(int status);
 #define STATS_MAX_COLS 64
 #define STATS_NAME_MAX 64
 
+#define STATS_FACTOR_MAX_LEVELS 16
 typedef struct stats_table {
     size_t ncols, nrows;
     char names[STATS_MAX_COLS][STATS_NAME_MAX];
     double *values; /* nrows * ncols, row-major; NaN = missing */
+    /* Factor (text-valued) columns, factor.c: levels[c] holds nlevels[c]
+     * texts in strcmp order and the column's values are level indices; NULL
+     * for a numeric column. Freed by stats_table_free. */
+    char (*levels[STATS_MAX_COLS])[STATS_NAME_MAX];
+    size_t nlevels[STATS_MAX_COLS];
 } stats_table_t;
 
 int stats_table_new(size_t ncols, size_t nrows, stats_table_t **out);
@@ -66,7 +73,10 @@ static inline double stats_value(const stats_table_t *t, size_t row, size_t col)
 int stats_column(const stats_table_t *t, const char *name);
 
 /* Reads a CSV: a header row of column names, then numeric cells; "NA" or an
- * empty cell is missing. Errors name the line and column (err, errlen). */
+ * empty cell is missing. A column whose first present cell is not a number is
+ * a factor (its texts are its levels, at most STATS_FACTOR_MAX_LEVELS; a
+ * number in it is an error, as text in a numeric column is). Errors name the
+ * line and column (err, errlen). */
 int stats_read_csv(const char *path, stats_table_t **out, char *err, size_t errlen);
 int stats_write_csv(const stats_table_t *t, const char *path);
 
@@ -106,6 +116,21 @@ struct stats_layout;
 int stats_derive_like(const stats_table_t *raw, const struct stats_layout *schema, stats_table_t **out,
                       char *err, size_t errlen);
 
+/* ---- factors (factor.c; the study side in its comment) ------------------------ */
+/* Makes column c a factor: texts[i] is the text of value i in the column's
+ * cells now; levels sorted, cells renumbered to level indices. */
+int stats_table_set_factor(stats_table_t *t, size_t c, char (*texts)[STATS_NAME_MAX], size_t n);
+/* The level text of a cell of a factor column (NULL: missing or numeric). */
+const char *stats_factor_level(const stats_table_t *t, size_t c, size_t row);
+/* The study's value of raw column src at row when the study or the table
+ * holds it as a factor: the level's index among the schema's "COL=level"
+ * indicators (1), or 0 when both are numeric (*v the raw value), or
+ * STATS_ERANGE for a level the study does not have (stats_error names it). */
+int stats_factor_code(const stats_table_t *raw, size_t src, size_t row, const struct stats_layout *schema, double *v);
+/* Renames the indicator columns t[first ...] of factor column g of raw to
+ * "COL=level" (STATS_EINVAL for a level that cannot be named so). */
+int stats_factor_rename(const stats_table_t *raw, size_t g, stats_table_t *t, size_t first);
+
 /* ---- plaintext reference (long double) --------------------------------------- */
 typedef struct {
     long double count, sum, mean, var, sd; /* var: sample variance (n-1) */
@@ -121,11 +146,30 @@ int stats_reference(const stats_table_t *t, stats_moments_t *cols, stats_pair_t 
 int stats_reference_group(const stats_table_t *t, size_t g, int level, size_t c,
                           stats_moments_t *m);
 
+/* ---- disclosure control (disclosure.c) -----------------------------------------
+ * The study's policy, fixed at keygen, stored in its schema frame and so
+ * covered by the study digest: every count released (a column's count, a
+ * group, a histogram bin, a quantile's bin, a table cell) is either 0 or at
+ * least min_cell, else the value and what is computed from it are written NA
+ * with the reason; a model with p parameters needs n >= min_n_per_param * p
+ * complete cases. min_cell 0 or 1 releases every count. */
+#define STATS_POLICY_MIN_CELL 3                  /* DataSHIELD nfilter.tab */
+#define STATS_POLICY_MIN_N_PER_PARAM (1 / 0.33)  /* DataSHIELD nfilter.glm: p <= 0.33 n */
+#define STATS_POLICY_MAX_CELL 1000000            /* the most either setting may be */
+typedef struct {
+    uint32_t min_cell;
+    double min_n_per_param;
+    int legacy; /* read from a study file of before policies (written back the same way) */
+} stats_policy_t;
+
+stats_policy_t stats_policy_default(void);
+
 /* ---- encrypted tables -------------------------------------------------------- */
 typedef struct stats_layout {
     size_t ncols, block, rows_per_ct, chunks, nrows, slots;
     double factor[STATS_MAX_COLS]; /* public power-of-two scale per column */
     char names[STATS_MAX_COLS][STATS_NAME_MAX];
+    stats_policy_t policy; /* disclosure control (the default from stats_layout_for) */
 } stats_layout_t;
 
 /* Layout for a table shape; factors from the table's observed ranges
@@ -210,6 +254,9 @@ int stats_study_create(ckks_context_t *ctx, const stats_table_t *t, const ckks_s
  * ranges rather than the schema table's observed ones. */
 int stats_study_create_factors(ckks_context_t *ctx, const stats_table_t *t, const ckks_secret_key_t *sk,
                                const double *factors, stats_study_t **out);
+/* The same with a disclosure policy (NULL: the default). */
+int stats_study_create_policy(ckks_context_t *ctx, const stats_table_t *t, const ckks_secret_key_t *sk,
+                              const double *factors, const stats_policy_t *policy, stats_study_t **out);
 void stats_study_free(stats_study_t *s);
 /* Whether sk is the secret key of this study (the study's public key
  * decrypts to its small error under sk): STATS_OK or STATS_EKEY, with a
@@ -331,6 +378,60 @@ typedef struct {
 int stats_write_report(const char *path, const stats_result_t *r, const stats_layout_t *lay,
                        unsigned what, const int *groups, size_t ngroups,
                        const stats_table_t *compare, stats_report_errors_t *worst);
+
+/* ---- quantiles and shape (quantile.c; the method in its comment) -----------------
+ * quantile:COL:p1,p2,... (keygen adds D x D bins of COL's schema range as 2 D
+ * one-hot digit columns "COL q[LO:HI]/DxD hi=a" / "lo=b"); moments:COL (adds
+ * "(COL-C)^2" twice, C a public centre: skewness and kurtosis from third and
+ * fourth power sums). */
+#define STATS_QUANTILE_DIGITS 8 /* 64 bins */
+/* Joins a quantile's probabilities into its token: "quantile:X:0.25,0.5,mean"
+ * becomes "quantile:X:0.25;0.5,mean" (so a spec still splits at commas). */
+void stats_spec_join(char *spec);
+int stats_quantile_probs(const char *list, double *p, size_t max, size_t *n);
+/* Keygen: append the derived columns of quantile:ARG / moments:COL to *t. */
+int stats_spec_quantile(const stats_table_t *raw, stats_table_t **t, const char *arg, char *err, size_t errlen);
+int stats_spec_moments(const stats_table_t *raw, stats_table_t **t, const char *col, char *err, size_t errlen);
+/* Whether name is "(COL-C)^2" (1) or its copy "(COL-C)^2 again" (2) for a
+ * column COL of src (any COL when src is NULL): COL (STATS_NAME_MAX bytes), C. */
+int stats_centred_square(const stats_table_t *src, const char *name, char *col, double *centre);
+/* Fills column c of t when `name` is a quantile bin or a "(COL-C)^2" column, from
+ * the table src that holds COL: 1 done, 0 not such a name, < 0 error. */
+int stats_derive_extra(const stats_table_t *src, const char *name, stats_table_t *t, size_t c);
+typedef struct {
+    double lo, hi, width;
+    size_t bins;
+    long double n, counts[256];
+} stats_bins_t;
+/* The decrypted bin counts of COL (STATS_EINVAL: the study has no bins of COL). */
+int stats_quantile_bins(const stats_result_t *r, const stats_layout_t *lay, const char *col, stats_bins_t *out);
+/* R's type-7 quantile read from the bins (error below the bin width); the
+ * bins of the two order statistics it is read from. */
+long double stats_quantile_from_bins(const stats_bins_t *b, double p, size_t *bin_a, size_t *bin_b);
+/* R's type-7 quantile of the plaintext column (long double). */
+long double stats_reference_quantile(const stats_table_t *t, size_t c, double p);
+typedef struct {
+    long double n, skewness, kurtosis; /* m3 / m2^1.5, m4 / m2^2 (moments::skewness, moments::kurtosis) */
+} stats_shape_t;
+/* From a result with COL (index c), "(COL-C)^2" (c2) and its copy (c3), C = centre. */
+int stats_shape(const stats_result_t *r, size_t c, size_t c2, size_t c3, double centre, stats_shape_t *out);
+int stats_reference_shape(const stats_table_t *t, size_t c, stats_shape_t *out);
+
+/* ---- disclosure control in reports (disclosure.c; rules in its comment) ---------
+ * Each returns NULL when the value may be released, else the rule that
+ * suppresses it ("min_cell" or "min_n_per_param"). */
+int stats_policy_small(const stats_policy_t *p, long double count); /* 0 < count < min_cell */
+const char *stats_policy_model(const stats_policy_t *p, long double n, size_t params);
+const char *stats_policy_column(const stats_layout_t *lay, const stats_result_t *r, size_t c);
+const char *stats_policy_pair(const stats_layout_t *lay, const stats_result_t *r, size_t a, size_t b);
+/* Column c's moments m within a group. */
+const char *stats_policy_group(const stats_layout_t *lay, const stats_result_t *r, size_t c,
+                               const stats_moments_t *m);
+/* The report's opening rows: the policy in force. */
+void stats_policy_rows(FILE *f, const stats_policy_t *p, int compare);
+/* A suppressed value: its row with NA, then suppressed:<stat>:<rule>,var,group,threshold. */
+void stats_suppressed_row(FILE *f, const stats_policy_t *p, const char *rule, const char *stat, const char *var,
+                          const char *group, int compare, long double want);
 
 /* Last error text for STATS_ECSV / STATS_ECKKS (thread-local). */
 const char *stats_error(void);

@@ -63,6 +63,7 @@ int stats_table_new(size_t ncols, size_t nrows, stats_table_t **out)
 void stats_table_free(stats_table_t *t)
 {
     if (!t) return;
+    for (size_t c = 0; c < STATS_MAX_COLS; c++) free(t->levels[c]);
     free(t->values);
     free(t);
 }
@@ -94,6 +95,9 @@ typedef struct {
     size_t *lines;
     char *err;
     size_t errlen;
+    int text[STATS_MAX_COLS]; /* 0 no value yet, 1 numeric, 2 text (a factor) */
+    char (*dict[STATS_MAX_COLS])[STATS_NAME_MAX]; /* a factor's texts, in order of appearance */
+    size_t ndict[STATS_MAX_COLS];
 } csv_reader_t;
 
 static void csv_fail(csv_reader_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -156,6 +160,28 @@ static void csv_header_field(csv_reader_t *r, char *name, size_t len)
     memcpy(r->names[c], name, len + 1);
 }
 
+/* A text cell of column c: its index among the column's texts. */
+static void csv_level(csv_reader_t *r, size_t c, const char *cell, size_t len)
+{
+    r->text[c] = 2;
+    size_t k = 0;
+    while (k < r->ndict[c] && strcmp(r->dict[c][k], cell)) k++;
+    if (k == r->ndict[c]) {
+        if (len >= STATS_NAME_MAX || k == STATS_FACTOR_MAX_LEVELS) {
+            csv_fail(r, "%s:%zu: column %zu (%s): '%.32s' is %s", r->path, r->line, c + 1, r->names[c], cell,
+                     len >= STATS_NAME_MAX ? "too long for a level name" : "a 17th level (a categorical column has at most 16)");
+            return;
+        }
+        if (!r->dict[c] && !(r->dict[c] = calloc(STATS_FACTOR_MAX_LEVELS, sizeof *r->dict[c]))) {
+            r->failed = STATS_ENOMEM;
+            return;
+        }
+        memcpy(r->dict[c][k], cell, len + 1);
+        r->ndict[c]++;
+    }
+    r->row[c] = (double)k;
+}
+
 static void csv_cell(csv_reader_t *r, char *cell, size_t len)
 {
     size_t c = r->field;
@@ -166,11 +192,21 @@ static void csv_cell(csv_reader_t *r, char *cell, size_t len)
         char *end;
         errno = 0;
         v = strtod(cell, &end);
+        if (end != cell + len && r->text[c] != 1) { /* text: a factor's level */
+            csv_level(r, c, cell, len);
+            return;
+        }
         if (end != cell + len || errno || !isfinite(v)) {
             csv_fail(r, "%s:%zu: column %zu (%s): '%.32s' is not a number", r->path, r->line, c + 1, r->names[c],
                      cell);
             return;
         }
+        if (r->text[c] == 2) {
+            csv_fail(r, "%s:%zu: column %zu (%s): '%.32s' is a number in a column of texts (a categorical column)",
+                     r->path, r->line, c + 1, r->names[c], cell);
+            return;
+        }
+        r->text[c] = 1;
     }
     r->row[c] = v;
 }
@@ -280,6 +316,14 @@ int stats_read_csv_lines(const char *path, stats_table_t **out, size_t **lines, 
     if (!rc) {
         memcpy(t->names, r->names, sizeof r->names[0] * r->ncols);
         if (r->nrows) memcpy(t->values, r->vals, r->nrows * r->ncols * sizeof *r->vals);
+        for (size_t c = 0; c < r->ncols && !rc; c++)
+            if (r->ndict[c]) rc = stats_table_set_factor(t, c, r->dict[c], r->ndict[c]);
+    }
+    if (rc) {
+        stats_table_free(t);
+        t = NULL;
+    }
+    if (!rc) {
         *out = t;
         if (lines) {
             *lines = r->lines;
@@ -288,6 +332,7 @@ int stats_read_csv_lines(const char *path, stats_table_t **out, size_t **lines, 
     }
     free(r->vals);
     free(r->lines);
+    for (size_t c = 0; c < STATS_MAX_COLS; c++) free(r->dict[c]);
     free(r);
     return rc;
 }

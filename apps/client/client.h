@@ -34,6 +34,8 @@ typedef struct {
     int retries;     /* --retries N: 503 answers retried (default CLIENT_RETRIES) */
     double headroom; /* --headroom X: factor >= X * max |observed| (default 2) */
     double wait;     /* --wait S (health): seconds to keep trying */
+    long min_cell;          /* --min-cell N (keygen): -1 unset, the default policy */
+    double min_n_per_param; /* --min-n-per-param X (keygen): NAN unset */
     client_range_t ranges[CLIENT_MAX_RANGES];
     size_t nranges;
     const char *groups[STATS_MAX_COLS];
@@ -89,6 +91,10 @@ int client_keys_exist(const char *dir);
  * that already holds either unless o->force. */
 int client_keygen(const client_opts_t *o, const char *schema_csv, const char *dir);
 
+/* ---- client_show.c ---- */
+/* Prints a study's columns, factors, disclosure policy and digest. */
+int client_show(const char *study_path);
+
 /* ---- client_decrypt.c ---- */
 int client_decrypt(const client_opts_t *o, const char *keys, const char *in, const char *out,
                    const char *compare, stats_report_errors_t *worst);
@@ -111,6 +117,14 @@ void client_report_row(FILE *f, const char *stat, const char *var, const char *g
  * (0, or 1 after printing why; other statistics are ignored). */
 int client_test_rows(FILE *f, const char *tok, const stats_layout_t *lay, const stats_result_t *res,
                      const stats_table_t *cmp);
+
+/* client_quantile.c: the rows of quantile:COL:p,... or moments:COL (0, or 1
+ * after printing why; other statistics are ignored). */
+int client_shape_rows(FILE *f, const char *tok, const stats_layout_t *lay, const stats_result_t *res,
+                      const stats_table_t *cmp);
+/* A report row, or NA and the reason when why (a policy rule) is set. */
+void client_report_value(FILE *f, const stats_layout_t *lay, const char *why, const char *stat, const char *var,
+                         const char *group, long double v, int compare, long double want);
 
 /* To move to stats/stats.h:
  * stats/table.c: the CSV reader, also giving each row's line in the file. */

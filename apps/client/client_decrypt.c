@@ -65,18 +65,21 @@ static int regression_rows(FILE *f, const char *model, const stats_layout_t *lay
     int have_ref = cmp && !stats_reference_regress(cmp, idx[0], idx + 1, n - 1, &ref);
     /* Per term coef, se, t and two-sided p (df = n - k - 1), then r2, n, df. */
     long double df = rg.n - (long double)n, want_df = have_ref ? ref.n - (long double)n : 0;
+    /* Disclosure control: n parameters (the intercept and k slopes). */
+    const char *why = stats_policy_model(&lay->policy, rg.n, n);
     for (size_t i = 0; i < n; i++) {
         const char *term = i == 0 ? "(intercept)" : names[i];
         long double t = rg.coef[i] / rg.se[i], want_t = have_ref ? ref.coef[i] / ref.se[i] : 0;
-        client_report_row(f, "coef", model, term, rg.coef[i], cmp != NULL, have_ref ? ref.coef[i] : 0);
-        client_report_row(f, "se", model, term, rg.se[i], cmp != NULL, have_ref ? ref.se[i] : 0);
-        client_report_row(f, "t", model, term, t, cmp != NULL, want_t);
-        client_report_row(f, "p", model, term, stats_t_pvalue(t, df), cmp != NULL,
-                          have_ref ? stats_t_pvalue(want_t, want_df) : 0);
+        client_report_value(f, lay, why, "coef", model, term, rg.coef[i], cmp != NULL, have_ref ? ref.coef[i] : 0);
+        client_report_value(f, lay, why, "se", model, term, rg.se[i], cmp != NULL, have_ref ? ref.se[i] : 0);
+        client_report_value(f, lay, why, "t", model, term, t, cmp != NULL, want_t);
+        client_report_value(f, lay, why, "p", model, term, stats_t_pvalue(t, df), cmp != NULL,
+                            have_ref ? stats_t_pvalue(want_t, want_df) : 0);
     }
-    client_report_row(f, "r2", model, "", rg.r2, cmp != NULL, have_ref ? ref.r2 : 0);
-    client_report_row(f, "n", model, "", rg.n, cmp != NULL, have_ref ? ref.n : 0);
-    client_report_row(f, "df", model, "", df, cmp != NULL, want_df);
+    client_report_value(f, lay, why, "r2", model, "", rg.r2, cmp != NULL, have_ref ? ref.r2 : 0);
+    client_report_value(f, lay, stats_policy_small(&lay->policy, rg.n) ? "min_cell" : NULL, "n", model, "", rg.n,
+                        cmp != NULL, have_ref ? ref.n : 0);
+    client_report_value(f, lay, why, "df", model, "", df, cmp != NULL, want_df);
     return 0;
 }
 
@@ -93,6 +96,11 @@ static int histogram_rows(FILE *f, const char *spec, const stats_layout_t *lay, 
         if (strncmp(lay->names[c], col, len) || strncmp(lay->names[c] + len, " in [", 5)) continue;
         long double want = 0;
         for (size_t r = 0; cmp && r < cmp->nrows; r++) want += stats_value(cmp, r, c);
+        if (stats_policy_small(&lay->policy, res->cols[c].sum)) {
+            client_report_value(f, lay, "min_cell", "hist", lay->names[c], "", 0, cmp != NULL, want);
+            bins++;
+            continue;
+        }
         fprintf(f, "hist,%s,,%.0Lf", lay->names[c], roundl(res->cols[c].sum));
         if (cmp) fprintf(f, ",%.0Lf,%.3Lg,%.3Lg", want, fabsl(roundl(res->cols[c].sum) - want), 0.0L);
         fputc('\n', f);
@@ -113,8 +121,10 @@ static int extra_rows(FILE *f, const char *stats, const stats_layout_t *lay, con
     if (!stats) return 0;
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", stats);
+    stats_spec_join(buf);
     char *sv = NULL;
     for (char *tok = strtok_r(buf, ",", &sv); tok; tok = strtok_r(NULL, ",", &sv)) {
+        if (client_shape_rows(f, tok, lay, res, cmp)) return 1;
         if (!strncmp(tok, "regress:", 8) && regression_rows(f, tok + 8, lay, res, cmp)) return 1;
         if (!strncmp(tok, "hist:", 5) && histogram_rows(f, tok + 5, lay, res, cmp)) return 1;
         if (client_test_rows(f, tok, lay, res, cmp)) return 1;
@@ -201,6 +211,10 @@ static void print_summary(const stats_layout_t *lay, const stats_result_t *res, 
            cmp ? "rel error" : "");
     for (size_t c = 0; c < lay->ncols; c++) {
         const stats_moments_t *m = &res->cols[c];
+        if (stats_policy_column(lay, res, c)) { /* disclosure control, as in the report */
+            printf("%-16s %8s %14s\n", lay->names[c], "NA", "NA (suppressed: min_cell)");
+            continue;
+        }
         printf("%-16s %8.0Lf %14.6Lf", lay->names[c], m->count, m->mean);
         if (cmp) printf(" %14.6Lf", ref[c].mean);
         else printf(" %14s", "");

@@ -43,12 +43,18 @@ static int two_columns(const char *tok, const stats_layout_t *lay, int *a, int *
     return 0;
 }
 
-static void test_rows(FILE *f, const char *var, const char *group, const stats_test_t *v, int cmp,
-                      const stats_test_t *want)
+static void test_rows(FILE *f, const stats_layout_t *lay, const char *why, const char *var, const char *group,
+                      const stats_test_t *v, int cmp, const stats_test_t *want)
 {
-    client_report_row(f, "t", var, group, v->stat, cmp, want->stat);
-    client_report_row(f, "df", var, group, v->df, cmp, want->df);
-    client_report_row(f, "p", var, group, v->p, cmp, want->p);
+    client_report_value(f, lay, why, "t", var, group, v->stat, cmp, want->stat);
+    client_report_value(f, lay, why, "df", var, group, v->df, cmp, want->df);
+    client_report_value(f, lay, why, "p", var, group, v->p, cmp, want->p);
+}
+
+/* Disclosure control: any of the counts disclosive. */
+static const char *small(const stats_layout_t *lay, long double a, long double b)
+{
+    return stats_policy_small(&lay->policy, a) || stats_policy_small(&lay->policy, b) ? "min_cell" : NULL;
 }
 
 static int ttest_rows(FILE *f, const char *tok, const stats_layout_t *lay, const stats_result_t *res,
@@ -74,10 +80,11 @@ static int ttest_rows(FILE *f, const char *tok, const stats_layout_t *lay, const
         stats_ttest(&w[0], &w[1], &rw, &rp);
     }
     char group[STATS_NAME_MAX + 8];
+    const char *why = small(lay, m[0].count, m[1].count);
     snprintf(group, sizeof group, "welch:%s", gn);
-    test_rows(f, cn, group, &welch, cmp != NULL, &rw);
+    test_rows(f, lay, why, cn, group, &welch, cmp != NULL, &rw);
     snprintf(group, sizeof group, "pooled:%s", gn);
-    test_rows(f, cn, group, &pooled, cmp != NULL, &rp);
+    test_rows(f, lay, why, cn, group, &pooled, cmp != NULL, &rp);
     return 0;
 }
 
@@ -103,6 +110,7 @@ static int table_rows(FILE *f, const char *tok, const stats_layout_t *lay, const
     /* n_ab = sum over rows of [A=a][B=b]: the pairwise sum of two indicators,
      * 0 on rows where A or B is missing, so the cells hold the complete cases. */
     long double cells[LEVELS_MAX * LEVELS_MAX], want[LEVELS_MAX * LEVELS_MAX] = {0}, n = 0, wn = 0;
+    const char *why = NULL; /* a disclosive cell suppresses itself and the test */
     char var[2 * STATS_NAME_MAX + 2], group[2 * STATS_NAME_MAX + 2];
     snprintf(var, sizeof var, "%s:%s", an, bn);
     for (size_t i = 0; i < na; i++)
@@ -114,16 +122,18 @@ static int table_rows(FILE *f, const char *tok, const stats_layout_t *lay, const
             n += cells[i * nb + j];
             wn += *w;
             snprintf(group, sizeof group, "%s;%s", lay->names[ia[i]], lay->names[ib[j]]);
-            client_report_row(f, "count", var, group, cells[i * nb + j], cmp != NULL, *w);
+            const char *cell_why = small(lay, cells[i * nb + j], 0);
+            if (cell_why) why = cell_why;
+            client_report_value(f, lay, cell_why, "count", var, group, cells[i * nb + j], cmp != NULL, *w);
         }
     stats_test_t x, wx = {0, 0, 0};
     if (stats_chisq_test(cells, na, nb, &x))
         return refuse(tok, "the table needs at least two levels of each column with counts", NULL);
     if (cmp) stats_chisq_test(want, na, nb, &wx);
-    client_report_row(f, "n", var, "", n, cmp != NULL, wn);
-    client_report_row(f, "chisq", var, "", x.stat, cmp != NULL, wx.stat);
-    client_report_row(f, "df", var, "", x.df, cmp != NULL, wx.df);
-    client_report_row(f, "p", var, "", x.p, cmp != NULL, wx.p);
+    client_report_value(f, lay, small(lay, n, 0), "n", var, "", n, cmp != NULL, wn);
+    client_report_value(f, lay, why, "chisq", var, "", x.stat, cmp != NULL, wx.stat);
+    client_report_value(f, lay, why, "df", var, "", x.df, cmp != NULL, wx.df);
+    client_report_value(f, lay, why, "p", var, "", x.p, cmp != NULL, wx.p);
     return 0;
 }
 
@@ -166,9 +176,10 @@ static int corrtest_rows(FILE *f, const char *tok, const stats_layout_t *lay, co
         stats_corr_test(wr, wn, &wt);
     }
     snprintf(var, sizeof var, "%s:%s", xn, yn);
-    client_report_row(f, "r", var, "", pr->corr, cmp != NULL, wr);
-    client_report_row(f, "n", var, "", roundl(pr->n), cmp != NULL, wn);
-    test_rows(f, var, "", &t, cmp != NULL, &wt);
+    const char *why = stats_policy_pair(lay, res, (size_t)x, (size_t)y);
+    client_report_value(f, lay, why, "r", var, "", pr->corr, cmp != NULL, wr);
+    client_report_value(f, lay, small(lay, roundl(pr->n), 0), "n", var, "", roundl(pr->n), cmp != NULL, wn);
+    test_rows(f, lay, why, var, "", &t, cmp != NULL, &wt);
     return 0;
 }
 

@@ -126,13 +126,39 @@ static int raw_factors(const client_opts_t *o, const stats_table_t *raw, const c
     return 0;
 }
 
+/* The factor of moments:COL's (COL-C)^2 column: as COL's own, from the
+ * declared range or X (--headroom) times the largest observed deviation from
+ * C, squared: tight, because the CKKS error of its sums is about absolute
+ * (a factor 4 too large costs 16 in the precision of the fourth moment). A
+ * contributor's value farther from C is refused at encrypt, naming the column. */
+static double centred_square_factor(const client_opts_t *o, const stats_table_t *raw, size_t src, double centre)
+{
+    const client_range_t *r = range_of(o, raw->names[src]);
+    double dev = 0;
+    if (r) {
+        dev = fmax(fabs(r->lo - centre), fabs(r->hi - centre));
+    } else {
+        for (size_t row = 0; row < raw->nrows; row++) {
+            double x = stats_value(raw, row, src);
+            if (!isnan(x)) dev = fmax(dev, o->headroom * fabs(x - centre));
+        }
+    }
+    return pow2_at_least(fmax(dev * dev, 1));
+}
+
 /* Factors of the study's columns: the schema's own, then the derived ones. */
-static void study_factors(const stats_table_t *raw, const double *rawf, const stats_table_t *t, double *f)
+static void study_factors(const client_opts_t *o, const stats_table_t *raw, const double *rawf, const stats_table_t *t,
+                          double *f)
 {
     for (size_t c = 0; c < t->ncols; c++) {
         int src = stats_column(raw, t->names[c]);
+        char col[STATS_NAME_MAX];
+        double centre = 0;
+        int square = src < 0 && stats_centred_square(raw, t->names[c], col, &centre); /* moments:COL */
         if (src < 0 && !strncmp(t->names[c], "cc:", 3)) src = stats_column(raw, t->names[c] + 3);
+        if (square) src = stats_column(raw, col);
         f[c] = src >= 0 ? rawf[src] : 1; /* indicators and bins are 0/1 */
+        if (square && src >= 0) f[c] = centred_square_factor(o, raw, (size_t)src, centre);
     }
 }
 
@@ -181,7 +207,7 @@ static int schema_of(const client_opts_t *o, const char *csv, stats_table_t **t,
         char derr[256] = "";
         int rc = stats_spec_derive(raw, o->stats ? o->stats : "", t, derr, sizeof derr);
         if (rc) err = client_fail("--stats", derr[0] ? derr : stats_strerror(rc));
-        else study_factors(raw, rawf, *t, f);
+        else study_factors(o, raw, rawf, *t, f);
     }
     stats_table_free(raw);
     return err;
@@ -211,7 +237,10 @@ int client_keygen(const client_opts_t *o, const char *schema_csv, const char *di
         return client_fail("secret key", ckks_strerror(rc));
     }
     stats_study_t *study;
-    rc = stats_study_create_factors(ctx, t, sk, factors, &study);
+    stats_policy_t policy = stats_policy_default();
+    if (o->min_cell >= 0) policy.min_cell = (uint32_t)o->min_cell;
+    if (!isnan(o->min_n_per_param)) policy.min_n_per_param = o->min_n_per_param;
+    rc = stats_study_create_policy(ctx, t, sk, factors, &policy, &study);
     stats_table_free(t);
     if (rc) {
         ckks_secret_key_free(sk);
