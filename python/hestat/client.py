@@ -1,4 +1,4 @@
-"""submit and fetch over HTTP, as hestat-client does (urllib, no extra package).
+"""submit and fetch over HTTP, as hestat-client does (http.client, no extra package).
 
 Everything that would leave this machine is checked first: the study must
 parse as exactly one public study (no secret key can be in it) and every
@@ -6,11 +6,11 @@ table as exactly one encrypted table of that study. A 503 (the server's
 queue or upload slots are full) is retried after its Retry-After (1..30 s),
 at most `retries` times and 60 s of waiting per request.
 """
+import http.client
 import json
 import ssl
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 
 from ._lib import HestatError
 from .study import Study, read_bytes
@@ -37,22 +37,41 @@ class Client:
         return "<hestat.Client %s, token %s>" % (self.server, "set (not shown)" if self._token else "none")
 
     # ---- requests -------------------------------------------------------------
+    def _send(self, method, path, body):
+        """One request: (status, body, Retry-After). A server that refuses an
+        upload (401, 413, 503) answers before the body and closes: the
+        answer is read even when sending the rest of the body failed."""
+        u = urllib.parse.urlsplit(self.server + path)
+        if u.scheme == "https":
+            conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=self.timeout, context=self._ctx)
+        else:
+            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=self.timeout)
+        try:
+            conn.putrequest(method, u.path + ("?" + u.query if u.query else ""))
+            if self._token:
+                conn.putheader("Authorization", "Bearer " + self._token)
+            conn.putheader("Content-Length", str(len(body or b"")))
+            if body:
+                conn.putheader("Content-Type", "application/octet-stream")
+            conn.endheaders()
+            try:
+                view = memoryview(body or b"")
+                for i in range(0, len(view), 1 << 20):
+                    conn.send(view[i:i + (1 << 20)])
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the answer, if any, says why
+            r = conn.getresponse()
+            return r.status, r.read(), r.getheader("Retry-After")
+        except (OSError, http.client.HTTPException) as e:
+            raise HestatError("%s %s: %s" % (method, self.server + path, e or type(e).__name__)) from None
+        finally:
+            conn.close()
+
     def _request(self, method, path, body=None, want=200):
         url = self.server + path
         waited = 0.0
         for attempt in range(1, 10 ** 6):
-            req = urllib.request.Request(url, data=body, method=method)
-            if self._token:
-                req.add_header("Authorization", "Bearer " + self._token)
-            if body is not None:
-                req.add_header("Content-Type", "application/octet-stream")
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout, context=self._ctx) as r:
-                    status, data, retry_after = r.status, r.read(), None
-            except urllib.error.HTTPError as e:
-                status, data, retry_after = e.code, e.read(), e.headers.get("Retry-After")
-            except (urllib.error.URLError, OSError) as e:
-                raise HestatError("%s %s: %s" % (method, url, getattr(e, "reason", e))) from None
+            status, data, retry_after = self._send(method, path, body)
             if status == want:
                 return data
             if status == 503 and attempt <= self.retries:

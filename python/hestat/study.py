@@ -399,7 +399,7 @@ class Study:
                                   "cc:%s)" % (model, n))
             idx.append(cols.index("cc:" + n))
         if not lib.stats_py_result_have_pairs(res):
-            raise HestatError("stats: a regression needs a result of stats 'all', not 'means'")
+            return []  # a means-only result: no pairwise sums to solve with (as groups)
         k = len(idx) - 1
 
         def fit(r, t):
