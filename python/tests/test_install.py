@@ -17,7 +17,7 @@ df = pd.DataFrame({"x": [1.0, 2.0, 4.0, None], "y": [3.0, 5.0, 7.0, 9.0]})
 s = hestat.Study.create(df, stats="mean")
 r = s.decrypt(hestat.compute(s.job(s.encrypt(df), stats="means")))
 m = r[r.statistic == "mean"].set_index("variable")["value"]
-assert abs(m["x"] - 7 / 3) < 1e-6 and abs(m["y"] - 6) < 1e-6, m
+assert abs(m["x"] - 7 / 3) < 1e-4 and abs(m["y"] - 6) < 1e-4, m  # 3 rows: no averaging of the noise
 print("ok", hestat.library_path)
 """
 

@@ -32,15 +32,15 @@ def test_variances_correlations_groups(study, table, result):
     report = study.decrypt(result)
     sd = ungrouped(report, "sd")
     for col in table.columns:
-        assert abs(sd[col] - table[col].std()) < 1e-6 * max(1, table[col].std()), col
+        assert abs(sd[col] - table[col].std()) < 1e-5 * max(1, table[col].std()), col
     corr = ungrouped(report, "corr")
     # pandas' corr is pairwise complete, as hestat's
-    assert abs(corr["age:sysBP"] - table["age"].corr(table["sysBP"])) < 1e-6
-    assert abs(corr["sysBP:BMI"] - table["sysBP"].corr(table["BMI"])) < 1e-6
+    assert abs(corr["age:sysBP"] - table["age"].corr(table["sysBP"])) < 2e-5
+    assert abs(corr["sysBP:BMI"] - table["sysBP"].corr(table["BMI"])) < 2e-5
     g = report[(report.statistic == "mean") & (report.group == "TenYearCHD=1") & (report.variable == "sysBP")]
     assert len(g) == 0  # group:education given, so the default TenYearCHD grouping is off
     g = report[(report.statistic == "mean") & (report.group == "education=2") & (report.variable == "sysBP")]
-    assert abs(g.value.iloc[0] - table.loc[table.education == 2, "sysBP"].mean()) < 1e-6
+    assert abs(g.value.iloc[0] - table.loc[table.education == 2, "sysBP"].mean()) < 2e-5
 
 
 def test_regression_and_histogram(study, table, result):
@@ -49,7 +49,7 @@ def test_regression_and_histogram(study, table, result):
     cc = table[["sysBP", "age", "BMI"]].dropna()
     X = np.column_stack([np.ones(len(cc)), cc.age, cc.BMI])
     want, *_ = np.linalg.lstsq(X, cc.sysBP.to_numpy(), rcond=None)
-    assert np.allclose(coef[["(intercept)", "age", "BMI"]].to_numpy(), want, rtol=1e-6, atol=1e-6)
+    assert np.allclose(coef[["(intercept)", "age", "BMI"]].to_numpy(), want, rtol=1e-4, atol=1e-4)
     hist = report[report.statistic == "hist"].set_index("variable")["value"]
     assert hist["age in [30:40)"] == ((table.age >= 30) & (table.age < 40)).sum()
     assert hist["age in [60:70]"] == ((table.age >= 60) & (table.age <= 70)).sum()
@@ -60,7 +60,7 @@ def test_compare_columns(study, table, result):
     report = study.decrypt(result, compare=table)
     assert list(report.columns) == ["statistic", "variable", "group", "value", "plaintext", "abs_error", "rel_error"]
     means = report[(report.statistic == "mean") & (report.group == "")]
-    assert (means.rel_error < 1e-8).all()
+    assert (means.rel_error < 1e-7).all()
     assert np.allclose(means.set_index("variable").plaintext[table.columns], table.mean())
 
 
