@@ -8,7 +8,8 @@ PKGS="build-essential g++ make pkg-config clang libclang-rt-14-dev \
 libgmp-dev libfftw3-dev libxxhash-dev libsodium-dev libzstd-dev \
 libcriterion-dev libbenchmark-dev libmicrohttpd-dev libcurl4-openssl-dev \
 libjansson-dev libomp-dev libcsv-dev libgsl-dev openssl \
-python3 python3-numpy python3-pandas python3-pytest python3-pip python3-setuptools python3-wheel"
+python3 python3-numpy python3-pandas python3-pytest python3-pip python3-setuptools python3-wheel \
+libjs-chart.js chromium"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps: this script knows Debian/Ubuntu (apt-get) only." >&2

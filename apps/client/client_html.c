@@ -79,7 +79,7 @@ static const char page_js[] =
     "  function fmt(s) {\n"
     "    var v = num(s);\n"
     "    if (!isFinite(v)) return s;\n"
-    "    if (v !== 0 && (Math.abs(v) >= 1e7 || Math.abs(v) < 1e-4)) return v.toExponential(6);\n"
+    "    if (v !== 0 && (Math.abs(v) >= 1e7 || Math.abs(v) < 1e-4)) return v.toExponential(7);\n"
     "    return String(Number(v.toPrecision(8)));\n"
     "  }\n"
     "  function el(tag, parent, text, cls) {\n"
