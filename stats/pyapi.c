@@ -255,3 +255,86 @@ int stats_py_regress(const stats_result_t *r, const stats_table_t *t, size_t y, 
 }
 
 double stats_py_t_pvalue(double t, double df) { return (double)stats_t_pvalue(t, df); }
+
+/* ---- tests with p-values, from a result's aggregates (inference.c) ---------------- */
+/* count, mean and sample variance of column c where the 0/1 column g equals
+ * level (rows with g missing left out). */
+int stats_py_group_moments(const stats_result_t *r, size_t g, int level, size_t c, double out3[3])
+{
+    stats_moments_t m;
+    int rc = stats_group_present(r, g, level, c, &m);
+    if (rc) return rc;
+    out3[0] = (double)m.count;
+    out3[1] = (double)m.mean;
+    out3[2] = (double)m.var;
+    return STATS_OK;
+}
+
+static void moments_of(const double m3[3], stats_moments_t *m)
+{
+    memset(m, 0, sizeof *m);
+    m->count = m3[0];
+    m->mean = m3[1];
+    m->var = m3[2];
+    m->sd = sqrtl(m->var);
+    m->sum = m->mean * m->count;
+}
+
+/* Welch then pooled (t, df, p) of two groups given as (count, mean, var). */
+int stats_py_ttest(const double a3[3], const double b3[3], double out6[6])
+{
+    stats_moments_t a, b;
+    stats_test_t w, p;
+    moments_of(a3, &a);
+    moments_of(b3, &b);
+    int rc = stats_ttest(&a, &b, &w, &p);
+    if (rc) return rc;
+    const stats_test_t *t[2] = {&w, &p};
+    for (int i = 0; i < 2; i++) {
+        out6[3 * i] = (double)t[i]->stat;
+        out6[3 * i + 1] = (double)t[i]->df;
+        out6[3 * i + 2] = (double)t[i]->p;
+    }
+    return STATS_OK;
+}
+
+/* Pearson chi-square (statistic, df, p) of a rows x cols table of counts. */
+int stats_py_chisq(const double *counts, size_t rows, size_t cols, double out3[3])
+{
+    if (!rows || !cols || rows > STATS_MAX_COLS || cols > STATS_MAX_COLS) return STATS_EINVAL;
+    long double c[STATS_MAX_COLS * STATS_MAX_COLS];
+    for (size_t i = 0; i < rows * cols; i++) c[i] = counts[i];
+    stats_test_t t;
+    int rc = stats_chisq_test(c, rows, cols, &t);
+    if (rc) return rc;
+    out3[0] = (double)t.stat;
+    out3[1] = (double)t.df;
+    out3[2] = (double)t.p;
+    return STATS_OK;
+}
+
+/* t-test of a correlation r over n pairs: (t, df, p). */
+int stats_py_corr_test(double r, double n, double out3[3])
+{
+    stats_test_t t;
+    int rc = stats_corr_test(r, n, &t);
+    if (rc) return rc;
+    out3[0] = (double)t.stat;
+    out3[1] = (double)t.df;
+    out3[2] = (double)t.p;
+    return STATS_OK;
+}
+
+/* Aggregates of a result: what 0 sum x_i x_j, 1 corr, 2 pairwise count n,
+ * 3 sum x_i^2 (j ignored). */
+double stats_py_result_value(const stats_result_t *r, size_t i, size_t j, int what)
+{
+    if (i >= r->ncols || j >= r->ncols) return NAN;
+    switch (what) {
+    case 0: return (double)r->sxy[i * STATS_MAX_COLS + j];
+    case 1: return (double)r->pairs[i * r->ncols + j].corr;
+    case 2: return (double)r->pairs[i * r->ncols + j].n;
+    case 3: return (double)r->sumsq[i];
+    default: return NAN;
+    }
+}

@@ -91,6 +91,11 @@ _PROTOTYPES = {
     "stats_py_regress": (c_int, [c_void_p, c_void_p, c_size_t, P(c_size_t), c_size_t, P(c_double), P(c_double),
                                  P(c_double)]),
     "stats_py_t_pvalue": (c_double, [c_double, c_double]),
+    "stats_py_group_moments": (c_int, [c_void_p, c_size_t, c_int, c_size_t, P(c_double)]),
+    "stats_py_ttest": (c_int, [P(c_double), P(c_double), P(c_double)]),
+    "stats_py_chisq": (c_int, [P(c_double), c_size_t, c_size_t, P(c_double)]),
+    "stats_py_corr_test": (c_int, [c_double, c_double, P(c_double)]),
+    "stats_py_result_value": (c_double, [c_void_p, c_size_t, c_size_t, c_int]),
 }
 
 for _name, (_res, _args) in _PROTOTYPES.items():

@@ -340,17 +340,18 @@ class Study:
         data = read_bytes(result, "result")
         res = _C.c_void_p()
         call("decrypt", lib.stats_py_decrypt, self._s, self._sk, data, len(data), _C.byref(res))
-        cmp = None
+        cmp = cmp_df = None
         try:
             if compare is not None:
-                cmp = self._derive(_frame(compare))
+                cmp_df = _frame(compare)
+                cmp = self._derive(cmp_df)
             groups = self._groups(spec)
             garr = (_C.c_int * max(1, len(groups)))(*groups)
             buf, n = _C.c_void_p(), _C.c_size_t()
             call("report", lib.stats_py_report, self._s, res, garr, len(groups), cmp.ptr if cmp else None,
                  _C.byref(buf), _C.byref(n))
             text = take_bytes(buf, n).decode()
-            rows = self._extra_rows(spec, res, cmp)
+            rows = self._extra_rows(spec, res, cmp, cmp_df)
         finally:
             lib.stats_py_result_free(res)
             if cmp:
@@ -374,16 +375,108 @@ class Study:
             out.append(cols.index("TenYearCHD"))
         return out
 
-    def _extra_rows(self, spec, res, cmp):
+    def _extra_rows(self, spec, res, cmp, cmp_df):
+        """Rows after the statistics, as hestat-client decrypt --stats SPEC
+        writes them. Regressions and tests need pairwise sums: a result of
+        stats 'means' has none, and they are left out of its report."""
         rows = []
+        pairs = bool(lib.stats_py_result_have_pairs(res))
         for tok in _tokens(spec):
-            if tok.startswith("regress:"):
+            kind = tok.split(":")[0]
+            if kind == "regress":
                 rows += self._regression_rows(tok[8:], res, cmp)
-            elif tok.startswith("hist:"):
+            elif kind == "hist":
                 rows += self._histogram_rows(tok[5:], res, cmp)
-            elif tok.split(":")[0] in ("ttest", "table", "corrtest"):
-                raise HestatError("--stats %s: tests with p-values are reported by hestat-client decrypt; the "
-                                  "Python package does not compute them yet" % tok)
+            elif kind in ("ttest", "table", "corrtest") and pairs:
+                rows += getattr(self, "_%s_rows" % kind)(tok, res, cmp_df)
+        return rows
+
+    # ---- tests with p-values (as apps/client/client_inference.c) ----------------
+    def _two_columns(self, tok):
+        parts = tok.split(":", 2)
+        if len(parts) < 3:
+            raise HestatError("stats %s: needs two column names, NAME:COL1:COL2" % tok)
+        cols = self.columns
+        for n in parts[1:]:
+            if n not in cols:
+                raise HestatError("stats %s: the study has no column %s" % (tok, n))
+        if parts[1] == parts[2]:
+            raise HestatError("stats %s: needs two different columns" % tok)
+        return cols.index(parts[1]), cols.index(parts[2]), parts[1], parts[2]
+
+    def _ttest_rows(self, tok, res, ref):
+        c, g, cn, gn = self._two_columns(tok)
+        sq, total = lib.stats_py_result_value(res, g, g, 3), lib.stats_py_result_sum(res, g)
+        if self.factors[gn] != 1 or abs(sq - total) > 0.5:
+            raise HestatError("stats %s: the group column is not a 0/1 column: %s" % (tok, gn))
+        m = []
+        for level in (0, 1):
+            out = (_C.c_double * 3)()
+            if lib.stats_py_group_moments(res, g, level, c, out):
+                raise HestatError("stats %s: cannot group by %s" % (tok, gn))
+            m.append(out)
+        got = _ttest(m[0], m[1])
+        if got is None:
+            raise HestatError("stats %s: each group needs at least 2 values and some spread" % tok)
+        want = [0.0] * 6
+        if ref is not None:
+            w = []
+            for level in (0, 1):
+                x = ref.loc[ref[gn] == level, cn].dropna().to_numpy(dtype=np.float64)
+                w.append((_C.c_double * 3)(len(x), x.mean() if len(x) else 0.0, x.var(ddof=1) if len(x) > 1 else 0.0))
+            want = _ttest(w[0], w[1]) or want
+        rows = []
+        for k, name in enumerate(("welch", "pooled")):
+            for i, stat in enumerate(("t", "df", "p")):
+                rows.append((stat, cn, "%s:%s" % (name, gn), got[3 * k + i], want[3 * k + i]))
+        return rows
+
+    def _table_rows(self, tok, res, ref):
+        a, b, an, bn = self._two_columns(tok)
+        cols = self.columns
+        ia = [i for i, n in enumerate(cols) if n.startswith(an + "=")][:16]
+        ib = [i for i, n in enumerate(cols) if n.startswith(bn + "=")][:16]
+        if not ia or not ib:
+            raise HestatError("stats %s: the study was not created for this table (create it with table:...); no "
+                              "indicators of %s" % (tok, an if not ia else bn))
+        var = "%s:%s" % (an, bn)
+        level = lambda i: float(cols[i].split("=", 1)[1])  # noqa: E731
+        cells, want, rows = [], [], []
+        for i in ia:
+            for j in ib:
+                cells.append(float(round(lib.stats_py_result_value(res, i, j, 0))))
+                w = 0.0
+                if ref is not None:
+                    w = float(((ref[an] == level(i)) & (ref[bn] == level(j))).sum())
+                want.append(w)
+                rows.append(("count", var, "%s;%s" % (cols[i], cols[j]), cells[-1], w))
+        got = _chisq(cells, len(ia), len(ib))
+        if got is None:
+            raise HestatError("stats %s: the table needs at least two levels of each column with counts" % tok)
+        wx = (_chisq(want, len(ia), len(ib)) if ref is not None else None) or [0.0] * 3
+        rows.append(("n", var, "", sum(cells), sum(want)))
+        for i, stat in enumerate(("chisq", "df", "p")):
+            rows.append((stat, var, "", got[i], wx[i]))
+        return rows
+
+    def _corrtest_rows(self, tok, res, ref):
+        x, y, xn, yn = self._two_columns(tok)
+        r, n = lib.stats_py_result_value(res, x, y, 1), float(round(lib.stats_py_result_value(res, x, y, 2)))
+        got = (_C.c_double * 3)()
+        if lib.stats_py_corr_test(r, n, got):
+            raise HestatError("stats %s: needs more than 2 complete pairs and |r| < 1" % tok)
+        wr = wn = 0.0
+        want = [0.0] * 3
+        if ref is not None:
+            both = ref[[xn, yn]].dropna()
+            wn = float(len(both))
+            wr = float(both[xn].corr(both[yn])) if len(both) > 1 else 0.0
+            out = (_C.c_double * 3)()
+            if not lib.stats_py_corr_test(wr, wn, out):
+                want = list(out)
+        var = "%s:%s" % (xn, yn)
+        rows = [("r", var, "", r, wr), ("n", var, "", n, wn)]
+        rows += [(stat, var, "", got[i], want[i]) for i, stat in enumerate(("t", "df", "p"))]
         return rows
 
     def _regression_rows(self, model, res, cmp):
@@ -464,6 +557,16 @@ class Study:
 
     def __reduce__(self):
         raise TypeError("a hestat.Study is not pickled (it may hold a secret key); save it with save(keys_dir)")
+
+
+def _ttest(a3, b3):
+    out = (_C.c_double * 6)()
+    return None if lib.stats_py_ttest(a3, b3, out) else list(out)
+
+
+def _chisq(cells, rows, cols):
+    out = (_C.c_double * 3)()
+    return None if lib.stats_py_chisq((_C.c_double * len(cells))(*cells), rows, cols, out) else list(out)
 
 
 def _refuse_existing_keys(keys_dir):

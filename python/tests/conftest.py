@@ -47,7 +47,8 @@ def table():
     return make_table()
 
 
-SPEC = "mean,var,corr,group:education,regress:sysBP~age+BMI,hist:age:30:40:50:60:70"
+SPEC = ("mean,var,corr,group:education,regress:sysBP~age+BMI,hist:age:30:40:50:60:70,ttest:sysBP:TenYearCHD,"
+        "table:education:TenYearCHD,corrtest:age:sysBP")
 
 
 @pytest.fixture(scope="session")

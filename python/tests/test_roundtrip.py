@@ -145,3 +145,30 @@ def test_errors_carry_hestat_messages(study, table, tmp_path, keys_dir):
     assert public.check_table(public.encrypt(table.head(10))) == 10
     with pytest.raises(hestat.HestatError):
         hestat.Study.from_public(os.path.join(keys_dir, "secret.key"))
+
+
+def test_tests_with_p_values(study, table, result):
+    report = study.decrypt(result)
+    get = lambda st, v, g="": report[(report.statistic == st) & (report.variable == v) & (report.group == g)].value.iloc[0]  # noqa: E731
+    # Welch's t of sysBP between TenYearCHD 0 and 1, from numpy
+    a = table.loc[table.TenYearCHD == 0, "sysBP"].dropna()
+    b = table.loc[table.TenYearCHD == 1, "sysBP"].dropna()
+    va, vb = a.var() / len(a), b.var() / len(b)
+    t = (a.mean() - b.mean()) / np.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    assert abs(get("t", "sysBP", "welch:TenYearCHD") - t) < 1e-4 * abs(t)
+    assert abs(get("df", "sysBP", "welch:TenYearCHD") - df) < 1e-3 * df
+    # the cells of education x TenYearCHD and Pearson's chi-square
+    ct = pd.crosstab(table.education, table.TenYearCHD).to_numpy(dtype=float)
+    for i, e in enumerate([1, 2, 3, 4]):
+        for j, c in enumerate([0, 1]):
+            assert get("count", "education:TenYearCHD", "education=%d;TenYearCHD=%d" % (e, c)) == ct[i, j]
+    expect = ct.sum(1, keepdims=True) * ct.sum(0, keepdims=True) / ct.sum()
+    assert abs(get("chisq", "education:TenYearCHD") - ((ct - expect) ** 2 / expect).sum()) < 1e-6
+    assert get("df", "education:TenYearCHD") == 3
+    # the t-test of a correlation
+    both = table[["age", "sysBP"]].dropna()
+    r = both.age.corr(both.sysBP)
+    assert get("n", "age:sysBP") == len(both)
+    assert abs(get("t", "age:sysBP") - r * np.sqrt((len(both) - 2) / (1 - r * r))) < 1e-3
+    assert 0 <= get("p", "age:sysBP") < 1e-10
