@@ -18,6 +18,8 @@ from ._lib import HestatError, call, lib, take_bytes
 
 DEFAULT_STATS = "mean,var,corr"
 FACTOR_MAX = 2.0 ** 60
+MAX_COLS, NAME_MAX = 64, 64  # STATS_MAX_COLS, STATS_NAME_MAX
+STATS_EIO = -7
 _C = ctypes
 
 
@@ -64,6 +66,11 @@ class _Table:
     @classmethod
     def from_frame(cls, df):
         names = [str(c) for c in df.columns]
+        if not 0 < len(names) <= MAX_COLS:
+            raise HestatError("a table has 1 to %d columns, not %d" % (MAX_COLS, len(names)))
+        for n in names:
+            if not n or len(n.encode()) >= NAME_MAX:
+                raise HestatError("column name %r: 1 to %d bytes" % (n, NAME_MAX - 1))
         for c in df.columns:
             if not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])):
                 raise HestatError("column %s is not numeric (hestat encrypts numbers; NA or NaN for missing)" % c)
@@ -197,7 +204,7 @@ class Study:
         rc = lib.stats_py_secret_key_load(study._s, os.fsencode(path), _C.byref(sk))
         if rc:
             study.close()
-            if rc == -7:
+            if rc == STATS_EIO:
                 raise HestatError("%s: cannot read it" % path, rc)
             raise HestatError(_lib.message(rc, path), rc)
         study._sk = sk
