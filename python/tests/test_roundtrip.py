@@ -143,6 +143,12 @@ def test_errors_carry_hestat_messages(study, table, tmp_path, keys_dir):
     res = hestat.compute(other.job([other.encrypt(table)]))
     with pytest.raises(hestat.HestatError, match="schema|study|digest"):
         study.decrypt(res)
+    # a keys directory whose secret.key is another study's: refused at load
+    mixed = tmp_path / "mixed"
+    other.save(str(mixed))
+    (mixed / "study.hst").write_bytes(study.public_bytes())
+    with pytest.raises(hestat.HestatError, match="does not belong to this study"):
+        hestat.Study.load(str(mixed))
     public = hestat.Study.from_public(study.public_bytes())
     with pytest.raises(hestat.HestatError, match="no secret key"):
         public.decrypt(res)
