@@ -9,7 +9,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends make gcc libc6-
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY scripts/install-deps.sh scripts/install-deps.sh
-RUN sh scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
+RUN sh scripts/install-deps.sh --build && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN make -j"$(nproc)" all && install -d /opt/hestat/bin \
     && install -s -m 755 build/bin/hestat-* /opt/hestat/bin/

@@ -5,6 +5,9 @@
 #   make test          the Criterion suite (once per SIMD backend for ntt/)
 #   make bench         Google Benchmark harness, table + build/bench/ntt.json
 #   make demo          the best end-to-end run that exists
+#   make python        pip install ./python (the hestat package, libhestat.so inside)
+#   make python-test   its pytest suite and the HTML report in headless Chromium (make test runs them)
+#   make report-shot   build/demo/report.png: a screenshot of make demo's report.html
 #   make sanitize      the test suite built with ASan + UBSan
 #   make install       PREFIX=/usr/local DESTDIR=  (library, headers, hestat.pc, programs)
 #   make clean
@@ -80,7 +83,7 @@ SAN_STATIC := $(SAN)/lib/libhestat.a
 SAN_APPS  := $(patsubst apps/%.c,$(SAN)/bin/%,$(APP_SRCS))
 
 .SECONDARY:
-.PHONY: docker-test all lib test bench demo sanitize sanitize-build fuzz-build fuzz-seeds install uninstall clean deps vectors vectors-check fuzz
+.PHONY: python python-test report-shot docker-test all lib test bench demo sanitize sanitize-build fuzz-build fuzz-seeds install uninstall clean deps vectors vectors-check fuzz
 .DEFAULT_GOAL := all
 
 all: lib $(APPS)
@@ -130,6 +133,26 @@ TEST_ARGS ?=
 test: deps
 	@$(MAKE) --no-print-directory all $(TESTBIN)
 	@HESTAT_BIN=$(BUILD)/bin sh tests/run-tests.sh $(TESTBIN) $(BUILD)/bin/hestat-info $(TEST_ARGS)
+	@$(MAKE) --no-print-directory python-test
+
+# ---- Python package (python/: ctypes over libhestat.so, Debian's numpy and pandas) --------
+# make python: pip install ./python for Debian's python3, libhestat.so.0 copied
+# into the package (no build isolation: no PyPI needed). PIP_ARGS: --user, or
+# --target DIR; PYTHON: a virtual environment's python.
+# make python-test: python/tests against this build (HESTAT_LIBRARY, HESTAT_BIN),
+# including a round trip over HTTP with a hestat-server on loopback, and
+# tests/report (hestat-client decrypt --html loaded by headless Chromium).
+PYTHON      ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+PIP_ARGS    ?= --break-system-packages
+PYTEST_ARGS ?=
+PY_ENV       = HESTAT_LIBRARY=$(abspath $(BUILD))/lib/libhestat.so.0 HESTAT_BIN=$(abspath $(BUILD))/bin PYTHON=$(PYTHON)
+
+python: lib
+	$(PY_ENV) $(PYTHON) -m pip install --no-build-isolation --no-deps $(PIP_ARGS) ./python
+
+python-test: all
+	@echo "== python tests ($(PYTHON), python/tests)"
+	@$(PY_ENV) $(PYTHON) -m pytest -q -rs -p no:cacheprovider python/tests tests/report $(PYTEST_ARGS)
 
 # ---- sanitizers --------------------------------------------------------------------
 $(SAN)/obj/%.o: %.c
@@ -189,6 +212,14 @@ CSV ?=
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh $(BUILD)/bin $(BUILD)/demo $(CSV)
+
+# The report page of make demo as a PNG (headless Chromium, no network).
+report-shot:
+	@test -f $(BUILD)/demo/report.html || $(MAKE) --no-print-directory demo
+	chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars \
+	  --host-resolver-rules='MAP * ~NOTFOUND' --window-size=1280,4800 \
+	  --screenshot=$(abspath $(BUILD))/demo/report.png file://$(abspath $(BUILD))/demo/report.html 2>/dev/null
+	@echo "wrote $(BUILD)/demo/report.png"
 
 # ---- libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=20] ------------------------
 # seal_reader, hestat_format: the ckks readers (SEAL's format, hestat's);

@@ -44,9 +44,11 @@ static const char *usage_text =
     "  job     --study STUDY [--stats means|all] --out JOB TABLE...\n"
     "          a job for hestat-server compute (default --stats all)\n"
     "  decrypt --keys DIR --in RESULT [--out FILE] [--compare CSV] [--group COL]... [--print]\n"
+    "          [--html PAGE]\n"
     "          write decrypted_results.csv (default ./decrypted_results.csv), whole or not\n"
     "          at all (an error leaves FILE as it was); --print shows each column's count,\n"
-    "          mean and sd (next to the plaintext with --compare)\n"
+    "          mean and sd (next to the plaintext with --compare); --html PAGE: the same report\n"
+    "          as one self-contained page with charts (Chart.js inlined, nothing fetched)\n"
     "  submit  --server URL [--token-file F] --study STUDY [--study-id ID] TABLE...\n"
     "          upload the study (unless --study-id names one already there) and tables;\n"
     "          prints 'study ID'. Files holding a secret key, or anything but hestat\n"
@@ -120,6 +122,7 @@ static int parse(int argc, char **argv, client_opts_t *o)
         else if (!strcmp(a, "--token-file")) str = &o->token_file;
         else if (!strcmp(a, "--study-id")) str = &o->study_id;
         else if (!strcmp(a, "--cacert")) str = &o->cacert;
+        else if (!strcmp(a, "--html")) str = &o->html;
         if (str) {
             if (i + 1 >= argc) return client_usage_error("missing value after", a);
             *str = argv[++i];

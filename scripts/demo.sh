@@ -47,8 +47,13 @@ done
 [ -n "$url" ] || { echo "demo: the server did not start"; cat "$work/server.log"; exit 1; }
 echo "server: $url (spool $work/spool)"
 
+# With the Framingham columns, histograms and a regression too (report.html shows them).
+has() { head -n 1 "$csv" | tr -d '\r"' | tr ',' '\n' | grep -qx "$1"; }
+stats=
+if has age && has sysBP && has BMI; then stats="mean,var,corr,hist:age:30:40:50:60:70,regress:sysBP~age+BMI"; fi
+
 t1=$(now)
-"$bin/hestat-client" keygen --schema "$csv" --keys "$work/keys"
+"$bin/hestat-client" keygen --schema "$csv" --keys "$work/keys" ${stats:+--stats "$stats"}
 t2=$(now)
 "$bin/hestat-client" encrypt --study "$work/keys/study.hst" --in "$work/part1.csv" --out "$work/part1.hst"
 "$bin/hestat-client" encrypt --study "$work/keys/study.hst" --in "$work/part2.csv" --out "$work/part2.hst"
@@ -59,11 +64,11 @@ t4=$(now)
 "$bin/hestat-client" fetch --server "$url" --study-id "$study" --stats all --out "$work/result.hst"
 t5=$(now)
 "$bin/hestat-client" decrypt --keys "$work/keys" --in "$work/result.hst" --out "$out/decrypted_results.csv" \
-    --compare "$csv" --print
+    --compare "$csv" --print --html "$out/report.html" ${stats:+--stats "$stats"}
 t6=$(now)
 echo
 echo "phases: keygen $(elapsed "$t1" "$t2") | encrypt (2 contributors) $(elapsed "$t2" "$t3") |" \
      "upload $(elapsed "$t3" "$t4") | compute + download $(elapsed "$t4" "$t5") | decrypt $(elapsed "$t5" "$t6")"
 echo "uploads: study $(size "$work/keys/study.hst") (keys and schema), tables $(size "$work/part1.hst") +" \
      "$(size "$work/part2.hst"); result $(size "$work/result.hst")"
-echo "decrypted statistics: $out/decrypted_results.csv"
+echo "decrypted statistics: $out/decrypted_results.csv, as a page: $out/report.html"

@@ -7,7 +7,21 @@ set -eu
 PKGS="build-essential g++ make pkg-config clang libclang-rt-14-dev \
 libgmp-dev libfftw3-dev libxxhash-dev libsodium-dev libzstd-dev zlib1g-dev libb2-dev libssl-dev \
 libcriterion-dev libbenchmark-dev libmicrohttpd-dev libcurl4-openssl-dev \
-libjansson-dev libomp-dev libcsv-dev libgsl-dev openssl"
+libjansson-dev libomp-dev libcsv-dev libgsl-dev openssl libjs-chart.js"
+# For the tests only (the Python package's, and the HTML report in a browser);
+# --build leaves them out (the Docker image's build stage).
+TEST_PKGS="python3 python3-numpy python3-pandas python3-pytest python3-pip python3-setuptools \
+python3-wheel chromium"
+
+quiet=0
+for a in "$@"; do
+    case $a in
+        -q) quiet=1 ;;
+        --build) TEST_PKGS= ;;
+        *) echo "install-deps: usage: install-deps.sh [-q] [--build]" >&2; exit 2 ;;
+    esac
+done
+PKGS="$PKGS $TEST_PKGS"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-deps: this script knows Debian/Ubuntu (apt-get) only." >&2
@@ -25,7 +39,7 @@ for p in $PKGS; do
 done
 
 if [ -z "$missing" ]; then
-    [ "${1:-}" = "-q" ] || echo "install-deps: all dependencies present."
+    [ "$quiet" = 1 ] || echo "install-deps: all dependencies present."
     exit 0
 fi
 

@@ -30,6 +30,7 @@ typedef struct {
 typedef struct {
     const char *cmd, *out, *in, *keys, *study, *schema, *csv, *compare, *stats, *coeff_bits;
     const char *server, *token_file, *study_id, *cacert;
+    const char *html; /* decrypt --html FILE: the report as a page too */
     int print, force;
     int retries;     /* --retries N: 503 answers retried (default CLIENT_RETRIES) */
     double headroom; /* --headroom X: factor >= X * max |observed| (default 2) */
@@ -98,6 +99,12 @@ int client_show(const char *study_path);
 /* ---- client_decrypt.c ---- */
 int client_decrypt(const client_opts_t *o, const char *keys, const char *in, const char *out,
                    const char *compare, stats_report_errors_t *worst);
+
+/* ---- client_html.c ---- */
+/* FILE: one self-contained HTML page (Chart.js inlined) of the report's rows
+ * (csv, the bytes of decrypted_results.csv) and the study's parameters;
+ * compare: the plaintext table's name, or NULL. */
+int client_write_html(const char *path, const char *csv, size_t csvlen, const stats_study_t *s, const char *compare);
 
 /* ---- client_http.c ---- */
 void client_http_retries(int retries);

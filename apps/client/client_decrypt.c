@@ -250,6 +250,7 @@ static int write_report(const client_opts_t *o, const stats_study_t *s, const st
         rc = ckks_file_write(out, buf, len, 0644);
         if (rc) err = client_fail(out, rc == CKKS_EIO ? strerror(errno) : ckks_strerror(rc));
     }
+    if (!err && o->html) err = client_write_html(o->html, buf, len, s, o->compare);
     free(buf);
     return err;
 }
