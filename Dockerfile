@@ -20,7 +20,7 @@ RUN make -j"$(nproc)" all && install -d /opt/hestat/bin \
 FROM debian:12
 RUN apt-get update && apt-get install -y --no-install-recommends \
       libgmp10 libfftw3-double3 libsodium23 libxxhash0 libzstd1 libmicrohttpd12 \
-      libcurl4 libjansson4 libgomp1 libcsv3 libgsl27 libgslcblas0 zlib1g libb2-1 libssl3 \
+      libcurl4 libjansson4 libgomp1 libcsv3 libgsl27 libgslcblas0 zlib1g libb2-1 libssl3 libjs-chart.js \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/hestat --create-home hestat \
     && install -d -o hestat -g hestat -m 0700 /var/lib/hestat/spool /analyst \

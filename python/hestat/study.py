@@ -591,7 +591,7 @@ def _g15(v):
 def _report_frame(text, extra, compare):
     num = ["value"] + (["plaintext", "abs_error", "rel_error"] if compare else [])
     df = pd.read_csv(io.StringIO(text), keep_default_na=False,
-                     na_values={c: ["nan", "-nan", "NaN"] for c in num},
+                     na_values={c: ["nan", "-nan", "NaN", "NA"] for c in num},  # NA: suppressed (disclosure policy)
                      dtype={"statistic": str, "variable": str, "group": str, **{c: np.float64 for c in num}})
     if extra:
         recs = []

@@ -72,7 +72,7 @@ def test_same_report_as_hestat_client(study, keys_dir, result, table, tmp_path):
     subprocess.run([os.path.join(BIN, "hestat-client"), "decrypt", "--keys", keys_dir, "--in", str(res), "--out",
                     str(out), "--stats", SPEC, "--compare", str(csv)], check=True, capture_output=True)
     num = ["value", "plaintext", "abs_error", "rel_error"]
-    cli = pd.read_csv(out, keep_default_na=False, na_values={c: ["nan", "-nan"] for c in num},
+    cli = pd.read_csv(out, keep_default_na=False, na_values={c: ["nan", "-nan", "NA"] for c in num},
                       dtype={"statistic": str, "variable": str, "group": str})
     py = study.decrypt(str(res), compare=str(csv))
     assert list(py.columns) == list(cli.columns)
