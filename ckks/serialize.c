@@ -3,7 +3,7 @@
  *   0  8  magic "HESTAT\r\n"
  *   8  2  format version (1)
  *  10  2  object type (ckks_obj_type_t)
- *  12  4  flags (bit 0: compact ciphertext)
+ *  12  4  flags (bit 0: compact ciphertext or key-switching keys)
  *  16  8  XXH3-64 of the canonical parameter encoding
  *  24  8  payload length in bytes
  *  32  8  XXH3-64 of the payload
@@ -13,6 +13,9 @@
  *   secret key:  k*N words            public key: 2*k*N words
  *   relin key:   (k-1)*2*k*N words
  *   galois keys: count | count elements | count*(k-1)*2*k*N words
+ *                compact (keys made by ckks_*_new_seeded): each key-switching
+ *                key as (k-1) x (b_j: k*N words | 64-byte seed of a_j), a_j
+ *                being SEAL's BLAKE2Xb expansion of the seed (half the size)
  *   plaintext:   nprimes | scale (f64) | nprimes*N words
  *   ciphertext:  size | nprimes | scale | size*nprimes*N words
  *                compact: 2 | nprimes | scale | nprimes*N words (c0) | 32-byte seed
@@ -387,10 +390,60 @@ int ckks_read_public_key(const ckks_context_t *ctx, const void *buf, size_t len,
 
 static size_t kswitch_words(const ckks_context_t *ctx) { return (ctx->k - 1) * 2 * ctx->k * ctx->n; }
 
+/* Bytes of one key-switching key, whole or compact. */
+static size_t kswitch_bytes(const ckks_context_t *ctx, int compact)
+{
+    return compact ? (ctx->k - 1) * (ctx->k * ctx->n * 8 + CKKS_SEAL_SEED_BYTES) : kswitch_words(ctx) * 8;
+}
+
+static void put_kswitch(const ckks_context_t *ctx, const ckks_kswitch_t *key, int compact, uint8_t *q)
+{
+    if (!compact) {
+        memcpy(q, key->d, kswitch_words(ctx) * 8);
+        return;
+    }
+    const size_t poly = ctx->k * ctx->n;
+    for (size_t j = 0; j + 1 < ctx->k; j++) {
+        memcpy(q, key->d + 2 * j * poly, poly * 8);
+        memcpy(q + poly * 8, key->seal_seeds + j * CKKS_SEAL_SEED_BYTES, CKKS_SEAL_SEED_BYTES);
+        q += poly * 8 + CKKS_SEAL_SEED_BYTES;
+    }
+}
+
+/* One key-switching key from q (kswitch_bytes(ctx, compact) bytes): a
+ * compact one keeps its seeds, so it is written compact again. */
+static int get_kswitch(const ckks_context_t *ctx, const uint8_t *q, int compact, ckks_kswitch_t *key)
+{
+    const size_t poly = ctx->k * ctx->n, digits = ctx->k - 1;
+    key->d = ntt_alloc(kswitch_words(ctx));
+    key->seal_seeds = compact ? malloc(digits * CKKS_SEAL_SEED_BYTES) : NULL;
+    if (!key->d || (compact && !key->seal_seeds)) return CKKS_ENOMEM;
+    if (!compact) return take_words(ctx, q, ctx->k, kswitch_words(ctx), key->d);
+    int rc = CKKS_OK;
+    for (size_t j = 0; j < digits && rc == CKKS_OK; j++) {
+        rc = take_words(ctx, q, ctx->k, poly, key->d + 2 * j * poly);
+        memcpy(key->seal_seeds + j * CKKS_SEAL_SEED_BYTES, q + poly * 8, CKKS_SEAL_SEED_BYTES);
+        if (rc == CKKS_OK)
+            rc = ckks_seal_expand_uniform(CKKS_SEAL_PRNG_BLAKE2XB, q + poly * 8, ctx->primes, ctx->k, ctx->n,
+                                          key->d + (2 * j + 1) * poly);
+        q += poly * 8 + CKKS_SEAL_SEED_BYTES;
+    }
+    return rc;
+}
+
 int ckks_write_relin_key(const ckks_relin_key_t *rk, void **buf, size_t *len)
 {
     if (!rk || !buf || !len) return CKKS_EINVAL;
-    return write_words(rk->ctx, CKKS_OBJ_RELIN_KEY, rk->key.d, kswitch_words(rk->ctx), buf, len);
+    const ckks_context_t *ctx = rk->ctx;
+    int compact = rk->key.seal_seeds != NULL;
+    size_t plen = kswitch_bytes(ctx, compact), total;
+    uint8_t *p = new_frame(CKKS_OBJ_RELIN_KEY, compact ? CKKS_FLAG_COMPACT : 0, ckks_params_hash(ctx), plen, &total);
+    if (!p) return CKKS_ENOMEM;
+    put_kswitch(ctx, &rk->key, compact, p + CKKS_HEADER_BYTES);
+    seal_frame(p, plen);
+    *buf = p;
+    *len = total;
+    return CKKS_OK;
 }
 
 int ckks_read_relin_key(const ckks_context_t *ctx, const void *buf, size_t len,
@@ -398,16 +451,19 @@ int ckks_read_relin_key(const ckks_context_t *ctx, const void *buf, size_t len,
 {
     if (!ctx || !out) return CKKS_EINVAL;
     *out = NULL;
-    uint64_t *d;
-    int rc = read_words(ctx, buf, len, CKKS_OBJ_RELIN_KEY, kswitch_words(ctx), &d);
+    frame_t f;
+    int rc = open_frame(ctx, buf, len, CKKS_OBJ_RELIN_KEY, &f);
     if (rc) return rc;
+    int compact = (f.flags & CKKS_FLAG_COMPACT) != 0;
+    if (f.length != kswitch_bytes(ctx, compact)) return CKKS_EFORMAT;
     ckks_relin_key_t *rk = calloc(1, sizeof *rk);
-    if (!rk) {
-        ntt_free(d);
-        return CKKS_ENOMEM;
-    }
+    if (!rk) return CKKS_ENOMEM;
     rk->ctx = ctx;
-    rk->key.d = d;
+    rc = get_kswitch(ctx, f.payload, compact, &rk->key);
+    if (rc) {
+        ckks_relin_key_free(rk);
+        return rc;
+    }
     *out = rk;
     return CKKS_OK;
 }
@@ -416,8 +472,10 @@ int ckks_write_galois_keys(const ckks_galois_keys_t *gk, void **buf, size_t *len
 {
     if (!gk || !buf || !len) return CKKS_EINVAL;
     const ckks_context_t *ctx = gk->ctx;
-    size_t kw = kswitch_words(ctx), plen = 8 + 8 * gk->count + gk->count * kw * 8, total;
-    uint8_t *p = new_frame(CKKS_OBJ_GALOIS_KEYS, 0, ckks_params_hash(ctx), plen, &total);
+    int compact = gk->count > 0;
+    for (size_t i = 0; i < gk->count; i++) compact &= gk->keys[i].seal_seeds != NULL;
+    size_t kb = kswitch_bytes(ctx, compact), plen = 8 + 8 * gk->count + gk->count * kb, total;
+    uint8_t *p = new_frame(CKKS_OBJ_GALOIS_KEYS, compact ? CKKS_FLAG_COMPACT : 0, ckks_params_hash(ctx), plen, &total);
     if (!p) return CKKS_ENOMEM;
     uint8_t *q = p + CKKS_HEADER_BYTES;
     uint64_t count = gk->count;
@@ -425,7 +483,7 @@ int ckks_write_galois_keys(const ckks_galois_keys_t *gk, void **buf, size_t *len
     for (size_t i = 0; i < gk->count; i++) {
         uint64_t e = gk->elts[i];
         memcpy(q + 8 + 8 * i, &e, 8);
-        memcpy(q + 8 + 8 * gk->count + i * kw * 8, gk->keys[i].d, kw * 8);
+        put_kswitch(ctx, &gk->keys[i], compact, q + 8 + 8 * gk->count + i * kb);
     }
     seal_frame(p, plen);
     *buf = p;
@@ -441,11 +499,12 @@ int ckks_read_galois_keys(const ckks_context_t *ctx, const void *buf, size_t len
     frame_t f;
     int rc = open_frame(ctx, buf, len, CKKS_OBJ_GALOIS_KEYS, &f);
     if (rc) return rc;
-    if (f.flags || f.length < 8) return CKKS_EFORMAT;
+    int compact = (f.flags & CKKS_FLAG_COMPACT) != 0;
+    if (f.length < 8) return CKKS_EFORMAT;
     uint64_t count;
     memcpy(&count, f.payload, 8);
-    size_t kw = kswitch_words(ctx);
-    if (count > ctx->n || f.length != 8 + 8 * count + count * kw * 8) return CKKS_EFORMAT;
+    size_t kb = kswitch_bytes(ctx, compact);
+    if (count > ctx->n || f.length != 8 + 8 * count + count * kb) return CKKS_EFORMAT;
     ckks_galois_keys_t *gk = calloc(1, sizeof *gk);
     uint32_t *elts = malloc((count ? count : 1) * sizeof *elts);
     ckks_kswitch_t *keys = calloc(count ? count : 1, sizeof *keys);
@@ -467,13 +526,8 @@ int ckks_read_galois_keys(const ckks_context_t *ctx, const void *buf, size_t len
             if (elts[j] == e) rc = CKKS_EFORMAT;
         if (rc) break;
         elts[i] = (uint32_t)e;
-        keys[i].d = ntt_alloc(kw);
-        if (!keys[i].d) {
-            rc = CKKS_ENOMEM;
-            break;
-        }
-        gk->count = i + 1;
-        rc = take_words(ctx, f.payload + 8 + 8 * count + i * kw * 8, ctx->k, kw, keys[i].d);
+        gk->count = i + 1; /* so a failure below frees what was allocated */
+        rc = get_kswitch(ctx, f.payload + 8 + 8 * count + i * kb, compact, &keys[i]);
     }
     if (rc) {
         ckks_galois_keys_free(gk);

@@ -276,8 +276,8 @@ int stats_study_create_policy(ckks_context_t *ctx, const stats_table_t *t, const
     int steps[64];
     size_t n = stats_galois_steps(&s->layout, steps, 64);
     int crc = ckks_public_key_new(sk, &s->pk);
-    if (!crc) crc = ckks_relin_key_new(sk, &s->rk);
-    if (!crc) crc = ckks_galois_keys_new(sk, steps, n, 1, &s->gk);
+    if (!crc) crc = ckks_relin_key_new_seeded(sk, &s->rk); /* written compact: half the size */
+    if (!crc) crc = ckks_galois_keys_new_seeded(sk, steps, n, 1, &s->gk);
     if (crc) {
         stats_study_free(s); /* ctx is not ours yet */
         return ckks_fail(crc, "study keys");

@@ -298,3 +298,83 @@ Test(format, atomic_writes_and_modes)
     cr_expect_eq(rmdir(dir), 0, "directory not empty: a temporary file was left");
     free(buf);
 }
+
+/* Compact key-switching keys (keys made by ckks_*_new_seeded): written about
+ * half the size, read back to the same key (relinearization and rotation
+ * give the same bytes with either, and decrypt right), rewritten compact; a
+ * whole key still reads; a compact flag on a whole payload, or a truncated
+ * compact one, is refused. */
+Test(format, compact_switching_keys)
+{
+    ckks_relin_key_t *rk, *rk_back;
+    ckks_galois_keys_t *gk, *gk_back;
+    int steps[] = {1, -3};
+    cr_assert_eq(ckks_relin_key_new_seeded(sk, &rk), CKKS_OK);
+    cr_assert_eq(ckks_galois_keys_new_seeded(sk, steps, 2, 1, &gk), CKKS_OK);
+    uint8_t *rbuf, *gbuf, *again;
+    size_t rlen, glen, alen;
+    cr_assert_eq(ckks_write_relin_key(rk, (void **)&rbuf, &rlen), CKKS_OK);
+    cr_assert_eq(ckks_write_galois_keys(gk, (void **)&gbuf, &glen), CKKS_OK);
+    const size_t k = 4, n = 8192, whole = (k - 1) * 2 * k * n * 8;
+    cr_expect_eq(rlen, CKKS_HEADER_BYTES + (k - 1) * (k * n * 8 + 64), "compact relin key: %zu bytes", rlen);
+    cr_expect_eq(glen, CKKS_HEADER_BYTES + 8 + 3 * 8 + 3 * (k - 1) * (k * n * 8 + 64));
+    cr_expect_lt(rlen, whole / 2 + 1024);
+    cr_assert_eq(ckks_read_relin_key(ctx, rbuf, rlen, &rk_back), CKKS_OK);
+    cr_assert_eq(ckks_read_galois_keys(ctx, gbuf, glen, &gk_back), CKKS_OK);
+    cr_assert_eq(ckks_write_relin_key(rk_back, (void **)&again, &alen), CKKS_OK);
+    cr_expect(alen == rlen && !memcmp(again, rbuf, rlen), "a compact key read back is not rewritten the same");
+    free(again);
+    ckks_ciphertext_t *a = encrypt_ramp(0), *sq, *r1, *r2;
+    cr_assert_eq(ckks_ciphertext_new(ctx, 3, 0, &sq), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(ctx, 3, 0, &r1), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(ctx, 3, 0, &r2), CKKS_OK);
+    cr_assert_eq(ckks_multiply(a, a, sq), CKKS_OK);
+    cr_assert_eq(ckks_relinearize(sq, rk, r1), CKKS_OK);
+    cr_assert_eq(ckks_relinearize(sq, rk_back, r2), CKKS_OK);
+    size_t words = 2 * r1->nprimes * n;
+    cr_expect_eq(memcmp(r1->data, r2->data, words * 8), 0, "relinearization differs with the key read back");
+    cr_assert_eq(ckks_rotate(a, -3, gk, r1), CKKS_OK);
+    cr_assert_eq(ckks_rotate(a, -3, gk_back, r2), CKKS_OK);
+    cr_expect_eq(memcmp(r1->data, r2->data, words * 8), 0, "rotation differs with the keys read back");
+    /* the rotated ramp decrypts: slot i holds sin(i - 3) */
+    size_t slots = ckks_context_slots(ctx);
+    ckks_plaintext_t *pt;
+    double *o = malloc(slots * sizeof *o), e = 0;
+    cr_assert_eq(ckks_plaintext_new(ctx, 0, &pt), CKKS_OK);
+    cr_assert_eq(ckks_decrypt(sk, r2, pt), CKKS_OK);
+    cr_assert_eq(ckks_decode(ctx, pt, o, NULL, slots), CKKS_OK);
+    for (size_t i = 3; i < slots; i++) e = fmax(e, fabs(o[i] - sin((double)(i - 3))));
+    cr_expect_lt(e, 1e-6, "rotation by -3 with compact keys: error %g", e);
+    free(o);
+    ckks_plaintext_free(pt);
+    /* damaged: a truncated compact key; the compact flag on a whole key */
+    uint8_t *bad = malloc(rlen);
+    memcpy(bad, rbuf, rlen);
+    uint64_t shorter = rlen - CKKS_HEADER_BYTES - 64;
+    memcpy(bad + 24, &shorter, 8);
+    reseal(bad, rlen - 64);
+    ckks_relin_key_t *x = NULL;
+    cr_expect_eq(ckks_read_relin_key(ctx, bad, rlen - 64, &x), CKKS_EFORMAT);
+    free(bad);
+    ckks_relin_key_t *plain_rk;
+    cr_assert_eq(ckks_relin_key_new(sk, &plain_rk), CKKS_OK);
+    cr_assert_eq(ckks_write_relin_key(plain_rk, (void **)&bad, &alen), CKKS_OK);
+    cr_expect_eq(alen, CKKS_HEADER_BYTES + whole, "a key made without seeds is written whole");
+    cr_expect_eq(ckks_read_relin_key(ctx, bad, alen, &x), CKKS_OK);
+    ckks_relin_key_free(x);
+    uint32_t flags = CKKS_FLAG_COMPACT;
+    memcpy(bad + 12, &flags, 4);
+    cr_expect_eq(ckks_read_relin_key(ctx, bad, alen, &x), CKKS_EFORMAT);
+    free(bad);
+    ckks_relin_key_free(plain_rk);
+    ckks_ciphertext_free(a);
+    ckks_ciphertext_free(sq);
+    ckks_ciphertext_free(r1);
+    ckks_ciphertext_free(r2);
+    free(rbuf);
+    free(gbuf);
+    ckks_relin_key_free(rk);
+    ckks_relin_key_free(rk_back);
+    ckks_galois_keys_free(gk);
+    ckks_galois_keys_free(gk_back);
+}
