@@ -206,7 +206,7 @@ class TableReporter : public benchmark::ConsoleReporter {
 
     static bool is_backend(const std::string &s)
     {
-        return s == "scalar" || s == "avx2" || s == "avx512";
+        return s == "scalar" || s == "avx2" || s == "avx512" || s == "avx512r4";
     }
 
     void print_table()
@@ -232,12 +232,12 @@ class TableReporter : public benchmark::ConsoleReporter {
             if (!pivot.count(row)) order.push_back(row);
             pivot[row][backend] = r.us;
         }
-        const char *backends[] = {"scalar", "avx2", "avx512"};
+        const char *backends[] = {"scalar", "avx2", "avx512", "avx512r4"};
         if (!order.empty()) {
             std::printf("\nSummary: microseconds per call, minimum over the repetitions; "
                         "x = speed-up over scalar in this run\n");
-            std::printf("%-28s %12s %12s %8s %12s %8s\n", "benchmark (op/N/bits)", "scalar",
-                        "avx2", "x", "avx512", "x");
+            std::printf("%-28s %12s %12s %8s %12s %8s %12s %8s\n", "benchmark (op/N/bits)",
+                        "scalar", "avx2", "x", "avx512", "x", "avx512r4", "x");
             for (const std::string &row : order) {
                 auto &cols = pivot[row];
                 std::printf("%-28s", row.c_str());
