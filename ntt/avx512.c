@@ -818,6 +818,93 @@ INLINE void mul_scalar_impl(uint64_t *r, const uint64_t *a, uint64_t s, const ui
     }
 }
 
+/* ---- avx512r4's element-wise products ----------------------------------------
+ * a*b mod q, 2^32 < q < 2^60 (not a power of two), a, b < q, with one
+ * multiply fewer per product than mulmod_vec: x = floor(ab / 2^s) comes
+ * straight from the four 32x32 partial products (the middle ones cannot
+ * overflow: each is below 2^60), and the Barrett quotient drops the low
+ * partial products (up to 4 short in all, so ab - qhat*q < 5q < 2^63). */
+#define WIDE_PRODUCT_MAX_BITS 60
+
+INLINE v8 mulmod_wide_lazy(v8 a, v8 b, const barrett_t *c, __m128i s32, v8 four_q)
+{
+    v8 a1 = _mm512_srli_epi64(a, 32), b1 = _mm512_srli_epi64(b, 32);
+    v8 p00 = _mm512_mul_epu32(a, b), p01 = _mm512_mul_epu32(a, b1);
+    v8 p10 = _mm512_mul_epu32(a1, b), p11 = _mm512_mul_epu32(a1, b1);
+    v8 mid = add(add(p01, p10), _mm512_srli_epi64(p00, 32));
+    v8 x = add(_mm512_sll_epi64(p11, c->ls), _mm512_srl_epi64(mid, s32));
+    v8 qh = mulhi64_lazy(x, c->mu, c->mu_hi);
+    v8 r = sub(_mm512_mullo_epi64(a, b), _mm512_mullo_epi64(qh, c->q));
+    return csub(csub(csub(r, four_q), c->two_q), c->q);
+}
+
+/* q < 2^50: the quotient from double precision instead of IFMA. a, b and q convert
+ * exactly; fl(fl(a*b) * fl(1/q)) is within 2^50 * 3 * 2^-53 < 0.4 of ab/q,
+ * so its truncation is floor(ab/q) + {-1, 0, 1} and ab - qhat*q, taken mod
+ * 2^64 from the low product words, lies in [-q, 2q): the smallest of
+ * r + q, r, r - q (unsigned, the wrapped ones are huge) is ab mod q. Fewer
+ * integer multiplies than the IFMA route, and the work spreads over the
+ * floating-point units. */
+INLINE v8 mulmod_fp50(v8 a, v8 b, v8 q, __m512d qinv)
+{
+    __m512d h = _mm512_mul_pd(_mm512_cvtepu64_pd(a), _mm512_cvtepu64_pd(b));
+    v8 qh = _mm512_cvttpd_epu64(_mm512_mul_pd(h, qinv));
+    v8 r = sub(_mm512_mullo_epi64(a, b), _mm512_mullo_epi64(qh, q));
+    return _mm512_min_epu64(add(r, q), _mm512_min_epu64(r, sub(r, q)));
+}
+
+/* r = a*b (+ c) mod q; kind K_IFMA (q < 2^50, computed by mulmod_fp50) or
+ * K_WIDE_LAZY; two vectors per step. */
+INLINE void mul_r4_impl(uint64_t *r, const uint64_t *a, const uint64_t *b, const uint64_t *c,
+                        size_t n, const ntt_modulus_t *m, const int kind)
+{
+    const barrett_t bc = make_barrett(m, kind == K_IFMA);
+    const __m128i s32 = _mm_cvtsi32_si128(m->bits - 1 - 32);
+    const v8 four_q = bcast(4 * m->value);
+    const __m512d qinv = _mm512_set1_pd(1.0 / (double)m->value);
+#define MULMOD(x, y) \
+    (kind == K_IFMA ? mulmod_fp50(x, y, bc.q, qinv) : mulmod_wide_lazy(x, y, &bc, s32, four_q))
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v8 p0 = MULMOD(load(a + i), load(b + i)), p1 = MULMOD(load(a + i + 8), load(b + i + 8));
+        if (c) {
+            p0 = csub(add(p0, load(c + i)), bc.q);
+            p1 = csub(add(p1, load(c + i + 8)), bc.q);
+        }
+        store(r + i, p0);
+        store(r + i + 8, p1);
+    }
+    for (; i < n; i += 8) {
+        const __mmask8 k = n - i >= 8 ? 0xff : (__mmask8)((1u << (n - i)) - 1);
+        v8 p = MULMOD(LD(a, i, k), LD(b, i, k));
+        if (c) p = csub(add(p, LD(c, i, k)), bc.q);
+        ST(r, i, k, p);
+    }
+#undef MULMOD
+}
+
+static void mul_avx512r4(uint64_t *r, const uint64_t *a, const uint64_t *b, size_t n,
+                         const ntt_modulus_t *m)
+{
+    if (!barrett_ok(m) || m->bits <= 32 || m->bits > WIDE_PRODUCT_MAX_BITS)
+        mul_avx512(r, a, b, n, m);
+    else if (ifma_ok(m))
+        mul_r4_impl(r, a, b, NULL, n, m, K_IFMA);
+    else
+        mul_r4_impl(r, a, b, NULL, n, m, K_WIDE_LAZY);
+}
+
+static void fma_avx512r4(uint64_t *r, const uint64_t *a, const uint64_t *b, const uint64_t *c,
+                         size_t n, const ntt_modulus_t *m)
+{
+    if (!barrett_ok(m) || m->bits <= 32 || m->bits > WIDE_PRODUCT_MAX_BITS)
+        fma_avx512(r, a, b, c, n, m);
+    else if (ifma_ok(m))
+        mul_r4_impl(r, a, b, c, n, m, K_IFMA);
+    else
+        mul_r4_impl(r, a, b, c, n, m, K_WIDE_LAZY);
+}
+
 static void mul_scalar_avx512(uint64_t *r, const uint64_t *a, uint64_t s, size_t n,
                               const ntt_modulus_t *m)
 {
@@ -873,9 +960,9 @@ const ntt_ops_t ntt_ops_avx512r4 = {
     .add = add_avx512,
     .sub = sub_avx512,
     .neg = neg_avx512,
-    .mul = mul_avx512,
+    .mul = mul_avx512r4,
     .mul_scalar = mul_scalar_avx512,
-    .fma = fma_avx512,
+    .fma = fma_avx512r4,
     .fma_scalar = fma_scalar_avx512,
     .reduce = reduce_avx512,
 };

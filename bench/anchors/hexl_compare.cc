@@ -100,15 +100,32 @@ int main(int argc, char **argv)
     cpu_line();
     const ntt_ops_t *ops = ntt_ops_default();
     std::vector<Kernel> ks;
+    // Every buffer 64-byte aligned (ntt_alloc), for both libraries alike.
+    struct Buf {
+        uint64_t *p = nullptr;
+        size_t n = 0;
+        explicit Buf(size_t n_ = 0) : p(n_ ? ntt_alloc(n_) : nullptr), n(n_) {}
+        Buf(const Buf &o) : Buf(o.n) { std::copy(o.p, o.p + n, p); }
+        Buf &operator=(const Buf &o)
+        {
+            std::copy(o.p, o.p + n, p);
+            return *this;
+        }
+        ~Buf() { ntt_free(p); }
+        uint64_t *data() { return p; }
+        uint64_t &operator[](size_t i) { return p[i]; }
+        bool operator==(const Buf &o) const { return std::equal(p, p + n, o.p); }
+    };
     struct Data {
-        ntt_tables_t *t;
-        uint64_t q;
-        std::vector<uint64_t> a, b, r, h;
-        intel::hexl::NTT *hx;
+        ntt_tables_t *t = nullptr;
+        uint64_t q = 0;
+        Buf a, b, r, h;
+        intel::hexl::NTT *hx = nullptr;
+        explicit Data(size_t n) : a(n), b(n), r(n), h(n) {}
     };
     std::vector<Data *> keep;
     for (int bits : {50, 60}) {
-        Data *d = new Data;
+        Data *d = new Data(n);
         keep.push_back(d);
         if (ntt_coeff_modulus(n, &bits, 1, &d->q) != NTT_OK ||
             ntt_tables_new(n, d->q, &d->t) != NTT_OK) {
@@ -117,16 +134,12 @@ int main(int argc, char **argv)
         }
         d->hx = new intel::hexl::NTT(n, d->q);
         std::mt19937_64 g(bits);
-        d->a.resize(n);
-        d->b.resize(n);
-        d->r.resize(n);
-        d->h.resize(n);
         for (size_t i = 0; i < n; i++) {
             d->a[i] = g() % d->q;
             d->b[i] = g() % d->q;
         }
         // Identical outputs, or the comparison means nothing.
-        std::vector<uint64_t> x = d->a, y = d->a;
+        Buf x = d->a, y = d->a;
         ops->forward(d->t, x.data(), 0);
         d->hx->ComputeForward(y.data(), d->a.data(), 1, 1);
         bool same_f = x == y;
