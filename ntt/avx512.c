@@ -385,9 +385,9 @@ INLINE void perm2(v8 *x, v8 *y, v8 ix, v8 iy)
     *y = _mm512_permutex2var_epi64(a, iy, b);
 }
 
-/* Forward stages with gaps 4, 2, 1 over len words at a + off (n words in
+/* Forward stages with gaps 8, 4, 2, 1 over len words at a + off (n words in
  * all); outputs reduced to [0, q) unless lazy. LAST3_WAYS chunks of 16
- * words go through each step side by side: the three dependent butterflies
+ * words go through each step side by side: the four dependent butterflies
  * of one chunk are a long chain, and interleaving independent chunks in
  * program order is what lets the out-of-order core overlap them. */
 #define LAST3_WAYS 4
@@ -403,7 +403,10 @@ INLINE void fwd_last3(uint64_t *a, size_t off, size_t len, size_t n, const uint6
         v8 x[LAST3_WAYS], y[LAST3_WAYS];
         for (int k = 0; k < ways; k++) {
             const size_t s = s0 + 16 * (size_t)k;
-            split(load(a + s), load(a + s + 8), 4, &x[k], &y[k]);
+            v8 v0 = load(a + s), v1 = load(a + s + 8);
+            v8 w = bcast(wt[n / 16 + s / 16]), wp = bcast(wpt[n / 16 + s / 16]);
+            fwd_bfly(&v0, &v1, w, wp, _mm512_srli_epi64(wp, 32), c, ifma);
+            split(v0, v1, 4, &x[k], &y[k]);
         }
         for (int k = 0; k < ways; k++) {
             const size_t s = s0 + 16 * (size_t)k;
@@ -445,9 +448,9 @@ INLINE void forward_r4_impl(const ntt_tables_t *t, uint64_t *a, int lazy, const 
     const consts_t c = make_consts_kind(t->mod.value, ifma);
     const uint64_t *wt = t->root, *wpt = ifma == K_IFMA ? t->root_shoup52 : t->root_shoup;
     size_t m = 1, g = n >> 1;
-    /* Stages with gaps n/2 ... 8 go in pairs; an odd one out is the first,
+    /* Stages with gaps n/2 ... 16 go in pairs; an odd one out is the first,
      * whose long rows make a single stage cheapest. */
-    if ((t->log_n - 3) & 1) {
+    if ((t->log_n - 4) & 1) {
         fwd_r2(a, 0, n, m, g, wt, wpt, &c, ifma);
         m <<= 1, g >>= 1;
     }
@@ -456,7 +459,7 @@ INLINE void forward_r4_impl(const ntt_tables_t *t, uint64_t *a, int lazy, const 
     /* The rest, block by block. */
     for (size_t off = 0; off < n; off += blk) {
         size_t mm = m, gg = g;
-        for (; gg >= 16; mm <<= 2, gg >>= 2) fwd_r4(a, off, blk, mm, gg / 2, wt, wpt, &c, ifma);
+        for (; gg >= 32; mm <<= 2, gg >>= 2) fwd_r4(a, off, blk, mm, gg / 2, wt, wpt, &c, ifma);
         if (lazy)
             fwd_last3(a, off, blk, n, wt, wpt, &c, ifma, 1);
         else
@@ -523,33 +526,52 @@ INLINE void inv_r2(uint64_t *a, size_t off, size_t len, size_t m, size_t g, cons
     }
 }
 
-/* Inverse stages with gaps 1, 2, 4 over len words at a + off. */
-INLINE void inv_first3(uint64_t *a, size_t off, size_t len, size_t n, const uint64_t *wt,
-                       const uint64_t *wpt, const consts_t *c, const int ifma)
+/* Inverse stages with gaps 1, 2, 4 (and 8 when with8) over len words at
+ * a + off, LAST3_WAYS chunks side by side as in fwd_last3. */
+INLINE void inv_first4(uint64_t *a, size_t off, size_t len, size_t n, const uint64_t *wt,
+                       const uint64_t *wpt, const consts_t *c, const int ifma, const int with8)
 {
     /* The forward's lane orders, walked backwards. */
     const v8 i01x = idx8(0, 2, 4, 6, 8, 10, 12, 14), i01y = idx8(1, 3, 5, 7, 9, 11, 13, 15);
     const v8 i12x = i01x, i12y = i01y; /* the same permutation */
     const v8 i24x = idx8(0, 4, 8, 12, 2, 6, 10, 14), i24y = idx8(1, 5, 9, 13, 3, 7, 11, 15);
-    for (size_t s = off; s < off + len; s += 16) {
-        uint64_t *p = a + s;
-        v8 x = load(p), y = load(p + 8), w, wp;
-        perm2(&x, &y, i01x, i01y);
-        w = load(wt + n / 2 + s / 2);
-        wp = load(wpt + n / 2 + s / 2);
-        inv_bfly(&x, &y, w, wp, _mm512_srli_epi64(wp, 32), c, ifma);
-        perm2(&x, &y, i12x, i12y);
-        w = twiddles_gap2(wt + n / 4 + s / 4);
-        wp = twiddles_gap2(wpt + n / 4 + s / 4);
-        inv_bfly(&x, &y, w, wp, _mm512_srli_epi64(wp, 32), c, ifma);
-        perm2(&x, &y, i24x, i24y);
-        w = twiddles_gap4(wt + n / 8 + s / 8);
-        wp = twiddles_gap4(wpt + n / 8 + s / 8);
-        inv_bfly(&x, &y, w, wp, _mm512_srli_epi64(wp, 32), c, ifma);
-        v8 v0, v1;
-        merge(x, y, 4, &v0, &v1);
-        store(p, v0);
-        store(p + 8, v1);
+    const int ways = len >= 16 * LAST3_WAYS ? LAST3_WAYS : 1;
+    for (size_t s0 = off; s0 < off + len; s0 += 16 * (size_t)ways) {
+        v8 x[LAST3_WAYS], y[LAST3_WAYS];
+        for (int k = 0; k < ways; k++) {
+            const size_t s = s0 + 16 * (size_t)k;
+            x[k] = load(a + s);
+            y[k] = load(a + s + 8);
+            perm2(&x[k], &y[k], i01x, i01y);
+        }
+        for (int k = 0; k < ways; k++) {
+            const size_t s = s0 + 16 * (size_t)k;
+            v8 w = load(wt + n / 2 + s / 2), wp = load(wpt + n / 2 + s / 2);
+            inv_bfly(&x[k], &y[k], w, wp, _mm512_srli_epi64(wp, 32), c, ifma);
+        }
+        for (int k = 0; k < ways; k++) perm2(&x[k], &y[k], i12x, i12y);
+        for (int k = 0; k < ways; k++) {
+            const size_t s = s0 + 16 * (size_t)k;
+            v8 w = twiddles_gap2(wt + n / 4 + s / 4), wp = twiddles_gap2(wpt + n / 4 + s / 4);
+            inv_bfly(&x[k], &y[k], w, wp, _mm512_srli_epi64(wp, 32), c, ifma);
+        }
+        for (int k = 0; k < ways; k++) perm2(&x[k], &y[k], i24x, i24y);
+        for (int k = 0; k < ways; k++) {
+            const size_t s = s0 + 16 * (size_t)k;
+            v8 w = twiddles_gap4(wt + n / 8 + s / 8), wp = twiddles_gap4(wpt + n / 8 + s / 8);
+            inv_bfly(&x[k], &y[k], w, wp, _mm512_srli_epi64(wp, 32), c, ifma);
+        }
+        for (int k = 0; k < ways; k++) {
+            const size_t s = s0 + 16 * (size_t)k;
+            v8 v0, v1;
+            merge(x[k], y[k], 4, &v0, &v1);
+            if (with8) {
+                v8 w = bcast(wt[n / 16 + s / 16]), wp = bcast(wpt[n / 16 + s / 16]);
+                inv_bfly(&v0, &v1, w, wp, _mm512_srli_epi64(wp, 32), c, ifma);
+            }
+            store(a + s, v0);
+            store(a + s + 8, v1);
+        }
     }
 }
 
@@ -611,12 +633,18 @@ INLINE void inverse_r4_impl(const ntt_tables_t *t, uint64_t *a, int lazy, const 
     const size_t n = t->n, blk = n < R4_BLOCK ? n : R4_BLOCK;
     const consts_t c = make_consts_kind(t->mod.value, ifma);
     const uint64_t *wt = t->iroot, *wpt = ifma == K_IFMA ? t->iroot_shoup52 : t->iroot_shoup;
-    size_t m = n >> 4, g = 8;
+    /* The gap-8 stage joins the first three unless it is the last (n = 16),
+     * which has 1/N folded in. */
+    const int with8 = n >= 32;
+    size_t m = with8 ? n >> 5 : 1, g = with8 ? 16 : 8;
     /* Stages whose blocks fit in blk, block by block (the last stage, m = 1,
      * is never among them). */
     for (size_t off = 0; off < n; off += blk) {
-        inv_first3(a, off, blk, n, wt, wpt, &c, ifma);
-        size_t mm = n >> 4, gg = 8;
+        if (with8)
+            inv_first4(a, off, blk, n, wt, wpt, &c, ifma, 1);
+        else
+            inv_first4(a, off, blk, n, wt, wpt, &c, ifma, 0);
+        size_t mm = m, gg = g;
         while (mm >= 2 && 2 * gg <= blk) {
             if (mm >= 4 && 4 * gg <= blk) {
                 inv_r4(a, off, blk, mm, gg, wt, wpt, &c, ifma);
@@ -626,7 +654,7 @@ INLINE void inverse_r4_impl(const ntt_tables_t *t, uint64_t *a, int lazy, const 
                 mm >>= 1, gg <<= 1;
             }
         }
-        m = mm, g = gg;
+        if (off + blk >= n) m = mm, g = gg;
     }
     /* The larger stages over the whole array. */
     while (m >= 4) {
