@@ -847,23 +847,45 @@ INLINE void mul_scalar_impl(uint64_t *r, const uint64_t *a, uint64_t s, const ui
 }
 
 /* ---- avx512r4's element-wise products ----------------------------------------
- * a*b mod q, 2^32 < q < 2^60 (not a power of two), a, b < q, with one
- * multiply fewer per product than mulmod_vec: x = floor(ab / 2^s) comes
- * straight from the four 32x32 partial products (the middle ones cannot
- * overflow: each is below 2^60), and the Barrett quotient drops the low
- * partial products (up to 4 short in all, so ab - qhat*q < 5q < 2^63). */
+ * a*b mod q, 2^33 < q < 2^60 (not a power of two), a, b < q, with one
+ * multiply fewer per product than mulmod_vec: x = floor(ab / 2^s), s =
+ * bits - 2, comes straight from the four 32x32 partial products (the middle
+ * ones cannot overflow: each is below 2^60; x < 2^62), and the Barrett
+ * quotient floor(x * floor(2^(s+64)/q) / 2^64) (at most 1 short: x carries
+ * one bit more than the usual s = bits - 1) drops the low partial products
+ * (at most 2 short more), so ab - qhat*q < 4q. */
+#define WIDE_PRODUCT_MIN_BITS 34
 #define WIDE_PRODUCT_MAX_BITS 60
 
-INLINE v8 mulmod_wide_lazy(v8 a, v8 b, const barrett_t *c, __m128i s32, v8 four_q)
+typedef struct {
+    v8 q, two_q, mu, mu_hi;
+    __m128i ls, rs; /* p11 << (64 - s), mid >> (s - 32) */
+} wide_barrett_t;
+
+static wide_barrett_t make_wide_barrett(const ntt_modulus_t *m)
+{
+    wide_barrett_t b;
+    int s = m->bits - 2;
+    uint64_t mu = (uint64_t)(((ntt_u128)1 << (s + 64)) / m->value);
+    b.q = bcast(m->value);
+    b.two_q = bcast(2 * m->value);
+    b.mu = bcast(mu);
+    b.mu_hi = bcast(mu >> 32);
+    b.ls = _mm_cvtsi32_si128(64 - s);
+    b.rs = _mm_cvtsi32_si128(s - 32);
+    return b;
+}
+
+INLINE v8 mulmod_wide_lazy(v8 a, v8 b, const wide_barrett_t *c)
 {
     v8 a1 = _mm512_srli_epi64(a, 32), b1 = _mm512_srli_epi64(b, 32);
     v8 p00 = _mm512_mul_epu32(a, b), p01 = _mm512_mul_epu32(a, b1);
     v8 p10 = _mm512_mul_epu32(a1, b), p11 = _mm512_mul_epu32(a1, b1);
     v8 mid = add(add(p01, p10), _mm512_srli_epi64(p00, 32));
-    v8 x = add(_mm512_sll_epi64(p11, c->ls), _mm512_srl_epi64(mid, s32));
+    v8 x = add(_mm512_sll_epi64(p11, c->ls), _mm512_srl_epi64(mid, c->rs));
     v8 qh = mulhi64_lazy(x, c->mu, c->mu_hi);
     v8 r = sub(_mm512_mullo_epi64(a, b), _mm512_mullo_epi64(qh, c->q));
-    return csub(csub(csub(r, four_q), c->two_q), c->q);
+    return csub(csub(r, c->two_q), c->q);
 }
 
 /* q < 2^50: the quotient from double precision instead of IFMA. a, b and q convert
@@ -886,12 +908,9 @@ INLINE v8 mulmod_fp50(v8 a, v8 b, v8 q, __m512d qinv)
 INLINE void mul_r4_impl(uint64_t *r, const uint64_t *a, const uint64_t *b, const uint64_t *c,
                         size_t n, const ntt_modulus_t *m, const int kind)
 {
-    const barrett_t bc = make_barrett(m, kind == K_IFMA);
-    const __m128i s32 = _mm_cvtsi32_si128(m->bits - 1 - 32);
-    const v8 four_q = bcast(4 * m->value);
+    const wide_barrett_t bc = make_wide_barrett(m);
     const __m512d qinv = _mm512_set1_pd(1.0 / (double)m->value);
-#define MULMOD(x, y) \
-    (kind == K_IFMA ? mulmod_fp50(x, y, bc.q, qinv) : mulmod_wide_lazy(x, y, &bc, s32, four_q))
+#define MULMOD(x, y) (kind == K_IFMA ? mulmod_fp50(x, y, bc.q, qinv) : mulmod_wide_lazy(x, y, &bc))
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         v8 p0 = MULMOD(load(a + i), load(b + i)), p1 = MULMOD(load(a + i + 8), load(b + i + 8));
@@ -914,7 +933,7 @@ INLINE void mul_r4_impl(uint64_t *r, const uint64_t *a, const uint64_t *b, const
 static void mul_avx512r4(uint64_t *r, const uint64_t *a, const uint64_t *b, size_t n,
                          const ntt_modulus_t *m)
 {
-    if (!barrett_ok(m) || m->bits <= 32 || m->bits > WIDE_PRODUCT_MAX_BITS)
+    if (!barrett_ok(m) || m->bits < WIDE_PRODUCT_MIN_BITS || m->bits > WIDE_PRODUCT_MAX_BITS)
         mul_avx512(r, a, b, n, m);
     else if (ifma_ok(m))
         mul_r4_impl(r, a, b, NULL, n, m, K_IFMA);
@@ -925,7 +944,7 @@ static void mul_avx512r4(uint64_t *r, const uint64_t *a, const uint64_t *b, size
 static void fma_avx512r4(uint64_t *r, const uint64_t *a, const uint64_t *b, const uint64_t *c,
                          size_t n, const ntt_modulus_t *m)
 {
-    if (!barrett_ok(m) || m->bits <= 32 || m->bits > WIDE_PRODUCT_MAX_BITS)
+    if (!barrett_ok(m) || m->bits < WIDE_PRODUCT_MIN_BITS || m->bits > WIDE_PRODUCT_MAX_BITS)
         fma_avx512(r, a, b, c, n, m);
     else if (ifma_ok(m))
         mul_r4_impl(r, a, b, c, n, m, K_IFMA);
