@@ -297,8 +297,8 @@ static void inverse_avx512(const ntt_tables_t *t, uint64_t *a, int lazy)
  * AMD family 26, runs 512-bit operations at full width, so the one-stage-per-
  * pass kernels above wait on loads and stores there): two stages per pass
  * (four vectors in registers), the stages whose blocks fit in R4_BLOCK words
- * done block by block while the block is in L1, and the last three forward
- * (first three inverse) stages done together on 16 words in registers. */
+ * done block by block while the block is in L1, and the last four forward
+ * (first four inverse) stages done together on 16 words in registers. */
 #define R4_BLOCK 4096
 
 /* The radix-4 forward kernel on `cols` adjacent columns of 8 words at p + j

@@ -10,7 +10,7 @@
  *     arithmetic, not memory, bounds it; the default there and on every CPU
  *     not named below (Intel included) as before.
  *   - avx512r4: two stages per pass, the stages that fit in L1 done block by
- *     block, the last three stages in registers. The default on AMD family 26
+ *     block, the last four stages in registers. The default on AMD family 26
  *     (Zen 5) and later, whose full-width 512-bit units made the one-stage
  *     schedule wait on loads and stores.
  */
