@@ -866,7 +866,8 @@ static wide_barrett_t make_wide_barrett(const ntt_modulus_t *m)
 {
     wide_barrett_t b;
     int s = m->bits - 2;
-    uint64_t mu = (uint64_t)(((ntt_u128)1 << (s + 64)) / m->value);
+    /* floor(2^(s+64)/q) = floor(floor(2^128/q) / 2^(64-s)): no division */
+    uint64_t mu = m->barrett_hi << s | m->barrett_lo >> (64 - s);
     b.q = bcast(m->value);
     b.two_q = bcast(2 * m->value);
     b.mu = bcast(mu);
@@ -908,8 +909,12 @@ INLINE v8 mulmod_fp50(v8 a, v8 b, v8 q, __m512d qinv)
 INLINE void mul_r4_impl(uint64_t *r, const uint64_t *a, const uint64_t *b, const uint64_t *c,
                         size_t n, const ntt_modulus_t *m, const int kind)
 {
-    const wide_barrett_t bc = make_wide_barrett(m);
-    const __m512d qinv = _mm512_set1_pd(1.0 / (double)m->value);
+    wide_barrett_t bc;
+    if (kind == K_IFMA)
+        bc.q = bcast(m->value);
+    else
+        bc = make_wide_barrett(m);
+    const __m512d qinv = _mm512_set1_pd(kind == K_IFMA ? 1.0 / (double)m->value : 0.0);
 #define MULMOD(x, y) (kind == K_IFMA ? mulmod_fp50(x, y, bc.q, qinv) : mulmod_wide_lazy(x, y, &bc))
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
