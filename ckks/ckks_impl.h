@@ -120,6 +120,7 @@ enum {
     CKKS_SCRATCH_MUL,
     CKKS_SCRATCH_DIVIDE,
     CKKS_SCRATCH_ENCRYPT,
+    CKKS_SCRATCH_CONST, /* one limb of a repeated constant (divide_round) */
     CKKS_SCRATCH_COUNT
 };
 uint64_t *ckks_scratch(int slot, size_t words);
