@@ -69,6 +69,12 @@ static void divide_round(const ckks_context_t *ctx, const uint64_t *x, const uin
 
 int ckks_poly_divide_round_last(const ckks_context_t *ctx, uint64_t *p, size_t np)
 {
+    return ckks_poly_divide_round_last_to(ctx, p, np, p);
+}
+
+int ckks_poly_divide_round_last_to(const ckks_context_t *ctx, const uint64_t *p, size_t np,
+                                   uint64_t *out)
+{
     if (np < 2) return CKKS_ELEVEL;
     const size_t n = ctx->n, last = np - 1;
     uint64_t *t = ckks_scratch(CKKS_SCRATCH_DIVIDE, (np + 1) * n), *tmp = t + n;
@@ -77,7 +83,7 @@ int ckks_poly_divide_round_last(const ckks_context_t *ctx, uint64_t *p, size_t n
     memcpy(t, p + last * n, n * sizeof *t);
     ntt_inverse(ctx->ntt[last], t);
     for (size_t k = 0; k < n; k++) t[k] = ntt_addmod(t[k], half, ql);
-    divide_round(ctx, p, t, last, last, half, p, 0, tmp);
+    divide_round(ctx, p, t, last, last, half, out, 0, tmp);
     return CKKS_OK;
 }
 
