@@ -390,7 +390,7 @@ INLINE void perm2(v8 *x, v8 *y, v8 ix, v8 iy)
  * words go through each step side by side: the four dependent butterflies
  * of one chunk are a long chain, and interleaving independent chunks in
  * program order is what lets the out-of-order core overlap them. */
-#define LAST3_WAYS 4
+#define LAST3_WAYS 8
 INLINE void fwd_last3(uint64_t *a, size_t off, size_t len, size_t n, const uint64_t *wt,
                       const uint64_t *wpt, const consts_t *c, const int ifma, const int lazy)
 {
