@@ -9,7 +9,7 @@ static void usage(FILE *f)
     fputs("usage: hestat-info [--simd | --help]\n"
           "  (no option)  version, SIMD backends available here, and the default one\n"
           "  --simd       the available backends, one name per line (scripts use this)\n"
-          "Environment: HESTAT_SIMD=scalar|avx2|avx512 forces the default backend.\n",
+          "Environment: HESTAT_SIMD=scalar|avx2|avx512|avx512r4 forces the default backend.\n",
           f);
 }
 

@@ -21,6 +21,9 @@
 
 #include <stdlib.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "bench_common.h"
 
@@ -110,6 +113,44 @@ void register_ntt_benchmarks()
     }
 }
 
+// The CPU the figures were measured on, in the benchmark context (printed
+// before the results and written to the JSON): kernels rank differently on
+// different microarchitectures (e.g. AMD Zen 4 is family 25, Zen 5 family 26).
+void add_cpu_context()
+{
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    char vendor[13] = {0};
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return;
+    std::memcpy(vendor, &b, 4);
+    std::memcpy(vendor + 4, &d, 4);
+    std::memcpy(vendor + 8, &c, 4);
+    __get_cpuid(1, &a, &b, &c, &d);
+    unsigned family = (a >> 8) & 0xf, model = (a >> 4) & 0xf, stepping = a & 0xf;
+    if (family == 0xf) family += (a >> 20) & 0xff;
+    if (family == 0x6 || family >= 0xf) model |= ((a >> 16) & 0xf) << 4;
+    char brand[49] = {0};
+    if (__get_cpuid_max(0x80000000, nullptr) >= 0x80000004) {
+        for (unsigned i = 0; i < 3; i++) {
+            __get_cpuid(0x80000002 + i, &a, &b, &c, &d);
+            std::memcpy(brand + 16 * i, &a, 4);
+            std::memcpy(brand + 16 * i + 4, &b, 4);
+            std::memcpy(brand + 16 * i + 8, &c, 4);
+            std::memcpy(brand + 16 * i + 12, &d, 4);
+        }
+    }
+    std::string name(brand);
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    benchmark::AddCustomContext("cpu_vendor", vendor);
+    benchmark::AddCustomContext("cpu_family", std::to_string(family));
+    benchmark::AddCustomContext("cpu_model", std::to_string(model));
+    benchmark::AddCustomContext("cpu_stepping", std::to_string(stepping));
+    if (!name.empty()) benchmark::AddCustomContext("cpu_brand", name);
+#endif
+    benchmark::AddCustomContext("ntt_backend", ntt_ops_default()->name);
+}
+
 }  // namespace
 
 namespace hestat_bench {
@@ -165,7 +206,7 @@ class TableReporter : public benchmark::ConsoleReporter {
 
     static bool is_backend(const std::string &s)
     {
-        return s == "scalar" || s == "avx2" || s == "avx512";
+        return s == "scalar" || s == "avx2" || s == "avx512" || s == "avx512r4";
     }
 
     void print_table()
@@ -191,12 +232,12 @@ class TableReporter : public benchmark::ConsoleReporter {
             if (!pivot.count(row)) order.push_back(row);
             pivot[row][backend] = r.us;
         }
-        const char *backends[] = {"scalar", "avx2", "avx512"};
+        const char *backends[] = {"scalar", "avx2", "avx512", "avx512r4"};
         if (!order.empty()) {
             std::printf("\nSummary: microseconds per call, minimum over the repetitions; "
                         "x = speed-up over scalar in this run\n");
-            std::printf("%-28s %12s %12s %8s %12s %8s\n", "benchmark (op/N/bits)", "scalar",
-                        "avx2", "x", "avx512", "x");
+            std::printf("%-28s %12s %12s %8s %12s %8s %12s %8s\n", "benchmark (op/N/bits)",
+                        "scalar", "avx2", "x", "avx512", "x", "avx512r4", "x");
             for (const std::string &row : order) {
                 auto &cols = pivot[row];
                 std::printf("%-28s", row.c_str());
@@ -251,6 +292,7 @@ int main(int argc, char **argv)
     hestat_bench::register_all_extra();
     benchmark::Initialize(&nargs, args.data());
     if (benchmark::ReportUnrecognizedArguments(nargs, args.data())) return 1;
+    add_cpu_context();
     hestat_bench::TableReporter reporter;
     benchmark::RunSpecifiedBenchmarks(&reporter);
     benchmark::Shutdown();

@@ -100,6 +100,10 @@ void ckks_poly_intt(const ckks_context_t *ctx, uint64_t *p, size_t np);
 /* p has np primes (NTT form); divides by the last prime with rounding and
  * leaves np-1 primes (SEAL's divide_and_round_q_last_ntt). */
 int ckks_poly_divide_round_last(const ckks_context_t *ctx, uint64_t *p, size_t np);
+/* The same from p (np limbs, unchanged) into out (np - 1 limbs); out may be p
+ * or may not overlap it at all. */
+int ckks_poly_divide_round_last_to(const ckks_context_t *ctx, const uint64_t *p, size_t np,
+                                   uint64_t *out);
 /* out = galois_elt applied to p (NTT form), np primes; out != p. */
 void ckks_poly_galois(const ckks_context_t *ctx, const uint64_t *p, size_t np, uint32_t elt,
                       uint64_t *out);
@@ -122,6 +126,7 @@ enum {
     CKKS_SCRATCH_MUL,
     CKKS_SCRATCH_DIVIDE,
     CKKS_SCRATCH_ENCRYPT,
+    CKKS_SCRATCH_CONST, /* one limb of a repeated constant (divide_round) */
     CKKS_SCRATCH_COUNT
 };
 uint64_t *ckks_scratch(int slot, size_t words);

@@ -176,23 +176,27 @@ int ckks_multiply(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, ckks_c
     double scale = a->scale * b->scale;
     if (!scale_ok(a->ctx, scale, a->nprimes)) return CKKS_ESCALE;
     const size_t n = a->ctx->n, np = a->nprimes;
-    uint64_t *t = ckks_scratch(CKKS_SCRATCH_MUL, 3 * np * n);
+    /* Straight into out, limb by limb, with one limb of scratch: out may be
+     * a or b, so each limb's outputs are written in an order that reads every
+     * input before overwriting it (c2 lands beyond the inputs' two polys; c1
+     * over a1 or b1 once both are used; c0 over a0 or b0 last). */
+    uint64_t *t = ckks_scratch(CKKS_SCRATCH_MUL, np * n);
     if (!t) return CKKS_ENOMEM;
+    out->nprimes = np; /* POLY(out, ...) below uses it; unchanged when out is a or b */
     const int nt = a->ctx->threads;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < np; i++) {
         const ntt_modulus_t *m = &a->ctx->mod[i];
         const uint64_t *a0 = POLY(a, 0, i), *a1 = POLY(a, 1, i);
         const uint64_t *b0 = POLY(b, 0, i), *b1 = POLY(b, 1, i);
-        uint64_t *c0 = t + i * n, *c1 = t + (np + i) * n, *c2 = t + (2 * np + i) * n;
-        ntt_vec_mul(c0, a0, b0, n, m);
-        ntt_vec_mul(c1, a0, b1, n, m);
-        ntt_vec_fma(c1, a1, b0, c1, n, m);
+        uint64_t *c0 = POLY(out, 0, i), *c1 = POLY(out, 1, i), *c2 = POLY(out, 2, i);
+        uint64_t *cross = t + i * n;
+        ntt_vec_mul(cross, a0, b1, n, m);
         ntt_vec_mul(c2, a1, b1, n, m);
+        ntt_vec_fma(c1, a1, b0, cross, n, m);
+        ntt_vec_mul(c0, a0, b0, n, m);
     }
-    memcpy(out->data, t, 3 * np * n * sizeof *t);
     out->size = 3;
-    out->nprimes = np;
     out->scale = scale;
     return CKKS_OK;
 }
@@ -222,8 +226,21 @@ int ckks_rescale(const ckks_ciphertext_t *a, ckks_ciphertext_t *out)
     int rc = check_ct(a, out);
     if (rc) return rc;
     if (a->nprimes < 2) return CKKS_ELEVEL;
-    rc = ckks_ciphertext_copy(out, a);
-    if (rc) return rc;
+    if (out != a) {
+        /* Straight from a into out's layout for one prime fewer: no copy of
+         * a, no moving the polys afterwards. */
+        const size_t np = a->nprimes, n = a->ctx->n;
+        for (size_t p = 0; p < a->size && rc == CKKS_OK; p++)
+            rc = ckks_poly_divide_round_last_to(a->ctx, POLY(a, p, 0), np,
+                                                out->data + p * (np - 1) * n);
+        if (rc) return rc;
+        out->size = a->size;
+        out->nprimes = np - 1;
+        out->scale = a->scale / (double)a->ctx->primes[np - 1];
+        memcpy(out->seed, a->seed, sizeof out->seed); /* as ckks_ciphertext_copy */
+        out->has_seed = a->has_seed;
+        return CKKS_OK;
+    }
     const size_t np = out->nprimes;
     for (size_t p = 0; p < out->size && rc == CKKS_OK; p++)
         rc = ckks_poly_divide_round_last(out->ctx, POLY(out, p, 0), np);

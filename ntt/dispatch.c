@@ -1,7 +1,18 @@
 /*
  * Backend choice: read CPUID (and XGETBV, so the OS saves the wide registers)
  * once, pick the widest backend the CPU and this build have, and honour
- * HESTAT_SIMD=scalar|avx2|avx512 when that backend is available.
+ * HESTAT_SIMD=scalar|avx2|avx512|avx512r4 when that backend is available.
+ *
+ * The AVX-512 kernels come in two schedules of the same arithmetic, and the
+ * microarchitecture picks one (both are available to HESTAT_SIMD and tested):
+ *   - avx512: one butterfly stage per pass over the array. Tuned on AMD Zen 4
+ *     (family 25), which splits each 512-bit operation in two halves, so the
+ *     arithmetic, not memory, bounds it; the default there and on every CPU
+ *     not named below (Intel included) as before.
+ *   - avx512r4: two stages per pass, the stages that fit in L1 done block by
+ *     block, the last four stages in registers. The default on AMD family 26
+ *     (Zen 5) and later, whose full-width 512-bit units made the one-stage
+ *     schedule wait on loads and stores.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -20,6 +31,24 @@ static uint64_t read_xcr0(void)
     return ((uint64_t)hi << 32) | lo;
 }
 
+/* AMD's display family (base + extended), or 0 for other vendors. */
+static unsigned amd_family(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    /* "AuthenticAMD" in EBX, EDX, ECX */
+    if (b != 0x68747541u || d != 0x69746e65u || c != 0x444d4163u) return 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    unsigned family = (a >> 8) & 0xf;
+    return family == 0xf ? family + ((a >> 20) & 0xff) : family;
+}
+
+/* The AVX-512 schedule for this CPU (see the top of this file). */
+static ntt_simd_t preferred_avx512(void)
+{
+    return amd_family() >= 26 ? NTT_SIMD_AVX512R4 : NTT_SIMD_AVX512;
+}
+
 /* Bit i set: backend i is usable on this CPU. */
 static unsigned cpu_backends(void)
 {
@@ -36,13 +65,19 @@ static unsigned cpu_backends(void)
     int avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1;
     int avx512ifma = (b >> 21) & 1, avx512vl = (b >> 31) & 1;
     if (ymm_ok && avx2) mask |= 1u << NTT_SIMD_AVX2;
-    if (zmm_ok && avx512f && avx512dq && avx512vl && avx512ifma) mask |= 1u << NTT_SIMD_AVX512;
+    if (zmm_ok && avx512f && avx512dq && avx512vl && avx512ifma)
+        mask |= 1u << NTT_SIMD_AVX512 | 1u << NTT_SIMD_AVX512R4;
     return mask;
 }
 #else
 static unsigned cpu_backends(void)
 {
     return 1u << NTT_SIMD_SCALAR;
+}
+
+static ntt_simd_t preferred_avx512(void)
+{
+    return NTT_SIMD_AVX512;
 }
 #endif
 
@@ -55,7 +90,9 @@ static const ntt_ops_t *const compiled[NTT_SIMD_COUNT] = {
 #endif
 #if HESTAT_HAVE_AVX512
     &ntt_ops_avx512,
+    &ntt_ops_avx512r4,
 #else
+    NULL,
     NULL,
 #endif
 };
@@ -71,18 +108,14 @@ static void init_backends(void)
     for (int i = 0; i < NTT_SIMD_COUNT; i++)
         if (compiled[i] && (cpu >> i & 1)) available_mask |= 1u << i;
     default_ops = &ntt_ops_scalar;
-    for (int i = NTT_SIMD_COUNT - 1; i >= 0; i--) {
-        if (available_mask >> i & 1) {
-            default_ops = compiled[i];
-            break;
-        }
-    }
+    if (available_mask >> NTT_SIMD_AVX2 & 1) default_ops = compiled[NTT_SIMD_AVX2];
+    if (available_mask >> NTT_SIMD_AVX512 & 1) default_ops = compiled[preferred_avx512()];
     const char *want = getenv("HESTAT_SIMD");
     if (!want || !*want) return;
     ntt_simd_t id;
     if (ntt_simd_parse(want, &id) != NTT_OK) {
         snprintf(default_warning, sizeof default_warning,
-                 "HESTAT_SIMD=%.32s is not one of scalar, avx2, avx512; using %s", want,
+                 "HESTAT_SIMD=%.32s is not one of scalar, avx2, avx512, avx512r4; using %s", want,
                  default_ops->name);
     } else if (!(available_mask >> id & 1)) {
         snprintf(default_warning, sizeof default_warning,
@@ -117,7 +150,8 @@ int ntt_ops_get(ntt_simd_t id, const ntt_ops_t **out)
 
 const char *ntt_simd_name(ntt_simd_t id)
 {
-    static const char *const names[NTT_SIMD_COUNT] = {"scalar", "avx2", "avx512"};
+    static const char *const names[NTT_SIMD_COUNT] = {"scalar", "avx2", "avx512",
+                                                              "avx512r4"};
     return (int)id >= 0 && id < NTT_SIMD_COUNT ? names[id] : NULL;
 }
 

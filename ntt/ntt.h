@@ -10,9 +10,10 @@
  *   - The NTT follows Microsoft SEAL's convention: output position k of the
  *     forward transform holds a(psi^(2*bitrev(k)+1)) mod q, where psi is the
  *     smallest primitive 2N-th root of unity mod q.
- *   - Kernels run on the backend chosen once at start-up (scalar, avx2 or
- *     avx512, the widest the CPU has; HESTAT_SIMD=scalar|avx2|avx512 forces
- *     one). ntt_ops() hands out any available backend explicitly (tests and
+ *   - Kernels run on the backend chosen once at start-up (scalar, avx2,
+ *     avx512 or avx512r4: the widest the CPU has, and of the two AVX-512
+ *     schedules the one for this microarchitecture, see dispatch.c;
+ *     HESTAT_SIMD=scalar|avx2|avx512|avx512r4 forces one). ntt_ops() hands out any available backend explicitly (tests and
  *     benchmarks use it).
  */
 #ifndef HESTAT_NTT_H
@@ -185,7 +186,8 @@ typedef enum ntt_simd {
     NTT_SIMD_SCALAR = 0,
     NTT_SIMD_AVX2 = 1,
     NTT_SIMD_AVX512 = 2,
-    NTT_SIMD_COUNT = 3
+    NTT_SIMD_AVX512R4 = 3, /* avx512's arithmetic, radix-4 cache-blocked transforms */
+    NTT_SIMD_COUNT = 4
 } ntt_simd_t;
 
 /*
@@ -229,7 +231,7 @@ const ntt_ops_t *ntt_ops_default(void);
  * build lacks it (never an illegal-instruction crash later). */
 int ntt_ops_get(ntt_simd_t id, const ntt_ops_t **out);
 
-/* "scalar", "avx2", "avx512", or NULL for an unknown id. */
+/* "scalar", "avx2", "avx512", "avx512r4", or NULL for an unknown id. */
 const char *ntt_simd_name(ntt_simd_t id);
 /* Parses a backend name: NTT_OK and *id, or NTT_EINVAL. */
 int ntt_simd_parse(const char *name, ntt_simd_t *id);

@@ -44,6 +44,7 @@ extern const ntt_ops_t ntt_ops_avx2;
 #endif
 #if HESTAT_HAVE_AVX512
 extern const ntt_ops_t ntt_ops_avx512;
+extern const ntt_ops_t ntt_ops_avx512r4;
 #endif
 
 #endif
