@@ -124,8 +124,11 @@ int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t 
             int x, y;
             rc = two_columns(raw, tok, &x, &y, err, errlen);
             if (!rc && x == y) rc = fail(err, errlen, "%s: a correlation test needs two different columns", tok);
-        } else if (!strncmp(tok, "regress:", 8)) {
-            const char *f = tok + 8, *tilde = strchr(f, '~');
+        } else if (!strncmp(tok, "regress:", 8) || !strncmp(tok, "glm:", 4)) {
+            int glm = tok[0] == 'g';
+            if (glm && (rc = stats_glm_spec_check(raw, tok + 4, err, errlen))) break;
+            if (glm) *strrchr(tok, ':') = 0; /* Y~X1+X2 */
+            const char *f = tok + (glm ? 4 : 8), *tilde = strchr(f, '~');
             if (!tilde) rc = fail(err, errlen, "regression '%s' needs Y~X1+X2", f);
             size_t cols[STATS_MAX_REGRESSORS + 1], n = 0;
             const char *p = f;
@@ -162,7 +165,7 @@ int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t 
             if (!rc) rc = stats_add_bins(t, (size_t)c, edges, ne, &w);
             if (rc == STATS_EINVAL && err && !err[0]) snprintf(err, errlen, "histogram edges must increase");
         } else {
-            rc = fail(err, errlen, "unknown statistic '%s' (mean, var, corr, group:, regress:, hist:, ttest:, "
+            rc = fail(err, errlen, "unknown statistic '%s' (mean, var, corr, group:, regress:, glm:, hist:, ttest:, "
                       "table:, corrtest:)", tok);
         }
         if (!rc && w) swap_in(&t, w);

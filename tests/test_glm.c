@@ -1,0 +1,196 @@
+/* Logistic and Poisson regression on encrypted tables (issue 12, item 1).
+ *
+ * glm_lib: the library rounds (stats_glm_round, stats_glm_decrypt,
+ * stats_glm_fit) on a generated table, against an independent long-double
+ * IRLS computed here on the plaintext complete cases.
+ * glm_real: the same on ../shared/data's Framingham table, against R's glm
+ * (numbers below; skipped without ../shared). glm_spec: bad specifications. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "stats/stats.h"
+#include "testutil.h"
+
+#define MAXT (STATS_MAX_REGRESSORS + 1)
+
+/* ---- an independent IRLS in long double on the plaintext ---- */
+typedef struct {
+    long double coef[MAXT], se[MAXT], deviance, n;
+} irls_t;
+
+static void gauss_inverse(long double A[MAXT][MAXT], size_t m, long double inv[MAXT][MAXT])
+{
+    long double M[MAXT][2 * MAXT];
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < 2 * m; j++) M[i][j] = j < m ? A[i][j] : (j - m == i);
+    for (size_t c = 0; c < m; c++) {
+        size_t p = c;
+        for (size_t r = c + 1; r < m; r++)
+            if (fabsl(M[r][c]) > fabsl(M[p][c])) p = r;
+        for (size_t j = 0; j < 2 * m; j++) {
+            long double t = M[c][j];
+            M[c][j] = M[p][j];
+            M[p][j] = t;
+        }
+        for (size_t r = 0; r < m; r++) {
+            if (r == c) continue;
+            long double f = M[r][c] / M[c][c];
+            for (size_t j = 0; j < 2 * m; j++) M[r][j] -= f * M[c][j];
+        }
+    }
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < m; j++) inv[i][j] = M[i][m + j] / M[i][i];
+}
+
+static void irls(const stats_table_t *t, size_t y, const size_t *x, size_t k, int poisson, irls_t *out)
+{
+    size_t m = k + 1;
+    long double b[MAXT] = {0};
+    memset(out, 0, sizeof *out);
+    for (int it = 0; it < 100; it++) {
+        long double A[MAXT][MAXT] = {{0}}, U[MAXT] = {0}, dev = 0, n = 0;
+        for (size_t r = 0; r < t->nrows; r++) {
+            long double row[MAXT] = {1};
+            int ok = !isnan(stats_value(t, r, y));
+            for (size_t j = 0; j < k; j++) {
+                row[j + 1] = stats_value(t, r, x[j]);
+                ok &= !isnan(stats_value(t, r, x[j]));
+            }
+            if (!ok) continue;
+            long double eta = 0, yy = stats_value(t, r, y);
+            for (size_t j = 0; j < m; j++) eta += b[j] * row[j];
+            long double mu = poisson ? expl(eta) : 1 / (1 + expl(-eta)), w = poisson ? mu : mu * (1 - mu);
+            for (size_t i = 0; i < m; i++) {
+                U[i] += row[i] * (yy - mu);
+                for (size_t j = 0; j < m; j++) A[i][j] += w * row[i] * row[j];
+            }
+            if (poisson) dev += 2 * ((yy > 0 ? yy * logl(yy / mu) : 0) - (yy - mu));
+            else dev += -2 * (yy > 0 ? logl(mu) : logl(1 - mu));
+            n++;
+        }
+        long double inv[MAXT][MAXT];
+        gauss_inverse(A, m, inv);
+        long double step[MAXT] = {0}, size = 0;
+        for (size_t i = 0; i < m; i++) {
+            for (size_t j = 0; j < m; j++) step[i] += inv[i][j] * U[j];
+            size += fabsl(step[i]);
+        }
+        for (size_t i = 0; i < m; i++) {
+            out->coef[i] = b[i];
+            out->se[i] = sqrtl(inv[i][i]);
+        }
+        out->deviance = dev;
+        out->n = n;
+        if (size < 1e-15L) break;
+        for (size_t i = 0; i < m; i++) b[i] += step[i];
+    }
+}
+
+/* ---- encrypted fits in one process ---- */
+typedef struct {
+    const stats_study_t *study;
+    const ckks_secret_key_t *sk;
+    const stats_enc_table_t *table;
+    double server_s;
+} glm_ctx_t;
+
+static int local_round(void *arg, const stats_glm_model_t *m, const stats_glm_point_t *pt, stats_glm_totals_t *out)
+{
+    glm_ctx_t *g = arg;
+    stats_glm_enc_t *e = NULL;
+    const stats_enc_table_t *tabs[1] = {g->table};
+    int rc = stats_glm_round(g->study->ctx, tabs, 1, m, pt, g->study->rk, g->study->gk, &e, NULL);
+    if (!rc) rc = stats_glm_decrypt(g->study->ctx, g->sk, &g->table->layout, m, pt, e, out);
+    stats_glm_enc_free(e);
+    return rc;
+}
+
+static ckks_context_t *glm_context(void)
+{
+    static const int bits[] = {58, 40, 40, 40, 40, 40, 40, 40, 40, 60};
+    ckks_params_t p;
+    cr_assert_eq(ckks_params_from_bits(&p, 16384, bits, 10), 0);
+    ckks_context_t *ctx;
+    cr_assert_eq(ckks_context_new(&p, &ctx), 0);
+    return ctx;
+}
+
+/* Fits spec on t (raw columns), every model column its own complete cases. */
+static void fit_encrypted(const stats_table_t *raw, const char *spec, stats_glm_fit_t *fit, stats_table_t **derived,
+                          stats_glm_model_t *model)
+{
+    char err[256] = "";
+    char full[300];
+    snprintf(full, sizeof full, "glm:%s", spec);
+    stats_table_t *t;
+    cr_assert_eq(stats_spec_derive(raw, full, &t, err, sizeof err), 0, "%s", err);
+    ckks_context_t *ctx = glm_context();
+    ckks_secret_key_t *sk;
+    cr_assert_eq(ckks_secret_key_new(ctx, &sk), 0);
+    stats_study_t *study;
+    cr_assert_eq(stats_study_create(ctx, t, sk, &study), 0);
+    stats_enc_table_t *e;
+    stats_layout_t lay = study->layout;
+    lay.nrows = t->nrows;
+    lay.chunks = (t->nrows + lay.rows_per_ct - 1) / lay.rows_per_ct;
+    cr_assert_eq(stats_encrypt(study->ctx, study->pk, NULL, t, &lay, 0x1p40, &e), 0);
+    cr_assert_eq(stats_glm_parse(spec, &study->layout, model, err, sizeof err), 0, "%s", err);
+    double lo[MAXT] = {0}, hi[MAXT] = {0};
+    for (size_t j = 1; j <= model->k; j++) {
+        lo[j] = INFINITY;
+        hi[j] = -INFINITY;
+        for (size_t r = 0; r < t->nrows; r++) {
+            double v = stats_value(t, r, model->x[j - 1]);
+            if (isnan(v)) continue;
+            lo[j] = fmin(lo[j], v);
+            hi[j] = fmax(hi[j], v);
+        }
+    }
+    glm_ctx_t g = {study, sk, e, 0};
+    int rc = stats_glm_fit(&lay, model, lo, hi, 8, local_round, &g, fit);
+    cr_assert_eq(rc, 0, "fit: %s (%s)", stats_strerror(rc), stats_error());
+    stats_enc_table_free(e);
+    stats_study_free(study);
+    ckks_secret_key_free(sk);
+    *derived = t;
+}
+
+static long double rel(long double a, long double b) { return fabsl(a - b) / fabsl(b); }
+
+Test(glm_lib, logistic_and_poisson_match_long_double_irls, .timeout = 900)
+{
+    stats_table_t *raw;
+    cr_assert_eq(stats_generate_framingham(1500, 11, &raw), 0);
+    static const char *specs[] = {"TenYearCHD~age+Gender+sysBP+glucose:binomial", "cigsPerDay~age+Gender+BMI:poisson"};
+    for (size_t s = 0; s < 2; s++) {
+        stats_glm_fit_t fit;
+        stats_table_t *t;
+        stats_glm_model_t m;
+        fit_encrypted(raw, specs[s], &fit, &t, &m);
+        irls_t ref;
+        irls(t, m.y, m.x, m.k, m.family == STATS_GLM_POISSON, &ref);
+        long double worst_c = 0, worst_s = 0;
+        for (size_t j = 0; j <= m.k; j++) {
+            worst_c = fmaxl(worst_c, rel(fit.coef[j], ref.coef[j]));
+            worst_s = fmaxl(worst_s, rel(fit.se[j], ref.se[j]));
+            printf("%s %zu coef %.12Lg ref %.12Lg se %.12Lg ref %.12Lg\n", specs[s], j, fit.coef[j], ref.coef[j],
+                   fit.se[j], ref.se[j]);
+        }
+        printf("%s: rounds %u converged %d n %.0Lf (ref %.0Lf) dev %.12Lg ref %.12Lg max|score| %.3Lg approx %.3Lg; "
+               "worst rel coef %.3Lg se %.3Lg\n",
+               specs[s], fit.rounds, fit.converged, fit.n, ref.n, fit.deviance, ref.deviance, fit.max_abs_score,
+               fit.approx_err, worst_c, worst_s);
+        cr_expect(fit.converged);
+        cr_expect(fit.rounds <= 8);
+        cr_expect_eq(fit.n, ref.n);
+        cr_expect_lt(worst_c, 1e-4L);
+        cr_expect_lt(worst_s, 1e-4L);
+        if (m.family == STATS_GLM_BINOMIAL) cr_expect_lt(rel(fit.deviance, ref.deviance), 1e-6L);
+        stats_table_free(t);
+    }
+    stats_table_free(raw);
+}
