@@ -315,6 +315,9 @@ static int run_steps(const client_opts_t *o, const char *token)
     snprintf(job, sizeof job, "%s/job.hst", dir);
     snprintf(result, sizeof result, "%s/result.hst", dir);
     snprintf(report, sizeof report, "%s/decrypted_results.csv", dir);
+    if (o->server && client_glm_wanted(o->stats))
+        return client_usage_error("glm: runs its rounds with the server's code in this process; not yet over HTTP",
+                                  NULL);
     /* Keys of an earlier run are kept, and so is everything beside them. */
     if (!o->force && client_keys_exist(keys)) return 1;
     if (o->csv) {
@@ -338,6 +341,7 @@ static int run_steps(const client_opts_t *o, const char *token)
     client_opts_t d = *o;
     d.compare = csv;
     if (client_decrypt(&d, keys, result, report, csv, &worst)) return 1;
+    if (!o->server && client_glm_run(o, keys, table, csv, report, 1)) return 1;
     double t5 = now_s();
     printf("keys %.2f s | encrypt %.2f s, upload %.1f MB | %s %.2f s | download %.2f MB, decrypt %.3f s\n",
            t1 - t0, t2 - t1, file_size(table) / 1e6, o->server ? "upload+compute+download" : "compute",

@@ -389,6 +389,8 @@ typedef struct {
  * the regressors' ranges in their own units (index 1..k). */
 int stats_glm_fit(const stats_layout_t *lay, const stats_glm_model_t *m, const double *lo, const double *hi,
                   unsigned max_rounds, stats_glm_round_fn round, void *arg, stats_glm_fit_t *out);
+/* The same model by IRLS in long double on the plaintext complete cases. */
+int stats_reference_glm(const stats_table_t *t, const stats_glm_model_t *m, stats_glm_fit_t *out);
 
 /* Last error text for STATS_ECSV / STATS_ECKKS (thread-local). */
 const char *stats_error(void);

@@ -199,7 +199,9 @@ int client_keygen(const client_opts_t *o, const char *schema_csv, const char *di
         return 1;
     }
     ckks_context_t *ctx;
-    if (client_make_context(o, &ctx)) {
+    client_opts_t po = *o;
+    client_glm_params(&po); /* glm: needs 9 data primes */
+    if (client_make_context(&po, &ctx)) {
         stats_table_free(t);
         return 1;
     }
