@@ -116,6 +116,14 @@ int stats_glm_parse(const char *spec, const stats_layout_t *lay, stats_glm_model
         return STATS_EINVAL;
     }
     m->k = n - 1;
+    int yl = -1;
+    if (lay && m->family == STATS_GLM_POISSON) {
+        char name[STATS_NAME_MAX + 8];
+        snprintf(name, sizeof name, "xlogx:%s", m->terms[0]);
+        yl = layout_col(lay, name, strlen(name), 0);
+    }
+    m->have_ylogy = yl >= 0;
+    m->ylogy = yl >= 0 ? (size_t)yl : 0;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < i; j++)
             if (!strcmp(m->terms[i], m->terms[j])) {
@@ -150,6 +158,35 @@ int stats_glm_spec_check(const stats_table_t *raw, const char *spec, char *err, 
         }
     }
     return STATS_OK;
+}
+
+int stats_glm_add_xlogx(const stats_table_t *t, const char *y, stats_table_t **out)
+{
+    if (!t || !y || !out) return STATS_EINVAL;
+    char cc[STATS_NAME_MAX + 4], name[STATS_NAME_MAX + 8];
+    snprintf(cc, sizeof cc, "cc:%s", y);
+    snprintf(name, sizeof name, "xlogx:%s", y);
+    int src = stats_column(t, cc);
+    if (src < 0 || strlen(name) >= STATS_NAME_MAX) return STATS_EINVAL;
+    *out = NULL;
+    if (stats_column(t, name) >= 0) return STATS_OK; /* another model of the same Y */
+    if (t->ncols >= STATS_MAX_COLS) return STATS_EINVAL;
+    stats_table_t *w;
+    int rc = stats_table_new(t->ncols + 1, t->nrows, &w);
+    if (rc) return rc;
+    memcpy(w->names, t->names, sizeof t->names[0] * t->ncols);
+    snprintf(w->names[t->ncols], STATS_NAME_MAX, "%s", name);
+    for (size_t r = 0; r < t->nrows; r++) {
+        memcpy(&w->values[r * w->ncols], &t->values[r * t->ncols], t->ncols * sizeof(double));
+        w->values[r * w->ncols + t->ncols] = stats_xlogx(stats_value(t, r, (size_t)src));
+    }
+    *out = w;
+    return STATS_OK;
+}
+
+double stats_xlogx(double x)
+{
+    return isnan(x) ? NAN : x > 0 ? x * log(x) : 0;
 }
 
 /* ---- the public functions evaluated on t in [-1, 1] ---- */
@@ -222,7 +259,7 @@ static void glm_poly_make(int family, long double a, long double L, unsigned d, 
 
 /* ---- the plan: where each column and each total sits (both sides) ---- */
 
-enum { AG_WX, AG_MUX, AG_SP, AG_X, AG_Y, AG_WQ0 }; /* then WQ per distance, then Q per distance */
+enum { AG_WX, AG_MUX, AG_SP, AG_X, AG_Y, AG_YLOGY, AG_WQ0 }; /* then WQ per distance, then Q per distance */
 
 typedef struct {
     size_t nt;              /* terms: 0 = y, 1..k = regressors */
@@ -485,7 +522,7 @@ typedef struct {
 } glm_work_t;
 
 static int chunk_round(glm_srv_t *s, const glm_plan_t *pl, const glm_poly_t *poly, const stats_glm_point_t *pt,
-                       const ckks_ciphertext_t *Z, const ckks_ciphertext_t *M, glm_work_t *w, glm_cheb_t *ch,
+                       size_t m_ylogy, const ckks_ciphertext_t *Z, const ckks_ciphertext_t *M, glm_work_t *w, glm_cheb_t *ch,
                        ckks_ciphertext_t **acc, int *set)
 {
     int rc = STATS_OK;
@@ -582,6 +619,12 @@ static int chunk_round(glm_srv_t *s, const glm_plan_t *pl, const glm_poly_t *pol
     }
     TRY(g_acc(acc[AG_X], w->Xu, &set[AG_X]));
     TRY(g_acc(acc[AG_Y], w->Yu, &set[AG_Y]));
+    if (m_ylogy != (size_t)-1) { /* sum y log y (Poisson deviance): a column sum */
+        memset(pat, 0, sizeof pat);
+        pat[m_ylogy] = 0.5;
+        TRY(g_mask(s, w->R, pat, FINAL_SCALE, 1, w->tmp));
+        TRY(g_acc(acc[AG_YLOGY], w->tmp, &set[AG_YLOGY]));
+    }
     for (size_t di = 0; di < pl->nd; di++) {
         TRY(g_mul(s, Wc, w->Qw[di], w->tmp));
         TRY(g_acc(acc[agg_wq(pl, di)], w->tmp, &set[agg_wq(pl, di)]));
@@ -662,7 +705,7 @@ int stats_glm_round(const ckks_context_t *ctx, const stats_enc_table_t *const *t
             goto done;
         }
         for (size_t k = 0; k < tb->chunks; k++) {
-            rc = chunk_round(&s, &pl, &poly, pt, tb->z[k], tb->m[k], &w, &ch, acc, set);
+            rc = chunk_round(&s, &pl, &poly, pt, m->have_ylogy ? m->ylogy : (size_t)-1, tb->z[k], tb->m[k], &w, &ch, acc, set);
             if (rc) goto done;
         }
     }
@@ -680,7 +723,7 @@ int stats_glm_round(const ckks_context_t *ctx, const stats_enc_table_t *const *t
     for (size_t a = 0; a < pl.nagg; a++) {
         if (!set[a]) continue;
         size_t j = a / pl.per_ct, o = (a % pl.per_ct) * pl.span;
-        size_t step = (pl.pmin + s.B - o) % s.B;
+        size_t from = a == AG_YLOGY ? m->ylogy : pl.pmin, step = (from + s.B - o) % s.B;
         if (step) TRY(g_rot(&s, acc[a], (long)step, acc[a]));
         TRY(g_acc(res->cts[j], acc[a], &pset[j]));
     }
@@ -738,6 +781,7 @@ int stats_glm_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk, co
     out->smu = AT(AG_MUX, pl.P[0]) * nmu;
     out->info[0][0] = AT(AG_WX, pl.P[0]) * nw;
     out->ssp = poly.nfn == 3 ? AT(AG_SP, pl.P[0]) * poly.norm[FN_SP] : NAN;
+    out->sylogy = m->have_ylogy ? AT(AG_YLOGY, pl.pmin) * lay->factor[m->ylogy] : NAN;
     for (size_t j = 1; j <= m->k; j++) {
         out->smux[j] = AT(AG_MUX, pl.P[j]) * nmu;
         out->info[0][j] = out->info[j][0] = AT(AG_WX, pl.P[j]) * nw;
@@ -820,7 +864,10 @@ int stats_glm_fit(const stats_layout_t *lay, const stats_glm_model_t *m, const d
         pt.hi[j] = hi[j] / lay->factor[m->x[j - 1]];
     }
     if (!max_rounds) max_rounds = 8;
-    const long double tol = 1e-11L; /* Newton decrement (deviance units) */
+    /* Newton decrement (deviance units). The step taken from there leaves a
+     * coefficient error of order decrement (quadratic convergence), far below
+     * the CKKS noise; the decrement's own noise floor is about 1e-11. */
+    const long double tol = 1e-9L;
     int start = m->family == STATS_GLM_POISSON; /* first round: intercept-only start */
     long double last_dec = INFINITY;
     for (unsigned r = 1; r <= max_rounds; r++) {
@@ -853,6 +900,9 @@ int stats_glm_fit(const stats_layout_t *lay, const stats_glm_model_t *m, const d
         }
         out->max_abs_score = maxs;
         out->decrement = dec;
+        if (getenv("HESTAT_GLM_TRACE"))
+            fprintf(stderr, "glm %s: round %u: decrement %.3Lg, max |score| %.3Lg, eta in [%.3Lg, %.3Lg], polynomial "
+                    "error %.3Lg\n", m->name, r, dec, maxs, tt.eta_lo, tt.eta_hi, tt.approx_err);
         last_dec = dec;
         for (size_t j = 0; j < nt; j++) {
             long double f = j ? lay->factor[m->x[j - 1]] : 1;
@@ -869,7 +919,7 @@ int stats_glm_fit(const stats_layout_t *lay, const stats_glm_model_t *m, const d
         if (m->family == STATS_GLM_BINOMIAL)
             out->deviance = pt.deviance ? 2 * (tt.ssp - seta) - dec : NAN;
         else
-            out->deviance = NAN; /* needs sum y log y: not computed on ciphertexts */
+            out->deviance = 2 * (tt.sylogy + tt.smu - tt.sy - seta) - dec; /* NaN without xlogx:Y */
         out->poisson_partial = 2 * (tt.smu - tt.sy - seta) - dec;
         if (dec < tol && (m->family != STATS_GLM_BINOMIAL || pt.deviance)) {
             out->converged = 1;

@@ -343,11 +343,16 @@ typedef enum { STATS_GLM_BINOMIAL = 1, STATS_GLM_POISSON = 2 } stats_glm_family_
 typedef struct {
     stats_glm_family_t family;
     size_t k, y, x[STATS_MAX_REGRESSORS];          /* layout columns */
+    size_t ylogy; int have_ylogy;                  /* Poisson: "xlogx:Y" (y log y), for the deviance */
     char name[256];                                /* "Y~X1+X2:binomial" */
     char terms[STATS_MAX_REGRESSORS + 1][STATS_NAME_MAX]; /* Y, X1, ... */
 } stats_glm_model_t;
 /* Parses "Y~X1+X2:family"; with a layout, finds the cc: columns (errors in err). */
 int stats_glm_parse(const char *spec, const stats_layout_t *lay, stats_glm_model_t *m, char *err, size_t errlen);
+/* "xlogx:Y" = y log y (0 at 0, missing where cc:Y is): the saturated part of
+ * the Poisson deviance, a column the contributors derive like "cc:Y". */
+int stats_glm_add_xlogx(const stats_table_t *t, const char *y, stats_table_t **out);
+double stats_xlogx(double x);
 /* The model's columns exist in the raw table; Y is 0/1 (binomial) or >= 0 (Poisson). */
 int stats_glm_spec_check(const stats_table_t *raw, const char *spec, char *err, size_t errlen);
 typedef struct {
@@ -368,6 +373,7 @@ int stats_glm_round(const ckks_context_t *ctx, const stats_enc_table_t *const *t
 typedef struct {
     size_t k;
     long double n, sy, smu, ssp;                   /* ssp: sum softplus(eta), NaN unless asked */
+    long double sylogy;                            /* sum y log y (Poisson with xlogx:Y), else NaN */
     long double sx[STATS_MAX_REGRESSORS + 1], syx[STATS_MAX_REGRESSORS + 1], smux[STATS_MAX_REGRESSORS + 1];
     long double info[STATS_MAX_REGRESSORS + 1][STATS_MAX_REGRESSORS + 1];
     long double approx_err, eta_lo, eta_hi;        /* the polynomials' measured error and range */
@@ -385,7 +391,7 @@ typedef struct {
     long double z[STATS_MAX_REGRESSORS + 1], p[STATS_MAX_REGRESSORS + 1];
 } stats_glm_fit_t;
 /* Newton's method from 0 (Poisson: from the intercept-only fit) until the
- * Newton decrement is below 1e-11, at most max_rounds (0: 8) rounds; lo/hi:
+ * Newton decrement is below 1e-9, at most max_rounds (0: 8) rounds; lo/hi:
  * the regressors' ranges in their own units (index 1..k). */
 int stats_glm_fit(const stats_layout_t *lay, const stats_glm_model_t *m, const double *lo, const double *hi,
                   unsigned max_rounds, stats_glm_round_fn round, void *arg, stats_glm_fit_t *out);

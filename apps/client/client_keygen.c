@@ -133,6 +133,8 @@ static void study_factors(const stats_table_t *raw, const double *rawf, const st
         int src = stats_column(raw, t->names[c]);
         if (src < 0 && !strncmp(t->names[c], "cc:", 3)) src = stats_column(raw, t->names[c] + 3);
         f[c] = src >= 0 ? rawf[src] : 1; /* indicators and bins are 0/1 */
+        if (!strncmp(t->names[c], "xlogx:", 6) && (src = stats_column(raw, t->names[c] + 6)) >= 0)
+            f[c] = pow2_at_least(rawf[src] * fmax(1, log(rawf[src]))); /* y log y <= F log F for y <= F */
     }
 }
 
