@@ -376,7 +376,8 @@ typedef struct {
     long double sylogy;                            /* sum y log y (Poisson with xlogx:Y), else NaN */
     long double sx[STATS_MAX_REGRESSORS + 1], syx[STATS_MAX_REGRESSORS + 1], smux[STATS_MAX_REGRESSORS + 1];
     long double info[STATS_MAX_REGRESSORS + 1][STATS_MAX_REGRESSORS + 1];
-    long double approx_err, eta_lo, eta_hi;        /* the polynomials' measured error and range */
+    long double approx_err, w_approx_err;          /* measured error of mu's and W's polynomials */
+    long double eta_lo, eta_hi;                    /* their range */
 } stats_glm_totals_t;
 int stats_glm_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk, const stats_layout_t *lay,
                       const stats_glm_model_t *m, const stats_glm_point_t *pt, const stats_glm_enc_t *e,
