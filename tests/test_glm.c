@@ -260,3 +260,82 @@ static void real_model(size_t which)
 
 Test(glm_real, logistic_matches_r, .timeout = 1200) { real_model(0); }
 Test(glm_real, poisson_matches_r, .timeout = 1200) { real_model(1); }
+
+/* ---- specifications that are refused ---- */
+Test(glm_spec, bad_specifications_are_errors_that_say_why)
+{
+    stats_table_t *raw, *t;
+    cr_assert_eq(stats_generate_framingham(50, 3, &raw), 0);
+    static const struct {
+        const char *spec, *why;
+    } bad[] = {
+        {"glm:TenYearCHD~age", "Y~X1+X2:binomial or"},
+        {"glm:TenYearCHD~age:gaussian", "family 'gaussian'"},
+        {"glm:TenYearCHD~nosuch:binomial", "no column 'nosuch'"},
+        {"glm:cigsPerDay~age:binomial", "0/1 values"},
+        {"glm:TenYearCHD:binomial", "Y~X1+X2"},
+        {"glm:TenYearCHD~:binomial", "at least one regressor"},
+        {"glm:TenYearCHD~age+age:binomial", "appears twice"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[256] = "";
+        cr_expect_eq(stats_spec_derive(raw, bad[i].spec, &t, err, sizeof err), STATS_EINVAL, "%s", bad[i].spec);
+        cr_expect_not_null(strstr(err, bad[i].why), "%s: '%s' does not say '%s'", bad[i].spec, err, bad[i].why);
+    }
+    /* A study made without the model has no cc: columns for it. */
+    ckks_context_t *ctx = NULL;
+    stats_layout_t lay;
+    static const int bits[] = {60, 40, 40, 60};
+    ckks_params_t p;
+    cr_assert_eq(ckks_params_from_bits(&p, 8192, bits, 4), 0);
+    cr_assert_eq(ckks_context_new(&p, &ctx), 0);
+    cr_assert_eq(stats_layout_for(ctx, raw, &lay), 0);
+    stats_glm_model_t m;
+    char err[256] = "";
+    cr_expect_eq(stats_glm_parse("TenYearCHD~age:binomial", &lay, &m, err, sizeof err), STATS_EINVAL);
+    cr_expect_not_null(strstr(err, "no column cc:TenYearCHD"), "%s", err);
+    /* A good one: cc: columns, and y log y for a Poisson model. */
+    cr_assert_eq(stats_spec_derive(raw, "glm:cigsPerDay~age+BMI:poisson", &t, err, sizeof err), 0, "%s", err);
+    cr_expect_geq(stats_column(t, "cc:cigsPerDay"), 0);
+    cr_expect_geq(stats_column(t, "xlogx:cigsPerDay"), 0);
+    stats_table_free(t);
+    ckks_context_free(ctx);
+    stats_table_free(raw);
+}
+
+Test(glm_spec, cli_refuses_bad_models_and_http, .timeout = 60)
+{
+    char dir[] = "/tmp/hestat-glm-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    const char *C = test_bin("hestat-client");
+    cr_expect_eq(test_sh("%s run --rows 100 --stats 'glm:TenYearCHD~age:gaussian' --out %s/a 2> %s/err.txt", C, dir,
+                         dir), 1);
+    cr_expect_eq(test_sh("grep -q \"family 'gaussian'\" %s/err.txt", dir), 0);
+    cr_expect_eq(test_sh("%s run --rows 100 --server http://127.0.0.1:9 --stats 'glm:TenYearCHD~age:binomial' "
+                         "--out %s/b 2> %s/err2.txt", C, dir, dir), 2);
+    cr_expect_eq(test_sh("grep -q 'not yet over HTTP' %s/err2.txt", dir), 0);
+    test_sh("rm -rf %s", dir);
+}
+
+/* ---- the command line: rows of the report ---- */
+Test(cli, glm_rows_in_the_report, .timeout = 900)
+{
+    char dir[] = "/tmp/hestat-glm-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    const char *C = test_bin("hestat-client");
+    cr_assert_eq(test_sh("%s run --rows 600 --seed 5 --stats 'glm:TenYearCHD~age+sysBP:binomial' --out %s/r > "
+                         "%s/out.txt", C, dir, dir), 0);
+    static const char *rows[] = {
+        "coef,TenYearCHD~age+sysBP:binomial,(intercept),", "se,TenYearCHD~age+sysBP:binomial,age,",
+        "z,TenYearCHD~age+sysBP:binomial,sysBP,", "p,TenYearCHD~age+sysBP:binomial,sysBP,",
+        "deviance,TenYearCHD~age+sysBP:binomial,,", "n,TenYearCHD~age+sysBP:binomial,,",
+        "rounds,TenYearCHD~age+sysBP:binomial,,", "max_abs_score,TenYearCHD~age+sysBP:binomial,,",
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        cr_expect_eq(test_sh("grep -q '^%s' %s/r/decrypted_results.csv", rows[i], dir), 0, "no row %s", rows[i]);
+    /* Every coefficient and standard error within 1e-5 of the plaintext fit
+     * (the report's rel_error column). */
+    cr_expect_eq(test_sh("awk -F, '($1==\"coef\"||$1==\"se\"||$1==\"deviance\") && $2 ~ /binomial/ && $7 > 1e-5 "
+                         "{bad=1} END {exit bad}' %s/r/decrypted_results.csv", dir), 0);
+    test_sh("rm -rf %s", dir);
+}
