@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <gsl/gsl_cdf.h>
+#include <omp.h>
 
 #include "stats/stats.h"
 
@@ -345,9 +346,14 @@ static void glm_point_poly(int family, const glm_plan_t *pl, const stats_glm_poi
         a += pt->gamma[j] * pl->center[j];
         L += fabsl(pt->gamma[j]) * pl->half[j];
     }
-    L = L > 0 ? 1.05L * L : 1;
-    glm_poly_make(family, a, L, pt->degree ? pt->degree : family == STATS_GLM_POISSON ? 31 : 63, pt->deviance,
-                  poly);
+    unsigned d = pt->degree ? pt->degree : family == STATS_GLM_POISSON ? 31 : 63;
+    if (L > 0) {
+        L *= 1.05L;
+    } else { /* every slope 0 (the first round): t = 0 in every slot, f is a constant */
+        L = 1e-12L;
+        d = 1;
+    }
+    glm_poly_make(family, a, L, d, pt->deviance, poly);
 }
 
 /* Slot of a total: packed ciphertext and slot within it. */
@@ -690,6 +696,58 @@ static void work_free(glm_work_t *w, glm_cheb_t *ch)
     for (size_t i = 0; i < ch->npool; i++) ckks_ciphertext_free(ch->pool[i]);
 }
 
+/* One thread's state: scratch ciphertexts, its mask cache and its totals.
+ * Threads take chunks; their totals are added at the end (modular sums:
+ * the same bytes for any number of threads). */
+typedef struct {
+    glm_srv_t s;
+    glm_work_t w;
+    glm_cheb_t ch;
+    stats_counts_t counts;
+    ckks_ciphertext_t *acc[AG_WQ0 + 2 * MAXT * MAXT];
+    int set[AG_WQ0 + 2 * MAXT * MAXT];
+    int rc;
+    char err[256];
+} glm_worker_t;
+
+static void worker_free(glm_worker_t *k)
+{
+    for (size_t i = 0; i < AG_WQ0 + 2 * MAXT * MAXT; i++) ckks_ciphertext_free(k->acc[i]);
+    work_free(&k->w, &k->ch);
+    ckks_plaintext_free(k->s.pt);
+    for (size_t i = 0; i < k->s.nmasks; i++) ckks_plaintext_free(k->s.masks[i].pt);
+    free(k->s.vals);
+}
+
+static int worker_init(glm_worker_t *k, const ckks_context_t *ctx, const ckks_relin_key_t *rk,
+                       const ckks_galois_keys_t *gk, const stats_layout_t *lay, const glm_plan_t *pl)
+{
+    int rc = STATS_OK;
+    memset(k, 0, sizeof *k);
+    k->s.ctx = ctx;
+    k->s.rk = rk;
+    k->s.gk = gk;
+    k->s.n = &k->counts;
+    k->s.S = lay->slots;
+    k->s.B = lay->block;
+    k->ch.s = &k->s;
+    k->s.vals = calloc(k->s.S, sizeof *k->s.vals);
+    if (!k->s.vals) return STATS_ENOMEM;
+    TRY(ckks_plaintext_new(ctx, 0, &k->s.pt));
+    glm_work_t *w = &k->w;
+    ckks_ciphertext_t **all[] = {&w->R, &w->E, &w->Rs, &w->Ms, &w->tmp, &w->tmp2, &w->Xw, &w->Xu, &w->Yu, &w->Mw};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) TRY(ckks_ciphertext_new(ctx, 2, 0, all[i]));
+    for (size_t i = 0; i < pl->nd; i++) {
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &w->Qw[i]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &w->Qu[i]));
+    }
+    for (int f = 0; f < NFN; f++) TRY(ckks_ciphertext_new(ctx, 2, 0, &w->poly[f]));
+    for (size_t i = 0; i < 8; i++) TRY(ckks_ciphertext_new(ctx, 2, 0, &k->ch.T[i]));
+    for (size_t i = 0; i < pl->nagg; i++) TRY(ckks_ciphertext_new(ctx, 2, 1, &k->acc[i]));
+done:
+    return rc;
+}
+
 int stats_glm_round(const ckks_context_t *ctx, const stats_enc_table_t *const *tables, size_t ntables,
                     const stats_glm_model_t *m, const stats_glm_point_t *pt, const ckks_relin_key_t *rk,
                     const ckks_galois_keys_t *gk, stats_glm_enc_t **out, stats_counts_t *counts)
@@ -704,52 +762,56 @@ int stats_glm_round(const ckks_context_t *ctx, const stats_enc_table_t *const *t
     glm_point_poly(m->family, &pl, pt, &poly);
     unsigned depth = 0;
     while ((1u << depth) < poly.degree + 1) depth++;
-    size_t top = tables[0]->z[0]->nprimes;
+    size_t top = tables[0]->z[0]->nprimes, nchunks = 0;
     if (top < POLY_PRIMES + depth + 1) {
         stats_set_error("glm: the study's parameters have %zu data primes; a degree-%u model needs %u (keygen picks "
                         "them for --stats glm:...)", top, poly.degree, POLY_PRIMES + depth + 1);
         return STATS_ESCHEMA;
     }
-    stats_counts_t local = {0};
-    static const glm_srv_t zero;
-    glm_srv_t s = zero;
-    s.ctx = ctx;
-    s.rk = rk;
-    s.gk = gk;
-    s.n = counts ? counts : &local;
-    s.S = lay->slots;
-    s.B = lay->block;
-    memset(s.n, 0, sizeof *s.n);
-    glm_work_t w;
-    glm_cheb_t ch;
-    memset(&w, 0, sizeof w);
-    memset(&ch, 0, sizeof ch);
-    ch.s = &s;
-    ckks_ciphertext_t *acc[AG_WQ0 + 2 * MAXT * MAXT] = {0};
-    int set[AG_WQ0 + 2 * MAXT * MAXT] = {0};
-    stats_glm_enc_t *res = NULL;
-    s.vals = calloc(s.S, sizeof *s.vals);
-    if (!s.vals) return STATS_ENOMEM;
-    TRY(ckks_plaintext_new(ctx, 0, &s.pt));
-    ckks_ciphertext_t **all[] = {&w.R, &w.E, &w.Rs, &w.Ms, &w.tmp, &w.tmp2, &w.Xw, &w.Xu, &w.Yu, &w.Mw};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) TRY(ckks_ciphertext_new(ctx, 2, 0, all[i]));
-    for (size_t i = 0; i < pl.nd; i++) {
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &w.Qw[i]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &w.Qu[i]));
-    }
-    for (int f = 0; f < NFN; f++) TRY(ckks_ciphertext_new(ctx, 2, 0, &w.poly[f]));
-    for (size_t i = 0; i < 8; i++) TRY(ckks_ciphertext_new(ctx, 2, 0, &ch.T[i]));
-    for (size_t i = 0; i < pl.nagg; i++) TRY(ckks_ciphertext_new(ctx, 2, 1, &acc[i]));
     for (size_t t = 0; t < ntables; t++) {
         const stats_enc_table_t *tb = tables[t];
-        if (tb->layout.ncols != lay->ncols || tb->layout.block != lay->block || tb->layout.slots != lay->slots) {
-            rc = STATS_ESCHEMA;
+        if (tb->layout.ncols != lay->ncols || tb->layout.block != lay->block || tb->layout.slots != lay->slots ||
+            tb->z[0]->nprimes != top)
+            return STATS_ESCHEMA;
+        nchunks += tb->chunks;
+    }
+    /* Threads across chunks (the CKKS layer's own threads across primes are
+     * idle inside them): the context's thread count, at most one a chunk. */
+    int nth = ckks_context_threads(ctx);
+    if (nth < 1) nth = 1;
+    if ((size_t)nth > nchunks) nth = (int)nchunks;
+    glm_worker_t *wk = calloc((size_t)nth, sizeof *wk);
+    stats_glm_enc_t *res = NULL;
+    if (!wk) return STATS_ENOMEM;
+    for (int i = 0; i < nth && !rc; i++) rc = worker_init(&wk[i], ctx, rk, gk, lay, &pl);
+    if (rc) goto done;
+    const size_t yl = m->have_ylogy ? m->ylogy : (size_t)-1;
+#pragma omp parallel for num_threads(nth) schedule(dynamic, 1)
+    for (size_t c = 0; c < nchunks; c++) {
+        glm_worker_t *k = &wk[omp_get_thread_num()];
+        if (k->rc) continue;
+        size_t t = 0, kk = c;
+        while (kk >= tables[t]->chunks) kk -= tables[t++]->chunks;
+        k->rc = chunk_round(&k->s, &pl, &poly, pt, yl, tables[t]->z[kk], tables[t]->m[kk], &k->w, &k->ch, k->acc,
+                            k->set);
+        if (k->rc) snprintf(k->err, sizeof k->err, "%s", stats_error());
+    }
+    glm_worker_t *k0 = &wk[0];
+    for (int i = 0; i < nth; i++)
+        if (wk[i].rc) {
+            stats_set_error("%s", wk[i].err);
+            rc = wk[i].rc;
             goto done;
         }
-        for (size_t k = 0; k < tb->chunks; k++) {
-            rc = chunk_round(&s, &pl, &poly, pt, m->have_ylogy ? m->ylogy : (size_t)-1, tb->z[k], tb->m[k], &w, &ch, acc, set);
-            if (rc) goto done;
-        }
+    for (int i = 1; i < nth; i++) {
+        for (size_t a = 0; a < pl.nagg; a++)
+            if (wk[i].set[a]) TRY(g_acc(k0->acc[a], wk[i].acc[a], &k0->set[a]));
+        stats_counts_t *c = &wk[i].counts;
+        k0->counts.rotations += c->rotations;
+        k0->counts.relinearizations += c->relinearizations;
+        k0->counts.multiplications += c->multiplications;
+        k0->counts.rescales += c->rescales;
+        k0->counts.conjugations += c->conjugations;
     }
     /* Pack: total a moves to its place in its block, then fold over rows. */
     res = calloc(1, sizeof *res);
@@ -762,27 +824,26 @@ int stats_glm_round(const ckks_context_t *ctx, const stats_enc_table_t *const *t
         TRY(ckks_ciphertext_new(ctx, 2, 1, &res->cts[j]));
         res->count = j + 1;
     }
+    glm_srv_t *s = &k0->s;
     for (size_t a = 0; a < pl.nagg; a++) {
-        if (!set[a]) continue;
+        if (!k0->set[a]) continue;
         size_t j = a / pl.per_ct, o = (a % pl.per_ct) * pl.span;
-        size_t from = a == AG_YLOGY ? m->ylogy : pl.pmin, step = (from + s.B - o) % s.B;
-        if (step) TRY(g_rot(&s, acc[a], (long)step, acc[a]));
-        TRY(g_acc(res->cts[j], acc[a], &pset[j]));
+        size_t from = a == AG_YLOGY ? m->ylogy : pl.pmin, step = (from + s->B - o) % s->B;
+        if (step) TRY(g_rot(s, k0->acc[a], (long)step, k0->acc[a]));
+        TRY(g_acc(res->cts[j], k0->acc[a], &pset[j]));
     }
     for (size_t j = 0; j < pl.npacked; j++)
-        for (size_t st = s.S / 2; st >= s.B; st >>= 1) {
-            TRY(g_rot(&s, res->cts[j], (long)st, w.tmp));
-            TRY(ckks_add(res->cts[j], w.tmp, res->cts[j]));
+        for (size_t st = s->S / 2; st >= s->B; st >>= 1) {
+            TRY(g_rot(s, res->cts[j], (long)st, k0->w.tmp));
+            TRY(ckks_add(res->cts[j], k0->w.tmp, res->cts[j]));
         }
+    if (counts) *counts = k0->counts;
     *out = res;
     res = NULL;
 done:
     stats_glm_enc_free(res);
-    for (size_t i = 0; i < AG_WQ0 + 2 * MAXT * MAXT; i++) ckks_ciphertext_free(acc[i]);
-    work_free(&w, &ch);
-    ckks_plaintext_free(s.pt);
-    for (size_t i = 0; i < s.nmasks; i++) ckks_plaintext_free(s.masks[i].pt);
-    free(s.vals);
+    for (int i = 0; i < nth; i++) worker_free(&wk[i]);
+    free(wk);
     return rc;
 }
 
