@@ -562,53 +562,53 @@ typedef struct {
     ckks_ciphertext_t *poly[NFN];
 } glm_work_t;
 
-static int chunk_round(glm_srv_t *s, const glm_plan_t *pl, const glm_poly_t *poly, const stats_glm_point_t *pt,
-                       size_t m_ylogy, const ckks_ciphertext_t *Z, const ckks_ciphertext_t *M, glm_work_t *w, glm_cheb_t *ch,
-                       ckks_ciphertext_t **acc, int *set)
+/* A chunk's data side of every round, computed once (round-independent):
+ * the real part R, the design row X~ (weighted: for W and mu; unweighted: n,
+ * sum x_j), y, the masked pair products Q_d and y log y. */
+typedef struct {
+    ckks_ciphertext_t *R, *Xw, *Xu, *Yu, *Mw, *YL;
+    ckks_ciphertext_t *Qw[MAXT * MAXT], *Qu[MAXT * MAXT];
+} glm_chunk_t;
+
+static void chunk_free(glm_chunk_t *c)
+{
+    ckks_ciphertext_t *all[] = {c->R, c->Xw, c->Xu, c->Yu, c->Mw, c->YL};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ckks_ciphertext_free(all[i]);
+    for (size_t i = 0; i < MAXT * MAXT; i++) {
+        ckks_ciphertext_free(c->Qw[i]);
+        ckks_ciphertext_free(c->Qu[i]);
+    }
+}
+
+static int chunk_prepare(glm_srv_t *s, const glm_plan_t *pl, size_t m_ylogy, const ckks_ciphertext_t *Z,
+                         const ckks_ciphertext_t *M, glm_work_t *w, glm_chunk_t *c)
 {
     int rc = STATS_OK;
-    const size_t B = s->B, top = Z->nprimes, lowp = POLY_PRIMES;
+    const size_t lowp = POLY_PRIMES;
     double pat[STATS_MAX_COLS * 2];
-    const double wscale = FINAL_SCALE * (double)ckks_context_prime(s->ctx, lowp - 1) / FINAL_SCALE;
-    /* 1. t = (eta - a) / L at window starts. */
+    const double wscale = (double)ckks_context_prime(s->ctx, lowp - 1); /* FINAL_SCALE q_1 / FINAL_SCALE */
+    ckks_ciphertext_t **all[] = {&c->R, &c->Xw, &c->Xu, &c->Yu, &c->Mw, &c->YL};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) TRY(ckks_ciphertext_new(s->ctx, 2, 0, all[i]));
+    for (size_t i = 0; i < pl->nd; i++) {
+        TRY(ckks_ciphertext_new(s->ctx, 2, 0, &c->Qw[i]));
+        TRY(ckks_ciphertext_new(s->ctx, 2, 0, &c->Qu[i]));
+    }
     s->n->conjugations++;
-    TRY(ckks_conjugate(Z, s->gk, w->R));
-    TRY(ckks_add(w->R, Z, w->R));
-    memset(pat, 0, sizeof pat);
-    long double cshift = 0;
-    for (size_t j = 1; j < pl->nt; j++) {
-        pat[pl->pos[j]] = (double)(pt->gamma[j] / (2 * poly->L));
-        cshift -= pt->gamma[j] * pl->center[j] / poly->L;
-    }
-    TRY(g_mask(s, w->R, pat, FINAL_SCALE, top - 1, w->E));
-    for (size_t st = 1; st < B; st *= 2) {
-        TRY(g_rot(s, w->E, (long)st, w->tmp));
-        TRY(ckks_add(w->E, w->tmp, w->E));
-    }
-    TRY(ckks_encode_constant(s->ctx, (double)cshift, w->E->scale, w->E->nprimes, s->pt));
-    TRY(ckks_add_plain(w->E, s->pt, w->E));
-    /* 2. the polynomials, at level lowp, scale FINAL_SCALE. */
-    TRY(ckks_ciphertext_copy(ch->T[0], w->E));
-    rc = cheb_powers(ch, poly->degree);
-    if (rc) goto done;
-    for (int f = 0; f < poly->nfn; f++) {
-        rc = cheb_eval_ct(ch, poly->coef[f], poly->deg[f], lowp, FINAL_SCALE, w->poly[f]);
-        if (rc) goto done;
-    }
-    const ckks_ciphertext_t *Wc = w->poly[poly->nfn == 1 ? FN_MU : FN_W], *Mu = w->poly[FN_MU];
-    /* 3. the model's columns, shifted and masked. */
+    TRY(ckks_conjugate(Z, s->gk, c->R));
+    TRY(ckks_add(c->R, Z, c->R));
+    /* The model's columns, shifted to where step 1 of a round leaves W and mu. */
     if (pl->shift) {
-        TRY(g_rot(s, w->R, (long)pl->shift, w->Rs));
+        TRY(g_rot(s, c->R, (long)pl->shift, w->Rs));
         TRY(g_rot(s, M, (long)pl->shift, w->Ms));
     } else {
-        TRY(ckks_ciphertext_copy(w->Rs, w->R));
+        TRY(ckks_ciphertext_copy(w->Rs, c->R));
         TRY(ckks_ciphertext_copy(w->Ms, M));
     }
     /* X~: m at y's slot, x_j (R / 2) at the regressors'. */
     for (int weighted = 0; weighted < 2; weighted++) {
         double sc = weighted ? wscale : FINAL_SCALE;
         size_t np = weighted ? lowp : 1;
-        ckks_ciphertext_t *X = weighted ? w->Xw : w->Xu;
+        ckks_ciphertext_t *X = weighted ? c->Xw : c->Xu;
         memset(pat, 0, sizeof pat);
         for (size_t j = 1; j < pl->nt; j++) pat[pl->P[j]] = 0.5;
         TRY(g_mask(s, w->Rs, pat, sc, np, X));
@@ -619,11 +619,14 @@ static int chunk_round(glm_srv_t *s, const glm_plan_t *pl, const glm_poly_t *pol
     }
     memset(pat, 0, sizeof pat);
     pat[pl->P[0]] = 0.5;
-    TRY(g_mask(s, w->Rs, pat, FINAL_SCALE, 1, w->Yu));
-    if (poly->nfn == 3) {
+    TRY(g_mask(s, w->Rs, pat, FINAL_SCALE, 1, c->Yu));
+    memset(pat, 0, sizeof pat);
+    pat[pl->P[0]] = 1;
+    TRY(g_mask(s, w->Ms, pat, wscale, lowp, c->Mw));
+    if (m_ylogy != (size_t)-1) { /* sum y log y (Poisson deviance): a column sum */
         memset(pat, 0, sizeof pat);
-        pat[pl->P[0]] = 1;
-        TRY(g_mask(s, w->Ms, pat, wscale, lowp, w->Mw));
+        pat[m_ylogy] = 0.5;
+        TRY(g_mask(s, c->R, pat, FINAL_SCALE, 1, c->YL));
     }
     /* Q_d = x_i x_{i+d} at the slot of the left one, for the model's pairs. */
     for (size_t di = 0; di < pl->nd; di++) {
@@ -646,30 +649,59 @@ static int chunk_round(glm_srv_t *s, const glm_plan_t *pl, const glm_poly_t *pol
                     if (dd == d) pat[lo] = 0.25;
                 }
             TRY(g_mask(s, w->tmp2, pat, weighted ? wscale : FINAL_SCALE, weighted ? lowp : 1,
-                       weighted ? w->Qw[di] : w->Qu[di]));
+                       weighted ? c->Qw[di] : c->Qu[di]));
         }
     }
-    /* 4. the products, added to the totals. */
-    TRY(g_mul(s, Wc, w->Xw, w->tmp));
+done:
+    return rc;
+}
+
+static int chunk_round(glm_srv_t *s, const glm_plan_t *pl, const glm_poly_t *poly, const stats_glm_point_t *pt,
+                       int ylogy, const glm_chunk_t *c, glm_work_t *w, glm_cheb_t *ch, ckks_ciphertext_t **acc,
+                       int *set)
+{
+    int rc = STATS_OK;
+    const size_t B = s->B, lowp = POLY_PRIMES;
+    double pat[STATS_MAX_COLS * 2];
+    /* 1. t = (eta - a) / L at window starts. */
+    memset(pat, 0, sizeof pat);
+    long double cshift = 0;
+    for (size_t j = 1; j < pl->nt; j++) {
+        pat[pl->pos[j]] = (double)(pt->gamma[j] / (2 * poly->L));
+        cshift -= pt->gamma[j] * pl->center[j] / poly->L;
+    }
+    TRY(g_mask(s, c->R, pat, FINAL_SCALE, c->R->nprimes - 1, w->E));
+    for (size_t st = 1; st < B; st *= 2) {
+        TRY(g_rot(s, w->E, (long)st, w->tmp));
+        TRY(ckks_add(w->E, w->tmp, w->E));
+    }
+    TRY(ckks_encode_constant(s->ctx, (double)cshift, w->E->scale, w->E->nprimes, s->pt));
+    TRY(ckks_add_plain(w->E, s->pt, w->E));
+    /* 2. the polynomials, at level lowp, scale FINAL_SCALE. */
+    TRY(ckks_ciphertext_copy(ch->T[0], w->E));
+    rc = cheb_powers(ch, poly->degree);
+    if (rc) goto done;
+    for (int f = 0; f < poly->nfn; f++) {
+        rc = cheb_eval_ct(ch, poly->coef[f], poly->deg[f], lowp, FINAL_SCALE, w->poly[f]);
+        if (rc) goto done;
+    }
+    const ckks_ciphertext_t *Wc = w->poly[poly->nfn == 1 ? FN_MU : FN_W], *Mu = w->poly[FN_MU];
+    /* 3. the products, added to the totals. */
+    TRY(g_mul(s, Wc, c->Xw, w->tmp));
     TRY(g_acc(acc[AG_WX], w->tmp, &set[AG_WX]));
-    TRY(g_mul(s, Mu, w->Xw, w->tmp));
+    TRY(g_mul(s, Mu, c->Xw, w->tmp));
     TRY(g_acc(acc[AG_MUX], w->tmp, &set[AG_MUX]));
     if (poly->nfn == 3) {
-        TRY(g_mul(s, w->poly[FN_SP], w->Mw, w->tmp));
+        TRY(g_mul(s, w->poly[FN_SP], c->Mw, w->tmp));
         TRY(g_acc(acc[AG_SP], w->tmp, &set[AG_SP]));
     }
-    TRY(g_acc(acc[AG_X], w->Xu, &set[AG_X]));
-    TRY(g_acc(acc[AG_Y], w->Yu, &set[AG_Y]));
-    if (m_ylogy != (size_t)-1) { /* sum y log y (Poisson deviance): a column sum */
-        memset(pat, 0, sizeof pat);
-        pat[m_ylogy] = 0.5;
-        TRY(g_mask(s, w->R, pat, FINAL_SCALE, 1, w->tmp));
-        TRY(g_acc(acc[AG_YLOGY], w->tmp, &set[AG_YLOGY]));
-    }
+    TRY(g_acc(acc[AG_X], c->Xu, &set[AG_X]));
+    TRY(g_acc(acc[AG_Y], c->Yu, &set[AG_Y]));
+    if (ylogy) TRY(g_acc(acc[AG_YLOGY], c->YL, &set[AG_YLOGY]));
     for (size_t di = 0; di < pl->nd; di++) {
-        TRY(g_mul(s, Wc, w->Qw[di], w->tmp));
+        TRY(g_mul(s, Wc, c->Qw[di], w->tmp));
         TRY(g_acc(acc[agg_wq(pl, di)], w->tmp, &set[agg_wq(pl, di)]));
-        TRY(g_acc(acc[agg_q(pl, di)], w->Qu[di], &set[agg_q(pl, di)]));
+        TRY(g_acc(acc[agg_q(pl, di)], c->Qu[di], &set[agg_q(pl, di)]));
     }
 done:
     return rc;
@@ -748,65 +780,140 @@ done:
     return rc;
 }
 
-int stats_glm_round(const ckks_context_t *ctx, const stats_enc_table_t *const *tables, size_t ntables,
-                    const stats_glm_model_t *m, const stats_glm_point_t *pt, const ckks_relin_key_t *rk,
-                    const ckks_galois_keys_t *gk, stats_glm_enc_t **out, stats_counts_t *counts)
-{
-    if (!ctx || !tables || !ntables || !m || !pt || !rk || !gk || !out) return STATS_EINVAL;
-    *out = NULL;
-    const stats_layout_t *lay = &tables[0]->layout;
+struct stats_glm_prep {
+    const ckks_context_t *ctx;
+    const stats_layout_t *lay;
+    stats_glm_model_t model;
     glm_plan_t pl;
-    int rc = glm_plan(lay, m, pt, &pl);
+    size_t top, nchunks;
+    int nth;
+    glm_worker_t *wk;
+    glm_chunk_t *chunks;
+};
+
+void stats_glm_prep_free(stats_glm_prep_t *p)
+{
+    if (!p) return;
+    for (int i = 0; p->wk && i < p->nth; i++) worker_free(&p->wk[i]);
+    for (size_t c = 0; p->chunks && c < p->nchunks; c++) chunk_free(&p->chunks[c]);
+    free(p->wk);
+    free(p->chunks);
+    free(p);
+}
+
+/* The first error of the workers, made this thread's. */
+static int workers_rc(stats_glm_prep_t *p)
+{
+    for (int i = 0; i < p->nth; i++)
+        if (p->wk[i].rc) {
+            stats_set_error("%s", p->wk[i].err);
+            return p->wk[i].rc;
+        }
+    return STATS_OK;
+}
+
+int stats_glm_prepare(const ckks_context_t *ctx, const stats_enc_table_t *const *tables, size_t ntables,
+                      const stats_glm_model_t *m, const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk,
+                      stats_glm_prep_t **out, stats_counts_t *counts)
+{
+    if (!ctx || !tables || !ntables || !m || !rk || !gk || !out) return STATS_EINVAL;
+    *out = NULL;
+    stats_glm_prep_t *p = calloc(1, sizeof *p);
+    if (!p) return STATS_ENOMEM;
+    p->ctx = ctx;
+    p->lay = &tables[0]->layout;
+    p->model = *m;
+    int rc = glm_plan(p->lay, m, NULL, &p->pl);
+    if (rc) goto done;
+    p->top = tables[0]->z[0]->nprimes;
+    for (size_t t = 0; t < ntables; t++) {
+        const stats_enc_table_t *tb = tables[t];
+        if (tb->layout.ncols != p->lay->ncols || tb->layout.block != p->lay->block ||
+            tb->layout.slots != p->lay->slots || tb->z[0]->nprimes != p->top) {
+            rc = STATS_ESCHEMA;
+            goto done;
+        }
+        p->nchunks += tb->chunks;
+    }
+    /* Threads across chunks (the CKKS layer's own threads across primes are
+     * idle inside them): the context's thread count, at most one a chunk. */
+    p->nth = ckks_context_threads(ctx);
+    if (p->nth < 1) p->nth = 1;
+    if ((size_t)p->nth > p->nchunks) p->nth = (int)p->nchunks;
+    p->wk = calloc((size_t)p->nth, sizeof *p->wk);
+    p->chunks = calloc(p->nchunks, sizeof *p->chunks);
+    if (!p->wk || !p->chunks) {
+        rc = STATS_ENOMEM;
+        goto done;
+    }
+    for (int i = 0; i < p->nth && !rc; i++) rc = worker_init(&p->wk[i], ctx, rk, gk, p->lay, &p->pl);
+    if (rc) goto done;
+    const size_t yl = m->have_ylogy ? m->ylogy : (size_t)-1;
+#pragma omp parallel for num_threads(p->nth) schedule(dynamic, 1)
+    for (size_t c = 0; c < p->nchunks; c++) {
+        glm_worker_t *k = &p->wk[omp_get_thread_num()];
+        if (k->rc) continue;
+        size_t t = 0, kk = c;
+        while (kk >= tables[t]->chunks) kk -= tables[t++]->chunks;
+        k->rc = chunk_prepare(&k->s, &p->pl, yl, tables[t]->z[kk], tables[t]->m[kk], &k->w, &p->chunks[c]);
+        if (k->rc) snprintf(k->err, sizeof k->err, "%s", stats_error());
+    }
+    rc = workers_rc(p);
+    if (counts) {
+        memset(counts, 0, sizeof *counts);
+        for (int i = 0; i < p->nth; i++) {
+            counts->rotations += p->wk[i].counts.rotations;
+            counts->relinearizations += p->wk[i].counts.relinearizations;
+            counts->multiplications += p->wk[i].counts.multiplications;
+            counts->rescales += p->wk[i].counts.rescales;
+            counts->conjugations += p->wk[i].counts.conjugations;
+        }
+    }
+done:
+    if (rc) stats_glm_prep_free(p);
+    else *out = p;
+    return rc;
+}
+
+int stats_glm_round_prepared(stats_glm_prep_t *p, const stats_glm_point_t *pt, stats_glm_enc_t **out,
+                             stats_counts_t *counts)
+{
+    if (!p || !pt || !out) return STATS_EINVAL;
+    *out = NULL;
+    const stats_glm_model_t *m = &p->model;
+    glm_plan_t pl;
+    int rc = glm_plan(p->lay, m, pt, &pl);
     if (rc) return rc;
     glm_poly_t poly;
     glm_point_poly(m->family, &pl, pt, &poly);
     unsigned depth = 0;
     while ((1u << depth) < poly.degree + 1) depth++;
-    size_t top = tables[0]->z[0]->nprimes, nchunks = 0;
-    if (top < POLY_PRIMES + depth + 1) {
+    if (p->top < POLY_PRIMES + depth + 1) {
         stats_set_error("glm: the study's parameters have %zu data primes; a degree-%u model needs %u (keygen picks "
-                        "them for --stats glm:...)", top, poly.degree, POLY_PRIMES + depth + 1);
+                        "them for --stats glm:...)", p->top, poly.degree, POLY_PRIMES + depth + 1);
         return STATS_ESCHEMA;
     }
-    for (size_t t = 0; t < ntables; t++) {
-        const stats_enc_table_t *tb = tables[t];
-        if (tb->layout.ncols != lay->ncols || tb->layout.block != lay->block || tb->layout.slots != lay->slots ||
-            tb->z[0]->nprimes != top)
-            return STATS_ESCHEMA;
-        nchunks += tb->chunks;
-    }
-    /* Threads across chunks (the CKKS layer's own threads across primes are
-     * idle inside them): the context's thread count, at most one a chunk. */
-    int nth = ckks_context_threads(ctx);
-    if (nth < 1) nth = 1;
-    if ((size_t)nth > nchunks) nth = (int)nchunks;
-    glm_worker_t *wk = calloc((size_t)nth, sizeof *wk);
     stats_glm_enc_t *res = NULL;
-    if (!wk) return STATS_ENOMEM;
-    for (int i = 0; i < nth && !rc; i++) rc = worker_init(&wk[i], ctx, rk, gk, lay, &pl);
-    if (rc) goto done;
-    const size_t yl = m->have_ylogy ? m->ylogy : (size_t)-1;
-#pragma omp parallel for num_threads(nth) schedule(dynamic, 1)
-    for (size_t c = 0; c < nchunks; c++) {
-        glm_worker_t *k = &wk[omp_get_thread_num()];
+    for (int i = 0; i < p->nth; i++) {
+        glm_worker_t *k = &p->wk[i];
+        memset(&k->counts, 0, sizeof k->counts);
+        memset(k->set, 0, sizeof k->set);
+        k->rc = 0;
+    }
+    const int yl = m->have_ylogy;
+#pragma omp parallel for num_threads(p->nth) schedule(dynamic, 1)
+    for (size_t c = 0; c < p->nchunks; c++) {
+        glm_worker_t *k = &p->wk[omp_get_thread_num()];
         if (k->rc) continue;
-        size_t t = 0, kk = c;
-        while (kk >= tables[t]->chunks) kk -= tables[t++]->chunks;
-        k->rc = chunk_round(&k->s, &pl, &poly, pt, yl, tables[t]->z[kk], tables[t]->m[kk], &k->w, &k->ch, k->acc,
-                            k->set);
+        k->rc = chunk_round(&k->s, &pl, &poly, pt, yl, &p->chunks[c], &k->w, &k->ch, k->acc, k->set);
         if (k->rc) snprintf(k->err, sizeof k->err, "%s", stats_error());
     }
-    glm_worker_t *k0 = &wk[0];
-    for (int i = 0; i < nth; i++)
-        if (wk[i].rc) {
-            stats_set_error("%s", wk[i].err);
-            rc = wk[i].rc;
-            goto done;
-        }
-    for (int i = 1; i < nth; i++) {
+    if ((rc = workers_rc(p))) return rc;
+    glm_worker_t *k0 = &p->wk[0];
+    for (int i = 1; i < p->nth; i++) {
         for (size_t a = 0; a < pl.nagg; a++)
-            if (wk[i].set[a]) TRY(g_acc(k0->acc[a], wk[i].acc[a], &k0->set[a]));
-        stats_counts_t *c = &wk[i].counts;
+            if (p->wk[i].set[a]) TRY(g_acc(k0->acc[a], p->wk[i].acc[a], &k0->set[a]));
+        stats_counts_t *c = &p->wk[i].counts;
         k0->counts.rotations += c->rotations;
         k0->counts.relinearizations += c->relinearizations;
         k0->counts.multiplications += c->multiplications;
@@ -821,7 +928,7 @@ int stats_glm_round(const ckks_context_t *ctx, const stats_enc_table_t *const *t
     }
     int pset[MAXT * MAXT] = {0};
     for (size_t j = 0; j < pl.npacked; j++) {
-        TRY(ckks_ciphertext_new(ctx, 2, 1, &res->cts[j]));
+        TRY(ckks_ciphertext_new(p->ctx, 2, 1, &res->cts[j]));
         res->count = j + 1;
     }
     glm_srv_t *s = &k0->s;
@@ -842,8 +949,26 @@ int stats_glm_round(const ckks_context_t *ctx, const stats_enc_table_t *const *t
     res = NULL;
 done:
     stats_glm_enc_free(res);
-    for (int i = 0; i < nth; i++) worker_free(&wk[i]);
-    free(wk);
+    return rc;
+}
+
+int stats_glm_round(const ckks_context_t *ctx, const stats_enc_table_t *const *tables, size_t ntables,
+                    const stats_glm_model_t *m, const stats_glm_point_t *pt, const ckks_relin_key_t *rk,
+                    const ckks_galois_keys_t *gk, stats_glm_enc_t **out, stats_counts_t *counts)
+{
+    stats_glm_prep_t *p;
+    stats_counts_t c1 = {0}, c2 = {0};
+    int rc = stats_glm_prepare(ctx, tables, ntables, m, rk, gk, &p, &c1);
+    if (rc) return rc;
+    rc = stats_glm_round_prepared(p, pt, out, &c2);
+    stats_glm_prep_free(p);
+    if (counts) {
+        counts->rotations = c1.rotations + c2.rotations;
+        counts->relinearizations = c1.relinearizations + c2.relinearizations;
+        counts->multiplications = c1.multiplications + c2.multiplications;
+        counts->rescales = c1.rescales + c2.rescales;
+        counts->conjugations = c1.conjugations + c2.conjugations;
+    }
     return rc;
 }
 

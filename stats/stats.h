@@ -369,6 +369,15 @@ void stats_glm_enc_free(stats_glm_enc_t *e);
 int stats_glm_round(const ckks_context_t *ctx, const stats_enc_table_t *const *tables, size_t ntables,
                     const stats_glm_model_t *m, const stats_glm_point_t *pt, const ckks_relin_key_t *rk,
                     const ckks_galois_keys_t *gk, stats_glm_enc_t **out, stats_counts_t *counts);
+/* The same in two steps: the round-independent data side of every chunk
+ * (column products, masks) once, then rounds at any coefficients. */
+typedef struct stats_glm_prep stats_glm_prep_t;
+int stats_glm_prepare(const ckks_context_t *ctx, const stats_enc_table_t *const *tables, size_t ntables,
+                      const stats_glm_model_t *m, const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk,
+                      stats_glm_prep_t **out, stats_counts_t *counts);
+int stats_glm_round_prepared(stats_glm_prep_t *p, const stats_glm_point_t *pt, stats_glm_enc_t **out,
+                             stats_counts_t *counts);
+void stats_glm_prep_free(stats_glm_prep_t *p);
 /* Decrypted totals of a round, on the scaled columns (y in its own units). */
 typedef struct {
     size_t k;
