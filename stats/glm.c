@@ -20,7 +20,9 @@
  *     included: missing values are 0): every slot, the windows that straddle
  *     two rows included, holds a value in [-1, 1].
  *  2. The inverse link (and its derivative, and softplus) as Chebyshev
- *     interpolants on [-1, 1] (degree 63 logistic, 31 Poisson), evaluated by
+ *     interpolants on [-1, 1] (the smallest degree of 7, 15, 31, 63 whose
+ *     measured error is below 1e-10; 63 for the logistic, 15 for the Poisson
+ *     model of the real table), evaluated by
  *     recursive division P = A + T_m B (m a power of two), whose leaves are
  *     c0 + c1 T_1: depth ceil(log2(d + 1)), and every node lands on an exact
  *     target level and scale (constants are encoded at the scale that makes
@@ -230,40 +232,61 @@ static long double cheb_eval(const double *c, unsigned d, long double t)
  * rho = (pi + sqrt(pi^2 + L^2)) / L, 1.47 at L = 8 and degree 63: 3e-11;
  * exp: super-geometric once d > L). The bound used is measured: the largest
  * |P - f| on 4001 points of [-1, 1], in long double. */
-static void glm_poly_make(int family, long double a, long double L, unsigned d, int deviance, glm_poly_t *p)
+/* Interpolant of f / nm of degree d; returns its measured error (times nm). */
+static long double fn_interp(int family, int f, long double a, long double L, long double nm, unsigned d,
+                             double *coef)
+{
+    long double c[MAXDEG + 1] = {0};
+    for (unsigned j = 0; j <= d; j++) {
+        long double th = (long double)M_PI * (j + 0.5L) / (d + 1);
+        long double v = link_fn(family, f, a + L * cosl(th)) / nm;
+        for (unsigned k = 0; k <= d; k++) c[k] += v * cosl(k * th);
+    }
+    memset(coef, 0, (MAXDEG + 1) * sizeof *coef);
+    for (unsigned k = 0; k <= d; k++) coef[k] = (double)(c[k] * 2 / (d + 1) / (k ? 1 : 2));
+    long double worst = 0;
+    for (int i = 0; i <= 4000; i++) {
+        long double t = -1 + i / 2000.0L;
+        long double e = fabsl(cheb_eval(coef, d, t) - link_fn(family, f, a + L * t) / nm) * nm;
+        if (e > worst) worst = e;
+    }
+    return worst;
+}
+
+/* Degrees: the smallest of 7, 15, 31, 63 (at most dmax) whose measured error
+ * is within tol of the function's largest value: mu to tol (1e-10 by
+ * default: the estimates), W to 1e-6 (the standard errors only), softplus
+ * with mu's degree. */
+static void glm_poly_make(int family, long double a, long double L, unsigned dmax, double tol, int deviance,
+                          glm_poly_t *p)
 {
     memset(p, 0, sizeof *p);
     p->a = a;
     p->L = L;
-    p->degree = d;
     p->nfn = family == STATS_GLM_POISSON ? 1 : deviance ? 3 : 2;
     long double hi = a + L, lo = a - L;
     for (int f = 0; f < p->nfn; f++) {
-        /* W only moves the standard errors (and the speed of convergence), never
-         * the estimates: half the degree, 2e-6 relative at L = 8. */
-        unsigned df = f == FN_W && d > 31 ? 31 : d;
-        p->deg[f] = df;
         long double nm;
         if (family == STATS_GLM_POISSON) nm = expl(hi);
         else if (f == FN_MU) nm = 1;
         else if (f == FN_W) nm = 0.25L;
         else nm = fmaxl(link_fn(family, FN_SP, hi), link_fn(family, FN_SP, lo));
         p->norm[f] = nm;
-        long double c[MAXDEG + 1] = {0};
-        for (unsigned j = 0; j <= df; j++) {
-            long double th = (long double)M_PI * (j + 0.5L) / (df + 1);
-            long double v = link_fn(family, f, a + L * cosl(th)) / nm;
-            for (unsigned k = 0; k <= df; k++) c[k] += v * cosl(k * th);
+        long double want = f == FN_W ? 1e-6L : tol, err = 0;
+        unsigned d = 1;
+        if (f == FN_SP) {
+            d = p->deg[FN_MU];
+            err = fn_interp(family, f, a, L, nm, d, p->coef[f]);
+        } else {
+            for (d = dmax < 7 ? dmax : 7;; d = 2 * d + 1) {
+                err = fn_interp(family, f, a, L, nm, d, p->coef[f]);
+                if (err <= want * nm || 2 * d + 1 > dmax) break;
+            }
         }
-        for (unsigned k = 0; k <= df; k++) p->coef[f][k] = (double)(c[k] * 2 / (df + 1) / (k ? 1 : 2));
-        long double worst = 0;
-        for (int i = 0; i <= 4000; i++) {
-            long double t = -1 + i / 2000.0L;
-            long double e = fabsl(cheb_eval(p->coef[f], df, t) - link_fn(family, f, a + L * t) / nm) * nm;
-            if (e > worst) worst = e;
-        }
-        if (f == FN_MU) p->max_err = worst;
-        if (f == FN_W) p->w_err = worst;
+        p->deg[f] = d;
+        if (d > p->degree) p->degree = d;
+        if (f == FN_MU) p->max_err = err;
+        if (f == FN_W) p->w_err = err;
     }
 }
 
@@ -346,14 +369,14 @@ static void glm_point_poly(int family, const glm_plan_t *pl, const stats_glm_poi
         a += pt->gamma[j] * pl->center[j];
         L += fabsl(pt->gamma[j]) * pl->half[j];
     }
-    unsigned d = pt->degree ? pt->degree : family == STATS_GLM_POISSON ? 31 : 63;
+    unsigned d = pt->degree ? pt->degree : MAXDEG;
     if (L > 0) {
         L *= 1.05L;
     } else { /* every slope 0 (the first round): t = 0 in every slot, f is a constant */
         L = 1e-12L;
         d = 1;
     }
-    glm_poly_make(family, a, L, d, pt->deviance, poly);
+    glm_poly_make(family, a, L, d, pt->tol > 0 ? pt->tol : 1e-10, pt->deviance, poly);
 }
 
 /* Slot of a total: packed ciphertext and slot within it. */
@@ -1102,6 +1125,9 @@ int stats_glm_fit(const stats_layout_t *lay, const stats_glm_model_t *m, const d
     long double last_dec = INFINITY;
     for (unsigned r = 1; r <= max_rounds; r++) {
         pt.deviance = m->family == STATS_GLM_BINOMIAL && last_dec < 1e-3L;
+        /* Far from the optimum (decrement above 1) the step needs no exact
+         * score: mu to 1e-5 there (a lower degree), to 1e-10 after. */
+        pt.tol = last_dec > 1 ? 1e-5 : 0;
         stats_glm_totals_t tt;
         int rc = round(arg, m, &pt, &tt);
         if (rc) return rc;

@@ -358,7 +358,8 @@ int stats_glm_spec_check(const stats_table_t *raw, const char *spec, char *err, 
 typedef struct {
     double gamma[STATS_MAX_REGRESSORS + 1];        /* intercept first, scaled columns */
     double lo[STATS_MAX_REGRESSORS + 1], hi[STATS_MAX_REGRESSORS + 1]; /* scaled ranges of X1.. (index 1..k) */
-    unsigned degree;                               /* 0: 63 binomial, 31 Poisson */
+    unsigned degree;                               /* largest degree (0: 63) */
+    double tol;                                    /* mu's polynomial error bound (0: 1e-10) */
     int deviance;                                  /* also sum softplus(eta) (binomial) */
 } stats_glm_point_t;
 typedef struct {
