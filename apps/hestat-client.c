@@ -59,7 +59,8 @@ static const char *usage_text =
     "          with the server's code), decrypt and compare; writes DIR/decrypted_results.csv\n"
     "          (default DIR build/client-run)\n"
     "\n"
-    "Default parameters: --poly-degree 8192 --coeff-bits 60,40,40,60.\n"
+    "Default parameters: --poly-degree 8192 --coeff-bits 60,40,40,60 (with a glm: in --stats,\n"
+    "  16384 and 58,40,40,40,40,40,40,40,40,60).\n"
     "CSV: comma-separated, RFC 4180 quotes, LF or CRLF, an optional UTF-8 BOM; a header\n"
     "  row of names, then numbers; NA or an empty cell is missing.\n"
     "HTTP: --server https://...; --cacert PEM for a server with a private certificate;\n"
@@ -68,7 +69,8 @@ static const char *usage_text =
     "  (default 5, 0 never) and 60 s of waiting per request.\n"
     "SPEC (keygen, decrypt, run): mean,var,corr,group:COL,regress:Y~X1+X2,hist:COL:e0:e1:...,\n"
     "  ttest:COL:G (Welch and pooled t, G a 0/1 column), table:A:B (cell counts and\n"
-    "  Pearson chi-square), corrtest:X:Y (t-test of the correlation); p-values two-sided.\n"
+    "  Pearson chi-square), corrtest:X:Y (t-test of the correlation); p-values two-sided.\n"    "  glm:Y~X1+X2:binomial|poisson (logistic or Poisson regression, run only: rounds of\n"
+    "  encrypted score and information at public coefficients, Newton steps by the client).\n"
     "  group, regress, hist and table add derived columns at keygen (indicators, complete\n"
     "  cases, bins); encrypt rebuilds them from the study; decrypt reports them.\n";
 
