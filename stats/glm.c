@@ -414,15 +414,16 @@ typedef struct {
  * B/2 and of N/4 .. B; ckks_rotate's signed digits may need keys it lacks). */
 static int g_rot(glm_srv_t *s, const ckks_ciphertext_t *a, long step, ckks_ciphertext_t *out)
 {
-    s->n->rotations++;
-    if (ckks_galois_keys_has(s->gk, ckks_galois_elt_rotate(s->ctx, (int)step)))
+    if (ckks_galois_keys_has(s->gk, ckks_galois_elt_rotate(s->ctx, (int)step))) {
+        s->n->rotations++;
         return ckks_rotate(a, (int)step, s->gk, out);
+    }
     int rc = CKKS_OK, first = 1;
     for (long bit = 1; bit <= step && rc == CKKS_OK; bit <<= 1) {
         if (!(step & bit)) continue;
         rc = ckks_rotate(first ? a : out, (int)bit, s->gk, out);
         first = 0;
-        s->n->rotations += !first;
+        s->n->rotations++;
     }
     return rc;
 }
