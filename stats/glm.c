@@ -31,6 +31,10 @@
  *     regressor) so each sits where step 1 left that row's W and mu; products
  *     with masked column products Q_d = R rot(R, d) (all pairs at once, one
  *     product per distance d) and with X~ = (m at y's slot, x_j at x_j's).
+ *     Everything on the data side of these products is independent of the
+ *     coefficients: stats_glm_prepare computes it once per fit, and a round
+ *     is steps 1, 2 and 9 products a chunk. Chunks run on the context's
+ *     threads.
  * Totals of all chunks are added, shifted apart and folded over rows into
  * ceil(aggregates / (B / span)) ciphertexts at the lowest level.
  *
@@ -178,7 +182,7 @@ int stats_glm_add_xlogx(const stats_table_t *t, const char *y, stats_table_t **o
     int rc = stats_table_new(t->ncols + 1, t->nrows, &w);
     if (rc) return rc;
     memcpy(w->names, t->names, sizeof t->names[0] * t->ncols);
-    snprintf(w->names[t->ncols], STATS_NAME_MAX, "%s", name);
+    memcpy(w->names[t->ncols], name, strlen(name) + 1); /* < STATS_NAME_MAX, checked above */
     for (size_t r = 0; r < t->nrows; r++) {
         memcpy(&w->values[r * w->ncols], &t->values[r * t->ncols], t->ncols * sizeof(double));
         w->values[r * w->ncols + t->ncols] = stats_xlogx(stats_value(t, r, (size_t)src));
