@@ -163,8 +163,8 @@ static void fit_encrypted(const stats_table_t *raw, const char *spec, stats_glm_
     cr_assert_eq(rc, 0, "fit: %s (%s)", stats_strerror(rc), stats_error());
     *server_s = g.server_s;
     stats_enc_table_free(e);
+    ckks_secret_key_free(sk); /* before the study, which owns the context */
     stats_study_free(study);
-    ckks_secret_key_free(sk);
     *derived = t;
 }
 
