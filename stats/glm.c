@@ -584,10 +584,9 @@ static int g_acc(ckks_ciphertext_t *acc, const ckks_ciphertext_t *x, int *set)
     return rc;
 }
 
+/* A thread's scratch ciphertexts. */
 typedef struct {
-    ckks_ciphertext_t *R, *E, *Rs, *Ms, *tmp, *tmp2;
-    ckks_ciphertext_t *Xw, *Xu, *Yu, *Mw;
-    ckks_ciphertext_t *Qw[MAXT * MAXT], *Qu[MAXT * MAXT];
+    ckks_ciphertext_t *E, *Rs, *Ms, *tmp, *tmp2;
     ckks_ciphertext_t *poly[NFN];
 } glm_work_t;
 
@@ -746,12 +745,8 @@ void stats_glm_enc_free(stats_glm_enc_t *e)
 
 static void work_free(glm_work_t *w, glm_cheb_t *ch)
 {
-    ckks_ciphertext_t **all[] = {&w->R, &w->E, &w->Rs, &w->Ms, &w->tmp, &w->tmp2, &w->Xw, &w->Xu, &w->Yu, &w->Mw};
+    ckks_ciphertext_t **all[] = {&w->E, &w->Rs, &w->Ms, &w->tmp, &w->tmp2};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ckks_ciphertext_free(*all[i]);
-    for (size_t i = 0; i < MAXT * MAXT; i++) {
-        ckks_ciphertext_free(w->Qw[i]);
-        ckks_ciphertext_free(w->Qu[i]);
-    }
     for (int f = 0; f < NFN; f++) ckks_ciphertext_free(w->poly[f]);
     for (size_t i = 0; i < 8; i++) ckks_ciphertext_free(ch->T[i]);
     for (size_t i = 0; i < ch->npool; i++) ckks_ciphertext_free(ch->pool[i]);
@@ -796,12 +791,8 @@ static int worker_init(glm_worker_t *k, const ckks_context_t *ctx, const ckks_re
     if (!k->s.vals) return STATS_ENOMEM;
     TRY(ckks_plaintext_new(ctx, 0, &k->s.pt));
     glm_work_t *w = &k->w;
-    ckks_ciphertext_t **all[] = {&w->R, &w->E, &w->Rs, &w->Ms, &w->tmp, &w->tmp2, &w->Xw, &w->Xu, &w->Yu, &w->Mw};
+    ckks_ciphertext_t **all[] = {&w->E, &w->Rs, &w->Ms, &w->tmp, &w->tmp2};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) TRY(ckks_ciphertext_new(ctx, 2, 0, all[i]));
-    for (size_t i = 0; i < pl->nd; i++) {
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &w->Qw[i]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &w->Qu[i]));
-    }
     for (int f = 0; f < NFN; f++) TRY(ckks_ciphertext_new(ctx, 2, 0, &w->poly[f]));
     for (size_t i = 0; i < 8; i++) TRY(ckks_ciphertext_new(ctx, 2, 0, &k->ch.T[i]));
     for (size_t i = 0; i < pl->nagg; i++) TRY(ckks_ciphertext_new(ctx, 2, 1, &k->acc[i]));
