@@ -69,7 +69,8 @@ static const char *usage_text =
     "  (default 5, 0 never) and 60 s of waiting per request.\n"
     "SPEC (keygen, decrypt, run): mean,var,corr,group:COL,regress:Y~X1+X2,hist:COL:e0:e1:...,\n"
     "  ttest:COL:G (Welch and pooled t, G a 0/1 column), table:A:B (cell counts and\n"
-    "  Pearson chi-square), corrtest:X:Y (t-test of the correlation); p-values two-sided.\n"    "  glm:Y~X1+X2:binomial|poisson (logistic or Poisson regression, run only: rounds of\n"
+    "  Pearson chi-square), corrtest:X:Y (t-test of the correlation); p-values two-sided.\n"
+    "  glm:Y~X1+X2:binomial|poisson (logistic or Poisson regression, run only: rounds of\n"
     "  encrypted score and information at public coefficients, Newton steps by the client).\n"
     "  group, regress, hist and table add derived columns at keygen (indicators, complete\n"
     "  cases, bins); encrypt rebuilds them from the study; decrypt reports them.\n";

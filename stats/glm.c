@@ -170,12 +170,12 @@ int stats_glm_spec_check(const stats_table_t *raw, const char *spec, char *err, 
 int stats_glm_add_xlogx(const stats_table_t *t, const char *y, stats_table_t **out)
 {
     if (!t || !y || !out) return STATS_EINVAL;
+    *out = NULL;
     char cc[STATS_NAME_MAX + 4], name[STATS_NAME_MAX + 8];
     snprintf(cc, sizeof cc, "cc:%s", y);
     snprintf(name, sizeof name, "xlogx:%s", y);
     int src = stats_column(t, cc);
     if (src < 0 || strlen(name) >= STATS_NAME_MAX) return STATS_EINVAL;
-    *out = NULL;
     if (stats_column(t, name) >= 0) return STATS_OK; /* another model of the same Y */
     if (t->ncols >= STATS_MAX_COLS) return STATS_EINVAL;
     stats_table_t *w;
