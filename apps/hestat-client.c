@@ -64,7 +64,8 @@ static const char *usage_text =
     "          with the server's code), decrypt and compare; writes DIR/decrypted_results.csv\n"
     "          (default DIR build/client-run)\n"
     "\n"
-    "Default parameters: --poly-degree 8192 --coeff-bits 60,40,40,60.\n"
+    "Default parameters: --poly-degree 8192 --coeff-bits 60,40,40,60 (with a glm: in --stats,\n"
+    "  16384 and 58,40,40,40,40,40,40,40,40,60).\n"
     "CSV: comma-separated, RFC 4180 quotes, LF or CRLF, an optional UTF-8 BOM; a header\n"
     "  row of names, then numbers (or texts: a column whose first value is not a number is\n"
     "  categorical, its texts the levels the study fixes at keygen); NA or empty is missing.\n"
@@ -75,6 +76,8 @@ static const char *usage_text =
     "SPEC (keygen, decrypt, run): mean,var,corr,group:COL,regress:Y~X1+X2,hist:COL:e0:e1:...,\n"
     "  ttest:COL:G (Welch and pooled t, G a 0/1 column), table:A:B (cell counts and\n"
     "  Pearson chi-square), corrtest:X:Y (t-test of the correlation); p-values two-sided.\n"
+    "  glm:Y~X1+X2:binomial|poisson (logistic or Poisson regression, run only: rounds of\n"
+    "  encrypted score and information at public coefficients, Newton steps by the client).\n"
     "  group, regress, hist and table add derived columns at keygen (indicators, complete\n"
     "  cases, bins); encrypt rebuilds them from the study; decrypt reports them.\n"
     "  quantile:COL:p1,p2,... (R's type-7 quantiles from 64 encrypted bins over COL's\n"
@@ -342,6 +345,9 @@ static int run_steps(const client_opts_t *o, const char *token)
     snprintf(job, sizeof job, "%s/job.hst", dir);
     snprintf(result, sizeof result, "%s/result.hst", dir);
     snprintf(report, sizeof report, "%s/decrypted_results.csv", dir);
+    if (o->server && client_glm_wanted(o->stats))
+        return client_usage_error("glm: runs its rounds with the server's code in this process; not yet over HTTP",
+                                  NULL);
     /* Keys of an earlier run are kept, and so is everything beside them. */
     if (!o->force && client_keys_exist(keys)) return 1;
     if (o->csv) {
@@ -365,6 +371,7 @@ static int run_steps(const client_opts_t *o, const char *token)
     client_opts_t d = *o;
     d.compare = csv;
     if (client_decrypt(&d, keys, result, report, csv, &worst)) return 1;
+    if (!o->server && client_glm_run(o, keys, table, csv, report, 1)) return 1;
     double t5 = now_s();
     printf("keys %.2f s | encrypt %.2f s, upload %.1f MB | %s %.2f s | download %.2f MB, decrypt %.3f s\n",
            t1 - t0, t2 - t1, file_size(table) / 1e6, o->server ? "upload+compute+download" : "compute",

@@ -132,8 +132,12 @@ int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t 
             int x, y;
             rc = two_columns(raw, tok, &x, &y, err, errlen);
             if (!rc && x == y) rc = fail(err, errlen, "%s: a correlation test needs two different columns", tok);
-        } else if (!strncmp(tok, "regress:", 8)) {
-            const char *f = tok + 8, *tilde = strchr(f, '~');
+        } else if (!strncmp(tok, "regress:", 8) || !strncmp(tok, "glm:", 4)) {
+            int glm = tok[0] == 'g';
+            if (glm && (rc = stats_glm_spec_check(raw, tok + 4, err, errlen))) break;
+            int poisson = glm && !strcmp(strrchr(tok, ':'), ":poisson");
+            if (glm) *strrchr(tok, ':') = 0; /* Y~X1+X2 */
+            const char *f = tok + (glm ? 4 : 8), *tilde = strchr(f, '~');
             if (!tilde) rc = fail(err, errlen, "regression '%s' needs Y~X1+X2", f);
             size_t cols[STATS_MAX_REGRESSORS + 1], n = 0;
             const char *p = f;
@@ -152,6 +156,10 @@ int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t 
             }
             if (!rc && n < 2) rc = fail(err, errlen, "regression '%s' needs at least one regressor", f);
             if (!rc) rc = stats_add_complete_cases(t, cols, n, &w);
+            if (!rc && poisson) { /* y log y for the deviance */
+                swap_in(&t, w);
+                rc = stats_glm_add_xlogx(t, raw->names[cols[0]], &w);
+            }
         } else if (!strncmp(tok, "quantile:", 9)) {
             rc = stats_spec_quantile(raw, &t, tok + 9, err, errlen);
         } else if (!strncmp(tok, "moments:", 8)) {
@@ -174,7 +182,7 @@ int stats_spec_derive(const stats_table_t *raw, const char *spec, stats_table_t 
             if (!rc) rc = stats_add_bins(t, (size_t)c, edges, ne, &w);
             if (rc == STATS_EINVAL && err && !err[0]) snprintf(err, errlen, "histogram edges must increase");
         } else {
-            rc = fail(err, errlen, "unknown statistic '%s' (mean, var, corr, group:, regress:, hist:, ttest:, "
+            rc = fail(err, errlen, "unknown statistic '%s' (mean, var, corr, group:, regress:, glm:, hist:, ttest:, "
                       "table:, corrtest:, quantile:, moments:)", tok);
         }
         if (!rc && w) swap_in(&t, w);
@@ -224,6 +232,15 @@ int stats_derive_like(const stats_table_t *raw, const stats_layout_t *schema, st
                     rc = fail(err, errlen, "%s", stats_error());
                     break;
                 }
+            } else if (!strncmp(name, "xlogx:", 6)) {
+                char cc[STATS_NAME_MAX + 4];
+                snprintf(cc, sizeof cc, "cc:%s", name + 6);
+                int s = column(t, cc, strlen(cc));
+                if (s < 0 || (size_t)s >= c) {
+                    rc = fail(err, errlen, "cannot rebuild column '%s'", name);
+                    break;
+                }
+                v = stats_xlogx(stats_value(t, r, (size_t)s));
             } else if (!strncmp(name, "cc:", 3)) {
                 int complete = 1;
                 for (size_t k = 0; k < ncc; k++) complete &= !isnan(stats_value(raw, r, cc_src[k]));

@@ -433,6 +433,83 @@ void stats_policy_rows(FILE *f, const stats_policy_t *p, int compare);
 void stats_suppressed_row(FILE *f, const stats_policy_t *p, const char *rule, const char *stat, const char *var,
                           const char *group, int compare, long double want);
 
+/* ---- generalised linear models (glm.c) --------------------------------------------
+ * glm:Y~X1+X2:binomial|poisson, fitted by Newton's method with the analyst in
+ * the loop: each round the server evaluates, on the ciphertexts, O(k^2) totals
+ * at public coefficients (stats_glm_round); the analyst decrypts them
+ * (stats_glm_decrypt) and steps (stats_glm_fit). Columns are the study's
+ * complete-case copies "cc:Y", "cc:Xj"; coefficients in a round are on the
+ * scaled columns x/f (gamma_j = beta_j f_j). */
+typedef enum { STATS_GLM_BINOMIAL = 1, STATS_GLM_POISSON = 2 } stats_glm_family_t;
+typedef struct {
+    stats_glm_family_t family;
+    size_t k, y, x[STATS_MAX_REGRESSORS];          /* layout columns */
+    size_t ylogy; int have_ylogy;                  /* Poisson: "xlogx:Y" (y log y), for the deviance */
+    char name[256];                                /* "Y~X1+X2:binomial" */
+    char terms[STATS_MAX_REGRESSORS + 1][STATS_NAME_MAX]; /* Y, X1, ... */
+} stats_glm_model_t;
+/* Parses "Y~X1+X2:family"; with a layout, finds the cc: columns (errors in err). */
+int stats_glm_parse(const char *spec, const stats_layout_t *lay, stats_glm_model_t *m, char *err, size_t errlen);
+/* "xlogx:Y" = y log y (0 at 0, missing where cc:Y is): the saturated part of
+ * the Poisson deviance, a column the contributors derive like "cc:Y". */
+int stats_glm_add_xlogx(const stats_table_t *t, const char *y, stats_table_t **out);
+double stats_xlogx(double x);
+/* The model's columns exist in the raw table; Y is 0/1 (binomial) or >= 0 (Poisson). */
+int stats_glm_spec_check(const stats_table_t *raw, const char *spec, char *err, size_t errlen);
+typedef struct {
+    double gamma[STATS_MAX_REGRESSORS + 1];        /* intercept first, scaled columns */
+    double lo[STATS_MAX_REGRESSORS + 1], hi[STATS_MAX_REGRESSORS + 1]; /* scaled ranges of X1.. (index 1..k) */
+    unsigned degree;                               /* largest degree (0: 63) */
+    double tol;                                    /* mu's polynomial error bound (0: 1e-10) */
+    int deviance;                                  /* also sum softplus(eta) (binomial) */
+} stats_glm_point_t;
+typedef struct {
+    size_t count;
+    ckks_ciphertext_t **cts;
+} stats_glm_enc_t;
+void stats_glm_enc_free(stats_glm_enc_t *e);
+int stats_glm_round(const ckks_context_t *ctx, const stats_enc_table_t *const *tables, size_t ntables,
+                    const stats_glm_model_t *m, const stats_glm_point_t *pt, const ckks_relin_key_t *rk,
+                    const ckks_galois_keys_t *gk, stats_glm_enc_t **out, stats_counts_t *counts);
+/* The same in two steps: the round-independent data side of every chunk
+ * (column products, masks) once, then rounds at any coefficients. */
+typedef struct stats_glm_prep stats_glm_prep_t;
+int stats_glm_prepare(const ckks_context_t *ctx, const stats_enc_table_t *const *tables, size_t ntables,
+                      const stats_glm_model_t *m, const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk,
+                      stats_glm_prep_t **out, stats_counts_t *counts);
+int stats_glm_round_prepared(stats_glm_prep_t *p, const stats_glm_point_t *pt, stats_glm_enc_t **out,
+                             stats_counts_t *counts);
+void stats_glm_prep_free(stats_glm_prep_t *p);
+/* Decrypted totals of a round, on the scaled columns (y in its own units). */
+typedef struct {
+    size_t k;
+    long double n, sy, smu, ssp;                   /* ssp: sum softplus(eta), NaN unless asked */
+    long double sylogy;                            /* sum y log y (Poisson with xlogx:Y), else NaN */
+    long double sx[STATS_MAX_REGRESSORS + 1], syx[STATS_MAX_REGRESSORS + 1], smux[STATS_MAX_REGRESSORS + 1];
+    long double info[STATS_MAX_REGRESSORS + 1][STATS_MAX_REGRESSORS + 1];
+    long double approx_err, w_approx_err;          /* measured error of mu's and W's polynomials */
+    long double eta_lo, eta_hi;                    /* their range */
+} stats_glm_totals_t;
+int stats_glm_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk, const stats_layout_t *lay,
+                      const stats_glm_model_t *m, const stats_glm_point_t *pt, const stats_glm_enc_t *e,
+                      stats_glm_totals_t *out);
+typedef int (*stats_glm_round_fn)(void *arg, const stats_glm_model_t *m, const stats_glm_point_t *pt,
+                                  stats_glm_totals_t *out);
+typedef struct {
+    unsigned rounds;
+    int converged;
+    long double n, deviance, max_abs_score, decrement, approx_err, last_approx_err, poisson_partial;
+    long double coef[STATS_MAX_REGRESSORS + 1], se[STATS_MAX_REGRESSORS + 1];
+    long double z[STATS_MAX_REGRESSORS + 1], p[STATS_MAX_REGRESSORS + 1];
+} stats_glm_fit_t;
+/* Newton's method from 0 (Poisson: from the intercept-only fit) until the
+ * Newton decrement is below 1e-9, at most max_rounds (0: 8) rounds; lo/hi:
+ * the regressors' ranges in their own units (index 1..k). */
+int stats_glm_fit(const stats_layout_t *lay, const stats_glm_model_t *m, const double *lo, const double *hi,
+                  unsigned max_rounds, stats_glm_round_fn round, void *arg, stats_glm_fit_t *out);
+/* The same model by IRLS in long double on the plaintext complete cases. */
+int stats_reference_glm(const stats_table_t *t, const stats_glm_model_t *m, stats_glm_fit_t *out);
+
 /* Last error text for STATS_ECSV / STATS_ECKKS (thread-local). */
 const char *stats_error(void);
 

@@ -106,6 +106,16 @@ int client_decrypt(const client_opts_t *o, const char *keys, const char *in, con
  * compare: the plaintext table's name, or NULL. */
 int client_write_html(const char *path, const char *csv, size_t csvlen, const stats_study_t *s, const char *compare);
 
+/* ---- client_glm.c ---- */
+/* Whether --stats asks for a glm: model. */
+int client_glm_wanted(const char *stats);
+/* keygen's default parameters become N = 16384, 58,40x8,60 for glm: (9 data primes). */
+void client_glm_params(client_opts_t *o);
+/* Fits each glm: of --stats on the encrypted table (the server's code in
+ * this process) and appends its rows to the report. */
+int client_glm_run(const client_opts_t *o, const char *keys, const char *table, const char *csv, const char *report,
+                   int compare);
+
 /* ---- client_http.c ---- */
 void client_http_retries(int retries);
 int client_submit(const char *server, const char *token, const char *study_path, const char *study_id_in,

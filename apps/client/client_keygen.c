@@ -159,6 +159,8 @@ static void study_factors(const client_opts_t *o, const stats_table_t *raw, cons
         if (square) src = stats_column(raw, col);
         f[c] = src >= 0 ? rawf[src] : 1; /* indicators and bins are 0/1 */
         if (square && src >= 0) f[c] = centred_square_factor(o, raw, (size_t)src, centre);
+        if (!strncmp(t->names[c], "xlogx:", 6) && (src = stats_column(raw, t->names[c] + 6)) >= 0)
+            f[c] = pow2_at_least(rawf[src] * fmax(1, log(rawf[src]))); /* y log y <= F log F for y <= F */
     }
 }
 
@@ -225,7 +227,9 @@ int client_keygen(const client_opts_t *o, const char *schema_csv, const char *di
         return 1;
     }
     ckks_context_t *ctx;
-    if (client_make_context(o, &ctx)) {
+    client_opts_t po = *o;
+    client_glm_params(&po); /* glm: needs 9 data primes */
+    if (client_make_context(&po, &ctx)) {
         stats_table_free(t);
         return 1;
     }

@@ -1,0 +1,206 @@
+/* hestat-client: glm:Y~X1+X2:binomial|poisson in --stats.
+ *
+ * A model is fitted in rounds: the analyst's client publishes coefficients,
+ * the server's code (stats_glm_round, run here in-process as `run` does for
+ * the other statistics) evaluates O(k^2) encrypted totals at them, the client
+ * decrypts only those totals and takes a Newton step (stats_glm_fit). The
+ * rows per model are appended to the report: coef, se, z, p per term (the
+ * intercept as "(intercept)"), then deviance, n, rounds, max_abs_score (the
+ * largest |score| the last round decrypted, in the columns' own units) and
+ * approx_error (the inverse link's measured polynomial error). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "apps/client/client.h"
+
+#define GLM_N 16384
+#define GLM_COEFF_BITS "58,40,40,40,40,40,40,40,40,60"
+
+int client_glm_wanted(const char *stats)
+{
+    if (!stats) return 0;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", stats);
+    char *sv = NULL;
+    for (char *tok = strtok_r(buf, ",", &sv); tok; tok = strtok_r(NULL, ",", &sv))
+        if (!strncmp(tok, "glm:", 4)) return 1;
+    return 0;
+}
+
+void client_glm_params(client_opts_t *o)
+{
+    if (client_glm_wanted(o->stats) && o->n == 8192 && !strcmp(o->coeff_bits, "60,40,40,60")) {
+        o->n = GLM_N;
+        o->coeff_bits = GLM_COEFF_BITS;
+    }
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct {
+    const stats_study_t *study;
+    const ckks_secret_key_t *sk;
+    const stats_enc_table_t *table;
+    double server_s;
+    size_t download;
+    stats_counts_t counts;
+    stats_glm_prep_t *prep; /* the server's state between rounds */
+} glm_local_t;
+
+static int local_round(void *arg, const stats_glm_model_t *m, const stats_glm_point_t *pt, stats_glm_totals_t *out)
+{
+    glm_local_t *g = arg;
+    stats_glm_enc_t *e = NULL;
+    const stats_enc_table_t *tabs[1] = {g->table};
+    double t0 = now_s();
+    stats_counts_t c = {0};
+    int rc = g->prep ? 0 : stats_glm_prepare(g->study->ctx, tabs, 1, m, g->study->rk, g->study->gk, &g->prep, &c);
+    if (!rc) rc = stats_glm_round_prepared(g->prep, pt, &e, &g->counts);
+    g->server_s += now_s() - t0;
+    g->counts.rotations += c.rotations;
+    g->counts.relinearizations += c.relinearizations;
+    for (size_t i = 0; !rc && i < e->count; i++) {
+        void *buf;
+        size_t len;
+        if (!ckks_write_ciphertext(e->cts[i], 0, &buf, &len)) {
+            g->download += len;
+            free(buf);
+        }
+    }
+    if (!rc) rc = stats_glm_decrypt(g->study->ctx, g->sk, &g->table->layout, m, pt, e, out);
+    stats_glm_enc_free(e);
+    return rc;
+}
+
+/* The regressors' ranges (their own units) from the analyst's table. */
+static void model_ranges(const stats_table_t *t, const stats_glm_model_t *m, double *lo, double *hi)
+{
+    for (size_t j = 1; j <= m->k; j++) {
+        lo[j] = 0;
+        hi[j] = 0;
+        for (size_t r = 0; r < t->nrows; r++) {
+            double v = stats_value(t, r, m->x[j - 1]);
+            if (isnan(v)) continue;
+            lo[j] = fmin(lo[j], v);
+            hi[j] = fmax(hi[j], v);
+        }
+    }
+}
+
+static void rows_of(FILE *f, const stats_glm_model_t *m, const stats_glm_fit_t *fit, const stats_glm_fit_t *ref)
+{
+    int cmp = ref != NULL;
+    for (size_t j = 0; j <= m->k; j++) {
+        const char *term = j ? m->terms[j] : "(intercept)";
+        client_report_row(f, "coef", m->name, term, fit->coef[j], cmp, cmp ? ref->coef[j] : 0);
+        client_report_row(f, "se", m->name, term, fit->se[j], cmp, cmp ? ref->se[j] : 0);
+        client_report_row(f, "z", m->name, term, fit->z[j], cmp, cmp ? ref->z[j] : 0);
+        client_report_row(f, "p", m->name, term, fit->p[j], cmp, cmp ? ref->p[j] : 0);
+    }
+    client_report_row(f, "deviance", m->name, "", fit->deviance, cmp, cmp ? ref->deviance : 0);
+    client_report_row(f, "n", m->name, "", fit->n, cmp, cmp ? ref->n : 0);
+    client_report_row(f, "rounds", m->name, "", fit->rounds, cmp, cmp ? ref->rounds : 0);
+    client_report_row(f, "max_abs_score", m->name, "", fit->max_abs_score, cmp, 0);
+    client_report_row(f, "approx_error", m->name, "", fit->last_approx_err, cmp, 0);
+}
+
+static int fit_one(FILE *f, const char *spec, const stats_study_t *s, const ckks_secret_key_t *sk,
+                   const stats_enc_table_t *e, const stats_table_t *t, int compare)
+{
+    stats_glm_model_t m;
+    char err[300] = "";
+    if (stats_glm_parse(spec, &s->layout, &m, err, sizeof err)) return client_fail("--stats", err);
+    double lo[STATS_MAX_REGRESSORS + 1], hi[STATS_MAX_REGRESSORS + 1];
+    model_ranges(t, &m, lo, hi);
+    glm_local_t g = {s, sk, e, 0, 0, {0}, NULL};
+    stats_glm_fit_t fit, ref;
+    int rc = stats_glm_fit(&e->layout, &m, lo, hi, 8, local_round, &g, &fit);
+    stats_glm_prep_free(g.prep);
+    if (rc) {
+        fprintf(stderr, "hestat-client: glm:%s: %s (%s); no report written\n", spec, stats_strerror(rc), stats_error());
+        return 1;
+    }
+    if (!fit.converged)
+        fprintf(stderr, "hestat-client: glm:%s: not converged after %u rounds (Newton decrement %.3Lg)\n", spec,
+                fit.rounds, fit.decrement);
+    int have_ref = compare && !stats_reference_glm(t, &m, &ref);
+    rows_of(f, &m, &fit, have_ref ? &ref : NULL);
+    printf("glm:%s: %u rounds, server %.2f s (%.2f s a round), download %.2f MB a round, %zu rotations, %zu "
+           "relinearizations, n %.0Lf, max |score| %.3Lg\n",
+           spec, fit.rounds, g.server_s, g.server_s / fit.rounds, g.download / 1e6 / fit.rounds, g.counts.rotations,
+           g.counts.relinearizations, fit.n, fit.max_abs_score);
+    return 0;
+}
+
+int client_glm_run(const client_opts_t *o, const char *keys, const char *table, const char *csv, const char *report,
+                   int compare)
+{
+    if (!client_glm_wanted(o->stats)) return 0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/study.hst", keys);
+    stats_study_t *s = NULL;
+    if (client_load_study(path, &s)) return 1;
+    int err = 0;
+    ckks_secret_key_t *sk = NULL;
+    stats_enc_table_t *e = NULL;
+    stats_table_t *raw = NULL, *t = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = NULL;
+    snprintf(path, sizeof path, "%s/secret.key", keys);
+    void *kb = client_load(path, &len);
+    if (!kb) err = 1;
+    if (!err) {
+        int rc = ckks_read_secret_key(s->ctx, kb, len, &sk);
+        client_free_secret(kb, len);
+        if (rc) err = client_fail(path, ckks_strerror(rc));
+        else if ((rc = stats_study_check_key(s, sk))) err = client_stats_fail(path, rc);
+    }
+    if (!err) {
+        void *tb = client_load(table, &len);
+        if (!tb) err = 1;
+        int rc = err ? 0 : stats_table_read(s, tb, len, &e, NULL);
+        free(tb);
+        if (rc) err = client_stats_fail(table, rc);
+    }
+    if (!err && client_read_csv(csv, &raw, NULL)) err = 1;
+    if (!err) {
+        char derr[256] = "";
+        if (stats_derive_like(raw, &s->layout, &t, derr, sizeof derr)) err = client_fail(csv, derr);
+    }
+    /* The report so far, then the models' rows; written whole or not at all. */
+    size_t oldlen = 0;
+    void *old = err ? NULL : client_load(report, &oldlen);
+    if (!err && !old) err = 1;
+    if (!err && !(f = open_memstream(&buf, &len))) err = client_fail("report", strerror(errno));
+    if (!err) {
+        fwrite(old, 1, oldlen, f);
+        char specs[1024];
+        snprintf(specs, sizeof specs, "%s", o->stats);
+        char *sv = NULL;
+        for (char *tok = strtok_r(specs, ",", &sv); tok && !err; tok = strtok_r(NULL, ",", &sv))
+            if (!strncmp(tok, "glm:", 4)) err = fit_one(f, tok + 4, s, sk, e, t, compare);
+    }
+    free(old);
+    if (f && fclose(f) && !err) err = client_fail("report", strerror(errno));
+    if (!err) {
+        int rc = ckks_file_write(report, buf, len, 0644);
+        if (rc) err = client_fail(report, rc == CKKS_EIO ? strerror(errno) : ckks_strerror(rc));
+    }
+    free(buf);
+    stats_table_free(raw);
+    stats_table_free(t);
+    stats_enc_table_free(e);
+    ckks_secret_key_free(sk);
+    stats_study_free(s);
+    return err;
+}
