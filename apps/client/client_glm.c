@@ -96,20 +96,26 @@ static void model_ranges(const stats_table_t *t, const stats_glm_model_t *m, dou
     }
 }
 
-static void rows_of(FILE *f, const stats_glm_model_t *m, const stats_glm_fit_t *fit, const stats_glm_fit_t *ref)
+/* The model's rows, under the study's disclosure policy: with fewer complete
+ * cases than it asks per parameter (k slopes and the intercept), every
+ * model-level number is NA with the reason; n itself is a count. */
+static void rows_of(FILE *f, const stats_layout_t *lay, const stats_glm_model_t *m, const stats_glm_fit_t *fit,
+                    const stats_glm_fit_t *ref)
 {
     int cmp = ref != NULL;
+    const char *why = stats_policy_model(&lay->policy, fit->n, m->k + 1);
     for (size_t j = 0; j <= m->k; j++) {
         const char *term = j ? m->terms[j] : "(intercept)";
-        client_report_row(f, "coef", m->name, term, fit->coef[j], cmp, cmp ? ref->coef[j] : 0);
-        client_report_row(f, "se", m->name, term, fit->se[j], cmp, cmp ? ref->se[j] : 0);
-        client_report_row(f, "z", m->name, term, fit->z[j], cmp, cmp ? ref->z[j] : 0);
-        client_report_row(f, "p", m->name, term, fit->p[j], cmp, cmp ? ref->p[j] : 0);
+        client_report_value(f, lay, why, "coef", m->name, term, fit->coef[j], cmp, cmp ? ref->coef[j] : 0);
+        client_report_value(f, lay, why, "se", m->name, term, fit->se[j], cmp, cmp ? ref->se[j] : 0);
+        client_report_value(f, lay, why, "z", m->name, term, fit->z[j], cmp, cmp ? ref->z[j] : 0);
+        client_report_value(f, lay, why, "p", m->name, term, fit->p[j], cmp, cmp ? ref->p[j] : 0);
     }
-    client_report_row(f, "deviance", m->name, "", fit->deviance, cmp, cmp ? ref->deviance : 0);
-    client_report_row(f, "n", m->name, "", fit->n, cmp, cmp ? ref->n : 0);
+    client_report_value(f, lay, why, "deviance", m->name, "", fit->deviance, cmp, cmp ? ref->deviance : 0);
+    client_report_value(f, lay, stats_policy_small(&lay->policy, fit->n) ? "min_cell" : NULL, "n", m->name, "",
+                        fit->n, cmp, cmp ? ref->n : 0);
     client_report_row(f, "rounds", m->name, "", fit->rounds, cmp, cmp ? ref->rounds : 0);
-    client_report_row(f, "max_abs_score", m->name, "", fit->max_abs_score, cmp, 0);
+    client_report_value(f, lay, why, "max_abs_score", m->name, "", fit->max_abs_score, cmp, 0);
     client_report_row(f, "approx_error", m->name, "", fit->last_approx_err, cmp, 0);
 }
 
@@ -133,7 +139,7 @@ static int fit_one(FILE *f, const char *spec, const stats_study_t *s, const ckks
         fprintf(stderr, "hestat-client: glm:%s: not converged after %u rounds (Newton decrement %.3Lg)\n", spec,
                 fit.rounds, fit.decrement);
     int have_ref = compare && !stats_reference_glm(t, &m, &ref);
-    rows_of(f, &m, &fit, have_ref ? &ref : NULL);
+    rows_of(f, &s->layout, &m, &fit, have_ref ? &ref : NULL);
     printf("glm:%s: %u rounds, server %.2f s (%.2f s a round), download %.2f MB a round, %zu rotations, %zu "
            "relinearizations, n %.0Lf, max |score| %.3Lg\n",
            spec, fit.rounds, g.server_s, g.server_s / fit.rounds, g.download / 1e6 / fit.rounds, g.counts.rotations,
