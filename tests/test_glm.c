@@ -355,7 +355,7 @@ Test(cli, glm_rows_in_the_report, .timeout = 900)
     /* Disclosure control: a study asking 1000 complete cases per parameter
      * (3 here, 600 rows) releases no coefficient: NA and the reason. (A
      * second N=16384 study and fit: left to make test; the sanitized suite
-     * runs the policy's code in disclosure/*.) */
+     * runs the policy's code in the disclosure suite.) */
     if (GLM_SANITIZED) {
         test_sh("rm -rf %s", dir);
         return;
