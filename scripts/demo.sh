@@ -47,10 +47,14 @@ done
 [ -n "$url" ] || { echo "demo: the server did not start"; cat "$work/server.log"; exit 1; }
 echo "server: $url (spool $work/spool)"
 
-# With the Framingham columns, histograms and a regression too (report.html shows them).
+# With the Framingham columns, histograms, a regression and tests too (report.html shows them).
 has() { head -n 1 "$csv" | tr -d '\r"' | tr ',' '\n' | grep -qx "$1"; }
 stats=
 if has age && has sysBP && has BMI; then stats="mean,var,corr,hist:age:30:40:50:60:70,regress:sysBP~age+BMI"; fi
+# ... and a chi-square table and a Welch t-test with p-values.
+if [ -n "$stats" ] && has education && has TenYearCHD; then
+    stats="$stats,table:education:TenYearCHD,ttest:sysBP:TenYearCHD"
+fi
 
 t1=$(now)
 "$bin/hestat-client" keygen --schema "$csv" --keys "$work/keys" ${stats:+--stats "$stats"}
