@@ -312,13 +312,13 @@ static long file_size(const char *path)
 
 /* The server's part of run: over HTTP, or locally with the server's code. */
 static int run_compute(const client_opts_t *o, const char *token, const char *study, const char *table,
-                       const char *job, const char *result, stats_counts_t *counts, double *t_start)
+                       const char *job, const char *result, stats_counts_t *counts, double *t_start, char *sid,
+                       size_t sidlen)
 {
     const char *tables[1] = {table};
     *t_start = now_s();
     if (o->server) {
-        char sid[80];
-        return client_submit(o->server, token, study, NULL, tables, 1, sid, sizeof sid) ||
+        return client_submit(o->server, token, study, NULL, tables, 1, sid, sidlen) ||
                client_fetch(o->server, token, sid, o->stats, result);
     }
     stats_job_t kind;
@@ -345,9 +345,6 @@ static int run_steps(const client_opts_t *o, const char *token)
     snprintf(job, sizeof job, "%s/job.hst", dir);
     snprintf(result, sizeof result, "%s/result.hst", dir);
     snprintf(report, sizeof report, "%s/decrypted_results.csv", dir);
-    if (o->server && client_glm_wanted(o->stats))
-        return client_usage_error("glm: runs its rounds with the server's code in this process; not yet over HTTP",
-                                  NULL);
     /* Keys of an earlier run are kept, and so is everything beside them. */
     if (!o->force && client_keys_exist(keys)) return 1;
     if (o->csv) {
@@ -365,13 +362,15 @@ static int run_steps(const client_opts_t *o, const char *token)
     if (encrypt_csv(study, csv, table)) return 1;
     double t2 = now_s(), t3;
     stats_counts_t counts = {0};
-    if (run_compute(o, token, study, table, job, result, &counts, &t3)) return 1;
+    char sid[80] = "";
+    if (run_compute(o, token, study, table, job, result, &counts, &t3, sid, sizeof sid)) return 1;
     double t4 = now_s();
     stats_report_errors_t worst;
     client_opts_t d = *o;
     d.compare = csv;
     if (client_decrypt(&d, keys, result, report, csv, &worst)) return 1;
     if (!o->server && client_glm_run(o, keys, table, csv, report, 1)) return 1;
+    if (o->server && client_glm_run_http(o, keys, table, csv, report, 1, o->server, token, sid)) return 1;
     double t5 = now_s();
     printf("keys %.2f s | encrypt %.2f s, upload %.1f MB | %s %.2f s | download %.2f MB, decrypt %.3f s\n",
            t1 - t0, t2 - t1, file_size(table) / 1e6, o->server ? "upload+compute+download" : "compute",

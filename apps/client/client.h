@@ -115,6 +115,10 @@ void client_glm_params(client_opts_t *o);
  * this process) and appends its rows to the report. */
 int client_glm_run(const client_opts_t *o, const char *keys, const char *table, const char *csv, const char *report,
                    int compare);
+/* The same with the rounds on a server (POST /studies/ID/jobs?stats=glm&...):
+ * only the encrypted totals of each round come back. */
+int client_glm_run_http(const client_opts_t *o, const char *keys, const char *table, const char *csv,
+                        const char *report, int compare, const char *server, const char *token, const char *study_id);
 
 /* ---- client_http.c ---- */
 void client_http_retries(int retries);
@@ -125,6 +129,9 @@ int client_submit(const char *server, const char *token, const char *study_path,
 int client_health(const char *server, double wait_s);
 int client_fetch(const char *server, const char *token, const char *study_id, const char *stats,
                  const char *out);
+/* POST /studies/ID/jobs?QUERY, waits for the job, downloads its result to out. */
+int client_job(const char *server, const char *token, const char *study_id, const char *query, const char *out,
+               int progress);
 
 /* client_decrypt.c: one report row, statistic,variable,group,value, plus
  * plaintext,abs_error,rel_error when compare is set. */

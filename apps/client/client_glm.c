@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "apps/client/client.h"
 
@@ -46,6 +47,12 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Where the rounds run: in this process, or on a server (server set). */
+typedef struct {
+    const char *server, *token, *study_id;
+    const char *tmp; /* each round's result is downloaded here */
+} glm_remote_t;
+
 typedef struct {
     const stats_study_t *study;
     const ckks_secret_key_t *sk;
@@ -54,7 +61,127 @@ typedef struct {
     size_t download;
     stats_counts_t counts;
     stats_glm_prep_t *prep; /* the server's state between rounds */
+    const glm_remote_t *remote;
+    double max_round_s;
 } glm_local_t;
+
+/* Percent-encodes everything but unreserved characters (a '+' would be a space). */
+static int put_escaped(char *out, size_t n, size_t *used, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        int plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                    ch == '.' || ch == '_' || ch == '~';
+        if (*used + 4 > n) return -1;
+        if (plain) {
+            out[(*used)++] = (char)ch;
+        } else {
+            out[(*used)++] = '%';
+            out[(*used)++] = hex[ch >> 4];
+            out[(*used)++] = hex[ch & 15];
+        }
+    }
+    out[*used] = 0;
+    return 0;
+}
+
+/* "&name=v0,v1,..." with every number exact (%.17g). */
+static int put_numbers(char *out, size_t n, size_t *used, const char *name, const double *v, size_t count)
+{
+    char num[64];
+    int w = snprintf(out + *used, n - *used, "&%s=", name);
+    if (w < 0 || (size_t)w >= n - *used) return -1;
+    *used += (size_t)w;
+    for (size_t i = 0; i < count; i++) {
+        snprintf(num, sizeof num, "%s%.17g", i ? "," : "", v[i]);
+        if (put_escaped(out, n, used, num)) return -1;
+    }
+    return 0;
+}
+
+static uint64_t get_le(const unsigned char *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+/* The server's frame: "HSTGLMR1", u32 count, then count times u64 length + a ciphertext. */
+static int decode_round(const ckks_context_t *ctx, const unsigned char *b, size_t len, stats_glm_enc_t **out)
+{
+    if (len < 12 || memcmp(b, "HSTGLMR1", 8)) return client_fail("glm", "the server's round result is not a glm frame");
+    uint64_t count = get_le(b + 8, 4);
+    if (count == 0 || count > 64) return client_fail("glm", "the server's round result has a bad ciphertext count");
+    stats_glm_enc_t *e = calloc(1, sizeof *e);
+    if (!e || !(e->cts = calloc(count, sizeof *e->cts))) {
+        free(e);
+        return client_fail("glm", "out of memory");
+    }
+    size_t at = 12;
+    int err = 0;
+    for (uint64_t i = 0; !err && i < count; i++) {
+        uint64_t l = len - at >= 8 ? get_le(b + at, 8) : UINT64_MAX;
+        if (l > len - at - 8) {
+            err = client_fail("glm", "the server's round result is truncated");
+            break;
+        }
+        int rc = ckks_read_ciphertext(ctx, b + at + 8, (size_t)l, &e->cts[i]);
+        if (rc) err = client_fail("glm: the server's round result", ckks_strerror(rc));
+        else e->count = i + 1;
+        at += 8 + (size_t)l;
+    }
+    if (!err && at != len) err = client_fail("glm", "the server's round result has trailing bytes");
+    if (err) stats_glm_enc_free(e);
+    else *out = e;
+    return err;
+}
+
+static int remote_round(glm_local_t *g, const stats_glm_model_t *m, const stats_glm_point_t *pt, stats_glm_enc_t **e)
+{
+    const glm_remote_t *r = g->remote;
+    char q[8192];
+    size_t used = 0;
+    int w = snprintf(q, sizeof q, "stats=glm&model=");
+    used = (size_t)w;
+    int bad = put_escaped(q, sizeof q, &used, m->name) || put_numbers(q, sizeof q, &used, "gamma", pt->gamma, m->k + 1) ||
+              put_numbers(q, sizeof q, &used, "lo", pt->lo + 1, m->k) ||
+              put_numbers(q, sizeof q, &used, "hi", pt->hi + 1, m->k);
+    if (!bad) {
+        w = snprintf(q + used, sizeof q - used, "&degree=%u&tol=", pt->degree);
+        bad = w < 0 || (size_t)w >= sizeof q - used;
+        if (!bad) used += (size_t)w;
+        char num[64];
+        snprintf(num, sizeof num, "%.17g", pt->tol);
+        bad = bad || put_escaped(q, sizeof q, &used, num);
+        w = bad ? -1 : snprintf(q + used, sizeof q - used, "&deviance=%d", pt->deviance ? 1 : 0);
+        bad = w < 0 || (size_t)w >= sizeof q - used;
+    }
+    if (bad) return client_fail("glm", "the round's request is too long");
+    if (client_job(r->server, r->token, r->study_id, q, r->tmp, 0)) return 1;
+    size_t len = 0;
+    void *buf = client_load(r->tmp, &len);
+    if (!buf) return 1;
+    g->download += len;
+    int err = decode_round(g->study->ctx, buf, len, e);
+    free(buf);
+    unlink(r->tmp);
+    return err;
+}
+
+static int http_round(void *arg, const stats_glm_model_t *m, const stats_glm_point_t *pt, stats_glm_totals_t *out)
+{
+    glm_local_t *g = arg;
+    stats_glm_enc_t *e = NULL;
+    double t0 = now_s();
+    if (remote_round(g, m, pt, &e)) return STATS_EIO; /* the reason is printed already */
+    double dt = now_s() - t0;
+    g->server_s += dt;
+    if (dt > g->max_round_s) g->max_round_s = dt;
+    int rc = stats_glm_decrypt(g->study->ctx, g->sk, &g->table->layout, m, pt, e, out);
+    stats_glm_enc_free(e);
+    return rc;
+}
 
 static int local_round(void *arg, const stats_glm_model_t *m, const stats_glm_point_t *pt, stats_glm_totals_t *out)
 {
@@ -120,16 +247,16 @@ static void rows_of(FILE *f, const stats_layout_t *lay, const stats_glm_model_t 
 }
 
 static int fit_one(FILE *f, const char *spec, const stats_study_t *s, const ckks_secret_key_t *sk,
-                   const stats_enc_table_t *e, const stats_table_t *t, int compare)
+                   const stats_enc_table_t *e, const stats_table_t *t, int compare, const glm_remote_t *remote)
 {
     stats_glm_model_t m;
     char err[300] = "";
     if (stats_glm_parse(spec, &s->layout, &m, err, sizeof err)) return client_fail("--stats", err);
     double lo[STATS_MAX_REGRESSORS + 1], hi[STATS_MAX_REGRESSORS + 1];
     model_ranges(t, &m, lo, hi);
-    glm_local_t g = {s, sk, e, 0, 0, {0}, NULL};
+    glm_local_t g = {s, sk, e, 0, 0, {0}, NULL, remote, 0};
     stats_glm_fit_t fit, ref;
-    int rc = stats_glm_fit(&e->layout, &m, lo, hi, 8, local_round, &g, &fit);
+    int rc = stats_glm_fit(&e->layout, &m, lo, hi, 8, remote ? http_round : local_round, &g, &fit);
     stats_glm_prep_free(g.prep);
     if (rc) {
         fprintf(stderr, "hestat-client: glm:%s: %s (%s); no report written\n", spec, stats_strerror(rc), stats_error());
@@ -140,6 +267,13 @@ static int fit_one(FILE *f, const char *spec, const stats_study_t *s, const ckks
                 fit.rounds, fit.decrement);
     int have_ref = compare && !stats_reference_glm(t, &m, &ref);
     rows_of(f, &s->layout, &m, &fit, have_ref ? &ref : NULL);
+    if (remote) {
+        printf("glm:%s: %u rounds over HTTP, %.2f s (%.2f s a round, slowest %.2f s: request, queue, compute, "
+               "download), download %.2f MB a round, n %.0Lf, max |score| %.3Lg\n",
+               spec, fit.rounds, g.server_s, g.server_s / fit.rounds, g.max_round_s, g.download / 1e6 / fit.rounds,
+               fit.n, fit.max_abs_score);
+        return 0;
+    }
     printf("glm:%s: %u rounds, server %.2f s (%.2f s a round), download %.2f MB a round, %zu rotations, %zu "
            "relinearizations, n %.0Lf, max |score| %.3Lg\n",
            spec, fit.rounds, g.server_s, g.server_s / fit.rounds, g.download / 1e6 / fit.rounds, g.counts.rotations,
@@ -147,8 +281,26 @@ static int fit_one(FILE *f, const char *spec, const stats_study_t *s, const ckks
     return 0;
 }
 
+static int glm_run(const client_opts_t *o, const char *keys, const char *table, const char *csv, const char *report,
+                   int compare, const glm_remote_t *remote);
+
 int client_glm_run(const client_opts_t *o, const char *keys, const char *table, const char *csv, const char *report,
                    int compare)
+{
+    return glm_run(o, keys, table, csv, report, compare, NULL);
+}
+
+int client_glm_run_http(const client_opts_t *o, const char *keys, const char *table, const char *csv,
+                        const char *report, int compare, const char *server, const char *token, const char *study_id)
+{
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.glm-round", report);
+    glm_remote_t r = {server, token, study_id, tmp};
+    return glm_run(o, keys, table, csv, report, compare, &r);
+}
+
+static int glm_run(const client_opts_t *o, const char *keys, const char *table, const char *csv, const char *report,
+                   int compare, const glm_remote_t *remote)
 {
     if (!client_glm_wanted(o->stats)) return 0;
     char path[4200];
@@ -194,7 +346,7 @@ int client_glm_run(const client_opts_t *o, const char *keys, const char *table, 
         snprintf(specs, sizeof specs, "%s", o->stats);
         char *sv = NULL;
         for (char *tok = strtok_r(specs, ",", &sv); tok && !err; tok = strtok_r(NULL, ",", &sv))
-            if (!strncmp(tok, "glm:", 4)) err = fit_one(f, tok + 4, s, sk, e, t, compare);
+            if (!strncmp(tok, "glm:", 4)) err = fit_one(f, tok + 4, s, sk, e, t, compare, remote);
     }
     free(old);
     if (f && fclose(f) && !err) err = client_fail("report", strerror(errno));

@@ -118,10 +118,16 @@ int client_submit(const char *server, const char *token, const char *study_path,
 
 int client_fetch(const char *server, const char *token, const char *study_id, const char *stats, const char *out)
 {
-    char url[2048];
+    return client_job(server, token, study_id, stats && !strcmp(stats, "means") ? "stats=means" : "stats=all", out, 1);
+}
+
+int client_job(const char *server, const char *token, const char *study_id, const char *query, const char *out,
+               int progress)
+{
+    char url[16384];
     json_t *j;
-    snprintf(url, sizeof url, "%s/studies/%s/jobs?stats=%s", server, study_id,
-             stats && !strcmp(stats, "means") ? "means" : "all");
+    if ((size_t)snprintf(url, sizeof url, "%s/studies/%s/jobs?%s", server, study_id, query) >= sizeof url)
+        return client_fail("server", "the request is too long");
     if (call("POST", url, token, NULL, NULL, 202, &j)) return 1;
     char job[64];
     snprintf(job, sizeof job, "%s", json_string_value(json_object_get(j, "job")) ?: "");
@@ -135,7 +141,7 @@ int client_fetch(const char *server, const char *token, const char *study_id, co
             json_decref(j);
             break;
         }
-        if (isatty(2)) fprintf(stderr, "\rcompute    %s, %.1f s", st ? st : "?", tries * 0.1);
+        if (progress && isatty(2)) fprintf(stderr, "\rcompute    %s, %.1f s", st ? st : "?", tries * 0.1);
         if (!st || !strcmp(st, "failed") || tries > 36000) {
             fprintf(stderr, "hestat-client: job %s failed: %s\n", job,
                     json_string_value(json_object_get(j, "error")) ?: "timed out");
@@ -145,9 +151,9 @@ int client_fetch(const char *server, const char *token, const char *study_id, co
         json_decref(j);
         usleep(100000);
     }
-    if (isatty(2)) fputc('\n', stderr);
+    if (progress && isatty(2)) fputc('\n', stderr);
     snprintf(url, sizeof url, "%s/studies/%s/jobs/%s/result", server, study_id, job);
-    http_progress("download");
+    http_progress(progress ? "download" : NULL);
     int rc = call("GET", url, token, NULL, out, 200, NULL);
     http_progress(NULL);
     return rc;

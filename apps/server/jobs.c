@@ -35,6 +35,7 @@ static const char *const state_names[] = {"queued", "running", "done", "failed"}
 struct srv_job {
     char study[SRV_ID_LEN + 1], id[SRV_ID_LEN + 1];
     stats_job_t kind;
+    char *glm; /* a glm round's request line (glm_round.c), else NULL */
     int state;
     char error[400];
     int dirty;     /* memory is newer than the spool */
@@ -54,7 +55,10 @@ struct srv_jobs {
     pthread_t *workers;
 };
 
-static const char *kind_name(stats_job_t k) { return k == STATS_JOB_MEANS ? "means" : "all"; }
+static const char *kind_name(const srv_job_t *job)
+{
+    return job->glm ? "glm" : job->kind == STATS_JOB_MEANS ? "means" : "all";
+}
 
 static int state_path(const srv_jobs_t *j, const char *study, const char *job, const char *suffix, char *out,
                       size_t n)
@@ -67,7 +71,8 @@ static int state_path(const srv_jobs_t *j, const char *study, const char *job, c
 static json_t *state_json(const srv_job_t *job)
 {
     json_t *o = json_pack("{s:s,s:s,s:s}", "job", job->id, "status", state_names[job->state], "stats",
-                          kind_name(job->kind));
+                          kind_name(job));
+    if (o && job->glm) json_object_set_new(o, "glm", json_string(job->glm));
     if (o && job->state == JOB_FAILED) json_object_set_new(o, "error", json_string(job->error));
     return o;
 }
@@ -105,6 +110,7 @@ static void forget_settled(srv_jobs_t *j)
         srv_job_t *job = *p;
         if (!job->dirty && (job->state == JOB_DONE || job->state == JOB_FAILED)) {
             *p = job->next;
+            free(job->glm);
             free(job);
         } else {
             p = &job->next;
@@ -235,8 +241,15 @@ static int run_job(srv_jobs_t *j, srv_job_t *job, char *err, size_t errlen)
     const stats_study_t *study = srv_cached_study(e);
     stats_enc_result_t *acc = NULL;
     int stopped = 0;
-    if (srv_path(dir, sizeof dir, j->spool, job->study, "tables", NULL)) snprintf(err, errlen, "spool path too long");
-    else stopped = compute_tables(j, study, job->kind, dir, &acc, err, errlen);
+    char result[SRV_PATH_MAX];
+    if (srv_path(dir, sizeof dir, j->spool, job->study, "tables", NULL) ||
+        state_path(j, job->study, job->id, ".result.hst", result, sizeof result)) {
+        snprintf(err, errlen, "spool path too long");
+    } else if (job->glm) {
+        srv_glm_run(study, dir, job->glm, result, err, errlen);
+        srv_cache_release(j->cache, e);
+        return 0;
+    } else stopped = compute_tables(j, study, job->kind, dir, &acc, err, errlen);
     if (!stopped && !err[0] && !acc) snprintf(err, errlen, "no tables uploaded");
     if (!stopped && !err[0]) write_result(j, job, study, acc, err, errlen);
     stats_enc_result_free(acc);
@@ -301,10 +314,15 @@ static void enqueue_locked(srv_jobs_t *j, srv_job_t *job)
     pthread_cond_signal(&j->work);
 }
 
-static srv_job_t *new_job(srv_jobs_t *j, const char *study, const char *id, stats_job_t kind, int state)
+static srv_job_t *new_job(srv_jobs_t *j, const char *study, const char *id, stats_job_t kind, const char *glm,
+                          int state)
 {
     srv_job_t *job = calloc(1, sizeof *job);
     if (!job) return NULL;
+    if (glm && !(job->glm = strdup(glm))) {
+        free(job);
+        return NULL;
+    }
     snprintf(job->study, sizeof job->study, "%s", study);
     snprintf(job->id, sizeof job->id, "%s", id);
     job->kind = kind;
@@ -317,7 +335,8 @@ static srv_job_t *new_job(srv_jobs_t *j, const char *study, const char *id, stat
     return job;
 }
 
-int srv_jobs_submit(srv_jobs_t *j, const char *study, stats_job_t kind, char id_out[SRV_ID_LEN + 1])
+int srv_jobs_submit(srv_jobs_t *j, const char *study, stats_job_t kind, const char *glm,
+                    char id_out[SRV_ID_LEN + 1])
 {
     pthread_mutex_lock(&j->lock);
     int full = j->queued >= j->queue_max || j->stop;
@@ -325,7 +344,7 @@ int srv_jobs_submit(srv_jobs_t *j, const char *study, stats_job_t kind, char id_
     pthread_mutex_unlock(&j->lock);
     if (full) return 503;
     srv_new_id(id_out);
-    srv_job_t *job = new_job(j, study, id_out, kind, JOB_QUEUED);
+    srv_job_t *job = new_job(j, study, id_out, kind, glm, JOB_QUEUED);
     if (job) persist(j, job); /* before a worker can see it (and free it once done) */
     pthread_mutex_lock(&j->lock);
     if (job) enqueue_locked(j, job);
@@ -343,13 +362,14 @@ static void recover_job(srv_jobs_t *j, const char *study, const char *id, size_t
     const char *status = st ? json_string_value(json_object_get(st, "status")) : NULL;
     const char *stats = st ? json_string_value(json_object_get(st, "stats")) : NULL;
     stats_job_t kind = stats && !strcmp(stats, "means") ? STATS_JOB_MEANS : STATS_JOB_ALL;
-    int known = status && (!strcmp(status, "queued") || !strcmp(status, "running") || !strcmp(status, "done") ||
+    const char *glm = stats && !strcmp(stats, "glm") ? json_string_value(json_object_get(st, "glm")) : NULL;
+    int known = (!stats || strcmp(stats, "glm") || (glm && strlen(glm) < SRV_GLM_LINE)) && status && (!strcmp(status, "queued") || !strcmp(status, "running") || !strcmp(status, "done") ||
                            !strcmp(status, "failed"));
     if (known && (!strcmp(status, "done") || !strcmp(status, "failed"))) {
         json_decref(st);
         return;
     }
-    srv_job_t *job = new_job(j, study, id, kind, known ? JOB_QUEUED : JOB_FAILED);
+    srv_job_t *job = new_job(j, study, id, kind, known ? glm : NULL, known ? JOB_QUEUED : JOB_FAILED);
     if (job && !known) snprintf(job->error, sizeof job->error, "its state file was unreadable after a restart");
     if (job) {
         fprintf(stderr, "hestat-server: %s job %s of study %s\n", known ? "resuming" : "failing (unreadable state)",
@@ -485,6 +505,7 @@ void srv_jobs_free(srv_jobs_t *j)
     if (!j) return;
     for (srv_job_t *job = j->all, *n; job; job = n) {
         n = job->next;
+        free(job->glm);
         free(job);
     }
     free(j->workers);

@@ -5,6 +5,9 @@
  *   POST   /studies                 body study   201 {"study":ID}
  *   POST   /studies/ID/tables       body table   201 {"table":ID,"rows":N} (409: the same bytes again)
  *   POST   /studies/ID/jobs?stats=all|means      202 {"job":ID}   (503 + Retry-After when busy)
+ *   POST   /studies/ID/jobs?stats=glm&model=Y~X1+X2:binomial&gamma=g0,g1,g2&lo=l1,l2&hi=h1,h2
+ *          [&degree=D&tol=T&deviance=0|1]        202 {"job":ID}: one glm round (glm_round.c), 400 with
+ *                                                the reason when a field is wrong
  *   GET    /studies/ID/jobs/JOB                  {"status":"queued|running|done|failed",...}
  *   GET    /studies/ID/jobs/JOB/result           the result file (409 until done)
  *   DELETE /studies/ID                           204
@@ -95,6 +98,7 @@ typedef struct {
     enum phase phase;
     char study[SRV_ID_LEN + 1], job[SRV_ID_LEN + 1];
     stats_job_t kind;
+    char *glm; /* a glm round's request line, malloc'd */
     srv_upload_t *up;
     int holds_upload_slot;
     unsigned code;
@@ -279,7 +283,20 @@ static void task_new_job(srv_task_t *t)
 {
     request_t *r = (request_t *)t;
     char id[SRV_ID_LEN + 1];
-    int rc = srv_jobs_submit(r->s->jobs, r->study, r->kind, id);
+    if (r->glm) { /* checked against the study's columns before the job exists */
+        char err[400] = "";
+        srv_cached_t *e = srv_cache_get(&r->s->cache, r->s->spool, r->study, err, sizeof err);
+        stats_glm_model_t m;
+        stats_glm_point_t pt;
+        int bad = e && srv_glm_parse(&srv_cached_study(e)->layout, r->glm, &m, &pt, err, sizeof err);
+        if (e) srv_cache_release(&r->s->cache, e);
+        if (!e || bad) {
+            answer_error_later(r, !e && !strstr(err, "no such study") ? 500 : !e ? 404 : 400, err);
+            resume(r);
+            return;
+        }
+    }
+    int rc = srv_jobs_submit(r->s->jobs, r->study, r->kind, r->glm, id);
     if (rc == 503) answer_error_later(r, 503, "busy: too many queued jobs");
     else if (rc) answer_error_later(r, 500, "cannot record the job");
     else {
@@ -293,8 +310,16 @@ static void task_new_job(srv_task_t *t)
 static enum MHD_Result new_job(request_t *r)
 {
     const char *stats = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "stats");
-    if (stats && strcmp(stats, "all") && strcmp(stats, "means"))
-        return reply_error(r->c, 400, "stats must be all or means");
+    if (stats && strcmp(stats, "all") && strcmp(stats, "means") && strcmp(stats, "glm"))
+        return reply_error(r->c, 400, "stats must be all, means or glm");
+    if (stats && !strcmp(stats, "glm")) {
+        static const char *const names[SRV_GLM_FIELDS] = {"model", "gamma", "lo", "hi", "degree", "tol", "deviance"};
+        const char *f[SRV_GLM_FIELDS];
+        for (int i = 0; i < SRV_GLM_FIELDS; i++) f[i] = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, names[i]);
+        char err[400];
+        if (!(r->glm = malloc(SRV_GLM_LINE))) return reply_error(r->c, 500, "out of memory");
+        if (srv_glm_line(f, r->glm, SRV_GLM_LINE, err, sizeof err)) return reply_error(r->c, 400, err);
+    }
     r->kind = stats && !strcmp(stats, "means") ? STATS_JOB_MEANS : STATS_JOB_ALL;
     return defer(r, task_new_job);
 }
@@ -427,6 +452,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     if (!r) return;
     srv_upload_free(r->up); /* an aborted or refused upload leaves nothing */
     give_upload_slot(r);
+    free(r->glm);
     free(r->body);
     free(r);
     *con_cls = NULL;

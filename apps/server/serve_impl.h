@@ -133,7 +133,9 @@ int srv_jobs_start(srv_jobs_t **out, const char *spool, srv_cache_t *cache, int 
  * by queue_max); unreadable states are marked failed. Returns the count. */
 size_t srv_jobs_recover(srv_jobs_t *j);
 /* A new job: 0, or 503 when queue_max jobs wait already. */
-int srv_jobs_submit(srv_jobs_t *j, const char *study, stats_job_t kind, char id_out[SRV_ID_LEN + 1]);
+/* glm: a checked request line (srv_glm_line) for a glm round, else NULL. */
+int srv_jobs_submit(srv_jobs_t *j, const char *study, stats_job_t kind, const char *glm,
+                    char id_out[SRV_ID_LEN + 1]);
 /* {"job","status","stats"[,"error"]} from memory, else from the spool; NULL if unknown. */
 char *srv_jobs_status_json(srv_jobs_t *j, const char *study, const char *job, int *done);
 /* SIGTERM: running jobs are left "queued" on disk for the next start.
@@ -160,6 +162,23 @@ unsigned srv_upload_failed(const srv_upload_t *u, const char **msg);
  * duplicate check, rename): the HTTP status and the JSON body (malloc'd). */
 unsigned srv_upload_finish(srv_upload_t *u, char **json);
 void srv_upload_free(srv_upload_t *u);
+
+/* ---- glm_round.c ----------------------------------------------------------------------- */
+#define SRV_GLM_MAGIC "HSTGLMR1" /* 8 bytes; then u32 count, per ciphertext u64 length + bytes (LE) */
+#define SRV_GLM_FIELDS 7         /* model, gamma, lo, hi, degree, tol, deviance */
+#define SRV_GLM_LINE 8192
+/* The request's fields (NULL: absent; degree, tol, deviance may be) as one
+ * line of tab-separated fields; -1 with the reason. */
+int srv_glm_line(const char *const f[SRV_GLM_FIELDS], char *line, size_t n, char *err, size_t errlen);
+/* Checks a request line against a study's layout: the model's columns exist,
+ * every number is finite and in range, the counts fit the model. */
+int srv_glm_parse(const stats_layout_t *lay, const char *line, stats_glm_model_t *m, stats_glm_point_t *pt,
+                  char *err, size_t errlen);
+int srv_glm_encode(const stats_glm_enc_t *e, void **out, size_t *outlen);
+/* The round on every table of tables_dir, its frame written to result_path;
+ * err set on failure. */
+void srv_glm_run(const stats_study_t *study, const char *tables_dir, const char *line, const char *result_path,
+                 char *err, size_t errlen);
 
 /* ---- serve.c: the server as the pieces see it ----------------------------------------- */
 struct srv_server {

@@ -1,0 +1,273 @@
+/*
+ * One glm round as a job: POST /studies/ID/jobs?stats=glm&model=...&gamma=...
+ *
+ * The request names a model (Y~X1+X2:binomial|poisson, the study's columns)
+ * and the public point of one Newton round (stats_glm_point_t): gamma (k+1
+ * numbers, intercept first), lo and hi (k numbers each: the scaled
+ * regressors' ranges), degree (0..63), tol (0 or 1e-15..1), deviance (0|1).
+ * Everything is checked before the job exists (400 with the reason). The job
+ * evaluates the round on every uploaded table together (stats_glm_round)
+ * and its result is the encrypted totals: a small frame of ciphertexts
+ * (SRV_GLM_MAGIC, a count, then each ciphertext's length and hestat bytes),
+ * nothing row-level.
+ *
+ * A job keeps the request as one line (fields separated by tabs, which no
+ * field may hold) in its state file, so a job recovered after a restart
+ * runs the same round.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apps/server/serve_impl.h"
+
+#define FIELD_MAX 1024
+
+/* Numbers "a,b,c": exactly want of them, each finite and |x| <= 1e12. */
+static int parse_numbers(const char *name, const char *s, double *out, size_t want, char *err, size_t errlen)
+{
+    size_t n = 0;
+    const char *p = s;
+    for (;;) {
+        if (n == want) {
+            snprintf(err, errlen, "%s: more than %zu numbers", name, want);
+            return -1;
+        }
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || !isfinite(v) || fabs(v) > 1e12 || (*end && *end != ',')) {
+            snprintf(err, errlen, "%s: number %zu is not a finite number of magnitude at most 1e12", name, n + 1);
+            return -1;
+        }
+        out[n++] = v;
+        if (!*end) break;
+        p = end + 1;
+    }
+    if (n != want) {
+        snprintf(err, errlen, "%s: %zu numbers, the model needs %zu", name, n, want);
+        return -1;
+    }
+    return 0;
+}
+
+static int printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e) return 0;
+    return 1;
+}
+
+int srv_glm_line(const char *const f[SRV_GLM_FIELDS], char *line, size_t n, char *err, size_t errlen)
+{
+    static const char *const names[SRV_GLM_FIELDS] = {"model", "gamma", "lo", "hi", "degree", "tol", "deviance"};
+    size_t used = 0;
+    for (int i = 0; i < SRV_GLM_FIELDS; i++) {
+        const char *v = f[i] ? f[i] : "";
+        if (!f[i] && i <= 3) {
+            snprintf(err, errlen, "glm: %s is missing", names[i]);
+            return -1;
+        }
+        if (strlen(v) > FIELD_MAX || !printable(v)) {
+            snprintf(err, errlen, "glm: %s must be at most %d printable characters without spaces", names[i],
+                     FIELD_MAX);
+            return -1;
+        }
+        int w = snprintf(line + used, n - used, "%s%s", i ? "\t" : "", v);
+        if (w < 0 || (size_t)w >= n - used) {
+            snprintf(err, errlen, "glm: the request is too long");
+            return -1;
+        }
+        used += (size_t)w;
+    }
+    return 0;
+}
+
+int srv_glm_parse(const stats_layout_t *lay, const char *line, stats_glm_model_t *m, stats_glm_point_t *pt,
+                  char *err, size_t errlen)
+{
+    char buf[SRV_GLM_LINE], *f[SRV_GLM_FIELDS];
+    if (strlen(line) >= sizeof buf) {
+        snprintf(err, errlen, "glm: the request is too long");
+        return -1;
+    }
+    snprintf(buf, sizeof buf, "%s", line);
+    char *p = buf;
+    for (int i = 0; i < SRV_GLM_FIELDS; i++) {
+        f[i] = p;
+        char *tab = strchr(p, '\t');
+        if (!tab != (i == SRV_GLM_FIELDS - 1)) {
+            snprintf(err, errlen, "glm: malformed request");
+            return -1;
+        }
+        if (tab) {
+            *tab = 0;
+            p = tab + 1;
+        }
+    }
+    char perr[300] = "";
+    if (stats_glm_parse(f[0], lay, m, perr, sizeof perr)) {
+        snprintf(err, errlen, "glm: model: %s", perr);
+        return -1;
+    }
+    memset(pt, 0, sizeof *pt);
+    double lo[STATS_MAX_REGRESSORS], hi[STATS_MAX_REGRESSORS];
+    if (parse_numbers("gamma", f[1], pt->gamma, m->k + 1, err, errlen) ||
+        parse_numbers("lo", f[2], lo, m->k, err, errlen) || parse_numbers("hi", f[3], hi, m->k, err, errlen))
+        return -1;
+    for (size_t j = 0; j < m->k; j++) {
+        if (lo[j] > hi[j]) {
+            snprintf(err, errlen, "glm: lo %zu is above hi %zu", j + 1, j + 1);
+            return -1;
+        }
+        pt->lo[j + 1] = lo[j];
+        pt->hi[j + 1] = hi[j];
+    }
+    if (f[4][0]) {
+        char *end;
+        errno = 0;
+        long d = strtol(f[4], &end, 10);
+        if (errno || *end || d < 0 || d > 63) {
+            snprintf(err, errlen, "glm: degree must be an integer 0..63 (0: the largest)");
+            return -1;
+        }
+        pt->degree = (unsigned)d;
+    }
+    if (f[5][0]) {
+        char *end;
+        errno = 0;
+        double t = strtod(f[5], &end);
+        if (errno || *end || !isfinite(t) || (t != 0 && (t < 1e-15 || t > 1))) {
+            snprintf(err, errlen, "glm: tol must be 0 (the default) or a number in [1e-15, 1]");
+            return -1;
+        }
+        pt->tol = t;
+    }
+    if (f[6][0] && strcmp(f[6], "0") && strcmp(f[6], "1")) {
+        snprintf(err, errlen, "glm: deviance must be 0 or 1");
+        return -1;
+    }
+    pt->deviance = f[6][0] == '1';
+    return 0;
+}
+
+/* ---- the job ------------------------------------------------------------------------ */
+static int read_table(const stats_study_t *study, const char *path, stats_enc_table_t **t)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    void *map = MAP_FAILED;
+    if (fd >= 0 && !fstat(fd, &st) && st.st_size > 0)
+        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int saved = errno;
+    if (fd >= 0) close(fd);
+    if (map == MAP_FAILED) {
+        errno = saved;
+        return STATS_EIO;
+    }
+    int rc = stats_table_read(study, map, (size_t)st.st_size, t, NULL);
+    munmap(map, (size_t)st.st_size);
+    return rc;
+}
+
+static int is_table_name(const char *name)
+{
+    return strlen(name) == SRV_ID_LEN + 4 && !strcmp(name + SRV_ID_LEN, ".hst") && srv_valid_id(name, SRV_ID_LEN);
+}
+
+static void put_le(unsigned char *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+int srv_glm_encode(const stats_glm_enc_t *e, void **out, size_t *outlen)
+{
+    size_t total = 12;
+    void **parts = calloc(e->count ? e->count : 1, sizeof *parts);
+    size_t *lens = calloc(e->count ? e->count : 1, sizeof *lens);
+    int rc = parts && lens ? 0 : CKKS_ENOMEM;
+    for (size_t i = 0; !rc && i < e->count; i++)
+        if (!(rc = ckks_write_ciphertext(e->cts[i], 0, &parts[i], &lens[i]))) total += 8 + lens[i];
+    unsigned char *buf = rc ? NULL : malloc(total);
+    if (!rc && !buf) rc = CKKS_ENOMEM;
+    if (!rc) {
+        memcpy(buf, SRV_GLM_MAGIC, 8);
+        put_le(buf + 8, e->count, 4);
+        size_t at = 12;
+        for (size_t i = 0; i < e->count; i++) {
+            put_le(buf + at, lens[i], 8);
+            memcpy(buf + at + 8, parts[i], lens[i]);
+            at += 8 + lens[i];
+        }
+        *out = buf;
+        *outlen = total;
+    }
+    for (size_t i = 0; parts && i < e->count; i++) free(parts[i]);
+    free(parts);
+    free(lens);
+    return rc;
+}
+
+void srv_glm_run(const stats_study_t *study, const char *tables_dir, const char *line, const char *result_path,
+                 char *err, size_t errlen)
+{
+    stats_glm_model_t m;
+    stats_glm_point_t pt;
+    if (srv_glm_parse(&study->layout, line, &m, &pt, err, errlen)) return;
+    DIR *d = opendir(tables_dir);
+    if (!d) {
+        snprintf(err, errlen, "cannot list the tables: %s", strerror(errno));
+        return;
+    }
+    stats_enc_table_t **tabs = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while (!err[0] && (de = readdir(d))) {
+        if (!is_table_name(de->d_name)) continue;
+        char path[SRV_PATH_MAX];
+        if (n == cap) {
+            size_t nc = cap ? 2 * cap : 8;
+            stats_enc_table_t **q = realloc(tabs, nc * sizeof *q);
+            if (!q) {
+                snprintf(err, errlen, "out of memory");
+                break;
+            }
+            tabs = q;
+            cap = nc;
+        }
+        int rc = srv_path(path, sizeof path, tables_dir, de->d_name, NULL, NULL) ? STATS_EINVAL
+                                                                                  : read_table(study, path, &tabs[n]);
+        if (rc) snprintf(err, errlen, "table %.32s: %s", de->d_name, stats_strerror(rc));
+        else n++;
+    }
+    closedir(d);
+    if (!err[0] && !n) snprintf(err, errlen, "no tables uploaded");
+    stats_glm_enc_t *enc = NULL;
+    if (!err[0]) {
+        int rc = stats_glm_round(study->ctx, (const stats_enc_table_t *const *)tabs, n, &m, &pt, study->rk, study->gk,
+                                 &enc, NULL);
+        if (rc) snprintf(err, errlen, "glm round: %s: %s", stats_strerror(rc), stats_error());
+    }
+    void *out = NULL;
+    size_t olen = 0;
+    if (!err[0]) {
+        int rc = srv_glm_encode(enc, &out, &olen);
+        if (rc) snprintf(err, errlen, "cannot encode the result: %s", ckks_strerror(rc));
+    }
+    if (!err[0]) {
+        int rc = ckks_file_write(result_path, out, olen, 0644);
+        if (rc)
+            snprintf(err, errlen, "cannot write the result: %s", rc == CKKS_EIO ? strerror(errno) : ckks_strerror(rc));
+    }
+    free(out);
+    stats_glm_enc_free(enc);
+    for (size_t i = 0; i < n; i++) stats_enc_table_free(tabs[i]);
+    free(tabs);
+}
