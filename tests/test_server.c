@@ -767,3 +767,101 @@ Test(server, help_states_every_limit, .timeout = 20)
                      opts[i]);
     cr_expect_eq(sh("timeout 10 %s serve --max-per-ip 0 2>/dev/null", test_bin("hestat-server")), 2);
 }
+
+/* ---- glm over HTTP (issue 12, item 1) ------------------------------------------------------- */
+#include <dirent.h>
+#include <math.h>
+
+#include "apps/client/client.h"
+
+#define GLM_SPEC "glm:TenYearCHD~age+sysBP:binomial"
+
+/* The first study directory of the spool. */
+static void spool_study(char sid[40])
+{
+    DIR *d = opendir(spool);
+    struct dirent *e;
+    sid[0] = 0;
+    while (d && (e = readdir(d)))
+        if (strlen(e->d_name) == 32) snprintf(sid, 40, "%s", e->d_name);
+    if (d) closedir(d);
+    cr_assert_eq(strlen(sid), 32, "no study in the spool");
+}
+
+/* The report row stat,var,group's value (NAN when absent). */
+static double report_value(const char *path, const char *stat, const char *var, const char *group)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024], want[600];
+    snprintf(want, sizeof want, "%s,%s,%s,", stat, var, group);
+    double v = NAN;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, want, strlen(want))) v = strtod(line + strlen(want), NULL);
+    if (f) fclose(f);
+    return v;
+}
+
+Test(server, glm_over_http_matches_the_local_fit, .timeout = 400, .fini = cleanup)
+{
+    make_dir();
+    start(NULL);
+    const char *C = test_bin("hestat-client");
+    cr_assert_eq(sh("%s sample --rows 600 --seed 7 --out %s/t.csv > /dev/null", C, dir), 0);
+    /* Rounds on the server: each returns only the encrypted totals. */
+    cr_assert_eq(sh("%s run --csv %s/t.csv --out %s/web --server %s --token-file %s --stats '" GLM_SPEC
+                    "' > %s/run.log 2>&1",
+                    C, dir, dir, base, tokpath, dir),
+                 0, "run --server failed (see %s/run.log)", dir);
+    /* The same keys and table with the rounds in this process. */
+    char keys[200], table[200], csv[200], report[200], web[200];
+    snprintf(keys, sizeof keys, "%s/web/keys", dir);
+    snprintf(table, sizeof table, "%s/web/table.hst", dir);
+    snprintf(csv, sizeof csv, "%s/t.csv", dir);
+    snprintf(report, sizeof report, "%s/local.csv", dir);
+    snprintf(web, sizeof web, "%s/web/decrypted_results.csv", dir);
+    cr_assert_eq(sh("touch %s", report), 0);
+    client_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.stats = GLM_SPEC;
+    cr_assert_eq(client_glm_run(&o, keys, table, csv, report, 1), 0);
+    const char *model = GLM_SPEC + 4, *terms[] = {"(intercept)", "age", "sysBP"}, *stats[] = {"coef", "se", "z", "p"};
+    for (int t = 0; t < 3; t++)
+        for (int s = 0; s < 4; s++) {
+            double a = report_value(web, stats[s], model, terms[t]), b = report_value(report, stats[s], model, terms[t]);
+            cr_assert(isfinite(a) && isfinite(b), "%s %s: %g %g", stats[s], terms[t], a, b);
+            cr_expect_leq(fabs(a - b), 1e-9 * fmax(1, fabs(b)), "%s %s: HTTP %.17g, local %.17g", stats[s], terms[t], a, b);
+        }
+    const char *rows[] = {"deviance", "n", "rounds", "max_abs_score"};
+    for (int s = 0; s < 4; s++) {
+        double a = report_value(web, rows[s], model, ""), b = report_value(report, rows[s], model, "");
+        cr_expect_leq(fabs(a - b), 1e-9 * fmax(1, fabs(b)), "%s: HTTP %.17g, local %.17g", rows[s], a, b);
+    }
+    cr_expect_eq(report_value(web, "n", model, ""), 600);
+
+    /* Bad rounds: 400 with the reason, before any job exists. */
+    char sid[40];
+    spool_study(sid);
+    static const struct {
+        const char *query, *reason;
+    } bad[] = {
+        {"stats=glm", "model is missing"},
+        {"stats=glm&model=TenYearCHD~nosuch%2BsysBP:binomial&gamma=0,0,0&lo=0,0&hi=1,1", "no column cc:nosuch"},
+        {"stats=glm&model=TenYearCHD~age:gaussian&gamma=0,0&lo=0&hi=1", "family"},
+        {"stats=glm&model=TenYearCHD~age%2BsysBP:binomial&gamma=0,0&lo=0,0&hi=1,1", "the model needs 3"},
+        {"stats=glm&model=TenYearCHD~age%2BsysBP:binomial&gamma=0,nan,0&lo=0,0&hi=1,1", "finite"},
+        {"stats=glm&model=TenYearCHD~age%2BsysBP:binomial&gamma=0,1e300,0&lo=0,0&hi=1,1", "finite"},
+        {"stats=glm&model=TenYearCHD~age%2BsysBP:binomial&gamma=0,0,0&lo=0,2&hi=1,1", "above hi"},
+        {"stats=glm&model=TenYearCHD~age%2BsysBP:binomial&gamma=0,0,0&lo=0,0&hi=1,1&degree=64", "degree"},
+        {"stats=glm&model=TenYearCHD~age%2BsysBP:binomial&gamma=0,0,0&lo=0,0&hi=1,1&tol=-1", "tol"},
+        {"stats=glm&model=TenYearCHD~age%2BsysBP:binomial&gamma=0,0,0&lo=0,0&hi=1,1&deviance=2", "deviance"},
+        {"stats=glm&model=TenYearCHD~age%2BsysBP:binomial&gamma=0%200,0,0&lo=0,0&hi=1,1", "printable"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char path[300], *body = NULL;
+        snprintf(path, sizeof path, "/studies/%s/jobs?%s", sid, bad[i].query);
+        cr_expect_eq(request("POST", path, TOKEN, NULL, &body), 400, "%s: %s", bad[i].query, body ? body : "");
+        cr_expect(body && strstr(body, bad[i].reason), "%s: %s (wanted %s)", bad[i].query, body ? body : "",
+                  bad[i].reason);
+        free(body);
+    }
+}
