@@ -215,46 +215,140 @@ int srv_glm_encode(const stats_glm_enc_t *e, void **out, size_t *outlen)
     return rc;
 }
 
-void srv_glm_run(const stats_study_t *study, const char *tables_dir, const char *line, const char *result_path,
-                 char *err, size_t errlen)
+/* One prepared model kept between rounds (the Newton rounds of a fit ask for
+ * the same model on the same tables): the study (a reference of the study
+ * cache), its tables and the data side stats_glm_prepare made, under the key
+ * study, model and the sorted table names (a new upload changes it). One
+ * round at a time uses it; a round of another model replaces it. */
+static struct {
+    pthread_mutex_t lock;
+    char *key;
+    srv_cache_t *cache;
+    srv_cached_t *e;
+    stats_enc_table_t **tabs;
+    size_t n;
+    stats_glm_prep_t *prep;
+} kept = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL, NULL, 0, NULL};
+
+static void drop_kept_locked(void)
+{
+    stats_glm_prep_free(kept.prep);
+    for (size_t i = 0; i < kept.n; i++) stats_enc_table_free(kept.tabs[i]);
+    free(kept.tabs);
+    if (kept.e) srv_cache_release(kept.cache, kept.e);
+    free(kept.key);
+    kept.prep = NULL;
+    kept.tabs = NULL;
+    kept.n = 0;
+    kept.e = NULL;
+    kept.key = NULL;
+}
+
+void srv_glm_forget(const char *study_id)
+{
+    pthread_mutex_lock(&kept.lock);
+    size_t l = study_id ? strlen(study_id) : 0;
+    if (!study_id || (kept.key && !strncmp(kept.key, study_id, l) && kept.key[l] == '\n')) drop_kept_locked();
+    pthread_mutex_unlock(&kept.lock);
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* "STUDY\nMODEL\nTABLE\nTABLE..." with the table names sorted; NULL with err. */
+static char *model_key(const char *study_id, const char *model, const char *tables_dir, char ***names, size_t *n,
+                       char *err, size_t errlen)
+{
+    *names = NULL;
+    *n = 0;
+    DIR *d = opendir(tables_dir);
+    if (!d) {
+        snprintf(err, errlen, "cannot list the tables: %s", strerror(errno));
+        return NULL;
+    }
+    size_t cap = 0, len = strlen(study_id) + strlen(model) + 3;
+    struct dirent *de = NULL;
+    while (!err[0] && (de = readdir(d))) {
+        if (!is_table_name(de->d_name)) continue;
+        if (*n == cap) {
+            size_t nc = cap ? 2 * cap : 8;
+            char **q = realloc(*names, nc * sizeof *q);
+            if (!q) break;
+            *names = q;
+            cap = nc;
+        }
+        if (!((*names)[*n] = strdup(de->d_name))) break;
+        len += strlen(de->d_name) + 1;
+        (*n)++;
+    }
+    int short_of_memory = de != NULL;
+    closedir(d);
+    char *key = short_of_memory ? NULL : malloc(len);
+    if (!key) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (*n) qsort(*names, *n, sizeof **names, by_name);
+    size_t at = (size_t)snprintf(key, len, "%s\n%s", study_id, model);
+    for (size_t i = 0; i < *n; i++) at += (size_t)snprintf(key + at, len - at, "\n%s", (*names)[i]);
+    return key;
+}
+
+/* Caller holds kept.lock: the kept model for key, made when it is not. */
+static void make_kept_locked(srv_cache_t *cache, const char *spool, const char *study_id, const stats_study_t *study,
+                             const stats_glm_model_t *m, const char *tables_dir, char *key, char **names, size_t n,
+                             char *err, size_t errlen)
+{
+    if (kept.key && kept.prep && !strcmp(kept.key, key)) {
+        free(key);
+        return;
+    }
+    drop_kept_locked();
+    kept.key = key;
+    kept.cache = cache;
+    if (!n) snprintf(err, errlen, "no tables uploaded");
+    if (!err[0] && !(kept.tabs = calloc(n, sizeof *kept.tabs))) snprintf(err, errlen, "out of memory");
+    for (size_t i = 0; !err[0] && i < n; i++) {
+        char path[SRV_PATH_MAX];
+        int rc = srv_path(path, sizeof path, tables_dir, names[i], NULL, NULL) ? STATS_EINVAL
+                                                                                : read_table(study, path, &kept.tabs[i]);
+        if (rc) snprintf(err, errlen, "table %.32s: %s", names[i], stats_strerror(rc));
+        else kept.n = i + 1;
+    }
+    if (!err[0]) { /* the study stays parsed while its prepared model is kept */
+        char cerr[300] = "";
+        if (!(kept.e = srv_cache_get(cache, spool, study_id, cerr, sizeof cerr)))
+            snprintf(err, errlen, "the study: %s", cerr);
+    }
+    if (!err[0]) {
+        int rc = stats_glm_prepare(study->ctx, (const stats_enc_table_t *const *)kept.tabs, kept.n, m, study->rk,
+                                   study->gk, &kept.prep, NULL);
+        if (rc) snprintf(err, errlen, "glm: %s: %s", stats_strerror(rc), stats_error());
+    }
+    if (err[0]) drop_kept_locked();
+}
+
+void srv_glm_run(srv_cache_t *cache, const char *spool, const char *study_id, const stats_study_t *study,
+                 const char *tables_dir, const char *line, const char *result_path, char *err, size_t errlen)
 {
     stats_glm_model_t m;
     stats_glm_point_t pt;
     if (srv_glm_parse(&study->layout, line, &m, &pt, err, errlen)) return;
-    DIR *d = opendir(tables_dir);
-    if (!d) {
-        snprintf(err, errlen, "cannot list the tables: %s", strerror(errno));
-        return;
-    }
-    stats_enc_table_t **tabs = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    while (!err[0] && (de = readdir(d))) {
-        if (!is_table_name(de->d_name)) continue;
-        char path[SRV_PATH_MAX];
-        if (n == cap) {
-            size_t nc = cap ? 2 * cap : 8;
-            stats_enc_table_t **q = realloc(tabs, nc * sizeof *q);
-            if (!q) {
-                snprintf(err, errlen, "out of memory");
-                break;
-            }
-            tabs = q;
-            cap = nc;
-        }
-        int rc = srv_path(path, sizeof path, tables_dir, de->d_name, NULL, NULL) ? STATS_EINVAL
-                                                                                  : read_table(study, path, &tabs[n]);
-        if (rc) snprintf(err, errlen, "table %.32s: %s", de->d_name, stats_strerror(rc));
-        else n++;
-    }
-    closedir(d);
-    if (!err[0] && !n) snprintf(err, errlen, "no tables uploaded");
+    char **names = NULL;
+    size_t n = 0;
+    char *key = model_key(study_id, m.name, tables_dir, &names, &n, err, errlen);
     stats_glm_enc_t *enc = NULL;
+    pthread_mutex_lock(&kept.lock);
+    if (key) make_kept_locked(cache, spool, study_id, study, &m, tables_dir, key, names, n, err, errlen);
     if (!err[0]) {
-        int rc = stats_glm_round(study->ctx, (const stats_enc_table_t *const *)tabs, n, &m, &pt, study->rk, study->gk,
-                                 &enc, NULL);
-        if (rc) snprintf(err, errlen, "glm round: %s: %s", stats_strerror(rc), stats_error());
+        int rc = stats_glm_round_prepared(kept.prep, &pt, &enc, NULL);
+        if (rc) {
+            snprintf(err, errlen, "glm round: %s: %s", stats_strerror(rc), stats_error());
+            drop_kept_locked();
+        }
     }
+    pthread_mutex_unlock(&kept.lock);
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
     void *out = NULL;
     size_t olen = 0;
     if (!err[0]) {
@@ -268,6 +362,4 @@ void srv_glm_run(const stats_study_t *study, const char *tables_dir, const char 
     }
     free(out);
     stats_glm_enc_free(enc);
-    for (size_t i = 0; i < n; i++) stats_enc_table_free(tabs[i]);
-    free(tabs);
 }

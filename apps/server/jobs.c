@@ -246,7 +246,7 @@ static int run_job(srv_jobs_t *j, srv_job_t *job, char *err, size_t errlen)
         state_path(j, job->study, job->id, ".result.hst", result, sizeof result)) {
         snprintf(err, errlen, "spool path too long");
     } else if (job->glm) {
-        srv_glm_run(study, dir, job->glm, result, err, errlen);
+        srv_glm_run(j->cache, j->spool, job->study, study, dir, job->glm, result, err, errlen);
         srv_cache_release(j->cache, e);
         return 0;
     } else stopped = compute_tables(j, study, job->kind, dir, &acc, err, errlen);

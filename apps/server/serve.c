@@ -372,6 +372,7 @@ static void task_delete(srv_task_t *t)
     }
     if (ok) {
         srv_fsync_dir(s->spool);
+        srv_glm_forget(r->study); /* its prepared glm model too */
         srv_cache_forget(&s->cache, r->study);
         answer_later(r, 204, strdup(""));
     } else if (r->phase != P_ANSWER) {
@@ -700,6 +701,7 @@ int serve_main(const serve_options_t *o)
     srv_cache_init(&s.cache, (size_t)s.opt.cached_studies);
     int rc = serve_with(&s, &addr, &cert, &key);
     srv_jobs_free(s.jobs);
+    srv_glm_forget(NULL);
     srv_cache_destroy(&s.cache);
     srv_secret_free(&s.token);
     return rc;

@@ -177,8 +177,10 @@ int srv_glm_parse(const stats_layout_t *lay, const char *line, stats_glm_model_t
 int srv_glm_encode(const stats_glm_enc_t *e, void **out, size_t *outlen);
 /* The round on every table of tables_dir, its frame written to result_path;
  * err set on failure. */
-void srv_glm_run(const stats_study_t *study, const char *tables_dir, const char *line, const char *result_path,
-                 char *err, size_t errlen);
+void srv_glm_run(srv_cache_t *cache, const char *spool, const char *study_id, const stats_study_t *study,
+                 const char *tables_dir, const char *line, const char *result_path, char *err, size_t errlen);
+/* Drops the prepared model kept between rounds (of study_id; NULL: any). */
+void srv_glm_forget(const char *study_id);
 
 /* ---- serve.c: the server as the pieces see it ----------------------------------------- */
 struct srv_server {
