@@ -6,8 +6,9 @@
  * numbers, intercept first), lo and hi (k numbers each: the scaled
  * regressors' ranges), degree (0..63), tol (0 or 1e-15..1), deviance (0|1).
  * Everything is checked before the job exists (400 with the reason). The job
- * evaluates the round on every uploaded table together (stats_glm_round)
- * and its result is the encrypted totals: a small frame of ciphertexts
+ * evaluates the round on every uploaded table together (the data side
+ * prepared once per study, model and tables, kept between rounds) and its
+ * result is the encrypted totals: a small frame of ciphertexts
  * (SRV_GLM_MAGIC, a count, then each ciphertext's length and hestat bytes),
  * nothing row-level.
  *
