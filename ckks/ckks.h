@@ -215,8 +215,9 @@ int ckks_conjugate(const ckks_ciphertext_t *a, const ckks_galois_keys_t *gk,
  * with its own Galois key then costs a permutation, the key multiply and the
  * mod-down. Steps without their own key fall back to ckks_rotate. Results
  * decrypt like ckks_rotate's (same noise bound) but are not bit-identical to
- * them: the automorphism is applied after lifting each digit. outs must be
- * distinct; one may be a. */
+ * them: the automorphism is applied after lifting each digit (a single keyed
+ * step takes ckks_rotate's own path and is). outs must be distinct; one may
+ * be a. */
 int ckks_rotate_hoisted(const ckks_ciphertext_t *a, const int *steps, size_t count,
                         const ckks_galois_keys_t *gk, ckks_ciphertext_t **outs);
 /* The same for arbitrary Galois elements (e.g. conjugation); every element

@@ -352,6 +352,12 @@ int ckks_apply_galois_hoisted(const ckks_ciphertext_t *a, const uint32_t *elts, 
     if (a->size != 2) return CKKS_ESIZE;
     for (size_t i = 0; i < count; i++)
         if (elts[i] != 1 && !find_key(gk, elts[i])) return CKKS_EKEY;
+    /* One element: hoisting saves nothing (it materialises every digit
+     * first), so take ckks_apply_galois (bit-identical to ckks_rotate). */
+    if (count == 1) {
+        if (elts[0] != 1) return ckks_apply_galois(a, elts[0], gk, outs[0]);
+        return ckks_ciphertext_copy(outs[0], a);
+    }
     const ckks_context_t *ctx = a->ctx;
     const size_t n = ctx->n, np = a->nprimes, nd = ckks_hoist_words(ctx, np);
     /* digits | c0 | c1 | coef scratch | permutation (n uint32 in n/2 words) */

@@ -104,15 +104,17 @@ static void check_hoisted(size_t n)
         decrypt_c(&f, ref, rr, ri);
         double eh = fmax(max_err(wr, gr, S), max_err(wi, gi, S));
         double er = fmax(max_err(wr, rr, S), max_err(wi, ri, S));
-        /* The same bound as ckks_rotate's (18 bits in test_ckks). Both carry
+        /* 17 bits: test_ckks asks 18 of ckks_rotate on real data at N=8192;
+         * complex data at N=16384 puts ckks_rotate itself at 17.9 at times.
+         * Both carry
          * a key-switching error of the same size (a few hundred per
          * coefficient at these parameters), random from step to step, so
          * the worst step of each is compared below, not step by step. */
-        cr_expect_geq(-log2(eh), 18, "N=%zu step %d: hoisted %.1f bits", n, s, -log2(eh));
+        cr_expect_geq(-log2(eh), 17, "N=%zu step %d: hoisted %.1f bits", n, s, -log2(eh));
         worst_h = fmax(worst_h, eh);
         worst_r = fmax(worst_r, er);
         /* Their difference decrypts to (almost) nothing: it is itself a
-         * key-switching error, far below the 18-bit bound. */
+         * key-switching error, far below the 17-bit bound. */
         cr_assert_eq(ckks_sub(hs[k], ref, diff), CKKS_OK);
         decrypt_c(&f, diff, gr, gi);
         double z = 0;
@@ -137,7 +139,7 @@ static void check_hoisted(size_t n)
     for (size_t i = 0; i < S; i++) wi[i] = -im[i];
     double eh = fmax(max_err(re, gr, S), max_err(wi, gi, S));
     double er = fmax(max_err(re, rr, S), max_err(wi, ri, S));
-    cr_expect_geq(-log2(eh), 18, "N=%zu conjugate: %.1f bits", n, -log2(eh));
+    cr_expect_geq(-log2(eh), 17, "N=%zu conjugate: %.1f bits", n, -log2(eh));
     cr_expect_leq(eh, 4 * er, "N=%zu conjugate: hoisted %g, plain %g", n, eh, er);
 
     /* An output may be the input itself. */
@@ -152,6 +154,11 @@ static void check_hoisted(size_t n)
     size_t words = 2 * ca->nprimes * n;
     cr_expect(memcmp(twin->data, hs[1]->data, words * 8) == 0);
     cr_expect(memcmp(hs[0]->data, hs[2]->data, words * 8) == 0);
+
+    /* A single keyed step takes ckks_rotate's path: bit-identical. */
+    cr_assert_eq(ckks_rotate_hoisted(ca, st2, 1, f.gk, outs3), CKKS_OK);
+    cr_assert_eq(ckks_rotate(ca, st2[0], f.gk, ref), CKKS_OK);
+    cr_expect(memcmp(hs[1]->data, ref->data, words * 8) == 0);
 
     /* Errors: a missing key for a Galois element, repeated outputs. */
     uint32_t bad = ckks_galois_elt_rotate(f.ctx, 5);
