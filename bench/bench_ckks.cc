@@ -99,6 +99,34 @@ enum Op {
     RELINEARIZE, RESCALE, ROTATE, SUM_SLOTS
 };
 
+// ckks_rotate_hoisted/N/L/k: k rotations of one ciphertext (steps 1, -1, 2,
+// -2, 4, ...: keys of the default set) by ckks_rotate_hoisted; the counter
+// per_rot is the time (seconds) per rotation.
+void BM_hoisted(benchmark::State &state, size_t n, size_t k)
+{
+    Setup &s = get_setup(n);
+    std::vector<ckks_ciphertext_t *> outs(k);
+    std::vector<int> steps(k);
+    for (size_t i = 0; i < k; i++) {
+        int mag = 1 << (i / 2);
+        steps[i] = i % 2 ? -mag : mag;
+        must(ckks_ciphertext_new(s.ctx, 2, 0, &outs[i]), "ciphertext");
+    }
+    must(ckks_rotate_hoisted(s.ca, steps.data(), k, s.gk, outs.data()), "warm-up");
+    for (auto _ : state) must(ckks_rotate_hoisted(s.ca, steps.data(), k, s.gk, outs.data()), "rotate_hoisted");
+    std::vector<double> want(s.slots);
+    double prec = 99;
+    for (size_t i = 0; i < k; i++) {
+        long S = (long)s.slots;
+        for (long j = 0; j < S; j++) want[j] = s.a[(j + steps[i] + S) % S];
+        prec = std::fmin(prec, precision(s, outs[i], want));
+        ckks_ciphertext_free(outs[i]);
+    }
+    state.counters["prec_bits"] = prec;
+    state.counters["per_rot"] = benchmark::Counter(
+        (double)k, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
 void BM_ckks(benchmark::State &state, size_t n, Op op)
 {
     Setup &s = get_setup(n);
@@ -218,6 +246,13 @@ void register_ckks()
             std::string name = std::string("ckks_") + o.name + "/" + std::to_string(n) + "/" +
                                std::to_string(L);
             add(benchmark::RegisterBenchmark(name.c_str(), BM_ckks, n, o.op));
+            if (o.op == ROTATE) {
+                for (size_t k : {1, 2, 4, 8}) {
+                    std::string hn = std::string("ckks_rotate_hoisted/") + std::to_string(n) + "/" +
+                                     std::to_string(L) + "/" + std::to_string(k);
+                    add(benchmark::RegisterBenchmark(hn.c_str(), BM_hoisted, n, k));
+                }
+            }
         }
     }
 }

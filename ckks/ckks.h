@@ -210,6 +210,20 @@ int ckks_rotate(const ckks_ciphertext_t *a, int step, const ckks_galois_keys_t *
                 ckks_ciphertext_t *out);
 int ckks_conjugate(const ckks_ciphertext_t *a, const ckks_galois_keys_t *gk,
                    ckks_ciphertext_t *out);
+/* Hoisted rotations: outs[i] = a rotated left by steps[i] (right if
+ * negative). c1 is decomposed and brought to the key basis once; each step
+ * with its own Galois key then costs a permutation, the key multiply and the
+ * mod-down. Steps without their own key fall back to ckks_rotate. Results
+ * decrypt like ckks_rotate's (same noise bound) but are not bit-identical to
+ * them: the automorphism is applied after lifting each digit (a single keyed
+ * step takes ckks_rotate's own path and is). outs must be distinct; one may
+ * be a. */
+int ckks_rotate_hoisted(const ckks_ciphertext_t *a, const int *steps, size_t count,
+                        const ckks_galois_keys_t *gk, ckks_ciphertext_t **outs);
+/* The same for arbitrary Galois elements (e.g. conjugation); every element
+ * needs its key (1 = identity needs none). */
+int ckks_apply_galois_hoisted(const ckks_ciphertext_t *a, const uint32_t *elts, size_t count,
+                              const ckks_galois_keys_t *gk, ckks_ciphertext_t **outs);
 /* Applies one Galois automorphism with its key (the primitive under rotate). */
 int ckks_apply_galois(const ckks_ciphertext_t *a, uint32_t galois_elt,
                       const ckks_galois_keys_t *gk, ckks_ciphertext_t *out);

@@ -111,6 +111,22 @@ void ckks_poly_galois(const ckks_context_t *ctx, const uint64_t *p, size_t np, u
  * result to c0 and c1 (np primes each). */
 int ckks_keyswitch_add(const ckks_context_t *ctx, const uint64_t *target, size_t np,
                        const ckks_kswitch_t *ksk, uint64_t *c0, uint64_t *c1);
+/* Hoisted key switching (rotations of one ciphertext by many steps): the
+ * digits of target are decomposed and brought to every output prime once
+ * (ckks_hoist_words words, (np+1) x np limbs, NTT form; coef: np limbs of
+ * scratch), then each Galois element permutes them (src from
+ * ckks_galois_perm, NULL for none) on the way into the key multiply. An
+ * automorphism commutes with the decomposition up to the lift of each
+ * digit ((-c mod q_i) instead of (q_j - c) mod q_i), so results decrypt
+ * within the ordinary key-switching noise but differ from
+ * ckks_keyswitch_add(sigma(target)) in the low bits. */
+size_t ckks_hoist_words(const ckks_context_t *ctx, size_t np);
+void ckks_keyswitch_decompose(const ckks_context_t *ctx, const uint64_t *target, size_t np,
+                              uint64_t *digits, uint64_t *coef);
+int ckks_keyswitch_digits_add(const ckks_context_t *ctx, const uint64_t *digits, size_t np,
+                              const uint32_t *src, const ckks_kswitch_t *ksk, uint64_t *c0,
+                              uint64_t *c1);
+void ckks_galois_perm(const ckks_context_t *ctx, uint32_t elt, uint32_t *src);
 /* Key-switching key for s' (NTT form over the k-1 data primes) under s. */
 int ckks_kswitch_generate(const ckks_secret_key_t *sk, const uint64_t *s_prime, int seeded, ckks_kswitch_t *out);
 void ckks_kswitch_free(const ckks_context_t *ctx, ckks_kswitch_t *k);
@@ -127,6 +143,7 @@ enum {
     CKKS_SCRATCH_DIVIDE,
     CKKS_SCRATCH_ENCRYPT,
     CKKS_SCRATCH_CONST, /* one limb of a repeated constant (divide_round) */
+    CKKS_SCRATCH_HOIST, /* hoisted digits, c0, c1 and the permutation (rotate_hoisted) */
     CKKS_SCRATCH_COUNT
 };
 uint64_t *ckks_scratch(int slot, size_t words);

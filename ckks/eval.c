@@ -337,6 +337,107 @@ int ckks_rotate(const ckks_ciphertext_t *a, int step, const ckks_galois_keys_t *
     return rc;
 }
 
+int ckks_apply_galois_hoisted(const ckks_ciphertext_t *a, const uint32_t *elts, size_t count,
+                              const ckks_galois_keys_t *gk, ckks_ciphertext_t **outs)
+{
+    if (!a || !gk || !outs || (count && !elts)) return CKKS_EINVAL;
+    if (count == 0) return CKKS_OK;
+    for (size_t i = 0; i < count; i++) {
+        int rc = check_ct(a, outs[i]);
+        if (rc) return rc;
+        for (size_t j = 0; j < i; j++)
+            if (outs[j] == outs[i]) return CKKS_EINVAL;
+    }
+    if (gk->ctx != a->ctx) return CKKS_ECONTEXT;
+    if (a->size != 2) return CKKS_ESIZE;
+    for (size_t i = 0; i < count; i++)
+        if (elts[i] != 1 && !find_key(gk, elts[i])) return CKKS_EKEY;
+    /* One element: hoisting saves nothing (it materialises every digit
+     * first), so take ckks_apply_galois (bit-identical to ckks_rotate). */
+    if (count == 1) {
+        if (elts[0] != 1) return ckks_apply_galois(a, elts[0], gk, outs[0]);
+        return ckks_ciphertext_copy(outs[0], a);
+    }
+    const ckks_context_t *ctx = a->ctx;
+    const size_t n = ctx->n, np = a->nprimes, nd = ckks_hoist_words(ctx, np);
+    /* digits | c0 | c1 | coef scratch | permutation (n uint32 in n/2 words) */
+    uint64_t *buf = ckks_scratch(CKKS_SCRATCH_HOIST, nd + 3 * np * n + n / 2 + 1);
+    if (!buf) return CKKS_ENOMEM;
+    uint64_t *digits = buf, *c0 = buf + nd, *c1 = c0 + np * n, *coef = c1 + np * n;
+    uint32_t *src = (uint32_t *)(coef + np * n);
+    /* a's two polys are kept: outs may alias a. */
+    memcpy(c0, POLY(a, 0, 0), np * n * sizeof *c0);
+    memcpy(c1, POLY(a, 1, 0), np * n * sizeof *c1);
+    const double scale = a->scale;
+    ckks_keyswitch_decompose(ctx, c1, np, digits, coef);
+    for (size_t i = 0; i < count; i++) {
+        ckks_ciphertext_t *out = outs[i];
+        out->size = 2;
+        out->nprimes = np;
+        out->scale = scale;
+        out->has_seed = 0;
+        out->has_seal_seed = 0;
+        if (elts[i] == 1) { /* identity */
+            memcpy(POLY(out, 0, 0), c0, np * n * sizeof *c0);
+            memcpy(POLY(out, 1, 0), c1, np * n * sizeof *c1);
+            continue;
+        }
+        ckks_galois_perm(ctx, elts[i], src);
+        uint64_t *o0 = POLY(out, 0, 0);
+        for (size_t l = 0; l < np; l++)
+            for (size_t t = 0; t < n; t++) o0[l * n + t] = c0[l * n + src[t]];
+        memset(POLY(out, 1, 0), 0, np * n * sizeof *c1);
+        int rc = ckks_keyswitch_digits_add(ctx, digits, np, src, find_key(gk, elts[i]), o0,
+                                           POLY(out, 1, 0));
+        if (rc) return rc;
+    }
+    return CKKS_OK;
+}
+
+int ckks_rotate_hoisted(const ckks_ciphertext_t *a, const int *steps, size_t count,
+                        const ckks_galois_keys_t *gk, ckks_ciphertext_t **outs)
+{
+    if (!a || !gk || !outs || (count && !steps)) return CKKS_EINVAL;
+    if (count == 0) return CKKS_OK;
+    if (gk->ctx != a->ctx) return CKKS_ECONTEXT;
+    const ckks_context_t *ctx = a->ctx;
+    const int slots = (int)ctx->slots;
+    uint32_t *elts = malloc(count * sizeof *elts);
+    size_t *direct = malloc(count * sizeof *direct);
+    ckks_ciphertext_t **douts = malloc(count * sizeof *douts);
+    int rc = elts && direct && douts ? CKKS_OK : CKKS_ENOMEM;
+    size_t nd = 0, nfall = 0;
+    for (size_t i = 0; rc == CKKS_OK && i < count; i++) {
+        int s = steps[i] % slots;
+        uint32_t e = s == 0 ? 1 : ckks_galois_elt_rotate(ctx, s);
+        if (e == 1 || ckks_galois_keys_has(gk, e)) {
+            elts[nd] = e;
+            direct[nd] = i;
+            douts[nd++] = outs[i];
+        } else {
+            nfall++;
+        }
+    }
+    /* Steps without their own key compose power-of-two rotations
+     * (ckks_rotate); they run first, from a, before any output that may
+     * alias a is written. */
+    for (size_t i = 0; rc == CKKS_OK && nfall && i < count; i++) {
+        size_t j = 0;
+        while (j < nd && direct[j] != i) j++;
+        if (j < nd) continue;
+        if (outs[i] == a) {
+            rc = CKKS_EINVAL; /* would be overwritten before the hoisted steps read it */
+            break;
+        }
+        rc = ckks_rotate(a, steps[i], gk, outs[i]);
+    }
+    if (rc == CKKS_OK) rc = ckks_apply_galois_hoisted(a, elts, nd, gk, douts);
+    free(elts);
+    free(direct);
+    free(douts);
+    return rc;
+}
+
 int ckks_conjugate(const ckks_ciphertext_t *a, const ckks_galois_keys_t *gk, ckks_ciphertext_t *out)
 {
     if (!a) return CKKS_EINVAL;

@@ -111,6 +111,23 @@ void ckks_poly_galois(const ckks_context_t *ctx, const uint64_t *p, size_t np, u
     }
 }
 
+/* Mod down by the special prime P, rounding: c0 += prod_b / P, c1 += prod_a / P.
+ * prod: (b, a) over np data primes + P; op: one limb, tmp: np limbs of scratch. */
+static int mod_down(const ckks_context_t *ctx, uint64_t *prod, size_t np, uint64_t *op,
+                    uint64_t *tmp, uint64_t *c0, uint64_t *c1)
+{
+    const size_t n = ctx->n, sp = ctx->k - 1;
+    uint64_t P = ctx->primes[sp], half = P >> 1;
+    for (int c = 0; c < 2; c++) {
+        uint64_t *acc = prod + (size_t)c * (np + 1) * n;
+        memcpy(op, acc + np * n, n * sizeof *op);
+        ntt_inverse(ctx->ntt[sp], op);
+        for (size_t t = 0; t < n; t++) op[t] = ntt_addmod(op[t], half, P);
+        divide_round(ctx, acc, op, np, sp, half, c ? c1 : c0, 1, tmp);
+    }
+    return CKKS_OK;
+}
+
 int ckks_keyswitch_add(const ckks_context_t *ctx, const uint64_t *target, size_t np,
                        const ckks_kswitch_t *ksk, uint64_t *c0, uint64_t *c1)
 {
@@ -151,14 +168,93 @@ int ckks_keyswitch_add(const ckks_context_t *ctx, const uint64_t *target, size_t
             }
         }
     }
-    /* Mod down by the special prime P, rounding, into c0 and c1. */
-    uint64_t P = ctx->primes[sp], half = P >> 1, *op = ops;
-    for (int c = 0; c < 2; c++) {
-        uint64_t *acc = prod + (size_t)c * (np + 1) * n;
-        memcpy(op, acc + np * n, n * sizeof *op);
-        ntt_inverse(ctx->ntt[sp], op);
-        for (size_t t = 0; t < n; t++) op[t] = ntt_addmod(op[t], half, P);
-        divide_round(ctx, acc, op, np, sp, half, c ? c1 : c0, 1, tmp);
+    return mod_down(ctx, prod, np, ops, tmp, c0, c1);
+}
+
+/* Galois permutation of NTT slots: out[k] = p[src[k]] (see ckks_poly_galois). */
+void ckks_galois_perm(const ckks_context_t *ctx, uint32_t elt, uint32_t *src)
+{
+    const size_t n = ctx->n;
+    const uint64_t mask = 2 * n - 1;
+    for (size_t k = 0; k < n; k++) {
+        uint64_t e = ((uint64_t)elt * (2 * (uint64_t)ctx->bitrev[k] + 1)) & mask;
+        src[k] = ctx->bitrev[e >> 1];
     }
-    return CKKS_OK;
+}
+
+size_t ckks_hoist_words(const ckks_context_t *ctx, size_t np)
+{
+    return (np + 1) * np * ctx->n;
+}
+
+void ckks_keyswitch_decompose(const ckks_context_t *ctx, const uint64_t *target, size_t np,
+                              uint64_t *digits, uint64_t *coef)
+{
+    /* digits[(oi*np + j)*N]: digit j (target mod q_j, lifted to [0, q_j))
+     * reduced mod output prime oi (oi = np: the special prime), NTT form. */
+    const size_t n = ctx->n, sp = ctx->k - 1;
+    const int nt = ctx->threads;
+    memcpy(coef, target, np * n * sizeof *coef);
+    ckks_poly_intt(ctx, coef, np);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic)
+    for (size_t oi = 0; oi <= np; oi++) {
+        size_t ki = oi == np ? sp : oi;
+        const ntt_modulus_t *m = &ctx->mod[ki];
+        for (size_t j = 0; j < np; j++) {
+            uint64_t *d = digits + (oi * np + j) * n;
+            if (oi == j) {
+                memcpy(d, target + j * n, n * sizeof *d);
+            } else {
+                ntt_vec_reduce(d, coef + j * n, n, m);
+                ntt_forward(ctx->ntt[ki], d);
+            }
+        }
+    }
+}
+
+int ckks_keyswitch_digits_add(const ckks_context_t *ctx, const uint64_t *digits, size_t np,
+                              const uint32_t *src, const ckks_kswitch_t *ksk, uint64_t *c0,
+                              uint64_t *c1)
+{
+    const size_t n = ctx->n, k = ctx->k, sp = k - 1;
+    /* prod (2 (np+1) limbs) | one operand limb per output prime | np limbs for the mod-down */
+    uint64_t *prod = ckks_scratch(CKKS_SCRATCH_KSWITCH, (2 * (np + 1) + (np + 1) + np) * n);
+    if (!prod) return CKKS_ENOMEM;
+    uint64_t *ops = prod + 2 * (np + 1) * n, *tmp = ops + (np + 1) * n;
+    const int nt = ctx->threads;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic)
+    for (size_t oi = 0; oi <= np; oi++) {
+        uint64_t *op = ops + oi * n;
+        size_t ki = oi == np ? sp : oi;
+        const ntt_modulus_t *m = &ctx->mod[ki];
+        uint64_t *acc_b = prod + (0 * (np + 1) + oi) * n, *acc_a = prod + (1 * (np + 1) + oi) * n;
+        for (size_t j = 0; j < np; j++) {
+            const uint64_t *d = digits + (oi * np + j) * n, *operand = d;
+            if (src) {
+                /* The gather reads d in a scattered order the hardware
+                 * prefetcher cannot follow: stream the next digit limb into
+                 * the cache meanwhile, one line per 8 words gathered. */
+                const uint64_t *next = j + 1 < np ? d + n : NULL;
+                if (next) {
+                    for (size_t t = 0; t < n; t += 8) {
+                        __builtin_prefetch(next + t);
+                        for (size_t u = t; u < t + 8; u++) op[u] = d[src[u]];
+                    }
+                } else {
+                    for (size_t t = 0; t < n; t++) op[t] = d[src[t]];
+                }
+                operand = op;
+            }
+            const uint64_t *kb = ksk->d + ((j * 2 + 0) * k + ki) * n;
+            const uint64_t *ka = ksk->d + ((j * 2 + 1) * k + ki) * n;
+            if (j == 0) {
+                ntt_vec_mul(acc_b, operand, kb, n, m);
+                ntt_vec_mul(acc_a, operand, ka, n, m);
+            } else {
+                ntt_vec_fma(acc_b, operand, kb, acc_b, n, m);
+                ntt_vec_fma(acc_a, operand, ka, acc_a, n, m);
+            }
+        }
+    }
+    return mod_down(ctx, prod, np, ops, tmp, c0, c1);
 }

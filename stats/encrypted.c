@@ -241,6 +241,26 @@ static int rot(srv_t *s, const ckks_ciphertext_t *a, long step, ckks_ciphertext_
     return ckks_rotate(a, (int)step, s->gk, out);
 }
 
+/* baby[a] = rot(x, a) for a = 1 .. g-1 and giant[b] = rot(x, -g b) for
+ * b = 1 .. nb-1, hoisted (ckks_rotate_hoisted): x is decomposed once. */
+static int rot_all(srv_t *s, const ckks_ciphertext_t *x, size_t g, size_t nb,
+                   ckks_ciphertext_t **baby, ckks_ciphertext_t **giant)
+{
+    int steps[16];
+    ckks_ciphertext_t *outs[16];
+    size_t k = 0;
+    for (size_t a = 1; a < g && k < 16; a++, k++) {
+        steps[k] = (int)a;
+        outs[k] = baby[a];
+    }
+    for (size_t b = 1; b < nb && k < 16; b++, k++) {
+        steps[k] = -(int)(g * b);
+        outs[k] = giant[b];
+    }
+    s->n->rotations += k;
+    return ckks_rotate_hoisted(x, steps, k, s->gk, outs);
+}
+
 /* acc += x * y (acc may be empty: size 0 marks "unset"). */
 static int mul_acc(srv_t *s, const ckks_ciphertext_t *x, const ckks_ciphertext_t *y,
                    ckks_ciphertext_t *acc, ckks_ciphertext_t *tmp, int *set)
@@ -304,16 +324,11 @@ int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_j
             s.n->conjugations++;
             TRY(ckks_conjugate(Z, gk, rchunk));
             TRY(ckks_add(rchunk, Z, rchunk));
-            for (size_t a = 1; a < g; a++) {
-                TRY(rot(&s, Z, (long)a, rz[a]));
-                TRY(rot(&s, M, (long)a, rm[a]));
-                TRY(rot(&s, rchunk, (long)a, rr[a]));
-            }
-            for (size_t b = 1; b < nb; b++) {
-                TRY(rot(&s, Z, -(long)(g * b), nz[b]));
-                TRY(rot(&s, M, -(long)(g * b), nm[b]));
-                TRY(rot(&s, rchunk, -(long)(g * b), nr[b]));
-            }
+            /* Baby steps a = 1 .. g-1 and giant steps -g b of each of Z, M
+             * and R: hoisted, one decomposition per ciphertext. */
+            TRY(rot_all(&s, Z, g, nb, rz, nz));
+            TRY(rot_all(&s, M, g, nb, rm, nm));
+            TRY(rot_all(&s, rchunk, g, nb, rr, nr));
             for (size_t b = 0; b < nb; b++) {
                 const ckks_ciphertext_t *Zb = b ? nz[b] : Z, *Mb = b ? nm[b] : M, *Rb = b ? nr[b] : rchunk;
                 for (size_t a = 0; a < g; a++) {
