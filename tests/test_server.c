@@ -783,7 +783,7 @@ static void spool_study(char sid[40])
     struct dirent *e;
     sid[0] = 0;
     while (d && (e = readdir(d)))
-        if (strlen(e->d_name) == 32) snprintf(sid, 40, "%s", e->d_name);
+        if (strlen(e->d_name) == 32) snprintf(sid, 40, "%.32s", e->d_name);
     if (d) closedir(d);
     cr_assert_eq(strlen(sid), 32, "no study in the spool");
 }
