@@ -160,24 +160,6 @@ int srv_glm_parse(const stats_layout_t *lay, const char *line, stats_glm_model_t
 }
 
 /* ---- the job ------------------------------------------------------------------------ */
-static int read_table(const stats_study_t *study, const char *path, stats_enc_table_t **t)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    void *map = MAP_FAILED;
-    if (fd >= 0 && !fstat(fd, &st) && st.st_size > 0)
-        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int saved = errno;
-    if (fd >= 0) close(fd);
-    if (map == MAP_FAILED) {
-        errno = saved;
-        return STATS_EIO;
-    }
-    int rc = stats_table_read(study, map, (size_t)st.st_size, t, NULL);
-    munmap(map, (size_t)st.st_size);
-    return rc;
-}
-
 static int is_table_name(const char *name)
 {
     return strlen(name) == SRV_ID_LEN + 4 && !strcmp(name + SRV_ID_LEN, ".hst") && srv_valid_id(name, SRV_ID_LEN);
@@ -311,7 +293,7 @@ static void make_kept_locked(srv_cache_t *cache, const char *spool, const char *
     for (size_t i = 0; !err[0] && i < n; i++) {
         char path[SRV_PATH_MAX];
         int rc = srv_path(path, sizeof path, tables_dir, names[i], NULL, NULL) ? STATS_EINVAL
-                                                                                : read_table(study, path, &kept.tabs[i]);
+                                                                                : srv_read_table(study, path, &kept.tabs[i]);
         if (rc) snprintf(err, errlen, "table %.32s: %s", names[i], stats_strerror(rc));
         else kept.n = i + 1;
     }

@@ -153,7 +153,7 @@ static int stopping(srv_jobs_t *j)
 }
 
 /* Mapped rather than read: the pages stay the kernel's file cache. */
-static int read_table(const stats_study_t *study, const char *path, stats_enc_table_t **t)
+int srv_read_table(const stats_study_t *study, const char *path, stats_enc_table_t **t)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -200,7 +200,7 @@ static int compute_tables(srv_jobs_t *j, const stats_study_t *study, stats_job_t
         char path[SRV_PATH_MAX];
         stats_enc_table_t *t = NULL;
         stats_enc_result_t *r = NULL;
-        int rc = srv_path(path, sizeof path, dir, e->d_name, NULL, NULL) ? STATS_EINVAL : read_table(study, path, &t);
+        int rc = srv_path(path, sizeof path, dir, e->d_name, NULL, NULL) ? STATS_EINVAL : srv_read_table(study, path, &t);
         if (!rc) rc = stats_compute(study->ctx, t, kind, study->rk, study->gk, &r, NULL);
         stats_enc_table_free(t);
         if (!rc && *acc) {

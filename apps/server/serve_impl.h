@@ -34,6 +34,8 @@ void srv_new_id(char out[SRV_ID_LEN + 1]);
 /* spool/a/b/c with the parts that are not NULL; -1 when it does not fit. */
 int srv_path(char *out, size_t n, const char *spool, const char *a, const char *b, const char *c);
 int srv_fsync_dir(const char *dir);
+/* A table file of the study, mapped (the pages stay the kernel's file cache) and read (jobs.c). */
+int srv_read_table(const stats_study_t *study, const char *path, stats_enc_table_t **t);
 /* write() until done (EINTR retried); 0 or -1 with errno. */
 int srv_write_all(int fd, const void *buf, size_t len);
 /* Removes a tree bottom-up with nftw(FTW_DEPTH | FTW_PHYS | FTW_MOUNT):
