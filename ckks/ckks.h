@@ -319,7 +319,8 @@ typedef enum {
     CKKS_OBJ_RELIN_KEY = 4,
     CKKS_OBJ_GALOIS_KEYS = 5,
     CKKS_OBJ_PLAINTEXT = 6,
-    CKKS_OBJ_CIPHERTEXT = 7
+    CKKS_OBJ_CIPHERTEXT = 7,
+    CKKS_OBJ_MP_SHARE = 8 /* multiparty share (ckks_mp_share_write) */
 } ckks_obj_type_t;
 #define CKKS_HEADER_BYTES 48
 #define CKKS_FLAG_COMPACT 1u /* ciphertext stored as c0 + the seed of c1 */
@@ -377,6 +378,91 @@ int ckks_fsync_dir(const char *path);
 /* mkdir -p: every missing directory of path, with mode (CKKS_EIO and errno
  * when one cannot be made or a component is not a directory). */
 int ckks_mkdir_p(const char *path, int mode);
+
+
+/* ---- multiparty keys (multiparty.c) ------------------------------------------------
+ * N-out-of-N multiparty CKKS after Mouchet, Troncoso-Pastoriza, Bossuat and
+ * Hubaux, "Multiparty Homomorphic Encryption from Ring-Learning-with-Errors",
+ * PoPETs 2021(4). K parties each hold an ordinary ternary secret key s_i; the
+ * collective secret s = s_1 + ... + s_K never exists anywhere. Every party
+ * turns its s_i and a common reference string (uniform polynomials expanded
+ * from a public 32-byte seed) into public shares; summing the K shares
+ * (ckks_mp_aggregate, done by anyone, e.g. the server) gives:
+ *   CKG  one round:  the collective public key (-(a s + e), a);
+ *   RKG  two rounds: the relinearization key for s^2 under s (round 1 with
+ *        an ephemeral ternary u_i per party, round 2 from the round-1 sum);
+ *   GKG  one round per Galois element: the key for sigma_g(s) under s;
+ *   PCKS public-key switching of a result ciphertext from s to an analyst's
+ *        ordinary public key, each share carrying uniform smudging noise of
+ *        2^smudge_bits so it reveals nothing of its party's s_i (the noise
+ *        analysis is docs/multiparty.md).
+ * Keys are in the single-key format (SEAL's gadget: one digit per data
+ * prime, special prime last), so evaluation, serialization and the stats
+ * layer use them unchanged; CKG and GKG keys keep SEAL seeds for their a
+ * (derived from the study seed), so they are written compact. */
+#define CKKS_MP_SEED_BYTES 32
+typedef enum {
+    CKKS_MP_CKG = 1,  /* 1 poly over all k primes */
+    CKKS_MP_RKG1 = 2, /* 2 (k-1) polys over k primes: (h0_j, h1_j) per digit */
+    CKKS_MP_RKG2 = 3, /* k-1 polys over k primes */
+    CKKS_MP_GKG = 4,  /* k-1 polys over k primes, for one Galois element */
+    CKKS_MP_PCKS = 5  /* 2 polys over the ciphertext's primes */
+} ckks_mp_kind_t;
+
+typedef struct ckks_mp_share {
+    const ckks_context_t *ctx;
+    ckks_mp_kind_t kind;
+    uint32_t elt;   /* GKG: the Galois element; 0 otherwise */
+    size_t npolys;  /* polynomials */
+    size_t nprimes; /* primes per polynomial */
+    uint64_t *data; /* npolys * nprimes * N words, NTT form: data[(p*nprimes + i)*N + t] */
+} ckks_mp_share_t;
+
+void ckks_mp_share_free(ckks_mp_share_t *sh);
+/* A zero share of the same kind and shape (to aggregate into). */
+int ckks_mp_share_zero_like(const ckks_mp_share_t *like, ckks_mp_share_t **out);
+/* acc += share (mod each prime). Kind, element and shape must match
+ * (CKKS_EINVAL otherwise); sums are order-independent, so byte-identical for
+ * any order of arrival. */
+int ckks_mp_aggregate(ckks_mp_share_t *acc, const ckks_mp_share_t *share);
+
+/* Party side. si: the party's secret share; ui: its ephemeral RKG secret
+ * (an ordinary ternary key from ckks_secret_key_new, kept until round 2,
+ * then wiped). */
+int ckks_mp_ckg_share(const ckks_secret_key_t *si, const uint8_t seed[CKKS_MP_SEED_BYTES], ckks_mp_share_t **out);
+int ckks_mp_rkg_round1(const ckks_secret_key_t *si, const ckks_secret_key_t *ui,
+                       const uint8_t seed[CKKS_MP_SEED_BYTES], ckks_mp_share_t **out);
+int ckks_mp_rkg_round2(const ckks_secret_key_t *si, const ckks_secret_key_t *ui, const ckks_mp_share_t *round1_sum,
+                       ckks_mp_share_t **out);
+int ckks_mp_gkg_share(const ckks_secret_key_t *si, const uint8_t seed[CKKS_MP_SEED_BYTES], uint32_t galois_elt,
+                      ckks_mp_share_t **out);
+/* Share of the switch of ct (size 2) from s to the target public key.
+ * smudge_bits in [0, 62]: each coefficient of the share's first polynomial
+ * gets uniform noise in [-2^smudge_bits, 2^smudge_bits]. */
+int ckks_mp_pcks_share(const ckks_secret_key_t *si, const ckks_public_key_t *target, const ckks_ciphertext_t *ct,
+                       int smudge_bits, ckks_mp_share_t **out);
+
+/* Aggregator side: keys from the sums of all K shares. */
+int ckks_mp_public_key(const ckks_context_t *ctx, const uint8_t seed[CKKS_MP_SEED_BYTES],
+                       const ckks_mp_share_t *ckg_sum, ckks_public_key_t **out);
+int ckks_mp_relin_key(const ckks_mp_share_t *round1_sum, const ckks_mp_share_t *round2_sum, ckks_relin_key_t **out);
+/* gkg_sums[i]: the sum for one element each (distinct elements). */
+int ckks_mp_galois_keys(const ckks_context_t *ctx, const uint8_t seed[CKKS_MP_SEED_BYTES],
+                        const ckks_mp_share_t *const *gkg_sums, size_t count, ckks_galois_keys_t **out);
+/* out = (c0 + h0, h1): ct under the target key (out may be ct). */
+int ckks_mp_pcks_apply(const ckks_ciphertext_t *ct, const ckks_mp_share_t *pcks_sum, ckks_ciphertext_t *out);
+
+/* Shares on the wire: hestat's frame (object type CKKS_OBJ_MP_SHARE) with a
+ * 32-byte tag the caller binds the share to (study, round, party, result);
+ * the reader validates kind, shape and every word (< its prime) and returns
+ * the tag for the caller to check. */
+int ckks_mp_share_write(const ckks_mp_share_t *sh, const uint8_t tag[32], void **buf, size_t *len);
+int ckks_mp_share_read(const ckks_context_t *ctx, const void *buf, size_t len, ckks_mp_share_t **out,
+                       uint8_t tag[32]);
+
+/* Testing and analysis only: the secret key s_1 + ... + s_count. No tool
+ * calls it: in a study no machine ever holds every share. */
+int ckks_mp_secret_sum(const ckks_secret_key_t *const *shares, size_t count, ckks_secret_key_t **out);
 
 #ifdef __cplusplus
 }

@@ -78,7 +78,7 @@ static int parse_frame(const void *buf, size_t len, frame_t *f)
     memcpy(&reserved, p + 40, 8);
     if (f->version != CKKS_FORMAT_VERSION) return CKKS_EUNSUPPORTED;
     if (reserved || f->type < CKKS_OBJ_PARAMS ||
-        (f->type > CKKS_OBJ_CIPHERTEXT && f->type < CKKS_OBJ_USER_MIN))
+        (f->type > CKKS_OBJ_MP_SHARE && f->type < CKKS_OBJ_USER_MIN))
         return CKKS_EFORMAT;
     if (f->flags & ~CKKS_FLAG_COMPACT) return CKKS_EFORMAT;
     if (f->length != len - CKKS_HEADER_BYTES) return CKKS_EFORMAT; /* truncated or trailing */
