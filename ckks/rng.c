@@ -125,3 +125,11 @@ void ckks_sample_cbd(ckks_stream_t *st, size_t n, int8_t *out)
         out[t] = (int8_t)(a - b);
     }
 }
+
+void ckks_sample_wide(ckks_stream_t *st, size_t n, int bits, int64_t *out)
+{
+    /* bits + 1 uniform bits, shifted: exactly uniform on [-2^bits, 2^bits). */
+    const uint64_t mask = bits >= 63 ? ~(uint64_t)0 : ((uint64_t)2 << bits) - 1;
+    const int64_t half = (int64_t)((uint64_t)1 << (bits > 62 ? 62 : bits));
+    for (size_t i = 0; i < n; i++) out[i] = (int64_t)(next_u64(st) & mask) - half;
+}
