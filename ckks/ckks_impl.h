@@ -91,8 +91,9 @@ void ckks_expand_seed(const ckks_context_t *ctx, const unsigned char seed[32], s
                       uint64_t *out);
 void ckks_sample_ternary(ckks_stream_t *st, size_t n, int8_t *out);
 void ckks_sample_cbd(ckks_stream_t *st, size_t n, int8_t *out);
-/* Uniform integers in [-2^bits, 2^bits) (bits 0..62): multiparty smudging noise. */
-void ckks_sample_wide(ckks_stream_t *st, size_t n, int bits, int64_t *out);
+/* Rounded Gaussian integers of standard deviation 2^bits (bits 0..50):
+ * multiparty smudging noise. */
+void ckks_sample_gauss(ckks_stream_t *st, size_t n, int bits, int64_t *out);
 
 /* ---- poly.c: RNS helpers over np primes (prime-major, N words per prime) ---- */
 /* Signed small coefficients -> RNS -> NTT form. */

@@ -321,7 +321,7 @@ int ckks_mp_gkg_share(const ckks_secret_key_t *si, const uint8_t seed[CKKS_MP_SE
 int ckks_mp_pcks_share(const ckks_secret_key_t *si, const ckks_public_key_t *target, const ckks_ciphertext_t *ct,
                        int smudge_bits, ckks_mp_share_t **out)
 {
-    if (!si || !target || !ct || !out || smudge_bits < 0 || smudge_bits > 60) return CKKS_EINVAL;
+    if (!si || !target || !ct || !out || smudge_bits < 0 || smudge_bits > 50) return CKKS_EINVAL;
     const ckks_context_t *ctx = si->ctx;
     if (target->ctx != ctx || ct->ctx != ctx) return CKKS_ECONTEXT;
     if (ct->size != 2) return CKKS_ESIZE;
@@ -339,7 +339,7 @@ int ckks_mp_pcks_share(const ckks_secret_key_t *si, const ckks_public_key_t *tar
         ckks_sample_ternary(&p.st, n, p.e);
         ckks_small_to_ntt(ctx, p.e, np, u);
         /* h0 = s_i c1 + u p0' + smudge */
-        ckks_sample_wide(&p.st, n, smudge_bits, wide);
+        ckks_sample_gauss(&p.st, n, smudge_bits, wide);
         ckks_wide_to_ntt(ctx, wide, np, h0);
         for (size_t i = 0; i < np; i++) {
             const ntt_modulus_t *m = &ctx->mod[i];

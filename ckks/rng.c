@@ -5,6 +5,7 @@
  * polynomials that must be re-derived from 32 bytes (compact ciphertexts).
  * Never xxHash, never rand().
  */
+#include <math.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -126,10 +127,17 @@ void ckks_sample_cbd(ckks_stream_t *st, size_t n, int8_t *out)
     }
 }
 
-void ckks_sample_wide(ckks_stream_t *st, size_t n, int bits, int64_t *out)
+void ckks_sample_gauss(ckks_stream_t *st, size_t n, int bits, int64_t *out)
 {
-    /* bits + 1 uniform bits, shifted: exactly uniform on [-2^bits, 2^bits). */
-    const uint64_t mask = bits >= 63 ? ~(uint64_t)0 : ((uint64_t)2 << bits) - 1;
-    const int64_t half = (int64_t)((uint64_t)1 << (bits > 62 ? 62 : bits));
-    for (size_t i = 0; i < n; i++) out[i] = (int64_t)(next_u64(st) & mask) - half;
+    /* Box-Muller on 53-bit uniforms from the stream (u1 in (0, 1]), rounded
+     * to the nearest integer: a rounded Gaussian of standard deviation
+     * 2^bits. Both outputs of each pair are used. */
+    const double sigma = ldexp(1.0, bits), two_pi = 6.283185307179586;
+    for (size_t i = 0; i < n; i += 2) {
+        double u1 = (double)((next_u64(st) >> 11) + 1) * 0x1p-53;
+        double u2 = (double)(next_u64(st) >> 11) * 0x1p-53;
+        double r = sigma * sqrt(-2.0 * log(u1));
+        out[i] = (int64_t)llround(r * cos(two_pi * u2));
+        if (i + 1 < n) out[i + 1] = (int64_t)llround(r * sin(two_pi * u2));
+    }
 }
