@@ -26,6 +26,10 @@
 
 #include "stats/stats.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 void stats_set_error(const char *fmt, ...);
 
 #define TRY(call)                                                             \
@@ -272,6 +276,164 @@ static int mul_acc(srv_t *s, const ckks_ciphertext_t *x, const ckks_ciphertext_t
     return rc;
 }
 
+/* One thread's share of the per-chunk work: its own partial sums (size 0
+ * until set) and rotation buffers. Partial sums are added at the end;
+ * ciphertext additions are exact modular sums, so the totals are
+ * byte-identical for any number of threads and any split of the chunks. */
+typedef struct {
+    ckks_ciphertext_t **sums;
+    int *sum_set;
+    ckks_ciphertext_t *rz[8], *rm[8], *rr[8]; /* baby steps a = 1..g-1 */
+    ckks_ciphertext_t *nz[8], *nm[8], *nr[8]; /* giant steps -g b */
+    ckks_ciphertext_t *rchunk, *tmp;
+    stats_counts_t n;
+} chunk_acc_t;
+
+static void acc_free(chunk_acc_t *a, size_t total)
+{
+    for (size_t i = 0; a->sums && i < total; i++) ckks_ciphertext_free(a->sums[i]);
+    free(a->sums);
+    free(a->sum_set);
+    for (size_t i = 0; i < 8; i++) {
+        ckks_ciphertext_free(a->rz[i]);
+        ckks_ciphertext_free(a->rm[i]);
+        ckks_ciphertext_free(a->rr[i]);
+        ckks_ciphertext_free(a->nz[i]);
+        ckks_ciphertext_free(a->nm[i]);
+        ckks_ciphertext_free(a->nr[i]);
+    }
+    ckks_ciphertext_free(a->rchunk);
+    ckks_ciphertext_free(a->tmp);
+    memset(a, 0, sizeof *a);
+}
+
+static int acc_new(const ckks_context_t *ctx, stats_job_t job, size_t total, chunk_acc_t *a)
+{
+    int rc = STATS_OK;
+    memset(a, 0, sizeof *a);
+    a->sums = calloc(total, sizeof *a->sums);
+    a->sum_set = calloc(total, sizeof *a->sum_set);
+    if (!a->sums || !a->sum_set) {
+        rc = STATS_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < total; i++) TRY(ckks_ciphertext_new(ctx, 3, 0, &a->sums[i]));
+    TRY(ckks_ciphertext_new(ctx, 3, 0, &a->tmp));
+    TRY(ckks_ciphertext_new(ctx, 2, 0, &a->rchunk));
+    for (size_t i = 0; job == STATS_JOB_ALL && i < 8; i++) {
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->rz[i]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->rm[i]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->rr[i]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->nz[i]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->nm[i]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->nr[i]));
+    }
+done:
+    if (rc) acc_free(a, total);
+    return rc;
+}
+
+/* acc += x (acc unset: acc = x). */
+static int add_acc(const ckks_ciphertext_t *x, ckks_ciphertext_t *acc, int *set)
+{
+    int rc = *set ? ckks_add(acc, x, acc) : ckks_ciphertext_copy(acc, x);
+    *set = 1;
+    return rc;
+}
+
+/* Chunks from, from + step, ... of t into a's partial sums. */
+static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                      const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, size_t from, size_t step,
+                      chunk_acc_t *a)
+{
+    srv_t s = {ctx, rk, gk, &a->n};
+    const stats_layout_t *lay = &t->layout;
+    const size_t B = lay->block, g = giant_step(B), nb = (B + g - 1) / g;
+    int rc = STATS_OK;
+    for (size_t k = from; k < t->chunks; k += step) {
+        /* Column sums: sums[0] = sum Z, sums[1] = sum M. */
+        TRY(add_acc(t->z[k], a->sums[0], &a->sum_set[0]));
+        TRY(add_acc(t->m[k], a->sums[1], &a->sum_set[1]));
+        if (job != STATS_JOB_ALL) continue;
+        const ckks_ciphertext_t *Z = t->z[k], *M = t->m[k];
+        /* R = Z + conj(Z) = 2x. */
+        s.n->conjugations++;
+        TRY(ckks_conjugate(Z, gk, a->rchunk));
+        TRY(ckks_add(a->rchunk, Z, a->rchunk));
+        /* Baby steps a = 1 .. g-1 and giant steps -g b of each of Z, M
+         * and R: hoisted, one decomposition per ciphertext. */
+        TRY(rot_all(&s, Z, g, nb, a->rz, a->nz));
+        TRY(rot_all(&s, M, g, nb, a->rm, a->nm));
+        TRY(rot_all(&s, a->rchunk, g, nb, a->rr, a->nr));
+        for (size_t b = 0; b < nb; b++) {
+            const ckks_ciphertext_t *Zb = b ? a->nz[b] : Z, *Mb = b ? a->nm[b] : M, *Rb = b ? a->nr[b] : a->rchunk;
+            for (size_t x = 0; x < g; x++) {
+                size_t d = x + g * b;
+                if (d == 0 || d >= B) continue;
+                const ckks_ciphertext_t *Za = x ? a->rz[x] : Z, *Ma = x ? a->rm[x] : M, *Ra = x ? a->rr[x] : a->rchunk;
+                size_t base = 2 + NTYPES * (d - 1);
+                ckks_ciphertext_t **sums = a->sums, *tmp = a->tmp;
+                int *set = a->sum_set;
+                TRY(mul_acc(&s, Zb, Ra, sums[base + 0], tmp, &set[base + 0])); /* P1 */
+                TRY(mul_acc(&s, Mb, Ma, sums[base + 1], tmp, &set[base + 1])); /* P2 */
+                TRY(mul_acc(&s, Zb, Ma, sums[base + 2], tmp, &set[base + 2])); /* P3 */
+                TRY(mul_acc(&s, Mb, Za, sums[base + 3], tmp, &set[base + 3])); /* P4 */
+                TRY(mul_acc(&s, Rb, Za, sums[base + 4], tmp, &set[base + 4])); /* P5 */
+            }
+        }
+    }
+done:
+    return rc;
+}
+
+/* Threads across chunks: HESTAT_THREADS, else OMP_NUM_THREADS, else every
+ * processor; never more than there are chunks. */
+static size_t chunk_threads(size_t chunks)
+{
+    const char *v = getenv("HESTAT_THREADS");
+    if (!v || !*v) v = getenv("OMP_NUM_THREADS");
+    long n = 0;
+    if (v && *v) {
+        char *end;
+        n = strtol(v, &end, 10);
+        if (*end || n < 1) n = 1;
+    } else {
+#ifdef _OPENMP
+        n = omp_get_num_procs();
+#else
+        n = 1;
+#endif
+    }
+    if (n > 64) n = 64;
+    return (size_t)n < chunks ? (size_t)n : (chunks ? chunks : 1);
+}
+
+/* Sum i: relinearized (products) and rotated by its giant step, folded
+ * down to period p, multiplied by the mask of its block u = i mod per_ct at
+ * target / scale, so every finished sum has scale `target`. */
+static int finish_sum(srv_t *s, ckks_ciphertext_t *x, size_t i, size_t g, size_t S, size_t p, size_t per_ct,
+                      double target, size_t top, ckks_ciphertext_t *tmp2, ckks_plaintext_t *mask, double *mvals)
+{
+    int rc;
+    if (i >= 2) {
+        s->n->relinearizations++;
+        if ((rc = ckks_relinearize(x, s->rk, x))) return rc;
+        size_t d = (i - 2) / NTYPES + 1, b = d / g;
+        if (b && (rc = rot(s, x, (long)(g * b), x))) return rc;
+    }
+    for (size_t st = S / 2; st >= p; st >>= 1) {
+        if ((rc = rot(s, x, (long)st, tmp2))) return rc;
+        if ((rc = ckks_add(x, tmp2, x))) return rc;
+    }
+    size_t u = i % per_ct;
+    memset(mvals, 0, S * sizeof *mvals);
+    for (size_t q = u * p; q < (u + 1) * p; q++) mvals[q] = 1;
+    if ((rc = ckks_encode_real(s->ctx, mvals, S, target / x->scale, top, mask))) return rc;
+    if ((rc = ckks_multiply_plain(x, mask, x))) return rc;
+    x->scale = target; /* equal up to the rounding of (target/scale)*scale */
+    return CKKS_OK;
+}
+
 int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
                   const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk,
                   stats_enc_result_t **out, stats_counts_t *counts)
@@ -283,68 +445,41 @@ int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_j
     srv_t s = {ctx, rk, gk, counts ? counts : &local};
     memset(s.n, 0, sizeof *s.n);
     const stats_layout_t *lay = &t->layout;
-    const size_t S = lay->slots, B = lay->block, g = giant_step(B), K = t->chunks;
+    const size_t S = lay->slots, B = lay->block, g = giant_step(B);
     const size_t nb = (B + g - 1) / g, total = nsums(lay, job);
     const size_t p = pack_period(lay), per_ct = S / p, npacked = (total + per_ct - 1) / per_ct;
     int rc = STATS_OK;
-    /* Work ciphertexts. */
-    ckks_ciphertext_t **sums = calloc(total, sizeof *sums);
-    int *sum_set = calloc(total, sizeof *sum_set);
-    ckks_ciphertext_t *rz[8] = {0}, *rm[8] = {0}, *rr[8] = {0}; /* baby steps a = 1..g-1 */
-    ckks_ciphertext_t *nz[8] = {0}, *nm[8] = {0}, *nr[8] = {0}; /* giant steps -g b */
-    ckks_ciphertext_t *rchunk = NULL, *tmp = NULL, *tmp2 = NULL;
-    ckks_plaintext_t *mask = NULL;
-    double *mvals = NULL;
+    const size_t nt = chunk_threads(t->chunks);
+    chunk_acc_t *acc = calloc(nt, sizeof *acc);
+    ckks_ciphertext_t **sums = NULL, *tmp2 = NULL;
     stats_enc_result_t *res = NULL;
-    if (!sums || !sum_set || g > 8 || nb > 8) {
-        rc = sums && sum_set ? STATS_EINVAL : STATS_ENOMEM;
+    if (!acc || g > 8 || nb > 8) {
+        rc = acc ? STATS_EINVAL : STATS_ENOMEM;
         goto done;
     }
-    for (size_t i = 0; i < total; i++) TRY(ckks_ciphertext_new(ctx, 3, 0, &sums[i]));
-    TRY(ckks_ciphertext_new(ctx, 3, 0, &tmp));
+    for (size_t i = 0; i < nt && rc == STATS_OK; i++) rc = acc_new(ctx, job, total, &acc[i]);
+    if (rc) goto done;
     TRY(ckks_ciphertext_new(ctx, 3, 0, &tmp2));
-    TRY(ckks_ciphertext_new(ctx, 2, 0, &rchunk));
-    for (size_t i = 0; job == STATS_JOB_ALL && i < 8; i++) {
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &rz[i]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &rm[i]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &rr[i]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &nz[i]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &nm[i]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &nr[i]));
+    /* Chunk k goes to thread k mod nt; each thread's limb loops run serially
+     * inside (OpenMP does not nest by default). */
+    int rcs[64] = {0};
+#pragma omp parallel for num_threads((int)nt) schedule(static, 1) if (nt > 1)
+    for (size_t i = 0; i < nt; i++) rcs[i] = acc_chunks(ctx, t, job, rk, gk, i, nt, &acc[i]);
+    for (size_t i = 0; i < nt; i++)
+        if (rcs[i] && !rc) rc = rcs[i];
+    if (rc) goto done;
+    /* Partial sums into thread 0's, in thread order. */
+    sums = acc[0].sums;
+    for (size_t i = 1; i < nt; i++) {
+        for (size_t j = 0; j < total; j++)
+            if (acc[i].sum_set[j]) TRY(add_acc(acc[i].sums[j], sums[j], &acc[0].sum_set[j]));
+        acc[0].n.rotations += acc[i].n.rotations;
+        acc[0].n.multiplications += acc[i].n.multiplications;
+        acc[0].n.conjugations += acc[i].n.conjugations;
+        acc[0].n.relinearizations += acc[i].n.relinearizations;
+        acc[0].n.rescales += acc[i].n.rescales;
     }
-    /* Column sums: sums[0] = sum Z, sums[1] = sum M. */
-    for (size_t k = 0; k < K; k++) {
-        TRY(k ? ckks_add(sums[0], t->z[k], sums[0]) : ckks_ciphertext_copy(sums[0], t->z[k]));
-        TRY(k ? ckks_add(sums[1], t->m[k], sums[1]) : ckks_ciphertext_copy(sums[1], t->m[k]));
-    }
-    if (job == STATS_JOB_ALL) {
-        for (size_t k = 0; k < K; k++) {
-            const ckks_ciphertext_t *Z = t->z[k], *M = t->m[k];
-            /* R = Z + conj(Z) = 2x. */
-            s.n->conjugations++;
-            TRY(ckks_conjugate(Z, gk, rchunk));
-            TRY(ckks_add(rchunk, Z, rchunk));
-            /* Baby steps a = 1 .. g-1 and giant steps -g b of each of Z, M
-             * and R: hoisted, one decomposition per ciphertext. */
-            TRY(rot_all(&s, Z, g, nb, rz, nz));
-            TRY(rot_all(&s, M, g, nb, rm, nm));
-            TRY(rot_all(&s, rchunk, g, nb, rr, nr));
-            for (size_t b = 0; b < nb; b++) {
-                const ckks_ciphertext_t *Zb = b ? nz[b] : Z, *Mb = b ? nm[b] : M, *Rb = b ? nr[b] : rchunk;
-                for (size_t a = 0; a < g; a++) {
-                    size_t d = a + g * b;
-                    if (d == 0 || d >= B) continue;
-                    const ckks_ciphertext_t *Za = a ? rz[a] : Z, *Ma = a ? rm[a] : M, *Ra = a ? rr[a] : rchunk;
-                    size_t base = 2 + NTYPES * (d - 1);
-                    TRY(mul_acc(&s, Zb, Ra, sums[base + 0], tmp, &sum_set[base + 0])); /* P1 */
-                    TRY(mul_acc(&s, Mb, Ma, sums[base + 1], tmp, &sum_set[base + 1])); /* P2 */
-                    TRY(mul_acc(&s, Zb, Ma, sums[base + 2], tmp, &sum_set[base + 2])); /* P3 */
-                    TRY(mul_acc(&s, Mb, Za, sums[base + 3], tmp, &sum_set[base + 3])); /* P4 */
-                    TRY(mul_acc(&s, Rb, Za, sums[base + 4], tmp, &sum_set[base + 4])); /* P5 */
-                }
-            }
-        }
-    }
+    *s.n = acc[0].n;
     /* Every sum stays at the top level until it is packed: rotation noise is
      * absolute, so folding products at scale Delta^2 (not rescaled) keeps it
      * negligible. Masks are encoded at target/scale so all masked sums share
@@ -358,17 +493,11 @@ int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_j
     const double final_scale = 0x1p35;
     double target = final_scale;
     for (size_t i = 1; i < top; i++) target *= (double)ckks_context_prime(ctx, i);
-    for (size_t i = 2; i < total; i++) {
-        ckks_ciphertext_t *x = sums[i];
-        s.n->relinearizations++;
-        TRY(ckks_relinearize(x, rk, x));
-        size_t d = (i - 2) / NTYPES + 1, b = d / g;
-        if (b) TRY(rot(&s, x, (long)(g * b), x));
-    }
-    /* Fold each sum down to period p, mask its block, pack. */
+    /* Each sum is finished (relinearized, rotated into place, folded to
+     * period p, masked) on its own, in parallel; they are then added into the
+     * packed ciphertexts in order. */
     res = calloc(1, sizeof *res);
-    mvals = calloc(S, sizeof *mvals);
-    if (!res || !mvals) {
+    if (!res) {
         rc = STATS_ENOMEM;
         goto done;
     }
@@ -383,20 +512,43 @@ int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_j
         TRY(ckks_ciphertext_new(ctx, 2, top, &res->cts[j]));
         res->count = j + 1;
     }
-    TRY(ckks_plaintext_new(ctx, top, &mask));
-    for (size_t i = 0; i < total; i++) {
-        ckks_ciphertext_t *x = sums[i];
-        for (size_t st = S / 2; st >= p; st >>= 1) {
-            TRY(rot(&s, x, (long)st, tmp2));
-            TRY(ckks_add(x, tmp2, x));
+    int *frc = calloc(total, sizeof *frc);
+    if (!frc) {
+        rc = STATS_ENOMEM;
+        goto done;
+    }
+    const size_t nf = chunk_threads(total);
+#pragma omp parallel num_threads((int)nf) if (nf > 1)
+    {
+        stats_counts_t cnt = {0};
+        srv_t ts = {ctx, rk, gk, &cnt};
+        ckks_ciphertext_t *t2 = NULL;
+        ckks_plaintext_t *mk = NULL;
+        double *mv = calloc(S, sizeof *mv);
+        int trc = mv ? ckks_ciphertext_new(ctx, 3, 0, &t2) : CKKS_ENOMEM;
+        if (!trc) trc = ckks_plaintext_new(ctx, top, &mk);
+#pragma omp for schedule(dynamic, 1)
+        for (size_t i = 0; i < total; i++)
+            frc[i] = trc ? trc : finish_sum(&ts, sums[i], i, g, S, p, per_ct, target, top, t2, mk, mv);
+#pragma omp critical
+        {
+            s.n->relinearizations += cnt.relinearizations;
+            s.n->rotations += cnt.rotations;
         }
+        ckks_ciphertext_free(t2);
+        ckks_plaintext_free(mk);
+        free(mv);
+    }
+    for (size_t i = 0; i < total && rc == STATS_OK; i++)
+        if (frc[i]) {
+            stats_set_error("finishing sum %zu: %s", i, ckks_strerror(frc[i]));
+            rc = frc[i] == CKKS_ENOMEM ? STATS_ENOMEM : STATS_ECKKS;
+        }
+    free(frc);
+    if (rc) goto done;
+    for (size_t i = 0; i < total; i++) {
         size_t j = i / per_ct, u = i % per_ct;
-        memset(mvals, 0, S * sizeof *mvals);
-        for (size_t q = u * p; q < (u + 1) * p; q++) mvals[q] = 1;
-        TRY(ckks_encode_real(ctx, mvals, S, target / x->scale, top, mask));
-        TRY(ckks_multiply_plain(x, mask, x));
-        x->scale = target; /* equal up to the rounding of (target/scale)*scale */
-        TRY(u ? ckks_add(res->cts[j], x, res->cts[j]) : ckks_ciphertext_copy(res->cts[j], x));
+        TRY(u ? ckks_add(res->cts[j], sums[i], res->cts[j]) : ckks_ciphertext_copy(res->cts[j], sums[i]));
     }
     for (size_t j = 0; j < npacked; j++) {
         for (size_t st = p / 2; st >= B; st >>= 1) {
@@ -412,22 +564,9 @@ int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_j
     res = NULL;
 done:
     stats_enc_result_free(res);
-    for (size_t i = 0; sums && i < total; i++) ckks_ciphertext_free(sums[i]);
-    free(sums);
-    free(sum_set);
-    for (size_t i = 0; i < 8; i++) {
-        ckks_ciphertext_free(rz[i]);
-        ckks_ciphertext_free(rm[i]);
-        ckks_ciphertext_free(rr[i]);
-        ckks_ciphertext_free(nz[i]);
-        ckks_ciphertext_free(nm[i]);
-        ckks_ciphertext_free(nr[i]);
-    }
-    ckks_ciphertext_free(rchunk);
-    ckks_ciphertext_free(tmp);
+    for (size_t i = 0; acc && i < nt; i++) acc_free(&acc[i], total);
+    free(acc);
     ckks_ciphertext_free(tmp2);
-    ckks_plaintext_free(mask);
-    free(mvals);
     return rc;
 }
 

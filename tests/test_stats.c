@@ -442,3 +442,60 @@ Test(stats_reference, regression_recovers_a_known_line)
     cr_expect(fabsl(reg.r2 - 1) < 1e-12);
     stats_table_free(t);
 }
+
+/* Chunks are computed in parallel (one partial sum per thread, added at the
+ * end): the result file must be byte-identical for 1, 2 and 3 threads, since
+ * ciphertext sums are exact modular additions whatever their order. */
+Test(stats_encrypted, result_is_byte_identical_for_any_thread_count, .timeout = 600)
+{
+    stats_table_t *t;
+    cr_assert_eq(stats_generate_framingham(1500, 9, &t), STATS_OK);
+    keys_t k = {.ctx = ctx8192()};
+    stats_layout_t lay;
+    cr_assert_eq(stats_layout_for(k.ctx, t, &lay), STATS_OK);
+    cr_assert_gt(lay.chunks, 3, "the table must span several chunks (%zu)", lay.chunks);
+    make_keys(&k, &lay);
+    stats_enc_table_t *e;
+    cr_assert_eq(stats_encrypt(k.ctx, k.pk, NULL, t, &lay, 0x1p40, &e), STATS_OK, "%s", stats_error());
+    const char *saved = getenv("HESTAT_THREADS");
+    char *keep = saved ? strdup(saved) : NULL;
+    void *first = NULL;
+    size_t first_len = 0;
+    stats_counts_t c1 = {0};
+    for (int threads = 1; threads <= 3; threads++) {
+        char v[8];
+        snprintf(v, sizeof v, "%d", threads);
+        setenv("HESTAT_THREADS", v, 1);
+        stats_enc_result_t *res;
+        stats_counts_t c;
+        cr_assert_eq(stats_compute(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, &res, &c), STATS_OK, "%s", stats_error());
+        /* the packed totals' words */
+        size_t len = 0;
+        for (size_t j = 0; j < res->count; j++) len += res->cts[j]->size * res->cts[j]->nprimes * 8192 * 8;
+        unsigned char *buf = malloc(len), *q = buf;
+        for (size_t j = 0; j < res->count; j++) {
+            size_t w = res->cts[j]->size * res->cts[j]->nprimes * 8192 * 8;
+            memcpy(q, res->cts[j]->data, w);
+            q += w;
+        }
+        if (!first) {
+            first = buf;
+            first_len = len;
+            c1 = c;
+        } else {
+            cr_assert_eq(len, first_len);
+            cr_assert_eq(memcmp(buf, first, len), 0, "%d threads: result differs from 1 thread", threads);
+            cr_assert_eq(c.rotations, c1.rotations);
+            cr_assert_eq(c.multiplications, c1.multiplications);
+            free(buf);
+        }
+        stats_enc_result_free(res);
+    }
+    if (keep) setenv("HESTAT_THREADS", keep, 1);
+    else unsetenv("HESTAT_THREADS");
+    free(keep);
+    free(first);
+    stats_enc_table_free(e);
+    free_keys(&k);
+    stats_table_free(t);
+}
