@@ -434,52 +434,232 @@ static int finish_sum(srv_t *s, ckks_ciphertext_t *x, size_t i, size_t g, size_t
     return CKKS_OK;
 }
 
-int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
-                  const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk,
-                  stats_enc_result_t **out, stats_counts_t *counts)
+struct stats_partial {
+    stats_job_t job;
+    size_t total, nprimes; /* sums, and the primes of a fresh table ciphertext */
+    chunk_acc_t acc;       /* acc.sums[i] is unset (size 0) while acc.sum_set[i] is 0 */
+};
+
+void stats_partial_free(stats_partial_t *p)
 {
-    if (!ctx || !t || !gk || !out || (job != STATS_JOB_MEANS && job != STATS_JOB_ALL)) return STATS_EINVAL;
+    if (!p) return;
+    acc_free(&p->acc, p->total);
+    free(p);
+}
+
+static int check_compute_args(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                              const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk)
+{
+    if (!ctx || !t || !gk || (job != STATS_JOB_MEANS && job != STATS_JOB_ALL)) return STATS_EINVAL;
     if (job == STATS_JOB_ALL && !rk) return STATS_EINVAL;
+    if (!t->chunks || !t->z || !t->z[0]) return STATS_EINVAL;
+    const size_t B = t->layout.block, g = giant_step(B), nb = (B + g - 1) / g;
+    if (g > 8 || nb > 8) return STATS_EINVAL;
+    return STATS_OK;
+}
+
+int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                          const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, size_t part, size_t nparts,
+                          stats_partial_t **out)
+{
+    if (!out || nparts == 0 || part >= nparts) return STATS_EINVAL;
     *out = NULL;
-    stats_counts_t local = {0};
-    srv_t s = {ctx, rk, gk, counts ? counts : &local};
-    memset(s.n, 0, sizeof *s.n);
-    const stats_layout_t *lay = &t->layout;
-    const size_t S = lay->slots, B = lay->block, g = giant_step(B);
-    const size_t nb = (B + g - 1) / g, total = nsums(lay, job);
-    const size_t p = pack_period(lay), per_ct = S / p, npacked = (total + per_ct - 1) / per_ct;
-    int rc = STATS_OK;
-    const size_t nt = chunk_threads(t->chunks);
+    int rc = check_compute_args(ctx, t, job, rk, gk);
+    if (rc) return rc;
+    const size_t total = nsums(&t->layout, job);
+    /* This part's chunks: part, part + nparts, ...; thread i of nt takes
+     * every nt-th of them. */
+    const size_t mine = t->chunks > part ? (t->chunks - part + nparts - 1) / nparts : 0;
+    const size_t nt = chunk_threads(mine);
     chunk_acc_t *acc = calloc(nt, sizeof *acc);
-    ckks_ciphertext_t **sums = NULL, *tmp2 = NULL;
-    stats_enc_result_t *res = NULL;
-    if (!acc || g > 8 || nb > 8) {
-        rc = acc ? STATS_EINVAL : STATS_ENOMEM;
+    stats_partial_t *res = calloc(1, sizeof *res);
+    if (!acc || !res) {
+        rc = STATS_ENOMEM;
         goto done;
     }
     for (size_t i = 0; i < nt && rc == STATS_OK; i++) rc = acc_new(ctx, job, total, &acc[i]);
     if (rc) goto done;
-    TRY(ckks_ciphertext_new(ctx, 3, 0, &tmp2));
-    /* Chunk k goes to thread k mod nt; each thread's limb loops run serially
-     * inside (OpenMP does not nest by default). */
+    /* Each thread's limb loops run serially inside (OpenMP does not nest by default). */
     int rcs[64] = {0};
 #pragma omp parallel for num_threads((int)nt) schedule(static, 1) if (nt > 1)
-    for (size_t i = 0; i < nt; i++) rcs[i] = acc_chunks(ctx, t, job, rk, gk, i, nt, &acc[i]);
+    for (size_t i = 0; i < nt; i++) rcs[i] = acc_chunks(ctx, t, job, rk, gk, part + nparts * i, nparts * nt, &acc[i]);
     for (size_t i = 0; i < nt; i++)
         if (rcs[i] && !rc) rc = rcs[i];
     if (rc) goto done;
-    /* Partial sums into thread 0's, in thread order. */
-    sums = acc[0].sums;
+    /* Thread partial sums into thread 0's, in thread order. */
     for (size_t i = 1; i < nt; i++) {
         for (size_t j = 0; j < total; j++)
-            if (acc[i].sum_set[j]) TRY(add_acc(acc[i].sums[j], sums[j], &acc[0].sum_set[j]));
+            if (acc[i].sum_set[j]) TRY(add_acc(acc[i].sums[j], acc[0].sums[j], &acc[0].sum_set[j]));
         acc[0].n.rotations += acc[i].n.rotations;
         acc[0].n.multiplications += acc[i].n.multiplications;
         acc[0].n.conjugations += acc[i].n.conjugations;
-        acc[0].n.relinearizations += acc[i].n.relinearizations;
-        acc[0].n.rescales += acc[i].n.rescales;
     }
-    *s.n = acc[0].n;
+    res->job = job;
+    res->total = total;
+    res->nprimes = t->z[0]->nprimes;
+    res->acc = acc[0];
+    memset(&acc[0], 0, sizeof acc[0]);
+    *out = res;
+    res = NULL;
+done:
+    for (size_t i = 0; acc && i < nt; i++) acc_free(&acc[i], total);
+    free(acc);
+    free(res);
+    return rc;
+}
+
+int stats_partial_add(stats_partial_t *acc, const stats_partial_t *other)
+{
+    if (!acc || !other) return STATS_EINVAL;
+    if (acc->job != other->job || acc->total != other->total || acc->nprimes != other->nprimes) return STATS_ESCHEMA;
+    int rc = STATS_OK;
+    for (size_t j = 0; j < acc->total; j++)
+        if (other->acc.sum_set[j]) TRY(add_acc(other->acc.sums[j], acc->acc.sums[j], &acc->acc.sum_set[j]));
+    acc->acc.n.rotations += other->acc.n.rotations;
+    acc->acc.n.multiplications += other->acc.n.multiplications;
+    acc->acc.n.conjugations += other->acc.n.conjugations;
+done:
+    return rc;
+}
+
+/* Wire form of a partial (between the processes of one job): "HSTPART1",
+ * u32 job, u32 reserved, u64 sums, u64 primes, u64 counts x3, then per sum:
+ * u64 set, and when set u64 size, f64 scale and size x primes x N words. */
+int stats_partial_write(const stats_partial_t *p, void **buf, size_t *len)
+{
+    if (!p || !buf || !len) return STATS_EINVAL;
+    size_t total = 56;
+    for (size_t j = 0; j < p->total; j++) {
+        total += 8;
+        if (p->acc.sum_set[j]) {
+            const ckks_ciphertext_t *x = p->acc.sums[j];
+            total += 16 + x->size * x->nprimes * ckks_context_n(x->ctx) * 8;
+        }
+    }
+    uint8_t *b = malloc(total), *q = b;
+    if (!b) return STATS_ENOMEM;
+    uint32_t head[2] = {(uint32_t)p->job, 0};
+    uint64_t v[5] = {p->total, p->nprimes, p->acc.n.rotations, p->acc.n.multiplications, p->acc.n.conjugations};
+    memcpy(q, "HSTPART1", 8);
+    memcpy(q + 8, head, 8);
+    memcpy(q + 16, v, 40);
+    q += 56;
+    for (size_t j = 0; j < p->total; j++) {
+        uint64_t set = p->acc.sum_set[j] != 0;
+        memcpy(q, &set, 8);
+        q += 8;
+        if (!set) continue;
+        const ckks_ciphertext_t *x = p->acc.sums[j];
+        uint64_t size = x->size;
+        size_t w = x->size * x->nprimes * ckks_context_n(x->ctx);
+        memcpy(q, &size, 8);
+        memcpy(q + 8, &x->scale, 8);
+        memcpy(q + 16, x->data, w * 8);
+        q += 16 + w * 8;
+    }
+    *buf = b;
+    *len = total;
+    return STATS_OK;
+}
+
+int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job, const void *buf,
+                       size_t len, stats_partial_t **out)
+{
+    if (!ctx || !t || !buf || !out) return STATS_EINVAL;
+    *out = NULL;
+    if (!t->chunks || !t->z || !t->z[0]) return STATS_EINVAL;
+    const uint8_t *b = buf;
+    const size_t n = ckks_context_n(ctx), np = t->z[0]->nprimes, total = nsums(&t->layout, job);
+    uint32_t head[2];
+    uint64_t v[5];
+    if (len < 56 || memcmp(b, "HSTPART1", 8)) goto bad;
+    memcpy(head, b + 8, 8);
+    memcpy(v, b + 16, 40);
+    if (head[0] != (uint32_t)job || head[1] || v[0] != total || v[1] != np) goto bad;
+    stats_partial_t *p = calloc(1, sizeof *p);
+    if (!p) return STATS_ENOMEM;
+    p->job = job;
+    p->total = total;
+    p->nprimes = np;
+    int rc = acc_new(ctx, job, total, &p->acc);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    p->acc.n.rotations = v[2];
+    p->acc.n.multiplications = v[3];
+    p->acc.n.conjugations = v[4];
+    size_t off = 56;
+    for (size_t j = 0; j < total; j++) {
+        uint64_t set, size;
+        double scale;
+        if (len - off < 8) goto bad_p;
+        memcpy(&set, b + off, 8);
+        off += 8;
+        if (set > 1) goto bad_p;
+        if (!set) continue;
+        if (len - off < 16) goto bad_p;
+        memcpy(&size, b + off, 8);
+        memcpy(&scale, b + off + 8, 8);
+        off += 16;
+        if (size < 2 || size > 3 || !isfinite(scale) || scale <= 0) goto bad_p;
+        size_t w = size * np * n;
+        if ((len - off) / 8 < w) goto bad_p;
+        ckks_ciphertext_t *x = p->acc.sums[j];
+        ckks_ciphertext_free(x);
+        p->acc.sums[j] = NULL;
+        if (ckks_ciphertext_new(ctx, size, np, &p->acc.sums[j])) goto bad_p;
+        x = p->acc.sums[j];
+        memcpy(x->data, b + off, w * 8);
+        for (size_t i = 0; i < w; i++)
+            if (x->data[i] >= ckks_context_prime(ctx, (i / n) % np)) goto bad_p;
+        x->scale = scale;
+        p->acc.sum_set[j] = 1;
+        off += w * 8;
+    }
+    if (off != len) goto bad_p;
+    *out = p;
+    return STATS_OK;
+bad_p:
+    stats_partial_free(p);
+bad:
+    stats_set_error("partial sums: malformed");
+    return STATS_ESCHEMA;
+}
+
+int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_relin_key_t *rk,
+                         const ckks_galois_keys_t *gk, const stats_partial_t *part, stats_enc_result_t **out,
+                         stats_counts_t *counts)
+{
+    if (!part || !out) return STATS_EINVAL;
+    *out = NULL;
+    const stats_job_t job = part->job;
+    int rc = check_compute_args(ctx, t, job, rk, gk);
+    if (rc) return rc;
+    stats_counts_t local = {0};
+    srv_t s = {ctx, rk, gk, counts ? counts : &local};
+    const stats_layout_t *lay = &t->layout;
+    const size_t S = lay->slots, B = lay->block, g = giant_step(B), total = nsums(lay, job);
+    const size_t p = pack_period(lay), per_ct = S / p, npacked = (total + per_ct - 1) / per_ct;
+    if (part->total != total || part->nprimes != t->z[0]->nprimes) return STATS_ESCHEMA;
+    for (size_t i = 0; i < total; i++)
+        if (!part->acc.sum_set[i]) {
+            stats_set_error("partial sums: sum %zu missing (no chunk computed)", i);
+            return STATS_ESCHEMA;
+        }
+    memset(s.n, 0, sizeof *s.n);
+    s.n->rotations = part->acc.n.rotations;
+    s.n->multiplications = part->acc.n.multiplications;
+    s.n->conjugations = part->acc.n.conjugations;
+    /* The sums are finished in place: work on a copy so the partial stays usable. */
+    ckks_ciphertext_t **sums = calloc(total, sizeof *sums), *tmp2 = NULL;
+    stats_enc_result_t *res = NULL;
+    if (!sums) return STATS_ENOMEM;
+    for (size_t i = 0; i < total; i++) {
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &sums[i]));
+        TRY(ckks_ciphertext_copy(sums[i], part->acc.sums[i]));
+    }
+    TRY(ckks_ciphertext_new(ctx, 3, 0, &tmp2));
     /* Every sum stays at the top level until it is packed: rotation noise is
      * absolute, so folding products at scale Delta^2 (not rescaled) keeps it
      * negligible. Masks are encoded at target/scale so all masked sums share
@@ -564,9 +744,23 @@ int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_j
     res = NULL;
 done:
     stats_enc_result_free(res);
-    for (size_t i = 0; acc && i < nt; i++) acc_free(&acc[i], total);
-    free(acc);
+    for (size_t i = 0; i < total; i++) ckks_ciphertext_free(sums[i]);
+    free(sums);
     ckks_ciphertext_free(tmp2);
+    return rc;
+}
+
+int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                  const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk,
+                  stats_enc_result_t **out, stats_counts_t *counts)
+{
+    if (!out) return STATS_EINVAL;
+    *out = NULL;
+    stats_partial_t *part;
+    int rc = stats_compute_partial(ctx, t, job, rk, gk, 0, 1, &part);
+    if (rc) return rc;
+    rc = stats_partial_finish(ctx, t, rk, gk, part, out, counts);
+    stats_partial_free(part);
     return rc;
 }
 

@@ -220,6 +220,24 @@ int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_j
                   const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk,
                   stats_enc_result_t **out, stats_counts_t *counts);
 void stats_enc_result_free(stats_enc_result_t *r);
+/* stats_compute in two phases, for splitting a table's chunks across
+ * processes (MPI ranks): each of nparts computes the partial sums of the
+ * chunks part, part + nparts, ...; partials add up exactly (modular sums,
+ * any order), and finishing their total gives the result stats_compute
+ * gives, byte for byte. The wire form carries a partial between processes
+ * of one job (validated on reading). */
+typedef struct stats_partial stats_partial_t;
+int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                          const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, size_t part, size_t nparts,
+                          stats_partial_t **out);
+int stats_partial_add(stats_partial_t *acc, const stats_partial_t *other);
+int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_relin_key_t *rk,
+                         const ckks_galois_keys_t *gk, const stats_partial_t *part, stats_enc_result_t **out,
+                         stats_counts_t *counts);
+int stats_partial_write(const stats_partial_t *p, void **buf, size_t *len);
+int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job, const void *buf,
+                       size_t len, stats_partial_t **out);
+void stats_partial_free(stats_partial_t *p);
 /* Rotation steps the server needs for a layout (for ckks_galois_keys_new,
  * with conjugation). Returns the count written (<= max). */
 size_t stats_galois_steps(const stats_layout_t *lay, int *steps, size_t max);
