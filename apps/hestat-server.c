@@ -22,6 +22,12 @@ static const char *usage_text =
     "  compute   read a job file (hestat-client job: study + encrypted tables +\n"
     "            the statistics wanted), compute, write the encrypted result\n"
     "            atomically. Prints the work done (rotations, relinearizations).\n"
+    "            Chunks are computed in parallel (HESTAT_THREADS, default every\n"
+    "            processor); the result is the same bytes for any thread count.\n"
+    "            Under MPI, mpirun -n K hestat-server compute JOB --out RESULT\n"
+    "            splits every table's chunks across the K ranks and reduces\n"
+    "            their partial sums to rank 0, which writes RESULT: the same\n"
+    "            bytes as one process. (MPI support: %s.)\n"
     "\n"
     "       hestat-server serve [options]\n"
     "\n"
@@ -144,7 +150,7 @@ int main(int argc, char **argv)
     const char *job = NULL, *out = NULL;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(usage_text, stdout);
+            printf(usage_text, srv_mpi_available() ? "built in" : "not built in: install libopenmpi-dev and rebuild");
             return 0;
         }
     if (argc < 2) {
@@ -171,6 +177,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "hestat-server: compute needs JOB and --out RESULT (try --help)\n");
         return 2;
     }
+    if (srv_mpi_launched()) return srv_mpi_compute(job, out, MAX_JOB);
     void *buf, *res;
     size_t len, rlen;
     int rc = ckks_file_read(job, MAX_JOB, &buf, &len);

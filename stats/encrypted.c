@@ -452,7 +452,7 @@ static int check_compute_args(const ckks_context_t *ctx, const stats_enc_table_t
 {
     if (!ctx || !t || !gk || (job != STATS_JOB_MEANS && job != STATS_JOB_ALL)) return STATS_EINVAL;
     if (job == STATS_JOB_ALL && !rk) return STATS_EINVAL;
-    if (!t->chunks || !t->z || !t->z[0]) return STATS_EINVAL;
+    if (!t->chunks || !t->z) return STATS_EINVAL;
     const size_t B = t->layout.block, g = giant_step(B), nb = (B + g - 1) / g;
     if (g > 8 || nb > 8) return STATS_EINVAL;
     return STATS_OK;
@@ -496,7 +496,7 @@ int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t,
     }
     res->job = job;
     res->total = total;
-    res->nprimes = t->z[0]->nprimes;
+    res->nprimes = ckks_context_data_primes(ctx);
     res->acc = acc[0];
     memset(&acc[0], 0, sizeof acc[0]);
     *out = res;
@@ -567,9 +567,9 @@ int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, st
 {
     if (!ctx || !t || !buf || !out) return STATS_EINVAL;
     *out = NULL;
-    if (!t->chunks || !t->z || !t->z[0]) return STATS_EINVAL;
+    if (!t->chunks) return STATS_EINVAL;
     const uint8_t *b = buf;
-    const size_t n = ckks_context_n(ctx), np = t->z[0]->nprimes, total = nsums(&t->layout, job);
+    const size_t n = ckks_context_n(ctx), np = ckks_context_data_primes(ctx), total = nsums(&t->layout, job);
     uint32_t head[2];
     uint64_t v[5];
     if (len < 56 || memcmp(b, "HSTPART1", 8)) goto bad;
@@ -641,7 +641,7 @@ int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, 
     const stats_layout_t *lay = &t->layout;
     const size_t S = lay->slots, B = lay->block, g = giant_step(B), total = nsums(lay, job);
     const size_t p = pack_period(lay), per_ct = S / p, npacked = (total + per_ct - 1) / per_ct;
-    if (part->total != total || part->nprimes != t->z[0]->nprimes) return STATS_ESCHEMA;
+    if (part->total != total || part->nprimes != ckks_context_data_primes(ctx)) return STATS_ESCHEMA;
     for (size_t i = 0; i < total; i++)
         if (!part->acc.sum_set[i]) {
             stats_set_error("partial sums: sum %zu missing (no chunk computed)", i);
@@ -664,7 +664,7 @@ int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, 
      * absolute, so folding products at scale Delta^2 (not rescaled) keeps it
      * negligible. Masks are encoded at target/scale so all masked sums share
      * the scale `target`; rescales then bring the packed totals to one prime. */
-    const size_t top = t->z[0]->nprimes;
+    const size_t top = ckks_context_data_primes(ctx);
     /* Fixed (not per table) so results of several uploads add up. It is also
      * the scale the product sums' masks are encoded at (target / Delta^2 with
      * target = final * q_1 * q_2), so it trades mask precision (2^-35 * sqrt N

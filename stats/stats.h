@@ -287,6 +287,10 @@ int stats_study_read(const void *buf, size_t len, stats_study_t **out, size_t *u
 int stats_table_write(const stats_study_t *s, const stats_enc_table_t *t, void **buf, size_t *len);
 int stats_table_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_table_t **out,
                      size_t *used);
+/* The same keeping only chunks k with k mod nparts == part (the others are
+ * checked as frames but not decoded, and stay NULL): one process's share. */
+int stats_table_read_part(const stats_study_t *s, const void *buf, size_t len, size_t part, size_t nparts,
+                          stats_enc_table_t **out, size_t *used);
 int stats_result_write(const stats_study_t *s, const stats_enc_result_t *r, void **buf, size_t *len);
 int stats_result_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_result_t **out);
 
@@ -315,6 +319,17 @@ int stats_job_write(const stats_study_t *s, stats_job_t job, const stats_enc_tab
  * computes each table, combines, and writes the result file. */
 int stats_job_run(const void *job, size_t len, void **result, size_t *result_len,
                   stats_counts_t *counts);
+/* The same for one of nparts processes sharing the job (MPI ranks): this
+ * process computes the partial sums of its chunks (part, part + nparts, ...)
+ * of every table and hands them to reduce, which combines them with the
+ * other processes' and sets *total to the sum on the process that finishes
+ * (the result is written there; elsewhere *total = NULL, and *result stays
+ * NULL with *result_len 0). nparts 1 needs no reduce. The finishing
+ * process's result is byte-identical to stats_job_run's. */
+typedef int (*stats_reduce_fn)(void *arg, const ckks_context_t *ctx, stats_partial_t *mine,
+                               const stats_enc_table_t *t, stats_job_t job, stats_partial_t **total);
+int stats_job_run_parts(const void *job, size_t len, size_t part, size_t nparts, stats_reduce_fn reduce, void *arg,
+                        void **result, size_t *result_len, stats_counts_t *counts);
 
 /* ---- client finishing ---------------------------------------------------------- */
 typedef struct stats_result {

@@ -32,4 +32,12 @@ typedef struct {
 
 int serve_main(const serve_options_t *o);
 
+/* MPI (apps/server/mpi.c). launched: this process was started by an MPI
+ * launcher (mpirun); available: the build has MPI; compute: `compute JOB
+ * --out RESULT` shared by the launcher's ranks (rank 0 writes RESULT), an
+ * exit status. */
+int srv_mpi_launched(void);
+int srv_mpi_available(void);
+int srv_mpi_compute(const char *job, const char *out, size_t max_job);
+
 #endif
