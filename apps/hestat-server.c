@@ -60,7 +60,12 @@ static const char *usage_text =
     "                           (default 60)\n"
     "    --threads N            HTTP threads, each serving many connections (default 4)\n"
     "    --cached-studies N     parsed studies kept in memory (default 2; about 35 MB\n"
-    "                           each at the default parameters)\n";
+    "                           each at the default parameters)\n"
+    "    --launcher 'CMD ARGS'  run each job (not glm rounds) as CMD ARGS hestat-server\n"
+    "                           compute JOBFILE --out RESULT, e.g. 'mpirun -n 4\n"
+    "                           --hostfile hosts' (words split at blanks, no shell);\n"
+    "                           a non-zero exit fails the job with the last line of\n"
+    "                           spool/ID/jobs/JOB.launch.log\n";
 
 /* A whole number in [lo, hi] for option a, or -1 (message printed). */
 static long option_number(const char *a, const char *v, long lo, long hi)
@@ -136,6 +141,12 @@ static int serve_command(int argc, char **argv)
             so.tls_cert = v;
         } else if (!strcmp(a, "--tls-key")) {
             so.tls_key = v;
+        } else if (!strcmp(a, "--launcher")) {
+            if (!v[strspn(v, " \t")] || strlen(v) > 4096) {
+                fprintf(stderr, "hestat-server: --launcher needs a command (e.g. 'mpirun -n 4')\n");
+                return 2;
+            }
+            so.launcher = v;
         } else {
             fprintf(stderr, "hestat-server: unknown option %s (try --help)\n", a);
             return 2;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <signal.h>
 
 #include "testutil.h"
 
@@ -66,5 +67,56 @@ Test(mpi, ranks_give_the_one_process_bytes, .timeout = 600)
         "test $killed = 1 && test \"$(cat kill.rc)\" != 0 && test ! -e killed.hst",
         dir, S, dir);
     cr_assert_eq(rc, 0, "a killed rank did not fail the run (see %s/kill.log)", dir);
+    test_sh("rm -rf %s", dir);
+}
+
+/* serve --launcher: every job goes through mpirun (2 ranks) and the result
+ * the client fetches is the file-mode result byte for byte; a launcher that
+ * fails marks the job failed with its reason, and the server keeps serving. */
+Test(mpi, serve_hands_jobs_to_the_launcher, .timeout = 600)
+{
+    if (!mpi_ready()) return;
+    char dir[] = "/tmp/hestat-mpis-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char C[4096], S[4096];
+    cr_assert_not_null(realpath(test_bin("hestat-client"), C));
+    cr_assert_not_null(realpath(test_bin("hestat-server"), S));
+    cr_assert_eq(test_sh("cd %s && %s sample --rows 1200 --seed 6 --out t.csv >/dev/null && "
+                         "%s keygen --schema t.csv --keys k >/dev/null && "
+                         "%s encrypt --study k/study.hst --in t.csv --out t1.hst >/dev/null 2>&1 && "
+                         "%s job --study k/study.hst --stats all --out job.hst t1.hst >/dev/null && "
+                         "%s compute job.hst --out local.hst >/dev/null",
+                         dir, C, C, C, C, S),
+                 0);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+    char spool[300], log[300], base[128];
+    snprintf(spool, sizeof spool, "%s/spool", dir);
+    snprintf(log, sizeof log, "%s/server.log", dir);
+    const char *args[] = {"--launcher", "mpirun -n 2", NULL};
+    int pid = test_server_start(spool, log, base, sizeof base, args);
+    cr_assert_gt(pid, 0, "server did not start (%s)", log);
+    int rc = test_sh("cd %s && %s submit --server %s --study k/study.hst t1.hst > submit.out && "
+                     "%s fetch --server %s --study-id $(sed -n 's/^study //p' submit.out) --out fetched.hst > fetch.out 2>&1",
+                     dir, C, base, C, base);
+    cr_assert_eq(rc, 0, "submit/fetch through the launcher failed (%s)", dir);
+    cr_assert_eq(test_sh("cmp -s %s/local.hst %s/fetched.hst", dir, dir), 0, "launcher result differs");
+    cr_assert_eq(test_sh("grep -q 'on 2 MPI rank' %s/spool/*/jobs/*.launch.log", dir), 0, "not run on 2 ranks");
+    test_server_stop(pid, SIGTERM);
+    /* A launcher that fails: the job fails with its reason, nothing is released. */
+    const char *bad[] = {"--launcher", "false", NULL};
+    snprintf(spool, sizeof spool, "%s/spool2", dir);
+    pid = test_server_start(spool, log, base, sizeof base, bad);
+    cr_assert_gt(pid, 0);
+    rc = test_sh("cd %s && %s submit --server %s --study k/study.hst t1.hst > submit2.out && "
+                 "%s fetch --server %s --study-id $(sed -n 's/^study //p' submit2.out) --out failed.hst > fetch2.out 2>&1",
+                 dir, C, base, C, base);
+    cr_assert_neq(rc, 0);
+    cr_assert_eq(test_sh("grep -q 'launcher exited with status 1' %s/fetch2.out", dir), 0, "reason not reported");
+    cr_assert_eq(test_sh("test ! -e %s/failed.hst", dir), 0);
+    cr_assert_eq(test_sh("%s health --server %s >/dev/null", C, base), 0, "server stopped serving");
+    test_server_stop(pid, SIGTERM);
+    unsetenv("OMPI_MCA_rmaps_base_oversubscribe");
     test_sh("rm -rf %s", dir);
 }

@@ -20,6 +20,7 @@ typedef struct {
     int max_uploads;        /* uploads in progress at once (503 beyond); studies one at a time */
     int threads;            /* HTTP threads (epoll, each serving many connections) */
     int cached_studies;     /* parsed studies kept in memory */
+    const char *launcher;   /* NULL: jobs computed in process; else e.g. 'mpirun -n 4' */
 } serve_options_t;
 
 /* The defaults, as --help states them. */
