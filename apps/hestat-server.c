@@ -7,6 +7,9 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -189,18 +192,21 @@ int main(int argc, char **argv)
         return 2;
     }
     if (srv_mpi_launched()) return srv_mpi_compute(job, out, MAX_JOB);
-    void *buf, *res;
-    size_t len, rlen;
-    int rc = ckks_file_read(job, MAX_JOB, &buf, &len);
-    if (rc) {
-        fprintf(stderr, "hestat-server: %s: %s\n", job, rc == CKKS_EIO ? strerror(errno) : ckks_strerror(rc));
+    void *res;
+    size_t rlen;
+    /* Read as it is used (stats_job_run_file): memory stays a few chunks. */
+    int fd = open(job, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "hestat-server: %s: %s\n", job, fd < 0 ? strerror(errno) : "not a regular file");
+        if (fd >= 0) close(fd);
         return 1;
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     stats_counts_t counts;
-    rc = stats_job_run(buf, len, &res, &rlen, &counts);
-    free(buf);
+    int rc = stats_job_run_file(fd, (uint64_t)st.st_size, 0, 1, NULL, NULL, &res, &rlen, &counts);
+    close(fd);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (rc) {
         fprintf(stderr, "hestat-server: %s: %s: %s\n", job, stats_strerror(rc), stats_error());

@@ -31,6 +31,8 @@
 #endif
 
 void stats_set_error(const char *fmt, ...);
+struct stats_chunk_src;
+void stats_chunk_src_free(struct stats_chunk_src *src);
 
 #define TRY(call)                                                             \
     do {                                                                      \
@@ -81,6 +83,7 @@ int stats_layout_for(const ckks_context_t *ctx, const stats_table_t *t, stats_la
 void stats_enc_table_free(stats_enc_table_t *e)
 {
     if (!e) return;
+    stats_chunk_src_free(e->src);
     for (size_t k = 0; k < e->chunks; k++) {
         if (e->z) ckks_ciphertext_free(e->z[k]);
         if (e->m) ckks_ciphertext_free(e->m[k]);
@@ -350,12 +353,26 @@ static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, sta
     const stats_layout_t *lay = &t->layout;
     const size_t B = lay->block, g = giant_step(B), nb = (B + g - 1) / g;
     int rc = STATS_OK;
+    ckks_ciphertext_t *lz = NULL, *lm = NULL; /* a chunk read from the table's file */
     for (size_t k = from; k < t->chunks; k += step) {
-        /* Column sums: sums[0] = sum Z, sums[1] = sum M. */
-        TRY(add_acc(t->z[k], a->sums[0], &a->sum_set[0]));
-        TRY(add_acc(t->m[k], a->sums[1], &a->sum_set[1]));
-        if (job != STATS_JOB_ALL) continue;
+        ckks_ciphertext_free(lz);
+        ckks_ciphertext_free(lm);
+        lz = lm = NULL;
         const ckks_ciphertext_t *Z = t->z[k], *M = t->m[k];
+        if (!Z || !M) {
+            if (!t->src) {
+                stats_set_error("table: chunk %zu is not loaded", k + 1);
+                rc = STATS_EINVAL;
+                goto done;
+            }
+            if ((rc = stats_chunk_read(t, k, &lz, &lm))) goto done;
+            Z = lz;
+            M = lm;
+        }
+        /* Column sums: sums[0] = sum Z, sums[1] = sum M. */
+        TRY(add_acc(Z, a->sums[0], &a->sum_set[0]));
+        TRY(add_acc(M, a->sums[1], &a->sum_set[1]));
+        if (job != STATS_JOB_ALL) continue;
         /* R = Z + conj(Z) = 2x. */
         s.n->conjugations++;
         TRY(ckks_conjugate(Z, gk, a->rchunk));
@@ -383,6 +400,8 @@ static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, sta
         }
     }
 done:
+    ckks_ciphertext_free(lz);
+    ckks_ciphertext_free(lm);
     return rc;
 }
 

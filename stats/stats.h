@@ -179,7 +179,8 @@ int stats_layout_for(const ckks_context_t *ctx, const stats_table_t *t, stats_la
 typedef struct stats_enc_table {
     stats_layout_t layout;
     size_t chunks;
-    ckks_ciphertext_t **z, **m; /* per chunk */
+    ckks_ciphertext_t **z, **m; /* per chunk (NULL: not in memory, see src) */
+    struct stats_chunk_src *src; /* NULL, or where chunks not in memory are read from (stats_table_file_open) */
 } stats_enc_table_t;
 
 /* Encrypts with the public key (sk NULL) or the secret key (pk NULL: c1
@@ -287,6 +288,17 @@ int stats_study_read(const void *buf, size_t len, stats_study_t **out, size_t *u
 int stats_table_write(const stats_study_t *s, const stats_enc_table_t *t, void **buf, size_t *len);
 int stats_table_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_table_t **out,
                      size_t *used);
+/* A table in a file (len bytes at offset off of fd), read chunk by chunk:
+ * opening checks the header against the study and the frame layout; each
+ * chunk's two ciphertexts are read, validated and decoded only when the
+ * computation reaches them (stats_chunk_read), so memory holds a few chunks
+ * whatever the row count. own: close fd with the table. *used: bytes of
+ * the table in the file. */
+int stats_table_file_open(const stats_study_t *s, int fd, uint64_t off, uint64_t len, int own,
+                          stats_enc_table_t **out, uint64_t *used);
+/* Chunk k of a table opened by stats_table_file_open, read from its file
+ * into new ciphertexts (the caller frees them). */
+int stats_chunk_read(const stats_enc_table_t *t, size_t k, ckks_ciphertext_t **z, ckks_ciphertext_t **m);
 /* The same keeping only chunks k with k mod nparts == part (the others are
  * checked as frames but not decoded, and stay NULL): one process's share. */
 int stats_table_read_part(const stats_study_t *s, const void *buf, size_t len, size_t part, size_t nparts,
@@ -330,6 +342,12 @@ typedef int (*stats_reduce_fn)(void *arg, const ckks_context_t *ctx, stats_parti
                                const stats_enc_table_t *t, stats_job_t job, stats_partial_t **total);
 int stats_job_run_parts(const void *job, size_t len, size_t part, size_t nparts, stats_reduce_fn reduce, void *arg,
                         void **result, size_t *result_len, stats_counts_t *counts);
+/* The same on a job file (size bytes of fd), read as it is used: the study,
+ * the header, then every table chunk by chunk (stats_table_file_open), so a
+ * process holds the study, its partial sums and a few chunks whatever the
+ * row count. */
+int stats_job_run_file(int fd, uint64_t size, size_t part, size_t nparts, stats_reduce_fn reduce, void *arg,
+                       void **result, size_t *result_len, stats_counts_t *counts);
 
 /* ---- client finishing ---------------------------------------------------------- */
 typedef struct stats_result {

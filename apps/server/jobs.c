@@ -176,6 +176,23 @@ int srv_read_table(const stats_study_t *study, const char *path, stats_enc_table
     return rc;
 }
 
+/* A table file opened to be read chunk by chunk as the computation goes
+ * (stats_table_file_open): a worker holds a few chunks, not the table. */
+static int open_table(const stats_study_t *study, const char *path, stats_enc_table_t **t)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        int saved = fd < 0 ? errno : EINVAL;
+        if (fd >= 0) close(fd);
+        errno = saved;
+        return STATS_EIO;
+    }
+    int rc = stats_table_file_open(study, fd, 0, (uint64_t)st.st_size, 1, t, NULL);
+    if (rc) close(fd);
+    return rc;
+}
+
 /* The reason a table could not be used, for the job's error. */
 static void table_error(char *err, size_t errlen, const char *name, int rc)
 {
@@ -205,7 +222,7 @@ static int compute_tables(srv_jobs_t *j, const stats_study_t *study, stats_job_t
         char path[SRV_PATH_MAX];
         stats_enc_table_t *t = NULL;
         stats_enc_result_t *r = NULL;
-        int rc = srv_path(path, sizeof path, dir, e->d_name, NULL, NULL) ? STATS_EINVAL : srv_read_table(study, path, &t);
+        int rc = srv_path(path, sizeof path, dir, e->d_name, NULL, NULL) ? STATS_EINVAL : open_table(study, path, &t);
         if (!rc) rc = stats_compute(study->ctx, t, kind, study->rk, study->gk, &r, NULL);
         stats_enc_table_free(t);
         if (!rc && *acc) {

@@ -10,6 +10,8 @@
  * MPI is optional at build time: the Makefile compiles this file with
  * HESTAT_HAVE_MPI when it finds Open MPI (pkg-config ompi-c, or mpicc). */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,20 +150,22 @@ int srv_mpi_compute(const char *job, const char *out, size_t max_job)
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    void *buf = NULL, *res = NULL;
-    size_t len = 0, rlen = 0;
-    int rc = ckks_file_read(job, max_job, &buf, &len);
-    if (rc) {
-        fprintf(stderr, "hestat-server: rank %d: %s: %s\n", rank, job,
-                rc == CKKS_EIO ? strerror(errno) : ckks_strerror(rc));
+    void *res = NULL;
+    size_t rlen = 0;
+    int fd = open(job, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "hestat-server: rank %d: %s: %s\n", rank, job, fd < 0 ? strerror(errno) : "not a regular file");
         MPI_Abort(MPI_COMM_WORLD, 1);
         return 1;
     }
+    (void)max_job;
     mpi_arg_t arg = {rank, size, 0};
     stats_counts_t counts = {0};
-    rc = stats_job_run_parts(buf, len, (size_t)rank, (size_t)size, size > 1 ? tree_reduce : NULL, &arg, &res, &rlen,
-                             &counts);
-    free(buf);
+    /* Each rank reads only its own chunks, as it reaches them. */
+    int rc = stats_job_run_file(fd, (uint64_t)st.st_size, (size_t)rank, (size_t)size, size > 1 ? tree_reduce : NULL,
+                                &arg, &res, &rlen, &counts);
+    close(fd);
     if (rc) {
         fprintf(stderr, "hestat-server: rank %d of %d: %s: %s: %s\n", rank, size, job, stats_strerror(rc),
                 stats_error());
