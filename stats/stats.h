@@ -84,6 +84,15 @@ int stats_write_csv(const stats_table_t *t, const char *path);
  * similar ranges, means, spreads and missing-value rates). Synthetic data
  * for demos and tests; not the real study. */
 int stats_generate_framingham(size_t nrows, uint64_t seed, stats_table_t **out);
+/* The same rows a block at a time (stats_generate_framingham(n, seed) is
+ * the first n rows of the generator's sequence), so a table of any size is
+ * written without being held: rows are appended to an open CSV file by
+ * stats_write_csv_rows (header: the names line first). */
+typedef struct stats_generator stats_generator_t;
+int stats_generator_new(uint64_t seed, stats_generator_t **out);
+int stats_generator_next(stats_generator_t *g, size_t nrows, stats_table_t **out);
+void stats_generator_free(stats_generator_t *g);
+int stats_write_csv_rows(const stats_table_t *t, FILE *f, int header);
 
 /* ---- derived columns (made by the client before encryption) --------------------
  * What a server cannot compute on CKKS ciphertexts (comparisons) the data owner

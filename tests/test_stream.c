@@ -53,3 +53,21 @@ Test(stream, job_larger_than_the_memory_limit_completes, .timeout = 900)
     cr_assert_eq(test_sh("test ! -e %s/x.hst && test ! -e %s/y.hst", dir, dir), 0);
     test_sh("rm -rf %s", dir);
 }
+
+/* sample writes blocks of rows as it generates them: the rows do not depend
+ * on the block boundaries (any --rows N is the first N rows of a longer
+ * sample), and an unwritable destination leaves no file. */
+Test(stream, sample_is_generated_block_by_block)
+{
+    char dir[] = "/tmp/hestat-sample-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char C[4096];
+    cr_assert_not_null(realpath(test_bin("hestat-client"), C));
+    cr_assert_eq(test_sh("cd %s && %s sample --rows 70000 --seed 3 --out a.csv && %s sample --rows 140001 --seed 3 --out b.csv && "
+                         "head -n 70001 b.csv | cmp -s - a.csv && test $(wc -l < b.csv) = 140002",
+                         dir, C, C),
+                 0);
+    cr_assert_neq(test_sh("%s sample --rows 10 --out %s/missing/x.csv 2>/dev/null", C, dir), 0);
+    cr_assert_eq(test_sh("test -z \"$(ls %s | grep -v '^[ab].csv$')\"", dir), 0, "stray files left");
+    test_sh("rm -rf %s", dir);
+}
