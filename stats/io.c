@@ -1225,3 +1225,53 @@ int stats_job_run_file(int fd, uint64_t size, size_t part, size_t nparts, stats_
     stats_study_free(s);
     return rc;
 }
+
+/* ---- a table encrypted straight into a file ---- */
+typedef struct {
+    FILE *f;
+    int err;
+} file_sink_t;
+
+static int put_ct(FILE *f, const ckks_ciphertext_t *ct)
+{
+    void *b;
+    size_t l;
+    int crc = ckks_write_ciphertext(ct, 1, &b, &l);
+    if (crc) return ckks_fail(crc, "table");
+    int rc = fwrite(b, 1, l, f) == l ? STATS_OK : STATS_EIO;
+    free(b);
+    return rc;
+}
+
+static int file_sink(void *arg, size_t k, const ckks_ciphertext_t *z, const ckks_ciphertext_t *m)
+{
+    (void)k;
+    file_sink_t *fs = arg;
+    int rc = put_ct(fs->f, z);
+    if (!rc) rc = put_ct(fs->f, m);
+    if (rc == STATS_EIO) stats_set_error("table: write failed: %s", strerror(errno));
+    return rc;
+}
+
+int stats_table_write_file(const stats_study_t *s, FILE *f, const stats_table_t *t, const stats_layout_t *lay,
+                           double scale, stats_progress_fn progress, void *arg)
+{
+    if (!s || !f || !t || !lay) return STATS_EINVAL;
+    buf_t hdr = {0};
+    put(&hdr, s->digest, 32);
+    put_u64(&hdr, lay->nrows);
+    put_u64(&hdr, lay->chunks);
+    void *fr = NULL;
+    size_t fl = 0;
+    int crc = hdr.err ? CKKS_ENOMEM : ckks_frame_write(s->ctx, STATS_OBJ_TABLE, hdr.p, hdr.len, &fr, &fl);
+    free(hdr.p);
+    if (crc) return ckks_fail(crc, "table header");
+    int rc = fwrite(fr, 1, fl, f) == fl ? STATS_OK : STATS_EIO;
+    free(fr);
+    if (rc) {
+        stats_set_error("table: write failed: %s", strerror(errno));
+        return rc;
+    }
+    file_sink_t fs = {f, 0};
+    return stats_encrypt_each(s->ctx, s->pk, NULL, t, lay, scale, file_sink, &fs, progress, arg);
+}
