@@ -463,7 +463,7 @@ Test(stats_encrypted, result_is_byte_identical_for_any_thread_count, .timeout = 
     size_t first_len = 0;
     stats_counts_t c1 = {0};
     for (int threads = 1; threads <= 3; threads++) {
-        char v[8];
+        char v[16];
         snprintf(v, sizeof v, "%d", threads);
         setenv("HESTAT_THREADS", v, 1);
         stats_enc_result_t *res;

@@ -322,7 +322,7 @@ static int launch_tables(srv_jobs_t *j, const srv_job_t *job, const stats_study_
             if (!q) break;
             names = q;
         }
-        snprintf(names[count++], sizeof names[0], "%s", e->d_name);
+        snprintf(names[count++], sizeof names[0], "%.*s", SRV_ID_LEN + 4, e->d_name); /* a table name: ID.hst */
     }
     if (d) closedir(d);
     if (!count) {
