@@ -62,6 +62,15 @@ static void add_written(bytes_t *b, int rc, void *buf, size_t len)
     free(buf);
 }
 
+/* Sequenced: the writer fills w and wl before add_written reads them. */
+#define ADD_WRITTEN(b, writer_call)           \
+    do {                                      \
+        void *w = NULL;                       \
+        size_t wl = 0;                        \
+        int rc_ = (writer_call);              \
+        add_written((b), rc_, w, wl);         \
+    } while (0)
+
 static int done(bytes_t *b, void **out, size_t *len)
 {
     if (b->err) {
@@ -142,16 +151,15 @@ void stats_mp_draft_free(stats_mp_draft_t *d)
 
 static int draft_frames(const stats_mp_draft_t *d, bytes_t *b)
 {
-    void *f = NULL, *schema = NULL;
-    size_t fl = 0, slen = 0;
-    add_written(b, ckks_write_params(d->ctx, &f, &fl), f, fl);
+    void *schema = NULL;
+    size_t slen = 0;
+    ADD_WRITTEN(b, ckks_write_params(d->ctx, &w, &wl));
     int rc = stats_schema_payload(&d->layout, &schema, &slen);
     if (rc) {
         b->err = rc;
         return rc;
     }
-    f = NULL;
-    add_written(b, ckks_frame_write(d->ctx, STATS_OBJ_SCHEMA, schema, slen, &f, &fl), f, fl);
+    ADD_WRITTEN(b, ckks_frame_write(d->ctx, STATS_OBJ_SCHEMA, schema, slen, &w, &wl));
     free(schema);
     bytes_t p = {0};
     add(&p, draft_magic, 8);
@@ -162,11 +170,9 @@ static int draft_frames(const stats_mp_draft_t *d, bytes_t *b)
     add_u32(&p, 0);
     for (size_t i = 0; i < d->nelts; i++) add_u32(&p, d->elts[i]);
     if (p.err) b->err = p.err;
-    f = NULL;
-    if (!p.err) add_written(b, ckks_frame_write(d->ctx, STATS_OBJ_MP_DRAFT, p.p, p.len, &f, &fl), f, fl);
+    if (!p.err) ADD_WRITTEN(b, ckks_frame_write(d->ctx, STATS_OBJ_MP_DRAFT, p.p, p.len, &w, &wl));
     free(p.p);
-    f = NULL;
-    add_written(b, ckks_write_public_key(d->analyst_pk, &f, &fl), f, fl);
+    ADD_WRITTEN(b, ckks_write_public_key(d->analyst_pk, &w, &wl));
     return b->err;
 }
 
@@ -409,17 +415,12 @@ int stats_mp_bundle_write(const ckks_context_t *ctx, const unsigned char bind[32
     add_u32(&h, (uint32_t)parties);
     add_u32(&h, (uint32_t)b->count);
     add(&h, b->result, 32);
-    void *w = NULL;
-    size_t wl = 0;
     if (h.err) f.err = h.err;
-    else add_written(&f, ckks_frame_write(ctx, STATS_OBJ_MP_BUNDLE, h.p, h.len, &w, &wl), w, wl);
+    else ADD_WRITTEN(&f, ckks_frame_write(ctx, STATS_OBJ_MP_BUNDLE, h.p, h.len, &w, &wl));
     free(h.p);
     uint8_t tag[32];
     share_tag(bind, b->round, b->party, b->result, tag);
-    for (size_t i = 0; i < b->count && !f.err; i++) {
-        w = NULL;
-        add_written(&f, ckks_mp_share_write(b->shares[i], tag, &w, &wl), w, wl);
-    }
+    for (size_t i = 0; i < b->count && !f.err; i++) ADD_WRITTEN(&f, ckks_mp_share_write(b->shares[i], tag, &w, &wl));
     return done(&f, out, len);
 }
 
