@@ -5,6 +5,7 @@
 #   make test          the Criterion suite (once per SIMD backend for ntt/)
 #   make bench         Google Benchmark harness, table + build/bench/ntt.json
 #   make demo          the best end-to-end run that exists
+#   make demo-multiparty   the same with three data parties holding key shares (CSV= works too)
 #   make python        pip install ./python (the hestat package, libhestat.so inside)
 #   make python-test   its pytest suite and the HTML report in headless Chromium (make test runs them)
 #   make report-shot   build/demo/report.png: a screenshot of make demo's report.html
@@ -83,7 +84,7 @@ SAN_STATIC := $(SAN)/lib/libhestat.a
 SAN_APPS  := $(patsubst apps/%.c,$(SAN)/bin/%,$(APP_SRCS))
 
 .SECONDARY:
-.PHONY: python python-test report-shot docker-test all lib test bench demo sanitize sanitize-build fuzz-build fuzz-seeds install uninstall clean deps vectors vectors-check fuzz
+.PHONY: python python-test report-shot docker-test all lib test bench demo demo-multiparty sanitize sanitize-build fuzz-build fuzz-seeds install uninstall clean deps vectors vectors-check fuzz
 .DEFAULT_GOAL := all
 
 all: lib $(APPS)
@@ -212,6 +213,10 @@ CSV ?=
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh $(BUILD)/bin $(BUILD)/demo $(CSV)
+
+demo-multiparty: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/demo-multiparty.sh $(BUILD)/bin $(BUILD)/demo-multiparty $(CSV)
 
 # The report page of make demo as a PNG (headless Chromium, no network).
 report-shot:

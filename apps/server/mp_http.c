@@ -488,6 +488,8 @@ static int validate(srv_mp_upload_t *u, const char *result)
             else if ((rc = stats_mp_read_keyswitch(st, r, digest, u->party, buf, len, &b)))
                 up_fail(u, 400, "not party %d's key-switch shares of this job's result: %s", u->party, stats_error());
             stats_enc_result_free(r);
+            stats_mp_bundle_free(b); /* before the study may leave the cache */
+            b = NULL;
         }
         free(rbuf);
         if (e) srv_cache_release(&u->s->cache, e);
@@ -500,6 +502,8 @@ static int validate(srv_mp_upload_t *u, const char *result)
                                             buf, len, &b)))
             up_fail(u, 400, "not party %d's round-%d shares for this draft: %s", u->party, u->kind == SRV_MP_ROUND1 ? 1 : 2,
                     stats_error());
+        stats_mp_bundle_free(b); /* before its context goes with the draft */
+        b = NULL;
         stats_mp_draft_free(d);
     }
     stats_mp_bundle_free(b);
