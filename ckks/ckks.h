@@ -393,9 +393,9 @@ int ckks_mkdir_p(const char *path, int mode);
  *        an ephemeral ternary u_i per party, round 2 from the round-1 sum);
  *   GKG  one round per Galois element: the key for sigma_g(s) under s;
  *   PCKS public-key switching of a result ciphertext from s to an analyst's
- *        ordinary public key, each share carrying uniform smudging noise of
- *        2^smudge_bits so it reveals nothing of its party's s_i (the noise
- *        analysis is docs/multiparty.md).
+ *        ordinary public key, each share carrying Gaussian smudging noise
+ *        (standard deviation 2^smudge_bits) that floods the result's
+ *        secret-dependent noise (the analysis is docs/multiparty.md).
  * Keys are in the single-key format (SEAL's gadget: one digit per data
  * prime, special prime last), so evaluation, serialization and the stats
  * layer use them unchanged; CKG and GKG keys keep SEAL seeds for their a
@@ -437,8 +437,8 @@ int ckks_mp_rkg_round2(const ckks_secret_key_t *si, const ckks_secret_key_t *ui,
 int ckks_mp_gkg_share(const ckks_secret_key_t *si, const uint8_t seed[CKKS_MP_SEED_BYTES], uint32_t galois_elt,
                       ckks_mp_share_t **out);
 /* Share of the switch of ct (size 2) from s to the target public key.
- * smudge_bits in [0, 62]: each coefficient of the share's first polynomial
- * gets uniform noise in [-2^smudge_bits, 2^smudge_bits]. */
+ * smudge_bits in [0, 50]: each coefficient of the share's first polynomial
+ * gets rounded Gaussian noise of standard deviation 2^smudge_bits. */
 int ckks_mp_pcks_share(const ckks_secret_key_t *si, const ckks_public_key_t *target, const ckks_ciphertext_t *ct,
                        int smudge_bits, ckks_mp_share_t **out);
 

@@ -91,12 +91,17 @@ void ckks_expand_seed(const ckks_context_t *ctx, const unsigned char seed[32], s
                       uint64_t *out);
 void ckks_sample_ternary(ckks_stream_t *st, size_t n, int8_t *out);
 void ckks_sample_cbd(ckks_stream_t *st, size_t n, int8_t *out);
+/* Rounded Gaussian integers of standard deviation 2^bits (bits 0..50):
+ * multiparty smudging noise. */
+void ckks_sample_gauss(ckks_stream_t *st, size_t n, int bits, int64_t *out);
 
 /* ---- poly.c: RNS helpers over np primes (prime-major, N words per prime) ---- */
 /* Signed small coefficients -> RNS -> NTT form. */
 void ckks_small_to_ntt(const ckks_context_t *ctx, const int8_t *v, size_t np, uint64_t *out);
 void ckks_poly_ntt(const ckks_context_t *ctx, uint64_t *p, size_t np);
 void ckks_poly_intt(const ckks_context_t *ctx, uint64_t *p, size_t np);
+/* Signed 64-bit coefficients -> RNS -> NTT form. */
+void ckks_wide_to_ntt(const ckks_context_t *ctx, const int64_t *v, size_t np, uint64_t *out);
 /* p has np primes (NTT form); divides by the last prime with rounding and
  * leaves np-1 primes (SEAL's divide_and_round_q_last_ntt). */
 int ckks_poly_divide_round_last(const ckks_context_t *ctx, uint64_t *p, size_t np);
@@ -147,6 +152,12 @@ enum {
     CKKS_SCRATCH_COUNT
 };
 uint64_t *ckks_scratch(int slot, size_t words);
+
+/* multiparty.c: polynomials of a share of this kind and shape (0: not a
+ * shape this context makes), and a zero share of that shape. */
+size_t ckks_mp_share_polys(const ckks_context_t *ctx, int kind, size_t nprimes, uint32_t elt);
+int ckks_mp_share_new_shape(const ckks_context_t *ctx, int kind, size_t nprimes, uint32_t elt,
+                            ckks_mp_share_t **out);
 
 /* Scales equal up to a few ulps (SEAL's are_close). */
 int ckks_scales_close(double a, double b);

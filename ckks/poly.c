@@ -17,6 +17,20 @@ void ckks_small_to_ntt(const ckks_context_t *ctx, const int8_t *v, size_t np, ui
     }
 }
 
+void ckks_wide_to_ntt(const ckks_context_t *ctx, const int64_t *v, size_t np, uint64_t *out)
+{
+    for (size_t i = 0; i < np; i++) {
+        const uint64_t q = ctx->primes[i];
+        uint64_t *o = out + i * ctx->n;
+        for (size_t t = 0; t < ctx->n; t++) {
+            uint64_t mag = v[t] < 0 ? (uint64_t)0 - (uint64_t)v[t] : (uint64_t)v[t];
+            uint64_t r = mag % q;
+            o[t] = v[t] < 0 && r ? q - r : r;
+        }
+        ntt_forward(ctx->ntt[i], o);
+    }
+}
+
 void ckks_poly_ntt(const ckks_context_t *ctx, uint64_t *p, size_t np)
 {
     const int nt = ctx->threads;

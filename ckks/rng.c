@@ -5,6 +5,7 @@
  * polynomials that must be re-derived from 32 bytes (compact ciphertexts).
  * Never xxHash, never rand().
  */
+#include <math.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -123,5 +124,20 @@ void ckks_sample_cbd(ckks_stream_t *st, size_t n, int8_t *out)
         int a = popcount21(r);
         int b = popcount21(r >> 21);
         out[t] = (int8_t)(a - b);
+    }
+}
+
+void ckks_sample_gauss(ckks_stream_t *st, size_t n, int bits, int64_t *out)
+{
+    /* Box-Muller on 53-bit uniforms from the stream (u1 in (0, 1]), rounded
+     * to the nearest integer: a rounded Gaussian of standard deviation
+     * 2^bits. Both outputs of each pair are used. */
+    const double sigma = ldexp(1.0, bits), two_pi = 6.283185307179586;
+    for (size_t i = 0; i < n; i += 2) {
+        double u1 = (double)((next_u64(st) >> 11) + 1) * 0x1p-53;
+        double u2 = (double)(next_u64(st) >> 11) * 0x1p-53;
+        double r = sigma * sqrt(-2.0 * log(u1));
+        out[i] = (int64_t)llround(r * cos(two_pi * u2));
+        if (i + 1 < n) out[i + 1] = (int64_t)llround(r * sin(two_pi * u2));
     }
 }

@@ -564,3 +564,52 @@ int ckks_frame_open(const ckks_context_t *ctx, const void *buf, size_t len, uint
     *plen = f.length;
     return CKKS_OK;
 }
+
+/* ---- multiparty shares: u32 kind | u32 Galois element | u32 polynomials |
+ * u32 primes | 32-byte tag | the words. ---- */
+int ckks_mp_share_write(const ckks_mp_share_t *sh, const uint8_t tag[32], void **buf, size_t *len)
+{
+    if (!sh || !tag || !buf || !len) return CKKS_EINVAL;
+    const ckks_context_t *ctx = sh->ctx;
+    const size_t words = sh->npolys * sh->nprimes * ctx->n, plen = 48 + words * 8;
+    size_t total;
+    uint8_t *p = new_frame(CKKS_OBJ_MP_SHARE, 0, ckks_params_hash(ctx), plen, &total);
+    if (!p) return CKKS_ENOMEM;
+    uint8_t *q = p + CKKS_HEADER_BYTES;
+    uint32_t head[4] = {(uint32_t)sh->kind, sh->elt, (uint32_t)sh->npolys, (uint32_t)sh->nprimes};
+    memcpy(q, head, 16);
+    memcpy(q + 16, tag, 32);
+    memcpy(q + 48, sh->data, words * 8);
+    seal_frame(p, plen);
+    *buf = p;
+    *len = total;
+    return CKKS_OK;
+}
+
+int ckks_mp_share_read(const ckks_context_t *ctx, const void *buf, size_t len, ckks_mp_share_t **out,
+                       uint8_t tag[32])
+{
+    if (!ctx || !out || !tag) return CKKS_EINVAL;
+    *out = NULL;
+    frame_t f;
+    int rc = open_frame(ctx, buf, len, CKKS_OBJ_MP_SHARE, &f);
+    if (rc) return rc;
+    if (f.flags || f.length < 48) return CKKS_EFORMAT;
+    uint32_t head[4];
+    memcpy(head, f.payload, 16);
+    size_t np = ckks_mp_share_polys(ctx, (int)head[0], head[3], head[1]);
+    if (!np || np != head[2]) return CKKS_EFORMAT;
+    const size_t words = np * head[3] * ctx->n;
+    if (f.length != 48 + words * 8) return CKKS_EFORMAT;
+    ckks_mp_share_t *sh;
+    rc = ckks_mp_share_new_shape(ctx, (int)head[0], head[3], head[1], &sh);
+    if (rc) return rc;
+    rc = take_words(ctx, f.payload + 48, head[3], words, sh->data);
+    if (rc) {
+        ckks_mp_share_free(sh);
+        return rc;
+    }
+    memcpy(tag, f.payload + 16, 32);
+    *out = sh;
+    return CKKS_OK;
+}
