@@ -482,13 +482,13 @@ static int bundle_header(const expect_t *x, const uint8_t *p, size_t plen, int *
                         (unsigned)parties, x->party, x->parties);
         return STATS_ESCHEMA;
     }
-    if (count != x->count) {
-        stats_set_error("share bundle: %u shares where %zu were expected", (unsigned)count, x->count);
-        return STATS_ESCHEMA;
-    }
     static const unsigned char zero[32];
     if (sodium_memcmp(p + 56, x->result ? x->result : zero, 32)) {
         stats_set_error("share bundle: made for another result (its result digest differs)");
+        return STATS_ESCHEMA;
+    }
+    if (count != x->count) {
+        stats_set_error("share bundle: %u shares where %zu were expected", (unsigned)count, x->count);
         return STATS_ESCHEMA;
     }
     *party = (int)pu;

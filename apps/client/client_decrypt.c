@@ -155,6 +155,12 @@ static int decrypt_file(const stats_study_t *s, const ckks_secret_key_t *sk, con
     int rc = stats_result_read(s, buf, len, &r);
     free(buf);
     if (rc) return client_stats_fail(in, rc);
+    if (s->parties && !r->released) {
+        stats_enc_result_free(r);
+        return client_fail(in, "a result of a multiparty study still under the parties' collective key: it is "
+                               "decrypted once every party's key-switch shares have released it to the analyst "
+                               "(mp-share, then mp-release)");
+    }
     rc = stats_decrypt(s->ctx, sk, r, res);
     stats_enc_result_free(r);
     if (rc) return client_stats_fail("decrypt", rc);
