@@ -56,8 +56,17 @@ done
 [ -n "$url" ] || { echo "demo: the server did not start"; cat "$work/server.log"; exit 1; }
 echo "server: $url (spool $work/spool)"
 
+# The statistics of make demo: histograms, a regression and tests with the Framingham columns.
+has() { head -n 1 "$csv" | tr -d '\r"' | tr ',' '\n' | grep -qx "$1"; }
+stats=
+if has age && has sysBP && has BMI; then stats="mean,var,corr,hist:age:30:40:50:60:70,regress:sysBP~age+BMI"; fi
+if [ -n "$stats" ] && has education && has TenYearCHD; then
+    stats="$stats,table:education:TenYearCHD,ttest:sysBP:TenYearCHD"
+fi
+
 t1=$(now)
-study=$("$C" mp-draft --schema "$csv" --parties 3 --keys "$work/analyst" --server "$url" | sed -n 's/^study //p')
+study=$("$C" mp-draft --schema "$csv" --parties 3 --keys "$work/analyst" --server "$url" ${stats:+--stats "$stats"} |
+        sed -n 's/^study //p')
 [ -n "$study" ] || { echo "demo: no study id"; exit 1; }
 echo "analyst: draft uploaded, study $study ($(size "$work/analyst/draft.hst"))"
 t2=$(now)
@@ -83,7 +92,7 @@ done
 t7=$(now)
 "$C" mp-release --server "$url" --study-id "$study" --job "$job" --out "$work/released.hst" > /dev/null
 "$C" decrypt --keys "$work/analyst" --in "$work/released.hst" --out "$out/decrypted_results.csv" \
-    --compare "$csv" --print
+    --compare "$csv" --print --html "$out/report.html" ${stats:+--stats "$stats"}
 t8=$(now)
 echo
 echo "phases: draft $(elapsed "$t1" "$t2") | key round 1 (3 parties) $(elapsed "$t2" "$t3") |" \
@@ -98,4 +107,4 @@ for i in 1 2 3; do
 done
 echo "downloads: round-1 sum $(size "$work/party1/round1-sum.hst") per party, study $(size "$work/analyst/study.hst")," \
      "result $(size "$work/result.hst")"
-echo "decrypted statistics: $out/decrypted_results.csv"
+echo "decrypted statistics: $out/decrypted_results.csv, as a page: $out/report.html"
