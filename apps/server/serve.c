@@ -491,7 +491,7 @@ static enum MHD_Result first_call(request_t *r, const char *url, const char *met
     case R_JOB_MP:
     case R_RELEASE: return defer(r, task_mp);
     case R_MP_GET:
-        snprintf(r->what, sizeof r->what, "%s", parts[3]);
+        snprintf(r->what, sizeof r->what, "%.15s", parts[3]); /* draft, round1 or study (route_of) */
         return defer(r, task_mp);
     case R_MP_UPLOAD:
     case R_SHARE_UPLOAD:
