@@ -118,6 +118,7 @@ Test(mp_stats, two_party_study_files_and_refusals, .timeout = 300)
     cr_expect_eq(d2->smudge_bits, STATS_MP_SMUDGE_BITS);
     cr_expect_arr_eq(f.study->draft_digest, f.d->digest, 32);
     cr_expect_eq(f.study->parties, 2);
+    stats_mp_draft_free(d2);
     /* A draft with anything after it, or cut anywhere, is refused. */
     for (size_t cut = 0; cut < dlen; cut += dlen / 97 + 1) {
         stats_mp_draft_t *x = NULL;
@@ -185,8 +186,8 @@ Test(mp_stats, two_party_study_files_and_refusals, .timeout = 300)
         refused_keys(f.d, STATS_MP_ROUND2, -1, bad, f.r2len[0], "a flipped byte");
     }
     free(bad);
+    ckks_secret_key_free(g.analyst); /* before its context goes with the draft */
     stats_mp_draft_free(g.d);
-    ckks_secret_key_free(g.analyst);
 
     /* The study's single-key twin reads results without the released flag only. */
     stats_study_free(back);
