@@ -267,6 +267,11 @@ static int keygen_http(const client_opts_t *o, const char *token)
     stats_mp_draft_t *d;
     if (load_draft(draft, &d)) return 1;
     int err = 0;
+    if (round == 1) { /* what the party agrees to: compare the digest with the analyst's (mp-draft prints it) */
+        printf("draft of study %s: %d parties, smudging sd 2^%d, digest ", o->study_id, d->parties, d->smudge_bits);
+        for (int i = 0; i < 8; i++) printf("%02x", d->digest[i]);
+        printf("...\n");
+    }
     if (round == 1) err = round1(o, d, out);
     else err = url_of(url, sizeof url, o, "mp/round1") || client_call("GET", url, token, NULL, sum, 200, NULL) ||
                round2(o, d, sum, out);
