@@ -138,6 +138,21 @@ static int present(const srv_server_t *s, const char *study, const char *job, in
     return n;
 }
 
+/* The K parties' files of a round (job NULL) or of a job's key switch, in
+ * party order: malloc'd paths (free the returned block), files[] into them. */
+static char *party_files(const srv_server_t *s, const char *study, const char *job, int round, int parties,
+                         const char **files)
+{
+    char *paths = malloc((size_t)parties * SRV_PATH_MAX);
+    for (int p = 1; paths && p <= parties; p++) {
+        char *path = paths + (size_t)(p - 1) * SRV_PATH_MAX;
+        if (job ? share_file(s, study, job, p, path, SRV_PATH_MAX) : party_file(s, study, round, p, path, SRV_PATH_MAX))
+            path[0] = 0;
+        files[p - 1] = path;
+    }
+    return paths;
+}
+
 static int write_file(const char *path, void *buf, size_t len)
 {
     int rc = ckks_file_write(path, buf, len, 0644);
@@ -156,31 +171,26 @@ static unsigned advance(srv_server_t *s, const char *study, const stats_mp_draft
         return error_json(json, 500, "spool path too long");
     if (!exists(sum) && present(s, study, NULL, 1, d->parties, have) == d->parties) {
         const char *files[STATS_MP_MAX_PARTIES];
-        char paths[STATS_MP_MAX_PARTIES][SRV_PATH_MAX];
-        for (int p = 1; p <= d->parties; p++) {
-            party_file(s, study, 1, p, paths[p - 1], sizeof paths[p - 1]);
-            files[p - 1] = paths[p - 1];
-        }
+        char *paths = party_files(s, study, NULL, 1, d->parties, files);
         stats_mp_bundle_t *b = NULL;
         void *buf = NULL;
         size_t len = 0;
-        if (srv_mp_sum_files(d, NULL, NULL, NULL, STATS_MP_ROUND1, files, (size_t)d->parties, &b, err, sizeof err))
-            return error_json(json, 500, "round-1 sum: %s", err);
+        int oom = !paths, bad = oom || srv_mp_sum_files(d, NULL, NULL, NULL, STATS_MP_ROUND1, files, (size_t)d->parties,
+                                                        &b, err, sizeof err);
+        free(paths);
+        if (bad) return error_json(json, 500, "round-1 sum: %s", oom ? "out of memory" : err);
         int rc = stats_mp_bundle_write(d->ctx, d->digest, d->parties, b, &buf, &len);
         stats_mp_bundle_free(b);
         if (rc || write_file(sum, buf, len)) return error_json(json, 500, "cannot store the round-1 sum");
     }
     if (exists(sum) && !exists(final) && present(s, study, NULL, 2, d->parties, have) == d->parties) {
         const char *files[STATS_MP_MAX_PARTIES];
-        char paths[STATS_MP_MAX_PARTIES][SRV_PATH_MAX];
-        for (int p = 1; p <= d->parties; p++) {
-            party_file(s, study, 2, p, paths[p - 1], sizeof paths[p - 1]);
-            files[p - 1] = paths[p - 1];
-        }
+        char *paths = party_files(s, study, NULL, 2, d->parties, files);
         void *buf = NULL;
         size_t len = 0;
-        if (srv_mp_study(d, sum, files, (size_t)d->parties, &buf, &len, err, sizeof err))
-            return error_json(json, 500, "building the study: %s", err);
+        int oom = !paths, bad = oom || srv_mp_study(d, sum, files, (size_t)d->parties, &buf, &len, err, sizeof err);
+        free(paths);
+        if (bad) return error_json(json, 500, "building the study: %s", oom ? "out of memory" : err);
         if (write_file(final, buf, len)) return error_json(json, 500, "cannot store the study");
     }
     return 0;
@@ -292,15 +302,14 @@ static unsigned release_file(srv_server_t *s, const char *study, const char *job
         return 409;
     }
     const char *files[STATS_MP_MAX_PARTIES];
-    char paths[STATS_MP_MAX_PARTIES][SRV_PATH_MAX];
-    for (int p = 1; p <= st->parties; p++) {
-        share_file(s, study, job, p, paths[p - 1], sizeof paths[p - 1]);
-        files[p - 1] = paths[p - 1];
-    }
+    char *paths = party_files(s, study, job, 0, st->parties, files);
     void *buf = NULL;
     size_t len = 0;
     pthread_mutex_lock(&mp_lock);
-    int bad = !exists(out) && srv_mp_release(st, result, files, (size_t)st->parties, &buf, &len, err, sizeof err);
+    int bad = !paths ? snprintf(err, sizeof err, "out of memory") || 1
+                     : !exists(out) && srv_mp_release(st, result, files, (size_t)st->parties, &buf, &len, err,
+                                                      sizeof err);
+    free(paths);
     if (!bad && buf && write_file(out, buf, len)) bad = snprintf(err, sizeof err, "cannot store the release") || 1;
     pthread_mutex_unlock(&mp_lock);
     srv_cache_release(&s->cache, e);
