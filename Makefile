@@ -229,7 +229,9 @@ report-shot:
 # ---- libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=20] ------------------------
 # seal_reader, hestat_format: the ckks readers (SEAL's format, hestat's);
 # stats_study, stats_table, stats_result, stats_job, stats_stream: the
-# stats/io.c readers every HTTP upload goes through (fuzz/fuzz_stats.h).
+# stats/io.c readers every HTTP upload goes through (fuzz/fuzz_stats.h);
+# stats_mp: the multiparty draft and share-bundle readers (self-seeding: its
+# inputs edit real files).
 # Seeds are real files (fuzz_seeds); the corpora grow under $(FUZZ)/corpus/;
 # tests/fuzz-regressions/NAME/ inputs run first on every run. Each target runs
 # FUZZ_SECONDS (scripts/fuzz-long.sh --time); scripts/fuzz-long.sh alone runs
@@ -238,7 +240,7 @@ FUZZ      := $(BUILD)/fuzz
 FUZZ_CC   ?= clang
 FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_SECONDS ?= 20
-FUZZ_NAMES := seal_reader hestat_format stats_study stats_table stats_result stats_job stats_stream
+FUZZ_NAMES := seal_reader hestat_format stats_study stats_table stats_result stats_job stats_stream stats_mp
 FUZZ_TARGETS := $(FUZZ_NAMES:%=$(FUZZ)/fuzz_%)
 FUZZ_HEADERS := fuzz/fuzz_common.h fuzz/fuzz_stats.h
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ)/obj/%.o)

@@ -228,6 +228,18 @@ Test(mp_http, three_parties_over_http, .timeout = 600, .fini = cleanup)
     cr_expect_eq(post_status("P1/round1.hst", path), 400, "party 1's shares sent as party 3's");
     snprintf(path, sizeof path, "/studies/%s/tables", id);
     cr_expect_eq(post_status("full.csv", path), 409, "a table before the study is built");
+    /* Party 1's shares offered to another study's draft (same schema, same parameters). */
+    char other[64] = "";
+    cr_assert_eq(sh("cd %s && %s mp-draft --schema full.csv --parties 3 --keys B --server %s | sed -n 's/^study //p' > other",
+                    dir, C, base), 0);
+    snprintf(cmd, sizeof cmd, "%s/other", dir);
+    p = fopen(cmd, "r");
+    cr_assert_not_null(p);
+    cr_assert_not_null(fgets(other, sizeof other, p));
+    fclose(p);
+    other[strcspn(other, "\n")] = 0;
+    snprintf(path, sizeof path, "/studies/%s/mp/round1?party=1", other);
+    cr_expect_eq(post_status("P1/round1.hst", path), 400, "shares of another study's draft");
     /* A restart between the rounds: the protocol resumes from the spool. */
     stop_server();
     start_server();
