@@ -66,6 +66,15 @@ HEADERS   := $(wildcard ntt/ntt.h ckks/ckks.h stats/stats.h)
 PKGS      := gmp fftw3 libsodium libxxhash libzstd zlib libb2 libcrypto libmicrohttpd libcurl jansson gsl
 EXT_LIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lgmp -lfftw3 -lsodium -lxxhash -lzstd -lz -lb2 -lcrypto -lmicrohttpd -lcurl -ljansson -lgsl -lgslcblas) -lcsv
 
+# MPI (optional): Open MPI found by pkg-config (ompi-c) or its mpicc wrapper;
+# without it hestat-server builds without MPI support and says so when run
+# under mpirun.
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link 2>/dev/null)
+ifneq ($(strip $(MPI_LIBS)),)
+  MPI_DEFS := -DHESTAT_HAVE_MPI=1
+endif
+
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 APP_COMMON_OBJS := $(APP_COMMON_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -104,6 +113,8 @@ $(BUILD)/obj/%.o: %.cc
 
 $(BUILD)/obj/ntt/avx2.o $(SAN)/obj/ntt/avx2.o: EXTRA_CFLAGS = $(AVX2_FLAGS)
 $(BUILD)/obj/ntt/avx512.o $(SAN)/obj/ntt/avx512.o: EXTRA_CFLAGS = $(AVX512_FLAGS)
+$(BUILD)/obj/apps/server/mpi.o $(SAN)/obj/apps/server/mpi.o: EXTRA_CFLAGS = $(MPI_DEFS) $(MPI_CFLAGS)
+$(BUILD)/bin/hestat-server $(SAN)/bin/hestat-server $(TESTBIN) $(SAN)/hestat-tests: LDLIBS += $(MPI_LIBS)
 
 $(STATIC): $(LIB_OBJS)
 	@mkdir -p $(@D)

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -219,16 +220,38 @@ static int parse(int argc, char **argv, client_opts_t *o)
     return 0;
 }
 
+/* Written a block of rows at a time (memory does not grow with --rows) into
+ * a temporary file renamed over FILE at the end: never a partial FILE. */
 static int cmd_sample(const client_opts_t *o)
 {
     if (!o->out || !o->rows) return client_usage_error("sample needs --rows and --out", NULL);
-    stats_table_t *t;
-    int rc = stats_generate_framingham(o->rows, o->seed, &t);
-    if (rc) return client_stats_fail("sample", rc);
-    rc = stats_write_csv(t, o->out);
-    stats_table_free(t);
-    if (rc) return client_fail(o->out, strerror(errno));
-    return 0;
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", o->out) >= (int)sizeof tmp) return client_fail(o->out, "path too long");
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
+        return client_fail(o->out, strerror(errno));
+    }
+    fchmod(fd, 0644);
+    stats_generator_t *g;
+    int rc = stats_generator_new(o->seed, &g);
+    for (size_t done = 0; !rc && done < o->rows;) {
+        size_t n = o->rows - done < 65536 ? o->rows - done : 65536;
+        stats_table_t *t;
+        rc = stats_generator_next(g, n, &t);
+        if (!rc) rc = stats_write_csv_rows(t, f, done == 0);
+        stats_table_free(t);
+        done += n;
+    }
+    stats_generator_free(g);
+    int io = fflush(f) || fsync(fileno(f));
+    if (fclose(f)) io = 1;
+    if (!rc && !io && !rename(tmp, o->out)) return 0;
+    int saved = errno;
+    unlink(tmp);
+    if (rc && rc != STATS_EIO) return client_stats_fail("sample", rc);
+    return client_fail(o->out, strerror(saved));
 }
 
 /* Every value within its column's range [-F, F]; the first that is not is

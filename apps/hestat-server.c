@@ -8,6 +8,9 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,6 +27,12 @@ static const char *usage_text =
     "  compute   read a job file (hestat-client job: study + encrypted tables +\n"
     "            the statistics wanted), compute, write the encrypted result\n"
     "            atomically. Prints the work done (rotations, relinearizations).\n"
+    "            Chunks are computed in parallel (HESTAT_THREADS, default every\n"
+    "            processor); the result is the same bytes for any thread count.\n"
+    "            Under MPI, mpirun -n K hestat-server compute JOB --out RESULT\n"
+    "            splits every table's chunks across the K ranks and reduces\n"
+    "            their partial sums to rank 0, which writes RESULT: the same\n"
+    "            bytes as one process. (MPI support: %s.)\n"
     "\n"
     "       hestat-server serve [options]\n"
     "\n"
@@ -64,6 +73,11 @@ static const char *usage_text =
     "    --threads N            HTTP threads, each serving many connections (default 4)\n"
     "    --cached-studies N     parsed studies kept in memory (default 2; about 35 MB\n"
     "                           each at the default parameters)\n"
+    "    --launcher 'CMD ARGS'  run each job (not glm rounds) as CMD ARGS hestat-server\n"
+    "                           compute JOBFILE --out RESULT, e.g. 'mpirun -n 4\n"
+    "                           --hostfile hosts' (words split at blanks, no shell);\n"
+    "                           a non-zero exit fails the job with the last line of\n"
+    "                           spool/ID/jobs/JOB.launch.log\n"
     "\n"
     "       hestat-server mp-combine --draft DRAFT --out ROUND1_SUM R1_1 .. R1_K\n"
     "       hestat-server mp-combine --draft DRAFT --round1 ROUND1_SUM --out STUDY R2_1 .. R2_K\n"
@@ -149,6 +163,12 @@ static int serve_command(int argc, char **argv)
             so.tls_cert = v;
         } else if (!strcmp(a, "--tls-key")) {
             so.tls_key = v;
+        } else if (!strcmp(a, "--launcher")) {
+            if (!v[strspn(v, " \t")] || strlen(v) > 4096) {
+                fprintf(stderr, "hestat-server: --launcher needs a command (e.g. 'mpirun -n 4')\n");
+                return 2;
+            }
+            so.launcher = v;
         } else {
             fprintf(stderr, "hestat-server: unknown option %s (try --help)\n", a);
             return 2;
@@ -163,7 +183,7 @@ int main(int argc, char **argv)
     const char *job = NULL, *out = NULL;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(usage_text, stdout);
+            printf(usage_text, srv_mpi_available() ? "built in" : "not built in: install libopenmpi-dev and rebuild");
             return 0;
         }
     if (argc < 2) {
@@ -192,18 +212,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "hestat-server: compute needs JOB and --out RESULT (try --help)\n");
         return 2;
     }
-    void *buf, *res;
-    size_t len, rlen;
-    int rc = ckks_file_read(job, MAX_JOB, &buf, &len);
-    if (rc) {
-        fprintf(stderr, "hestat-server: %s: %s\n", job, rc == CKKS_EIO ? strerror(errno) : ckks_strerror(rc));
+    if (srv_mpi_launched()) return srv_mpi_compute(job, out, MAX_JOB);
+    void *res;
+    size_t rlen;
+    /* Read as it is used (stats_job_run_file): memory stays a few chunks. */
+    int fd = open(job, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "hestat-server: %s: %s\n", job, fd < 0 ? strerror(errno) : "not a regular file");
+        if (fd >= 0) close(fd);
         return 1;
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     stats_counts_t counts;
-    rc = stats_job_run(buf, len, &res, &rlen, &counts);
-    free(buf);
+    int rc = stats_job_run_file(fd, (uint64_t)st.st_size, 0, 1, NULL, NULL, &res, &rlen, &counts);
+    close(fd);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (rc) {
         fprintf(stderr, "hestat-server: %s: %s: %s\n", job, stats_strerror(rc), stats_error());

@@ -1,4 +1,5 @@
-/* libFuzzer target: every reader of hestat's own format on arbitrary bytes.
+/* libFuzzer target: every reader of hestat's own format (multiparty shares
+ * included) on arbitrary bytes.
  * Whatever is accepted must write back byte for byte. Seeds: the SEAL
  * vectors converted (make fuzz writes them with fuzz_seeds). */
 #include <stdint.h>
@@ -41,5 +42,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ckks_read_relin_key(ctx, data, size, &rk) == CKKS_OK) ckks_relin_key_free(rk);
     ckks_galois_keys_t *gk;
     if (ckks_read_galois_keys(ctx, data, size, &gk) == CKKS_OK) ckks_galois_keys_free(gk);
+    ckks_mp_share_t *sh;
+    uint8_t tag[32];
+    if (ckks_mp_share_read(ctx, data, size, &sh, tag) == CKKS_OK) {
+        same_bytes(data, size, ckks_mp_share_write(sh, tag, &buf, &len), buf, len);
+        ckks_mp_share_free(sh);
+    }
     return 0;
 }

@@ -82,6 +82,17 @@ static int hestat_format_seeds(const char *vectors)
     ckks_galois_keys_new(sk, &step, 1, 0, &gk);
     if (!ckks_write_galois_keys(gk, &buf, &out_len)) put(t, "galois_keys", buf, out_len);
     ckks_galois_keys_free(gk);
+    /* multiparty shares: a Galois-key share and a key-switch share */
+    uint8_t seed[CKKS_MP_SEED_BYTES] = {1}, tag[32] = {2};
+    ckks_mp_share_t *sh;
+    if (!ckks_mp_gkg_share(sk, seed, ckks_galois_elt_rotate(ctx, 1), &sh)) {
+        if (!ckks_mp_share_write(sh, tag, &buf, &out_len)) put(t, "mp_gkg_share", buf, out_len);
+        ckks_mp_share_free(sh);
+    }
+    if (!ckks_mp_pcks_share(sk, pk, ct, 12, &sh)) {
+        if (!ckks_mp_share_write(sh, tag, &buf, &out_len)) put(t, "mp_pcks_share", buf, out_len);
+        ckks_mp_share_free(sh);
+    }
     ckks_public_key_free(pk);
     ckks_ciphertext_free(sym);
     ckks_plaintext_free(pt);

@@ -8,10 +8,12 @@ PKGS="build-essential g++ make pkg-config clang libclang-rt-14-dev \
 libgmp-dev libfftw3-dev libxxhash-dev libsodium-dev libzstd-dev zlib1g-dev libb2-dev libssl-dev \
 libcriterion-dev libbenchmark-dev libmicrohttpd-dev libcurl4-openssl-dev \
 libjansson-dev libomp-dev libcsv-dev libgsl-dev openssl libjs-chart.js"
-# For the tests only (the Python package's, and the HTML report in a browser);
-# --build leaves them out (the Docker image's build stage).
+# For the tests (the Python package's, the HTML report in a browser) and
+# MPI (optional at build time: with libopenmpi-dev present hestat-server is
+# built with MPI support, and the tests run it under mpirun); --build leaves
+# them out (the Docker image's build stage: a server without MPI).
 TEST_PKGS="python3 python3-numpy python3-pandas python3-pytest python3-pip python3-setuptools \
-python3-wheel chromium"
+python3-wheel chromium openmpi-bin libopenmpi-dev"
 
 quiet=0
 for a in "$@"; do

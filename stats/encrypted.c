@@ -26,7 +26,13 @@
 
 #include "stats/stats.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 void stats_set_error(const char *fmt, ...);
+struct stats_chunk_src;
+void stats_chunk_src_free(struct stats_chunk_src *src);
 
 #define TRY(call)                                                             \
     do {                                                                      \
@@ -77,6 +83,7 @@ int stats_layout_for(const ckks_context_t *ctx, const stats_table_t *t, stats_la
 void stats_enc_table_free(stats_enc_table_t *e)
 {
     if (!e) return;
+    stats_chunk_src_free(e->src);
     for (size_t k = 0; k < e->chunks; k++) {
         if (e->z) ckks_ciphertext_free(e->z[k]);
         if (e->m) ckks_ciphertext_free(e->m[k]);
@@ -272,84 +279,411 @@ static int mul_acc(srv_t *s, const ckks_ciphertext_t *x, const ckks_ciphertext_t
     return rc;
 }
 
-int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
-                  const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk,
-                  stats_enc_result_t **out, stats_counts_t *counts)
+/* One thread's share of the per-chunk work: its own partial sums (size 0
+ * until set) and rotation buffers. Partial sums are added at the end;
+ * ciphertext additions are exact modular sums, so the totals are
+ * byte-identical for any number of threads and any split of the chunks. */
+typedef struct {
+    ckks_ciphertext_t **sums;
+    int *sum_set;
+    ckks_ciphertext_t *rz[8], *rm[8], *rr[8]; /* baby steps a = 1..g-1 */
+    ckks_ciphertext_t *nz[8], *nm[8], *nr[8]; /* giant steps -g b */
+    ckks_ciphertext_t *rchunk, *tmp;
+    stats_counts_t n;
+} chunk_acc_t;
+
+static void acc_free(chunk_acc_t *a, size_t total)
 {
-    if (!ctx || !t || !gk || !out || (job != STATS_JOB_MEANS && job != STATS_JOB_ALL)) return STATS_EINVAL;
-    if (job == STATS_JOB_ALL && !rk) return STATS_EINVAL;
-    *out = NULL;
-    stats_counts_t local = {0};
-    srv_t s = {ctx, rk, gk, counts ? counts : &local};
-    memset(s.n, 0, sizeof *s.n);
-    const stats_layout_t *lay = &t->layout;
-    const size_t S = lay->slots, B = lay->block, g = giant_step(B), K = t->chunks;
-    const size_t nb = (B + g - 1) / g, total = nsums(lay, job);
-    const size_t p = pack_period(lay), per_ct = S / p, npacked = (total + per_ct - 1) / per_ct;
+    for (size_t i = 0; a->sums && i < total; i++) ckks_ciphertext_free(a->sums[i]);
+    free(a->sums);
+    free(a->sum_set);
+    for (size_t i = 0; i < 8; i++) {
+        ckks_ciphertext_free(a->rz[i]);
+        ckks_ciphertext_free(a->rm[i]);
+        ckks_ciphertext_free(a->rr[i]);
+        ckks_ciphertext_free(a->nz[i]);
+        ckks_ciphertext_free(a->nm[i]);
+        ckks_ciphertext_free(a->nr[i]);
+    }
+    ckks_ciphertext_free(a->rchunk);
+    ckks_ciphertext_free(a->tmp);
+    memset(a, 0, sizeof *a);
+}
+
+static int acc_new(const ckks_context_t *ctx, stats_job_t job, size_t total, chunk_acc_t *a)
+{
     int rc = STATS_OK;
-    /* Work ciphertexts. */
-    ckks_ciphertext_t **sums = calloc(total, sizeof *sums);
-    int *sum_set = calloc(total, sizeof *sum_set);
-    ckks_ciphertext_t *rz[8] = {0}, *rm[8] = {0}, *rr[8] = {0}; /* baby steps a = 1..g-1 */
-    ckks_ciphertext_t *nz[8] = {0}, *nm[8] = {0}, *nr[8] = {0}; /* giant steps -g b */
-    ckks_ciphertext_t *rchunk = NULL, *tmp = NULL, *tmp2 = NULL;
-    ckks_plaintext_t *mask = NULL;
-    double *mvals = NULL;
-    stats_enc_result_t *res = NULL;
-    if (!sums || !sum_set || g > 8 || nb > 8) {
-        rc = sums && sum_set ? STATS_EINVAL : STATS_ENOMEM;
+    memset(a, 0, sizeof *a);
+    a->sums = calloc(total, sizeof *a->sums);
+    a->sum_set = calloc(total, sizeof *a->sum_set);
+    if (!a->sums || !a->sum_set) {
+        rc = STATS_ENOMEM;
         goto done;
     }
-    for (size_t i = 0; i < total; i++) TRY(ckks_ciphertext_new(ctx, 3, 0, &sums[i]));
-    TRY(ckks_ciphertext_new(ctx, 3, 0, &tmp));
-    TRY(ckks_ciphertext_new(ctx, 3, 0, &tmp2));
-    TRY(ckks_ciphertext_new(ctx, 2, 0, &rchunk));
+    for (size_t i = 0; i < total; i++) TRY(ckks_ciphertext_new(ctx, 3, 0, &a->sums[i]));
+    TRY(ckks_ciphertext_new(ctx, 3, 0, &a->tmp));
+    TRY(ckks_ciphertext_new(ctx, 2, 0, &a->rchunk));
     for (size_t i = 0; job == STATS_JOB_ALL && i < 8; i++) {
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &rz[i]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &rm[i]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &rr[i]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &nz[i]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &nm[i]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &nr[i]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->rz[i]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->rm[i]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->rr[i]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->nz[i]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->nm[i]));
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->nr[i]));
     }
-    /* Column sums: sums[0] = sum Z, sums[1] = sum M. */
-    for (size_t k = 0; k < K; k++) {
-        TRY(k ? ckks_add(sums[0], t->z[k], sums[0]) : ckks_ciphertext_copy(sums[0], t->z[k]));
-        TRY(k ? ckks_add(sums[1], t->m[k], sums[1]) : ckks_ciphertext_copy(sums[1], t->m[k]));
-    }
-    if (job == STATS_JOB_ALL) {
-        for (size_t k = 0; k < K; k++) {
-            const ckks_ciphertext_t *Z = t->z[k], *M = t->m[k];
-            /* R = Z + conj(Z) = 2x. */
-            s.n->conjugations++;
-            TRY(ckks_conjugate(Z, gk, rchunk));
-            TRY(ckks_add(rchunk, Z, rchunk));
-            /* Baby steps a = 1 .. g-1 and giant steps -g b of each of Z, M
-             * and R: hoisted, one decomposition per ciphertext. */
-            TRY(rot_all(&s, Z, g, nb, rz, nz));
-            TRY(rot_all(&s, M, g, nb, rm, nm));
-            TRY(rot_all(&s, rchunk, g, nb, rr, nr));
-            for (size_t b = 0; b < nb; b++) {
-                const ckks_ciphertext_t *Zb = b ? nz[b] : Z, *Mb = b ? nm[b] : M, *Rb = b ? nr[b] : rchunk;
-                for (size_t a = 0; a < g; a++) {
-                    size_t d = a + g * b;
-                    if (d == 0 || d >= B) continue;
-                    const ckks_ciphertext_t *Za = a ? rz[a] : Z, *Ma = a ? rm[a] : M, *Ra = a ? rr[a] : rchunk;
-                    size_t base = 2 + NTYPES * (d - 1);
-                    TRY(mul_acc(&s, Zb, Ra, sums[base + 0], tmp, &sum_set[base + 0])); /* P1 */
-                    TRY(mul_acc(&s, Mb, Ma, sums[base + 1], tmp, &sum_set[base + 1])); /* P2 */
-                    TRY(mul_acc(&s, Zb, Ma, sums[base + 2], tmp, &sum_set[base + 2])); /* P3 */
-                    TRY(mul_acc(&s, Mb, Za, sums[base + 3], tmp, &sum_set[base + 3])); /* P4 */
-                    TRY(mul_acc(&s, Rb, Za, sums[base + 4], tmp, &sum_set[base + 4])); /* P5 */
-                }
+done:
+    if (rc) acc_free(a, total);
+    return rc;
+}
+
+/* acc += x (acc unset: acc = x). */
+static int add_acc(const ckks_ciphertext_t *x, ckks_ciphertext_t *acc, int *set)
+{
+    int rc = *set ? ckks_add(acc, x, acc) : ckks_ciphertext_copy(acc, x);
+    *set = 1;
+    return rc;
+}
+
+/* Chunks from, from + step, ... of t into a's partial sums. */
+static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                      const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, size_t from, size_t step,
+                      chunk_acc_t *a)
+{
+    srv_t s = {ctx, rk, gk, &a->n};
+    const stats_layout_t *lay = &t->layout;
+    const size_t B = lay->block, g = giant_step(B), nb = (B + g - 1) / g;
+    int rc = STATS_OK;
+    ckks_ciphertext_t *lz = NULL, *lm = NULL; /* a chunk read from the table's file */
+    for (size_t k = from; k < t->chunks; k += step) {
+        ckks_ciphertext_free(lz);
+        ckks_ciphertext_free(lm);
+        lz = lm = NULL;
+        const ckks_ciphertext_t *Z = t->z[k], *M = t->m[k];
+        if (!Z || !M) {
+            if (!t->src) {
+                stats_set_error("table: chunk %zu is not loaded", k + 1);
+                rc = STATS_EINVAL;
+                goto done;
+            }
+            if ((rc = stats_chunk_read(t, k, &lz, &lm))) goto done;
+            Z = lz;
+            M = lm;
+        }
+        /* Column sums: sums[0] = sum Z, sums[1] = sum M. */
+        TRY(add_acc(Z, a->sums[0], &a->sum_set[0]));
+        TRY(add_acc(M, a->sums[1], &a->sum_set[1]));
+        if (job != STATS_JOB_ALL) continue;
+        /* R = Z + conj(Z) = 2x. */
+        s.n->conjugations++;
+        TRY(ckks_conjugate(Z, gk, a->rchunk));
+        TRY(ckks_add(a->rchunk, Z, a->rchunk));
+        /* Baby steps a = 1 .. g-1 and giant steps -g b of each of Z, M
+         * and R: hoisted, one decomposition per ciphertext. */
+        TRY(rot_all(&s, Z, g, nb, a->rz, a->nz));
+        TRY(rot_all(&s, M, g, nb, a->rm, a->nm));
+        TRY(rot_all(&s, a->rchunk, g, nb, a->rr, a->nr));
+        for (size_t b = 0; b < nb; b++) {
+            const ckks_ciphertext_t *Zb = b ? a->nz[b] : Z, *Mb = b ? a->nm[b] : M, *Rb = b ? a->nr[b] : a->rchunk;
+            for (size_t x = 0; x < g; x++) {
+                size_t d = x + g * b;
+                if (d == 0 || d >= B) continue;
+                const ckks_ciphertext_t *Za = x ? a->rz[x] : Z, *Ma = x ? a->rm[x] : M, *Ra = x ? a->rr[x] : a->rchunk;
+                size_t base = 2 + NTYPES * (d - 1);
+                ckks_ciphertext_t **sums = a->sums, *tmp = a->tmp;
+                int *set = a->sum_set;
+                TRY(mul_acc(&s, Zb, Ra, sums[base + 0], tmp, &set[base + 0])); /* P1 */
+                TRY(mul_acc(&s, Mb, Ma, sums[base + 1], tmp, &set[base + 1])); /* P2 */
+                TRY(mul_acc(&s, Zb, Ma, sums[base + 2], tmp, &set[base + 2])); /* P3 */
+                TRY(mul_acc(&s, Mb, Za, sums[base + 3], tmp, &set[base + 3])); /* P4 */
+                TRY(mul_acc(&s, Rb, Za, sums[base + 4], tmp, &set[base + 4])); /* P5 */
             }
         }
     }
+done:
+    ckks_ciphertext_free(lz);
+    ckks_ciphertext_free(lm);
+    return rc;
+}
+
+/* Threads across chunks: HESTAT_THREADS, else OMP_NUM_THREADS, else every
+ * processor; never more than there are chunks. */
+static size_t chunk_threads(size_t chunks)
+{
+    const char *v = getenv("HESTAT_THREADS");
+    if (!v || !*v) v = getenv("OMP_NUM_THREADS");
+    long n = 0;
+    if (v && *v) {
+        char *end;
+        n = strtol(v, &end, 10);
+        if (*end || n < 1) n = 1;
+    } else {
+#ifdef _OPENMP
+        n = omp_get_num_procs();
+#else
+        n = 1;
+#endif
+    }
+    if (n > 64) n = 64;
+    return (size_t)n < chunks ? (size_t)n : (chunks ? chunks : 1);
+}
+
+/* Sum i: relinearized (products) and rotated by its giant step, folded
+ * down to period p, multiplied by the mask of its block u = i mod per_ct at
+ * target / scale, so every finished sum has scale `target`. */
+static int finish_sum(srv_t *s, ckks_ciphertext_t *x, size_t i, size_t g, size_t S, size_t p, size_t per_ct,
+                      double target, size_t top, ckks_ciphertext_t *tmp2, ckks_plaintext_t *mask, double *mvals)
+{
+    int rc;
+    if (i >= 2) {
+        s->n->relinearizations++;
+        if ((rc = ckks_relinearize(x, s->rk, x))) return rc;
+        size_t d = (i - 2) / NTYPES + 1, b = d / g;
+        if (b && (rc = rot(s, x, (long)(g * b), x))) return rc;
+    }
+    for (size_t st = S / 2; st >= p; st >>= 1) {
+        if ((rc = rot(s, x, (long)st, tmp2))) return rc;
+        if ((rc = ckks_add(x, tmp2, x))) return rc;
+    }
+    size_t u = i % per_ct;
+    memset(mvals, 0, S * sizeof *mvals);
+    for (size_t q = u * p; q < (u + 1) * p; q++) mvals[q] = 1;
+    if ((rc = ckks_encode_real(s->ctx, mvals, S, target / x->scale, top, mask))) return rc;
+    if ((rc = ckks_multiply_plain(x, mask, x))) return rc;
+    x->scale = target; /* equal up to the rounding of (target/scale)*scale */
+    return CKKS_OK;
+}
+
+struct stats_partial {
+    stats_job_t job;
+    size_t total, nprimes; /* sums, and the primes of a fresh table ciphertext */
+    chunk_acc_t acc;       /* acc.sums[i] is unset (size 0) while acc.sum_set[i] is 0 */
+};
+
+void stats_partial_free(stats_partial_t *p)
+{
+    if (!p) return;
+    acc_free(&p->acc, p->total);
+    free(p);
+}
+
+static int check_compute_args(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                              const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk)
+{
+    if (!ctx || !t || !gk || (job != STATS_JOB_MEANS && job != STATS_JOB_ALL)) return STATS_EINVAL;
+    if (job == STATS_JOB_ALL && !rk) return STATS_EINVAL;
+    if (!t->chunks || !t->z) return STATS_EINVAL;
+    const size_t B = t->layout.block, g = giant_step(B), nb = (B + g - 1) / g;
+    if (g > 8 || nb > 8) return STATS_EINVAL;
+    return STATS_OK;
+}
+
+int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                          const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, size_t part, size_t nparts,
+                          stats_partial_t **out)
+{
+    if (!out || nparts == 0 || part >= nparts) return STATS_EINVAL;
+    *out = NULL;
+    int rc = check_compute_args(ctx, t, job, rk, gk);
+    if (rc) return rc;
+    const size_t total = nsums(&t->layout, job);
+    /* This part's chunks: part, part + nparts, ...; thread i of nt takes
+     * every nt-th of them. */
+    const size_t mine = t->chunks > part ? (t->chunks - part + nparts - 1) / nparts : 0;
+    const size_t nt = chunk_threads(mine);
+    chunk_acc_t *acc = calloc(nt, sizeof *acc);
+    stats_partial_t *res = calloc(1, sizeof *res);
+    if (!acc || !res) {
+        rc = STATS_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < nt && rc == STATS_OK; i++) rc = acc_new(ctx, job, total, &acc[i]);
+    if (rc) goto done;
+    /* Each thread's limb loops run serially inside (OpenMP does not nest by default). */
+    int rcs[64] = {0};
+#pragma omp parallel for num_threads((int)nt) schedule(static, 1) if (nt > 1)
+    for (size_t i = 0; i < nt; i++) rcs[i] = acc_chunks(ctx, t, job, rk, gk, part + nparts * i, nparts * nt, &acc[i]);
+    for (size_t i = 0; i < nt; i++)
+        if (rcs[i] && !rc) rc = rcs[i];
+    if (rc) goto done;
+    /* Thread partial sums into thread 0's, in thread order. */
+    for (size_t i = 1; i < nt; i++) {
+        for (size_t j = 0; j < total; j++)
+            if (acc[i].sum_set[j]) TRY(add_acc(acc[i].sums[j], acc[0].sums[j], &acc[0].sum_set[j]));
+        acc[0].n.rotations += acc[i].n.rotations;
+        acc[0].n.multiplications += acc[i].n.multiplications;
+        acc[0].n.conjugations += acc[i].n.conjugations;
+    }
+    res->job = job;
+    res->total = total;
+    res->nprimes = ckks_context_data_primes(ctx);
+    res->acc = acc[0];
+    memset(&acc[0], 0, sizeof acc[0]);
+    *out = res;
+    res = NULL;
+done:
+    for (size_t i = 0; acc && i < nt; i++) acc_free(&acc[i], total);
+    free(acc);
+    free(res);
+    return rc;
+}
+
+int stats_partial_add(stats_partial_t *acc, const stats_partial_t *other)
+{
+    if (!acc || !other) return STATS_EINVAL;
+    if (acc->job != other->job || acc->total != other->total || acc->nprimes != other->nprimes) return STATS_ESCHEMA;
+    int rc = STATS_OK;
+    for (size_t j = 0; j < acc->total; j++)
+        if (other->acc.sum_set[j]) TRY(add_acc(other->acc.sums[j], acc->acc.sums[j], &acc->acc.sum_set[j]));
+    acc->acc.n.rotations += other->acc.n.rotations;
+    acc->acc.n.multiplications += other->acc.n.multiplications;
+    acc->acc.n.conjugations += other->acc.n.conjugations;
+done:
+    return rc;
+}
+
+/* Wire form of a partial (between the processes of one job): "HSTPART1",
+ * u32 job, u32 reserved, u64 sums, u64 primes, u64 counts x3, then per sum:
+ * u64 set, and when set u64 size, f64 scale and size x primes x N words. */
+int stats_partial_write(const stats_partial_t *p, void **buf, size_t *len)
+{
+    if (!p || !buf || !len) return STATS_EINVAL;
+    size_t total = 56;
+    for (size_t j = 0; j < p->total; j++) {
+        total += 8;
+        if (p->acc.sum_set[j]) {
+            const ckks_ciphertext_t *x = p->acc.sums[j];
+            total += 16 + x->size * x->nprimes * ckks_context_n(x->ctx) * 8;
+        }
+    }
+    uint8_t *b = malloc(total), *q = b;
+    if (!b) return STATS_ENOMEM;
+    uint32_t head[2] = {(uint32_t)p->job, 0};
+    uint64_t v[5] = {p->total, p->nprimes, p->acc.n.rotations, p->acc.n.multiplications, p->acc.n.conjugations};
+    memcpy(q, "HSTPART1", 8);
+    memcpy(q + 8, head, 8);
+    memcpy(q + 16, v, 40);
+    q += 56;
+    for (size_t j = 0; j < p->total; j++) {
+        uint64_t set = p->acc.sum_set[j] != 0;
+        memcpy(q, &set, 8);
+        q += 8;
+        if (!set) continue;
+        const ckks_ciphertext_t *x = p->acc.sums[j];
+        uint64_t size = x->size;
+        size_t w = x->size * x->nprimes * ckks_context_n(x->ctx);
+        memcpy(q, &size, 8);
+        memcpy(q + 8, &x->scale, 8);
+        memcpy(q + 16, x->data, w * 8);
+        q += 16 + w * 8;
+    }
+    *buf = b;
+    *len = total;
+    return STATS_OK;
+}
+
+int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job, const void *buf,
+                       size_t len, stats_partial_t **out)
+{
+    if (!ctx || !t || !buf || !out) return STATS_EINVAL;
+    *out = NULL;
+    if (!t->chunks) return STATS_EINVAL;
+    const uint8_t *b = buf;
+    const size_t n = ckks_context_n(ctx), np = ckks_context_data_primes(ctx), total = nsums(&t->layout, job);
+    uint32_t head[2];
+    uint64_t v[5];
+    if (len < 56 || memcmp(b, "HSTPART1", 8)) goto bad;
+    memcpy(head, b + 8, 8);
+    memcpy(v, b + 16, 40);
+    if (head[0] != (uint32_t)job || head[1] || v[0] != total || v[1] != np) goto bad;
+    stats_partial_t *p = calloc(1, sizeof *p);
+    if (!p) return STATS_ENOMEM;
+    p->job = job;
+    p->total = total;
+    p->nprimes = np;
+    int rc = acc_new(ctx, job, total, &p->acc);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    p->acc.n.rotations = v[2];
+    p->acc.n.multiplications = v[3];
+    p->acc.n.conjugations = v[4];
+    size_t off = 56;
+    for (size_t j = 0; j < total; j++) {
+        uint64_t set, size;
+        double scale;
+        if (len - off < 8) goto bad_p;
+        memcpy(&set, b + off, 8);
+        off += 8;
+        if (set > 1) goto bad_p;
+        if (!set) continue;
+        if (len - off < 16) goto bad_p;
+        memcpy(&size, b + off, 8);
+        memcpy(&scale, b + off + 8, 8);
+        off += 16;
+        if (size < 2 || size > 3 || !isfinite(scale) || scale <= 0) goto bad_p;
+        size_t w = size * np * n;
+        if ((len - off) / 8 < w) goto bad_p;
+        ckks_ciphertext_t *x = p->acc.sums[j];
+        ckks_ciphertext_free(x);
+        p->acc.sums[j] = NULL;
+        if (ckks_ciphertext_new(ctx, size, np, &p->acc.sums[j])) goto bad_p;
+        x = p->acc.sums[j];
+        memcpy(x->data, b + off, w * 8);
+        for (size_t i = 0; i < w; i++)
+            if (x->data[i] >= ckks_context_prime(ctx, (i / n) % np)) goto bad_p;
+        x->scale = scale;
+        p->acc.sum_set[j] = 1;
+        off += w * 8;
+    }
+    if (off != len) goto bad_p;
+    *out = p;
+    return STATS_OK;
+bad_p:
+    stats_partial_free(p);
+bad:
+    stats_set_error("partial sums: malformed");
+    return STATS_ESCHEMA;
+}
+
+int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_relin_key_t *rk,
+                         const ckks_galois_keys_t *gk, const stats_partial_t *part, stats_enc_result_t **out,
+                         stats_counts_t *counts)
+{
+    if (!part || !out) return STATS_EINVAL;
+    *out = NULL;
+    const stats_job_t job = part->job;
+    int rc = check_compute_args(ctx, t, job, rk, gk);
+    if (rc) return rc;
+    stats_counts_t local = {0};
+    srv_t s = {ctx, rk, gk, counts ? counts : &local};
+    const stats_layout_t *lay = &t->layout;
+    const size_t S = lay->slots, B = lay->block, g = giant_step(B), total = nsums(lay, job);
+    const size_t p = pack_period(lay), per_ct = S / p, npacked = (total + per_ct - 1) / per_ct;
+    if (part->total != total || part->nprimes != ckks_context_data_primes(ctx)) return STATS_ESCHEMA;
+    for (size_t i = 0; i < total; i++)
+        if (!part->acc.sum_set[i]) {
+            stats_set_error("partial sums: sum %zu missing (no chunk computed)", i);
+            return STATS_ESCHEMA;
+        }
+    memset(s.n, 0, sizeof *s.n);
+    s.n->rotations = part->acc.n.rotations;
+    s.n->multiplications = part->acc.n.multiplications;
+    s.n->conjugations = part->acc.n.conjugations;
+    /* The sums are finished in place: work on a copy so the partial stays usable. */
+    ckks_ciphertext_t **sums = calloc(total, sizeof *sums), *tmp2 = NULL;
+    stats_enc_result_t *res = NULL;
+    if (!sums) return STATS_ENOMEM;
+    for (size_t i = 0; i < total; i++) {
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &sums[i]));
+        TRY(ckks_ciphertext_copy(sums[i], part->acc.sums[i]));
+    }
+    TRY(ckks_ciphertext_new(ctx, 3, 0, &tmp2));
     /* Every sum stays at the top level until it is packed: rotation noise is
      * absolute, so folding products at scale Delta^2 (not rescaled) keeps it
      * negligible. Masks are encoded at target/scale so all masked sums share
      * the scale `target`; rescales then bring the packed totals to one prime. */
-    const size_t top = t->z[0]->nprimes;
+    const size_t top = ckks_context_data_primes(ctx);
     /* Fixed (not per table) so results of several uploads add up. It is also
      * the scale the product sums' masks are encoded at (target / Delta^2 with
      * target = final * q_1 * q_2), so it trades mask precision (2^-35 * sqrt N
@@ -358,17 +692,11 @@ int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_j
     const double final_scale = 0x1p35;
     double target = final_scale;
     for (size_t i = 1; i < top; i++) target *= (double)ckks_context_prime(ctx, i);
-    for (size_t i = 2; i < total; i++) {
-        ckks_ciphertext_t *x = sums[i];
-        s.n->relinearizations++;
-        TRY(ckks_relinearize(x, rk, x));
-        size_t d = (i - 2) / NTYPES + 1, b = d / g;
-        if (b) TRY(rot(&s, x, (long)(g * b), x));
-    }
-    /* Fold each sum down to period p, mask its block, pack. */
+    /* Each sum is finished (relinearized, rotated into place, folded to
+     * period p, masked) on its own, in parallel; they are then added into the
+     * packed ciphertexts in order. */
     res = calloc(1, sizeof *res);
-    mvals = calloc(S, sizeof *mvals);
-    if (!res || !mvals) {
+    if (!res) {
         rc = STATS_ENOMEM;
         goto done;
     }
@@ -383,20 +711,43 @@ int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_j
         TRY(ckks_ciphertext_new(ctx, 2, top, &res->cts[j]));
         res->count = j + 1;
     }
-    TRY(ckks_plaintext_new(ctx, top, &mask));
-    for (size_t i = 0; i < total; i++) {
-        ckks_ciphertext_t *x = sums[i];
-        for (size_t st = S / 2; st >= p; st >>= 1) {
-            TRY(rot(&s, x, (long)st, tmp2));
-            TRY(ckks_add(x, tmp2, x));
+    int *frc = calloc(total, sizeof *frc);
+    if (!frc) {
+        rc = STATS_ENOMEM;
+        goto done;
+    }
+    const size_t nf = chunk_threads(total);
+#pragma omp parallel num_threads((int)nf) if (nf > 1)
+    {
+        stats_counts_t cnt = {0};
+        srv_t ts = {ctx, rk, gk, &cnt};
+        ckks_ciphertext_t *t2 = NULL;
+        ckks_plaintext_t *mk = NULL;
+        double *mv = calloc(S, sizeof *mv);
+        int trc = mv ? ckks_ciphertext_new(ctx, 3, 0, &t2) : CKKS_ENOMEM;
+        if (!trc) trc = ckks_plaintext_new(ctx, top, &mk);
+#pragma omp for schedule(dynamic, 1)
+        for (size_t i = 0; i < total; i++)
+            frc[i] = trc ? trc : finish_sum(&ts, sums[i], i, g, S, p, per_ct, target, top, t2, mk, mv);
+#pragma omp critical
+        {
+            s.n->relinearizations += cnt.relinearizations;
+            s.n->rotations += cnt.rotations;
         }
+        ckks_ciphertext_free(t2);
+        ckks_plaintext_free(mk);
+        free(mv);
+    }
+    for (size_t i = 0; i < total && rc == STATS_OK; i++)
+        if (frc[i]) {
+            stats_set_error("finishing sum %zu: %s", i, ckks_strerror(frc[i]));
+            rc = frc[i] == CKKS_ENOMEM ? STATS_ENOMEM : STATS_ECKKS;
+        }
+    free(frc);
+    if (rc) goto done;
+    for (size_t i = 0; i < total; i++) {
         size_t j = i / per_ct, u = i % per_ct;
-        memset(mvals, 0, S * sizeof *mvals);
-        for (size_t q = u * p; q < (u + 1) * p; q++) mvals[q] = 1;
-        TRY(ckks_encode_real(ctx, mvals, S, target / x->scale, top, mask));
-        TRY(ckks_multiply_plain(x, mask, x));
-        x->scale = target; /* equal up to the rounding of (target/scale)*scale */
-        TRY(u ? ckks_add(res->cts[j], x, res->cts[j]) : ckks_ciphertext_copy(res->cts[j], x));
+        TRY(u ? ckks_add(res->cts[j], sums[i], res->cts[j]) : ckks_ciphertext_copy(res->cts[j], sums[i]));
     }
     for (size_t j = 0; j < npacked; j++) {
         for (size_t st = p / 2; st >= B; st >>= 1) {
@@ -412,22 +763,23 @@ int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_j
     res = NULL;
 done:
     stats_enc_result_free(res);
-    for (size_t i = 0; sums && i < total; i++) ckks_ciphertext_free(sums[i]);
+    for (size_t i = 0; i < total; i++) ckks_ciphertext_free(sums[i]);
     free(sums);
-    free(sum_set);
-    for (size_t i = 0; i < 8; i++) {
-        ckks_ciphertext_free(rz[i]);
-        ckks_ciphertext_free(rm[i]);
-        ckks_ciphertext_free(rr[i]);
-        ckks_ciphertext_free(nz[i]);
-        ckks_ciphertext_free(nm[i]);
-        ckks_ciphertext_free(nr[i]);
-    }
-    ckks_ciphertext_free(rchunk);
-    ckks_ciphertext_free(tmp);
     ckks_ciphertext_free(tmp2);
-    ckks_plaintext_free(mask);
-    free(mvals);
+    return rc;
+}
+
+int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                  const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk,
+                  stats_enc_result_t **out, stats_counts_t *counts)
+{
+    if (!out) return STATS_EINVAL;
+    *out = NULL;
+    stats_partial_t *part;
+    int rc = stats_compute_partial(ctx, t, job, rk, gk, 0, 1, &part);
+    if (rc) return rc;
+    rc = stats_partial_finish(ctx, t, rk, gk, part, out, counts);
+    stats_partial_free(part);
     return rc;
 }
 

@@ -1,11 +1,13 @@
 /* Studies, encrypted tables, results and jobs as files: sequences of hestat
  * frames (docs/format.md), every frame checked before anything is built. */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "stats/io_impl.h"
 
@@ -375,6 +377,7 @@ struct stats_stream {
     const stats_study_t *study; /* table: the study it must belong to */
     stats_study_t *own;         /* study being built */
     stats_enc_table_t *keep;    /* table: the ciphertexts, when the caller wants them */
+    size_t part, nparts;        /* keep only chunks k with k mod nparts == part (0 of 1: all) */
     size_t index, frames;       /* frames done, frames expected */
     size_t avail;               /* buffer reads: bytes after the table header (bounds its chunk count) */
     size_t max_gk;              /* study: Galois keys the schema needs (+ conjugation) */
@@ -571,6 +574,8 @@ static int table_frame(stats_stream_t *r, const uint8_t *f, size_t fl)
 {
     if (r->index == 0) return table_header(r, f, fl);
     const stats_study_t *s = r->study;
+    /* Another process's chunk (stats_table_read_part): not decoded here. */
+    if (r->keep && r->nparts > 1 && ((r->index - 1) / 2) % r->nparts != r->part) return STATS_OK;
     ckks_ciphertext_t *ct = NULL;
     int crc = ckks_read_ciphertext(s->ctx, f, fl, &ct);
     if (crc) return stream_ckks_fail(r, crc, "table");
@@ -786,10 +791,18 @@ int stats_table_write(const stats_study_t *s, const stats_enc_table_t *t, void *
 int stats_table_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_table_t **out,
                      size_t *used)
 {
-    if (!s || !buf || !out) return STATS_EINVAL;
+    return stats_table_read_part(s, buf, len, 0, 1, out, used);
+}
+
+int stats_table_read_part(const stats_study_t *s, const void *buf, size_t len, size_t part, size_t nparts,
+                          stats_enc_table_t **out, size_t *used)
+{
+    if (!s || !buf || !out || !nparts || part >= nparts) return STATS_EINVAL;
     *out = NULL;
     stats_stream_t r;
     stream_init(&r, KIND_TABLE, s);
+    r.part = part;
+    r.nparts = nparts;
     r.keep = calloc(1, sizeof *r.keep);
     if (!r.keep) return STATS_ENOMEM;
     size_t off = 0;
@@ -934,7 +947,15 @@ int stats_job_write(const stats_study_t *s, stats_job_t job, const stats_enc_tab
 
 int stats_job_run(const void *job, size_t len, void **result, size_t *result_len, stats_counts_t *counts)
 {
-    if (!job || !result || !result_len) return STATS_EINVAL;
+    return stats_job_run_parts(job, len, 0, 1, NULL, NULL, result, result_len, counts);
+}
+
+int stats_job_run_parts(const void *job, size_t len, size_t part, size_t nparts, stats_reduce_fn reduce, void *arg,
+                        void **result, size_t *result_len, stats_counts_t *counts)
+{
+    if (!job || !result || !result_len || !nparts || part >= nparts || (nparts > 1 && !reduce)) return STATS_EINVAL;
+    *result = NULL;
+    *result_len = 0;
     const uint8_t *p = job;
     /* A job must never carry a secret key: look at every frame's type first. */
     for (size_t off = 0; off < len;) {
@@ -976,14 +997,26 @@ int stats_job_run(const void *job, size_t len, void **result, size_t *result_len
     for (uint64_t i = 0; i < ntables && rc == STATS_OK; i++) {
         stats_enc_table_t *t;
         size_t used;
-        rc = stats_table_read(s, p + off, len - off, &t, &used);
+        rc = stats_table_read_part(s, p + off, len - off, part, nparts, &t, &used);
         if (rc) break;
         off += used;
-        stats_enc_result_t *r;
-        stats_counts_t c;
-        rc = stats_compute(s->ctx, t, (stats_job_t)jk, s->rk, s->gk, &r, &c);
+        stats_enc_result_t *r = NULL;
+        stats_counts_t c = {0};
+        stats_partial_t *mine = NULL, *all = NULL;
+        rc = stats_compute_partial(s->ctx, t, (stats_job_t)jk, s->rk, s->gk, part, nparts, &mine);
+        if (!rc && reduce) {
+            rc = reduce(arg, s->ctx, mine, t, (stats_job_t)jk, &all);
+        } else if (!rc) {
+            all = mine;
+            mine = NULL;
+        }
+        /* Only the process that holds the total (all != NULL) finishes. */
+        if (!rc && all) rc = stats_partial_finish(s->ctx, t, s->rk, s->gk, all, &r, &c);
+        if (all != mine) stats_partial_free(all);
+        stats_partial_free(mine);
         stats_enc_table_free(t);
         if (rc) break;
+        if (!r) continue;
         total.rotations += c.rotations;
         total.relinearizations += c.relinearizations;
         total.multiplications += c.multiplications;
@@ -1000,7 +1033,262 @@ int stats_job_run(const void *job, size_t len, void **result, size_t *result_len
         stats_set_error("job: %zu trailing bytes", len - off);
         rc = STATS_ESCHEMA;
     }
-    if (rc == STATS_OK) rc = stats_result_write(s, acc, result, result_len);
+    if (rc == STATS_OK && acc) rc = stats_result_write(s, acc, result, result_len);
+    if (counts) *counts = total;
+    stats_enc_result_free(acc);
+    stats_study_free(s);
+    return rc;
+}
+
+/* ---- tables and jobs read from a file, chunk by chunk ------------------------------ */
+struct stats_chunk_src {
+    const stats_study_t *study;
+    int fd, own;
+    uint64_t *off; /* 2 x chunks frames: z_k at 2k, m_k at 2k + 1 */
+    uint32_t *len;
+};
+
+void stats_chunk_src_free(struct stats_chunk_src *src)
+{
+    if (!src) return;
+    if (src->own && src->fd >= 0) close(src->fd);
+    free(src->off);
+    free(src->len);
+    free(src);
+}
+
+/* Exactly n bytes at off, or -1. */
+static int pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t r = pread(fd, (uint8_t *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+/* The frame header at off (within end): its type and whole length, or 0. */
+static uint64_t frame_head(int fd, uint64_t off, uint64_t end, uint16_t *type)
+{
+    uint8_t h[CKKS_HEADER_BYTES];
+    if (end < off || end - off < CKKS_HEADER_BYTES || pread_full(fd, h, sizeof h, off)) return 0;
+    if (memcmp(h, "HESTAT\r\n", 8)) return 0;
+    uint64_t plen;
+    memcpy(&plen, h + 24, 8);
+    memcpy(type, h + 10, 2);
+    if (plen > end - off - CKKS_HEADER_BYTES) return 0;
+    return CKKS_HEADER_BYTES + plen;
+}
+
+int stats_table_file_open(const stats_study_t *s, int fd, uint64_t off, uint64_t len, int own,
+                          stats_enc_table_t **out, uint64_t *used)
+{
+    if (!s || fd < 0 || !out) return STATS_EINVAL;
+    *out = NULL;
+    const uint64_t end = off + len;
+    uint16_t type = 0;
+    uint64_t fl = frame_head(fd, off, end, &type);
+    if (!fl || type != STATS_OBJ_TABLE || fl > 4096) {
+        stats_set_error("table: no table header");
+        return STATS_ESCHEMA;
+    }
+    uint8_t hdr[4096];
+    if (pread_full(fd, hdr, (size_t)fl, off)) {
+        stats_set_error("table: cannot read its header");
+        return STATS_EIO;
+    }
+    stats_stream_t r;
+    stream_init(&r, KIND_TABLE, s);
+    r.keep = calloc(1, sizeof *r.keep);
+    struct stats_chunk_src *src = calloc(1, sizeof *src);
+    if (!r.keep || !src) {
+        free(src);
+        stream_clear(&r);
+        return STATS_ENOMEM;
+    }
+    src->study = s;
+    src->fd = fd;
+    r.avail = len - fl;
+    int rc = table_header(&r, hdr, (size_t)fl);
+    if (rc) {
+        stats_set_error("%s", r.msg);
+        free(src);
+        stream_clear(&r);
+        return rc;
+    }
+    stats_enc_table_t *t = r.keep;
+    r.keep = NULL;
+    stream_clear(&r);
+    /* Where every ciphertext frame is; each is checked whole when read. */
+    const uint64_t max_ct = CKKS_HEADER_BYTES + 24 + 2 * (uint64_t)ckks_context_data_primes(s->ctx) *
+                                                        ckks_context_n(s->ctx) * 8 + 32;
+    src->off = malloc(2 * t->chunks * sizeof *src->off);
+    src->len = malloc(2 * t->chunks * sizeof *src->len);
+    t->src = src;
+    if (!src->off || !src->len) {
+        stats_enc_table_free(t);
+        return STATS_ENOMEM;
+    }
+    uint64_t pos = off + fl;
+    for (size_t i = 0; i < 2 * t->chunks; i++) {
+        uint64_t l = frame_head(fd, pos, end, &type);
+        if (!l || type != CKKS_OBJ_CIPHERTEXT || l > max_ct) {
+            stats_set_error("table: ciphertext %zu of %zu missing, truncated or too large", i + 1, 2 * t->chunks);
+            stats_enc_table_free(t);
+            return STATS_ESCHEMA;
+        }
+        src->off[i] = pos;
+        src->len[i] = (uint32_t)l;
+        pos += l;
+    }
+    src->own = own;
+    *out = t;
+    if (used) *used = pos - off;
+    return STATS_OK;
+}
+
+int stats_chunk_read(const stats_enc_table_t *t, size_t k, ckks_ciphertext_t **z, ckks_ciphertext_t **m)
+{
+    if (!t || !t->src || k >= t->chunks || !z || !m) return STATS_EINVAL;
+    const struct stats_chunk_src *src = t->src;
+    const stats_study_t *s = src->study;
+    ckks_ciphertext_t *ct[2] = {NULL, NULL};
+    uint8_t *buf = malloc(src->len[2 * k] > src->len[2 * k + 1] ? src->len[2 * k] : src->len[2 * k + 1]);
+    int rc = buf ? STATS_OK : STATS_ENOMEM;
+    for (int i = 0; i < 2 && !rc; i++) {
+        size_t f = 2 * k + (size_t)i;
+        if (pread_full(src->fd, buf, src->len[f], src->off[f])) {
+            stats_set_error("table: cannot read chunk %zu", k + 1);
+            rc = STATS_EIO;
+            break;
+        }
+        int crc = ckks_read_ciphertext(s->ctx, buf, src->len[f], &ct[i]);
+        if (crc) {
+            rc = ckks_fail(crc, "table");
+            break;
+        }
+        if (ct[i]->size != 2 || ct[i]->nprimes != ckks_context_data_primes(s->ctx)) {
+            stats_set_error("table: ciphertext %zu has the wrong size or level", f + 1);
+            rc = STATS_ESCHEMA;
+        }
+    }
+    free(buf);
+    if (rc) {
+        ckks_ciphertext_free(ct[0]);
+        ckks_ciphertext_free(ct[1]);
+        return rc;
+    }
+    *z = ct[0];
+    *m = ct[1];
+    return STATS_OK;
+}
+
+int stats_job_run_file(int fd, uint64_t size, size_t part, size_t nparts, stats_reduce_fn reduce, void *arg,
+                       void **result, size_t *result_len, stats_counts_t *counts)
+{
+    if (fd < 0 || !result || !result_len || !nparts || part >= nparts || (nparts > 1 && !reduce))
+        return STATS_EINVAL;
+    *result = NULL;
+    *result_len = 0;
+    /* The study is every frame before the job header; no secret key anywhere. */
+    uint64_t off = 0, study_len = 0, fl = 0;
+    uint16_t type = 0;
+    for (;;) {
+        fl = frame_head(fd, off, size, &type);
+        if (!fl) {
+            stats_set_error("job: truncated or not a hestat file at byte %llu", (unsigned long long)off);
+            return STATS_ESCHEMA;
+        }
+        if (type == CKKS_OBJ_SECRET_KEY) {
+            stats_set_error("job: contains a secret key; refused");
+            return STATS_EINVAL;
+        }
+        if (type == STATS_OBJ_JOB) break;
+        off += fl;
+        if (off > ((uint64_t)1 << 32)) {
+            stats_set_error("job: no job header within the first 4 GiB");
+            return STATS_ESCHEMA;
+        }
+    }
+    study_len = off;
+    uint8_t *sb = malloc(study_len + fl ? study_len + fl : 1);
+    if (!sb) return STATS_ENOMEM;
+    if (pread_full(fd, sb, study_len + fl, 0)) {
+        free(sb);
+        stats_set_error("job: cannot read the study");
+        return STATS_EIO;
+    }
+    stats_study_t *s;
+    size_t used;
+    int rc = stats_study_read(sb, study_len, &s, &used);
+    if (!rc && used != study_len) {
+        stats_set_error("job: stray frames after the study");
+        stats_study_free(s);
+        rc = STATS_ESCHEMA;
+    }
+    if (rc) {
+        free(sb);
+        return rc;
+    }
+    const uint8_t *payload;
+    size_t plen;
+    uint32_t jk = 0;
+    uint64_t ntables = 0;
+    int crc = ckks_frame_open(s->ctx, sb + study_len, (size_t)fl, STATS_OBJ_JOB, &payload, &plen);
+    if (!crc && plen == 16) {
+        memcpy(&jk, payload, 4);
+        memcpy(&ntables, payload + 8, 8);
+    }
+    free(sb);
+    if (crc || plen != 16 || (jk != STATS_JOB_MEANS && jk != STATS_JOB_ALL) || ntables == 0 || ntables > 4096) {
+        stats_study_free(s);
+        stats_set_error("job: missing or malformed job header");
+        return STATS_ESCHEMA;
+    }
+    off = study_len + fl;
+    stats_enc_result_t *acc = NULL;
+    stats_counts_t total = {0};
+    for (uint64_t i = 0; i < ntables && rc == STATS_OK; i++) {
+        stats_enc_table_t *t;
+        uint64_t tl;
+        rc = stats_table_file_open(s, fd, off, size - off, 0, &t, &tl);
+        if (rc) break;
+        off += tl;
+        stats_enc_result_t *r = NULL;
+        stats_counts_t c = {0};
+        stats_partial_t *mine = NULL, *all = NULL;
+        rc = stats_compute_partial(s->ctx, t, (stats_job_t)jk, s->rk, s->gk, part, nparts, &mine);
+        if (!rc && reduce) {
+            rc = reduce(arg, s->ctx, mine, t, (stats_job_t)jk, &all);
+        } else if (!rc) {
+            all = mine;
+            mine = NULL;
+        }
+        if (!rc && all) rc = stats_partial_finish(s->ctx, t, s->rk, s->gk, all, &r, &c);
+        if (all != mine) stats_partial_free(all);
+        stats_partial_free(mine);
+        stats_enc_table_free(t);
+        if (rc) break;
+        total.rotations += c.rotations;
+        total.relinearizations += c.relinearizations;
+        total.multiplications += c.multiplications;
+        total.rescales += c.rescales;
+        total.conjugations += c.conjugations;
+        if (!r) continue;
+        if (!acc) {
+            acc = r;
+        } else {
+            rc = stats_result_add(acc, r);
+            stats_enc_result_free(r);
+        }
+    }
+    if (rc == STATS_OK && off != size) {
+        stats_set_error("job: %llu trailing bytes", (unsigned long long)(size - off));
+        rc = STATS_ESCHEMA;
+    }
+    if (rc == STATS_OK && acc) rc = stats_result_write(s, acc, result, result_len);
     if (counts) *counts = total;
     stats_enc_result_free(acc);
     stats_study_free(s);

@@ -84,6 +84,15 @@ int stats_write_csv(const stats_table_t *t, const char *path);
  * similar ranges, means, spreads and missing-value rates). Synthetic data
  * for demos and tests; not the real study. */
 int stats_generate_framingham(size_t nrows, uint64_t seed, stats_table_t **out);
+/* The same rows a block at a time (stats_generate_framingham(n, seed) is
+ * the first n rows of the generator's sequence), so a table of any size is
+ * written without being held: rows are appended to an open CSV file by
+ * stats_write_csv_rows (header: the names line first). */
+typedef struct stats_generator stats_generator_t;
+int stats_generator_new(uint64_t seed, stats_generator_t **out);
+int stats_generator_next(stats_generator_t *g, size_t nrows, stats_table_t **out);
+void stats_generator_free(stats_generator_t *g);
+int stats_write_csv_rows(const stats_table_t *t, FILE *f, int header);
 
 /* ---- derived columns (made by the client before encryption) --------------------
  * What a server cannot compute on CKKS ciphertexts (comparisons) the data owner
@@ -179,7 +188,8 @@ int stats_layout_for(const ckks_context_t *ctx, const stats_table_t *t, stats_la
 typedef struct stats_enc_table {
     stats_layout_t layout;
     size_t chunks;
-    ckks_ciphertext_t **z, **m; /* per chunk */
+    ckks_ciphertext_t **z, **m; /* per chunk (NULL: not in memory, see src) */
+    struct stats_chunk_src *src; /* NULL, or where chunks not in memory are read from (stats_table_file_open) */
 } stats_enc_table_t;
 
 /* Encrypts with the public key (sk NULL) or the secret key (pk NULL: c1
@@ -221,6 +231,24 @@ int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_j
                   const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk,
                   stats_enc_result_t **out, stats_counts_t *counts);
 void stats_enc_result_free(stats_enc_result_t *r);
+/* stats_compute in two phases, for splitting a table's chunks across
+ * processes (MPI ranks): each of nparts computes the partial sums of the
+ * chunks part, part + nparts, ...; partials add up exactly (modular sums,
+ * any order), and finishing their total gives the result stats_compute
+ * gives, byte for byte. The wire form carries a partial between processes
+ * of one job (validated on reading). */
+typedef struct stats_partial stats_partial_t;
+int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                          const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, size_t part, size_t nparts,
+                          stats_partial_t **out);
+int stats_partial_add(stats_partial_t *acc, const stats_partial_t *other);
+int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_relin_key_t *rk,
+                         const ckks_galois_keys_t *gk, const stats_partial_t *part, stats_enc_result_t **out,
+                         stats_counts_t *counts);
+int stats_partial_write(const stats_partial_t *p, void **buf, size_t *len);
+int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job, const void *buf,
+                       size_t len, stats_partial_t **out);
+void stats_partial_free(stats_partial_t *p);
 /* Rotation steps the server needs for a layout (for ckks_galois_keys_new,
  * with conjugation). Returns the count written (<= max). */
 size_t stats_galois_steps(const stats_layout_t *lay, int *steps, size_t max);
@@ -281,6 +309,21 @@ int stats_study_read(const void *buf, size_t len, stats_study_t **out, size_t *u
 int stats_table_write(const stats_study_t *s, const stats_enc_table_t *t, void **buf, size_t *len);
 int stats_table_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_table_t **out,
                      size_t *used);
+/* A table in a file (len bytes at offset off of fd), read chunk by chunk:
+ * opening checks the header against the study and the frame layout; each
+ * chunk's two ciphertexts are read, validated and decoded only when the
+ * computation reaches them (stats_chunk_read), so memory holds a few chunks
+ * whatever the row count. own: close fd with the table. *used: bytes of
+ * the table in the file. */
+int stats_table_file_open(const stats_study_t *s, int fd, uint64_t off, uint64_t len, int own,
+                          stats_enc_table_t **out, uint64_t *used);
+/* Chunk k of a table opened by stats_table_file_open, read from its file
+ * into new ciphertexts (the caller frees them). */
+int stats_chunk_read(const stats_enc_table_t *t, size_t k, ckks_ciphertext_t **z, ckks_ciphertext_t **m);
+/* The same keeping only chunks k with k mod nparts == part (the others are
+ * checked as frames but not decoded, and stay NULL): one process's share. */
+int stats_table_read_part(const stats_study_t *s, const void *buf, size_t len, size_t part, size_t nparts,
+                          stats_enc_table_t **out, size_t *used);
 int stats_result_write(const stats_study_t *s, const stats_enc_result_t *r, void **buf, size_t *len);
 int stats_result_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_result_t **out);
 
@@ -402,6 +445,23 @@ int stats_job_write(const stats_study_t *s, stats_job_t job, const stats_enc_tab
  * computes each table, combines, and writes the result file. */
 int stats_job_run(const void *job, size_t len, void **result, size_t *result_len,
                   stats_counts_t *counts);
+/* The same for one of nparts processes sharing the job (MPI ranks): this
+ * process computes the partial sums of its chunks (part, part + nparts, ...)
+ * of every table and hands them to reduce, which combines them with the
+ * other processes' and sets *total to the sum on the process that finishes
+ * (the result is written there; elsewhere *total = NULL, and *result stays
+ * NULL with *result_len 0). nparts 1 needs no reduce. The finishing
+ * process's result is byte-identical to stats_job_run's. */
+typedef int (*stats_reduce_fn)(void *arg, const ckks_context_t *ctx, stats_partial_t *mine,
+                               const stats_enc_table_t *t, stats_job_t job, stats_partial_t **total);
+int stats_job_run_parts(const void *job, size_t len, size_t part, size_t nparts, stats_reduce_fn reduce, void *arg,
+                        void **result, size_t *result_len, stats_counts_t *counts);
+/* The same on a job file (size bytes of fd), read as it is used: the study,
+ * the header, then every table chunk by chunk (stats_table_file_open), so a
+ * process holds the study, its partial sums and a few chunks whatever the
+ * row count. */
+int stats_job_run_file(int fd, uint64_t size, size_t part, size_t nparts, stats_reduce_fn reduce, void *arg,
+                       void **result, size_t *result_len, stats_counts_t *counts);
 
 /* ---- client finishing ---------------------------------------------------------- */
 typedef struct stats_result {

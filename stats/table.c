@@ -363,16 +363,16 @@ static int strtod_round_trips(double v, int digits)
     return strtod(s, NULL) == v;
 }
 
-int stats_write_csv(const stats_table_t *t, const char *path)
+int stats_write_csv_rows(const stats_table_t *t, FILE *f, int header)
 {
-    if (!t || !path) return STATS_EINVAL;
-    FILE *f = fopen(path, "w");
-    if (!f) return STATS_EIO;
-    for (size_t c = 0; c < t->ncols; c++) {
-        if (c) fputc(',', f);
-        stats_csv_name(f, t->names[c]);
+    if (!t || !f) return STATS_EINVAL;
+    if (header) {
+        for (size_t c = 0; c < t->ncols; c++) {
+            if (c) fputc(',', f);
+            stats_csv_name(f, t->names[c]);
+        }
+        fputc('\n', f);
     }
-    fputc('\n', f);
     for (size_t r = 0; r < t->nrows; r++) {
         for (size_t c = 0; c < t->ncols; c++) {
             double v = stats_value(t, r, c);
@@ -382,7 +382,16 @@ int stats_write_csv(const stats_table_t *t, const char *path)
         }
         fputc('\n', f);
     }
-    return fclose(f) ? STATS_EIO : STATS_OK;
+    return ferror(f) ? STATS_EIO : STATS_OK;
+}
+
+int stats_write_csv(const stats_table_t *t, const char *path)
+{
+    if (!t || !path) return STATS_EINVAL;
+    FILE *f = fopen(path, "w");
+    if (!f) return STATS_EIO;
+    int rc = stats_write_csv_rows(t, f, 1);
+    return fclose(f) || rc ? STATS_EIO : STATS_OK;
 }
 
 /* ---- generator (synthetic data: splitmix64, not a security RNG) ---- */
@@ -423,8 +432,55 @@ static double gen_normal(gen_t *g)
 static double clamp(double x, double lo, double hi) { return x < lo ? lo : x > hi ? hi : x; }
 static double round_to(double x, double step) { return round(x / step) * step; }
 
-int stats_generate_framingham(size_t nrows, uint64_t seed, stats_table_t **out)
+static void gen_row(gen_t *gp, double *v)
 {
+    double age = round(clamp(49.6 + 8.6 * gen_normal(gp), 32, 70));
+    int male = gen_unif(gp) < 0.429, smoker = gen_unif(gp) < 0.494;
+    double u = gen_unif(gp);
+    double hyp = gen_unif(gp) < 0.12 + 0.45 * (age - 32) / 38;
+    double sys = round_to(clamp(122 + 22 * hyp + 0.35 * (age - 49.6) + 17 * gen_normal(gp), 83.5, 295), 0.5);
+    double dia = round_to(clamp(0.38 * sys + 32.6 + 9.5 * gen_normal(gp), 48, 142.5), 0.5);
+    double diab = gen_unif(gp) < 0.0257;
+    double risk = -2.6 + 0.06 * (age - 49.6) + 0.5 * male + 0.02 * (sys - 132) + 1.0 * diab;
+    v[0] = male;
+    v[1] = age;
+    v[2] = u < 0.025 ? NAN : u < 0.025 + 0.40 ? 1 : u < 0.025 + 0.69 ? 2 : u < 0.025 + 0.855 ? 3 : 4;
+    v[3] = smoker;
+    v[4] = gen_unif(gp) < 0.007 ? NAN : smoker ? round(clamp(18.3 + 10.5 * gen_normal(gp), 1, 70)) : 0;
+    v[5] = gen_unif(gp) < 0.0125 ? NAN : gen_unif(gp) < 0.0296;
+    v[6] = gen_unif(gp) < 0.0059;
+    v[7] = hyp;
+    v[8] = diab;
+    v[9] = gen_unif(gp) < 0.0118 ? NAN : round(clamp(236.7 + 0.6 * (age - 49.6) + 43 * gen_normal(gp), 107, 696));
+    v[10] = sys;
+    v[11] = dia;
+    v[12] = gen_unif(gp) < 0.0045 ? NAN : round_to(clamp(25.8 + 0.05 * (sys - 132) + 3.9 * gen_normal(gp), 15.54, 56.8), 0.01);
+    v[13] = gen_unif(gp) < 0.0002 ? NAN : round(clamp(75.9 + 12 * gen_normal(gp), 44, 143));
+    v[14] = gen_unif(gp) < 0.0915 ? NAN : round(clamp(82 + 60 * diab + 17 * gen_normal(gp), 40, 394));
+    v[15] = gen_unif(gp) < 1 / (1 + exp(-risk));
+}
+
+struct stats_generator {
+    gen_t g;
+};
+
+int stats_generator_new(uint64_t seed, stats_generator_t **out)
+{
+    if (!out) return STATS_EINVAL;
+    *out = calloc(1, sizeof **out);
+    if (!*out) return STATS_ENOMEM;
+    (*out)->g = (gen_t){seed * 0x2545f4914f6cdd1dULL + 1, 0, 0};
+    return STATS_OK;
+}
+
+void stats_generator_free(stats_generator_t *g)
+{
+    free(g);
+}
+
+int stats_generator_next(stats_generator_t *gen, size_t nrows, stats_table_t **out)
+{
+    if (!gen || !out) return STATS_EINVAL;
     static const char *names[16] = {"Gender",  "age",          "education",       "currentSmoker",
                                     "cigsPerDay", "BPMeds",    "prevalentStroke", "prevalentHyp",
                                     "diabetes", "totChol",     "sysBP",           "diaBP",
@@ -433,34 +489,17 @@ int stats_generate_framingham(size_t nrows, uint64_t seed, stats_table_t **out)
     int rc = stats_table_new(16, nrows, &t);
     if (rc) return rc;
     for (int c = 0; c < 16; c++) strcpy(t->names[c], names[c]);
-    gen_t g = {seed * 0x2545f4914f6cdd1dULL + 1, 0, 0};
-    for (size_t r = 0; r < nrows; r++) {
-        double *v = t->values + r * 16;
-        double age = round(clamp(49.6 + 8.6 * gen_normal(&g), 32, 70));
-        int male = gen_unif(&g) < 0.429, smoker = gen_unif(&g) < 0.494;
-        double u = gen_unif(&g);
-        double hyp = gen_unif(&g) < 0.12 + 0.45 * (age - 32) / 38;
-        double sys = round_to(clamp(122 + 22 * hyp + 0.35 * (age - 49.6) + 17 * gen_normal(&g), 83.5, 295), 0.5);
-        double dia = round_to(clamp(0.38 * sys + 32.6 + 9.5 * gen_normal(&g), 48, 142.5), 0.5);
-        double diab = gen_unif(&g) < 0.0257;
-        double risk = -2.6 + 0.06 * (age - 49.6) + 0.5 * male + 0.02 * (sys - 132) + 1.0 * diab;
-        v[0] = male;
-        v[1] = age;
-        v[2] = u < 0.025 ? NAN : u < 0.025 + 0.40 ? 1 : u < 0.025 + 0.69 ? 2 : u < 0.025 + 0.855 ? 3 : 4;
-        v[3] = smoker;
-        v[4] = gen_unif(&g) < 0.007 ? NAN : smoker ? round(clamp(18.3 + 10.5 * gen_normal(&g), 1, 70)) : 0;
-        v[5] = gen_unif(&g) < 0.0125 ? NAN : gen_unif(&g) < 0.0296;
-        v[6] = gen_unif(&g) < 0.0059;
-        v[7] = hyp;
-        v[8] = diab;
-        v[9] = gen_unif(&g) < 0.0118 ? NAN : round(clamp(236.7 + 0.6 * (age - 49.6) + 43 * gen_normal(&g), 107, 696));
-        v[10] = sys;
-        v[11] = dia;
-        v[12] = gen_unif(&g) < 0.0045 ? NAN : round_to(clamp(25.8 + 0.05 * (sys - 132) + 3.9 * gen_normal(&g), 15.54, 56.8), 0.01);
-        v[13] = gen_unif(&g) < 0.0002 ? NAN : round(clamp(75.9 + 12 * gen_normal(&g), 44, 143));
-        v[14] = gen_unif(&g) < 0.0915 ? NAN : round(clamp(82 + 60 * diab + 17 * gen_normal(&g), 40, 394));
-        v[15] = gen_unif(&g) < 1 / (1 + exp(-risk));
-    }
+    for (size_t r = 0; r < nrows; r++) gen_row(&gen->g, t->values + r * 16);
     *out = t;
     return STATS_OK;
+}
+
+int stats_generate_framingham(size_t nrows, uint64_t seed, stats_table_t **out)
+{
+    stats_generator_t *g;
+    int rc = stats_generator_new(seed, &g);
+    if (rc) return rc;
+    rc = stats_generator_next(g, nrows, out);
+    stats_generator_free(g);
+    return rc;
 }

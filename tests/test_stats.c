@@ -442,3 +442,123 @@ Test(stats_reference, regression_recovers_a_known_line)
     cr_expect(fabsl(reg.r2 - 1) < 1e-12);
     stats_table_free(t);
 }
+
+/* Chunks are computed in parallel (one partial sum per thread, added at the
+ * end): the result file must be byte-identical for 1, 2 and 3 threads, since
+ * ciphertext sums are exact modular additions whatever their order. */
+Test(stats_encrypted, result_is_byte_identical_for_any_thread_count, .timeout = 600)
+{
+    stats_table_t *t;
+    cr_assert_eq(stats_generate_framingham(1500, 9, &t), STATS_OK);
+    keys_t k = {.ctx = ctx8192()};
+    stats_layout_t lay;
+    cr_assert_eq(stats_layout_for(k.ctx, t, &lay), STATS_OK);
+    cr_assert_gt(lay.chunks, 3, "the table must span several chunks (%zu)", lay.chunks);
+    make_keys(&k, &lay);
+    stats_enc_table_t *e;
+    cr_assert_eq(stats_encrypt(k.ctx, k.pk, NULL, t, &lay, 0x1p40, &e), STATS_OK, "%s", stats_error());
+    const char *saved = getenv("HESTAT_THREADS");
+    char *keep = saved ? strdup(saved) : NULL;
+    void *first = NULL;
+    size_t first_len = 0;
+    stats_counts_t c1 = {0};
+    for (int threads = 1; threads <= 3; threads++) {
+        char v[8];
+        snprintf(v, sizeof v, "%d", threads);
+        setenv("HESTAT_THREADS", v, 1);
+        stats_enc_result_t *res;
+        stats_counts_t c;
+        cr_assert_eq(stats_compute(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, &res, &c), STATS_OK, "%s", stats_error());
+        /* the packed totals' words */
+        size_t len = 0;
+        for (size_t j = 0; j < res->count; j++) len += res->cts[j]->size * res->cts[j]->nprimes * 8192 * 8;
+        unsigned char *buf = malloc(len), *q = buf;
+        for (size_t j = 0; j < res->count; j++) {
+            size_t w = res->cts[j]->size * res->cts[j]->nprimes * 8192 * 8;
+            memcpy(q, res->cts[j]->data, w);
+            q += w;
+        }
+        if (!first) {
+            first = buf;
+            first_len = len;
+            c1 = c;
+        } else {
+            cr_assert_eq(len, first_len);
+            cr_assert_eq(memcmp(buf, first, len), 0, "%d threads: result differs from 1 thread", threads);
+            cr_assert_eq(c.rotations, c1.rotations);
+            cr_assert_eq(c.multiplications, c1.multiplications);
+            free(buf);
+        }
+        stats_enc_result_free(res);
+    }
+    if (keep) setenv("HESTAT_THREADS", keep, 1);
+    else unsetenv("HESTAT_THREADS");
+    free(keep);
+    free(first);
+    stats_enc_table_free(e);
+    free_keys(&k);
+    stats_table_free(t);
+}
+
+/* The two-phase form MPI ranks use: partials of 1, 2 and 3 parts, carried
+ * through their wire form and added in any order, finish to the very bytes
+ * of stats_compute; a damaged wire form is refused. */
+Test(stats_encrypted, partials_add_up_to_the_whole_result, .timeout = 600)
+{
+    stats_table_t *t;
+    cr_assert_eq(stats_generate_framingham(1300, 5, &t), STATS_OK);
+    keys_t k = {.ctx = ctx8192()};
+    stats_layout_t lay;
+    cr_assert_eq(stats_layout_for(k.ctx, t, &lay), STATS_OK);
+    make_keys(&k, &lay);
+    stats_enc_table_t *e;
+    cr_assert_eq(stats_encrypt(k.ctx, k.pk, NULL, t, &lay, 0x1p40, &e), STATS_OK, "%s", stats_error());
+    stats_enc_result_t *whole;
+    cr_assert_eq(stats_compute(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, &whole, NULL), STATS_OK);
+    for (size_t parts = 2; parts <= 3; parts++) {
+        stats_partial_t *acc = NULL;
+        for (size_t i = parts; i-- > 0;) { /* last part first: order must not matter */
+            stats_partial_t *p, *back;
+            cr_assert_eq(stats_compute_partial(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, i, parts, &p), STATS_OK);
+            void *buf;
+            size_t len;
+            cr_assert_eq(stats_partial_write(p, &buf, &len), STATS_OK);
+            cr_assert_eq(stats_partial_read(k.ctx, e, STATS_JOB_ALL, buf, len - 1, &back), STATS_ESCHEMA);
+            ((unsigned char *)buf)[8] ^= 1; /* job kind */
+            cr_assert_eq(stats_partial_read(k.ctx, e, STATS_JOB_ALL, buf, len, &back), STATS_ESCHEMA);
+            ((unsigned char *)buf)[8] ^= 1;
+            cr_assert_eq(stats_partial_read(k.ctx, e, STATS_JOB_ALL, buf, len, &back), STATS_OK);
+            free(buf);
+            stats_partial_free(p);
+            if (!acc) {
+                acc = back;
+            } else {
+                cr_assert_eq(stats_partial_add(acc, back), STATS_OK);
+                stats_partial_free(back);
+            }
+        }
+        stats_enc_result_t *r;
+        cr_assert_eq(stats_partial_finish(k.ctx, e, k.rk, k.gk, acc, &r, NULL), STATS_OK, "%s", stats_error());
+        cr_assert_eq(r->count, whole->count);
+        for (size_t j = 0; j < r->count; j++) {
+            cr_assert_eq(r->cts[j]->nprimes, whole->cts[j]->nprimes);
+            cr_assert_eq(memcmp(r->cts[j]->data, whole->cts[j]->data,
+                                r->cts[j]->size * r->cts[j]->nprimes * 8192 * 8),
+                         0, "%zu parts: ciphertext %zu differs", parts, j);
+        }
+        stats_enc_result_free(r);
+        stats_partial_free(acc);
+    }
+    /* One part alone lacks nothing only if it got every chunk: with more
+     * parts than chunks, a lone empty part cannot be finished. */
+    stats_partial_t *empty;
+    cr_assert_eq(stats_compute_partial(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, lay.chunks, lay.chunks + 1, &empty),
+                 STATS_OK);
+    stats_enc_result_t *r;
+    cr_assert_eq(stats_partial_finish(k.ctx, e, k.rk, k.gk, empty, &r, NULL), STATS_ESCHEMA);
+    stats_partial_free(empty);
+    stats_enc_result_free(whole);
+    stats_enc_table_free(e);
+    free_keys(&k);
+    stats_table_free(t);
+}

@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +55,9 @@ struct srv_jobs {
     size_t queued, queue_max;
     int stop, busy, nworkers, persist_held;
     pthread_t *workers;
+    char *launcher[SRV_LAUNCHER_ARGS + 1]; /* --launcher split at blanks; [0] NULL: none */
+    char *launcher_copy;
+    char self[SRV_PATH_MAX];               /* this program, for the launcher to start */
 };
 
 static const char *kind_name(const srv_job_t *job)
@@ -171,6 +176,23 @@ int srv_read_table(const stats_study_t *study, const char *path, stats_enc_table
     return rc;
 }
 
+/* A table file opened to be read chunk by chunk as the computation goes
+ * (stats_table_file_open): a worker holds a few chunks, not the table. */
+static int open_table(const stats_study_t *study, const char *path, stats_enc_table_t **t)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        int saved = fd < 0 ? errno : EINVAL;
+        if (fd >= 0) close(fd);
+        errno = saved;
+        return STATS_EIO;
+    }
+    int rc = stats_table_file_open(study, fd, 0, (uint64_t)st.st_size, 1, t, NULL);
+    if (rc) close(fd);
+    return rc;
+}
+
 /* The reason a table could not be used, for the job's error. */
 static void table_error(char *err, size_t errlen, const char *name, int rc)
 {
@@ -200,7 +222,7 @@ static int compute_tables(srv_jobs_t *j, const stats_study_t *study, stats_job_t
         char path[SRV_PATH_MAX];
         stats_enc_table_t *t = NULL;
         stats_enc_result_t *r = NULL;
-        int rc = srv_path(path, sizeof path, dir, e->d_name, NULL, NULL) ? STATS_EINVAL : srv_read_table(study, path, &t);
+        int rc = srv_path(path, sizeof path, dir, e->d_name, NULL, NULL) ? STATS_EINVAL : open_table(study, path, &t);
         if (!rc) rc = stats_compute(study->ctx, t, kind, study->rk, study->gk, &r, NULL);
         stats_enc_table_free(t);
         if (!rc && *acc) {
@@ -232,6 +254,177 @@ static void write_result(srv_jobs_t *j, const srv_job_t *job, const stats_study_
     free(out);
 }
 
+/* ---- jobs through a launcher (--launcher 'mpirun -n K ...') ----------------------
+ * The job file is assembled by concatenation (the study's file, a job header,
+ * every table's file: no table is parsed here), fsynced, and the launcher
+ * runs `SELF compute JOBFILE --out RESULT` in its own process group with its
+ * output in JOB.launch.log. A non-zero exit (a rank killed, a rank failing)
+ * fails the job with the log's last line; a stopping server kills the
+ * group and leaves the job queued, to run again after the restart. */
+static int copy_file(int out, const char *path)
+{
+    int in = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (in < 0) return -1;
+    char buf[1 << 16];
+    ssize_t n;
+    int rc = 0;
+    while (!rc && (n = read(in, buf, sizeof buf)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            rc = -1;
+            break;
+        }
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                rc = -1;
+                break;
+            }
+            off += w;
+        }
+    }
+    close(in);
+    return rc;
+}
+
+/* The last non-empty line of a log, for a job's error. */
+static void last_line(const char *path, char *out, size_t n)
+{
+    out[0] = 0;
+    FILE *f = fopen(path, "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f))
+        if (line[strspn(line, " \t\r\n")]) snprintf(out, n, "%.*s", (int)strcspn(line, "\r\n"), line);
+    if (f) fclose(f);
+}
+
+static int launch_tables(srv_jobs_t *j, const srv_job_t *job, const stats_study_t *study, const char *dir,
+                         const char *result, char *err, size_t errlen)
+{
+    char jobfile[SRV_PATH_MAX], logfile[SRV_PATH_MAX], study_file[SRV_PATH_MAX], path[SRV_PATH_MAX];
+    if (state_path(j, job->study, job->id, ".job.hst", jobfile, sizeof jobfile) ||
+        state_path(j, job->study, job->id, ".launch.log", logfile, sizeof logfile) ||
+        srv_path(study_file, sizeof study_file, j->spool, job->study, "study.hst", NULL)) {
+        snprintf(err, errlen, "spool path too long");
+        return 0;
+    }
+    /* The tables, named in directory order (the result does not depend on it). */
+    char (*names)[SRV_ID_LEN + 8] = NULL;
+    size_t count = 0, cap = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (!is_table_name(e->d_name)) continue;
+        if (count == cap) {
+            cap = cap ? 2 * cap : 16;
+            void *q = realloc(names, cap * sizeof *names);
+            if (!q) break;
+            names = q;
+        }
+        snprintf(names[count++], sizeof names[0], "%s", e->d_name);
+    }
+    if (d) closedir(d);
+    if (!count) {
+        free(names);
+        snprintf(err, errlen, d ? "no tables uploaded" : "cannot list the tables: %s", strerror(errno));
+        return 0;
+    }
+    uint8_t hdr[16] = {0};
+    uint32_t kind = (uint32_t)job->kind;
+    uint64_t n = count;
+    memcpy(hdr, &kind, 4);
+    memcpy(hdr + 8, &n, 8);
+    void *frame = NULL;
+    size_t flen = 0;
+    int fd = open(jobfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int bad = fd < 0 || ckks_frame_write(study->ctx, STATS_OBJ_JOB, hdr, sizeof hdr, &frame, &flen) ||
+              copy_file(fd, study_file) || write(fd, frame, flen) != (ssize_t)flen;
+    for (size_t i = 0; !bad && i < count; i++)
+        bad = srv_path(path, sizeof path, dir, names[i], NULL, NULL) || copy_file(fd, path);
+    if (!bad) bad = fsync(fd) != 0;
+    if (fd >= 0) close(fd);
+    free(frame);
+    free(names);
+    if (bad) {
+        snprintf(err, errlen, "cannot write the job file for the launcher: %s", strerror(errno));
+        unlink(jobfile);
+        return 0;
+    }
+    const char *argv[SRV_LAUNCHER_ARGS + 8];
+    size_t a = 0;
+    for (; j->launcher[a]; a++) argv[a] = j->launcher[a];
+    argv[a++] = j->self;
+    argv[a++] = "compute";
+    argv[a++] = jobfile;
+    argv[a++] = "--out";
+    argv[a++] = result;
+    argv[a] = NULL;
+    unlink(result);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setpgid(0, 0);
+        int log = open(logfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (log >= 0) {
+            dup2(log, 1);
+            dup2(log, 2);
+        }
+        execvp(argv[0], (char *const *)argv);
+        fprintf(stderr, "cannot run the launcher %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    if (pid < 0) {
+        snprintf(err, errlen, "cannot start the launcher: %s", strerror(errno));
+        unlink(jobfile);
+        return 0;
+    }
+    setpgid(pid, pid);
+    int status = 0, stopped = 0;
+    for (;;) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid || (w < 0 && errno != EINTR)) break;
+        if (!stopped && stopping(j)) {
+            stopped = 1;
+            kill(-pid, SIGTERM);
+            for (int i = 0; i < 40 && waitpid(pid, &status, WNOHANG) == 0; i++) usleep(50000);
+            kill(-pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            break;
+        }
+        usleep(20000);
+    }
+    unlink(jobfile);
+    if (stopped) {
+        unlink(result);
+        return 1;
+    }
+    struct stat st;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || stat(result, &st) || !S_ISREG(st.st_mode)) {
+        char tail[300];
+        last_line(logfile, tail, sizeof tail);
+        if (WIFSIGNALED(status))
+            snprintf(err, errlen, "launcher killed by signal %d%s%s", WTERMSIG(status), tail[0] ? ": " : "", tail);
+        else
+            snprintf(err, errlen, "launcher exited with status %d%s%s", WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                     tail[0] ? ": " : "", tail);
+        unlink(result);
+    }
+    return 0;
+}
+
+void srv_jobs_set_launcher(srv_jobs_t *j, const char *launcher)
+{
+    free(j->launcher_copy);
+    j->launcher_copy = launcher ? strdup(launcher) : NULL;
+    size_t n = 0;
+    for (char *save = NULL, *t = j->launcher_copy ? strtok_r(j->launcher_copy, " \t", &save) : NULL;
+         t && n < SRV_LAUNCHER_ARGS; t = strtok_r(NULL, " \t", &save))
+        j->launcher[n++] = t;
+    j->launcher[n] = NULL;
+    ssize_t l = readlink("/proc/self/exe", j->self, sizeof j->self - 1);
+    j->self[l > 0 ? l : 0] = 0;
+}
+
 /* Returns 1 when abandoned because the server is stopping. */
 static int run_job(srv_jobs_t *j, srv_job_t *job, char *err, size_t errlen)
 {
@@ -249,6 +442,10 @@ static int run_job(srv_jobs_t *j, srv_job_t *job, char *err, size_t errlen)
         srv_glm_run(j->cache, j->spool, job->study, study, dir, job->glm, result, err, errlen);
         srv_cache_release(j->cache, e);
         return 0;
+    } else if (j->launcher[0]) {
+        stopped = launch_tables(j, job, study, dir, result, err, errlen);
+        srv_cache_release(j->cache, e);
+        return stopped;
     } else stopped = compute_tables(j, study, job->kind, dir, &acc, err, errlen);
     if (!stopped && !err[0] && !acc) snprintf(err, errlen, "no tables uploaded");
     if (!stopped && !err[0]) write_result(j, job, study, acc, err, errlen);
@@ -509,6 +706,7 @@ void srv_jobs_free(srv_jobs_t *j)
         free(job);
     }
     free(j->workers);
+    free(j->launcher_copy);
     if (j->persist_held) pthread_mutex_unlock(&j->persist);
     pthread_mutex_destroy(&j->persist);
     pthread_mutex_destroy(&j->lock);

@@ -20,6 +20,7 @@ typedef struct {
     int max_uploads;        /* uploads in progress at once (503 beyond); studies one at a time */
     int threads;            /* HTTP threads (epoll, each serving many connections) */
     int cached_studies;     /* parsed studies kept in memory */
+    const char *launcher;   /* NULL: jobs computed in process; else e.g. 'mpirun -n 4' */
 } serve_options_t;
 
 /* The defaults, as --help states them. */
@@ -31,5 +32,13 @@ typedef struct {
     }
 
 int serve_main(const serve_options_t *o);
+
+/* MPI (apps/server/mpi.c). launched: this process was started by an MPI
+ * launcher (mpirun); available: the build has MPI; compute: `compute JOB
+ * --out RESULT` shared by the launcher's ranks (rank 0 writes RESULT), an
+ * exit status. */
+int srv_mpi_launched(void);
+int srv_mpi_available(void);
+int srv_mpi_compute(const char *job, const char *out, size_t max_job);
 
 #endif

@@ -131,6 +131,11 @@ void srv_guard_request_done(srv_guard_t *g, struct MHD_Connection *c);
 typedef struct srv_job srv_job_t;
 typedef struct srv_jobs srv_jobs_t;
 int srv_jobs_start(srv_jobs_t **out, const char *spool, srv_cache_t *cache, int workers, size_t queue_max);
+/* Jobs (not glm rounds) run through this launcher: its words (split at
+ * blanks, at most SRV_LAUNCHER_ARGS) then this program's `compute JOBFILE
+ * --out RESULT` (e.g. 'mpirun -n 4 --hostfile hosts'). Before any job. */
+#define SRV_LAUNCHER_ARGS 32
+void srv_jobs_set_launcher(srv_jobs_t *j, const char *launcher);
 /* Queued and running jobs of a previous run, queued again (never limited
  * by queue_max); unreadable states are marked failed. Returns the count. */
 size_t srv_jobs_recover(srv_jobs_t *j);

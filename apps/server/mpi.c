@@ -1,0 +1,190 @@
+/* hestat-server compute under MPI (mpirun -n K hestat-server compute JOB
+ * --out RESULT): every rank reads the job, computes the partial sums of its
+ * share of every table's chunks (rank r: chunks r, r + K, ...), and the
+ * partials meet at rank 0 along a binomial tree (rank r receives from r + d
+ * for d = 1, 2, 4, ... while r is a multiple of 2d, then sends to r - d).
+ * Partial sums are exact modular sums, so rank 0's result is byte for byte
+ * the one-process result, for any K. Any failure aborts the whole run
+ * (MPI_Abort): mpirun exits non-zero and no result is written.
+ *
+ * MPI is optional at build time: the Makefile compiles this file with
+ * HESTAT_HAVE_MPI when it finds Open MPI (pkg-config ompi-c, or mpicc). */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "apps/server/serve.h"
+#include "stats/stats.h"
+
+void stats_set_error(const char *fmt, ...);
+
+#ifdef HESTAT_HAVE_MPI
+#include <mpi.h>
+#endif
+
+int srv_mpi_launched(void)
+{
+    /* Set by Open MPI's and PMIx/PMI launchers for every process they start. */
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");
+}
+
+int srv_mpi_available(void)
+{
+#ifdef HESTAT_HAVE_MPI
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+#ifdef HESTAT_HAVE_MPI
+typedef struct {
+    int rank, size;
+    unsigned table; /* message tag: one per table */
+} mpi_arg_t;
+
+/* Bytes in pieces MPI's int counts can carry. */
+static int send_bytes(const uint8_t *b, size_t len, int to, int tag)
+{
+    uint64_t l = len;
+    if (MPI_Send(&l, 1, MPI_UINT64_T, to, tag, MPI_COMM_WORLD) != MPI_SUCCESS) return -1;
+    for (size_t off = 0; off < len;) {
+        int n = len - off > (size_t)INT_MAX / 2 ? INT_MAX / 2 : (int)(len - off);
+        if (MPI_Send(b + off, n, MPI_BYTE, to, tag, MPI_COMM_WORLD) != MPI_SUCCESS) return -1;
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+static uint8_t *recv_bytes(int from, int tag, size_t max, size_t *len)
+{
+    uint64_t l;
+    if (MPI_Recv(&l, 1, MPI_UINT64_T, from, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS || l > max)
+        return NULL;
+    uint8_t *b = malloc(l ? l : 1);
+    if (!b) return NULL;
+    for (size_t off = 0; off < l;) {
+        int n = l - off > (size_t)INT_MAX / 2 ? INT_MAX / 2 : (int)(l - off);
+        if (MPI_Recv(b + off, n, MPI_BYTE, from, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+            free(b);
+            return NULL;
+        }
+        off += (size_t)n;
+    }
+    *len = l;
+    return b;
+}
+
+/* stats_reduce_fn: the binomial tree for one table. */
+static int tree_reduce(void *arg, const ckks_context_t *ctx, stats_partial_t *mine, const stats_enc_table_t *t,
+                       stats_job_t job, stats_partial_t **total)
+{
+    mpi_arg_t *a = arg;
+    const int tag = (int)(a->table++ % 30000);
+    *total = NULL;
+    for (int d = 1; d < a->size; d <<= 1) {
+        if (a->rank % (2 * d) == 0) {
+            if (a->rank + d >= a->size) continue;
+            size_t len;
+            uint8_t *b = recv_bytes(a->rank + d, tag, (size_t)1 << 40, &len);
+            if (!b) {
+                stats_set_error("rank %d: receiving partial sums from rank %d failed", a->rank, a->rank + d);
+                return STATS_EIO;
+            }
+            stats_partial_t *p;
+            int rc = stats_partial_read(ctx, t, job, b, len, &p);
+            free(b);
+            if (!rc) rc = stats_partial_add(mine, p);
+            stats_partial_free(p);
+            if (rc) return rc;
+        } else {
+            void *b;
+            size_t len;
+            int rc = stats_partial_write(mine, &b, &len);
+            if (rc) return rc;
+            rc = send_bytes(b, len, a->rank - d, tag);
+            free(b);
+            if (rc) {
+                stats_set_error("rank %d: sending partial sums to rank %d failed", a->rank, a->rank - d);
+                return STATS_EIO;
+            }
+            return STATS_OK; /* done: this rank's sums travel on */
+        }
+    }
+    if (a->rank == 0) *total = mine;
+    return STATS_OK;
+}
+#endif
+
+int srv_mpi_compute(const char *job, const char *out, size_t max_job)
+{
+#ifndef HESTAT_HAVE_MPI
+    (void)job;
+    (void)out;
+    (void)max_job;
+    fprintf(stderr, "hestat-server: started by an MPI launcher, but this build has no MPI support "
+                    "(install Open MPI, libopenmpi-dev, and rebuild)\n");
+    return 1;
+#else
+    int provided, rank = 0, size = 1;
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+        fprintf(stderr, "hestat-server: MPI_Init failed\n");
+        return 1;
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    /* Ranks on one machine share its processors: unless HESTAT_THREADS says
+     * otherwise, each rank's chunk threads are its share of them. */
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (local && !getenv("HESTAT_THREADS")) {
+        long per = sysconf(_SC_NPROCESSORS_ONLN) / (atol(local) > 0 ? atol(local) : 1);
+        char v[24];
+        snprintf(v, sizeof v, "%ld", per > 0 ? per : 1);
+        setenv("HESTAT_THREADS", v, 0);
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    void *res = NULL;
+    size_t rlen = 0;
+    int fd = open(job, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "hestat-server: rank %d: %s: %s\n", rank, job, fd < 0 ? strerror(errno) : "not a regular file");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+        return 1;
+    }
+    (void)max_job;
+    mpi_arg_t arg = {rank, size, 0};
+    stats_counts_t counts = {0};
+    /* Each rank reads only its own chunks, as it reaches them. */
+    int rc = stats_job_run_file(fd, (uint64_t)st.st_size, (size_t)rank, (size_t)size, size > 1 ? tree_reduce : NULL,
+                                &arg, &res, &rlen, &counts);
+    close(fd);
+    if (rc) {
+        fprintf(stderr, "hestat-server: rank %d of %d: %s: %s: %s\n", rank, size, job, stats_strerror(rc),
+                stats_error());
+        MPI_Abort(MPI_COMM_WORLD, 1);
+        return 1;
+    }
+    if (rank == 0) {
+        rc = ckks_file_write(out, res, rlen, 0644);
+        free(res);
+        if (rc) {
+            fprintf(stderr, "hestat-server: %s: %s\n", out, rc == CKKS_EIO ? strerror(errno) : ckks_strerror(rc));
+            MPI_Abort(MPI_COMM_WORLD, 1);
+            return 1;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        printf("computed %s -> %s in %.2f s on %d MPI rank(s)\n", job, out,
+               (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9, size);
+    }
+    MPI_Finalize();
+    return 0;
+#endif
+}

@@ -1,0 +1,122 @@
+/* hestat-server compute under mpirun: the result of 2 and 3 ranks is the
+ * one-process result byte for byte, and a rank killed mid-job fails the run
+ * (mpirun exits non-zero, no result file). Skipped where mpirun or the
+ * server's MPI support is missing, and under the sanitizers (Open MPI's own
+ * allocations would be reported). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <limits.h>
+#include <signal.h>
+
+#include "testutil.h"
+
+#define MPIRUN "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 mpirun"
+
+static int mpi_ready(void)
+{
+    if (getenv("HESTAT_SANITIZER_REPORTS")) {
+        cr_skip_test("under the sanitizers: Open MPI's own allocations would be reported");
+        return 0;
+    }
+    if (test_sh("command -v mpirun >/dev/null 2>&1")) {
+        cr_skip_test("mpirun not installed (openmpi-bin; scripts/install-deps.sh installs it)");
+        return 0;
+    }
+    if (test_sh("%s --help | grep -q 'MPI support: built in'", test_bin("hestat-server"))) {
+        cr_skip_test("hestat-server built without MPI (libopenmpi-dev)");
+        return 0;
+    }
+    return 1;
+}
+
+Test(mpi, ranks_give_the_one_process_bytes, .timeout = 600)
+{
+    if (!mpi_ready()) return;
+    char dir[] = "/tmp/hestat-mpi-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char C[4096], S[4096]; /* absolute: the commands run in dir */
+    cr_assert_not_null(realpath(test_bin("hestat-client"), C));
+    cr_assert_not_null(realpath(test_bin("hestat-server"), S));
+    cr_assert_eq(test_sh("cd %s && %s sample --rows 2500 --seed 4 --out t.csv >/dev/null && "
+                         "%s keygen --schema t.csv --keys k >/dev/null && "
+                         "%s encrypt --study k/study.hst --in t.csv --out t1.hst >/dev/null 2>&1 && "
+                         "head -n 700 t.csv > t2.csv && "
+                         "%s encrypt --study k/study.hst --in t2.csv --out t2.hst >/dev/null 2>&1 && "
+                         "%s job --study k/study.hst --stats all --out job.hst t1.hst t2.hst >/dev/null",
+                         dir, C, C, C, C, C),
+                 0);
+    cr_assert_eq(test_sh("cd %s && %s compute job.hst --out r1.hst >/dev/null", dir, S), 0);
+    for (int n = 2; n <= 3; n++) {
+        cr_assert_eq(test_sh("cd %s && HESTAT_THREADS=1 " MPIRUN " -n %d %s compute job.hst --out r%d.hst > mpi%d.log 2>&1",
+                             dir, n, S, n, n),
+                     0, "mpirun -n %d failed (%s/mpi%d.log)", n, dir, n);
+        cr_assert_eq(test_sh("cd %s && cmp -s r1.hst r%d.hst", dir, n), 0, "%d ranks: result differs", n);
+        cr_assert_eq(test_sh("grep -q 'on %d MPI rank' %s/mpi%d.log", n, dir, n), 0);
+    }
+    /* The result decrypts to the same report as ever (the bytes are equal). */
+    cr_assert_eq(test_sh("cd %s && %s decrypt --keys k --in r3.hst --out out.csv >/dev/null", dir, C), 0);
+    /* Rank 1 killed mid-job: mpirun fails and writes nothing. */
+    int rc = test_sh(
+        "cd %s && (HESTAT_THREADS=1 " MPIRUN " -n 2 %s compute job.hst --out killed.hst > kill.log 2>&1; echo $? > kill.rc) & "
+        "cd %s; killed=0; for i in $(seq 400); do "
+        "  for p in $(pgrep -f 'hestat-server compute job.hst'); do "
+        "    if tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then "
+        "      kill -9 $p && killed=1; break 2; fi; done; sleep 0.02; done; wait; "
+        "test $killed = 1 && test \"$(cat kill.rc)\" != 0 && test ! -e killed.hst",
+        dir, S, dir);
+    cr_assert_eq(rc, 0, "a killed rank did not fail the run (see %s/kill.log)", dir);
+    test_sh("rm -rf %s", dir);
+}
+
+/* serve --launcher: every job goes through mpirun (2 ranks) and the result
+ * the client fetches is the file-mode result byte for byte; a launcher that
+ * fails marks the job failed with its reason, and the server keeps serving. */
+Test(mpi, serve_hands_jobs_to_the_launcher, .timeout = 600)
+{
+    if (!mpi_ready()) return;
+    char dir[] = "/tmp/hestat-mpis-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char C[4096], S[4096];
+    cr_assert_not_null(realpath(test_bin("hestat-client"), C));
+    cr_assert_not_null(realpath(test_bin("hestat-server"), S));
+    cr_assert_eq(test_sh("cd %s && %s sample --rows 1200 --seed 6 --out t.csv >/dev/null && "
+                         "%s keygen --schema t.csv --keys k >/dev/null && "
+                         "%s encrypt --study k/study.hst --in t.csv --out t1.hst >/dev/null 2>&1 && "
+                         "%s job --study k/study.hst --stats all --out job.hst t1.hst >/dev/null && "
+                         "%s compute job.hst --out local.hst >/dev/null",
+                         dir, C, C, C, C, S),
+                 0);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+    char spool[300], log[300], base[128];
+    snprintf(spool, sizeof spool, "%s/spool", dir);
+    snprintf(log, sizeof log, "%s/server.log", dir);
+    const char *args[] = {"--launcher", "mpirun -n 2", NULL};
+    int pid = test_server_start(spool, log, base, sizeof base, args);
+    cr_assert_gt(pid, 0, "server did not start (%s)", log);
+    int rc = test_sh("cd %s && %s submit --server %s --study k/study.hst t1.hst > submit.out && "
+                     "%s fetch --server %s --study-id $(sed -n 's/^study //p' submit.out) --out fetched.hst > fetch.out 2>&1",
+                     dir, C, base, C, base);
+    cr_assert_eq(rc, 0, "submit/fetch through the launcher failed (%s)", dir);
+    cr_assert_eq(test_sh("cmp -s %s/local.hst %s/fetched.hst", dir, dir), 0, "launcher result differs");
+    cr_assert_eq(test_sh("grep -q 'on 2 MPI rank' %s/spool/*/jobs/*.launch.log", dir), 0, "not run on 2 ranks");
+    test_server_stop(pid, SIGTERM);
+    /* A launcher that fails: the job fails with its reason, nothing is released. */
+    const char *bad[] = {"--launcher", "false", NULL};
+    snprintf(spool, sizeof spool, "%s/spool2", dir);
+    pid = test_server_start(spool, log, base, sizeof base, bad);
+    cr_assert_gt(pid, 0);
+    rc = test_sh("cd %s && %s submit --server %s --study k/study.hst t1.hst > submit2.out && "
+                 "%s fetch --server %s --study-id $(sed -n 's/^study //p' submit2.out) --out failed.hst > fetch2.out 2>&1",
+                 dir, C, base, C, base);
+    cr_assert_neq(rc, 0);
+    cr_assert_eq(test_sh("grep -q 'launcher exited with status 1' %s/fetch2.out", dir), 0, "reason not reported");
+    cr_assert_eq(test_sh("test ! -e %s/failed.hst", dir), 0);
+    cr_assert_eq(test_sh("%s health --server %s >/dev/null", C, base), 0, "server stopped serving");
+    test_server_stop(pid, SIGTERM);
+    unsetenv("OMPI_MCA_rmaps_base_oversubscribe");
+    test_sh("rm -rf %s", dir);
+}
