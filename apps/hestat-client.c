@@ -292,28 +292,40 @@ static int table_for_study(const char *csv, const stats_study_t *s, stats_table_
     return err;
 }
 
+/* Encrypted chunk by chunk straight into a temporary file next to out
+ * (stats_table_write_file: the ciphertexts are never all in memory), fsynced
+ * and renamed over out: never a partial table. */
 static int encrypt_csv(const char *study_path, const char *csv, const char *out)
 {
     stats_study_t *s;
     if (client_load_study(study_path, &s)) return 1;
     stats_table_t *t = NULL;
     int err = table_for_study(csv, s, &t);
-    stats_enc_table_t *e = NULL;
     if (!err) {
         stats_layout_t lay = s->layout;
         lay.nrows = t->nrows;
         lay.chunks = (t->nrows + lay.rows_per_ct - 1) / lay.rows_per_ct;
-        int rc = stats_encrypt_progress(s->ctx, s->pk, NULL, t, &lay, 0x1p40, &e, client_bar, "encrypt");
-        if (rc) err = client_stats_fail("encrypt", rc);
+        char tmp[4096];
+        int fd = -1;
+        FILE *f = NULL;
+        if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", out) < (int)sizeof tmp && (fd = mkstemp(tmp)) >= 0)
+            f = fdopen(fd, "w");
+        if (!f) {
+            err = client_fail(out, strerror(errno));
+            if (fd >= 0) {
+                close(fd);
+                unlink(tmp);
+            }
+        } else {
+            fchmod(fd, 0644);
+            int rc = stats_table_write_file(s, f, t, &lay, 0x1p40, client_bar, "encrypt");
+            int io = fflush(f) || fsync(fd);
+            io |= fclose(f) != 0;
+            if (rc) err = client_stats_fail("encrypt", rc);
+            else if (io || rename(tmp, out) || ckks_fsync_dir(out)) err = client_fail(out, strerror(errno));
+            if (err) unlink(tmp);
+        }
     }
-    if (!err) {
-        void *buf;
-        size_t len;
-        int rc = stats_table_write(s, e, &buf, &len);
-        if (rc) err = client_stats_fail("write table", rc);
-        else err = client_save(out, buf, len, 0644);
-    }
-    stats_enc_table_free(e);
     stats_table_free(t);
     stats_study_free(s);
     return err;

@@ -332,6 +332,23 @@ int ckks_galois_keys_new_seeded(const ckks_secret_key_t *sk, const int *steps, s
     return galois_keys_new(sk, steps, count, conjugate, 1, out);
 }
 
+ckks_galois_keys_t *ckks_galois_keys_alloc(const ckks_context_t *ctx, size_t count)
+{
+    ckks_galois_keys_t *gk = calloc(1, sizeof *gk);
+    uint32_t *elts = malloc((count ? count : 1) * sizeof *elts);
+    ckks_kswitch_t *keys = calloc(count ? count : 1, sizeof *keys);
+    if (!gk || !elts || !keys) {
+        free(gk);
+        free(elts);
+        free(keys);
+        return NULL;
+    }
+    gk->ctx = ctx;
+    gk->elts = elts;
+    gk->keys = keys;
+    return gk;
+}
+
 void ckks_galois_keys_free(ckks_galois_keys_t *gk)
 {
     if (!gk) return;

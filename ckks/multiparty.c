@@ -426,18 +426,10 @@ int ckks_mp_galois_keys(const ckks_context_t *ctx, const uint8_t seed[CKKS_MP_SE
         for (size_t j = 0; j < i; j++)
             if (sums[j]->elt == sums[i]->elt) return CKKS_EINVAL;
     }
-    ckks_galois_keys_t *gk = calloc(1, sizeof *gk);
-    uint32_t *elts = malloc((count ? count : 1) * sizeof *elts);
-    ckks_kswitch_t *keys = calloc(count ? count : 1, sizeof *keys);
-    if (!gk || !elts || !keys) {
-        free(gk);
-        free(elts);
-        free(keys);
-        return CKKS_ENOMEM;
-    }
-    gk->ctx = ctx;
-    gk->elts = elts;
-    gk->keys = keys;
+    ckks_galois_keys_t *gk = ckks_galois_keys_alloc(ctx, count);
+    if (!gk) return CKKS_ENOMEM;
+    uint32_t *elts = gk->elts;
+    ckks_kswitch_t *keys = gk->keys;
     int rc = CKKS_OK;
     for (size_t i = 0; i < count && rc == CKKS_OK; i++) {
         ckks_kswitch_t *key = &keys[i];

@@ -505,18 +505,10 @@ int ckks_read_galois_keys(const ckks_context_t *ctx, const void *buf, size_t len
     memcpy(&count, f.payload, 8);
     size_t kb = kswitch_bytes(ctx, compact);
     if (count > ctx->n || f.length != 8 + 8 * count + count * kb) return CKKS_EFORMAT;
-    ckks_galois_keys_t *gk = calloc(1, sizeof *gk);
-    uint32_t *elts = malloc((count ? count : 1) * sizeof *elts);
-    ckks_kswitch_t *keys = calloc(count ? count : 1, sizeof *keys);
-    if (!gk || !elts || !keys) {
-        free(gk);
-        free(elts);
-        free(keys);
-        return CKKS_ENOMEM;
-    }
-    gk->ctx = ctx;
-    gk->elts = elts;
-    gk->keys = keys;
+    ckks_galois_keys_t *gk = ckks_galois_keys_alloc(ctx, count);
+    if (!gk) return CKKS_ENOMEM;
+    uint32_t *elts = gk->elts;
+    ckks_kswitch_t *keys = gk->keys;
     for (size_t i = 0; i < count && rc == CKKS_OK; i++) {
         uint64_t e;
         memcpy(&e, f.payload + 8 + 8 * i, 8);

@@ -93,6 +93,27 @@ void stats_enc_table_free(stats_enc_table_t *e)
     free(e);
 }
 
+static int encrypt_impl(const ckks_context_t *ctx, const ckks_public_key_t *pk, const ckks_secret_key_t *sk,
+                        const stats_table_t *t, const stats_layout_t *lay, double scale, stats_enc_table_t **out,
+                        stats_chunk_sink_fn sink, void *sink_arg, stats_progress_fn progress, void *arg);
+
+int stats_encrypt_progress(const ckks_context_t *ctx, const ckks_public_key_t *pk,
+                           const ckks_secret_key_t *sk, const stats_table_t *t,
+                           const stats_layout_t *lay, double scale, stats_enc_table_t **out,
+                           stats_progress_fn progress, void *arg)
+{
+    if (!out) return STATS_EINVAL;
+    return encrypt_impl(ctx, pk, sk, t, lay, scale, out, NULL, NULL, progress, arg);
+}
+
+int stats_encrypt_each(const ckks_context_t *ctx, const ckks_public_key_t *pk, const ckks_secret_key_t *sk,
+                       const stats_table_t *t, const stats_layout_t *lay, double scale, stats_chunk_sink_fn sink,
+                       void *sink_arg, stats_progress_fn progress, void *arg)
+{
+    if (!sink) return STATS_EINVAL;
+    return encrypt_impl(ctx, pk, sk, t, lay, scale, NULL, sink, sink_arg, progress, arg);
+}
+
 int stats_encrypt(const ckks_context_t *ctx, const ckks_public_key_t *pk,
                   const ckks_secret_key_t *sk, const stats_table_t *t,
                   const stats_layout_t *lay, double scale, stats_enc_table_t **out)
@@ -100,14 +121,15 @@ int stats_encrypt(const ckks_context_t *ctx, const ckks_public_key_t *pk,
     return stats_encrypt_progress(ctx, pk, sk, t, lay, scale, out, NULL, NULL);
 }
 
-int stats_encrypt_progress(const ckks_context_t *ctx, const ckks_public_key_t *pk,
-                           const ckks_secret_key_t *sk, const stats_table_t *t,
-                           const stats_layout_t *lay, double scale, stats_enc_table_t **out,
-                           stats_progress_fn progress, void *arg)
+/* Encrypts chunk by chunk; with out, every chunk is kept in a new table,
+ * else each is handed to sink and its ciphertexts reused for the next. */
+static int encrypt_impl(const ckks_context_t *ctx, const ckks_public_key_t *pk, const ckks_secret_key_t *sk,
+                        const stats_table_t *t, const stats_layout_t *lay, double scale, stats_enc_table_t **out,
+                        stats_chunk_sink_fn sink, void *sink_arg, stats_progress_fn progress, void *arg)
 {
-    if (!ctx || !t || !lay || !out || (!pk == !sk)) return STATS_EINVAL;
+    if (!ctx || !t || !lay || (!out == !sink) || (!pk == !sk)) return STATS_EINVAL;
     if (t->ncols != lay->ncols || t->nrows != lay->nrows) return STATS_ESCHEMA;
-    *out = NULL;
+    if (out) *out = NULL;
     const size_t S = lay->slots, B = lay->block, R = lay->rows_per_ct;
     int rc = STATS_OK;
     /* Range check first: nothing is encrypted for a table that does not fit. */
@@ -129,15 +151,17 @@ int stats_encrypt_progress(const ckks_context_t *ctx, const ckks_public_key_t *p
     }
     e->layout = *lay;
     e->chunks = lay->chunks;
-    e->z = calloc(e->chunks, sizeof *e->z);
-    e->m = calloc(e->chunks, sizeof *e->m);
+    /* Streaming (sink): two ciphertexts reused for every chunk, in e's slot 0. */
+    e->z = calloc(sink ? 1 : e->chunks, sizeof *e->z);
+    e->m = calloc(sink ? 1 : e->chunks, sizeof *e->m);
     if (!e->z || !e->m) {
         rc = STATS_ENOMEM;
         goto done;
     }
+    if (sink) e->chunks = 1; /* what e holds, for freeing */
     TRY(ckks_plaintext_new(ctx, 0, &pz));
     TRY(ckks_plaintext_new(ctx, 0, &pm));
-    for (size_t k = 0; k < e->chunks; k++) {
+    for (size_t k = 0; k < lay->chunks; k++) {
         memset(re, 0, S * sizeof *re);
         memset(im, 0, S * sizeof *im);
         memset(mk, 0, S * sizeof *mk);
@@ -155,19 +179,23 @@ int stats_encrypt_progress(const ckks_context_t *ctx, const ckks_public_key_t *p
         }
         TRY(ckks_encode_complex(ctx, re, im, S, scale, 0, pz));
         TRY(ckks_encode_real(ctx, mk, S, scale, 0, pm));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &e->z[k]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &e->m[k]));
+        size_t slot = sink ? 0 : k;
+        if (!e->z[slot]) TRY(ckks_ciphertext_new(ctx, 2, 0, &e->z[slot]));
+        if (!e->m[slot]) TRY(ckks_ciphertext_new(ctx, 2, 0, &e->m[slot]));
         if (pk) {
-            TRY(ckks_encrypt(pk, pz, e->z[k]));
-            TRY(ckks_encrypt(pk, pm, e->m[k]));
+            TRY(ckks_encrypt(pk, pz, e->z[slot]));
+            TRY(ckks_encrypt(pk, pm, e->m[slot]));
         } else {
-            TRY(ckks_encrypt_symmetric(sk, pz, e->z[k]));
-            TRY(ckks_encrypt_symmetric(sk, pm, e->m[k]));
+            TRY(ckks_encrypt_symmetric(sk, pz, e->z[slot]));
+            TRY(ckks_encrypt_symmetric(sk, pm, e->m[slot]));
         }
-        if (progress) progress(arg, k + 1, e->chunks);
+        if (sink && (rc = sink(sink_arg, k, e->z[0], e->m[0]))) goto done;
+        if (progress) progress(arg, k + 1, lay->chunks);
     }
-    *out = e;
-    e = NULL;
+    if (out) {
+        *out = e;
+        e = NULL;
+    }
 done:
     stats_enc_table_free(e);
     ckks_plaintext_free(pz);

@@ -945,6 +945,41 @@ int stats_job_write(const stats_study_t *s, stats_job_t job, const stats_enc_tab
     return finish(&b, out, len);
 }
 
+/* One table of a job for process part of nparts: its partial sums, reduced
+ * with the other processes' (reduce), finished where the total lands, and
+ * added into *acc. */
+static int job_table(const stats_study_t *s, const stats_enc_table_t *t, stats_job_t jk, size_t part, size_t nparts,
+                     stats_reduce_fn reduce, void *arg, stats_enc_result_t **acc, stats_counts_t *total)
+{
+    stats_enc_result_t *r = NULL;
+    stats_counts_t c = {0};
+    stats_partial_t *mine = NULL, *all = NULL;
+    int rc = stats_compute_partial(s->ctx, t, jk, s->rk, s->gk, part, nparts, &mine);
+    if (!rc && reduce) {
+        rc = reduce(arg, s->ctx, mine, t, jk, &all);
+    } else if (!rc) {
+        all = mine;
+        mine = NULL;
+    }
+    /* Only the process that holds the total (all != NULL) finishes. */
+    if (!rc && all) rc = stats_partial_finish(s->ctx, t, s->rk, s->gk, all, &r, &c);
+    if (all != mine) stats_partial_free(all);
+    stats_partial_free(mine);
+    if (rc || !r) return rc;
+    total->rotations += c.rotations;
+    total->relinearizations += c.relinearizations;
+    total->multiplications += c.multiplications;
+    total->rescales += c.rescales;
+    total->conjugations += c.conjugations;
+    if (!*acc) {
+        *acc = r;
+        return STATS_OK;
+    }
+    rc = stats_result_add(*acc, r);
+    stats_enc_result_free(r);
+    return rc;
+}
+
 int stats_job_run(const void *job, size_t len, void **result, size_t *result_len, stats_counts_t *counts)
 {
     return stats_job_run_parts(job, len, 0, 1, NULL, NULL, result, result_len, counts);
@@ -1000,34 +1035,8 @@ int stats_job_run_parts(const void *job, size_t len, size_t part, size_t nparts,
         rc = stats_table_read_part(s, p + off, len - off, part, nparts, &t, &used);
         if (rc) break;
         off += used;
-        stats_enc_result_t *r = NULL;
-        stats_counts_t c = {0};
-        stats_partial_t *mine = NULL, *all = NULL;
-        rc = stats_compute_partial(s->ctx, t, (stats_job_t)jk, s->rk, s->gk, part, nparts, &mine);
-        if (!rc && reduce) {
-            rc = reduce(arg, s->ctx, mine, t, (stats_job_t)jk, &all);
-        } else if (!rc) {
-            all = mine;
-            mine = NULL;
-        }
-        /* Only the process that holds the total (all != NULL) finishes. */
-        if (!rc && all) rc = stats_partial_finish(s->ctx, t, s->rk, s->gk, all, &r, &c);
-        if (all != mine) stats_partial_free(all);
-        stats_partial_free(mine);
+        rc = job_table(s, t, (stats_job_t)jk, part, nparts, reduce, arg, &acc, &total);
         stats_enc_table_free(t);
-        if (rc) break;
-        if (!r) continue;
-        total.rotations += c.rotations;
-        total.relinearizations += c.relinearizations;
-        total.multiplications += c.multiplications;
-        total.rescales += c.rescales;
-        total.conjugations += c.conjugations;
-        if (!acc) {
-            acc = r;
-        } else {
-            rc = stats_result_add(acc, r);
-            stats_enc_result_free(r);
-        }
     }
     if (rc == STATS_OK && off != len) {
         stats_set_error("job: %zu trailing bytes", len - off);
@@ -1256,33 +1265,8 @@ int stats_job_run_file(int fd, uint64_t size, size_t part, size_t nparts, stats_
         rc = stats_table_file_open(s, fd, off, size - off, 0, &t, &tl);
         if (rc) break;
         off += tl;
-        stats_enc_result_t *r = NULL;
-        stats_counts_t c = {0};
-        stats_partial_t *mine = NULL, *all = NULL;
-        rc = stats_compute_partial(s->ctx, t, (stats_job_t)jk, s->rk, s->gk, part, nparts, &mine);
-        if (!rc && reduce) {
-            rc = reduce(arg, s->ctx, mine, t, (stats_job_t)jk, &all);
-        } else if (!rc) {
-            all = mine;
-            mine = NULL;
-        }
-        if (!rc && all) rc = stats_partial_finish(s->ctx, t, s->rk, s->gk, all, &r, &c);
-        if (all != mine) stats_partial_free(all);
-        stats_partial_free(mine);
+        rc = job_table(s, t, (stats_job_t)jk, part, nparts, reduce, arg, &acc, &total);
         stats_enc_table_free(t);
-        if (rc) break;
-        total.rotations += c.rotations;
-        total.relinearizations += c.relinearizations;
-        total.multiplications += c.multiplications;
-        total.rescales += c.rescales;
-        total.conjugations += c.conjugations;
-        if (!r) continue;
-        if (!acc) {
-            acc = r;
-        } else {
-            rc = stats_result_add(acc, r);
-            stats_enc_result_free(r);
-        }
     }
     if (rc == STATS_OK && off != size) {
         stats_set_error("job: %llu trailing bytes", (unsigned long long)(size - off));
@@ -1293,4 +1277,54 @@ int stats_job_run_file(int fd, uint64_t size, size_t part, size_t nparts, stats_
     stats_enc_result_free(acc);
     stats_study_free(s);
     return rc;
+}
+
+/* ---- a table encrypted straight into a file ---- */
+typedef struct {
+    FILE *f;
+    int err;
+} file_sink_t;
+
+static int put_ct(FILE *f, const ckks_ciphertext_t *ct)
+{
+    void *b;
+    size_t l;
+    int crc = ckks_write_ciphertext(ct, 1, &b, &l);
+    if (crc) return ckks_fail(crc, "table");
+    int rc = fwrite(b, 1, l, f) == l ? STATS_OK : STATS_EIO;
+    free(b);
+    return rc;
+}
+
+static int file_sink(void *arg, size_t k, const ckks_ciphertext_t *z, const ckks_ciphertext_t *m)
+{
+    (void)k;
+    file_sink_t *fs = arg;
+    int rc = put_ct(fs->f, z);
+    if (!rc) rc = put_ct(fs->f, m);
+    if (rc == STATS_EIO) stats_set_error("table: write failed: %s", strerror(errno));
+    return rc;
+}
+
+int stats_table_write_file(const stats_study_t *s, FILE *f, const stats_table_t *t, const stats_layout_t *lay,
+                           double scale, stats_progress_fn progress, void *arg)
+{
+    if (!s || !f || !t || !lay) return STATS_EINVAL;
+    buf_t hdr = {0};
+    put(&hdr, s->digest, 32);
+    put_u64(&hdr, lay->nrows);
+    put_u64(&hdr, lay->chunks);
+    void *fr = NULL;
+    size_t fl = 0;
+    int crc = hdr.err ? CKKS_ENOMEM : ckks_frame_write(s->ctx, STATS_OBJ_TABLE, hdr.p, hdr.len, &fr, &fl);
+    free(hdr.p);
+    if (crc) return ckks_fail(crc, "table header");
+    int rc = fwrite(fr, 1, fl, f) == fl ? STATS_OK : STATS_EIO;
+    free(fr);
+    if (rc) {
+        stats_set_error("table: write failed: %s", strerror(errno));
+        return rc;
+    }
+    file_sink_t fs = {f, 0};
+    return stats_encrypt_each(s->ctx, s->pk, NULL, t, lay, scale, file_sink, &fs, progress, arg);
 }

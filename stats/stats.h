@@ -205,6 +205,14 @@ int stats_encrypt_progress(const ckks_context_t *ctx, const ckks_public_key_t *p
                            const ckks_secret_key_t *sk, const stats_table_t *t,
                            const stats_layout_t *lay, double scale, stats_enc_table_t **out,
                            stats_progress_fn progress, void *arg);
+/* The same chunk by chunk: each chunk's two ciphertexts go to sink as soon
+ * as they are made (then reused for the next chunk), so a table of any size
+ * is encrypted into a file without holding its ciphertexts
+ * (stats_table_write_file). A non-zero return of sink stops and is returned. */
+typedef int (*stats_chunk_sink_fn)(void *arg, size_t k, const ckks_ciphertext_t *z, const ckks_ciphertext_t *m);
+int stats_encrypt_each(const ckks_context_t *ctx, const ckks_public_key_t *pk, const ckks_secret_key_t *sk,
+                       const stats_table_t *t, const stats_layout_t *lay, double scale, stats_chunk_sink_fn sink,
+                       void *sink_arg, stats_progress_fn progress, void *arg);
 
 /* Server work counters (printed by tools and benchmarks). */
 typedef struct {
@@ -307,6 +315,11 @@ int stats_study_write(const stats_study_t *s, void **buf, size_t *len);
 int stats_study_read(const void *buf, size_t len, stats_study_t **out, size_t *used);
 
 int stats_table_write(const stats_study_t *s, const stats_enc_table_t *t, void **buf, size_t *len);
+/* t encrypted with the study's public key straight into f, chunk by chunk:
+ * the bytes stats_table_write writes for the same encryption, without the
+ * table's ciphertexts in memory. */
+int stats_table_write_file(const stats_study_t *s, FILE *f, const stats_table_t *t, const stats_layout_t *lay,
+                           double scale, stats_progress_fn progress, void *arg);
 int stats_table_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_table_t **out,
                      size_t *used);
 /* A table in a file (len bytes at offset off of fd), read chunk by chunk:
