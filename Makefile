@@ -5,6 +5,7 @@
 #   make test          the Criterion suite (once per SIMD backend for ntt/)
 #   make bench         Google Benchmark harness, table + build/bench/ntt.json
 #   make demo          the best end-to-end run that exists
+#   make demo-multiparty   the same with three data parties holding key shares (CSV= works too)
 #   make python        pip install ./python (the hestat package, libhestat.so inside)
 #   make python-test   its pytest suite and the HTML report in headless Chromium (make test runs them)
 #   make report-shot   build/demo/report.png: a screenshot of make demo's report.html
@@ -92,7 +93,7 @@ SAN_STATIC := $(SAN)/lib/libhestat.a
 SAN_APPS  := $(patsubst apps/%.c,$(SAN)/bin/%,$(APP_SRCS))
 
 .SECONDARY:
-.PHONY: python python-test report-shot docker-test all lib test bench demo sanitize sanitize-build fuzz-build fuzz-seeds install uninstall clean deps vectors vectors-check fuzz
+.PHONY: python python-test report-shot docker-test all lib test bench demo demo-multiparty sanitize sanitize-build fuzz-build fuzz-seeds install uninstall clean deps vectors vectors-check fuzz
 .DEFAULT_GOAL := all
 
 all: lib $(APPS)
@@ -224,6 +225,10 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh $(BUILD)/bin $(BUILD)/demo $(CSV)
 
+demo-multiparty: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/demo-multiparty.sh $(BUILD)/bin $(BUILD)/demo-multiparty $(CSV)
+
 # The report page of make demo as a PNG (headless Chromium, no network).
 report-shot:
 	@test -f $(BUILD)/demo/report.html || $(MAKE) --no-print-directory demo
@@ -235,7 +240,9 @@ report-shot:
 # ---- libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=20] ------------------------
 # seal_reader, hestat_format: the ckks readers (SEAL's format, hestat's);
 # stats_study, stats_table, stats_result, stats_job, stats_stream: the
-# stats/io.c readers every HTTP upload goes through (fuzz/fuzz_stats.h).
+# stats/io.c readers every HTTP upload goes through (fuzz/fuzz_stats.h);
+# stats_mp: the multiparty draft and share-bundle readers (self-seeding: its
+# inputs edit real files).
 # Seeds are real files (fuzz_seeds); the corpora grow under $(FUZZ)/corpus/;
 # tests/fuzz-regressions/NAME/ inputs run first on every run. Each target runs
 # FUZZ_SECONDS (scripts/fuzz-long.sh --time); scripts/fuzz-long.sh alone runs
@@ -244,7 +251,7 @@ FUZZ      := $(BUILD)/fuzz
 FUZZ_CC   ?= clang
 FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_SECONDS ?= 20
-FUZZ_NAMES := seal_reader hestat_format stats_study stats_table stats_result stats_job stats_stream
+FUZZ_NAMES := seal_reader hestat_format stats_study stats_table stats_result stats_job stats_stream stats_mp
 FUZZ_TARGETS := $(FUZZ_NAMES:%=$(FUZZ)/fuzz_%)
 FUZZ_HEADERS := fuzz/fuzz_common.h fuzz/fuzz_stats.h
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ)/obj/%.o)

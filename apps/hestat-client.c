@@ -8,6 +8,7 @@
  *   submit, fetch   the same files over HTTP
  *   run      all of it in one go, computing locally with the server's code
  *            or on a server
+ *   mp-*     multiparty studies (apps/client/client_mp.c)
  * The commands' work lives in apps/client/client_*.c (see client.h).
  * Exit status: 0 ok, 1 error (one line on stderr), 2 usage.
  */
@@ -64,6 +65,28 @@ static const char *usage_text =
     "          encrypt, then compute (on the server when --server is given, else locally\n"
     "          with the server's code), decrypt and compare; writes DIR/decrypted_results.csv\n"
     "          (default DIR build/client-run)\n"
+    "\n"
+    "Multiparty studies (K data parties, none of whom, nor the analyst, can decrypt alone;\n"
+    "README \"Multiparty studies\"):\n"
+    "  mp-draft  --schema CSV --parties K --keys DIR [keygen's options] [--server URL]\n"
+    "          the analyst: DIR/secret.key (the analyst's own key, 0600) and DIR/draft.hst;\n"
+    "          with --server also uploads the draft (prints 'study ID')\n"
+    "  mp-keygen --draft DRAFT --party I --keys PDIR --out ROUND1   (round 1)\n"
+    "  mp-keygen --draft DRAFT --party I --keys PDIR --round1 SUM --out ROUND2   (round 2)\n"
+    "  mp-keygen --server URL --study-id ID --party I --keys PDIR [--round 1|2]\n"
+    "          party I: PDIR/share.key and PDIR/ephemeral.key (0600, never leave this machine)\n"
+    "          and its public shares; round 2 wipes ephemeral.key\n"
+    "  mp-share  --study STUDY --party I --keys PDIR --in RESULT --out KEYSWITCH\n"
+    "  mp-share  --server URL --study-id ID --job JOB --party I --keys PDIR\n"
+    "          party I's key-switch shares of a result (to the analyst's key)\n"
+    "  mp-job    --server URL --study-id ID [--stats means|all] --out RESULT\n"
+    "          a job over every table of the study; prints 'job JOB'\n"
+    "  mp-status --server URL --study-id ID [--job JOB] [--out STUDY]\n"
+    "          which parties' shares are missing (keys, or a job's key switch);\n"
+    "          --out: the study, once built\n"
+    "  mp-release --server URL --study-id ID --job JOB --out RESULT\n"
+    "          the result under the analyst's key (refused while a party's shares are missing);\n"
+    "          decrypt it with decrypt --keys DIR (DIR/study.hst: mp-status --out)\n"
     "\n"
     "Default parameters: --poly-degree 8192 --coeff-bits 60,40,40,60 (with a glm: in --stats,\n"
     "  16384 and 58,40,40,40,40,40,40,40,40,60).\n"
@@ -128,6 +151,9 @@ static int parse(int argc, char **argv, client_opts_t *o)
         else if (!strcmp(a, "--study-id")) str = &o->study_id;
         else if (!strcmp(a, "--cacert")) str = &o->cacert;
         else if (!strcmp(a, "--html")) str = &o->html;
+        else if (!strcmp(a, "--draft")) str = &o->draft;
+        else if (!strcmp(a, "--round1")) str = &o->round1;
+        else if (!strcmp(a, "--job")) str = &o->job;
         if (str) {
             if (i + 1 >= argc) return client_usage_error("missing value after", a);
             *str = argv[++i];
@@ -162,6 +188,16 @@ static int parse(int argc, char **argv, client_opts_t *o)
             if (i + 1 >= argc) return client_usage_error("missing value after", a);
             if (parse_number(a, argv[++i], &o->headroom)) return 2;
             if (o->headroom < 1) return client_usage_error("--headroom must be at least 1, not", argv[i]);
+        } else if (!strcmp(a, "--parties") || !strcmp(a, "--party") || !strcmp(a, "--round")) {
+            if (i + 1 >= argc) return client_usage_error("missing value after", a);
+            char *end;
+            errno = 0;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || end == argv[i] || errno || v < 1 || v > STATS_MP_MAX_PARTIES)
+                return client_usage_error("not a number from 1 to 64:", argv[i]);
+            if (!strcmp(a, "--parties")) o->parties = (int)v;
+            else if (!strcmp(a, "--party")) o->party = (int)v;
+            else o->round = (int)v;
         } else if (!strcmp(a, "--rows") || !strcmp(a, "--seed") || !strcmp(a, "--poly-degree") ||
                    !strcmp(a, "--retries")) {
             if (i + 1 >= argc) return client_usage_error("missing value after", a);
@@ -494,5 +530,11 @@ int main(int argc, char **argv)
     if (!strcmp(o.cmd, "fetch")) return cmd_fetch(&o);
     if (!strcmp(o.cmd, "health")) return cmd_health(&o);
     if (!strcmp(o.cmd, "run")) return cmd_run(&o);
+    if (!strcmp(o.cmd, "mp-draft")) return client_mp_draft(&o);
+    if (!strcmp(o.cmd, "mp-keygen")) return client_mp_keygen(&o);
+    if (!strcmp(o.cmd, "mp-share")) return client_mp_share(&o);
+    if (!strcmp(o.cmd, "mp-job")) return client_mp_job(&o);
+    if (!strcmp(o.cmd, "mp-status")) return client_mp_status(&o);
+    if (!strcmp(o.cmd, "mp-release")) return client_mp_release(&o);
     return client_usage_error("unknown command", o.cmd);
 }

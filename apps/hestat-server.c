@@ -3,6 +3,7 @@
  * secret key (a job that carries one is refused).
  *   compute JOB --out RESULT     file in, file out
  *   serve [options]              the HTTP service (apps/server/serve.c)
+ *   mp-combine, mp-release       multiparty studies, files (apps/server/mp.c)
  * Exit status: 0 ok, 1 error (one line on stderr), 2 usage.
  */
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "apps/server/mp.h"
 #include "apps/server/serve.h"
 #include "stats/stats.h"
 
@@ -38,6 +40,13 @@ static const char *usage_text =
     "            POST /studies/ID/tables (table file; the same bytes twice: 409);\n"
     "            POST /studies/ID/jobs?stats=all|means; GET /studies/ID/jobs/JOB;\n"
     "            GET /studies/ID/jobs/JOB/result; DELETE /studies/ID.\n"
+    "            Multiparty: POST /drafts (draft file); GET /studies/ID/mp (state,\n"
+    "            missing parties); GET /studies/ID/mp/draft; POST\n"
+    "            /studies/ID/mp/round1?party=I, GET /studies/ID/mp/round1 (the sum, 409\n"
+    "            until all are in), POST /studies/ID/mp/round2?party=I, GET\n"
+    "            /studies/ID/mp/study; POST /studies/ID/jobs/JOB/shares?party=I, GET\n"
+    "            /studies/ID/jobs/JOB/mp, GET /studies/ID/jobs/JOB/release (409 naming\n"
+    "            the missing parties). A party's shares twice: 409.\n"
     "    --listen ADDR:PORT     IPv4 address and port (default 127.0.0.1:8750; port 0\n"
     "                           picks a free one, printed). Beyond loopback, a warning\n"
     "                           unless both a token and TLS are set.\n"
@@ -68,7 +77,17 @@ static const char *usage_text =
     "                           compute JOBFILE --out RESULT, e.g. 'mpirun -n 4\n"
     "                           --hostfile hosts' (words split at blanks, no shell);\n"
     "                           a non-zero exit fails the job with the last line of\n"
-    "                           spool/ID/jobs/JOB.launch.log\n";
+    "                           spool/ID/jobs/JOB.launch.log\n"
+    "\n"
+    "       hestat-server mp-combine --draft DRAFT --out ROUND1_SUM R1_1 .. R1_K\n"
+    "       hestat-server mp-combine --draft DRAFT --round1 ROUND1_SUM --out STUDY R2_1 .. R2_K\n"
+    "       hestat-server mp-release --study STUDY --in RESULT --out RELEASED KS_1 .. KS_K\n"
+    "\n"
+    "  mp-combine  sums every party's round-1 shares (for round 2), then builds the\n"
+    "              multiparty study from that sum and every party's round-2 share\n"
+    "  mp-release  switches a result to the analyst's key with every party's\n"
+    "              key-switch shares (hestat-client mp-share); a missing or\n"
+    "              duplicated party, or shares of another study or result: refused\n";
 
 /* A whole number in [lo, hi] for option a, or -1 (message printed). */
 static long option_number(const char *a, const char *v, long lo, long hi)
@@ -172,6 +191,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!strcmp(argv[1], "serve")) return serve_command(argc, argv);
+    if (!strcmp(argv[1], "mp-combine")) return srv_mp_combine_main(argc, argv);
+    if (!strcmp(argv[1], "mp-release")) return srv_mp_release_main(argc, argv);
     if (strcmp(argv[1], "compute")) {
         fprintf(stderr, "hestat-server: unknown command %s (try --help)\n", argv[1]);
         return 2;

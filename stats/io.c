@@ -9,9 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "stats/stats.h"
+#include "stats/io_impl.h"
 
-void stats_set_error(const char *fmt, ...);
 size_t stats_result_count(const stats_layout_t *lay, stats_job_t job);
 
 /* ---- byte buffers ---- */
@@ -120,6 +119,20 @@ static void schema_payload(const stats_layout_t *lay, buf_t *b)
     put(b, &lay->policy.min_n_per_param, 8);
 }
 
+static int parse_schema(const ckks_context_t *ctx, const uint8_t *p, size_t plen, stats_layout_t *lay);
+
+int stats_schema_payload(const stats_layout_t *lay, void **out, size_t *len)
+{
+    buf_t b = {0};
+    schema_payload(lay, &b);
+    return finish(&b, out, len);
+}
+
+int stats_schema_parse(const ckks_context_t *ctx, const uint8_t *p, size_t plen, stats_layout_t *lay)
+{
+    return parse_schema(ctx, p, plen, lay);
+}
+
 static int parse_schema(const ckks_context_t *ctx, const uint8_t *p, size_t plen, stats_layout_t *lay)
 {
     uint64_t ncols, slots;
@@ -176,14 +189,15 @@ void stats_study_free(stats_study_t *s)
     ckks_galois_keys_free(s->gk);
     ckks_relin_key_free(s->rk);
     ckks_public_key_free(s->pk);
+    ckks_public_key_free(s->analyst_pk);
     ckks_context_free(s->ctx);
     free(s);
 }
 
 /* The study digest binds tables, jobs and results to one study: BLAKE2b-256
  * of the study's first three frames as written (parameters, schema, public
- * key), so another keygen with the same schema and parameters is another
- * study. */
+ * key; a multiparty study's frame too), so another keygen with the same
+ * schema and parameters is another study. */
 #define DIGEST_FRAMES 3
 static const char digest_domain[] = "hestat study digest v2";
 
@@ -202,6 +216,14 @@ static int study_frames(const stats_study_t *s, buf_t *b, int with_keys)
     PUT_FRAME(b, schema.err ? CKKS_ENOMEM : ckks_frame_write(s->ctx, STATS_OBJ_SCHEMA, schema.p, schema.len, &f, &fl));
     free(schema.p);
     PUT_FRAME(b, ckks_write_public_key(s->pk, &f, &fl));
+    if (s->parties) { /* a multiparty study: its frame is covered by the digest */
+        void *mp = NULL;
+        size_t mplen = 0;
+        int rc = stats_mp_frame_payload(s, &mp, &mplen);
+        if (rc && !b->err) b->err = rc;
+        PUT_FRAME(b, rc ? CKKS_ENOMEM : ckks_frame_write(s->ctx, STATS_OBJ_MP_STUDY, mp, mplen, &f, &fl));
+        free(mp);
+    }
     if (with_keys) {
         PUT_FRAME(b, ckks_write_relin_key(s->rk, &f, &fl));
         PUT_FRAME(b, ckks_write_galois_keys(s->gk, &f, &fl));
@@ -244,6 +266,28 @@ int stats_study_create_factors(ckks_context_t *ctx, const stats_table_t *t, cons
     return stats_study_create_policy(ctx, t, sk, factors, NULL, out);
 }
 
+int stats_study_layout(const ckks_context_t *ctx, const stats_table_t *t, const double *factors,
+                       const stats_policy_t *policy, stats_layout_t *lay)
+{
+    int rc = stats_layout_for(ctx, t, lay);
+    if (!rc && factors)
+        for (size_t c = 0; c < lay->ncols; c++) lay->factor[c] = factors[c];
+    if (!rc) rc = check_factors(lay);
+    if (!rc && policy) {
+        lay->policy = *policy;
+        lay->policy.legacy = 0;
+        if (policy->min_cell > STATS_POLICY_MAX_CELL || !isfinite(policy->min_n_per_param) ||
+            policy->min_n_per_param < 0 || policy->min_n_per_param > STATS_POLICY_MAX_CELL) {
+            stats_set_error("disclosure policy: min_cell and min_n_per_param must lie in [0, %d]",
+                            STATS_POLICY_MAX_CELL);
+            rc = STATS_EINVAL;
+        }
+    }
+    lay->nrows = 0;
+    lay->chunks = 0;
+    return rc;
+}
+
 int stats_study_create_policy(ckks_context_t *ctx, const stats_table_t *t, const ckks_secret_key_t *sk,
                               const double *factors, const stats_policy_t *policy, stats_study_t **out)
 {
@@ -255,26 +299,11 @@ int stats_study_create_policy(ckks_context_t *ctx, const stats_table_t *t, const
     }
     stats_study_t *s = calloc(1, sizeof *s);
     if (!s) return STATS_ENOMEM;
-    int rc = stats_layout_for(ctx, t, &s->layout);
-    if (!rc && factors)
-        for (size_t c = 0; c < s->layout.ncols; c++) s->layout.factor[c] = factors[c];
-    if (!rc) rc = check_factors(&s->layout);
-    if (!rc && policy) {
-        s->layout.policy = *policy;
-        s->layout.policy.legacy = 0;
-        if (policy->min_cell > STATS_POLICY_MAX_CELL || !isfinite(policy->min_n_per_param) ||
-            policy->min_n_per_param < 0 || policy->min_n_per_param > STATS_POLICY_MAX_CELL) {
-            stats_set_error("disclosure policy: min_cell and min_n_per_param must lie in [0, %d]",
-                            STATS_POLICY_MAX_CELL);
-            rc = STATS_EINVAL;
-        }
-    }
+    int rc = stats_study_layout(ctx, t, factors, policy, &s->layout);
     if (rc) {
         free(s);
         return rc;
     }
-    s->layout.nrows = 0;
-    s->layout.chunks = 0;
     int steps[64];
     size_t n = stats_galois_steps(&s->layout, steps, 64);
     int crc = ckks_public_key_new(sk, &s->pk);
@@ -303,6 +332,16 @@ int stats_study_create(ckks_context_t *ctx, const stats_table_t *t, const ckks_s
 int stats_study_check_key(const stats_study_t *s, const ckks_secret_key_t *sk)
 {
     if (!s || !sk) return STATS_EINVAL;
+    if (s->parties) { /* multiparty: only the analyst's own key decrypts (released results) */
+        int crc = ckks_secret_key_matches(sk, s->analyst_pk);
+        if (crc == CKKS_EKEY || crc == CKKS_ECONTEXT) {
+            stats_set_error("the secret key is not the analyst key of this multiparty study (%d parties): a party's "
+                            "share key decrypts nothing alone; results are released to the analyst's key (made by "
+                            "mp-draft) by mp-release", s->parties);
+            return STATS_EKEY;
+        }
+        return crc ? ckks_fail(crc, "checking the secret key") : STATS_OK;
+    }
     int crc = ckks_secret_key_matches(sk, s->pk);
     if (crc == CKKS_EKEY || crc == CKKS_ECONTEXT) {
         stats_set_error("the secret key does not belong to this study (another keygen, or another study's key "
@@ -327,6 +366,10 @@ int stats_study_write(const stats_study_t *s, void **out, size_t *len)
  * complete frame. */
 enum { KIND_STUDY, KIND_TABLE };
 #define STUDY_FRAMES 5
+/* A multiparty study has one more frame after its public key (slot MP_SLOT
+ * in the tables below, frame 4 in the file): params | schema | pk | mp | rk | gk. */
+#define MP_SLOT 5
+#define MP_INDEX 3
 
 struct stats_stream {
     int kind, err;
@@ -338,6 +381,7 @@ struct stats_stream {
     size_t index, frames;       /* frames done, frames expected */
     size_t avail;               /* buffer reads: bytes after the table header (bounds its chunk count) */
     size_t max_gk;              /* study: Galois keys the schema needs (+ conjugation) */
+    int mp;                     /* study: a multiparty frame follows the public key */
     crypto_generichash_state digest;
     uint64_t nrows, chunks;
     uint8_t hdr[CKKS_HEADER_BYTES];
@@ -369,10 +413,17 @@ static const ckks_context_t *stream_ctx(const stats_stream_t *r)
     return r->kind == KIND_TABLE ? r->study->ctx : r->own ? r->own->ctx : NULL;
 }
 
+/* The kind of study frame r->index is (0..4 as in a single-key study, MP_SLOT). */
+static size_t study_slot(const stats_stream_t *r)
+{
+    if (!r->mp || r->index < MP_INDEX) return r->index;
+    return r->index == MP_INDEX ? MP_SLOT : r->index - 1;
+}
+
 static const char *study_frame_name(size_t i)
 {
-    static const char *names[STUDY_FRAMES] = {"parameters", "schema", "public key", "relinearization key",
-                                              "Galois keys"};
+    static const char *names[STUDY_FRAMES + 1] = {"parameters", "schema", "public key", "relinearization key",
+                                                  "Galois keys", "multiparty frame"};
     return names[i];
 }
 
@@ -385,12 +436,14 @@ static uint64_t max_payload(const stats_stream_t *r, uint16_t *type)
         *type = r->index == 0 ? STATS_OBJ_TABLE : CKKS_OBJ_CIPHERTEXT;
         return r->index == 0 ? 48 : 24 + 2 * (uint64_t)k1 * n * 8 + 32;
     }
-    static const uint16_t types[STUDY_FRAMES] = {CKKS_OBJ_PARAMS, STATS_OBJ_SCHEMA, CKKS_OBJ_PUBLIC_KEY,
-                                                 CKKS_OBJ_RELIN_KEY, CKKS_OBJ_GALOIS_KEYS};
-    *type = types[r->index];
-    if (r->index == 0) return 24 + 16 + 8 * CKKS_MAX_PRIMES;
+    static const uint16_t types[STUDY_FRAMES + 1] = {CKKS_OBJ_PARAMS,     STATS_OBJ_SCHEMA,     CKKS_OBJ_PUBLIC_KEY,
+                                                     CKKS_OBJ_RELIN_KEY,  CKKS_OBJ_GALOIS_KEYS, STATS_OBJ_MP_STUDY};
+    size_t slot = study_slot(r);
+    *type = types[slot];
+    if (slot == 0) return 24 + 16 + 8 * CKKS_MAX_PRIMES;
+    if (slot == MP_SLOT) return stats_mp_frame_max(ctx);
     uint64_t k = ckks_context_data_primes(ctx) + 1, n = ckks_context_n(ctx), key = (k - 1) * 2 * k * n * 8;
-    switch (r->index) {
+    switch (slot) {
     case 1: return 16 + STATS_MAX_COLS * (STATS_NAME_MAX + 8) + POLICY_BYTES;
     case 2: return 2 * k * n * 8;
     case 3: return key;
@@ -415,11 +468,15 @@ static int check_header(stats_stream_t *r, const uint8_t *h, uint64_t *plen)
     if (version != 1) return stream_fail(r, STATS_ESCHEMA, "%s: unsupported format version %u", what, version);
     if (type == CKKS_OBJ_SECRET_KEY)
         return stream_fail(r, STATS_EINVAL, "%s: contains a secret key; refused", what);
+    if (r->kind == KIND_STUDY && r->index == MP_INDEX && !r->mp && type == STATS_OBJ_MP_STUDY) {
+        r->mp = 1; /* a multiparty study: one frame more */
+        r->frames = STUDY_FRAMES + 1;
+    }
     uint64_t max = max_payload(r, &want);
     if (type != want)
         return stream_fail(r, STATS_ESCHEMA, "%s: frame %zu is of type %u where %s was expected", what, r->index + 1,
                            type, r->kind == KIND_TABLE ? (r->index ? "a ciphertext" : "a table header")
-                                                       : study_frame_name(r->index));
+                                                       : study_frame_name(study_slot(r)));
     const ckks_context_t *ctx = stream_ctx(r);
     if (ctx && hash != ckks_params_hash(ctx))
         return stream_fail(r, STATS_ESCHEMA, "%s: frame %zu is for other encryption parameters%s", what,
@@ -436,7 +493,13 @@ static int study_frame(stats_stream_t *r, const uint8_t *f, size_t fl)
     int crc = CKKS_OK;
     const uint8_t *payload;
     size_t plen;
-    switch (r->index) {
+    switch (study_slot(r)) {
+    case MP_SLOT:
+        if ((crc = ckks_frame_open(s->ctx, f, fl, STATS_OBJ_MP_STUDY, &payload, &plen)))
+            return stream_ckks_fail(r, crc, "study multiparty frame");
+        if (stats_mp_frame_parse(s, payload, plen))
+            return stream_fail(r, STATS_ESCHEMA, "study multiparty frame: %s", stats_error());
+        break;
     case 0: {
         ckks_params_t params;
         if ((crc = ckks_read_params(f, fl, &params)) || (crc = ckks_context_new(&params, &s->ctx)))
@@ -469,8 +532,8 @@ static int study_frame(stats_stream_t *r, const uint8_t *f, size_t fl)
                 return stream_fail(r, STATS_ESCHEMA, "study: Galois key for step %d missing", steps[i]);
     }
     }
-    if (r->index < DIGEST_FRAMES) crypto_generichash_update(&r->digest, f, fl);
-    if (r->index + 1 == STUDY_FRAMES) crypto_generichash_final(&r->digest, s->digest, 32);
+    if (r->index < DIGEST_FRAMES + (size_t)r->mp) crypto_generichash_update(&r->digest, f, fl);
+    if (r->index + 1 == r->frames) crypto_generichash_final(&r->digest, s->digest, 32);
     return STATS_OK;
 }
 
@@ -781,9 +844,9 @@ int stats_result_write(const stats_study_t *s, const stats_enc_result_t *r, void
     if (!s || !r || !out || !len) return STATS_EINVAL;
     buf_t b = {0}, hdr = {0};
     put(&hdr, s->digest, 32);
-    uint32_t job = r->job, zero = 0;
+    uint32_t job = r->job, flags = r->released ? STATS_RESULT_RELEASED : 0;
     put(&hdr, &job, 4);
-    put(&hdr, &zero, 4);
+    put(&hdr, &flags, 4);
     put_u64(&hdr, r->layout.nrows);
     put_u64(&hdr, r->count);
     PUT_FRAME(&b, hdr.err ? CKKS_ENOMEM : ckks_frame_write(s->ctx, STATS_OBJ_RESULT, hdr.p, hdr.len, &f, &fl));
@@ -813,11 +876,16 @@ int stats_result_read(const stats_study_t *s, const void *buf, size_t len, stats
                         "parameters or schema)");
         return STATS_ESCHEMA;
     }
-    uint32_t job;
+    uint32_t job, flags;
     uint64_t nrows, count;
     memcpy(&job, payload + 32, 4);
+    memcpy(&flags, payload + 36, 4);
     memcpy(&nrows, payload + 40, 8);
     memcpy(&count, payload + 48, 8);
+    if (flags & ~(uint32_t)STATS_RESULT_RELEASED || (flags && !s->parties)) {
+        stats_set_error("result: unknown flags %#x in its header", (unsigned)flags);
+        return STATS_ESCHEMA;
+    }
     if ((job != STATS_JOB_MEANS && job != STATS_JOB_ALL) || nrows == 0 ||
         count != stats_result_count(&s->layout, (stats_job_t)job)) {
         stats_set_error("result: inconsistent header");
@@ -831,6 +899,7 @@ int stats_result_read(const stats_study_t *s, const void *buf, size_t len, stats
     r->layout = s->layout;
     r->layout.nrows = nrows;
     r->job = (stats_job_t)job;
+    r->released = flags == STATS_RESULT_RELEASED;
     r->count = count;
     size_t off = fl;
     int rc = read_cts(s, p, len, &off, count, r->cts, 1, "result");

@@ -230,6 +230,7 @@ typedef struct stats_enc_result {
     stats_job_t job;
     ckks_ciphertext_t **cts; /* packed totals */
     size_t count;
+    int released; /* multiparty: re-encrypted under the analyst's key (stats_mp_release) */
 } stats_enc_result_t;
 
 /* Server side: needs only public evaluation keys (relinearization and the
@@ -271,6 +272,9 @@ int stats_result_add(stats_enc_result_t *acc, const stats_enc_result_t *other);
  * ciphertexts; job = study | job header | tables. Tables and results carry the
  * schema digest (BLAKE2b-256 of the schema frame's payload) of their study. */
 enum { STATS_OBJ_SCHEMA = 16, STATS_OBJ_TABLE = 17, STATS_OBJ_RESULT = 18, STATS_OBJ_JOB = 19 };
+/* Result header flag (the u32 after the job kind): the result was switched
+ * to the analyst's key of a multiparty study (only there). */
+#define STATS_RESULT_RELEASED 1u
 
 typedef struct stats_study {
     ckks_context_t *ctx; /* owned */
@@ -279,6 +283,14 @@ typedef struct stats_study {
     ckks_relin_key_t *rk;
     ckks_galois_keys_t *gk;
     unsigned char digest[32];
+    /* Multiparty studies (parties >= 2; 0: single-key, and none of the rest):
+     * the study file holds a multiparty frame after the public key, covered
+     * by the digest (see "multiparty studies" below). */
+    int parties;
+    ckks_public_key_t *analyst_pk; /* results are released to this key */
+    unsigned char mp_seed[32];     /* the common reference string's seed */
+    int smudge_bits;
+    unsigned char draft_digest[32];
 } stats_study_t;
 
 /* Builds a study for the schema of `t` (names; factors from its observed
@@ -327,6 +339,99 @@ int stats_table_read_part(const stats_study_t *s, const void *buf, size_t len, s
                           stats_enc_table_t **out, size_t *used);
 int stats_result_write(const stats_study_t *s, const stats_enc_result_t *r, void **buf, size_t *len);
 int stats_result_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_result_t **out);
+
+/* ---- multiparty studies (multiparty.c) ---------------------------------------------
+ * N-out-of-N studies after Mouchet et al. (PoPETs 2021; ckks/ "multiparty
+ * keys"): K data parties each keep a secret share s_i; the study's keys are
+ * the sums of their public shares; a result is re-encrypted for the analyst
+ * by a collective public-key switch. Files:
+ *   draft    = params | schema | draft frame (K, CRS seed, smudging bits,
+ *              the Galois elements) | the analyst's public key;
+ *              draft digest = BLAKE2b-256 of those frames as written;
+ *   bundle   = bundle header (binding digest, round, party, K, count, result
+ *              digest) | count share frames (CKKS_OBJ_MP_SHARE), each share's
+ *              tag = BLAKE2b-256(binding digest | round | party (u32) |
+ *              result digest), binding = the draft's digest for the key
+ *              rounds, the study's for key switching (result digest zero
+ *              for key rounds). Round 1: CKG, RKG round 1, one GKG per Galois
+ *              element of the draft, in its order; round 2: RKG round 2; key
+ *              switch: one PCKS share per result ciphertext. Party 0 = the sum
+ *              of all K parties' bundles.
+ *   study    = an ordinary study with a multiparty frame (K, seed, smudging
+ *              bits, draft digest, the analyst's public key) after its public
+ *              key; everything downstream reads it as any study.
+ * A released result is an ordinary result with flag STATS_RESULT_RELEASED,
+ * decrypted with the analyst's key (stats_study_check_key checks it against
+ * analyst_pk). */
+#define STATS_MP_SMUDGE_BITS 12 /* default smudging: Gaussian of sd 2^12 per party (docs/multiparty.md) */
+#define STATS_MP_MIN_PARTIES 2
+#define STATS_MP_MAX_PARTIES 64
+#define STATS_MP_MAX_ELTS 80
+enum { STATS_OBJ_MP_DRAFT = 20, STATS_OBJ_MP_STUDY = 21, STATS_OBJ_MP_BUNDLE = 22 };
+typedef enum { STATS_MP_ROUND1 = 1, STATS_MP_ROUND2 = 2, STATS_MP_KEYSWITCH = 3 } stats_mp_round_t;
+
+typedef struct stats_mp_draft {
+    ckks_context_t *ctx; /* owned */
+    stats_layout_t layout;
+    int parties, smudge_bits;
+    unsigned char seed[32];
+    ckks_public_key_t *analyst_pk;
+    uint32_t elts[STATS_MP_MAX_ELTS]; /* Galois elements: rotations, then conjugation */
+    size_t nelts;
+    unsigned char digest[32];
+} stats_mp_draft_t;
+
+/* A draft for `parties` parties (2..64) from the schema table, factors and
+ * policy as stats_study_create_policy takes them, a fresh seed, smudging
+ * bits STATS_MP_SMUDGE_BITS and a copy of the analyst's public key. Takes
+ * ownership of ctx on success. */
+int stats_mp_draft_create(ckks_context_t *ctx, const stats_table_t *t, const double *factors,
+                          const stats_policy_t *policy, const ckks_public_key_t *analyst_pk, int parties,
+                          stats_mp_draft_t **out);
+void stats_mp_draft_free(stats_mp_draft_t *d);
+int stats_mp_draft_write(const stats_mp_draft_t *d, void **buf, size_t *len);
+/* Validates every frame (a secret key anywhere is refused). */
+int stats_mp_draft_read(const void *buf, size_t len, stats_mp_draft_t **out);
+
+typedef struct stats_mp_bundle {
+    stats_mp_round_t round;
+    int party; /* 1..K, 0: the sum of all K */
+    unsigned char result[32]; /* key switch: digest of the result file; zero otherwise */
+    size_t count;
+    ckks_mp_share_t **shares;
+} stats_mp_bundle_t;
+void stats_mp_bundle_free(stats_mp_bundle_t *b);
+/* A party's round-1 bundle (si its share key, ui its ephemeral key). */
+int stats_mp_round1(const stats_mp_draft_t *d, int party, const ckks_secret_key_t *si, const ckks_secret_key_t *ui,
+                    void **buf, size_t *len);
+/* A party's round-2 bundle from the round-1 sum. */
+int stats_mp_round2(const stats_mp_draft_t *d, int party, const ckks_secret_key_t *si, const ckks_secret_key_t *ui,
+                    const stats_mp_bundle_t *round1_sum, void **buf, size_t *len);
+/* Reads a key-round bundle of the draft: header, every tag, kind, element
+ * and shape checked. party: the one it must be from (-1: any of 0..K). */
+int stats_mp_read_keys(const stats_mp_draft_t *d, stats_mp_round_t round, int party, const void *buf, size_t len,
+                       stats_mp_bundle_t **out);
+/* acc (NULL: a zero of b's shape first) += b: same round and shape; the sum is party 0. */
+int stats_mp_bundle_add(stats_mp_bundle_t **acc, const stats_mp_bundle_t *b);
+/* Writes a bundle bound to the draft (key rounds) or the study (key switch). */
+int stats_mp_bundle_write(const ckks_context_t *ctx, const unsigned char bind[32], int parties,
+                          const stats_mp_bundle_t *b, void **buf, size_t *len);
+/* The study from the sums of both key rounds (its digest covers the
+ * multiparty frame). */
+int stats_mp_study_build(const stats_mp_draft_t *d, const stats_mp_bundle_t *round1_sum,
+                         const stats_mp_bundle_t *round2_sum, stats_study_t **out);
+/* BLAKE2b-256 of a result file's bytes: what key-switch shares are bound to. */
+void stats_mp_result_digest(const void *buf, size_t len, unsigned char out[32]);
+/* A party's key-switch bundle for a (not yet released) result of the study. */
+int stats_mp_keyswitch(const stats_study_t *s, const stats_enc_result_t *r, const unsigned char rdigest[32],
+                       int party, const ckks_secret_key_t *si, void **buf, size_t *len);
+int stats_mp_read_keyswitch(const stats_study_t *s, const stats_enc_result_t *r, const unsigned char rdigest[32],
+                            int party, const void *buf, size_t len, stats_mp_bundle_t **out);
+/* r becomes the result under the analyst's key: every ciphertext switched
+ * with the sum of all K key-switch bundles; r->released set. */
+int stats_mp_release(const stats_study_t *s, stats_enc_result_t *r, const stats_mp_bundle_t *sum);
+/* "2, 5" of the parties 1..K not set in have[1..K] (have[0] unused); the count. */
+int stats_mp_missing(const unsigned char *have, int parties, char *out, size_t outlen);
 
 /* ---- incremental readers (uploads) ---------------------------------------------
  * Validate a study or a table of a study as its bytes arrive, holding at most

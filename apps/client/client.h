@@ -31,6 +31,8 @@ typedef struct {
     const char *cmd, *out, *in, *keys, *study, *schema, *csv, *compare, *stats, *coeff_bits;
     const char *server, *token_file, *study_id, *cacert;
     const char *html; /* decrypt --html FILE: the report as a page too */
+    const char *draft, *round1, *job; /* multiparty: --draft, --round1 SUM, --job JOB */
+    int parties, party, round;        /* --parties K, --party I, --round 1|2 (HTTP) */
     int print, force;
     int retries;     /* --retries N: 503 answers retried (default CLIENT_RETRIES) */
     double headroom; /* --headroom X: factor >= X * max |observed| (default 2) */
@@ -69,7 +71,7 @@ void client_bar(void *arg, size_t done, size_t total);
 int client_make_context(const client_opts_t *o, ckks_context_t **ctx);
 
 /* ---- client_guard.c ---- */
-typedef enum { CLIENT_UPLOAD_STUDY, CLIENT_UPLOAD_TABLE } client_upload_t;
+typedef enum { CLIENT_UPLOAD_STUDY, CLIENT_UPLOAD_TABLE, CLIENT_UPLOAD_BUNDLE } client_upload_t; /* a draft is a STUDY */
 /* Walks the file's hestat frames by their 48-byte headers (payloads are
  * skipped, never read): refuses a secret key anywhere, anything that is not
  * a sequence of whole hestat frames (a SEAL file, text, a truncated file), and
@@ -91,6 +93,19 @@ int client_keys_exist(const char *dir);
 /* DIR/secret.key (0600) and DIR/study.hst from the schema CSV; refuses a DIR
  * that already holds either unless o->force. */
 int client_keygen(const client_opts_t *o, const char *schema_csv, const char *dir);
+/* The study's table from the schema CSV (derived columns of --stats added)
+ * and its column factors (--range, --headroom), as keygen makes them. */
+int client_schema(const client_opts_t *o, const char *csv, stats_table_t **t, double *factors);
+/* The disclosure policy of --min-cell and --min-n-per-param. */
+stats_policy_t client_policy(const client_opts_t *o);
+
+/* ---- client_mp.c: multiparty studies (files; over HTTP with --server) ---- */
+int client_mp_draft(const client_opts_t *o);
+int client_mp_keygen(const client_opts_t *o);
+int client_mp_share(const client_opts_t *o);
+int client_mp_status(const client_opts_t *o);
+int client_mp_job(const client_opts_t *o);
+int client_mp_release(const client_opts_t *o);
 
 /* ---- client_show.c ---- */
 /* Prints a study's columns, factors, disclosure policy and digest. */
@@ -132,6 +147,15 @@ int client_fetch(const char *server, const char *token, const char *study_id, co
 /* POST /studies/ID/jobs?QUERY, waits for the job, downloads its result to out. */
 int client_job(const char *server, const char *token, const char *study_id, const char *query, const char *out,
                int progress);
+/* The same, the job's ID copied to job_id (at least 64 bytes; may be NULL). */
+int client_job_id(const char *server, const char *token, const char *study_id, const char *query, const char *out,
+                  int progress, char *job_id);
+/* One request, 503 retried: 0 when answered `want` (the body parsed into
+ * *json when json is set, or written to out), else 1 after printing the
+ * server's error. */
+struct json_t;
+int client_call(const char *method, const char *url, const char *token, const char *upload, const char *out,
+                long want, struct json_t **json);
 
 /* client_decrypt.c: one report row, statistic,variable,group,value, plus
  * plaintext,abs_error,rel_error when compare is set. */

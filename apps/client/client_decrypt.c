@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "apps/client/client.h"
 
@@ -154,6 +155,12 @@ static int decrypt_file(const stats_study_t *s, const ckks_secret_key_t *sk, con
     int rc = stats_result_read(s, buf, len, &r);
     free(buf);
     if (rc) return client_stats_fail(in, rc);
+    if (s->parties && !r->released) {
+        stats_enc_result_free(r);
+        return client_fail(in, "a result of a multiparty study still under the parties' collective key: it is "
+                               "decrypted once every party's key-switch shares have released it to the analyst "
+                               "(mp-share, then mp-release)");
+    }
     rc = stats_decrypt(s->ctx, sk, r, res);
     stats_enc_result_free(r);
     if (rc) return client_stats_fail("decrypt", rc);
@@ -269,6 +276,12 @@ int client_decrypt(const client_opts_t *o, const char *keys, const char *in, con
     int groups[STATS_MAX_COLS];
     size_t ng = 0;
     int err = group_columns(o, &s->layout, groups, &ng);
+    struct stat st;
+    char share[4200];
+    snprintf(share, sizeof share, "%s/share.key", keys);
+    if (!err && stat(path, &st) && !stat(share, &st))
+        err = client_fail(share, "a party's share of a multiparty study's key decrypts nothing alone; results are "
+                                 "released to the analyst's key (mp-share, mp-release) and decrypted with it");
     if (!err) err = load_secret_key(path, s, &sk);
     if (!err) err = decrypt_file(s, sk, in, &res);
     if (!err && compare) err = compare_table(compare, s, &cmp);

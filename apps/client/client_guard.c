@@ -31,7 +31,10 @@ static uint64_t le(const unsigned char *p, int bytes)
     return v;
 }
 
-static const char *kind_name(client_upload_t kind) { return kind == CLIENT_UPLOAD_STUDY ? "study" : "table"; }
+static const char *kind_name(client_upload_t kind)
+{
+    return kind == CLIENT_UPLOAD_STUDY ? "study" : kind == CLIENT_UPLOAD_TABLE ? "table" : "share bundle";
+}
 
 /* SEAL files start with the magic 0xA15E (little-endian) and the header size 16. */
 static int is_seal(const unsigned char *h, size_t n) { return n >= 3 && h[0] == 0x5e && h[1] == 0xa1 && h[2] == 16; }
@@ -91,7 +94,8 @@ static int walk_frames(const char *path, int fd, uint64_t size, client_upload_t 
             return refuse(path, "frame %llu claims %llu payload bytes, beyond the end of the file (truncated?)",
                           frame, (unsigned long long)plen);
         if (frame == 1) {
-            unsigned want = kind == CLIENT_UPLOAD_STUDY ? CKKS_OBJ_PARAMS : STATS_OBJ_TABLE;
+            unsigned want = kind == CLIENT_UPLOAD_STUDY ? CKKS_OBJ_PARAMS
+                            : kind == CLIENT_UPLOAD_TABLE ? STATS_OBJ_TABLE : STATS_OBJ_MP_BUNDLE;
             if (type != want)
                 return refuse(path, "not a hestat %s (its first frame is of type %u, a %s starts with type %u)",
                               kind_name(kind), type, kind_name(kind), want);

@@ -48,7 +48,7 @@ static double retry_wait(const http_result_t *r, int attempt, double waited)
 }
 
 /* Runs a request; on success *json holds the parsed body (may be NULL). */
-static int call(const char *method, const char *url, const char *token, const char *upload, const char *out,
+int client_call(const char *method, const char *url, const char *token, const char *upload, const char *out,
                 long want, json_t **json)
 {
     if (json) *json = NULL;
@@ -92,7 +92,7 @@ int client_submit(const char *server, const char *token, const char *study_path,
     } else {
         snprintf(url, sizeof url, "%s/studies", server);
         http_progress("study");
-        int rc = call("POST", url, token, study_path, NULL, 201, &j);
+        int rc = client_call("POST", url, token, study_path, NULL, 201, &j);
         http_progress(NULL);
         if (rc) return 1;
         const char *id = json_string_value(json_object_get(j, "study"));
@@ -106,7 +106,7 @@ int client_submit(const char *server, const char *token, const char *study_path,
     for (size_t i = 0; i < n; i++) {
         snprintf(url, sizeof url, "%s/studies/%s/tables", server, study_id);
         http_progress("upload");
-        int rc = call("POST", url, token, tables[i], NULL, 201, &j);
+        int rc = client_call("POST", url, token, tables[i], NULL, 201, &j);
         http_progress(NULL);
         if (rc) return 1;
         printf("uploaded %s: table %s, %lld rows\n", tables[i], json_string_value(json_object_get(j, "table")),
@@ -124,18 +124,25 @@ int client_fetch(const char *server, const char *token, const char *study_id, co
 int client_job(const char *server, const char *token, const char *study_id, const char *query, const char *out,
                int progress)
 {
+    return client_job_id(server, token, study_id, query, out, progress, NULL);
+}
+
+int client_job_id(const char *server, const char *token, const char *study_id, const char *query, const char *out,
+                  int progress, char *job_id)
+{
     char url[16384];
     json_t *j;
     if ((size_t)snprintf(url, sizeof url, "%s/studies/%s/jobs?%s", server, study_id, query) >= sizeof url)
         return client_fail("server", "the request is too long");
-    if (call("POST", url, token, NULL, NULL, 202, &j)) return 1;
+    if (client_call("POST", url, token, NULL, NULL, 202, &j)) return 1;
     char job[64];
     snprintf(job, sizeof job, "%s", json_string_value(json_object_get(j, "job")) ?: "");
     json_decref(j);
     if (!job[0]) return client_fail("server", "no job id in the reply");
+    if (job_id) snprintf(job_id, 64, "%s", job);
     snprintf(url, sizeof url, "%s/studies/%s/jobs/%s", server, study_id, job);
     for (int tries = 0;; tries++) {
-        if (call("GET", url, token, NULL, NULL, 200, &j)) return 1;
+        if (client_call("GET", url, token, NULL, NULL, 200, &j)) return 1;
         const char *st = json_string_value(json_object_get(j, "status"));
         if (st && !strcmp(st, "done")) {
             json_decref(j);
@@ -154,7 +161,7 @@ int client_job(const char *server, const char *token, const char *study_id, cons
     if (progress && isatty(2)) fputc('\n', stderr);
     snprintf(url, sizeof url, "%s/studies/%s/jobs/%s/result", server, study_id, job);
     http_progress(progress ? "download" : NULL);
-    int rc = call("GET", url, token, NULL, out, 200, NULL);
+    int rc = client_call("GET", url, token, NULL, out, 200, NULL);
     http_progress(NULL);
     return rc;
 }

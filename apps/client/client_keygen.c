@@ -196,7 +196,7 @@ static int write_keys(const char *dir, const ckks_secret_key_t *sk, const stats_
 }
 
 /* The study's table (derived columns added) and its factors. */
-static int schema_of(const client_opts_t *o, const char *csv, stats_table_t **t, double *f)
+int client_schema(const client_opts_t *o, const char *csv, stats_table_t **t, double *f)
 {
     stats_table_t *raw;
     size_t *lines = NULL;
@@ -215,13 +215,21 @@ static int schema_of(const client_opts_t *o, const char *csv, stats_table_t **t,
     return err;
 }
 
+stats_policy_t client_policy(const client_opts_t *o)
+{
+    stats_policy_t policy = stats_policy_default();
+    if (o->min_cell >= 0) policy.min_cell = (uint32_t)o->min_cell;
+    if (!isnan(o->min_n_per_param)) policy.min_n_per_param = o->min_n_per_param;
+    return policy;
+}
+
 int client_keygen(const client_opts_t *o, const char *schema_csv, const char *dir)
 {
     if (!(o->headroom >= 1) || !isfinite(o->headroom)) return client_usage_error("--headroom must be >= 1", NULL);
     if (!o->force && client_keys_exist(dir)) return 1;
     stats_table_t *t;
     double factors[STATS_MAX_COLS];
-    if (schema_of(o, schema_csv, &t, factors)) return 1;
+    if (client_schema(o, schema_csv, &t, factors)) return 1;
     if (client_mkdirs(dir, 0700)) {
         stats_table_free(t);
         return 1;
@@ -241,9 +249,7 @@ int client_keygen(const client_opts_t *o, const char *schema_csv, const char *di
         return client_fail("secret key", ckks_strerror(rc));
     }
     stats_study_t *study;
-    stats_policy_t policy = stats_policy_default();
-    if (o->min_cell >= 0) policy.min_cell = (uint32_t)o->min_cell;
-    if (!isnan(o->min_n_per_param)) policy.min_n_per_param = o->min_n_per_param;
+    stats_policy_t policy = client_policy(o);
     rc = stats_study_create_policy(ctx, t, sk, factors, &policy, &study);
     stats_table_free(t);
     if (rc) {

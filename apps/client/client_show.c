@@ -15,6 +15,12 @@ int client_show(const char *study_path)
     printf("study %s\ndigest ", study_path);
     for (int i = 0; i < 32; i++) printf("%02x", s->digest[i]);
     printf("\nslots %zu, columns %zu (row block %zu)\n", lay->slots, lay->ncols, lay->block);
+    if (s->parties) {
+        printf("multiparty: %d parties (all needed to release a result), smudging sd 2^%d, draft digest ", s->parties,
+               s->smudge_bits);
+        for (int i = 0; i < 32; i++) printf("%02x", s->draft_digest[i]);
+        printf("\n");
+    }
     for (size_t c = 0; c < lay->ncols; c++) printf("  %-40s factor %.17g\n", lay->names[c], lay->factor[c]);
     const stats_policy_t *p = &lay->policy;
     printf("disclosure policy%s: min_cell %u", p->legacy ? " (a study of before policies: the default)" : "",

@@ -78,6 +78,18 @@ static void free_headers(struct curl_slist *list)
     curl_slist_free_all(list);
 }
 
+/* An error answer that went to the output file: its first 64 KiB as the body. */
+static void error_body(const char *path, sink_t *sink)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return;
+    char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    sink->file = NULL;
+    if (n) on_data(buf, 1, n, sink);
+}
+
 int http_request(const char *method, const char *url, const char *token, const char *upload_path,
                  const char *out_path, http_result_t *res)
 {
@@ -164,6 +176,7 @@ int http_request(const char *method, const char *url, const char *token, const c
     if (sink.file) {
         int ok = fclose(sink.file) == 0 && rc == CURLE_OK && res->status == 200;
         if (ok && rename(tmp, out_path)) ok = 0;
+        if (!ok && rc == CURLE_OK && res->status != 200) error_body(tmp, &sink); /* the server's reason */
         if (!ok) unlink(tmp);
     }
     res->body = sink.p;

@@ -11,6 +11,7 @@
  *   GET    /studies/ID/jobs/JOB                  {"status":"queued|running|done|failed",...}
  *   GET    /studies/ID/jobs/JOB/result           the result file (409 until done)
  *   DELETE /studies/ID                           204
+ *   Multiparty studies (drafts, key rounds, key-switch shares, releases): mp_http.c
  *
  * Connections: libmicrohttpd's epoll thread pool (each thread serves many
  * connections), a global and a per-address connection limit, a deadline
@@ -47,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apps/server/mp_http.h"
 #include "apps/server/serve_impl.h"
 
 /* ---- replies -------------------------------------------------------------------- */
@@ -79,7 +81,10 @@ static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned code, cons
 }
 
 /* ---- one request --------------------------------------------------------------------- */
-enum route { R_NONE, R_HEALTH, R_STUDY_UPLOAD, R_TABLE_UPLOAD, R_JOB_NEW, R_JOB_STATUS, R_JOB_RESULT, R_DELETE };
+enum route {
+    R_NONE, R_HEALTH, R_STUDY_UPLOAD, R_TABLE_UPLOAD, R_JOB_NEW, R_JOB_STATUS, R_JOB_RESULT, R_SHARE_UPLOAD, R_JOB_MP,
+    R_RELEASE, R_DELETE, R_DRAFT_UPLOAD, R_MP_STATUS, R_MP_GET, R_MP_UPLOAD
+};
 
 /* Where a request is between the access handler's calls. */
 enum phase {
@@ -100,6 +105,10 @@ typedef struct {
     stats_job_t kind;
     char *glm; /* a glm round's request line, malloc'd */
     srv_upload_t *up;
+    srv_mp_upload_t *mup; /* multiparty uploads (mp_http.c) */
+    int mp_kind, party;
+    char what[16];              /* GET /studies/ID/mp/WHAT */
+    char file[SRV_PATH_MAX];    /* an answer that is a file */
     int holds_upload_slot;
     unsigned code;
     char *body; /* JSON answer, malloc'd */
@@ -163,10 +172,21 @@ static enum route route_of(const char *method, int n, char parts[5][64])
 {
     int get = !strcmp(method, "GET"), post = !strcmp(method, "POST"), del = !strcmp(method, "DELETE");
     if (n == 1 && get && !strcmp(parts[0], "health")) return R_HEALTH;
+    if (n == 1 && post && !strcmp(parts[0], "drafts")) return R_DRAFT_UPLOAD;
     if (n < 1 || strcmp(parts[0], "studies")) return R_NONE;
     if (n == 1) return post ? R_STUDY_UPLOAD : R_NONE;
     if (n == 2) return del ? R_DELETE : R_NONE;
     if (n == 3 && post && !strcmp(parts[2], "tables")) return R_TABLE_UPLOAD;
+    if (n == 3 && get && !strcmp(parts[2], "mp")) return R_MP_STATUS;
+    if (n == 4 && !strcmp(parts[2], "mp")) {
+        if (get && (!strcmp(parts[3], "draft") || !strcmp(parts[3], "round1") || !strcmp(parts[3], "study")))
+            return R_MP_GET;
+        if (post && (!strcmp(parts[3], "round1") || !strcmp(parts[3], "round2"))) return R_MP_UPLOAD;
+        return R_NONE;
+    }
+    if (n == 5 && post && !strcmp(parts[2], "jobs") && !strcmp(parts[4], "shares")) return R_SHARE_UPLOAD;
+    if (n == 5 && get && !strcmp(parts[2], "jobs") && !strcmp(parts[4], "mp")) return R_JOB_MP;
+    if (n == 5 && get && !strcmp(parts[2], "jobs") && !strcmp(parts[4], "release")) return R_RELEASE;
     if (n == 3 && post && !strcmp(parts[2], "jobs")) return R_JOB_NEW;
     if (n == 4 && get && !strcmp(parts[2], "jobs")) return R_JOB_STATUS;
     if (n == 5 && get && !strcmp(parts[2], "jobs") && !strcmp(parts[4], "result")) return R_JOB_RESULT;
@@ -224,6 +244,12 @@ static int open_upload(request_t *r, srv_cached_t *e)
 {
     unsigned code;
     char msg[400];
+    if (r->mp_kind) {
+        r->mup = srv_mp_upload_new(r->s, r->mp_kind, r->study[0] ? r->study : NULL, r->job[0] ? r->job : NULL,
+                                   r->party, &code, msg, sizeof msg);
+        if (!r->mup) answer_error_later(r, code, msg);
+        return r->mup != NULL;
+    }
     r->up = srv_upload_new(r->s, r->route == R_TABLE_UPLOAD ? r->study : NULL, e, &code, msg, sizeof msg);
     if (!r->up) answer_error_later(r, code, msg);
     return r->up != NULL;
@@ -265,7 +291,7 @@ static void task_finish_upload(srv_task_t *t)
 {
     request_t *r = (request_t *)t;
     char *json = NULL;
-    unsigned code = srv_upload_finish(r->up, &json);
+    unsigned code = r->mup ? srv_mp_upload_finish(r->mup, &json) : srv_upload_finish(r->up, &json);
     answer_later(r, code, json);
     resume(r);
 }
@@ -273,7 +299,7 @@ static void task_finish_upload(srv_task_t *t)
 static enum MHD_Result end_of_body(request_t *r)
 {
     const char *msg;
-    unsigned code = srv_upload_failed(r->up, &msg);
+    unsigned code = r->mup ? srv_mp_upload_failed(r->mup, &msg) : srv_upload_failed(r->up, &msg);
     if (code) return reply_error(r->c, code, msg);
     return defer(r, task_finish_upload);
 }
@@ -330,6 +356,50 @@ static enum MHD_Result job_status(request_t *r)
     enum MHD_Result ret = json ? reply(r->c, 200, json) : reply_error(r->c, 404, "no such job");
     free(json);
     return ret;
+}
+
+/* A spool file as the body (application/octet-stream). */
+static enum MHD_Result reply_file(struct MHD_Connection *c, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    struct MHD_Response *resp = fd >= 0 && !fstat(fd, &st) ? MHD_create_response_from_fd((uint64_t)st.st_size, fd)
+                                                           : NULL;
+    if (!resp) {
+        if (fd >= 0) close(fd);
+        return reply_error(c, 500, "the file is missing");
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
+    enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ---- multiparty: states and files (mp_http.c), on offload threads ---- */
+static void task_mp(srv_task_t *t)
+{
+    request_t *r = (request_t *)t;
+    char *json = NULL, path[SRV_PATH_MAX];
+    unsigned code;
+    if (r->route == R_MP_STATUS) code = srv_mp_status(r->s, r->study, &json);
+    else if (r->route == R_JOB_MP) code = srv_mp_job_status(r->s, r->study, r->job, &json);
+    else {
+        code = srv_mp_file(r->s, r->study, r->route == R_RELEASE ? r->job : NULL, r->what, path, sizeof path, &json);
+        if (!code) snprintf(r->file, sizeof r->file, "%s", path);
+    }
+    answer_later(r, code ? code : 200, json);
+    resume(r);
+}
+
+/* ?party=I: a whole number from 1 to 64. */
+static int party_of(request_t *r)
+{
+    const char *v = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "party");
+    char *end;
+    long p = v ? strtol(v, &end, 10) : 0;
+    if (!v || *end || end == v || p < 1 || p > STATS_MP_MAX_PARTIES) return 0;
+    r->party = (int)p;
+    return 1;
 }
 
 static enum MHD_Result job_result(request_t *r)
@@ -395,10 +465,19 @@ static enum MHD_Result first_call(request_t *r, const char *url, const char *met
     if (!authorized(r->s, r->c)) return reply_error(r->c, 401, "missing or wrong bearer token");
     if (r->route == R_NONE) return reply_error(r->c, 404, "no such resource");
     if (r->route == R_STUDY_UPLOAD) return start_upload(r);
-    if (!srv_valid_id(parts[1], strlen(parts[1])) || !study_exists(r->s, parts[1]))
-        return reply_error(r->c, 404, "no such study");
+    if (r->route == R_DRAFT_UPLOAD) {
+        r->mp_kind = SRV_MP_DRAFT;
+        return start_upload(r);
+    }
+    if (!srv_valid_id(parts[1], strlen(parts[1]))) return reply_error(r->c, 404, "no such study");
+    int built = study_exists(r->s, parts[1]), draft = srv_mp_is_draft(r->s, parts[1]);
+    int mp_route = r->route >= R_MP_STATUS || (r->route >= R_SHARE_UPLOAD && r->route <= R_RELEASE);
+    if (!built && !draft) return reply_error(r->c, 404, "no such study");
+    if (!built && !mp_route && r->route != R_DELETE)
+        return reply_error(r->c, 409, "a multiparty study whose keys are not complete yet (GET /studies/ID/mp)");
+    if (mp_route && !draft) return reply_error(r->c, 404, "not a multiparty study");
     memcpy(r->study, parts[1], SRV_ID_LEN + 1);
-    if (r->route >= R_JOB_STATUS && r->route <= R_JOB_RESULT) {
+    if (r->route >= R_JOB_STATUS && r->route <= R_RELEASE) {
         if (!srv_valid_id(parts[3], strlen(parts[3]))) return reply_error(r->c, 404, "no such job");
         memcpy(r->job, parts[3], SRV_ID_LEN + 1);
     }
@@ -408,6 +487,17 @@ static enum MHD_Result first_call(request_t *r, const char *url, const char *met
     case R_JOB_STATUS: return job_status(r);
     case R_JOB_RESULT: return job_result(r);
     case R_DELETE: return defer(r, task_delete);
+    case R_MP_STATUS:
+    case R_JOB_MP:
+    case R_RELEASE: return defer(r, task_mp);
+    case R_MP_GET:
+        snprintf(r->what, sizeof r->what, "%.15s", parts[3]); /* draft, round1 or study (route_of) */
+        return defer(r, task_mp);
+    case R_MP_UPLOAD:
+    case R_SHARE_UPLOAD:
+        if (!party_of(r)) return reply_error(r->c, 400, "party=I wanted: a party's number from 1 to 64");
+        r->mp_kind = r->route == R_SHARE_UPLOAD ? SRV_MP_SHARES : !strcmp(parts[3], "round1") ? SRV_MP_ROUND1 : SRV_MP_ROUND2;
+        return start_upload(r);
     default: return reply_error(r->c, 404, "no such resource");
     }
 }
@@ -428,14 +518,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return first_call(r, url, method);
     }
     switch (r->phase) {
-    case P_ANSWER: return reply(c, r->code, r->body);
+    case P_ANSWER: return r->file[0] ? reply_file(c, r->file) : reply(c, r->code, r->body);
     case P_BODY_NEXT:
         r->phase = P_BODY;
         if (!*upload_data_size) return MHD_YES; /* the first call again, after the resume */
         /* fall through */
     case P_BODY:
         if (*upload_data_size) {
-            srv_upload_feed(r->up, upload_data, *upload_data_size);
+            if (r->mup) srv_mp_upload_feed(r->mup, upload_data, *upload_data_size);
+            else srv_upload_feed(r->up, upload_data, *upload_data_size);
             *upload_data_size = 0;
             return MHD_YES;
         }
@@ -452,6 +543,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     srv_guard_request_done(&s->guard, c);
     if (!r) return;
     srv_upload_free(r->up); /* an aborted or refused upload leaves nothing */
+    srv_mp_upload_free(r->mup);
     give_upload_slot(r);
     free(r->glm);
     free(r->body);

@@ -8,6 +8,7 @@
  *   spool/ID/tables/DIGEST.sha         duplicate marker: BLAKE2b of a table's bytes -> TABLE
  *   spool/ID/jobs/JOB.json             job state
  *   spool/ID/jobs/JOB.result.hst       job result
+ *   spool/ID/draft.hst, mp/, jobs/JOB.shares/, jobs/JOB.release.hst   multiparty studies (mp_http.c)
  *
  * Everything that appears under spool/ID is complete: it is written under a
  * temporary name (spool/tmp or *.tmp.XXXXXX), fsynced, renamed, and its
@@ -242,6 +243,7 @@ static size_t clean_study(const char *spool, const char *id)
     if (srv_path(dir, sizeof dir, spool, id, NULL, NULL)) return 0;
     size_t n = remove_leftovers(dir);
     if (!srv_path(sub, sizeof sub, dir, "jobs", NULL, NULL)) n += remove_leftovers(sub);
+    if (!srv_path(sub, sizeof sub, dir, "mp", NULL, NULL)) n += remove_leftovers(sub); /* sums, the study's parts */
     if (!srv_path(sub, sizeof sub, dir, "tables", NULL, NULL)) {
         id_set_t marked = {0};
         n += remove_leftovers(sub);
