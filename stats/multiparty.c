@@ -242,7 +242,7 @@ static int parse_draft_frame(stats_mp_draft_t *d, const uint8_t *p, size_t plen)
     memcpy(d->seed, p + 16, 32);
     memcpy(&nelts, p + 48, 4);
     memcpy(&zero, p + 52, 4);
-    if (parties < STATS_MP_MIN_PARTIES || parties > STATS_MP_MAX_PARTIES || smudge > 62 || zero ||
+    if (parties < STATS_MP_MIN_PARTIES || parties > STATS_MP_MAX_PARTIES || smudge > 50 || zero ||
         nelts > STATS_MP_MAX_ELTS || plen != 56 + 4 * (size_t)nelts) {
         stats_set_error("draft: parties, smudging bits or Galois elements out of range");
         return STATS_ESCHEMA;
@@ -352,7 +352,7 @@ int stats_mp_frame_parse(stats_study_t *s, const uint8_t *p, size_t plen)
     memcpy(&parties, p + 8, 4);
     memcpy(&smudge, p + 12, 4);
     memcpy(&pklen, p + 80, 8);
-    if (parties < STATS_MP_MIN_PARTIES || parties > STATS_MP_MAX_PARTIES || smudge > 62 || pklen != plen - 88) {
+    if (parties < STATS_MP_MIN_PARTIES || parties > STATS_MP_MAX_PARTIES || smudge > 50 || pklen != plen - 88) {
         stats_set_error("parties, smudging bits or length out of range");
         return STATS_ESCHEMA;
     }

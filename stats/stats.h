@@ -363,7 +363,7 @@ int stats_result_read(const stats_study_t *s, const void *buf, size_t len, stats
  * A released result is an ordinary result with flag STATS_RESULT_RELEASED,
  * decrypted with the analyst's key (stats_study_check_key checks it against
  * analyst_pk). */
-#define STATS_MP_SMUDGE_BITS 12 /* default smudging: Gaussian of sd 2^12 per party (docs/multiparty.md) */
+#define STATS_MP_SMUDGE_BITS 10 /* default smudging: Gaussian of sd 2^10 per party (docs/multiparty.md) */
 #define STATS_MP_MIN_PARTIES 2
 #define STATS_MP_MAX_PARTIES 64
 #define STATS_MP_MAX_ELTS 80

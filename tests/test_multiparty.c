@@ -16,7 +16,7 @@
 
 #define K 3
 #define SMUDGE 16
-#define MP_DEFAULT_SMUDGE 12
+#define MP_DEFAULT_SMUDGE STATS_MP_SMUDGE_BITS
 
 typedef struct {
     ckks_context_t *ctx;
