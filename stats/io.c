@@ -14,13 +14,9 @@
 size_t stats_result_count(const stats_layout_t *lay, stats_job_t job);
 
 /* ---- byte buffers ---- */
-typedef struct {
-    uint8_t *p;
-    size_t len, cap;
-    int err;
-} buf_t;
+typedef stats_buf_t buf_t;
 
-static void put(buf_t *b, const void *src, size_t n)
+void stats_buf_put(stats_buf_t *b, const void *src, size_t n)
 {
     if (b->err) return;
     if (n > b->cap - b->len) {
@@ -38,18 +34,25 @@ static void put(buf_t *b, const void *src, size_t n)
     b->len += n;
 }
 
+#define put stats_buf_put
+
 static void put_u64(buf_t *b, uint64_t v) { put(b, &v, 8); }
 
-/* Appends a frame made by a ckks writer (takes the writer's status). */
-static void put_frame(buf_t *b, int rc, void *frame, size_t len)
+void stats_buf_put_frame(stats_buf_t *b, int rc, void *frame, size_t len)
 {
     if (rc) {
-        if (!b->err) b->err = rc == CKKS_ENOMEM ? STATS_ENOMEM : STATS_ECKKS;
+        if (!b->err) {
+            stats_set_error("writing a frame: %s", ckks_strerror(rc));
+            b->err = rc == CKKS_ENOMEM ? STATS_ENOMEM : STATS_ECKKS;
+        }
+        free(frame);
         return;
     }
-    put(b, frame, len);
+    if (!frame && !b->err) b->err = STATS_ENOMEM;
+    if (frame) put(b, frame, len);
     free(frame);
 }
+#define put_frame stats_buf_put_frame
 
 /* Sequenced: the writer fills f and fl before put_frame reads them. */
 #define PUT_FRAME(b, writer_call)                 \
@@ -60,7 +63,7 @@ static void put_frame(buf_t *b, int rc, void *frame, size_t len)
         put_frame((b), rc_, f, fl);               \
     } while (0)
 
-static int finish(buf_t *b, void **out, size_t *len)
+int stats_buf_finish(stats_buf_t *b, void **out, size_t *len)
 {
     if (b->err) {
         free(b->p);
@@ -70,6 +73,7 @@ static int finish(buf_t *b, void **out, size_t *len)
     *len = b->len;
     return STATS_OK;
 }
+#define finish stats_buf_finish
 
 /* Length of the frame at off (header + payload), or 0 when none fits. */
 static size_t frame_at(const uint8_t *p, size_t len, size_t off)

@@ -6,6 +6,18 @@
 #include "stats/stats.h"
 
 void stats_set_error(const char *fmt, ...);
+/* A growing byte buffer for writers: the first failure sticks in err and
+ * later appends do nothing; finish hands the bytes over (or frees them and
+ * returns err). put_frame appends what a ckks writer made (rc its status)
+ * and frees it. */
+typedef struct {
+    uint8_t *p;
+    size_t len, cap;
+    int err;
+} stats_buf_t;
+void stats_buf_put(stats_buf_t *b, const void *src, size_t n);
+void stats_buf_put_frame(stats_buf_t *b, int rc, void *frame, size_t len);
+int stats_buf_finish(stats_buf_t *b, void **out, size_t *len);
 /* The schema frame's payload (malloc'd) and its reader (STATS_ESCHEMA for
  * any field out of range). */
 int stats_schema_payload(const stats_layout_t *lay, void **out, size_t *len);

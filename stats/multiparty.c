@@ -27,60 +27,18 @@ static int ckks_fail(int rc, const char *what)
     return rc == CKKS_ENOMEM ? STATS_ENOMEM : STATS_ECKKS;
 }
 
-/* ---- a growing byte buffer ---- */
-typedef struct {
-    uint8_t *p;
-    size_t len, cap;
-    int err;
-} bytes_t;
+/* ---- writers (stats_buf_t, io_impl.h) ---- */
+static void add_u32(stats_buf_t *b, uint32_t v) { stats_buf_put(b, &v, 4); }
 
-static void add(bytes_t *b, const void *src, size_t n)
-{
-    if (b->err) return;
-    if (n > b->cap - b->len) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap - b->len < n) cap *= 2;
-        uint8_t *p = realloc(b->p, cap);
-        if (!p) {
-            b->err = STATS_ENOMEM;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-static void add_u32(bytes_t *b, uint32_t v) { add(b, &v, 4); }
-
-/* Appends what a ckks writer made (rc its status); frees it. */
-static void add_written(bytes_t *b, int rc, void *buf, size_t len)
-{
-    if ((rc || !buf) && !b->err) b->err = rc ? ckks_fail(rc, "writing a frame") : STATS_ENOMEM;
-    if (!rc && buf) add(b, buf, len);
-    free(buf);
-}
-
-/* Sequenced: the writer fills w and wl before add_written reads them. */
+/* Sequenced: the writer fills w and wl before they are appended. */
 #define ADD_WRITTEN(b, writer_call)           \
     do {                                      \
         void *w = NULL;                       \
         size_t wl = 0;                        \
         int rc_ = (writer_call);              \
-        add_written((b), rc_, w, wl);         \
+        stats_buf_put_frame((b), rc_, w, wl);         \
     } while (0)
 
-static int done(bytes_t *b, void **out, size_t *len)
-{
-    if (b->err) {
-        free(b->p);
-        return b->err;
-    }
-    *out = b->p;
-    *len = b->len;
-    return STATS_OK;
-}
 
 /* Length of the hestat frame at off, or 0 when none fits; *type its type. */
 static size_t frame_len(const uint8_t *p, size_t len, size_t off, uint16_t *type)
@@ -149,7 +107,7 @@ void stats_mp_draft_free(stats_mp_draft_t *d)
     free(d);
 }
 
-static int draft_frames(const stats_mp_draft_t *d, bytes_t *b)
+static int draft_frames(const stats_mp_draft_t *d, stats_buf_t *b)
 {
     void *schema = NULL;
     size_t slen = 0;
@@ -161,11 +119,11 @@ static int draft_frames(const stats_mp_draft_t *d, bytes_t *b)
     }
     ADD_WRITTEN(b, ckks_frame_write(d->ctx, STATS_OBJ_SCHEMA, schema, slen, &w, &wl));
     free(schema);
-    bytes_t p = {0};
-    add(&p, draft_magic, 8);
+    stats_buf_t p = {0};
+    stats_buf_put(&p, draft_magic, 8);
     add_u32(&p, (uint32_t)d->parties);
     add_u32(&p, (uint32_t)d->smudge_bits);
-    add(&p, d->seed, 32);
+    stats_buf_put(&p, d->seed, 32);
     add_u32(&p, (uint32_t)d->nelts);
     add_u32(&p, 0);
     for (size_t i = 0; i < d->nelts; i++) add_u32(&p, d->elts[i]);
@@ -209,7 +167,7 @@ int stats_mp_draft_create(ckks_context_t *ctx, const stats_table_t *t, const dou
     randombytes_buf(d->seed, sizeof d->seed);
     d->nelts = stats_galois_elts(ctx, &d->layout, d->elts, STATS_MP_MAX_ELTS);
     d->ctx = ctx;
-    bytes_t b = {0};
+    stats_buf_t b = {0};
     if ((rc = draft_frames(d, &b))) {
         free(b.p);
         d->ctx = NULL;
@@ -225,9 +183,9 @@ int stats_mp_draft_create(ckks_context_t *ctx, const stats_table_t *t, const dou
 int stats_mp_draft_write(const stats_mp_draft_t *d, void **out, size_t *len)
 {
     if (!d || !out || !len) return STATS_EINVAL;
-    bytes_t b = {0};
+    stats_buf_t b = {0};
     draft_frames(d, &b);
-    return done(&b, out, len);
+    return stats_buf_finish(&b, out, len);
 }
 
 static int parse_draft_frame(stats_mp_draft_t *d, const uint8_t *p, size_t plen)
@@ -328,17 +286,17 @@ int stats_mp_frame_payload(const stats_study_t *s, void **out, size_t *len)
     size_t pklen = 0;
     int crc = ckks_write_public_key(s->analyst_pk, &pk, &pklen);
     if (crc) return ckks_fail(crc, "the analyst's public key");
-    bytes_t b = {0};
+    stats_buf_t b = {0};
     uint64_t l64 = pklen;
-    add(&b, study_magic, 8);
+    stats_buf_put(&b, study_magic, 8);
     add_u32(&b, (uint32_t)s->parties);
     add_u32(&b, (uint32_t)s->smudge_bits);
-    add(&b, s->mp_seed, 32);
-    add(&b, s->draft_digest, 32);
-    add(&b, &l64, 8);
-    add(&b, pk, pklen);
+    stats_buf_put(&b, s->mp_seed, 32);
+    stats_buf_put(&b, s->draft_digest, 32);
+    stats_buf_put(&b, &l64, 8);
+    stats_buf_put(&b, pk, pklen);
     free(pk);
-    return done(&b, out, len);
+    return stats_buf_finish(&b, out, len);
 }
 
 int stats_mp_frame_parse(stats_study_t *s, const uint8_t *p, size_t plen)
@@ -407,21 +365,21 @@ int stats_mp_bundle_write(const ckks_context_t *ctx, const unsigned char bind[32
                           const stats_mp_bundle_t *b, void **out, size_t *len)
 {
     if (!ctx || !bind || !b || !out || !len) return STATS_EINVAL;
-    bytes_t h = {0}, f = {0};
-    add(&h, bundle_magic, 8);
-    add(&h, bind, 32);
+    stats_buf_t h = {0}, f = {0};
+    stats_buf_put(&h, bundle_magic, 8);
+    stats_buf_put(&h, bind, 32);
     add_u32(&h, (uint32_t)b->round);
     add_u32(&h, (uint32_t)b->party);
     add_u32(&h, (uint32_t)parties);
     add_u32(&h, (uint32_t)b->count);
-    add(&h, b->result, 32);
+    stats_buf_put(&h, b->result, 32);
     if (h.err) f.err = h.err;
     else ADD_WRITTEN(&f, ckks_frame_write(ctx, STATS_OBJ_MP_BUNDLE, h.p, h.len, &w, &wl));
     free(h.p);
     uint8_t tag[32];
     share_tag(bind, b->round, b->party, b->result, tag);
     for (size_t i = 0; i < b->count && !f.err; i++) ADD_WRITTEN(&f, ckks_mp_share_write(b->shares[i], tag, &w, &wl));
-    return done(&f, out, len);
+    return stats_buf_finish(&f, out, len);
 }
 
 /* What a reader expects. */
