@@ -449,7 +449,7 @@ Test(stats_reference, regression_recovers_a_known_line)
 Test(stats_encrypted, result_is_byte_identical_for_any_thread_count, .timeout = 600)
 {
     stats_table_t *t;
-    cr_assert_eq(stats_generate_framingham(1500, 9, &t), STATS_OK);
+    cr_assert_eq(stats_generate_framingham(1100, 9, &t), STATS_OK);
     keys_t k = {.ctx = ctx8192()};
     stats_layout_t lay;
     cr_assert_eq(stats_layout_for(k.ctx, t, &lay), STATS_OK);
@@ -506,7 +506,7 @@ Test(stats_encrypted, result_is_byte_identical_for_any_thread_count, .timeout = 
 Test(stats_encrypted, partials_add_up_to_the_whole_result, .timeout = 600)
 {
     stats_table_t *t;
-    cr_assert_eq(stats_generate_framingham(1300, 5, &t), STATS_OK);
+    cr_assert_eq(stats_generate_framingham(800, 5, &t), STATS_OK);
     keys_t k = {.ctx = ctx8192()};
     stats_layout_t lay;
     cr_assert_eq(stats_layout_for(k.ctx, t, &lay), STATS_OK);
