@@ -381,7 +381,6 @@ struct stats_stream {
     const stats_study_t *study; /* table: the study it must belong to */
     stats_study_t *own;         /* study being built */
     stats_enc_table_t *keep;    /* table: the ciphertexts, when the caller wants them */
-    size_t part, nparts;        /* keep only chunks k with k mod nparts == part (0 of 1: all) */
     size_t index, frames;       /* frames done, frames expected */
     size_t avail;               /* buffer reads: bytes after the table header (bounds its chunk count) */
     size_t max_gk;              /* study: Galois keys the schema needs (+ conjugation) */
@@ -578,8 +577,6 @@ static int table_frame(stats_stream_t *r, const uint8_t *f, size_t fl)
 {
     if (r->index == 0) return table_header(r, f, fl);
     const stats_study_t *s = r->study;
-    /* Another process's chunk (stats_table_read_part): not decoded here. */
-    if (r->keep && r->nparts > 1 && ((r->index - 1) / 2) % r->nparts != r->part) return STATS_OK;
     ckks_ciphertext_t *ct = NULL;
     int crc = ckks_read_ciphertext(s->ctx, f, fl, &ct);
     if (crc) return stream_ckks_fail(r, crc, "table");
@@ -795,18 +792,10 @@ int stats_table_write(const stats_study_t *s, const stats_enc_table_t *t, void *
 int stats_table_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_table_t **out,
                      size_t *used)
 {
-    return stats_table_read_part(s, buf, len, 0, 1, out, used);
-}
-
-int stats_table_read_part(const stats_study_t *s, const void *buf, size_t len, size_t part, size_t nparts,
-                          stats_enc_table_t **out, size_t *used)
-{
-    if (!s || !buf || !out || !nparts || part >= nparts) return STATS_EINVAL;
+    if (!s || !buf || !out) return STATS_EINVAL;
     *out = NULL;
     stats_stream_t r;
     stream_init(&r, KIND_TABLE, s);
-    r.part = part;
-    r.nparts = nparts;
     r.keep = calloc(1, sizeof *r.keep);
     if (!r.keep) return STATS_ENOMEM;
     size_t off = 0;
@@ -986,13 +975,7 @@ static int job_table(const stats_study_t *s, const stats_enc_table_t *t, stats_j
 
 int stats_job_run(const void *job, size_t len, void **result, size_t *result_len, stats_counts_t *counts)
 {
-    return stats_job_run_parts(job, len, 0, 1, NULL, NULL, result, result_len, counts);
-}
-
-int stats_job_run_parts(const void *job, size_t len, size_t part, size_t nparts, stats_reduce_fn reduce, void *arg,
-                        void **result, size_t *result_len, stats_counts_t *counts)
-{
-    if (!job || !result || !result_len || !nparts || part >= nparts || (nparts > 1 && !reduce)) return STATS_EINVAL;
+    if (!job || !result || !result_len) return STATS_EINVAL;
     *result = NULL;
     *result_len = 0;
     const uint8_t *p = job;
@@ -1036,10 +1019,10 @@ int stats_job_run_parts(const void *job, size_t len, size_t part, size_t nparts,
     for (uint64_t i = 0; i < ntables && rc == STATS_OK; i++) {
         stats_enc_table_t *t;
         size_t used;
-        rc = stats_table_read_part(s, p + off, len - off, part, nparts, &t, &used);
+        rc = stats_table_read(s, p + off, len - off, &t, &used);
         if (rc) break;
         off += used;
-        rc = job_table(s, t, (stats_job_t)jk, part, nparts, reduce, arg, &acc, &total);
+        rc = job_table(s, t, (stats_job_t)jk, 0, 1, NULL, NULL, &acc, &total);
         stats_enc_table_free(t);
     }
     if (rc == STATS_OK && off != len) {

@@ -333,10 +333,6 @@ int stats_table_file_open(const stats_study_t *s, int fd, uint64_t off, uint64_t
 /* Chunk k of a table opened by stats_table_file_open, read from its file
  * into new ciphertexts (the caller frees them). */
 int stats_chunk_read(const stats_enc_table_t *t, size_t k, ckks_ciphertext_t **z, ckks_ciphertext_t **m);
-/* The same keeping only chunks k with k mod nparts == part (the others are
- * checked as frames but not decoded, and stay NULL): one process's share. */
-int stats_table_read_part(const stats_study_t *s, const void *buf, size_t len, size_t part, size_t nparts,
-                          stats_enc_table_t **out, size_t *used);
 int stats_result_write(const stats_study_t *s, const stats_enc_result_t *r, void **buf, size_t *len);
 int stats_result_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_result_t **out);
 
@@ -458,21 +454,19 @@ int stats_job_write(const stats_study_t *s, stats_job_t job, const stats_enc_tab
  * computes each table, combines, and writes the result file. */
 int stats_job_run(const void *job, size_t len, void **result, size_t *result_len,
                   stats_counts_t *counts);
-/* The same for one of nparts processes sharing the job (MPI ranks): this
- * process computes the partial sums of its chunks (part, part + nparts, ...)
- * of every table and hands them to reduce, which combines them with the
- * other processes' and sets *total to the sum on the process that finishes
- * (the result is written there; elsewhere *total = NULL, and *result stays
- * NULL with *result_len 0). nparts 1 needs no reduce. The finishing
- * process's result is byte-identical to stats_job_run's. */
+/* One of nparts processes sharing a job (MPI ranks) computes the partial
+ * sums of its chunks (part, part + nparts, ...) of every table and hands
+ * them to reduce, which combines them with the other processes' and sets
+ * *total to the sum on the process that finishes (the result is written
+ * there; elsewhere *total = NULL, and *result stays NULL with *result_len
+ * 0). nparts 1 needs no reduce. The finishing process's result is
+ * byte-identical to stats_job_run's. */
 typedef int (*stats_reduce_fn)(void *arg, const ckks_context_t *ctx, stats_partial_t *mine,
                                const stats_enc_table_t *t, stats_job_t job, stats_partial_t **total);
-int stats_job_run_parts(const void *job, size_t len, size_t part, size_t nparts, stats_reduce_fn reduce, void *arg,
-                        void **result, size_t *result_len, stats_counts_t *counts);
-/* The same on a job file (size bytes of fd), read as it is used: the study,
- * the header, then every table chunk by chunk (stats_table_file_open), so a
- * process holds the study, its partial sums and a few chunks whatever the
- * row count. */
+/* A job file (size bytes of fd) run by one of nparts processes, read as it
+ * is used: the study, the header, then every table chunk by chunk
+ * (stats_table_file_open, only this process's chunks), so a process holds
+ * the study, its partial sums and a few chunks whatever the row count. */
 int stats_job_run_file(int fd, uint64_t size, size_t part, size_t nparts, stats_reduce_fn reduce, void *arg,
                        void **result, size_t *result_len, stats_counts_t *counts);
 
