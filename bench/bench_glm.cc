@@ -64,9 +64,8 @@ GlmSetup &setup(int which)
     if (slot) return *slot;
     slot.reset(new GlmSetup);
     GlmSetup &s = *slot;
-    static const int bits[] = {58, 40, 40, 40, 40, 40, 40, 40, 40, 60};
     ckks_params_t p;
-    must(ckks_params_from_bits(&p, 16384, bits, 10), "params");
+    must(ckks_params_from_bits(&p, STATS_GLM_N, stats_glm_bits, STATS_GLM_NBITS), "params");
     must(ckks_context_new(&p, &s.ctx), "context");
     const char *real = "../shared/data/framingham_heart_disease_raw.csv";
     char err[256];
@@ -126,14 +125,10 @@ int local_round(void *arg, const stats_glm_model_t *m, const stats_glm_point_t *
     g->server_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     g->server_cpu_s += cpu_now() - c0;
     g->download = 0;
-    for (size_t i = 0; !rc && i < e->count; i++) {
-        void *buf;
-        size_t len;
-        if (ckks_write_ciphertext(e->cts[i], 0, &buf, &len) == 0) {
-            g->download += (double)len;
-            std::free(buf);
-        }
-    }
+    void *buf = nullptr;
+    size_t len = 0;
+    if (!rc && stats_glm_enc_write(e, &buf, &len) == 0) g->download = (double)len;
+    std::free(buf);
     if (!rc) rc = stats_glm_decrypt(g->s->study->ctx, g->s->sk, &g->s->lay, m, pt, e, out);
     stats_glm_enc_free(e);
     return rc;
@@ -187,17 +182,13 @@ void BM_round(benchmark::State &state, int which)
         must(stats_glm_round_prepared(prep, &pt, &e, &counts), "round");
     }
     double bytes = 0;
-    for (size_t i = 0; i < e->count; i++) {
-        void *buf;
-        size_t len;
-        if (ckks_write_ciphertext(e->cts[i], 0, &buf, &len) == 0) {
-            bytes += (double)len;
-            std::free(buf);
-        }
-    }
+    void *buf = nullptr;
+    size_t len = 0;
+    if (stats_glm_enc_write(e, &buf, &len) == 0) bytes = (double)len;
+    std::free(buf);
     state.counters["cpu_s"] = cpu_now() - c0;
     state.counters["download_MB"] = bytes / 1e6;
-    state.counters["levels"] = (double)(s.enc->z[0]->nprimes - e->cts[0]->nprimes);
+    state.counters["levels"] = (double)(s.enc->z[0]->nprimes - 1); // the samples are taken at the first prime
     state.counters["rotations"] = (double)counts.rotations;
     state.counters["relins"] = (double)counts.relinearizations;
     stats_glm_enc_free(e);

@@ -68,6 +68,8 @@ void stats_set_error(const char *fmt, ...);
 #define FINAL_SCALE 0x1p40
 #define POLY_PRIMES 2 /* level of W, mu: one more rescale to the last prime */
 
+const int stats_glm_bits[STATS_GLM_NBITS] = {60, 35, 35, 35, 35, 35, 35, 35, 35, 35, 60};
+
 /* ---- the model ---- */
 
 static int layout_col(const stats_layout_t *lay, const char *name, size_t len, int cc)
@@ -295,70 +297,27 @@ static void glm_poly_make(int family, long double a, long double L, unsigned dma
     }
 }
 
-/* ---- the plan: where each column and each total sits (both sides) ---- */
-
-enum { AG_WX, AG_MUX, AG_SP, AG_X, AG_Y, AG_YLOGY, AG_WQ0 }; /* then WQ per distance, then Q per distance */
+/* ---- the plan: the model's columns and the totals (both sides) ---- */
 
 typedef struct {
     size_t nt;              /* terms: 0 = y, 1..k = regressors */
     size_t pos[MAXT];       /* layout positions */
-    size_t shift;           /* left shift of the products' data */
-    size_t P[MAXT];         /* shifted positions */
-    size_t nd, dist[MAXT * MAXT];
-    size_t pmin, span, per_ct, nagg, npacked;
     long double center[MAXT], half[MAXT]; /* scaled ranges of the regressors */
 } glm_plan_t;
-
-static size_t agg_wq(const glm_plan_t *pl, size_t di) { (void)pl; return AG_WQ0 + di; }
-static size_t agg_q(const glm_plan_t *pl, size_t di) { return AG_WQ0 + pl->nd + di; }
-
-static size_t dist_index(const glm_plan_t *pl, size_t d)
-{
-    for (size_t i = 0; i < pl->nd; i++)
-        if (pl->dist[i] == d) return i;
-    return (size_t)-1;
-}
 
 static int glm_plan(const stats_layout_t *lay, const stats_glm_model_t *m, const stats_glm_point_t *pt,
                     glm_plan_t *pl)
 {
     memset(pl, 0, sizeof *pl);
     if (m->k == 0 || m->k > STATS_MAX_REGRESSORS || m->y >= lay->ncols) return STATS_EINVAL;
+    if (m->have_ylogy && m->ylogy >= lay->ncols) return STATS_EINVAL;
     pl->nt = m->k + 1;
     pl->pos[0] = m->y;
-    size_t minx = lay->block, maxp = m->y, minp = m->y;
     for (size_t j = 1; j < pl->nt; j++) {
         size_t c = m->x[j - 1];
         if (c >= lay->ncols || c == m->y) return STATS_EINVAL;
         pl->pos[j] = c;
-        if (c < minx) minx = c;
-        if (c > maxp) maxp = c;
-        if (c < minp) minp = c;
     }
-    /* W is right at window starts 0 .. minx; the data moves left by shift. */
-    pl->shift = maxp > minx ? maxp - minx : 0;
-    if (minp < pl->shift) {
-        stats_set_error("glm: the model's columns lie too far apart in the study's layout (first %zu, last %zu, "
-                        "first regressor %zu)", minp, maxp, minx);
-        return STATS_ESCHEMA;
-    }
-    pl->pmin = lay->block;
-    size_t pmax = 0;
-    for (size_t i = 0; i < pl->nt; i++) {
-        pl->P[i] = pl->pos[i] - pl->shift;
-        if (pl->P[i] < pl->pmin) pl->pmin = pl->P[i];
-        if (pl->P[i] > pmax) pmax = pl->P[i];
-    }
-    for (size_t i = 0; i < pl->nt; i++)
-        for (size_t j = i; j < pl->nt; j++) {
-            if (i == 0 && j == 0) continue;
-            size_t d = pl->P[i] > pl->P[j] ? pl->P[i] - pl->P[j] : pl->P[j] - pl->P[i];
-            if (dist_index(pl, d) == (size_t)-1) pl->dist[pl->nd++] = d;
-        }
-    pl->span = pmax - pl->pmin + 1;
-    pl->per_ct = lay->block / pl->span;
-    pl->nagg = AG_WQ0 + 2 * pl->nd;
-    pl->npacked = (pl->nagg + pl->per_ct - 1) / pl->per_ct;
     for (size_t j = 1; pt && j < pl->nt; j++) {
         long double lo = fminl(pt->lo[j], 0), hi = fmaxl(pt->hi[j], 0);
         pl->center[j] = (lo + hi) / 2;
@@ -384,22 +343,193 @@ static void glm_point_poly(int family, const glm_plan_t *pl, const stats_glm_poi
     glm_poly_make(family, a, L, d, pt->tol > 0 ? pt->tol : 1e-10, pt->deviance, poly);
 }
 
-/* Slot of a total: packed ciphertext and slot within it. */
-static void agg_slot(const glm_plan_t *pl, size_t agg, size_t P, size_t *ct, size_t *slot)
+/* A total the analyst receives, and the terms it is about. */
+enum { T_NONE, T_N, T_SY, T_SX, T_SYX, T_YLOGY, T_SW, T_SMU, T_SWX, T_SMUX, T_INFO, T_SSP };
+typedef struct {
+    unsigned char what, a, b;
+} glm_total_t;
+/* A sample carries two totals: the sums over all slots of the real part
+ * (coefficient 0 of the plaintext) and of the imaginary part (coefficient N/2). */
+typedef struct {
+    glm_total_t re, im;
+} glm_item_t;
+
+#define MAXITEMS (8 + 2 * MAXT + MAXT * MAXT)
+
+typedef struct {
+    size_t ndata, count; /* the data side's items (the same every round) come first */
+    glm_item_t it[MAXITEMS];
+} glm_items_t;
+
+static void items_pair(glm_items_t *L, const glm_total_t *t, size_t n)
 {
-    *ct = agg / pl->per_ct;
-    *slot = (agg % pl->per_ct) * pl->span + (P - pl->pmin);
+    for (size_t i = 0; i < n; i += 2) {
+        glm_item_t *x = &L->it[L->count++];
+        x->re = t[i];
+        x->im = i + 1 < n ? t[i + 1] : (glm_total_t){T_NONE, 0, 0};
+    }
+}
+
+/* Both sides list the items in this order; the server pairs totals of equal
+ * scale: the packed columns (n, sum y, sum x_j, sum y log y), their products
+ * with y, then the round's: Q = W + i mu times m and times x_j, W times two
+ * pair products x_a x_b + i x_c x_d, softplus times m. */
+static void glm_items(const glm_plan_t *pl, int ylogy, int deviance, glm_items_t *L)
+{
+    memset(L, 0, sizeof *L);
+    glm_total_t t[MAXT * MAXT];
+    const size_t k = pl->nt - 1;
+    size_t n = 0;
+    t[n++] = (glm_total_t){T_N, 0, 0};
+    t[n++] = (glm_total_t){T_SY, 0, 0};
+    for (size_t j = 1; j <= k; j++) t[n++] = (glm_total_t){T_SX, (unsigned char)j, 0};
+    if (ylogy) t[n++] = (glm_total_t){T_YLOGY, 0, 0};
+    items_pair(L, t, n);
+    n = 0;
+    for (size_t j = 1; j <= k; j++) t[n++] = (glm_total_t){T_SYX, (unsigned char)j, 0};
+    items_pair(L, t, n);
+    L->ndata = L->count;
+    L->it[L->count++] = (glm_item_t){{T_SW, 0, 0}, {T_SMU, 0, 0}};
+    for (size_t j = 1; j <= k; j++)
+        L->it[L->count++] = (glm_item_t){{T_SWX, (unsigned char)j, 0}, {T_SMUX, (unsigned char)j, 0}};
+    n = 0;
+    for (size_t a = 1; a <= k; a++)
+        for (size_t b = a; b <= k; b++) t[n++] = (glm_total_t){T_INFO, (unsigned char)a, (unsigned char)b};
+    items_pair(L, t, n);
+    if (deviance) L->it[L->count++] = (glm_item_t){{T_SSP, 0, 0}, {T_NONE, 0, 0}};
+}
+
+/* ---- the result: extracted samples ---- */
+
+void stats_glm_enc_free(stats_glm_enc_t *e)
+{
+    if (!e) return;
+    free(e->scale);
+    free(e->b);
+    free(e->a);
+    free(e);
+}
+
+static int enc_alloc(size_t count, size_t n, uint64_t q, stats_glm_enc_t **out)
+{
+    stats_glm_enc_t *e = calloc(1, sizeof *e);
+    if (!e) return STATS_ENOMEM;
+    e->count = count;
+    e->n = n;
+    e->q = q;
+    e->scale = calloc(count ? count : 1, sizeof *e->scale);
+    e->b = calloc(2 * (count ? count : 1), sizeof *e->b);
+    e->a = calloc((count ? count : 1) * n, sizeof *e->a);
+    if (!e->scale || !e->b || !e->a) {
+        stats_glm_enc_free(e);
+        return STATS_ENOMEM;
+    }
+    *out = e;
+    return STATS_OK;
+}
+
+/* Sample i from x: c0's coefficients 0 and N/2 and all of c1, modulo the
+ * first prime (the other primes are dropped, as a mod switch would). The
+ * rest of c0 stays here: without it no other coefficient of the plaintext,
+ * so no slot, can be decrypted. */
+static int extract(const ckks_ciphertext_t *x, uint64_t *tmp, stats_glm_enc_t *e, size_t i)
+{
+    if (x->size != 2 || x->nprimes < 1) return STATS_EINVAL;
+    const size_t n = e->n, np = x->nprimes;
+    const ntt_tables_t *t = ckks_context_ntt(x->ctx, 0);
+    ntt_inverse_to(t, tmp, x->data);
+    e->b[2 * i] = tmp[0] % e->q;
+    e->b[2 * i + 1] = tmp[n / 2] % e->q;
+    ntt_inverse_to(t, e->a + i * n, x->data + np * n);
+    for (size_t j = 0; j < n; j++) e->a[i * n + j] %= e->q;
+    e->scale[i] = x->scale;
+    return STATS_OK;
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+#define ENC_MAGIC "HSTGLMR2"
+#define ENC_HEAD 24 /* magic, u32 count, u32 n, u64 q */
+
+int stats_glm_enc_write(const stats_glm_enc_t *e, void **out, size_t *len)
+{
+    if (!e || !out || !len || !e->count) return STATS_EINVAL;
+    const size_t per = 24 + 8 * e->n, total = ENC_HEAD + e->count * per;
+    unsigned char *b = malloc(total);
+    if (!b) return STATS_ENOMEM;
+    memcpy(b, ENC_MAGIC, 8);
+    put_u64(b + 8, (uint64_t)e->count | (uint64_t)e->n << 32);
+    put_u64(b + 16, e->q);
+    for (size_t i = 0; i < e->count; i++) {
+        unsigned char *p = b + ENC_HEAD + i * per;
+        uint64_t bits;
+        memcpy(&bits, &e->scale[i], 8);
+        put_u64(p, bits);
+        put_u64(p + 8, e->b[2 * i]);
+        put_u64(p + 16, e->b[2 * i + 1]);
+        for (size_t j = 0; j < e->n; j++) put_u64(p + 24 + 8 * j, e->a[i * e->n + j]);
+    }
+    *out = b;
+    *len = total;
+    return STATS_OK;
+}
+
+int stats_glm_enc_read(const ckks_context_t *ctx, const void *buf, size_t len, stats_glm_enc_t **out)
+{
+    if (!ctx || !buf || !out) return STATS_EINVAL;
+    *out = NULL;
+    const unsigned char *b = buf;
+    const size_t n = ckks_context_n(ctx);
+    const uint64_t q = ckks_context_prime(ctx, 0);
+    if (len < ENC_HEAD || memcmp(b, ENC_MAGIC, 8)) {
+        stats_set_error("glm: not a round result (%s)", len < ENC_HEAD ? "too short" : "bad magic");
+        return STATS_ESCHEMA;
+    }
+    uint64_t cn = get_u64(b + 8), count = cn & 0xffffffffu, rn = cn >> 32;
+    if (rn != n || get_u64(b + 16) != q) {
+        stats_set_error("glm: the round result is for other parameters (N %llu, q %llu)", (unsigned long long)rn,
+                        (unsigned long long)get_u64(b + 16));
+        return STATS_ESCHEMA;
+    }
+    const size_t per = 24 + 8 * n;
+    if (count == 0 || count > MAXITEMS || len != ENC_HEAD + count * per) {
+        stats_set_error("glm: the round result has %llu samples in %zu bytes", (unsigned long long)count, len);
+        return STATS_ESCHEMA;
+    }
+    stats_glm_enc_t *e;
+    int rc = enc_alloc((size_t)count, n, q, &e);
+    if (rc) return rc;
+    for (size_t i = 0; i < count && !rc; i++) {
+        const unsigned char *p = b + ENC_HEAD + i * per;
+        uint64_t bits = get_u64(p);
+        memcpy(&e->scale[i], &bits, 8);
+        if (!isfinite(e->scale[i]) || e->scale[i] < 1 || e->scale[i] > 0x1p120) rc = STATS_ESCHEMA;
+        e->b[2 * i] = get_u64(p + 8);
+        e->b[2 * i + 1] = get_u64(p + 16);
+        if (e->b[2 * i] >= q || e->b[2 * i + 1] >= q) rc = STATS_ESCHEMA;
+        for (size_t j = 0; j < n && !rc; j++)
+            if ((e->a[i * n + j] = get_u64(p + 24 + 8 * j)) >= q) rc = STATS_ESCHEMA;
+    }
+    if (rc) {
+        stats_set_error("glm: the round result has a value out of range");
+        stats_glm_enc_free(e);
+        return rc;
+    }
+    *out = e;
+    return STATS_OK;
 }
 
 /* ---- server ---- */
-
-/* Masks are the same for every chunk of a round: encoded once. */
-#define MASK_CACHE 64
-typedef struct {
-    double pattern[STATS_MAX_COLS], enc;
-    size_t np;
-    ckks_plaintext_t *pt;
-} glm_mask_t;
 
 typedef struct {
     const ckks_context_t *ctx;
@@ -407,17 +537,15 @@ typedef struct {
     const ckks_galois_keys_t *gk;
     stats_counts_t *n;
     ckks_plaintext_t *pt;
-    double *vals;
     size_t S, B;
-    glm_mask_t masks[MASK_CACHE];
-    size_t nmasks;
 } glm_srv_t;
 
 /* Left rotation by 0 < step < N/2: its own key when the study has one, else
  * one rotation per binary digit (the study holds the keys of 1, 2, 4, ..,
- * B/2 and of N/4 .. B; ckks_rotate's signed digits may need keys it lacks). */
+ * B/2; ckks_rotate's signed digits may need keys it lacks). */
 static int g_rot(glm_srv_t *s, const ckks_ciphertext_t *a, long step, ckks_ciphertext_t *out)
 {
+    if (step == 0) return ckks_ciphertext_copy(out, a);
     if (ckks_galois_keys_has(s->gk, ckks_galois_elt_rotate(s->ctx, (int)step))) {
         s->n->rotations++;
         return ckks_rotate(a, (int)step, s->gk, out);
@@ -452,43 +580,44 @@ static int g_at(const ckks_ciphertext_t *a, size_t nprimes, ckks_ciphertext_t *o
     return ckks_mod_switch(a, nprimes, out);
 }
 
-/* out = a * v (v the block pattern vals repeated over every row), rescaled to
- * exactly `scale`, then mod-switched to nprimes. */
-static int g_mask(glm_srv_t *s, const ckks_ciphertext_t *a, const double *pattern, double scale, size_t nprimes,
-                  ckks_ciphertext_t *out)
+/* acc += x (*set 0: acc = x). */
+static int g_acc(ckks_ciphertext_t *acc, const ckks_ciphertext_t *x, int *set)
 {
-    size_t np = a->nprimes;
-    double enc = scale * (double)ckks_context_prime(s->ctx, np - 1) / a->scale;
-    const ckks_plaintext_t *pt = NULL;
-    for (size_t i = 0; i < s->nmasks && !pt; i++)
-        if (s->masks[i].enc == enc && s->masks[i].np == np && !memcmp(s->masks[i].pattern, pattern, s->B * sizeof *pattern))
-            pt = s->masks[i].pt;
-    int rc = CKKS_OK;
-    if (!pt) {
-        for (size_t i = 0; i < s->S; i++) s->vals[i] = pattern[i % s->B];
-        ckks_plaintext_t *p = s->pt;
-        if (s->nmasks < MASK_CACHE && !ckks_plaintext_new(s->ctx, np, &p)) {
-            glm_mask_t *m = &s->masks[s->nmasks++];
-            memcpy(m->pattern, pattern, s->B * sizeof *pattern);
-            m->enc = enc;
-            m->np = np;
-            m->pt = p;
-        }
-        rc = ckks_encode_real(s->ctx, s->vals, s->S, enc, np, p);
-        pt = p;
+    int rc = *set ? ckks_add(acc, x, acc) : ckks_ciphertext_copy(acc, x);
+    *set = 1;
+    return rc;
+}
+
+/* The monomial X^(N/2), which is i in every slot, at scale 1: multiplying
+ * by it moves a ciphertext's values to the imaginary part exactly. */
+static int i_plain(const ckks_context_t *ctx, size_t nprimes, ckks_plaintext_t **out)
+{
+    int rc = ckks_plaintext_new(ctx, nprimes, out);
+    if (rc) return rc;
+    const size_t n = ckks_context_n(ctx);
+    ckks_plaintext_t *p = *out;
+    memset(p->data, 0, nprimes * n * sizeof *p->data);
+    for (size_t i = 0; i < nprimes; i++) {
+        p->data[i * n + n / 2] = 1;
+        ntt_forward(ckks_context_ntt(ctx, i), p->data + i * n);
     }
-    if (!rc) rc = ckks_multiply_plain(a, pt, out);
-    s->n->rescales++;
-    if (!rc) rc = ckks_rescale(out, out);
-    if (!rc) out->scale = scale; /* equal up to the last bit of (scale q / a) a / q */
-    if (!rc && out->nprimes > nprimes) rc = ckks_mod_switch(out, nprimes, out);
+    p->scale = 1.0;
+    return CKKS_OK;
+}
+
+/* out = a + i b. */
+static int g_cplx(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, const ckks_plaintext_t *ip,
+                  ckks_ciphertext_t *tmp, ckks_ciphertext_t *out)
+{
+    int rc = ckks_multiply_plain(b, ip, tmp);
+    if (!rc) rc = ckks_add(a, tmp, out);
     return rc;
 }
 
 /* Chebyshev evaluation by recursive division; T[j] = T_{2^j}(t). */
 typedef struct {
     glm_srv_t *s;
-    ckks_ciphertext_t *T[8];
+    ckks_ciphertext_t **T;
     ckks_ciphertext_t *pool[64];
     size_t npool;
 } glm_cheb_t;
@@ -576,207 +705,30 @@ done:
     return rc;
 }
 
-/* acc += x (acc->size 0 = unset: copy). */
-static int g_acc(ckks_ciphertext_t *acc, const ckks_ciphertext_t *x, int *set)
-{
-    int rc = *set ? ckks_add(acc, x, acc) : ckks_ciphertext_copy(acc, x);
-    *set = 1;
-    return rc;
-}
-
-/* A thread's scratch ciphertexts. */
-typedef struct {
-    ckks_ciphertext_t *E, *Rs, *Ms, *tmp, *tmp2;
-    ckks_ciphertext_t *poly[NFN];
-} glm_work_t;
-
-/* A chunk's data side of every round, computed once (round-independent):
- * the real part R, the design row X~ (weighted: for W and mu; unweighted: n,
- * sum x_j), y, the masked pair products Q_d and y log y. */
-typedef struct {
-    ckks_ciphertext_t *R, *Xw, *Xu, *Yu, *Mw, *YL;
-    ckks_ciphertext_t *Qw[MAXT * MAXT], *Qu[MAXT * MAXT];
-} glm_chunk_t;
-
-static void chunk_free(glm_chunk_t *c)
-{
-    ckks_ciphertext_t *all[] = {c->R, c->Xw, c->Xu, c->Yu, c->Mw, c->YL};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ckks_ciphertext_free(all[i]);
-    for (size_t i = 0; i < MAXT * MAXT; i++) {
-        ckks_ciphertext_free(c->Qw[i]);
-        ckks_ciphertext_free(c->Qu[i]);
-    }
-}
-
-static int chunk_prepare(glm_srv_t *s, const glm_plan_t *pl, size_t m_ylogy, const ckks_ciphertext_t *Z,
-                         const ckks_ciphertext_t *M, glm_work_t *w, glm_chunk_t *c)
-{
-    int rc = STATS_OK;
-    const size_t lowp = POLY_PRIMES;
-    double pat[STATS_MAX_COLS * 2];
-    const double wscale = (double)ckks_context_prime(s->ctx, lowp - 1); /* FINAL_SCALE q_1 / FINAL_SCALE */
-    ckks_ciphertext_t **all[] = {&c->R, &c->Xw, &c->Xu, &c->Yu, &c->Mw, &c->YL};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) TRY(ckks_ciphertext_new(s->ctx, 2, 0, all[i]));
-    for (size_t i = 0; i < pl->nd; i++) {
-        TRY(ckks_ciphertext_new(s->ctx, 2, 0, &c->Qw[i]));
-        TRY(ckks_ciphertext_new(s->ctx, 2, 0, &c->Qu[i]));
-    }
-    s->n->conjugations++;
-    TRY(ckks_conjugate(Z, s->gk, c->R));
-    TRY(ckks_add(c->R, Z, c->R));
-    /* The model's columns, shifted to where step 1 of a round leaves W and mu. */
-    if (pl->shift) {
-        TRY(g_rot(s, c->R, (long)pl->shift, w->Rs));
-        TRY(g_rot(s, M, (long)pl->shift, w->Ms));
-    } else {
-        TRY(ckks_ciphertext_copy(w->Rs, c->R));
-        TRY(ckks_ciphertext_copy(w->Ms, M));
-    }
-    /* X~: m at y's slot, x_j (R / 2) at the regressors'. */
-    for (int weighted = 0; weighted < 2; weighted++) {
-        double sc = weighted ? wscale : FINAL_SCALE;
-        size_t np = weighted ? lowp : 1;
-        ckks_ciphertext_t *X = weighted ? c->Xw : c->Xu;
-        memset(pat, 0, sizeof pat);
-        for (size_t j = 1; j < pl->nt; j++) pat[pl->P[j]] = 0.5;
-        TRY(g_mask(s, w->Rs, pat, sc, np, X));
-        memset(pat, 0, sizeof pat);
-        pat[pl->P[0]] = 1;
-        TRY(g_mask(s, w->Ms, pat, sc, np, w->tmp));
-        TRY(ckks_add(X, w->tmp, X));
-    }
-    memset(pat, 0, sizeof pat);
-    pat[pl->P[0]] = 0.5;
-    TRY(g_mask(s, w->Rs, pat, FINAL_SCALE, 1, c->Yu));
-    memset(pat, 0, sizeof pat);
-    pat[pl->P[0]] = 1;
-    TRY(g_mask(s, w->Ms, pat, wscale, lowp, c->Mw));
-    if (m_ylogy != (size_t)-1) { /* sum y log y (Poisson deviance): a column sum */
-        memset(pat, 0, sizeof pat);
-        pat[m_ylogy] = 0.5;
-        TRY(g_mask(s, c->R, pat, FINAL_SCALE, 1, c->YL));
-    }
-    /* Q_d = x_i x_{i+d} at the slot of the left one, for the model's pairs. */
-    for (size_t di = 0; di < pl->nd; di++) {
-        size_t d = pl->dist[di];
-        if (d) {
-            TRY(g_rot(s, w->Rs, (long)d, w->tmp));
-            TRY(g_mul(s, w->Rs, w->tmp, w->tmp2));
-        } else {
-            TRY(g_mul(s, w->Rs, w->Rs, w->tmp2));
-        }
-        for (int weighted = 0; weighted < 2; weighted++) {
-            memset(pat, 0, sizeof pat);
-            for (size_t i = 0; i < pl->nt; i++)
-                for (size_t j = i; j < pl->nt; j++) {
-                    if (i == 0 && j == 0) continue;
-                    if (weighted && i == 0) continue; /* W y x_j is not needed */
-                    if (!weighted && i != 0) continue; /* nor the unweighted x_i x_j */
-                    size_t lo = pl->P[i] < pl->P[j] ? pl->P[i] : pl->P[j];
-                    size_t dd = pl->P[i] > pl->P[j] ? pl->P[i] - pl->P[j] : pl->P[j] - pl->P[i];
-                    if (dd == d) pat[lo] = 0.25;
-                }
-            TRY(g_mask(s, w->tmp2, pat, weighted ? wscale : FINAL_SCALE, weighted ? lowp : 1,
-                       weighted ? c->Qw[di] : c->Qu[di]));
-        }
-    }
-done:
-    return rc;
-}
-
-static int chunk_round(glm_srv_t *s, const glm_plan_t *pl, const glm_poly_t *poly, const stats_glm_point_t *pt,
-                       int ylogy, const glm_chunk_t *c, glm_work_t *w, glm_cheb_t *ch, ckks_ciphertext_t **acc,
-                       int *set)
-{
-    int rc = STATS_OK;
-    const size_t B = s->B, lowp = POLY_PRIMES;
-    double pat[STATS_MAX_COLS * 2];
-    /* 1. t = (eta - a) / L at window starts. */
-    memset(pat, 0, sizeof pat);
-    long double cshift = 0;
-    for (size_t j = 1; j < pl->nt; j++) {
-        pat[pl->pos[j]] = (double)(pt->gamma[j] / (2 * poly->L));
-        cshift -= pt->gamma[j] * pl->center[j] / poly->L;
-    }
-    TRY(g_mask(s, c->R, pat, FINAL_SCALE, c->R->nprimes - 1, w->E));
-    for (size_t st = 1; st < B; st *= 2) {
-        TRY(g_rot(s, w->E, (long)st, w->tmp));
-        TRY(ckks_add(w->E, w->tmp, w->E));
-    }
-    TRY(ckks_encode_constant(s->ctx, (double)cshift, w->E->scale, w->E->nprimes, s->pt));
-    TRY(ckks_add_plain(w->E, s->pt, w->E));
-    /* 2. the polynomials, at level lowp, scale FINAL_SCALE. */
-    TRY(ckks_ciphertext_copy(ch->T[0], w->E));
-    rc = cheb_powers(ch, poly->degree);
-    if (rc) goto done;
-    for (int f = 0; f < poly->nfn; f++) {
-        rc = cheb_eval_ct(ch, poly->coef[f], poly->deg[f], lowp, FINAL_SCALE, w->poly[f]);
-        if (rc) goto done;
-    }
-    const ckks_ciphertext_t *Wc = w->poly[poly->nfn == 1 ? FN_MU : FN_W], *Mu = w->poly[FN_MU];
-    /* 3. the products, added to the totals. */
-    TRY(g_mul(s, Wc, c->Xw, w->tmp));
-    TRY(g_acc(acc[AG_WX], w->tmp, &set[AG_WX]));
-    TRY(g_mul(s, Mu, c->Xw, w->tmp));
-    TRY(g_acc(acc[AG_MUX], w->tmp, &set[AG_MUX]));
-    if (poly->nfn == 3) {
-        TRY(g_mul(s, w->poly[FN_SP], c->Mw, w->tmp));
-        TRY(g_acc(acc[AG_SP], w->tmp, &set[AG_SP]));
-    }
-    TRY(g_acc(acc[AG_X], c->Xu, &set[AG_X]));
-    TRY(g_acc(acc[AG_Y], c->Yu, &set[AG_Y]));
-    if (ylogy) TRY(g_acc(acc[AG_YLOGY], c->YL, &set[AG_YLOGY]));
-    for (size_t di = 0; di < pl->nd; di++) {
-        TRY(g_mul(s, Wc, c->Qw[di], w->tmp));
-        TRY(g_acc(acc[agg_wq(pl, di)], w->tmp, &set[agg_wq(pl, di)]));
-        TRY(g_acc(acc[agg_q(pl, di)], c->Qu[di], &set[agg_q(pl, di)]));
-    }
-done:
-    return rc;
-}
-
-void stats_glm_enc_free(stats_glm_enc_t *e)
-{
-    if (!e) return;
-    for (size_t i = 0; i < e->count; i++) ckks_ciphertext_free(e->cts[i]);
-    free(e->cts);
-    free(e);
-}
-
-static void work_free(glm_work_t *w, glm_cheb_t *ch)
-{
-    ckks_ciphertext_t **all[] = {&w->E, &w->Rs, &w->Ms, &w->tmp, &w->tmp2};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ckks_ciphertext_free(*all[i]);
-    for (int f = 0; f < NFN; f++) ckks_ciphertext_free(w->poly[f]);
-    for (size_t i = 0; i < 8; i++) ckks_ciphertext_free(ch->T[i]);
-    for (size_t i = 0; i < ch->npool; i++) ckks_ciphertext_free(ch->pool[i]);
-}
-
-/* One thread's state: scratch ciphertexts, its mask cache and its totals.
- * Threads take chunks; their totals are added at the end (modular sums:
- * the same bytes for any number of threads). */
+/* One thread's scratch: ciphertexts, its Chebyshev pool, its counts. */
+#define NACC (MAXT + 2)
 typedef struct {
     glm_srv_t s;
-    glm_work_t w;
     glm_cheb_t ch;
     stats_counts_t counts;
-    ckks_ciphertext_t *acc[AG_WQ0 + 2 * MAXT * MAXT];
-    int set[AG_WQ0 + 2 * MAXT * MAXT];
+    ckks_ciphertext_t *R, *M, *tmp, *tmp2;
+    ckks_ciphertext_t *acc[NACC]; /* a group's packed columns, before the rescale */
+    int set[NACC];
     int rc;
     char err[256];
 } glm_worker_t;
 
 static void worker_free(glm_worker_t *k)
 {
-    for (size_t i = 0; i < AG_WQ0 + 2 * MAXT * MAXT; i++) ckks_ciphertext_free(k->acc[i]);
-    work_free(&k->w, &k->ch);
+    ckks_ciphertext_t *all[] = {k->R, k->M, k->tmp, k->tmp2};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ckks_ciphertext_free(all[i]);
+    for (size_t i = 0; i < NACC; i++) ckks_ciphertext_free(k->acc[i]);
+    for (size_t i = 0; i < k->ch.npool; i++) ckks_ciphertext_free(k->ch.pool[i]);
     ckks_plaintext_free(k->s.pt);
-    for (size_t i = 0; i < k->s.nmasks; i++) ckks_plaintext_free(k->s.masks[i].pt);
-    free(k->s.vals);
 }
 
 static int worker_init(glm_worker_t *k, const ckks_context_t *ctx, const ckks_relin_key_t *rk,
-                       const ckks_galois_keys_t *gk, const stats_layout_t *lay, const glm_plan_t *pl)
+                       const ckks_galois_keys_t *gk, const stats_layout_t *lay)
 {
     int rc = STATS_OK;
     memset(k, 0, sizeof *k);
@@ -787,37 +739,65 @@ static int worker_init(glm_worker_t *k, const ckks_context_t *ctx, const ckks_re
     k->s.S = lay->slots;
     k->s.B = lay->block;
     k->ch.s = &k->s;
-    k->s.vals = calloc(k->s.S, sizeof *k->s.vals);
-    if (!k->s.vals) return STATS_ENOMEM;
     TRY(ckks_plaintext_new(ctx, 0, &k->s.pt));
-    glm_work_t *w = &k->w;
-    ckks_ciphertext_t **all[] = {&w->E, &w->Rs, &w->Ms, &w->tmp, &w->tmp2};
+    ckks_ciphertext_t **all[] = {&k->R, &k->M, &k->tmp, &k->tmp2};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) TRY(ckks_ciphertext_new(ctx, 2, 0, all[i]));
-    for (int f = 0; f < NFN; f++) TRY(ckks_ciphertext_new(ctx, 2, 0, &w->poly[f]));
-    for (size_t i = 0; i < 8; i++) TRY(ckks_ciphertext_new(ctx, 2, 0, &k->ch.T[i]));
-    for (size_t i = 0; i < pl->nagg; i++) TRY(ckks_ciphertext_new(ctx, 2, 1, &k->acc[i]));
+    for (size_t i = 0; i < NACC; i++) TRY(ckks_ciphertext_new(ctx, 2, 0, &k->acc[i]));
 done:
     return rc;
 }
+
+static void counts_add(stats_counts_t *to, const stats_counts_t *c)
+{
+    to->rotations += c->rotations;
+    to->relinearizations += c->relinearizations;
+    to->multiplications += c->multiplications;
+    to->rescales += c->rescales;
+    to->conjugations += c->conjugations;
+}
+
+/* A group of B chunks, packed: row r of the group's k-th chunk sits at slot
+ * (r - 1) B + k (mod S) of every packed column, so every slot is a row and
+ * the link's polynomials run once per B chunks. */
+typedef struct {
+    ckks_ciphertext_t *X[MAXT];    /* x_j / f_j (j >= 1) at top - 1 primes: eta each round */
+    ckks_ciphertext_t *op[MAXITEMS]; /* data operand of each round item, at POLY_PRIMES */
+} glm_group_t;
 
 struct stats_glm_prep {
     const ckks_context_t *ctx;
     const stats_layout_t *lay;
     stats_glm_model_t model;
     glm_plan_t pl;
-    size_t top, nchunks;
+    size_t top, nchunks, ngroups;
+    double final; /* the polynomials' output scale: 2^(bits of q_1) */
     int nth;
     glm_worker_t *wk;
-    glm_chunk_t *chunks;
+    glm_group_t *groups;
+    ckks_plaintext_t *ip, *ip1; /* i at POLY_PRIMES and at one prime */
+    ckks_ciphertext_t **T; /* T_{2^j} of the group in work */
+    ckks_ciphertext_t *poly[NFN], *Q, *acc[MAXITEMS];
+    stats_glm_enc_t *data; /* the data side's samples, extracted once */
 };
 
 void stats_glm_prep_free(stats_glm_prep_t *p)
 {
     if (!p) return;
     for (int i = 0; p->wk && i < p->nth; i++) worker_free(&p->wk[i]);
-    for (size_t c = 0; p->chunks && c < p->nchunks; c++) chunk_free(&p->chunks[c]);
+    for (size_t g = 0; p->groups && g < p->ngroups; g++) {
+        for (size_t j = 0; j < MAXT; j++) ckks_ciphertext_free(p->groups[g].X[j]);
+        for (size_t j = 0; j < MAXITEMS; j++) ckks_ciphertext_free(p->groups[g].op[j]);
+    }
+    for (size_t j = 0; p->T && j < 8; j++) ckks_ciphertext_free(p->T[j]);
+    for (int f = 0; f < NFN; f++) ckks_ciphertext_free(p->poly[f]);
+    for (size_t j = 0; j < MAXITEMS; j++) ckks_ciphertext_free(p->acc[j]);
+    ckks_ciphertext_free(p->Q);
+    ckks_plaintext_free(p->ip);
+    ckks_plaintext_free(p->ip1);
+    stats_glm_enc_free(p->data);
+    free(p->T);
     free(p->wk);
-    free(p->chunks);
+    free(p->groups);
     free(p);
 }
 
@@ -832,6 +812,137 @@ static int workers_rc(stats_glm_prep_t *p)
     return STATS_OK;
 }
 
+/* Chunk at position k of its group, into the worker's accumulators: R = Z +
+ * conj Z (= 2 x / f) and M rotated left by B - k put column p of row r at
+ * slot (r - 1) B + p + k; a 0/1 mask keeps column cols[j] (offset cols[j] + k
+ * mod B) in acc[j], and m at y's column in acc[ncols]. A rotation by cols[j]
+ * later brings every chunk of the group to its own offset k. */
+static int chunk_pack(glm_worker_t *w, const size_t *cols, size_t ncols, size_t k, const ckks_ciphertext_t *Z,
+                      const ckks_ciphertext_t *M, ckks_plaintext_t *const *masks)
+{
+    glm_srv_t *s = &w->s;
+    int rc = STATS_OK;
+    const size_t B = s->B;
+    s->n->conjugations++;
+    TRY(ckks_conjugate(Z, s->gk, w->tmp));
+    TRY(ckks_add(w->tmp, Z, w->tmp));
+    TRY(g_rot(s, w->tmp, (long)((B - k) % B), w->R));
+    TRY(g_rot(s, M, (long)((B - k) % B), w->M));
+    for (size_t j = 0; j <= ncols; j++) {
+        const ckks_ciphertext_t *src = j < ncols ? w->R : w->M;
+        TRY(ckks_multiply_plain(src, masks[(cols[j < ncols ? j : 0] + k) % B], w->tmp));
+        TRY(g_acc(w->acc[j], w->tmp, &w->set[j]));
+    }
+done:
+    return rc;
+}
+
+/* Row-level data of one group: packed columns (y, x_1 .. x_k, y log y, m) at
+ * top - 1 primes, then the data side: the data samples' ciphertexts (added
+ * into dacc over groups) and the round items' operands. */
+static int group_prepare(stats_glm_prep_t *p, size_t g, const stats_enc_table_t *const *tables,
+                         ckks_plaintext_t *const *masks, const glm_items_t *L, ckks_ciphertext_t **dacc, int *dset)
+{
+    const stats_glm_model_t *m = &p->model;
+    const glm_plan_t *pl = &p->pl;
+    const size_t B = p->lay->block, k = pl->nt - 1;
+    size_t cols[MAXT + 1], ncols = 0;
+    for (size_t j = 0; j < pl->nt; j++) cols[ncols++] = pl->pos[j];
+    if (m->have_ylogy) cols[ncols++] = m->ylogy;
+    int rc = STATS_OK;
+    for (int i = 0; i < p->nth; i++) {
+        memset(p->wk[i].set, 0, sizeof p->wk[i].set);
+        p->wk[i].rc = 0;
+    }
+    size_t c0 = g * B, c1 = c0 + B < p->nchunks ? c0 + B : p->nchunks;
+#pragma omp parallel for num_threads(p->nth) schedule(dynamic, 1)
+    for (size_t c = c0; c < c1; c++) {
+        glm_worker_t *w = &p->wk[omp_get_thread_num()];
+        if (w->rc) continue;
+        size_t t = 0, kk = c;
+        while (kk >= tables[t]->chunks) kk -= tables[t++]->chunks;
+        w->rc = chunk_pack(w, cols, ncols, c - c0, tables[t]->z[kk], tables[t]->m[kk], masks);
+        if (w->rc) snprintf(w->err, sizeof w->err, "%s", stats_error());
+    }
+    if ((rc = workers_rc(p))) return rc;
+    glm_worker_t *w0 = &p->wk[0];
+    glm_srv_t *s = &w0->s;
+    for (int i = 1; i < p->nth; i++)
+        for (size_t j = 0; j <= ncols; j++)
+            if (p->wk[i].set[j]) TRY(g_acc(w0->acc[j], p->wk[i].acc[j], &w0->set[j]));
+    /* Packed columns: rescaled (R = 2x/f: half the value at twice the scale;
+     * m doubled to the same scale), rotated into place. */
+    ckks_ciphertext_t *col[MAXT + 2] = {0}, *YX[MAXT] = {0}, *XX[MAXT * MAXT] = {0};
+    for (size_t j = 0; j <= ncols; j++) {
+        TRY(ckks_ciphertext_new(p->ctx, 2, 0, &col[j]));
+        s->n->rescales++;
+        TRY(ckks_rescale(w0->acc[j], w0->acc[j]));
+        if (j == ncols) TRY(ckks_add(w0->acc[j], w0->acc[j], w0->acc[j]));
+        w0->acc[j]->scale *= 2;
+        TRY(g_rot(s, w0->acc[j], (long)cols[j < ncols ? j : 0], col[j]));
+    }
+    const ckks_ciphertext_t *Y = col[0], *Mc = col[ncols], *YL = m->have_ylogy ? col[ncols - 1] : NULL;
+    glm_group_t *G = &p->groups[g];
+    for (size_t j = 1; j <= k; j++) {
+        TRY(ckks_ciphertext_new(p->ctx, 2, 0, &G->X[j]));
+        TRY(ckks_ciphertext_copy(G->X[j], col[j]));
+    }
+    /* Products: y x_j (data side), x_a x_b (the information's operands). */
+    for (size_t j = 1; j <= k; j++) {
+        TRY(ckks_ciphertext_new(p->ctx, 2, 0, &YX[j]));
+        TRY(g_mul(s, Y, col[j], YX[j]));
+    }
+    size_t np = 0;
+    for (size_t a = 1; a <= k; a++)
+        for (size_t b = a; b <= k; b++) {
+            TRY(ckks_ciphertext_new(p->ctx, 2, 0, &XX[np]));
+            TRY(g_mul(s, col[a], col[b], XX[np++]));
+        }
+    /* The data samples (dacc: added over groups), then the round operands. */
+    size_t ip = 0;
+    for (size_t i = 0; i < L->count; i++) {
+        const glm_item_t *it = &L->it[i];
+        const ckks_ciphertext_t *v[2] = {NULL, NULL};
+        for (int h = 0; h < 2; h++) {
+            const glm_total_t *t = h ? &it->im : &it->re;
+            switch (t->what) {
+            case T_N: v[h] = Mc; break;
+            case T_SY: v[h] = Y; break;
+            case T_SX: v[h] = col[t->a]; break;
+            case T_YLOGY: v[h] = YL; break;
+            case T_SYX: v[h] = YX[t->a]; break;
+            case T_SW: case T_SSP: v[h] = Mc; break;
+            case T_SWX: v[h] = col[t->a]; break;
+            case T_INFO: v[h] = XX[ip++]; break;
+            default: break;
+            }
+        }
+        if (i < L->ndata) {
+            ckks_ciphertext_t *x = w0->tmp2;
+            TRY(g_at(v[0], 1, x));
+            if (v[1]) {
+                TRY(g_at(v[1], 1, w0->R));
+                TRY(ckks_multiply_plain(w0->R, p->ip1, w0->M));
+                TRY(ckks_add(x, w0->M, x));
+            }
+            TRY(g_acc(dacc[i], x, &dset[i]));
+            continue;
+        }
+        /* a round item: its operand, v[0] (+ i v[1] for two pair products) */
+        TRY(ckks_ciphertext_new(p->ctx, 2, 0, &G->op[i]));
+        TRY(g_at(v[0], POLY_PRIMES, G->op[i]));
+        if (v[1] && it->re.what == T_INFO) {
+            TRY(g_at(v[1], POLY_PRIMES, w0->R));
+            TRY(g_cplx(G->op[i], w0->R, p->ip, w0->M, G->op[i]));
+        }
+    }
+done:
+    for (size_t j = 0; j < MAXT + 2; j++) ckks_ciphertext_free(col[j]);
+    for (size_t j = 0; j < MAXT; j++) ckks_ciphertext_free(YX[j]);
+    for (size_t j = 0; j < MAXT * MAXT; j++) ckks_ciphertext_free(XX[j]);
+    return rc;
+}
+
 int stats_glm_prepare(const ckks_context_t *ctx, const stats_enc_table_t *const *tables, size_t ntables,
                       const stats_glm_model_t *m, const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk,
                       stats_glm_prep_t **out, stats_counts_t *counts)
@@ -843,6 +954,10 @@ int stats_glm_prepare(const ckks_context_t *ctx, const stats_enc_table_t *const 
     p->ctx = ctx;
     p->lay = &tables[0]->layout;
     p->model = *m;
+    ckks_plaintext_t *masks[STATS_MAX_COLS] = {0};
+    ckks_ciphertext_t *dacc[MAXITEMS] = {0};
+    int dset[MAXITEMS] = {0};
+    uint64_t *tmp = NULL;
     int rc = glm_plan(p->lay, m, NULL, &p->pl);
     if (rc) goto done;
     p->top = tables[0]->z[0]->nprimes;
@@ -855,43 +970,133 @@ int stats_glm_prepare(const ckks_context_t *ctx, const stats_enc_table_t *const 
         }
         p->nchunks += tb->chunks;
     }
-    /* Threads across chunks (the CKKS layer's own threads across primes are
-     * idle inside them): the context's thread count, at most one a chunk. */
+    const size_t B = p->lay->block, S = p->lay->slots, N = ckks_context_n(ctx);
+    if (p->top < 3 || B > STATS_MAX_COLS || p->nchunks == 0) {
+        rc = STATS_ESCHEMA;
+        goto done;
+    }
+    p->final = ldexp(1.0, (int)floor(log2((double)ckks_context_prime(ctx, 1))) + 1);
+    p->ngroups = (p->nchunks + B - 1) / B;
+    /* Threads across the chunks of a group (the CKKS layer's own threads
+     * across primes are idle inside them). */
     p->nth = ckks_context_threads(ctx);
     if (p->nth < 1) p->nth = 1;
-    if ((size_t)p->nth > p->nchunks) p->nth = (int)p->nchunks;
+    if ((size_t)p->nth > B) p->nth = (int)B;
     p->wk = calloc((size_t)p->nth, sizeof *p->wk);
-    p->chunks = calloc(p->nchunks, sizeof *p->chunks);
-    if (!p->wk || !p->chunks) {
+    p->groups = calloc(p->ngroups, sizeof *p->groups);
+    p->T = calloc(8, sizeof *p->T);
+    tmp = malloc(N * sizeof *tmp);
+    if (!p->wk || !p->groups || !p->T || !tmp) {
         rc = STATS_ENOMEM;
         goto done;
     }
-    for (int i = 0; i < p->nth && !rc; i++) rc = worker_init(&p->wk[i], ctx, rk, gk, p->lay, &p->pl);
+    for (int i = 0; i < p->nth && !rc; i++) rc = worker_init(&p->wk[i], ctx, rk, gk, p->lay);
     if (rc) goto done;
-    const size_t yl = m->have_ylogy ? m->ylogy : (size_t)-1;
-#pragma omp parallel for num_threads(p->nth) schedule(dynamic, 1)
-    for (size_t c = 0; c < p->nchunks; c++) {
-        glm_worker_t *k = &p->wk[omp_get_thread_num()];
-        if (k->rc) continue;
-        size_t t = 0, kk = c;
-        while (kk >= tables[t]->chunks) kk -= tables[t++]->chunks;
-        k->rc = chunk_prepare(&k->s, &p->pl, yl, tables[t]->z[kk], tables[t]->m[kk], &k->w, &p->chunks[c]);
-        if (k->rc) snprintf(k->err, sizeof k->err, "%s", stats_error());
-    }
-    rc = workers_rc(p);
-    if (counts) {
-        memset(counts, 0, sizeof *counts);
-        for (int i = 0; i < p->nth; i++) {
-            counts->rotations += p->wk[i].counts.rotations;
-            counts->relinearizations += p->wk[i].counts.relinearizations;
-            counts->multiplications += p->wk[i].counts.multiplications;
-            counts->rescales += p->wk[i].counts.rescales;
-            counts->conjugations += p->wk[i].counts.conjugations;
+    TRY(i_plain(ctx, POLY_PRIMES, &p->ip));
+    TRY(i_plain(ctx, 1, &p->ip1));
+    for (size_t j = 0; j < 8; j++) TRY(ckks_ciphertext_new(ctx, 2, 0, &p->T[j]));
+    for (int f = 0; f < NFN; f++) TRY(ckks_ciphertext_new(ctx, 2, 0, &p->poly[f]));
+    TRY(ckks_ciphertext_new(ctx, 2, 0, &p->Q));
+    /* 0/1 masks of one offset in every block, encoded so a masked column
+     * rescales to the scale it came with (2^40 for the tables hestat writes). */
+    {
+        double *v = calloc(S, sizeof *v);
+        if (!v) {
+            rc = STATS_ENOMEM;
+            goto done;
+        }
+        const double enc = (double)ckks_context_prime(ctx, p->top - 1);
+        for (size_t o = 0; o < B && !rc; o++) {
+            for (size_t i = 0; i < S; i++) v[i] = i % B == o;
+            rc = ckks_plaintext_new(ctx, p->top, &masks[o]);
+            if (!rc) rc = ckks_encode_real(ctx, v, S, enc, p->top, masks[o]);
+        }
+        free(v);
+        if (rc) {
+            stats_set_error("glm: masks: %s", ckks_strerror(rc));
+            rc = rc == CKKS_ENOMEM ? STATS_ENOMEM : STATS_ECKKS;
+            goto done;
         }
     }
+    glm_items_t L;
+    glm_items(&p->pl, m->have_ylogy, 1, &L);
+    for (size_t i = 0; i < L.ndata; i++) TRY(ckks_ciphertext_new(ctx, 2, 0, &dacc[i]));
+    for (size_t g = 0; g < p->ngroups && !rc; g++) rc = group_prepare(p, g, tables, masks, &L, dacc, dset);
+    if (rc) goto done;
+    if ((rc = enc_alloc(L.ndata, N, ckks_context_prime(ctx, 0), &p->data))) goto done;
+    for (size_t i = 0; i < L.ndata && !rc; i++) rc = extract(dacc[i], tmp, p->data, i);
+    if (counts) {
+        memset(counts, 0, sizeof *counts);
+        for (int i = 0; i < p->nth; i++) counts_add(counts, &p->wk[i].counts);
+    }
 done:
+    for (size_t o = 0; o < STATS_MAX_COLS; o++) ckks_plaintext_free(masks[o]);
+    for (size_t i = 0; i < MAXITEMS; i++) ckks_ciphertext_free(dacc[i]);
+    free(tmp);
     if (rc) stats_glm_prep_free(p);
     else *out = p;
+    return rc;
+}
+
+/* One group's round: t = (eta - a) / L from the packed columns, the link's
+ * polynomials, then every round item's product, added into p->acc. */
+static int group_round(stats_glm_prep_t *p, const glm_group_t *G, const glm_poly_t *poly,
+                       const stats_glm_point_t *pt, const glm_items_t *L, int *aset)
+{
+    const glm_plan_t *pl = &p->pl;
+    glm_worker_t *w0 = &p->wk[0];
+    glm_srv_t *s = &w0->s;
+    int rc = STATS_OK;
+    const size_t lowp = POLY_PRIMES, xp = G->X[1]->nprimes;
+    /* 1. t, at scale final. */
+    const double enc = p->final * (double)ckks_context_prime(p->ctx, xp - 1) / G->X[1]->scale;
+    long double cshift = 0;
+    ckks_ciphertext_t *E = p->T[0];
+    for (size_t j = 1; j < pl->nt; j++) {
+        TRY(ckks_multiply_const(G->X[j], (double)(pt->gamma[j] / poly->L), enc, j == 1 ? E : w0->tmp));
+        if (j > 1) TRY(ckks_add(E, w0->tmp, E));
+        cshift -= pt->gamma[j] * pl->center[j] / poly->L;
+    }
+    s->n->rescales++;
+    TRY(ckks_rescale(E, E));
+    E->scale = p->final; /* equal up to the rounding of enc * X's scale */
+    TRY(ckks_encode_constant(p->ctx, (double)cshift, E->scale, E->nprimes, s->pt));
+    TRY(ckks_add_plain(E, s->pt, E));
+    /* 2. T_2, T_4, ..., then the polynomials, one a thread. */
+    w0->ch.T = p->T;
+    rc = cheb_powers(&w0->ch, poly->degree);
+    if (rc) goto done;
+    const int nf = poly->nfn;
+#pragma omp parallel for num_threads(p->nth < nf ? p->nth : nf) schedule(dynamic, 1)
+    for (int f = 0; f < nf; f++) {
+        glm_worker_t *w = &p->wk[omp_get_thread_num()];
+        if (w->rc) continue;
+        w->ch.T = p->T;
+        w->rc = cheb_eval_ct(&w->ch, poly->coef[f], poly->deg[f], lowp, p->final, p->poly[f]);
+        if (w->rc) snprintf(w->err, sizeof w->err, "%s", stats_error());
+    }
+    if ((rc = workers_rc(p))) goto done;
+    /* Q = W + i mu (Poisson: W = mu). */
+    const ckks_ciphertext_t *Wc = p->poly[nf == 1 ? FN_MU : FN_W];
+    TRY(g_cplx(Wc, p->poly[FN_MU], p->ip, w0->tmp, p->Q));
+    /* 3. products, one item a thread at a time. */
+#pragma omp parallel for num_threads(p->nth) schedule(dynamic, 1)
+    for (size_t i = L->ndata; i < L->count; i++) {
+        glm_worker_t *w = &p->wk[omp_get_thread_num()];
+        if (w->rc) continue;
+        const glm_item_t *it = &L->it[i];
+        const ckks_ciphertext_t *left = it->re.what == T_INFO ? Wc : it->re.what == T_SSP ? p->poly[FN_SP] : p->Q;
+        const ckks_ciphertext_t *op = G->op[i];
+        if (it->re.what == T_SSP) { /* the operand of (sum W, sum mu): m */
+            for (size_t j = L->ndata; j < L->count; j++)
+                if (L->it[j].re.what == T_SW) op = G->op[j];
+        }
+        w->rc = g_mul(&w->s, left, op, w->tmp2);
+        if (!w->rc) w->rc = g_acc(p->acc[i], w->tmp2, &aset[i]);
+        if (w->rc) snprintf(w->err, sizeof w->err, "glm: product %zu: %s", i, ckks_strerror(w->rc));
+    }
+    rc = workers_rc(p);
+done:
     return rc;
 }
 
@@ -904,70 +1109,44 @@ int stats_glm_round_prepared(stats_glm_prep_t *p, const stats_glm_point_t *pt, s
     glm_plan_t pl;
     int rc = glm_plan(p->lay, m, pt, &pl);
     if (rc) return rc;
+    p->pl = pl;
     glm_poly_t poly;
     glm_point_poly(m->family, &pl, pt, &poly);
     unsigned depth = 0;
     while ((1u << depth) < poly.degree + 1) depth++;
-    if (p->top < POLY_PRIMES + depth + 1) {
+    if (p->top < POLY_PRIMES + depth + 2) {
         stats_set_error("glm: the study's parameters have %zu data primes; a degree-%u model needs %u (keygen picks "
-                        "them for --stats glm:...)", p->top, poly.degree, POLY_PRIMES + depth + 1);
+                        "them for --stats glm:...)", p->top, poly.degree, POLY_PRIMES + depth + 2);
         return STATS_ESCHEMA;
     }
+    glm_items_t L;
+    glm_items(&pl, m->have_ylogy, poly.nfn == 3, &L);
+    int aset[MAXITEMS] = {0};
     stats_glm_enc_t *res = NULL;
+    uint64_t *tmp = malloc(ckks_context_n(p->ctx) * sizeof *tmp);
+    if (!tmp) return STATS_ENOMEM;
     for (int i = 0; i < p->nth; i++) {
-        glm_worker_t *k = &p->wk[i];
-        memset(&k->counts, 0, sizeof k->counts);
-        memset(k->set, 0, sizeof k->set);
-        k->rc = 0;
+        memset(&p->wk[i].counts, 0, sizeof p->wk[i].counts);
+        p->wk[i].rc = 0;
     }
-    const int yl = m->have_ylogy;
-#pragma omp parallel for num_threads(p->nth) schedule(dynamic, 1)
-    for (size_t c = 0; c < p->nchunks; c++) {
-        glm_worker_t *k = &p->wk[omp_get_thread_num()];
-        if (k->rc) continue;
-        k->rc = chunk_round(&k->s, &pl, &poly, pt, yl, &p->chunks[c], &k->w, &k->ch, k->acc, k->set);
-        if (k->rc) snprintf(k->err, sizeof k->err, "%s", stats_error());
+    for (size_t i = L.ndata; i < L.count; i++)
+        if (!p->acc[i]) TRY(ckks_ciphertext_new(p->ctx, 2, 0, &p->acc[i]));
+    for (size_t g = 0; g < p->ngroups && !rc; g++) rc = group_round(p, &p->groups[g], &poly, pt, &L, aset);
+    if (rc) goto done;
+    if ((rc = enc_alloc(L.count, p->data->n, p->data->q, &res))) goto done;
+    memcpy(res->scale, p->data->scale, L.ndata * sizeof *res->scale);
+    memcpy(res->b, p->data->b, 2 * L.ndata * sizeof *res->b);
+    memcpy(res->a, p->data->a, L.ndata * p->data->n * sizeof *res->a);
+    for (size_t i = L.ndata; i < L.count && !rc; i++) rc = extract(p->acc[i], tmp, res, i);
+    if (rc) goto done;
+    if (counts) {
+        memset(counts, 0, sizeof *counts);
+        for (int i = 0; i < p->nth; i++) counts_add(counts, &p->wk[i].counts);
     }
-    if ((rc = workers_rc(p))) return rc;
-    glm_worker_t *k0 = &p->wk[0];
-    for (int i = 1; i < p->nth; i++) {
-        for (size_t a = 0; a < pl.nagg; a++)
-            if (p->wk[i].set[a]) TRY(g_acc(k0->acc[a], p->wk[i].acc[a], &k0->set[a]));
-        stats_counts_t *c = &p->wk[i].counts;
-        k0->counts.rotations += c->rotations;
-        k0->counts.relinearizations += c->relinearizations;
-        k0->counts.multiplications += c->multiplications;
-        k0->counts.rescales += c->rescales;
-        k0->counts.conjugations += c->conjugations;
-    }
-    /* Pack: total a moves to its place in its block, then fold over rows. */
-    res = calloc(1, sizeof *res);
-    if (!res || !(res->cts = calloc(pl.npacked, sizeof *res->cts))) {
-        rc = STATS_ENOMEM;
-        goto done;
-    }
-    int pset[MAXT * MAXT] = {0};
-    for (size_t j = 0; j < pl.npacked; j++) {
-        TRY(ckks_ciphertext_new(p->ctx, 2, 1, &res->cts[j]));
-        res->count = j + 1;
-    }
-    glm_srv_t *s = &k0->s;
-    for (size_t a = 0; a < pl.nagg; a++) {
-        if (!k0->set[a]) continue;
-        size_t j = a / pl.per_ct, o = (a % pl.per_ct) * pl.span;
-        size_t from = a == AG_YLOGY ? m->ylogy : pl.pmin, step = (from + s->B - o) % s->B;
-        if (step) TRY(g_rot(s, k0->acc[a], (long)step, k0->acc[a]));
-        TRY(g_acc(res->cts[j], k0->acc[a], &pset[j]));
-    }
-    for (size_t j = 0; j < pl.npacked; j++)
-        for (size_t st = s->S / 2; st >= s->B; st >>= 1) {
-            TRY(g_rot(s, res->cts[j], (long)st, k0->w.tmp));
-            TRY(ckks_add(res->cts[j], k0->w.tmp, res->cts[j]));
-        }
-    if (counts) *counts = k0->counts;
     *out = res;
     res = NULL;
 done:
+    free(tmp);
     stats_glm_enc_free(res);
     return rc;
 }
@@ -983,16 +1162,39 @@ int stats_glm_round(const ckks_context_t *ctx, const stats_enc_table_t *const *t
     rc = stats_glm_round_prepared(p, pt, out, &c2);
     stats_glm_prep_free(p);
     if (counts) {
-        counts->rotations = c1.rotations + c2.rotations;
-        counts->relinearizations = c1.relinearizations + c2.relinearizations;
-        counts->multiplications = c1.multiplications + c2.multiplications;
-        counts->rescales = c1.rescales + c2.rescales;
-        counts->conjugations = c1.conjugations + c2.conjugations;
+        *counts = c1;
+        counts_add(counts, &c2);
     }
     return rc;
 }
 
 /* ---- client ---- */
+
+/* The two totals of sample i: (N/2) c / scale for the plaintext's
+ * coefficients c at X^0 (the real parts' sum over slots) and X^(N/2) (the
+ * imaginary parts'). */
+static int sample_totals(const ckks_context_t *ctx, const ckks_secret_key_t *sk, const stats_glm_enc_t *e, size_t i,
+                         ckks_ciphertext_t *ct, ckks_plaintext_t *pt, long double out[2])
+{
+    const size_t n = e->n;
+    const ntt_tables_t *t = ckks_context_ntt(ctx, 0);
+    memset(ct->data, 0, n * sizeof *ct->data);
+    ct->data[0] = e->b[2 * i];
+    ct->data[n / 2] = e->b[2 * i + 1];
+    ntt_forward(t, ct->data);
+    memcpy(ct->data + n, e->a + i * n, n * sizeof *ct->data);
+    ntt_forward(t, ct->data + n);
+    ct->scale = e->scale[i];
+    int rc = ckks_decrypt(sk, ct, pt);
+    if (rc) return rc;
+    ntt_inverse(t, pt->data);
+    for (int h = 0; h < 2; h++) {
+        uint64_t v = pt->data[h ? n / 2 : 0] % e->q;
+        long double c = v > e->q / 2 ? -(long double)(e->q - v) : (long double)v;
+        out[h] = c * (long double)(n / 2) / e->scale[i];
+    }
+    return CKKS_OK;
+}
 
 int stats_glm_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk, const stats_layout_t *lay,
                       const stats_glm_model_t *m, const stats_glm_point_t *pt, const stats_glm_enc_t *e,
@@ -1002,49 +1204,46 @@ int stats_glm_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk, co
     glm_plan_t pl;
     int rc = glm_plan(lay, m, pt, &pl);
     if (rc) return rc;
-    if (e->count != pl.npacked) return STATS_ESCHEMA;
     glm_poly_t poly;
     glm_point_poly(m->family, &pl, pt, &poly);
-    const size_t S = lay->slots;
-    double *re = malloc(S * sizeof *re);
-    long double *v = calloc(e->count * S, sizeof *v);
+    glm_items_t L;
+    glm_items(&pl, m->have_ylogy, poly.nfn == 3, &L);
+    if (e->count != L.count || e->n != ckks_context_n(ctx) || e->q != ckks_context_prime(ctx, 0)) {
+        stats_set_error("glm: the round result has %zu samples; this model's round has %zu", e->count, L.count);
+        return STATS_ESCHEMA;
+    }
+    ckks_ciphertext_t *ct = NULL;
     ckks_plaintext_t *p = NULL;
-    if (!re || !v) {
-        rc = STATS_ENOMEM;
-        goto done;
-    }
-    TRY(ckks_plaintext_new(ctx, 0, &p));
-    for (size_t j = 0; j < e->count; j++) {
-        TRY(ckks_decrypt(sk, e->cts[j], p));
-        TRY(ckks_decode(ctx, p, re, NULL, S));
-        for (size_t i = 0; i < S; i++) v[j * S + i] = re[i];
-    }
-#define AT(agg, P) (agg_slot(&pl, (agg), (P), &cj, &sl), v[cj * S + sl])
-    size_t cj, sl;
+    TRY(ckks_ciphertext_new(ctx, 2, 1, &ct));
+    TRY(ckks_plaintext_new(ctx, 1, &p));
     memset(out, 0, sizeof *out);
     out->k = m->k;
     const long double fy = lay->factor[m->y];
-    long double nmu = poly.norm[FN_MU], nw = poly.nfn == 1 ? poly.norm[FN_MU] : poly.norm[FN_W];
-    out->n = AT(AG_X, pl.P[0]);
-    out->sy = AT(AG_Y, pl.P[0]) * fy;
-    out->smu = AT(AG_MUX, pl.P[0]) * nmu;
-    out->info[0][0] = AT(AG_WX, pl.P[0]) * nw;
-    out->ssp = poly.nfn == 3 ? AT(AG_SP, pl.P[0]) * poly.norm[FN_SP] : NAN;
-    out->sylogy = m->have_ylogy ? AT(AG_YLOGY, pl.pmin) * lay->factor[m->ylogy] : NAN;
-    for (size_t j = 1; j <= m->k; j++) {
-        out->smux[j] = AT(AG_MUX, pl.P[j]) * nmu;
-        out->info[0][j] = out->info[j][0] = AT(AG_WX, pl.P[j]) * nw;
-        out->sx[j] = AT(AG_X, pl.P[j]);
-        size_t lo = pl.P[0] < pl.P[j] ? pl.P[0] : pl.P[j];
-        size_t d = pl.P[0] > pl.P[j] ? pl.P[0] - pl.P[j] : pl.P[j] - pl.P[0];
-        out->syx[j] = AT(agg_q(&pl, dist_index(&pl, d)), lo) * fy;
-        for (size_t i = 1; i <= j; i++) {
-            lo = pl.P[i] < pl.P[j] ? pl.P[i] : pl.P[j];
-            d = pl.P[i] > pl.P[j] ? pl.P[i] - pl.P[j] : pl.P[j] - pl.P[i];
-            out->info[i][j] = out->info[j][i] = AT(agg_wq(&pl, dist_index(&pl, d)), lo) * nw;
+    const long double nmu = poly.norm[FN_MU], nw = poly.nfn == 1 ? poly.norm[FN_MU] : poly.norm[FN_W];
+    out->ssp = NAN;
+    out->sylogy = NAN;
+    for (size_t i = 0; i < L.count; i++) {
+        long double v[2];
+        TRY(sample_totals(ctx, sk, e, i, ct, p, v));
+        for (int h = 0; h < 2; h++) {
+            const glm_total_t *t = h ? &L.it[i].im : &L.it[i].re;
+            const size_t a = t->a, b = t->b;
+            switch (t->what) {
+            case T_N: out->n = v[h]; break;
+            case T_SY: out->sy = v[h] * fy; break;
+            case T_SX: out->sx[a] = v[h]; break;
+            case T_SYX: out->syx[a] = v[h] * fy; break;
+            case T_YLOGY: out->sylogy = v[h] * lay->factor[m->ylogy]; break;
+            case T_SW: out->info[0][0] = v[h] * nw; break;
+            case T_SMU: out->smu = v[h] * nmu; break;
+            case T_SWX: out->info[0][a] = out->info[a][0] = v[h] * nw; break;
+            case T_SMUX: out->smux[a] = v[h] * nmu; break;
+            case T_INFO: out->info[a][b] = out->info[b][a] = v[h] * nw; break;
+            case T_SSP: out->ssp = v[h] * poly.norm[FN_SP]; break;
+            default: break;
+            }
         }
     }
-#undef AT
     out->approx_err = poly.max_err;
     out->w_approx_err = poly.nfn > 1 ? poly.w_err : poly.max_err;
     out->eta_lo = poly.a - poly.L;
@@ -1058,9 +1257,8 @@ int stats_glm_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk, co
     }
     out->n = roundl(out->n);
 done:
+    ckks_ciphertext_free(ct);
     ckks_plaintext_free(p);
-    free(re);
-    free(v);
     return rc;
 }
 
@@ -1116,7 +1314,10 @@ int stats_glm_fit(const stats_layout_t *lay, const stats_glm_model_t *m, const d
     if (!max_rounds) max_rounds = 8;
     /* Newton decrement (deviance units). The step taken from there leaves a
      * coefficient error of order decrement (quadratic convergence), far below
-     * the CKKS noise; the decrement's own noise floor is about 1e-11. */
+     * the CKKS noise. The decrement's own noise floor is about 1e-9 (at the
+     * glm parameters' 2^35 scale): a round after one whose decrement was
+     * below 1e-6 has a true decrement of order 1e-12, whatever it measures,
+     * so the fit stops there too. */
     const long double tol = 1e-9L;
     int start = m->family == STATS_GLM_POISSON; /* first round: intercept-only start */
     long double last_dec = INFINITY;
@@ -1156,6 +1357,7 @@ int stats_glm_fit(const stats_layout_t *lay, const stats_glm_model_t *m, const d
         if (getenv("HESTAT_GLM_TRACE"))
             fprintf(stderr, "glm %s: round %u: decrement %.3Lg, max |score| %.3Lg, eta in [%.3Lg, %.3Lg], polynomial "
                     "error %.3Lg\n", m->name, r, dec, maxs, tt.eta_lo, tt.eta_hi, tt.approx_err);
+        const long double prev_dec = last_dec;
         last_dec = dec;
         for (size_t j = 0; j < nt; j++) {
             long double f = j ? lay->factor[m->x[j - 1]] : 1;
@@ -1174,7 +1376,7 @@ int stats_glm_fit(const stats_layout_t *lay, const stats_glm_model_t *m, const d
         else
             out->deviance = 2 * (tt.sylogy + tt.smu - tt.sy - seta) - dec; /* NaN without xlogx:Y */
         out->poisson_partial = 2 * (tt.smu - tt.sy - seta) - dec;
-        if (dec < tol && (m->family != STATS_GLM_BINOMIAL || pt.deviance)) {
+        if ((dec < tol || prev_dec < 1e-6L) && (m->family != STATS_GLM_BINOMIAL || pt.deviance)) {
             out->converged = 1;
             break;
         }

@@ -612,6 +612,13 @@ void stats_suppressed_row(FILE *f, const stats_policy_t *p, const char *rule, co
  * (stats_glm_decrypt) and steps (stats_glm_fit). Columns are the study's
  * complete-case copies "cc:Y", "cc:Xj"; coefficients in a round are on the
  * scaled columns x/f (gamma_j = beta_j f_j). */
+/* The parameters keygen picks for glm: N = 16384 with 60 + 9 x 35 + 60 =
+ * 435 bits (the 128-bit bound is 438): 10 data primes, 9 rescales (pack,
+ * eta, 6 for a degree-63 polynomial, the products). */
+#define STATS_GLM_N 16384
+#define STATS_GLM_NBITS 11
+#define STATS_GLM_COEFF_BITS "60,35,35,35,35,35,35,35,35,35,60"
+extern const int stats_glm_bits[STATS_GLM_NBITS];
 typedef enum { STATS_GLM_BINOMIAL = 1, STATS_GLM_POISSON = 2 } stats_glm_family_t;
 typedef struct {
     stats_glm_family_t family;
@@ -635,11 +642,21 @@ typedef struct {
     double tol;                                    /* mu's polynomial error bound (0: 1e-10) */
     int deviance;                                  /* also sum softplus(eta) (binomial) */
 } stats_glm_point_t;
+/* A round's result: count samples, each the two totals a ciphertext's slots
+ * add up to (real and imaginary parts), as c0's coefficients 0 and N/2 and
+ * all of c1 modulo the first prime q; no other coefficient, so no slot, can
+ * be decrypted from it. */
 typedef struct {
-    size_t count;
-    ckks_ciphertext_t **cts;
+    size_t count, n;
+    uint64_t q;
+    double *scale; /* count */
+    uint64_t *b;   /* 2 count: c0 at X^0 and at X^(N/2) */
+    uint64_t *a;   /* count n: c1's coefficients */
 } stats_glm_enc_t;
 void stats_glm_enc_free(stats_glm_enc_t *e);
+/* The transfer frame ("HSTGLMR2"); the reader checks every field against ctx. */
+int stats_glm_enc_write(const stats_glm_enc_t *e, void **out, size_t *len);
+int stats_glm_enc_read(const ckks_context_t *ctx, const void *buf, size_t len, stats_glm_enc_t **out);
 int stats_glm_round(const ckks_context_t *ctx, const stats_enc_table_t *const *tables, size_t ntables,
                     const stats_glm_model_t *m, const stats_glm_point_t *pt, const ckks_relin_key_t *rk,
                     const ckks_galois_keys_t *gk, stats_glm_enc_t **out, stats_counts_t *counts);

@@ -118,9 +118,8 @@ static int local_round(void *arg, const stats_glm_model_t *m, const stats_glm_po
 
 static ckks_context_t *glm_context(void)
 {
-    static const int bits[] = {58, 40, 40, 40, 40, 40, 40, 40, 40, 60};
     ckks_params_t p;
-    cr_assert_eq(ckks_params_from_bits(&p, 16384, bits, 10), 0);
+    cr_assert_eq(ckks_params_from_bits(&p, STATS_GLM_N, stats_glm_bits, STATS_GLM_NBITS), 0);
     ckks_context_t *ctx;
     cr_assert_eq(ckks_context_new(&p, &ctx), 0);
     return ctx;

@@ -18,8 +18,8 @@
 
 #include "apps/client/client.h"
 
-#define GLM_N 16384
-#define GLM_COEFF_BITS "58,40,40,40,40,40,40,40,40,60"
+#define GLM_N STATS_GLM_N
+#define GLM_COEFF_BITS STATS_GLM_COEFF_BITS
 
 int client_glm_wanted(const char *stats)
 {
@@ -100,41 +100,11 @@ static int put_numbers(char *out, size_t n, size_t *used, const char *name, cons
     return 0;
 }
 
-static uint64_t get_le(const unsigned char *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = bytes - 1; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-
-/* The server's frame: "HSTGLMR1", u32 count, then count times u64 length + a ciphertext. */
+/* The server's frame (stats_glm_enc_write), every field checked. */
 static int decode_round(const ckks_context_t *ctx, const unsigned char *b, size_t len, stats_glm_enc_t **out)
 {
-    if (len < 12 || memcmp(b, "HSTGLMR1", 8)) return client_fail("glm", "the server's round result is not a glm frame");
-    uint64_t count = get_le(b + 8, 4);
-    if (count == 0 || count > 64) return client_fail("glm", "the server's round result has a bad ciphertext count");
-    stats_glm_enc_t *e = calloc(1, sizeof *e);
-    if (!e || !(e->cts = calloc(count, sizeof *e->cts))) {
-        free(e);
-        return client_fail("glm", "out of memory");
-    }
-    size_t at = 12;
-    int err = 0;
-    for (uint64_t i = 0; !err && i < count; i++) {
-        uint64_t l = len - at >= 8 ? get_le(b + at, 8) : UINT64_MAX;
-        if (l > len - at - 8) {
-            err = client_fail("glm", "the server's round result is truncated");
-            break;
-        }
-        int rc = ckks_read_ciphertext(ctx, b + at + 8, (size_t)l, &e->cts[i]);
-        if (rc) err = client_fail("glm: the server's round result", ckks_strerror(rc));
-        else e->count = i + 1;
-        at += 8 + (size_t)l;
-    }
-    if (!err && at != len) err = client_fail("glm", "the server's round result has trailing bytes");
-    if (err) stats_glm_enc_free(e);
-    else *out = e;
-    return err;
+    int rc = stats_glm_enc_read(ctx, b, len, out);
+    return rc ? client_fail("glm: the server's round result", stats_error()) : 0;
 }
 
 static int remote_round(glm_local_t *g, const stats_glm_model_t *m, const stats_glm_point_t *pt, stats_glm_enc_t **e)
@@ -195,14 +165,10 @@ static int local_round(void *arg, const stats_glm_model_t *m, const stats_glm_po
     g->server_s += now_s() - t0;
     g->counts.rotations += c.rotations;
     g->counts.relinearizations += c.relinearizations;
-    for (size_t i = 0; !rc && i < e->count; i++) {
-        void *buf;
-        size_t len;
-        if (!ckks_write_ciphertext(e->cts[i], 0, &buf, &len)) {
-            g->download += len;
-            free(buf);
-        }
-    }
+    void *buf = NULL;
+    size_t len = 0;
+    if (!rc && !stats_glm_enc_write(e, &buf, &len)) g->download += len;
+    free(buf);
     if (!rc) rc = stats_glm_decrypt(g->study->ctx, g->sk, &g->table->layout, m, pt, e, out);
     stats_glm_enc_free(e);
     return rc;

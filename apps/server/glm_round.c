@@ -8,9 +8,9 @@
  * Everything is checked before the job exists (400 with the reason). The job
  * evaluates the round on every uploaded table together (the data side
  * prepared once per study, model and tables, kept between rounds) and its
- * result is the encrypted totals: a small frame of ciphertexts
- * (SRV_GLM_MAGIC, a count, then each ciphertext's length and hestat bytes),
- * nothing row-level.
+ * result is the encrypted totals (stats_glm_enc_write's frame: per sample
+ * the two coefficients of c0 and the c1 that decrypt to two totals), nothing
+ * row-level.
  *
  * A job keeps the request as one line (fields separated by tabs, which no
  * field may hold) in its state file, so a job recovered after a restart
@@ -165,39 +165,6 @@ static int is_table_name(const char *name)
     return strlen(name) == SRV_ID_LEN + 4 && !strcmp(name + SRV_ID_LEN, ".hst") && srv_valid_id(name, SRV_ID_LEN);
 }
 
-static void put_le(unsigned char *p, uint64_t v, int bytes)
-{
-    for (int i = 0; i < bytes; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-int srv_glm_encode(const stats_glm_enc_t *e, void **out, size_t *outlen)
-{
-    size_t total = 12;
-    void **parts = calloc(e->count ? e->count : 1, sizeof *parts);
-    size_t *lens = calloc(e->count ? e->count : 1, sizeof *lens);
-    int rc = parts && lens ? 0 : CKKS_ENOMEM;
-    for (size_t i = 0; !rc && i < e->count; i++)
-        if (!(rc = ckks_write_ciphertext(e->cts[i], 0, &parts[i], &lens[i]))) total += 8 + lens[i];
-    unsigned char *buf = rc ? NULL : malloc(total);
-    if (!rc && !buf) rc = CKKS_ENOMEM;
-    if (!rc) {
-        memcpy(buf, SRV_GLM_MAGIC, 8);
-        put_le(buf + 8, e->count, 4);
-        size_t at = 12;
-        for (size_t i = 0; i < e->count; i++) {
-            put_le(buf + at, lens[i], 8);
-            memcpy(buf + at + 8, parts[i], lens[i]);
-            at += 8 + lens[i];
-        }
-        *out = buf;
-        *outlen = total;
-    }
-    for (size_t i = 0; parts && i < e->count; i++) free(parts[i]);
-    free(parts);
-    free(lens);
-    return rc;
-}
-
 /* One prepared model kept between rounds (the Newton rounds of a fit ask for
  * the same model on the same tables): the study (a reference of the study
  * cache), its tables and the data side stats_glm_prepare made, under the key
@@ -335,8 +302,8 @@ void srv_glm_run(srv_cache_t *cache, const char *spool, const char *study_id, co
     void *out = NULL;
     size_t olen = 0;
     if (!err[0]) {
-        int rc = srv_glm_encode(enc, &out, &olen);
-        if (rc) snprintf(err, errlen, "cannot encode the result: %s", ckks_strerror(rc));
+        int rc = stats_glm_enc_write(enc, &out, &olen);
+        if (rc) snprintf(err, errlen, "cannot encode the result: %s", stats_strerror(rc));
     }
     if (!err[0]) {
         int rc = ckks_file_write(result_path, out, olen, 0644);

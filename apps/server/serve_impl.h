@@ -171,7 +171,6 @@ unsigned srv_upload_finish(srv_upload_t *u, char **json);
 void srv_upload_free(srv_upload_t *u);
 
 /* ---- glm_round.c ----------------------------------------------------------------------- */
-#define SRV_GLM_MAGIC "HSTGLMR1" /* 8 bytes; then u32 count, per ciphertext u64 length + bytes (LE) */
 #define SRV_GLM_FIELDS 7         /* model, gamma, lo, hi, degree, tol, deviance */
 #define SRV_GLM_LINE 8192
 /* The request's fields (NULL: absent; degree, tol, deviance may be) as one
@@ -181,7 +180,6 @@ int srv_glm_line(const char *const f[SRV_GLM_FIELDS], char *line, size_t n, char
  * every number is finite and in range, the counts fit the model. */
 int srv_glm_parse(const stats_layout_t *lay, const char *line, stats_glm_model_t *m, stats_glm_point_t *pt,
                   char *err, size_t errlen);
-int srv_glm_encode(const stats_glm_enc_t *e, void **out, size_t *outlen);
 /* The round on every table of tables_dir, its frame written to result_path;
  * err set on failure. */
 void srv_glm_run(srv_cache_t *cache, const char *spool, const char *study_id, const stats_study_t *study,
