@@ -46,17 +46,26 @@ static const char *usage_text =
     "  job     --study STUDY [--stats means|all] --out JOB TABLE...\n"
     "          a job for hestat-server compute (default --stats all)\n"
     "  decrypt --keys DIR --in RESULT [--out FILE] [--compare CSV] [--group COL]... [--print]\n"
-    "          [--html PAGE]\n"
+    "          [--html PAGE] [--add-rows REPORT]\n"
     "          write decrypted_results.csv (default ./decrypted_results.csv), whole or not\n"
     "          at all (an error leaves FILE as it was); --print shows each column's count,\n"
     "          mean and sd (next to the plaintext with --compare); --html PAGE: the same report\n"
-    "          as one self-contained page with charts (Chart.js inlined, nothing fetched)\n"
+    "          as one self-contained page with charts (Chart.js inlined, nothing fetched);\n"
+    "          --add-rows REPORT: the rows of another report with the same header (e.g.\n"
+    "          hestat-client glm's models) follow this one's, in the file and the page\n"
     "  submit  --server URL [--token-file F] --study STUDY [--study-id ID] TABLE...\n"
     "          upload the study (unless --study-id names one already there) and tables;\n"
     "          prints 'study ID'. Files holding a secret key, or anything but hestat\n"
     "          frames, are refused before any connection.\n"
     "  fetch   --server URL [--token-file F] --study-id ID [--stats means|all] --out RESULT\n"
     "          ask for the statistics over every table of the study, wait, download\n"
+    "  glm     --server URL [--token-file F] --study-id ID --keys DIR --stats 'glm:Y~X1+X2:family,...'\n"
+    "          (--compare CSV | --schema CSV) --out REPORT [--html PAGE]\n"
+    "          fit each model on every table of the study, the rounds as jobs of the server\n"
+    "          (only O(k^2) encrypted totals come back each round); the regressors' ranges\n"
+    "          come from the CSV; with --compare the rows carry the plaintext fit (IRLS);\n"
+    "          the rows are appended to REPORT (created with a header when absent), written\n"
+    "          whole or not at all; --html PAGE: the page of the whole REPORT\n"
     "  health  --server URL [--wait S]\n"
     "          exit 0 when the server answers GET /health (retrying for up to S seconds),\n"
     "          1 otherwise: for scripts and container health checks\n"
@@ -89,7 +98,7 @@ static const char *usage_text =
     "          decrypt it with decrypt --keys DIR (DIR/study.hst: mp-status --out)\n"
     "\n"
     "Default parameters: --poly-degree 8192 --coeff-bits 60,40,40,60 (with a glm: in --stats,\n"
-    "  16384 and 58,40,40,40,40,40,40,40,40,60).\n"
+    "  16384 and " STATS_GLM_COEFF_BITS ").\n"
     "CSV: comma-separated, RFC 4180 quotes, LF or CRLF, an optional UTF-8 BOM; a header\n"
     "  row of names, then numbers (or texts: a column whose first value is not a number is\n"
     "  categorical, its texts the levels the study fixes at keygen); NA or empty is missing.\n"
@@ -151,6 +160,7 @@ static int parse(int argc, char **argv, client_opts_t *o)
         else if (!strcmp(a, "--study-id")) str = &o->study_id;
         else if (!strcmp(a, "--cacert")) str = &o->cacert;
         else if (!strcmp(a, "--html")) str = &o->html;
+        else if (!strcmp(a, "--add-rows")) str = &o->add_rows;
         else if (!strcmp(a, "--draft")) str = &o->draft;
         else if (!strcmp(a, "--round1")) str = &o->round1;
         else if (!strcmp(a, "--job")) str = &o->job;
@@ -480,6 +490,19 @@ static int cmd_health(const client_opts_t *o)
     return client_health(o->server, o->wait);
 }
 
+static int cmd_glm(const client_opts_t *o)
+{
+    const char *csv = o->compare ? o->compare : o->schema;
+    if (!o->server || !o->study_id || !o->keys || !o->out || !csv || !o->stats || !client_glm_wanted(o->stats))
+        return client_usage_error("glm needs --server, --study-id, --keys, --stats glm:..., --out and --compare or "
+                                  "--schema", NULL);
+    char *token;
+    if (client_token_read(o->token_file, &token)) return 1;
+    int err = client_glm_run_http(o, o->keys, NULL, csv, o->out, o->compare != NULL, o->server, token, o->study_id);
+    client_token_free(token);
+    return err;
+}
+
 static int cmd_fetch(const client_opts_t *o)
 {
     if (!o->server || !o->study_id || !o->out) return client_usage_error("fetch needs --server, --study-id and --out", NULL);
@@ -528,6 +551,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(o.cmd, "submit")) return cmd_submit(&o);
     if (!strcmp(o.cmd, "fetch")) return cmd_fetch(&o);
+    if (!strcmp(o.cmd, "glm")) return cmd_glm(&o);
     if (!strcmp(o.cmd, "health")) return cmd_health(&o);
     if (!strcmp(o.cmd, "run")) return cmd_run(&o);
     if (!strcmp(o.cmd, "mp-draft")) return client_mp_draft(&o);

@@ -31,6 +31,7 @@ typedef struct {
     const char *cmd, *out, *in, *keys, *study, *schema, *csv, *compare, *stats, *coeff_bits;
     const char *server, *token_file, *study_id, *cacert;
     const char *html; /* decrypt --html FILE: the report as a page too */
+    const char *add_rows; /* decrypt --add-rows FILE: another report's rows (e.g. hestat-client glm's) appended */
     const char *draft, *round1, *job; /* multiparty: --draft, --round1 SUM, --job JOB */
     int parties, party, round;        /* --parties K, --party I, --round 1|2 (HTTP) */
     int print, force;
@@ -124,7 +125,7 @@ int client_write_html(const char *path, const char *csv, size_t csvlen, const st
 /* ---- client_glm.c ---- */
 /* Whether --stats asks for a glm: model. */
 int client_glm_wanted(const char *stats);
-/* keygen's default parameters become N = 16384, 58,40x8,60 for glm: (9 data primes). */
+/* keygen's default parameters become STATS_GLM_N, STATS_GLM_COEFF_BITS for glm: (10 data primes). */
 void client_glm_params(client_opts_t *o);
 /* Fits each glm: of --stats on the encrypted table (the server's code in
  * this process) and appends its rows to the report. */

@@ -236,6 +236,28 @@ static void print_summary(const stats_layout_t *lay, const stats_result_t *res, 
     printf("wrote %s\n", out);
 }
 
+/* The rows of another report (its header must be this one's), after ours. */
+static int add_rows(FILE *f, const char *path, int compare)
+{
+    size_t len = 0;
+    char *b = client_load(path, &len);
+    if (!b) return 1;
+    char head[80];
+    snprintf(head, sizeof head, "statistic,variable,group,value%s\n", compare ? ",plaintext,abs_error,rel_error" : "");
+    int err = 0;
+    if (len < strlen(head) || memcmp(b, head, strlen(head)))
+        err = client_fail(path, compare ? "its header is not a report's with --compare columns"
+                                        : "its header is not a report's without --compare columns");
+    for (size_t i = 0; !err && i < len; i++)
+        if (b[i] == '\0') err = client_fail(path, "not a text report");
+    if (!err) {
+        fwrite(b + strlen(head), 1, len - strlen(head), f);
+        if (len > strlen(head) && b[len - 1] != '\n') fputc('\n', f);
+    }
+    free(b);
+    return err;
+}
+
 /* Every row of the report in memory, then the file atomically. */
 static int write_report(const client_opts_t *o, const stats_study_t *s, const stats_result_t *res,
                         const stats_table_t *cmp, const int *groups, size_t ng, const char *out,
@@ -252,6 +274,7 @@ static int write_report(const client_opts_t *o, const stats_study_t *s, const st
     if (rc == STATS_ESCHEMA) err = client_fail(o->compare, "its columns differ from the study's schema");
     else if (rc) err = client_stats_fail("report", rc);
     if (!err) err = extra_rows(f, o->stats, &s->layout, res, cmp);
+    if (!err && o->add_rows) err = add_rows(f, o->add_rows, cmp != NULL);
     if (fclose(f) && !err) err = client_fail("report", strerror(errno));
     if (!err) {
         rc = ckks_file_write(out, buf, len, 0644);

@@ -56,7 +56,8 @@ typedef struct {
 typedef struct {
     const stats_study_t *study;
     const ckks_secret_key_t *sk;
-    const stats_enc_table_t *table;
+    const stats_enc_table_t *table; /* NULL when the rounds run on a server */
+    const stats_layout_t *lay;
     double server_s;
     size_t download;
     stats_counts_t counts;
@@ -148,7 +149,7 @@ static int http_round(void *arg, const stats_glm_model_t *m, const stats_glm_poi
     double dt = now_s() - t0;
     g->server_s += dt;
     if (dt > g->max_round_s) g->max_round_s = dt;
-    int rc = stats_glm_decrypt(g->study->ctx, g->sk, &g->table->layout, m, pt, e, out);
+    int rc = stats_glm_decrypt(g->study->ctx, g->sk, g->lay, m, pt, e, out);
     stats_glm_enc_free(e);
     return rc;
 }
@@ -169,7 +170,7 @@ static int local_round(void *arg, const stats_glm_model_t *m, const stats_glm_po
     size_t len = 0;
     if (!rc && !stats_glm_enc_write(e, &buf, &len)) g->download += len;
     free(buf);
-    if (!rc) rc = stats_glm_decrypt(g->study->ctx, g->sk, &g->table->layout, m, pt, e, out);
+    if (!rc) rc = stats_glm_decrypt(g->study->ctx, g->sk, g->lay, m, pt, e, out);
     stats_glm_enc_free(e);
     return rc;
 }
@@ -220,9 +221,10 @@ static int fit_one(FILE *f, const char *spec, const stats_study_t *s, const ckks
     if (stats_glm_parse(spec, &s->layout, &m, err, sizeof err)) return client_fail("--stats", err);
     double lo[STATS_MAX_REGRESSORS + 1], hi[STATS_MAX_REGRESSORS + 1];
     model_ranges(t, &m, lo, hi);
-    glm_local_t g = {s, sk, e, 0, 0, {0}, NULL, remote, 0};
+    const stats_layout_t *lay = e ? &e->layout : &s->layout;
+    glm_local_t g = {s, sk, e, lay, 0, 0, {0}, NULL, remote, 0};
     stats_glm_fit_t fit, ref;
-    int rc = stats_glm_fit(&e->layout, &m, lo, hi, 8, remote ? http_round : local_round, &g, &fit);
+    int rc = stats_glm_fit(lay, &m, lo, hi, 8, remote ? http_round : local_round, &g, &fit);
     stats_glm_prep_free(g.prep);
     if (rc) {
         fprintf(stderr, "hestat-client: glm:%s: %s (%s); no report written\n", spec, stats_strerror(rc), stats_error());
@@ -289,7 +291,7 @@ static int glm_run(const client_opts_t *o, const char *keys, const char *table, 
         if (rc) err = client_fail(path, ckks_strerror(rc));
         else if ((rc = stats_study_check_key(s, sk))) err = client_stats_fail(path, rc);
     }
-    if (!err) {
+    if (!err && table) {
         void *tb = client_load(table, &len);
         if (!tb) err = 1;
         int rc = err ? 0 : stats_table_read(s, tb, len, &e, NULL);
@@ -301,10 +303,19 @@ static int glm_run(const client_opts_t *o, const char *keys, const char *table, 
         char derr[256] = "";
         if (stats_derive_like(raw, &s->layout, &t, derr, sizeof derr)) err = client_fail(csv, derr);
     }
-    /* The report so far, then the models' rows; written whole or not at all. */
+    /* The report so far (a new one starts with the header), then the
+     * models' rows; written whole or not at all. */
     size_t oldlen = 0;
-    void *old = err ? NULL : client_load(report, &oldlen);
-    if (!err && !old) err = 1;
+    void *old = NULL;
+    if (!err && !table && access(report, F_OK)) {
+        static const char head[] = "statistic,variable,group,value", cmp[] = ",plaintext,abs_error,rel_error";
+        oldlen = strlen(head) + (compare ? strlen(cmp) : 0) + 1;
+        if ((old = malloc(oldlen + 1))) snprintf(old, oldlen + 1, "%s%s\n", head, compare ? cmp : "");
+        else err = client_fail("report", "out of memory");
+    } else if (!err) {
+        old = client_load(report, &oldlen);
+        if (!old) err = 1;
+    }
     if (!err && !(f = open_memstream(&buf, &len))) err = client_fail("report", strerror(errno));
     if (!err) {
         fwrite(old, 1, oldlen, f);
@@ -320,6 +331,7 @@ static int glm_run(const client_opts_t *o, const char *keys, const char *table, 
         int rc = ckks_file_write(report, buf, len, 0644);
         if (rc) err = client_fail(report, rc == CKKS_EIO ? strerror(errno) : ckks_strerror(rc));
     }
+    if (!err && o->html) err = client_write_html(o->html, buf, len, s, compare ? csv : NULL);
     free(buf);
     stats_table_free(raw);
     stats_table_free(t);
