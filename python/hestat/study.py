@@ -463,14 +463,14 @@ class Study:
         """Rows after the statistics, as hestat-client decrypt --stats SPEC
         writes them: tuples, or CSV text of rows finished in C. Regressions
         and tests need pairwise sums: a result of stats 'means' has none, and
-        they are left out of its report (quantiles and moments are refused
-        on one, as hestat-client decrypt refuses them). glm: is fitted by
-        Study.glm, not here."""
+        they are left out of its report (quantiles and moments too, which
+        hestat-client decrypt refuses on one). glm: is fitted by Study.glm,
+        not here."""
         rows = []
         pairs = bool(lib.stats_py_result_have_pairs(res))
         for tok in _tokens(spec):
             kind = tok.split(":")[0]
-            if kind in ("quantile", "moments"):
+            if kind in ("quantile", "moments") and pairs:
                 rows.append(self._shape_rows(tok, res, cmp))
             elif kind == "regress":
                 rows += self._regression_rows(tok[8:], res, cmp)
