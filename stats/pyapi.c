@@ -338,3 +338,63 @@ double stats_py_result_value(const stats_result_t *r, size_t i, size_t j, int wh
     default: return NAN;
     }
 }
+
+/* ---- rows finished in C (report_rows.c), as one NUL-terminated CSV text ------------- */
+/* f's text into *csv, or freed on error. */
+static int memstream_done(FILE *f, int rc, char **csv)
+{
+    if (fclose(f) && !rc) rc = STATS_EIO;
+    if (rc) {
+        free(*csv);
+        *csv = NULL;
+    }
+    return rc;
+}
+
+/* The rows of one spec token quantile:COL:p;p;... or moments:COL (empty for
+ * other tokens); cmp may be NULL. The reason in err on STATS_EINVAL. */
+int stats_py_shape_rows(const stats_study_t *s, const stats_result_t *r, const char *tok, const stats_table_t *cmp,
+                        char **csv, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = open_memstream(csv, len);
+    if (!f) return STATS_ENOMEM;
+    return memstream_done(f, stats_shape_rows(f, tok, &s->layout, r, cmp, err, errlen), csv);
+}
+
+/* Fits glm:SPEC on one encrypted table of the study (serialized), its rounds
+ * run in this process; t: the analyst's plaintext table derived like the
+ * study's (stats_py_derive). The rows as hestat-client run writes them;
+ * out6 = rounds, converged, server seconds, bytes of the rounds' totals,
+ * rotations, relinearizations. */
+int stats_py_glm(const stats_study_t *s, const ckks_secret_key_t *sk, const void *table, size_t tlen,
+                 const stats_table_t *t, const char *spec, int compare, char **csv, size_t *len, double out6[6],
+                 char *err, size_t errlen)
+{
+    stats_enc_table_t *e;
+    size_t used;
+    *csv = NULL;
+    int rc = stats_table_read(s, table, tlen, &e, &used);
+    if (!rc && used != tlen) {
+        stats_enc_table_free(e);
+        rc = STATS_ESCHEMA;
+    }
+    if (rc) return rc;
+    FILE *f = open_memstream(csv, len);
+    if (!f) {
+        stats_enc_table_free(e);
+        return STATS_ENOMEM;
+    }
+    stats_glm_fit_t fit;
+    stats_glm_cost_t cost;
+    rc = stats_glm_rows(f, spec, s, sk, e, t, compare, NULL, NULL, &fit, &cost, err, errlen);
+    stats_enc_table_free(e);
+    if (!rc) {
+        out6[0] = fit.rounds;
+        out6[1] = fit.converged;
+        out6[2] = cost.server_s;
+        out6[3] = (double)cost.download;
+        out6[4] = (double)cost.counts.rotations;
+        out6[5] = (double)cost.counts.relinearizations;
+    }
+    return memstream_done(f, rc, csv);
+}

@@ -561,6 +561,15 @@ int stats_write_report(const char *path, const stats_result_t *r, const stats_la
  * becomes "quantile:X:0.25;0.5,mean" (so a spec still splits at commas). */
 void stats_spec_join(char *spec);
 int stats_quantile_probs(const char *list, double *p, size_t max, size_t *n);
+/* Keygen (spec.c): the smallest power of two >= x (stopping above 2^60), and
+ * the factors of the study's columns t (raw derived with a spec) from the
+ * raw columns' own, rawf: a derived copy takes its source's, 0/1 indicators
+ * and bins 1, moments:' (COL-C)^2 columns their own from the declared range
+ * (range_lo/range_hi by raw column, NaN or NULL when undeclared) or headroom
+ * times the largest deviation, xlogx:Y one bounding y log y. */
+double stats_pow2_at_least(double x);
+void stats_study_factors(const stats_table_t *raw, const double *rawf, const double *range_lo, const double *range_hi,
+                         double headroom, const stats_table_t *t, double *f);
 /* Keygen: append the derived columns of quantile:ARG / moments:COL to *t. */
 int stats_spec_quantile(const stats_table_t *raw, stats_table_t **t, const char *arg, char *err, size_t errlen);
 int stats_spec_moments(const stats_table_t *raw, stats_table_t **t, const char *col, char *err, size_t errlen);
@@ -604,6 +613,19 @@ void stats_policy_rows(FILE *f, const stats_policy_t *p, int compare);
 /* A suppressed value: its row with NA, then suppressed:<stat>:<rule>,var,group,threshold. */
 void stats_suppressed_row(FILE *f, const stats_policy_t *p, const char *rule, const char *stat, const char *var,
                           const char *group, int compare, long double want);
+/* report_rows.c: one report row, statistic,variable,group,value, plus
+ * plaintext,abs_error,rel_error when compare is set; stats_report_value
+ * writes NA and the reason instead when why (a policy rule) is set. */
+void stats_report_row(FILE *f, const char *stat, const char *var, const char *group, long double v, int compare,
+                      long double want);
+void stats_report_value(FILE *f, const stats_layout_t *lay, const char *why, const char *stat, const char *var,
+                        const char *group, long double v, int compare, long double want);
+/* The rows of the spec token quantile:COL:p,... or moments:COL (other tokens
+ * are ignored) from a result of STATS_JOB_ALL; cmp, the plaintext table
+ * derived like the study's (may be NULL). STATS_EINVAL with the reason in
+ * err when the study or the result cannot give them. */
+int stats_shape_rows(FILE *f, const char *tok, const stats_layout_t *lay, const stats_result_t *res,
+                     const stats_table_t *cmp, char *err, size_t errlen);
 
 /* ---- generalised linear models (glm.c) --------------------------------------------
  * glm:Y~X1+X2:binomial|poisson, fitted by Newton's method with the analyst in
@@ -698,6 +720,22 @@ int stats_glm_fit(const stats_layout_t *lay, const stats_glm_model_t *m, const d
                   unsigned max_rounds, stats_glm_round_fn round, void *arg, stats_glm_fit_t *out);
 /* The same model by IRLS in long double on the plaintext complete cases. */
 int stats_reference_glm(const stats_table_t *t, const stats_glm_model_t *m, stats_glm_fit_t *out);
+/* What the rounds of a fit in this process cost (report_rows.c). */
+typedef struct {
+    double server_s, max_round_s;   /* seconds of the server's side, all rounds and the slowest */
+    size_t download;                /* bytes of the rounds' encrypted totals */
+    stats_counts_t counts;
+} stats_glm_cost_t;
+/* Fits glm:SPEC ("Y~X1+X2:family") of the study on the encrypted table e
+ * and writes its rows to f (report_rows.c's comment): rounds by round(arg),
+ * or, round NULL, in this process (the server's code with the study's keys,
+ * the totals decrypted with sk; cost filled). t: the analyst's plaintext
+ * table derived like the study's, for the regressors' ranges and, with
+ * compare, the reference fit. STATS_EINVAL when SPEC is not a model of the
+ * study, or the fit's error; the reason in err either way. */
+int stats_glm_rows(FILE *f, const char *spec, const stats_study_t *s, const ckks_secret_key_t *sk,
+                   const stats_enc_table_t *e, const stats_table_t *t, int compare, stats_glm_round_fn round,
+                   void *arg, stats_glm_fit_t *fit, stats_glm_cost_t *cost, char *err, size_t errlen);
 
 /* Last error text for STATS_ECSV / STATS_ECKKS (thread-local). */
 const char *stats_error(void);

@@ -158,22 +158,10 @@ struct json_t;
 int client_call(const char *method, const char *url, const char *token, const char *upload, const char *out,
                 long want, struct json_t **json);
 
-/* client_decrypt.c: one report row, statistic,variable,group,value, plus
- * plaintext,abs_error,rel_error when compare is set. */
-void client_report_row(FILE *f, const char *stat, const char *var, const char *group, long double v, int compare,
-                       long double want);
 /* client_inference.c: the rows of ttest:COL:G, table:A:B or corrtest:X:Y
  * (0, or 1 after printing why; other statistics are ignored). */
 int client_test_rows(FILE *f, const char *tok, const stats_layout_t *lay, const stats_result_t *res,
                      const stats_table_t *cmp);
-
-/* client_quantile.c: the rows of quantile:COL:p,... or moments:COL (0, or 1
- * after printing why; other statistics are ignored). */
-int client_shape_rows(FILE *f, const char *tok, const stats_layout_t *lay, const stats_result_t *res,
-                      const stats_table_t *cmp);
-/* A report row, or NA and the reason when why (a policy rule) is set. */
-void client_report_value(FILE *f, const stats_layout_t *lay, const char *why, const char *stat, const char *var,
-                         const char *group, long double v, int compare, long double want);
 
 /* To move to stats/stats.h:
  * stats/table.c: the CSV reader, also giving each row's line in the file. */

@@ -22,19 +22,6 @@ static int layout_column(const stats_layout_t *lay, const char *name)
     return -1;
 }
 
-/* One report row: statistic,variable,group,value[,plaintext,abs_error,rel_error]. */
-void client_report_row(FILE *f, const char *stat, const char *var, const char *group, long double v, int compare,
-                       long double want)
-{
-    fprintf(f, "%s,", stat);
-    stats_csv_name(f, var);
-    fputc(',', f);
-    stats_csv_name(f, group);
-    fprintf(f, ",%.15Lg", v);
-    if (compare) fprintf(f, ",%.15Lg,%.3Lg,%.3Lg", want, fabsl(v - want), fabsl(want) > 0 ? fabsl(v - want) / fabsl(want) : fabsl(v - want));
-    fputc('\n', f);
-}
-
 /* regress:Y~X1+X2 from the study's complete-case columns "cc:Y", "cc:X1", ... */
 static int regression_rows(FILE *f, const char *model, const stats_layout_t *lay, const stats_result_t *res,
                            const stats_table_t *cmp)
@@ -71,16 +58,16 @@ static int regression_rows(FILE *f, const char *model, const stats_layout_t *lay
     for (size_t i = 0; i < n; i++) {
         const char *term = i == 0 ? "(intercept)" : names[i];
         long double t = rg.coef[i] / rg.se[i], want_t = have_ref ? ref.coef[i] / ref.se[i] : 0;
-        client_report_value(f, lay, why, "coef", model, term, rg.coef[i], cmp != NULL, have_ref ? ref.coef[i] : 0);
-        client_report_value(f, lay, why, "se", model, term, rg.se[i], cmp != NULL, have_ref ? ref.se[i] : 0);
-        client_report_value(f, lay, why, "t", model, term, t, cmp != NULL, want_t);
-        client_report_value(f, lay, why, "p", model, term, stats_t_pvalue(t, df), cmp != NULL,
+        stats_report_value(f, lay, why, "coef", model, term, rg.coef[i], cmp != NULL, have_ref ? ref.coef[i] : 0);
+        stats_report_value(f, lay, why, "se", model, term, rg.se[i], cmp != NULL, have_ref ? ref.se[i] : 0);
+        stats_report_value(f, lay, why, "t", model, term, t, cmp != NULL, want_t);
+        stats_report_value(f, lay, why, "p", model, term, stats_t_pvalue(t, df), cmp != NULL,
                             have_ref ? stats_t_pvalue(want_t, want_df) : 0);
     }
-    client_report_value(f, lay, why, "r2", model, "", rg.r2, cmp != NULL, have_ref ? ref.r2 : 0);
-    client_report_value(f, lay, stats_policy_small(&lay->policy, rg.n) ? "min_cell" : NULL, "n", model, "", rg.n,
+    stats_report_value(f, lay, why, "r2", model, "", rg.r2, cmp != NULL, have_ref ? ref.r2 : 0);
+    stats_report_value(f, lay, stats_policy_small(&lay->policy, rg.n) ? "min_cell" : NULL, "n", model, "", rg.n,
                         cmp != NULL, have_ref ? ref.n : 0);
-    client_report_value(f, lay, why, "df", model, "", df, cmp != NULL, want_df);
+    stats_report_value(f, lay, why, "df", model, "", df, cmp != NULL, want_df);
     return 0;
 }
 
@@ -98,7 +85,7 @@ static int histogram_rows(FILE *f, const char *spec, const stats_layout_t *lay, 
         long double want = 0;
         for (size_t r = 0; cmp && r < cmp->nrows; r++) want += stats_value(cmp, r, c);
         if (stats_policy_small(&lay->policy, res->cols[c].sum)) {
-            client_report_value(f, lay, "min_cell", "hist", lay->names[c], "", 0, cmp != NULL, want);
+            stats_report_value(f, lay, "min_cell", "hist", lay->names[c], "", 0, cmp != NULL, want);
             bins++;
             continue;
         }
@@ -125,7 +112,11 @@ static int extra_rows(FILE *f, const char *stats, const stats_layout_t *lay, con
     stats_spec_join(buf);
     char *sv = NULL;
     for (char *tok = strtok_r(buf, ",", &sv); tok; tok = strtok_r(NULL, ",", &sv)) {
-        if (client_shape_rows(f, tok, lay, res, cmp)) return 1;
+        char why[512] = "";
+        if (stats_shape_rows(f, tok, lay, res, cmp, why, sizeof why)) {
+            fprintf(stderr, "hestat-client: --stats %s: %s; no report written\n", tok, why);
+            return 1;
+        }
         if (!strncmp(tok, "regress:", 8) && regression_rows(f, tok + 8, lay, res, cmp)) return 1;
         if (!strncmp(tok, "hist:", 5) && histogram_rows(f, tok + 5, lay, res, cmp)) return 1;
         if (client_test_rows(f, tok, lay, res, cmp)) return 1;

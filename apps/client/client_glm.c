@@ -2,12 +2,11 @@
  *
  * A model is fitted in rounds: the analyst's client publishes coefficients,
  * the server's code (stats_glm_round, run here in-process as `run` does for
- * the other statistics) evaluates O(k^2) encrypted totals at them, the client
- * decrypts only those totals and takes a Newton step (stats_glm_fit). The
- * rows per model are appended to the report: coef, se, z, p per term (the
- * intercept as "(intercept)"), then deviance, n, rounds, max_abs_score (the
- * largest |score| the last round decrypted, in the columns' own units) and
- * approx_error (the inverse link's measured polynomial error). */
+ * the other statistics, or on a server over HTTP) evaluates O(k^2) encrypted
+ * totals at them, the client decrypts only those totals and takes a Newton
+ * step (stats_glm_fit). The rows per model (stats_glm_rows in
+ * stats/report_rows.c, shared with the Python package) are appended to the
+ * report. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -53,6 +52,7 @@ typedef struct {
     const char *tmp; /* each round's result is downloaded here */
 } glm_remote_t;
 
+/* A fit's rounds on a server. */
 typedef struct {
     const stats_study_t *study;
     const ckks_secret_key_t *sk;
@@ -60,11 +60,9 @@ typedef struct {
     const stats_layout_t *lay;
     double server_s;
     size_t download;
-    stats_counts_t counts;
-    stats_glm_prep_t *prep; /* the server's state between rounds */
     const glm_remote_t *remote;
     double max_round_s;
-} glm_local_t;
+} glm_http_t;
 
 /* Percent-encodes everything but unreserved characters (a '+' would be a space). */
 static int put_escaped(char *out, size_t n, size_t *used, const char *s)
@@ -108,7 +106,7 @@ static int decode_round(const ckks_context_t *ctx, const unsigned char *b, size_
     return rc ? client_fail("glm: the server's round result", stats_error()) : 0;
 }
 
-static int remote_round(glm_local_t *g, const stats_glm_model_t *m, const stats_glm_point_t *pt, stats_glm_enc_t **e)
+static int remote_round(glm_http_t *g, const stats_glm_model_t *m, const stats_glm_point_t *pt, stats_glm_enc_t **e)
 {
     const glm_remote_t *r = g->remote;
     char q[8192];
@@ -142,7 +140,7 @@ static int remote_round(glm_local_t *g, const stats_glm_model_t *m, const stats_
 
 static int http_round(void *arg, const stats_glm_model_t *m, const stats_glm_point_t *pt, stats_glm_totals_t *out)
 {
-    glm_local_t *g = arg;
+    glm_http_t *g = arg;
     stats_glm_enc_t *e = NULL;
     double t0 = now_s();
     if (remote_round(g, m, pt, &e)) return STATS_EIO; /* the reason is printed already */
@@ -154,87 +152,22 @@ static int http_round(void *arg, const stats_glm_model_t *m, const stats_glm_poi
     return rc;
 }
 
-static int local_round(void *arg, const stats_glm_model_t *m, const stats_glm_point_t *pt, stats_glm_totals_t *out)
-{
-    glm_local_t *g = arg;
-    stats_glm_enc_t *e = NULL;
-    const stats_enc_table_t *tabs[1] = {g->table};
-    double t0 = now_s();
-    stats_counts_t c = {0};
-    int rc = g->prep ? 0 : stats_glm_prepare(g->study->ctx, tabs, 1, m, g->study->rk, g->study->gk, &g->prep, &c);
-    if (!rc) rc = stats_glm_round_prepared(g->prep, pt, &e, &g->counts);
-    g->server_s += now_s() - t0;
-    g->counts.rotations += c.rotations;
-    g->counts.relinearizations += c.relinearizations;
-    void *buf = NULL;
-    size_t len = 0;
-    if (!rc && !stats_glm_enc_write(e, &buf, &len)) g->download += len;
-    free(buf);
-    if (!rc) rc = stats_glm_decrypt(g->study->ctx, g->sk, g->lay, m, pt, e, out);
-    stats_glm_enc_free(e);
-    return rc;
-}
-
-/* The regressors' ranges (their own units) from the analyst's table. */
-static void model_ranges(const stats_table_t *t, const stats_glm_model_t *m, double *lo, double *hi)
-{
-    for (size_t j = 1; j <= m->k; j++) {
-        lo[j] = 0;
-        hi[j] = 0;
-        for (size_t r = 0; r < t->nrows; r++) {
-            double v = stats_value(t, r, m->x[j - 1]);
-            if (isnan(v)) continue;
-            lo[j] = fmin(lo[j], v);
-            hi[j] = fmax(hi[j], v);
-        }
-    }
-}
-
-/* The model's rows, under the study's disclosure policy: with fewer complete
- * cases than it asks per parameter (k slopes and the intercept), every
- * model-level number is NA with the reason; n itself is a count. */
-static void rows_of(FILE *f, const stats_layout_t *lay, const stats_glm_model_t *m, const stats_glm_fit_t *fit,
-                    const stats_glm_fit_t *ref)
-{
-    int cmp = ref != NULL;
-    const char *why = stats_policy_model(&lay->policy, fit->n, m->k + 1);
-    for (size_t j = 0; j <= m->k; j++) {
-        const char *term = j ? m->terms[j] : "(intercept)";
-        client_report_value(f, lay, why, "coef", m->name, term, fit->coef[j], cmp, cmp ? ref->coef[j] : 0);
-        client_report_value(f, lay, why, "se", m->name, term, fit->se[j], cmp, cmp ? ref->se[j] : 0);
-        client_report_value(f, lay, why, "z", m->name, term, fit->z[j], cmp, cmp ? ref->z[j] : 0);
-        client_report_value(f, lay, why, "p", m->name, term, fit->p[j], cmp, cmp ? ref->p[j] : 0);
-    }
-    client_report_value(f, lay, why, "deviance", m->name, "", fit->deviance, cmp, cmp ? ref->deviance : 0);
-    client_report_value(f, lay, stats_policy_small(&lay->policy, fit->n) ? "min_cell" : NULL, "n", m->name, "",
-                        fit->n, cmp, cmp ? ref->n : 0);
-    client_report_row(f, "rounds", m->name, "", fit->rounds, cmp, cmp ? ref->rounds : 0);
-    client_report_value(f, lay, why, "max_abs_score", m->name, "", fit->max_abs_score, cmp, 0);
-    client_report_row(f, "approx_error", m->name, "", fit->last_approx_err, cmp, 0);
-}
-
 static int fit_one(FILE *f, const char *spec, const stats_study_t *s, const ckks_secret_key_t *sk,
                    const stats_enc_table_t *e, const stats_table_t *t, int compare, const glm_remote_t *remote)
 {
-    stats_glm_model_t m;
-    char err[300] = "";
-    if (stats_glm_parse(spec, &s->layout, &m, err, sizeof err)) return client_fail("--stats", err);
-    double lo[STATS_MAX_REGRESSORS + 1], hi[STATS_MAX_REGRESSORS + 1];
-    model_ranges(t, &m, lo, hi);
-    const stats_layout_t *lay = e ? &e->layout : &s->layout;
-    glm_local_t g = {s, sk, e, lay, 0, 0, {0}, NULL, remote, 0};
-    stats_glm_fit_t fit, ref;
-    int rc = stats_glm_fit(lay, &m, lo, hi, 8, remote ? http_round : local_round, &g, &fit);
-    stats_glm_prep_free(g.prep);
+    glm_http_t g = {s, sk, e, e ? &e->layout : &s->layout, 0, 0, remote, 0};
+    stats_glm_fit_t fit;
+    stats_glm_cost_t cost;
+    char err[512] = "";
+    int rc = stats_glm_rows(f, spec, s, sk, e, t, compare, remote ? http_round : NULL, remote ? &g : NULL, &fit,
+                            &cost, err, sizeof err);
     if (rc) {
-        fprintf(stderr, "hestat-client: glm:%s: %s (%s); no report written\n", spec, stats_strerror(rc), stats_error());
+        fprintf(stderr, "hestat-client: glm:%s: %s; no report written\n", spec, err);
         return 1;
     }
     if (!fit.converged)
         fprintf(stderr, "hestat-client: glm:%s: not converged after %u rounds (Newton decrement %.3Lg)\n", spec,
                 fit.rounds, fit.decrement);
-    int have_ref = compare && !stats_reference_glm(t, &m, &ref);
-    rows_of(f, &s->layout, &m, &fit, have_ref ? &ref : NULL);
     if (remote) {
         printf("glm:%s: %u rounds over HTTP, %.2f s (%.2f s a round, slowest %.2f s: request, queue, compute, "
                "download), download %.2f MB a round, n %.0Lf, max |score| %.3Lg\n",
@@ -244,8 +177,8 @@ static int fit_one(FILE *f, const char *spec, const stats_study_t *s, const ckks
     }
     printf("glm:%s: %u rounds, server %.2f s (%.2f s a round), download %.2f MB a round, %zu rotations, %zu "
            "relinearizations, n %.0Lf, max |score| %.3Lg\n",
-           spec, fit.rounds, g.server_s, g.server_s / fit.rounds, g.download / 1e6 / fit.rounds, g.counts.rotations,
-           g.counts.relinearizations, fit.n, fit.max_abs_score);
+           spec, fit.rounds, cost.server_s, cost.server_s / fit.rounds, cost.download / 1e6 / fit.rounds,
+           cost.counts.rotations, cost.counts.relinearizations, fit.n, fit.max_abs_score);
     return 0;
 }
 

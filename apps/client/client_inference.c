@@ -46,9 +46,9 @@ static int two_columns(const char *tok, const stats_layout_t *lay, int *a, int *
 static void test_rows(FILE *f, const stats_layout_t *lay, const char *why, const char *var, const char *group,
                       const stats_test_t *v, int cmp, const stats_test_t *want)
 {
-    client_report_value(f, lay, why, "t", var, group, v->stat, cmp, want->stat);
-    client_report_value(f, lay, why, "df", var, group, v->df, cmp, want->df);
-    client_report_value(f, lay, why, "p", var, group, v->p, cmp, want->p);
+    stats_report_value(f, lay, why, "t", var, group, v->stat, cmp, want->stat);
+    stats_report_value(f, lay, why, "df", var, group, v->df, cmp, want->df);
+    stats_report_value(f, lay, why, "p", var, group, v->p, cmp, want->p);
 }
 
 /* Disclosure control: any of the counts disclosive. */
@@ -124,16 +124,16 @@ static int table_rows(FILE *f, const char *tok, const stats_layout_t *lay, const
             snprintf(group, sizeof group, "%s;%s", lay->names[ia[i]], lay->names[ib[j]]);
             const char *cell_why = small(lay, cells[i * nb + j], 0);
             if (cell_why) why = cell_why;
-            client_report_value(f, lay, cell_why, "count", var, group, cells[i * nb + j], cmp != NULL, *w);
+            stats_report_value(f, lay, cell_why, "count", var, group, cells[i * nb + j], cmp != NULL, *w);
         }
     stats_test_t x, wx = {0, 0, 0};
     if (stats_chisq_test(cells, na, nb, &x))
         return refuse(tok, "the table needs at least two levels of each column with counts", NULL);
     if (cmp) stats_chisq_test(want, na, nb, &wx);
-    client_report_value(f, lay, small(lay, n, 0), "n", var, "", n, cmp != NULL, wn);
-    client_report_value(f, lay, why, "chisq", var, "", x.stat, cmp != NULL, wx.stat);
-    client_report_value(f, lay, why, "df", var, "", x.df, cmp != NULL, wx.df);
-    client_report_value(f, lay, why, "p", var, "", x.p, cmp != NULL, wx.p);
+    stats_report_value(f, lay, small(lay, n, 0), "n", var, "", n, cmp != NULL, wn);
+    stats_report_value(f, lay, why, "chisq", var, "", x.stat, cmp != NULL, wx.stat);
+    stats_report_value(f, lay, why, "df", var, "", x.df, cmp != NULL, wx.df);
+    stats_report_value(f, lay, why, "p", var, "", x.p, cmp != NULL, wx.p);
     return 0;
 }
 
@@ -177,8 +177,8 @@ static int corrtest_rows(FILE *f, const char *tok, const stats_layout_t *lay, co
     }
     snprintf(var, sizeof var, "%s:%s", xn, yn);
     const char *why = stats_policy_pair(lay, res, (size_t)x, (size_t)y);
-    client_report_value(f, lay, why, "r", var, "", pr->corr, cmp != NULL, wr);
-    client_report_value(f, lay, small(lay, roundl(pr->n), 0), "n", var, "", roundl(pr->n), cmp != NULL, wn);
+    stats_report_value(f, lay, why, "r", var, "", pr->corr, cmp != NULL, wr);
+    stats_report_value(f, lay, small(lay, roundl(pr->n), 0), "n", var, "", roundl(pr->n), cmp != NULL, wn);
     test_rows(f, lay, why, var, "", &t, cmp != NULL, &wt);
     return 0;
 }

@@ -49,13 +49,6 @@ int client_parse_range(const char *arg, client_range_t *r)
     return 0;
 }
 
-static double pow2_at_least(double x)
-{
-    double f = 1;
-    while (f < x && f <= FACTOR_MAX) f *= 2;
-    return f;
-}
-
 static const client_range_t *range_of(const client_opts_t *o, const char *column)
 {
     for (size_t i = 0; i < o->nranges; i++)
@@ -107,7 +100,7 @@ static int raw_factors(const client_opts_t *o, const stats_table_t *raw, const c
             snprintf(unranged + used, sizeof unranged - used, "%s%s", nunranged++ ? ", " : "", raw->names[c]);
             continue;
         }
-        f[c] = pow2_at_least(want);
+        f[c] = stats_pow2_at_least(want);
         if (f[c] > FACTOR_MAX) {
             fprintf(stderr,
                     "hestat-client: %s: column %s: %s %.6g needs a factor above 2^60 (the largest a study holds): "
@@ -126,42 +119,17 @@ static int raw_factors(const client_opts_t *o, const stats_table_t *raw, const c
     return 0;
 }
 
-/* The factor of moments:COL's (COL-C)^2 column: as COL's own, from the
- * declared range or X (--headroom) times the largest observed deviation from
- * C, squared: tight, because the CKKS error of its sums is about absolute
- * (a factor 4 too large costs 16 in the precision of the fourth moment). A
- * contributor's value farther from C is refused at encrypt, naming the column. */
-static double centred_square_factor(const client_opts_t *o, const stats_table_t *raw, size_t src, double centre)
-{
-    const client_range_t *r = range_of(o, raw->names[src]);
-    double dev = 0;
-    if (r) {
-        dev = fmax(fabs(r->lo - centre), fabs(r->hi - centre));
-    } else {
-        for (size_t row = 0; row < raw->nrows; row++) {
-            double x = stats_value(raw, row, src);
-            if (!isnan(x)) dev = fmax(dev, o->headroom * fabs(x - centre));
-        }
-    }
-    return pow2_at_least(fmax(dev * dev, 1));
-}
-
 /* Factors of the study's columns: the schema's own, then the derived ones. */
 static void study_factors(const client_opts_t *o, const stats_table_t *raw, const double *rawf, const stats_table_t *t,
                           double *f)
 {
-    for (size_t c = 0; c < t->ncols; c++) {
-        int src = stats_column(raw, t->names[c]);
-        char col[STATS_NAME_MAX];
-        double centre = 0;
-        int square = src < 0 && stats_centred_square(raw, t->names[c], col, &centre); /* moments:COL */
-        if (src < 0 && !strncmp(t->names[c], "cc:", 3)) src = stats_column(raw, t->names[c] + 3);
-        if (square) src = stats_column(raw, col);
-        f[c] = src >= 0 ? rawf[src] : 1; /* indicators and bins are 0/1 */
-        if (square && src >= 0) f[c] = centred_square_factor(o, raw, (size_t)src, centre);
-        if (!strncmp(t->names[c], "xlogx:", 6) && (src = stats_column(raw, t->names[c] + 6)) >= 0)
-            f[c] = pow2_at_least(rawf[src] * fmax(1, log(rawf[src]))); /* y log y <= F log F for y <= F */
+    double lo[STATS_MAX_COLS], hi[STATS_MAX_COLS];
+    for (size_t c = 0; c < raw->ncols; c++) {
+        const client_range_t *r = range_of(o, raw->names[c]);
+        lo[c] = r ? r->lo : NAN;
+        hi[c] = r ? r->hi : NAN;
     }
+    stats_study_factors(raw, rawf, lo, hi, o->headroom, t, f);
 }
 
 int client_keys_exist(const char *dir)

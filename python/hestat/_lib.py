@@ -96,6 +96,13 @@ _PROTOTYPES = {
     "stats_py_chisq": (c_int, [P(c_double), c_size_t, c_size_t, P(c_double)]),
     "stats_py_corr_test": (c_int, [c_double, c_double, P(c_double)]),
     "stats_py_result_value": (c_double, [c_void_p, c_size_t, c_size_t, c_int]),
+    "stats_spec_join": (None, [c_char_p]),
+    "stats_study_factors": (None, [c_void_p, P(c_double), P(c_double), P(c_double), c_double, c_void_p,
+                                   P(c_double)]),
+    "stats_py_shape_rows": (c_int, [c_void_p, c_void_p, c_char_p, c_void_p, P(c_void_p), P(c_size_t), c_char_p,
+                                    c_size_t]),
+    "stats_py_glm": (c_int, [c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_char_p, c_int, P(c_void_p),
+                             P(c_size_t), P(c_double), c_char_p, c_size_t]),
 }
 
 for _name, (_res, _args) in _PROTOTYPES.items():

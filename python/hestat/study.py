@@ -9,6 +9,7 @@ import ctypes
 import io
 import math
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -138,8 +139,31 @@ def _raw_factors(df, headroom, ranges):
     return out
 
 
+# hestat-client keygen's parameters for glm: (the library's stats_glm_bits).
+GLM_POLY_DEGREE = 16384
+GLM_COEFF_BITS = tuple((_C.c_int * 11).in_dll(lib, "stats_glm_bits"))
+
+
+def _study_factors(raw, df, rawf, ranges, headroom, t):
+    """The factors of the study's columns t (derived from raw), as keygen's."""
+    ranges = dict(ranges or {})
+    cols = [str(c) for c in df.columns]
+    nan = float("nan")
+    dbl = _C.c_double * len(cols)
+    rf = dbl(*[rawf[c] for c in cols])
+    lo = dbl(*[float(ranges[c][0]) if c in ranges else nan for c in cols])
+    hi = dbl(*[float(ranges[c][1]) if c in ranges else nan for c in cols])
+    out = (_C.c_double * len(t.names()))()
+    lib.stats_study_factors(raw.ptr, rf, lo, hi, headroom, t.ptr, out)
+    return list(out)
+
+
 def _tokens(spec):
-    return [t for t in (spec or "").split(",") if t]
+    """The spec's statistics, split at commas as hestat-client splits them
+    (a quantile's probabilities "quantile:X:0.25,0.5" stay one token)."""
+    buf = _C.create_string_buffer((spec or "").encode())
+    lib.stats_spec_join(buf)
+    return [t for t in buf.value.decode().split(",") if t]
 
 
 class Study:
@@ -160,13 +184,20 @@ class Study:
         or a CSV path): columns, and each column's public range factor from its
         values (a power of two >= headroom * max |x|, 1 for 0/1 columns) or from
         ranges={COL: (LO, HI)}. stats: hestat-client's SPEC (mean, var, corr,
-        group:COL, regress:Y~X1+X2, hist:COL:e0:e1:...); derived columns are
-        added here. keys_dir: where secret.key (0600) and study.hst are saved,
-        the same files as hestat-client keygen writes."""
+        group:COL, regress:Y~X1+X2, hist:COL:e0:e1:..., ttest:, table:,
+        corrtest:, quantile:COL:p1,p2,..., moments:COL, glm:Y~X1+X2:family);
+        derived columns are added here, with their factors as hestat-client
+        keygen gives them. A spec with glm: and the default parameters gets
+        keygen's glm parameters (poly_degree 16384, GLM_COEFF_BITS: 10 data primes). keys_dir:
+        where secret.key (0600) and study.hst are saved, the same files as
+        hestat-client keygen writes."""
         if not (headroom >= 1 and math.isfinite(headroom)):
             raise HestatError("headroom must be a finite number >= 1")
         if keys_dir is not None and not force:
             _refuse_existing_keys(keys_dir)
+        if any(t.startswith("glm:") for t in _tokens(stats)) and poly_degree == 8192 and \
+                tuple(coeff_bits) == (60, 40, 40, 60):
+            poly_degree, coeff_bits = GLM_POLY_DEGREE, GLM_COEFF_BITS
         df = _frame(data)
         rawf = _raw_factors(df, headroom, ranges)
         err = _C.create_string_buffer(256)
@@ -176,9 +207,9 @@ class Study:
             rc = lib.stats_spec_derive(raw.ptr, (stats or "").encode(), _C.byref(derived), err, len(err))
             if rc:
                 raise HestatError("stats: " + (err.value.decode() or _lib.message(rc)), rc)
-        with _Table(derived) as t:
-            names = t.names()
-            factors = [rawf.get(n, rawf.get(n[3:], 1.0) if n.startswith("cc:") else 1.0) for n in names]
+            t = _Table(derived)
+            factors = _study_factors(raw, df, rawf, ranges, headroom, t)
+        with t:
             bits = (_C.c_int * len(coeff_bits))(*coeff_bits)
             ctx = _C.c_void_p()
             lib.stats_py_clear_error()
@@ -365,6 +396,54 @@ class Study:
                 cmp.free()
         return _report_frame(text, rows, cmp is not None)
 
+    def glm(self, model, table, data, compare=False):
+        """Fits a generalised linear model on an encrypted table of this study
+        (bytes or a path), as hestat-client run fits glm: on its table: the
+        rounds run in this process with the server's code, each evaluating
+        encrypted totals at the current coefficients, of which only the totals
+        are decrypted. model: "Y~X1+X2:binomial" or ":poisson" (a "glm:" in
+        front is fine), or None for every glm: of the study's stats; the study
+        must have been created with it (its complete-case columns, and the glm
+        parameters that create chooses for a glm: spec). data: the analyst's
+        plaintext table (DataFrame or CSV path): the regressors' ranges, and
+        with compare=True the plaintext fit (IRLS) in columns plaintext,
+        abs_error, rel_error. Returns a DataFrame like decrypt's: per model
+        coef, se, z, p of each term (group "(intercept)", then the regressors),
+        deviance, n, rounds, max_abs_score, approx_error (variable: the model);
+        attrs["glm"] maps each model to its rounds, converged, server_s
+        (seconds of the server's side), download (bytes of the rounds' totals)."""
+        self._live()
+        if not self._sk:
+            raise HestatError("this study holds no secret key (Study.from_public): only its analyst fits a glm")
+        if model is None:
+            models = [t[4:] for t in _tokens(self.stats) if t.startswith("glm:")]
+            if not models:
+                raise HestatError("glm: no model given, and the study's stats have no glm:")
+        else:
+            models = [model[4:] if model.startswith("glm:") else model]
+        blob = read_bytes(table, "table")
+        texts, info = [], {}
+        with self._derive(_frame(data)) as t:
+            for m in models:
+                buf, n = _C.c_void_p(), _C.c_size_t()
+                out = (_C.c_double * 6)()
+                err = _C.create_string_buffer(512)
+                lib.stats_py_clear_error()
+                rc = lib.stats_py_glm(self._s, self._sk, blob, len(blob), t.ptr, m.encode(), 1 if compare else 0,
+                                      _C.byref(buf), _C.byref(n), out, err, len(err))
+                if rc:
+                    raise HestatError("glm:%s: %s" % (m, err.value.decode() or _lib.message(rc)), rc)
+                texts.append(take_bytes(buf, n).decode())
+                info[m] = {"rounds": int(out[0]), "converged": bool(out[1]), "server_s": out[2],
+                           "download": int(out[3])}
+                if not out[1]:
+                    warnings.warn("glm:%s: not converged after %d rounds" % (m, int(out[0])))
+        cols = ["statistic", "variable", "group", "value"] + (["plaintext", "abs_error", "rel_error"] if compare
+                                                              else [])
+        df = _csv_rows("".join(texts), cols[3:], cols)
+        df.attrs["glm"] = info
+        return df
+
     # ---- report pieces --------------------------------------------------------
     def _groups(self, spec):
         cols = self.columns
@@ -384,13 +463,18 @@ class Study:
 
     def _extra_rows(self, spec, res, cmp, cmp_df):
         """Rows after the statistics, as hestat-client decrypt --stats SPEC
-        writes them. Regressions and tests need pairwise sums: a result of
-        stats 'means' has none, and they are left out of its report."""
+        writes them: tuples, or CSV text of rows finished in C. Regressions
+        and tests need pairwise sums: a result of stats 'means' has none, and
+        they are left out of its report (quantiles and moments too, which
+        hestat-client decrypt refuses on one). glm: is fitted by Study.glm,
+        not here."""
         rows = []
         pairs = bool(lib.stats_py_result_have_pairs(res))
         for tok in _tokens(spec):
             kind = tok.split(":")[0]
-            if kind == "regress":
+            if kind in ("quantile", "moments") and pairs:
+                rows.append(self._shape_rows(tok, res, cmp))
+            elif kind == "regress":
                 rows += self._regression_rows(tok[8:], res, cmp)
             elif kind == "hist":
                 rows += self._histogram_rows(tok[5:], res, cmp)
@@ -527,6 +611,18 @@ class Study:
         rows.append(("df", model, "", df, rdf))
         return rows
 
+    def _shape_rows(self, tok, res, cmp):
+        """quantile:COL:p,... or moments:COL: the rows stats/report_rows.c
+        writes (as hestat-client decrypt's), CSV text."""
+        buf, n = _C.c_void_p(), _C.c_size_t()
+        err = _C.create_string_buffer(512)
+        lib.stats_py_clear_error()
+        rc = lib.stats_py_shape_rows(self._s, res, tok.encode(), cmp.ptr if cmp else None, _C.byref(buf),
+                                     _C.byref(n), err, len(err))
+        if rc:
+            raise HestatError("stats %s: %s" % (tok, err.value.decode() or _lib.message(rc)), rc)
+        return take_bytes(buf, n).decode()
+
     def _histogram_rows(self, spec, res, cmp):
         col = spec.split(":")[0]
         rows = [("hist", n, "", float(round(lib.stats_py_result_sum(res, i))),
@@ -590,20 +686,37 @@ def _g15(v):
 
 def _report_frame(text, extra, compare):
     num = ["value"] + (["plaintext", "abs_error", "rel_error"] if compare else [])
-    df = pd.read_csv(io.StringIO(text), keep_default_na=False,
-                     na_values={c: ["nan", "-nan", "NaN", "NA"] for c in num},  # NA: suppressed (disclosure policy)
-                     dtype={"statistic": str, "variable": str, "group": str, **{c: np.float64 for c in num}})
-    if extra:
-        recs = []
-        for stat, var, grp, v, want in extra:
-            r = {"statistic": stat, "variable": var, "group": grp, "value": _g15(v)}
-            if compare:
-                err = abs(v - want)
-                r.update(plaintext=_g15(want), abs_error=float("%.3g" % err),
-                         rel_error=float("%.3g" % (err / abs(want) if abs(want) > 0 else err)))
-            recs.append(r)
-        df = pd.concat([df, pd.DataFrame.from_records(recs, columns=df.columns)], ignore_index=True)
-    return df
+    df = _csv_rows(text, num)
+    parts, recs = [df], []
+    for item in extra:
+        if isinstance(item, str):  # rows written in C, as hestat-client writes them
+            if not item:
+                continue
+            if recs:
+                parts.append(pd.DataFrame.from_records(recs, columns=df.columns))
+                recs = []
+            parts.append(_csv_rows(item, num, df.columns))
+            continue
+        stat, var, grp, v, want = item
+        r = {"statistic": stat, "variable": var, "group": grp, "value": _g15(v)}
+        if compare:
+            err = abs(v - want)
+            r.update(plaintext=_g15(want), abs_error=float("%.3g" % err),
+                     rel_error=float("%.3g" % (err / abs(want) if abs(want) > 0 else err)))
+        recs.append(r)
+    if recs:
+        parts.append(pd.DataFrame.from_records(recs, columns=df.columns))
+    parts = [p for p in parts if len(p)] or [df]
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def _csv_rows(text, num, columns=None):
+    """Report rows as a frame: text with its header line, or without one
+    (rows to go under `columns`)."""
+    return pd.read_csv(io.StringIO(text), header=None if columns is not None else "infer",
+                       names=list(columns) if columns is not None else None, keep_default_na=False,
+                       na_values={c: ["nan", "-nan", "NaN", "NA"] for c in num},  # NA: suppressed (disclosure policy)
+                       dtype={"statistic": str, "variable": str, "group": str, **{c: np.float64 for c in num}})
 
 
 def compute(job, out=None):
