@@ -111,7 +111,15 @@ static int local_round(void *arg, const stats_glm_model_t *m, const stats_glm_po
     if (!rc) rc = stats_glm_round_prepared(g->prep, pt, &e, NULL);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     g->server_s += (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
-    if (!rc) rc = stats_glm_decrypt(g->study->ctx, g->sk, &g->table->layout, m, pt, e, out);
+    /* Through the transfer frame, as over HTTP. */
+    void *buf = NULL;
+    size_t len = 0;
+    stats_glm_enc_t *back = NULL;
+    if (!rc) rc = stats_glm_enc_write(e, &buf, &len);
+    if (!rc) rc = stats_glm_enc_read(g->study->ctx, buf, len, &back);
+    free(buf);
+    if (!rc) rc = stats_glm_decrypt(g->study->ctx, g->sk, &g->table->layout, m, pt, back, out);
+    stats_glm_enc_free(back);
     stats_glm_enc_free(e);
     return rc;
 }
@@ -370,4 +378,71 @@ Test(cli, glm_rows_in_the_report, .timeout = 900)
     cr_expect_eq(test_sh("awk -F, '$2 ~ /binomial/ && ($1==\"coef\"||$1==\"se\"||$1==\"deviance\") && $4 != \"NA\" "
                          "{bad=1} END {exit bad}' %s/s/decrypted_results.csv", dir), 0, "a model value was released");
     test_sh("rm -rf %s", dir);
+}
+
+/* The round result's frame: every field is checked against the context. */
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+Test(glm_spec, round_frames_are_checked_field_by_field)
+{
+    ckks_context_t *ctx = glm_context();
+    const size_t n = ckks_context_n(ctx), len = 24 + 24 + 8 * n;
+    const uint64_t q = ckks_context_prime(ctx, 0);
+    unsigned char *b = calloc(1, len + 8), *c = malloc(len + 8);
+    cr_assert(b && c);
+    memcpy(b, "HSTGLMR2", 8);
+    put64(b + 8, 1 | (uint64_t)n << 32);
+    put64(b + 16, q);
+    double sc = 0x1p40;
+    memcpy(b + 24, &sc, 8);
+    put64(b + 32, q - 1);
+    put64(b + 48 + 8 * (n - 1), q - 1);
+    stats_glm_enc_t *e = NULL;
+    cr_assert_eq(stats_glm_enc_read(ctx, b, len, &e), STATS_OK, "%s", stats_error());
+    cr_expect_eq(e->count, 1);
+    cr_expect_eq(e->b[0], q - 1);
+    cr_expect_eq(e->a[n - 1], q - 1);
+    void *w = NULL;
+    size_t wl = 0;
+    cr_assert_eq(stats_glm_enc_write(e, &w, &wl), STATS_OK);
+    cr_expect(wl == len && !memcmp(w, b, len), "written back byte for byte");
+    free(w);
+    stats_glm_enc_free(e);
+    static const struct {
+        size_t at;
+        uint64_t v;
+        const char *what;
+    } bad[] = {
+        {0, 0x3152474c47545348ull, "magic HSTGLMR1"},
+        {8, 0, "no sample"},
+        {8, 2, "two samples announced, one present"},
+        {8, 1 | (uint64_t)8192 << 32, "another ring degree"},
+        {16, 0, "another prime"},
+        {24, 0x7ff8000000000000ull, "a NaN scale"},
+        {24, 0, "a zero scale"},
+        {32, (uint64_t)-1, "c0 out of range"},
+        {40, (uint64_t)-1, "c0 at N/2 out of range"},
+        {48 + 8, (uint64_t)-1, "a c1 word out of range"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memcpy(c, b, len);
+        if (bad[i].at == 16 && bad[i].v == 0) put64(c + 16, q + 2);
+        else if (bad[i].at == 32 || bad[i].at == 40 || bad[i].at == 56) put64(c + bad[i].at, q);
+        else put64(c + bad[i].at, bad[i].v);
+        e = NULL;
+        cr_expect_neq(stats_glm_enc_read(ctx, c, len, &e), STATS_OK, "%s accepted", bad[i].what);
+        cr_expect_null(e, "%s", bad[i].what);
+    }
+    for (size_t cut = 0; cut < len; cut += len / 7) {
+        e = NULL;
+        cr_expect_neq(stats_glm_enc_read(ctx, b, cut, &e), STATS_OK, "truncated to %zu accepted", cut);
+    }
+    e = NULL;
+    cr_expect_neq(stats_glm_enc_read(ctx, b, len + 8, &e), STATS_OK, "trailing bytes accepted");
+    free(b);
+    free(c);
+    ckks_context_free(ctx);
 }

@@ -838,9 +838,39 @@ Test(server, glm_over_http_matches_the_local_fit, .timeout = 400, .fini = cleanu
     }
     cr_expect_eq(report_value(web, "n", model, ""), 600);
 
-    /* Bad rounds: 400 with the reason, before any job exists. */
+    /* hestat-client glm on the study already on the server (the tables its
+     * contributors uploaded): a new report with the same rows as run's, and
+     * its page; decrypt --add-rows puts them after the statistics. */
     char sid[40];
     spool_study(sid);
+    cr_assert_eq(sh("%s glm --server %s --token-file %s --study-id %s --keys %s --stats '" GLM_SPEC
+                    "' --compare %s --out %s/glm.csv --html %s/glm.html > %s/glm.log 2>&1",
+                    C, base, tokpath, sid, keys, csv, dir, dir, dir),
+                 0, "glm failed (see %s/glm.log)", dir);
+    char glm[200];
+    snprintf(glm, sizeof glm, "%s/glm.csv", dir);
+    for (int t = 0; t < 3; t++)
+        for (int s = 0; s < 4; s++) {
+            double a = report_value(web, stats[s], model, terms[t]), b = report_value(glm, stats[s], model, terms[t]);
+            cr_expect(isfinite(b) && fabs(a - b) <= 1e-9 * fmax(1, fabs(a)), "%s %s: run %.17g, glm %.17g", stats[s],
+                      terms[t], a, b);
+        }
+    cr_expect_eq(sh("grep -q '^statistic,variable,group,value,plaintext,abs_error,rel_error$' %s && "
+                    "grep -q 'binomial' %s/glm.html", glm, dir), 0, "the new report's header or its page");
+    cr_assert_eq(sh("%s decrypt --keys %s --in %s/web/result.hst --out %s/all.csv --compare %s --add-rows %s "
+                    "> /dev/null 2>&1", C, keys, dir, dir, csv, glm), 0);
+    char all[200];
+    snprintf(all, sizeof all, "%s/all.csv", dir);
+    cr_expect_eq(report_value(all, "coef", model, "age"), report_value(glm, "coef", model, "age"));
+    cr_expect(isfinite(report_value(all, "mean", "age", "")), "the statistics stay");
+    /* Rows of a report without the plaintext columns do not fit this one. */
+    cr_assert_eq(sh("%s decrypt --keys %s --in %s/web/result.hst --out %s/plain.csv > /dev/null 2>&1", C, keys, dir,
+                    dir), 0);
+    cr_expect_neq(sh("%s decrypt --keys %s --in %s/web/result.hst --out %s/all.csv --compare %s --add-rows "
+                     "%s/plain.csv > %s/add.log 2>&1", C, keys, dir, dir, csv, dir, dir), 0);
+    cr_expect_eq(sh("grep -q 'header' %s/add.log", dir), 0, "the reason names the header");
+
+    /* Bad rounds: 400 with the reason, before any job exists. */
     static const struct {
         const char *query, *reason;
     } bad[] = {
