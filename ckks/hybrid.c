@@ -204,24 +204,39 @@ static size_t ext_index(const ckks_hybrid_t *h, size_t np, size_t e)
     return e < np ? e : h->L + (e - np);
 }
 
-/* out = sum_r [x_r]_{reduced} * w[r] mod m over `count` coefficient-form
- * limbs x_r: one output limb of a fast base conversion. tmp: one limb. */
-static void base_convert_limb(const uint64_t *x, size_t count, const uint64_t *w, size_t n,
-                              const ntt_modulus_t *m, uint64_t *tmp, uint64_t *out)
+/* out = (sum_r x_r * w[r] + add) mod m over `count` coefficient-form limbs
+ * x_r (any 64-bit words): one output limb of a fast base conversion. Each
+ * term is a lazy Shoup product in [0, 2q), the sum kept below 2q by one
+ * conditional subtraction: three multiplies a term, no 128-bit reduction,
+ * and cheaper than a reduce and a multiply pass per input limb. A lone input
+ * with weight 1 (alpha = 1, one special prime) is a plain reduction. */
+static void base_convert_limb(const uint64_t *x, size_t count, const uint64_t *w, uint64_t add,
+                              size_t n, const ntt_modulus_t *m, uint64_t *out)
 {
-    for (size_t r = 0; r < count; r++) {
-        ntt_vec_reduce(tmp, x + r * n, n, m);
-        if (r == 0)
-            ntt_vec_mul_scalar(out, tmp, w[r], n, m);
-        else
-            ntt_vec_fma_scalar(out, tmp, w[r], out, n, m);
+    const uint64_t q = m->value, q2 = 2 * q;
+    if (count == 1 && w[0] == 1) {
+        ntt_vec_reduce(out, x, n, m);
+        if (add)
+            for (size_t t = 0; t < n; t++) out[t] = ntt_addmod(out[t], add, q);
+        return;
     }
+    uint64_t wp[CKKS_MAX_PRIMES];
+    for (size_t r = 0; r < count; r++) wp[r] = ntt_shoup(w[r], q);
+    for (size_t t = 0; t < n; t++) out[t] = add;
+    for (size_t r = 0; r < count; r++) {
+        const uint64_t *xr = x + r * n, wr = w[r], wpr = wp[r];
+        for (size_t t = 0; t < n; t++) {
+            uint64_t v = out[t] + ntt_mulmod_shoup_lazy(xr[t], wr, wpr, q);
+            out[t] = v >= q2 ? v - q2 : v;
+        }
+    }
+    for (size_t t = 0; t < n; t++) out[t] = out[t] >= q ? out[t] - q : out[t];
 }
 
 /* acc (E = np + ks limbs, NTT form) / P with rounding, added to out (np
  * limbs): out_i += (acc_i + floor(P/2) - conv_i) * P^-1 where conv is the
  * fast base conversion of [acc + floor(P/2)]_P; its error (a multiple of P
- * below ks * P) divides out to at most ks - 1. down: ks limbs, ops: 2 np. */
+ * below ks * P) divides out to at most ks - 1. down: ks limbs, ops: np. */
 static void mod_down(const ckks_hybrid_t *h, const uint64_t *acc, size_t np, uint64_t *down,
                      uint64_t *ops, uint64_t *out)
 {
@@ -233,16 +248,16 @@ static void mod_down(const ckks_hybrid_t *h, const uint64_t *acc, size_t np, uin
         memcpy(z, acc + (np + s) * n, n * sizeof *z);
         ntt_inverse(h->ntt[L + s], z);
         for (size_t t = 0; t < n; t++) z[t] = ntt_addmod(z[t], half, m->value);
-        ntt_vec_mul_scalar(z, z, h->phat_inv[s], n, m);
+        if (h->phat_inv[s] != 1) ntt_vec_mul_scalar(z, z, h->phat_inv[s], n, m);
     }
     const int nt = ctx->threads;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < np; i++) {
         const ntt_modulus_t *m = &h->mod[i];
-        uint64_t w[CKKS_MAX_PRIMES], *conv = ops + 2 * i * n, *tmp = conv + n;
+        uint64_t w[CKKS_MAX_PRIMES], *conv = ops + i * n;
         for (size_t s = 0; s < ks; s++) w[s] = h->phat_q[s][i];
-        base_convert_limb(down, ks, w, n, m, tmp, conv);
-        for (size_t t = 0; t < n; t++) conv[t] = ntt_submod(conv[t], h->half_q[i], m->value);
+        /* conv - floor(P/2), all mod q_i */
+        base_convert_limb(down, ks, w, ntt_negmod(h->half_q[i], m->value), n, m, conv);
         ntt_forward(ctx->ntt[i], conv);
         ntt_vec_sub(conv, acc + i * n, conv, n, m);
         ntt_vec_fma_scalar(out + i * n, conv, h->p_inv_q[i], out + i * n, n, m);
@@ -270,33 +285,35 @@ int ckks_hybrid_keyswitch_add(const ckks_hybrid_t *h, const uint64_t *target, si
     const ckks_context_t *ctx = h->ctx;
     const size_t n = ctx->n, alpha = h->alpha, ks = h->ks, E = np + ks, KE = h->L + ks;
     const size_t digits = (np + alpha - 1) / alpha;
-    /* coef (np) | y (alpha) | prod (2 E) | two operand limbs per output limb
-     * (2 E) | down (ks) | constants (alpha (E + 1) words, rounded up to limbs) */
+    /* coef (np) | prod (2 E) | one operand limb per output limb (E) | down
+     * (ks) | constants (alpha (E + 1) words, rounded up to limbs) */
     const size_t cwords = alpha * (E + 1), climbs = (cwords + n - 1) / n;
-    uint64_t *coef = ckks_scratch(CKKS_SCRATCH_HYBRID, (np + alpha + 4 * E + ks + climbs) * n);
+    uint64_t *coef = ckks_scratch(CKKS_SCRATCH_HYBRID, (np + 3 * E + ks + climbs) * n);
     if (!coef) return CKKS_ENOMEM;
-    uint64_t *y = coef + np * n, *prod = y + alpha * n, *ops = prod + 2 * E * n;
-    uint64_t *down = ops + 2 * E * n, *hat_inv = down + ks * n, *hat = hat_inv + alpha;
+    uint64_t *prod = coef + np * n, *ops = prod + 2 * E * n;
+    uint64_t *down = ops + E * n, *hat_inv = down + ks * n, *hat = hat_inv + alpha;
     memcpy(coef, target, np * n * sizeof *coef);
     ckks_poly_intt(ctx, coef, np);
     const int nt = ctx->threads;
     for (size_t j = 0; j < digits; j++) {
         const size_t lo = j * alpha, hi = lo + alpha < np ? lo + alpha : np;
         digit_constants(h, np, lo, hi, hat_inv, hat);
-        /* ModUp: y_r = [c_r * hat_inv_r]_{q_r}; limb e gets sum_r y_r hat_r
-         * mod its prime (the digit plus a small multiple of Q_D, which the
-         * key's gadget factor maps to 0 mod Q), except the digit's own limbs,
-         * which are the input itself. */
+        /* ModUp: y_r = [c_r * hat_inv_r]_{q_r} (in place: each coefficient
+         * limb serves one digit); limb e gets sum_r y_r hat_r mod its prime
+         * (the digit plus a small multiple of Q_D, which the key's gadget
+         * factor maps to 0 mod Q), except the digit's own limbs, which are
+         * the input itself. */
+        const uint64_t *y = coef + lo * n;
         for (size_t i = lo; i < hi; i++)
-            ntt_vec_mul_scalar(y + (i - lo) * n, coef + i * n, hat_inv[i - lo], n, &h->mod[i]);
+            if (hat_inv[i - lo] != 1) ntt_vec_mul_scalar(coef + i * n, coef + i * n, hat_inv[i - lo], n, &h->mod[i]);
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic)
         for (size_t e = 0; e < E; e++) {
             const size_t ke = ext_index(h, np, e);
             const ntt_modulus_t *m = &h->mod[ke];
             const uint64_t *operand = target + e * n;
             if (e < lo || e >= hi) {
-                uint64_t *op = ops + 2 * e * n;
-                base_convert_limb(y, hi - lo, hat + e * alpha, n, m, op + n, op);
+                uint64_t *op = ops + e * n;
+                base_convert_limb(y, hi - lo, hat + e * alpha, 0, n, m, op);
                 ntt_forward(h->ntt[ke], op);
                 operand = op;
             }

@@ -293,6 +293,17 @@ Test(ckks_hybrid, wrong_key_params_and_formats, .timeout = 60)
     cr_assert_eq(ckks_rescale(out, out), CKKS_OK);
     cr_expect_lt(slot_error(&f, out, a2, 0), 1e-5);
 
+    /* Identical for any thread count. */
+    ckks_ciphertext_t *t1;
+    cr_assert_eq(ckks_ciphertext_new(f.ctx, 3, 0, &t1), CKKS_OK);
+    cr_assert_eq(ckks_square(ca, out), CKKS_OK);
+    cr_assert_eq(ckks_relinearize(out, hrk, t1), CKKS_OK);
+    cr_assert_eq(ckks_context_set_threads(f.ctx, 2), CKKS_OK);
+    cr_assert_eq(ckks_relinearize(out, hrk, out), CKKS_OK);
+    cr_assert_eq(ckks_context_set_threads(f.ctx, 1), CKKS_OK);
+    cr_expect(memcmp(out->data, t1->data, 2 * f.L * f.n * 8) == 0);
+    ckks_ciphertext_free(t1);
+
     /* Hoisted rotations take hybrid keys one at a time: ckks_rotate's results. */
     ckks_ciphertext_t *h0, *h1, *ref;
     cr_assert_eq(ckks_ciphertext_new(f.ctx, 2, 0, &h0), CKKS_OK);
