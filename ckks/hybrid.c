@@ -204,44 +204,87 @@ static size_t ext_index(const ckks_hybrid_t *h, size_t np, size_t e)
     return e < np ? e : h->L + (e - np);
 }
 
-/* out = (sum_r x_r * w[r] + add) mod m over `count` coefficient-form limbs
- * x_r (any 64-bit words): one output limb of a fast base conversion. Each
- * term is a lazy Shoup product in [0, 2q), the sum kept below 2q by one
- * conditional subtraction: three multiplies a term, no 128-bit reduction,
- * and cheaper than a reduce and a multiply pass per input limb. A lone input
- * with weight 1 (alpha = 1, one special prime) is a plain reduction. */
-static void base_convert_limb(const uint64_t *x, size_t count, const uint64_t *w, uint64_t add,
-                              size_t n, const ntt_modulus_t *m, uint64_t *out)
+/* Fast base conversion from the coefficient-form limbs x_r (r < count, each
+ * below its modulus xm[r], already multiplied by (Q_D/q_r)^-1 mod q_r) to
+ * one output modulus m: sum_r x_r (Q_D/q_r) = X + u Q_D, where X is the
+ * wanted residue and u = floor(sum_r x_r / q_r) an integer below count.
+ * Left uncorrected, u adds a multiple of Q_D whose mean (count - 1)/2 is
+ * the same at every coefficient: through the key's error (ModUp) or s
+ * (ModDown) that constant turns into an error concentrated in a few slots.
+ * So u is computed in double precision (Shenoy and Kumaresan's correction;
+ * a sum within 2^-50 of an integer may land one off, which is harmless) and
+ * taken off through a table, fix[k] = (c - k Q_D) mod m for a constant c.
+ * overflow_count: u, rounded (half = 0.5: the centred residue) or floored
+ * (half = 0), at most max. */
+static void overflow_count(const uint64_t *x, const ntt_modulus_t *xm, size_t count, size_t n, double half,
+                           uint8_t max, uint8_t *u)
 {
-    const uint64_t q = m->value, q2 = 2 * q;
-    if (count == 1 && w[0] == 1) {
-        ntt_vec_reduce(out, x, n, m);
-        if (add)
-            for (size_t t = 0; t < n; t++) out[t] = ntt_addmod(out[t], add, q);
-        return;
+    double inv[CKKS_MAX_PRIMES];
+    for (size_t r = 0; r < count; r++) inv[r] = 1.0 / (double)xm[r].value;
+    for (size_t t = 0; t < n; t++) {
+        double v = half;
+        for (size_t r = 0; r < count; r++) v += (double)x[r * n + t] * inv[r];
+        uint64_t k = (uint64_t)v;
+        u[t] = k < max ? (uint8_t)k : max;
     }
-    uint64_t wp[CKKS_MAX_PRIMES];
-    for (size_t r = 0; r < count; r++) wp[r] = ntt_shoup(w[r], q);
-    for (size_t t = 0; t < n; t++) out[t] = add;
+}
+
+/* out = (sum_r x_r w[r] + fix[u[t]]) mod m: the conversion itself, a
+ * multiply-accumulate pass per input limb on the SIMD backend (a fused
+ * scalar loop measured slower on AVX2); an input below m already is a
+ * valid operand, a larger one is reduced into tmp first. u NULL: no
+ * overflow (one input of weight 1), fix[0] added. */
+static void base_convert_limb(const uint64_t *x, const ntt_modulus_t *xm, size_t count, const uint64_t *w,
+                              const uint8_t *u, const uint64_t *fix, size_t n, const ntt_modulus_t *m,
+                              uint64_t *tmp, uint64_t *out)
+{
+    const uint64_t q = m->value;
     for (size_t r = 0; r < count; r++) {
-        const uint64_t *xr = x + r * n, wr = w[r], wpr = wp[r];
-        for (size_t t = 0; t < n; t++) {
-            uint64_t v = out[t] + ntt_mulmod_shoup_lazy(xr[t], wr, wpr, q);
-            out[t] = v >= q2 ? v - q2 : v;
+        const uint64_t *xr = x + r * n;
+        const int big = xm[r].value > q;
+        if (r == 0 && w[r] == 1 && count == 1 && !big) { /* alpha = 1, one pass */
+            for (size_t t = 0; t < n; t++) out[t] = ntt_addmod(xr[t], fix[u ? u[t] : 0], q);
+            return;
         }
+        if (r == 0 && w[r] == 1) {
+            if (big)
+                ntt_vec_reduce(out, xr, n, m);
+            else
+                memcpy(out, xr, n * sizeof *out);
+            continue;
+        }
+        if (big) {
+            ntt_vec_reduce(tmp, xr, n, m);
+            xr = tmp;
+        }
+        if (r == 0)
+            ntt_vec_mul_scalar(out, xr, w[r], n, m);
+        else
+            ntt_vec_fma_scalar(out, xr, w[r], out, n, m);
     }
-    for (size_t t = 0; t < n; t++) out[t] = out[t] >= q ? out[t] - q : out[t];
+    if (u)
+        for (size_t t = 0; t < n; t++) out[t] = ntt_addmod(out[t], fix[u[t]], q);
+    else if (fix[0])
+        for (size_t t = 0; t < n; t++) out[t] = ntt_addmod(out[t], fix[0], q);
+}
+
+/* fix[k] = (c - k d) mod q for k = 0 .. count. */
+static void fix_table(uint64_t c, uint64_t d, size_t count, uint64_t q, uint64_t *fix)
+{
+    fix[0] = c;
+    for (size_t k = 1; k <= count; k++) fix[k] = ntt_submod(fix[k - 1], d, q);
 }
 
 /* acc (E = np + ks limbs, NTT form) / P with rounding, added to out (np
- * limbs): out_i += (acc_i + floor(P/2) - conv_i) * P^-1 where conv is the
- * fast base conversion of [acc + floor(P/2)]_P; its error (a multiple of P
- * below ks * P) divides out to at most ks - 1. down: ks limbs, ops: np. */
+ * limbs): out_i += (acc_i + floor(P/2) - [acc + floor(P/2)]_P) * P^-1, the
+ * residue by an exact base conversion, so the division rounds exactly.
+ * down: ks limbs and n bytes, ops: 2 np limbs. */
 static void mod_down(const ckks_hybrid_t *h, const uint64_t *acc, size_t np, uint64_t *down,
                      uint64_t *ops, uint64_t *out)
 {
     const ckks_context_t *ctx = h->ctx;
     const size_t n = ctx->n, L = h->L, ks = h->ks;
+    uint8_t *u = ks > 1 ? (uint8_t *)(down + ks * n) : NULL;
     for (size_t s = 0; s < ks; s++) {
         const ntt_modulus_t *m = &h->mod[L + s];
         uint64_t *z = down + s * n, half = (m->value - 1) / 2; /* (P - 1)/2 mod p_s */
@@ -250,14 +293,16 @@ static void mod_down(const ckks_hybrid_t *h, const uint64_t *acc, size_t np, uin
         for (size_t t = 0; t < n; t++) z[t] = ntt_addmod(z[t], half, m->value);
         if (h->phat_inv[s] != 1) ntt_vec_mul_scalar(z, z, h->phat_inv[s], n, m);
     }
+    if (u) overflow_count(down, h->mod + L, ks, n, 0.0, (uint8_t)(ks - 1), u);
     const int nt = ctx->threads;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < np; i++) {
         const ntt_modulus_t *m = &h->mod[i];
-        uint64_t w[CKKS_MAX_PRIMES], *conv = ops + i * n;
+        const uint64_t q = m->value;
+        uint64_t w[CKKS_MAX_PRIMES], fix[CKKS_MAX_PRIMES + 1], *conv = ops + 2 * i * n;
         for (size_t s = 0; s < ks; s++) w[s] = h->phat_q[s][i];
-        /* conv - floor(P/2), all mod q_i */
-        base_convert_limb(down, ks, w, ntt_negmod(h->half_q[i], m->value), n, m, conv);
+        fix_table(ntt_negmod(h->half_q[i], q), h->p_mod_q[i], ks, q, fix); /* - floor(P/2) - k P */
+        base_convert_limb(down, h->mod + L, ks, w, u, fix, n, m, conv + n, conv);
         ntt_forward(ctx->ntt[i], conv);
         ntt_vec_sub(conv, acc + i * n, conv, n, m);
         ntt_vec_fma_scalar(out + i * n, conv, h->p_inv_q[i], out + i * n, n, m);
@@ -265,8 +310,9 @@ static void mod_down(const ckks_hybrid_t *h, const uint64_t *acc, size_t np, uin
 }
 
 /* Fast base conversion constants of the digit of primes [lo, hi): hat_inv[r]
- * = (Q_D/q_r)^-1 mod q_r, and hat[e*alpha + r] = (Q_D/q_r) mod the output
- * prime of limb e (E limbs). */
+ * = (Q_D/q_r)^-1 mod q_r, and, for each output limb e (E limbs) outside the
+ * digit, hat[e*(alpha+1) + r] = (Q_D/q_r) mod its prime and at r = alpha,
+ * Q_D mod its prime. */
 static void digit_constants(const ckks_hybrid_t *h, size_t np, size_t lo, size_t hi,
                             uint64_t *hat_inv, uint64_t *hat)
 {
@@ -275,7 +321,9 @@ static void digit_constants(const ckks_hybrid_t *h, size_t np, size_t lo, size_t
     for (size_t e = 0; e < np + h->ks; e++) {
         if (e >= lo && e < hi) continue;
         const ntt_modulus_t *m = &h->mod[ext_index(h, np, e)];
-        for (size_t i = lo; i < hi; i++) hat[e * h->alpha + (i - lo)] = prod_mod(h->mod, lo, hi, i, m);
+        uint64_t *he = hat + e * (h->alpha + 1);
+        for (size_t i = lo; i < hi; i++) he[i - lo] = prod_mod(h->mod, lo, hi, i, m);
+        he[h->alpha] = prod_mod(h->mod, lo, hi, SIZE_MAX, m);
     }
 }
 
@@ -284,42 +332,50 @@ int ckks_hybrid_keyswitch_add(const ckks_hybrid_t *h, const uint64_t *target, si
 {
     const ckks_context_t *ctx = h->ctx;
     const size_t n = ctx->n, alpha = h->alpha, ks = h->ks, E = np + ks, KE = h->L + ks;
-    const size_t digits = (np + alpha - 1) / alpha;
-    /* coef (np) | prod (2 E) | one operand limb per output limb (E) | down
-     * (ks) | constants (alpha (E + 1) words, rounded up to limbs) */
-    const size_t cwords = alpha * (E + 1), climbs = (cwords + n - 1) / n;
-    uint64_t *coef = ckks_scratch(CKKS_SCRATCH_HYBRID, (np + 3 * E + ks + climbs) * n);
+    const size_t digits = (np + alpha - 1) / alpha, a1 = alpha + 1;
+    /* coef (np) | prod (2 E) | two operand limbs per output limb (2 E) |
+     * down (ks + 1) | constants (np + digits E (alpha + 1) words) | the
+     * digits' overflow counts (digits N bytes), rounded up to limbs */
+    const size_t cwords = np + digits * E * a1 + (digits * n + 7) / 8, climbs = (cwords + n - 1) / n;
+    uint64_t *coef = ckks_scratch(CKKS_SCRATCH_HYBRID, (np + 4 * E + ks + 1 + climbs) * n);
     if (!coef) return CKKS_ENOMEM;
     uint64_t *prod = coef + np * n, *ops = prod + 2 * E * n;
-    uint64_t *down = ops + E * n, *hat_inv = down + ks * n, *hat = hat_inv + alpha;
+    uint64_t *down = ops + 2 * E * n, *hat_inv = down + (ks + 1) * n, *hat = hat_inv + np;
+    uint8_t *over = (uint8_t *)(hat + digits * E * a1);
+    /* ModUp, digit by digit: y_r = [c_r * hat_inv_r]_{q_r} (in place in the
+     * coefficient form of the input); output limb e of digit j is the
+     * centred digit, sum_r y_r hat_r - round(sum_r y_r / q_r) Q_j, mod its
+     * prime, except at the digit's own limbs, which are the input itself. */
     memcpy(coef, target, np * n * sizeof *coef);
     ckks_poly_intt(ctx, coef, np);
-    const int nt = ctx->threads;
     for (size_t j = 0; j < digits; j++) {
         const size_t lo = j * alpha, hi = lo + alpha < np ? lo + alpha : np;
-        digit_constants(h, np, lo, hi, hat_inv, hat);
-        /* ModUp: y_r = [c_r * hat_inv_r]_{q_r} (in place: each coefficient
-         * limb serves one digit); limb e gets sum_r y_r hat_r mod its prime
-         * (the digit plus a small multiple of Q_D, which the key's gadget
-         * factor maps to 0 mod Q), except the digit's own limbs, which are
-         * the input itself. */
-        const uint64_t *y = coef + lo * n;
+        digit_constants(h, np, lo, hi, hat_inv + lo, hat + j * E * a1);
         for (size_t i = lo; i < hi; i++)
-            if (hat_inv[i - lo] != 1) ntt_vec_mul_scalar(coef + i * n, coef + i * n, hat_inv[i - lo], n, &h->mod[i]);
+            if (hat_inv[i] != 1) ntt_vec_mul_scalar(coef + i * n, coef + i * n, hat_inv[i], n, &h->mod[i]);
+        overflow_count(coef + lo * n, h->mod + lo, hi - lo, n, 0.5, (uint8_t)(hi - lo), over + j * n);
+    }
+    /* Output limb by output limb, every digit into the same accumulators
+     * (they stay in cache while the key streams past, as in poly.c). */
+    const int nt = ctx->threads;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic)
-        for (size_t e = 0; e < E; e++) {
-            const size_t ke = ext_index(h, np, e);
-            const ntt_modulus_t *m = &h->mod[ke];
+    for (size_t e = 0; e < E; e++) {
+        const size_t ke = ext_index(h, np, e);
+        const ntt_modulus_t *m = &h->mod[ke];
+        uint64_t *op = ops + 2 * e * n, *acc_b = prod + e * n, *acc_a = prod + (E + e) * n;
+        for (size_t j = 0; j < digits; j++) {
+            const size_t lo = j * alpha, hi = lo + alpha < np ? lo + alpha : np;
             const uint64_t *operand = target + e * n;
             if (e < lo || e >= hi) {
-                uint64_t *op = ops + e * n;
-                base_convert_limb(y, hi - lo, hat + e * alpha, 0, n, m, op);
+                const uint64_t *he = hat + (j * E + e) * a1;
+                uint64_t fix[CKKS_MAX_PRIMES + 1];
+                fix_table(0, he[alpha], hi - lo, m->value, fix); /* - k Q_j */
+                base_convert_limb(coef + lo * n, h->mod + lo, hi - lo, he, over + j * n, fix, n, m, op + n, op);
                 ntt_forward(h->ntt[ke], op);
                 operand = op;
             }
             const uint64_t *kb = ksk->d + ((j * 2 + 0) * KE + ke) * n;
             const uint64_t *ka = ksk->d + ((j * 2 + 1) * KE + ke) * n;
-            uint64_t *acc_b = prod + e * n, *acc_a = prod + (E + e) * n;
             if (j == 0) {
                 ntt_vec_mul(acc_b, operand, kb, n, m);
                 ntt_vec_mul(acc_a, operand, ka, n, m);

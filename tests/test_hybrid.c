@@ -185,7 +185,7 @@ static void check_hybrid(yfix_t *f, size_t dnum, const int *bits, size_t ks, siz
             galois_coeffs(m0, n, g, q0, mg);
             cr_assert_eq(ckks_rotate(ca, rot_steps[k], f->gk, out), CKKS_OK);
             decrypt_coeffs(f, out, m1);
-            double r_ord = max_diff(mg, m1, n, q0);
+            double r_ord = max_diff(mg, m1, n, q0), ev_ord = slot_error(f, out, a, rot_steps[k]);
             cr_assert_eq(ckks_rotate(ca, rot_steps[k], hgk, out), CKKS_OK);
             decrypt_coeffs(f, out, m1);
             double r_hyb = max_diff(mg, m1, n, q0);
@@ -195,6 +195,9 @@ static void check_hybrid(yfix_t *f, size_t dnum, const int *bits, size_t ks, siz
                           "N=%zu np=%zu dnum=%zu ks=%zu rotate %d: hybrid %g ordinary %g", n, np, dnum, ks,
                           rot_steps[k], r_hyb, r_ord);
             ev = slot_error(f, out, a, rot_steps[k]);
+            cr_log_info("  slot error: ordinary %.1f bits, hybrid %.1f bits", -log2(ev_ord), -log2(ev));
+            cr_expect_leq(ev, slack * ev_ord, "N=%zu np=%zu dnum=%zu rotate %d: slot error %g, ordinary %g", n, np,
+                          dnum, rot_steps[k], ev, ev_ord);
             cr_expect_lt(ev, tol, "N=%zu np=%zu dnum=%zu rotate %d: slot error %g", n, np, dnum, rot_steps[k], ev);
         }
         ckks_ciphertext_free(ca);
