@@ -2,6 +2,8 @@
 // N=16384 {60,40x7,60}, scale 2^40, one thread. Each benchmark also reports
 // the precision its result keeps (bits, -log2 of the largest slot error
 // against the same computation in plaintext) as the counter prec_bits.
+// ckks_keyswitch_hybrid/16384/8/dnum and ckks_rotate_hybrid/16384/8/dnum run
+// relinearize and rotate with hybrid keys on the same context (add_hybrid).
 #include <benchmark/benchmark.h>
 
 #include <cmath>

@@ -1,7 +1,7 @@
 /* Hybrid key switching: dnum digits of alpha data primes each, a special
- * modulus P of its own primes, fast base conversion up to Q_l * P and back
- * down (ckks.h has the scheme). The context's SEAL-style key switching in
- * poly.c is untouched; this file only adds a second kind of key. */
+ * modulus P of its own primes, exact RNS base conversions up to Q_l * P and
+ * back down (ckks.h has the scheme). The context's SEAL-style key switching
+ * in poly.c is untouched; this file only adds a second kind of key. */
 #include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
