@@ -215,17 +215,26 @@ static size_t ext_index(const ckks_hybrid_t *h, size_t np, size_t e)
  * a sum within 2^-50 of an integer may land one off, which is harmless) and
  * taken off through a table, fix[k] = (c - k Q_D) mod m for a constant c.
  * overflow_count: u, rounded (half = 0.5: the centred residue) or floored
- * (half = 0), at most max. */
+ * (half = 0), at most max; acc: n doubles of scratch. */
 static void overflow_count(const uint64_t *x, const ntt_modulus_t *xm, size_t count, size_t n, double half,
-                           uint8_t max, uint8_t *u)
+                           uint8_t max, double *acc, uint8_t *u)
 {
-    double inv[CKKS_MAX_PRIMES];
-    for (size_t r = 0; r < count; r++) inv[r] = 1.0 / (double)xm[r].value;
+    if (count == 1 && half == 0.5) { /* round(x / q) for x < q, q odd */
+        const uint64_t h = xm[0].value / 2;
+        for (size_t t = 0; t < n; t++) u[t] = x[t] > h;
+        return;
+    }
+    /* Limb by limb over acc (n doubles), so each loop vectorises; words
+     * below 2^62 go through signed conversions, single instructions. */
+    for (size_t t = 0; t < n; t++) acc[t] = half;
+    for (size_t r = 0; r < count; r++) {
+        const double inv = 1.0 / (double)xm[r].value;
+        const uint64_t *xr = x + r * n;
+        for (size_t t = 0; t < n; t++) acc[t] += (double)(int64_t)xr[t] * inv;
+    }
     for (size_t t = 0; t < n; t++) {
-        double v = half;
-        for (size_t r = 0; r < count; r++) v += (double)x[r * n + t] * inv[r];
-        uint64_t k = (uint64_t)v;
-        u[t] = k < max ? (uint8_t)k : max;
+        int64_t k = (int64_t)acc[t];
+        u[t] = k < (int64_t)max ? (uint8_t)k : max;
     }
 }
 
@@ -293,7 +302,7 @@ static void mod_down(const ckks_hybrid_t *h, const uint64_t *acc, size_t np, uin
         for (size_t t = 0; t < n; t++) z[t] = ntt_addmod(z[t], half, m->value);
         if (h->phat_inv[s] != 1) ntt_vec_mul_scalar(z, z, h->phat_inv[s], n, m);
     }
-    if (u) overflow_count(down, h->mod + L, ks, n, 0.0, (uint8_t)(ks - 1), u);
+    if (u) overflow_count(down, h->mod + L, ks, n, 0.0, (uint8_t)(ks - 1), (double *)ops, u);
     const int nt = ctx->threads;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < np; i++) {
@@ -353,7 +362,7 @@ int ckks_hybrid_keyswitch_add(const ckks_hybrid_t *h, const uint64_t *target, si
         digit_constants(h, np, lo, hi, hat_inv + lo, hat + j * E * a1);
         for (size_t i = lo; i < hi; i++)
             if (hat_inv[i] != 1) ntt_vec_mul_scalar(coef + i * n, coef + i * n, hat_inv[i], n, &h->mod[i]);
-        overflow_count(coef + lo * n, h->mod + lo, hi - lo, n, 0.5, (uint8_t)(hi - lo), over + j * n);
+        overflow_count(coef + lo * n, h->mod + lo, hi - lo, n, 0.5, (uint8_t)(hi - lo), (double *)ops, over + j * n);
     }
     /* Output limb by output limb, every digit into the same accumulators
      * (they stay in cache while the key streams past, as in poly.c). */
