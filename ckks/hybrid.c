@@ -214,8 +214,11 @@ static size_t ext_index(const ckks_hybrid_t *h, size_t np, size_t e)
  * So u is computed in double precision (Shenoy and Kumaresan's correction;
  * a sum within 2^-50 of an integer may land one off, which is harmless) and
  * taken off through a table, fix[k] = (c - k Q_D) mod m for a constant c.
- * overflow_count: u, rounded (half = 0.5: the centred residue) or floored
- * (half = 0), at most max; acc: n doubles of scratch. */
+ * ModUp rounds instead of flooring, which yields the centred residue in
+ * [-Q_D/2, Q_D/2): then the digit itself carries no offset either (digits
+ * in [0, Q_D), as SEAL's, have mean Q_D/2, the same effect at full size).
+ * overflow_count: u, rounded (half = 0.5) or floored (half = 0), at most
+ * max; acc: n doubles of scratch. */
 static void overflow_count(const uint64_t *x, const ntt_modulus_t *xm, size_t count, size_t n, double half,
                            uint8_t max, double *acc, uint8_t *u)
 {
