@@ -2,6 +2,8 @@
 // N=16384 {60,40x7,60}, scale 2^40, one thread. Each benchmark also reports
 // the precision its result keeps (bits, -log2 of the largest slot error
 // against the same computation in plaintext) as the counter prec_bits.
+// ckks_keyswitch_hybrid/16384/8/dnum and ckks_rotate_hybrid/16384/8/dnum run
+// relinearize and rotate with hybrid keys on the same context (add_hybrid).
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -127,6 +129,68 @@ void BM_hoisted(benchmark::State &state, size_t n, size_t k)
         (double)k, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 
+// Hybrid key switching on the Setup's context and ciphertexts: dnum digits,
+// special primes of `bits` bits each (the context's own special prime unused).
+struct Hybrid {
+    ckks_hybrid_t *h = nullptr;
+    ckks_relin_key_t *rk = nullptr;
+    ckks_galois_keys_t *gk = nullptr;  // step 1 only
+    int logqp = 0;                     // bits of the data primes and P
+};
+
+Hybrid &get_hybrid(Setup &s, size_t dnum, int bits, size_t count)
+{
+    static std::map<std::string, std::unique_ptr<Hybrid>> cache;
+    std::string key = std::to_string(ckks_context_n(s.ctx)) + "/" + std::to_string(dnum) + "/" +
+                      std::to_string(bits) + "x" + std::to_string(count);
+    auto &slot = cache[key];
+    if (slot) return *slot;
+    slot.reset(new Hybrid);
+    Hybrid &y = *slot;
+    std::vector<int> sizes(count, bits);
+    ckks_hybrid_params_t hp;
+    must(ckks_hybrid_params_from_bits(s.ctx, dnum, sizes.data(), count, &hp), "hybrid params");
+    double b = 0;
+    for (size_t i = 0; i < s.L; i++) b += std::log2((double)ckks_context_prime(s.ctx, i));
+    for (size_t m = 0; m < count; m++) b += std::log2((double)hp.primes[m]);
+    y.logqp = (int)std::ceil(b);
+    // Over the 128-bit limit only where the registration says so (secure 0).
+    hp.allow_insecure = y.logqp > ckks_max_modulus_bits(ckks_context_n(s.ctx));
+    must(ckks_hybrid_new(s.ctx, &hp, &y.h), "hybrid");
+    must(ckks_relin_key_new_hybrid(s.sk, y.h, &y.rk), "hybrid relin key");
+    int one = 1;
+    must(ckks_galois_keys_new_hybrid(s.sk, y.h, &one, 1, 0, &y.gk), "hybrid galois keys");
+    return y;
+}
+
+// ckks_keyswitch_hybrid/N/L/dnum (relinearize a*b) and ckks_rotate_hybrid/N/L/dnum
+// (rotate a by 1) with hybrid keys; counters: key_MB (one key), logQP (data
+// primes and special primes, bits), secure (1 when logQP is within
+// ckks_max_modulus_bits), prec_bits.
+void BM_hybrid(benchmark::State &state, size_t n, size_t dnum, int bits, size_t count, bool rotate)
+{
+    Setup &s = get_setup(n);
+    Hybrid &y = get_hybrid(s, dnum, bits, count);
+    ckks_ciphertext_t *out, *t3;
+    must(ckks_ciphertext_new(s.ctx, 3, 0, &out), "ciphertext");
+    must(ckks_ciphertext_new(s.ctx, 3, 0, &t3), "ciphertext");
+    must(ckks_multiply(s.ca, s.cb, t3), "multiply");
+    std::vector<double> want(s.slots);
+    if (rotate) {
+        for (auto _ : state) must(ckks_rotate(s.ca, 1, y.gk, out), "rotate");
+        for (size_t i = 0; i < s.slots; i++) want[i] = s.a[(i + 1) % s.slots];
+    } else {
+        for (auto _ : state) must(ckks_relinearize(t3, y.rk, out), "relinearize");
+        for (size_t i = 0; i < s.slots; i++) want[i] = s.a[i] * s.b[i];
+    }
+    state.counters["prec_bits"] = precision(s, out, want);
+    state.counters["key_MB"] = (double)ckks_relin_key_bytes(y.rk) / 1048576.0;
+    state.counters["logQP"] = y.logqp;
+    state.counters["secure"] = y.logqp <= ckks_max_modulus_bits(n);
+    ckks_ciphertext_free(out);
+    ckks_ciphertext_free(t3);
+}
+
 void BM_ckks(benchmark::State &state, size_t n, Op op)
 {
     Setup &s = get_setup(n);
@@ -199,6 +263,7 @@ void BM_ckks(benchmark::State &state, size_t n, Op op)
         for (auto _ : state) must(ckks_relinearize(t3, s.rk, out), "relinearize");
         for (size_t i = 0; i < s.slots; i++) want[i] = s.a[i] * s.b[i];
         prec = precision(s, out, want);
+        state.counters["key_MB"] = (double)ckks_relin_key_bytes(s.rk) / 1048576.0;
         break;
     case RESCALE:
         must(ckks_relinearize(t3, s.rk, t3), "relinearize");
@@ -230,6 +295,25 @@ void BM_ckks(benchmark::State &state, size_t n, Op op)
 
 namespace hestat_bench {
 
+// Hybrid configurations, N=16384 L=8 (data primes 60 + 7 x 40 = 340 bits,
+// 438 allowed): dnum 8 with one 60-bit special prime (SEAL's shape, 400 bits),
+// dnum 4 with two 49-bit ones (438 bits: the limit), and dnum 2 with three
+// 61-bit ones (523 bits: over the limit, secure 0, for the trend only).
+void add_hybrid(size_t n, size_t L, bool rotate)
+{
+    if (n != 16384) return;
+    static const struct {
+        size_t dnum;
+        int bits;
+        size_t count;
+    } cfg[] = {{8, 60, 1}, {4, 49, 2}, {2, 61, 3}};
+    for (const auto &c : cfg) {
+        std::string name = std::string(rotate ? "ckks_rotate_hybrid/" : "ckks_keyswitch_hybrid/") +
+                           std::to_string(n) + "/" + std::to_string(L) + "/" + std::to_string(c.dnum);
+        add(benchmark::RegisterBenchmark(name.c_str(), BM_hybrid, n, c.dnum, c.bits, c.count, rotate));
+    }
+}
+
 void register_ckks()
 {
     static const struct {
@@ -246,6 +330,7 @@ void register_ckks()
             std::string name = std::string("ckks_") + o.name + "/" + std::to_string(n) + "/" +
                                std::to_string(L);
             add(benchmark::RegisterBenchmark(name.c_str(), BM_ckks, n, o.op));
+            if (o.op == RELINEARIZE || o.op == ROTATE) add_hybrid(n, L, o.op == ROTATE);
             if (o.op == ROTATE) {
                 for (size_t k : {1, 2, 4, 8}) {
                     std::string hn = std::string("ckks_rotate_hoisted/") + std::to_string(n) + "/" +

@@ -6,6 +6,8 @@
  * one decomposition digit per data prime, and rescaling by the last prime, so
  * deterministic operations (encode up to rare +-1 rounding, multiply,
  * relinearize, rescale, rotate, conjugate) can match SEAL bit for bit.
+ * Hybrid (dnum-digit) key switching with special primes of its own is an
+ * option beside it (ckks_hybrid_*, hybrid.c).
  *
  * Levels: a context has k primes q_0 .. q_{k-1}; the last is the special
  * prime used only in keys. A ciphertext or plaintext holds `nprimes` of the
@@ -175,6 +177,66 @@ const ckks_context_t *ckks_secret_key_context(const ckks_secret_key_t *sk);
  * together (another keygen with the same parameters), CKKS_ECONTEXT for
  * another context. */
 int ckks_secret_key_matches(const ckks_secret_key_t *sk, const ckks_public_key_t *pk);
+
+/* ---- hybrid key switching (hybrid.c) ----------------------------------------------
+ * An alternative to SEAL's key switching for relinearization and rotation,
+ * after Han and Ki ("Better bootstrapping for approximate homomorphic
+ * encryption", CT-RSA 2020), as Lattigo and OpenFHE do it. The context's L
+ * data primes are split into dnum digits of alpha = ceil(L / dnum)
+ * consecutive primes (the last digit may be shorter); keys live modulo Q * P,
+ * where P is the product of `count` special primes of their own, and digit j
+ * of a key encrypts P * (Q/Q_j) * [(Q/Q_j)^-1]_{Q_j} * s' under s. A key
+ * switch lifts each digit of its input (centred) to Q_l * P, multiplies by
+ * the key and divides by P with rounding; both base conversions are fast
+ * (RNS) ones made exact by a floating-point overflow count.
+ *
+ * Fewer digits mean smaller keys and fewer NTTs; the price is a larger
+ * special modulus. The switching error grows with Q_j / P (Q_j the largest
+ * digit modulus), so P should be at least about Q_j: count special primes
+ * of alpha data primes' worth of bits (fewer, wider primes are fine); a P
+ * below Q_j costs about log2(Q_j / P) bits. Centred digits and exact
+ * rounding keep the error free of the constant offset SEAL's [0, q_j)
+ * digits carry, so with P >= Q_j rotations keep more precision than the
+ * ordinary key switching (tests/test_hybrid.c measures both).
+ *
+ * The context is unchanged: the same ciphertexts, plaintexts and SEAL-style
+ * keys work with it; only keys made by ckks_*_new_hybrid switch this way, and
+ * ckks_relinearize, ckks_rotate, ckks_conjugate, ckks_apply_galois and the
+ * sums use them transparently (ckks_rotate_hoisted rotates them one at a
+ * time). Hybrid keys are hestat-only and in memory only: the writers of both
+ * file formats refuse them (CKKS_EUNSUPPORTED). The 128-bit security check
+ * counts the data primes and the hybrid special primes (not the context's own
+ * special prime, which hybrid keys do not use): at N=16384 with data primes
+ * 60 + 7 x 40 bits (340) that leaves 98 bits for P. A ckks_hybrid_t must
+ * outlive the keys made with it. */
+typedef struct ckks_hybrid ckks_hybrid_t;
+
+typedef struct ckks_hybrid_params {
+    size_t dnum;                       /* digits wanted, 1 .. data primes */
+    size_t count;                      /* special primes, 1 .. CKKS_MAX_PRIMES */
+    uint64_t primes[CKKS_MAX_PRIMES];  /* special primes: NTT-friendly, not data primes */
+    int allow_insecure;                /* 1: skip the 128-bit security check */
+} ckks_hybrid_params_t;
+
+/* dnum and `count` special primes of the given bit sizes (20 .. 62): the
+ * largest primes below 2^bits that are 1 mod 2N and not among the context's
+ * primes (allow_insecure 0: ckks_hybrid_new checks the total). */
+int ckks_hybrid_params_from_bits(const ckks_context_t *ctx, size_t dnum, const int *bit_sizes,
+                                 size_t count, ckks_hybrid_params_t *p);
+int ckks_hybrid_new(const ckks_context_t *ctx, const ckks_hybrid_params_t *p, ckks_hybrid_t **out);
+void ckks_hybrid_free(ckks_hybrid_t *h);
+/* Digits actually used (ceil(L / alpha), which can be below the dnum asked
+ * for) and primes per digit. */
+size_t ckks_hybrid_dnum(const ckks_hybrid_t *h);
+size_t ckks_hybrid_alpha(const ckks_hybrid_t *h);
+/* Keys for relinearization and rotations (the same steps, conjugate flag and
+ * default set as ckks_galois_keys_new), dnum digits over Q * P each. */
+int ckks_relin_key_new_hybrid(const ckks_secret_key_t *sk, const ckks_hybrid_t *h, ckks_relin_key_t **out);
+int ckks_galois_keys_new_hybrid(const ckks_secret_key_t *sk, const ckks_hybrid_t *h, const int *steps,
+                                size_t count, int conjugate, ckks_galois_keys_t **out);
+/* Bytes of key material in a relinearization key, either kind (8 bytes a
+ * word; a Galois key of the same kind is as large). */
+size_t ckks_relin_key_bytes(const ckks_relin_key_t *rk);
 
 /* ---- encryption ------------------------------------------------------------------ */
 int ckks_encrypt(const ckks_public_key_t *pk, const ckks_plaintext_t *pt, ckks_ciphertext_t *ct);

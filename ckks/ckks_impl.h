@@ -55,13 +55,31 @@ typedef struct {
     uint8_t *seal_seeds; /* NULL, or (k-1) x 64 bytes: SEAL seeds of the a_j (blake2xb) */
 } ckks_kswitch_t;
 
+/* Hybrid key switching (hybrid.c). Extended basis: the L data primes, then
+ * the ks special primes; a hybrid key digit j = (b_j, a_j) over all L + ks:
+ * d[((j*2 + c)*(L + ks) + e)*N + t]. */
+struct ckks_hybrid {
+    const ckks_context_t *ctx;
+    size_t L, ks, alpha, dnum;
+    ntt_modulus_t mod[2 * CKKS_MAX_PRIMES];       /* data primes, then special */
+    const ntt_tables_t *ntt[2 * CKKS_MAX_PRIMES]; /* the same order */
+    ntt_tables_t *special_ntt[CKKS_MAX_PRIMES];   /* owned */
+    uint64_t p_mod_q[CKKS_MAX_PRIMES];            /* P mod q_i */
+    uint64_t p_inv_q[CKKS_MAX_PRIMES];            /* P^-1 mod q_i */
+    uint64_t half_q[CKKS_MAX_PRIMES];             /* floor(P/2) mod q_i */
+    uint64_t phat_inv[CKKS_MAX_PRIMES];           /* (P/p_m)^-1 mod p_m */
+    uint64_t phat_q[CKKS_MAX_PRIMES][CKKS_MAX_PRIMES]; /* [m][i]: (P/p_m) mod q_i */
+};
+
 struct ckks_relin_key {
     const ckks_context_t *ctx;
     ckks_kswitch_t key;
+    const ckks_hybrid_t *hyb; /* NULL: SEAL's key switching */
 };
 
 struct ckks_galois_keys {
     const ckks_context_t *ctx;
+    const ckks_hybrid_t *hyb; /* NULL: SEAL's key switching */
     size_t count;
     uint32_t *elts;
     ckks_kswitch_t *keys;
@@ -132,6 +150,15 @@ int ckks_keyswitch_digits_add(const ckks_context_t *ctx, const uint64_t *digits,
                               const uint32_t *src, const ckks_kswitch_t *ksk, uint64_t *c0,
                               uint64_t *c1);
 void ckks_galois_perm(const ckks_context_t *ctx, uint32_t elt, uint32_t *src);
+/* Hybrid key switching of target (np data primes, NTT form) with a key made
+ * by ckks_hybrid_kswitch_generate; adds the result to c0 and c1. */
+int ckks_hybrid_keyswitch_add(const ckks_hybrid_t *h, const uint64_t *target, size_t np,
+                              const ckks_kswitch_t *ksk, uint64_t *c0, uint64_t *c1);
+int ckks_hybrid_kswitch_generate(const ckks_hybrid_t *h, const ckks_secret_key_t *sk,
+                                 const uint64_t *s_prime, ckks_kswitch_t *out);
+/* Uniform mod each of np moduli (n words each), as ckks_sample_uniform. */
+void ckks_sample_uniform_mod(ckks_stream_t *st, const ntt_modulus_t *mod, size_t np, size_t n,
+                             uint64_t *out);
 /* Key-switching key for s' (NTT form over the k-1 data primes) under s. */
 int ckks_kswitch_generate(const ckks_secret_key_t *sk, const uint64_t *s_prime, int seeded, ckks_kswitch_t *out);
 void ckks_kswitch_free(const ckks_context_t *ctx, ckks_kswitch_t *k);
@@ -149,6 +176,7 @@ enum {
     CKKS_SCRATCH_ENCRYPT,
     CKKS_SCRATCH_CONST, /* one limb of a repeated constant (divide_round) */
     CKKS_SCRATCH_HOIST, /* hoisted digits, c0, c1 and the permutation (rotate_hoisted) */
+    CKKS_SCRATCH_HYBRID, /* hybrid key switching */
     CKKS_SCRATCH_COUNT
 };
 uint64_t *ckks_scratch(int slot, size_t words);

@@ -206,6 +206,14 @@ int ckks_square(const ckks_ciphertext_t *a, ckks_ciphertext_t *out)
     return ckks_multiply(a, a, out);
 }
 
+/* Key switching of target with key, the kind hyb says (NULL: SEAL's). */
+static int keyswitch_add(const ckks_context_t *ctx, const ckks_hybrid_t *hyb, const uint64_t *target,
+                         size_t np, const ckks_kswitch_t *key, uint64_t *c0, uint64_t *c1)
+{
+    if (hyb) return ckks_hybrid_keyswitch_add(hyb, target, np, key, c0, c1);
+    return ckks_keyswitch_add(ctx, target, np, key, c0, c1);
+}
+
 int ckks_relinearize(const ckks_ciphertext_t *a, const ckks_relin_key_t *rk, ckks_ciphertext_t *out)
 {
     int rc = check_ct(a, out);
@@ -215,8 +223,8 @@ int ckks_relinearize(const ckks_ciphertext_t *a, const ckks_relin_key_t *rk, ckk
     if (a->size == 2) return ckks_ciphertext_copy(out, a);
     rc = ckks_ciphertext_copy(out, a);
     if (rc) return rc;
-    rc = ckks_keyswitch_add(a->ctx, POLY(out, 2, 0), out->nprimes, &rk->key, POLY(out, 0, 0),
-                            POLY(out, 1, 0));
+    rc = keyswitch_add(a->ctx, rk->hyb, POLY(out, 2, 0), out->nprimes, &rk->key, POLY(out, 0, 0),
+                       POLY(out, 1, 0));
     if (rc == CKKS_OK) out->size = 2;
     return rc;
 }
@@ -302,7 +310,7 @@ int ckks_apply_galois(const ckks_ciphertext_t *a, uint32_t galois_elt,
     out->size = 2;
     out->nprimes = np;
     out->scale = a->scale;
-    return ckks_keyswitch_add(ctx, t + np * n, np, key, out->data, out->data + np * n);
+    return keyswitch_add(ctx, gk->hyb, t + np * n, np, key, out->data, out->data + np * n);
 }
 
 int ckks_rotate(const ckks_ciphertext_t *a, int step, const ckks_galois_keys_t *gk,
@@ -353,10 +361,19 @@ int ckks_apply_galois_hoisted(const ckks_ciphertext_t *a, const uint32_t *elts, 
     for (size_t i = 0; i < count; i++)
         if (elts[i] != 1 && !find_key(gk, elts[i])) return CKKS_EKEY;
     /* One element: hoisting saves nothing (it materialises every digit
-     * first), so take ckks_apply_galois (bit-identical to ckks_rotate). */
-    if (count == 1) {
-        if (elts[0] != 1) return ckks_apply_galois(a, elts[0], gk, outs[0]);
-        return ckks_ciphertext_copy(outs[0], a);
+     * first), so take ckks_apply_galois (bit-identical to ckks_rotate).
+     * Hybrid keys are not hoisted: one element at a time, the output that
+     * aliases a last. */
+    if (count == 1 || gk->hyb) {
+        int rc = CKKS_OK;
+        size_t last = count;
+        for (size_t i = 0; i < count && rc == CKKS_OK; i++) {
+            if (outs[i] == a) last = i;
+            else if (elts[i] == 1) rc = ckks_ciphertext_copy(outs[i], a);
+            else rc = ckks_apply_galois(a, elts[i], gk, outs[i]);
+        }
+        if (rc == CKKS_OK && last < count && elts[last] != 1) rc = ckks_apply_galois(a, elts[last], gk, outs[last]);
+        return rc;
     }
     const ckks_context_t *ctx = a->ctx;
     const size_t n = ctx->n, np = a->nprimes, nd = ckks_hoist_words(ctx, np);

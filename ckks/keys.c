@@ -1,5 +1,6 @@
 /* Key generation: ternary secret, public key, relinearization and Galois keys
- * (SEAL's key-switching keys: one digit per data prime, special prime last). */
+ * (SEAL's key-switching keys: one digit per data prime, special prime last;
+ * or hybrid ones, whose digits hybrid.c makes). */
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,10 +197,19 @@ void ckks_kswitch_free(const ckks_context_t *ctx, ckks_kswitch_t *k)
     k->seal_seeds = NULL;
 }
 
-static int relin_key_new(const ckks_secret_key_t *sk, int seeded, ckks_relin_key_t **out)
+/* The key for s' under s: hybrid when hyb is set, SEAL's otherwise. */
+static int kswitch_generate(const ckks_secret_key_t *sk, const ckks_hybrid_t *hyb, const uint64_t *s_prime,
+                            int seeded, ckks_kswitch_t *out)
+{
+    if (hyb) return ckks_hybrid_kswitch_generate(hyb, sk, s_prime, out);
+    return ckks_kswitch_generate(sk, s_prime, seeded, out);
+}
+
+static int relin_key_new(const ckks_secret_key_t *sk, const ckks_hybrid_t *hyb, int seeded, ckks_relin_key_t **out)
 {
     if (!sk || !out) return CKKS_EINVAL;
     *out = NULL;
+    if (hyb && hyb->ctx != sk->ctx) return CKKS_ECONTEXT;
     const ckks_context_t *ctx = sk->ctx;
     const size_t n = ctx->n, dp = ctx->k - 1;
     ckks_relin_key_t *rk = calloc(1, sizeof *rk);
@@ -210,8 +220,9 @@ static int relin_key_new(const ckks_secret_key_t *sk, int seeded, ckks_relin_key
         return CKKS_ENOMEM;
     }
     rk->ctx = ctx;
+    rk->hyb = hyb;
     for (size_t i = 0; i < dp; i++) ntt_vec_mul(s2 + i * n, sk->s + i * n, sk->s + i * n, n, &ctx->mod[i]);
-    int rc = ckks_kswitch_generate(sk, s2, seeded, &rk->key);
+    int rc = kswitch_generate(sk, hyb, s2, seeded, &rk->key);
     wipe_free(s2, dp * n * sizeof *s2);
     if (rc) {
         free(rk);
@@ -223,12 +234,26 @@ static int relin_key_new(const ckks_secret_key_t *sk, int seeded, ckks_relin_key
 
 int ckks_relin_key_new(const ckks_secret_key_t *sk, ckks_relin_key_t **out)
 {
-    return relin_key_new(sk, 0, out);
+    return relin_key_new(sk, NULL, 0, out);
 }
 
 int ckks_relin_key_new_seeded(const ckks_secret_key_t *sk, ckks_relin_key_t **out)
 {
-    return relin_key_new(sk, 1, out);
+    return relin_key_new(sk, NULL, 1, out);
+}
+
+int ckks_relin_key_new_hybrid(const ckks_secret_key_t *sk, const ckks_hybrid_t *h, ckks_relin_key_t **out)
+{
+    if (!h) return CKKS_EINVAL;
+    return relin_key_new(sk, h, 0, out);
+}
+
+size_t ckks_relin_key_bytes(const ckks_relin_key_t *rk)
+{
+    if (!rk) return 0;
+    const ckks_context_t *ctx = rk->ctx;
+    if (rk->hyb) return rk->hyb->dnum * 2 * (rk->hyb->L + rk->hyb->ks) * ctx->n * sizeof(uint64_t);
+    return (ctx->k - 1) * 2 * ctx->k * ctx->n * sizeof(uint64_t);
 }
 
 void ckks_relin_key_free(ckks_relin_key_t *rk)
@@ -262,11 +287,12 @@ static int add_galois_elt(uint32_t *elts, size_t *count, uint32_t e)
     return 1;
 }
 
-static int galois_keys_new(const ckks_secret_key_t *sk, const int *steps, size_t count, int conjugate, int seeded,
-                           ckks_galois_keys_t **out)
+static int galois_keys_new(const ckks_secret_key_t *sk, const ckks_hybrid_t *hyb, const int *steps, size_t count,
+                           int conjugate, int seeded, ckks_galois_keys_t **out)
 {
     if (!sk || !out || (count && !steps)) return CKKS_EINVAL;
     *out = NULL;
+    if (hyb && hyb->ctx != sk->ctx) return CKKS_ECONTEXT;
     const ckks_context_t *ctx = sk->ctx;
     const size_t n = ctx->n, dp = ctx->k - 1;
     int dflt = !steps && count == 0;
@@ -302,13 +328,14 @@ static int galois_keys_new(const ckks_secret_key_t *sk, const int *steps, size_t
         return CKKS_ENOMEM;
     }
     gk->ctx = ctx;
+    gk->hyb = hyb;
     gk->elts = elts;
     gk->keys = keys;
     int rc = CKKS_OK;
     for (size_t i = 0; i < ne && rc == CKKS_OK; i++) {
         /* Key from sigma_g(s) back to s. */
         ckks_poly_galois(ctx, sk->s, dp, elts[i], sg);
-        rc = ckks_kswitch_generate(sk, sg, seeded, &keys[i]);
+        rc = kswitch_generate(sk, hyb, sg, seeded, &keys[i]);
         if (rc == CKKS_OK) gk->count = i + 1;
     }
     wipe_free(sg, dp * n * sizeof *sg);
@@ -323,13 +350,20 @@ static int galois_keys_new(const ckks_secret_key_t *sk, const int *steps, size_t
 int ckks_galois_keys_new(const ckks_secret_key_t *sk, const int *steps, size_t count, int conjugate,
                          ckks_galois_keys_t **out)
 {
-    return galois_keys_new(sk, steps, count, conjugate, 0, out);
+    return galois_keys_new(sk, NULL, steps, count, conjugate, 0, out);
 }
 
 int ckks_galois_keys_new_seeded(const ckks_secret_key_t *sk, const int *steps, size_t count, int conjugate,
                                 ckks_galois_keys_t **out)
 {
-    return galois_keys_new(sk, steps, count, conjugate, 1, out);
+    return galois_keys_new(sk, NULL, steps, count, conjugate, 1, out);
+}
+
+int ckks_galois_keys_new_hybrid(const ckks_secret_key_t *sk, const ckks_hybrid_t *h, const int *steps,
+                                size_t count, int conjugate, ckks_galois_keys_t **out)
+{
+    if (!h) return CKKS_EINVAL;
+    return galois_keys_new(sk, h, steps, count, conjugate, 0, out);
 }
 
 ckks_galois_keys_t *ckks_galois_keys_alloc(const ckks_context_t *ctx, size_t count)

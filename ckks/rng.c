@@ -59,13 +59,19 @@ void ckks_stream_wipe(ckks_stream_t *st)
 
 void ckks_sample_uniform(ckks_stream_t *st, const ckks_context_t *ctx, size_t np, uint64_t *out)
 {
+    ckks_sample_uniform_mod(st, ctx->mod, np, ctx->n, out);
+}
+
+void ckks_sample_uniform_mod(ckks_stream_t *st, const ntt_modulus_t *mod, size_t np, size_t n,
+                             uint64_t *out)
+{
     /* Rejection sampling: draw bits(q) bits, keep values below q. Unbiased;
      * uniform in coefficient form is uniform in NTT form too. */
     for (size_t i = 0; i < np; i++) {
-        uint64_t q = ctx->primes[i];
-        uint64_t mask = ctx->mod[i].bits == 64 ? UINT64_MAX : (1ULL << ctx->mod[i].bits) - 1;
-        uint64_t *o = out + i * ctx->n;
-        for (size_t t = 0; t < ctx->n; t++) {
+        uint64_t q = mod[i].value;
+        uint64_t mask = mod[i].bits == 64 ? UINT64_MAX : (1ULL << mod[i].bits) - 1;
+        uint64_t *o = out + i * n;
+        for (size_t t = 0; t < n; t++) {
             uint64_t v;
             do v = next_u64(st) & mask;
             while (v >= q);

@@ -891,6 +891,7 @@ int ckks_seal_write_relin_key(const ckks_relin_key_t *rk, int compr, void **buf,
     int rc = check_compr(compr, buf, len);
     if (rc) return rc;
     if (!rk) return CKKS_EINVAL;
+    if (rk->hyb) return CKKS_EUNSUPPORTED; /* SEAL has no hybrid keys */
     wr_t w = {0};
     size_t s = wr_begin(&w, CKKS_SEAL_COMPR_NONE);
     wr_kswitch_body(&w, rk->ctx, NULL, &rk->key, 1, 0);
@@ -903,6 +904,7 @@ int ckks_seal_write_galois_keys(const ckks_galois_keys_t *gk, int compr, void **
     int rc = check_compr(compr, buf, len);
     if (rc) return rc;
     if (!gk) return CKKS_EINVAL;
+    if (gk->hyb) return CKKS_EUNSUPPORTED;
     wr_t w = {0};
     size_t s = wr_begin(&w, CKKS_SEAL_COMPR_NONE);
     wr_kswitch_body(&w, gk->ctx, gk->elts, gk->keys, gk->count, 1);

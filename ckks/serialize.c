@@ -434,6 +434,7 @@ static int get_kswitch(const ckks_context_t *ctx, const uint8_t *q, int compact,
 int ckks_write_relin_key(const ckks_relin_key_t *rk, void **buf, size_t *len)
 {
     if (!rk || !buf || !len) return CKKS_EINVAL;
+    if (rk->hyb) return CKKS_EUNSUPPORTED; /* hybrid keys have no file format */
     const ckks_context_t *ctx = rk->ctx;
     int compact = rk->key.seal_seeds != NULL;
     size_t plen = kswitch_bytes(ctx, compact), total;
@@ -471,6 +472,7 @@ int ckks_read_relin_key(const ckks_context_t *ctx, const void *buf, size_t len,
 int ckks_write_galois_keys(const ckks_galois_keys_t *gk, void **buf, size_t *len)
 {
     if (!gk || !buf || !len) return CKKS_EINVAL;
+    if (gk->hyb) return CKKS_EUNSUPPORTED;
     const ckks_context_t *ctx = gk->ctx;
     int compact = gk->count > 0;
     for (size_t i = 0; i < gk->count; i++) compact &= gk->keys[i].seal_seeds != NULL;
