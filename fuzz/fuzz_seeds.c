@@ -238,6 +238,30 @@ static int stats_seeds(void)
     }
     free(job_all);
     put("stats_result", "result_all.hst", result_all, result_all_len);
+    {
+        /* A glm round's frame: two samples at the fixture's N and first prime. */
+        const size_t n = ckks_context_n(f->study->ctx), flen = 24 + 2 * (24 + 8 * n);
+        const uint64_t q = ckks_context_prime(f->study->ctx, 0);
+        uint8_t *g = calloc(1, flen);
+        if (!g) abort();
+        memcpy(g, "HSTGLMR2", 8);
+        uint64_t cn = 2 | (uint64_t)n << 32, sc;
+        double scale = 0x1p30;
+        memcpy(&sc, &scale, 8);
+        for (int i = 0; i < 8; i++) {
+            g[8 + i] = (uint8_t)(cn >> (8 * i));
+            g[16 + i] = (uint8_t)(q >> (8 * i));
+        }
+        for (size_t k = 0; k < 2; k++) {
+            uint8_t *p = g + 24 + k * (24 + 8 * n);
+            for (size_t w = 0; w < n + 3; w++) {
+                uint64_t v = w ? (w * 0x9e3779b97f4a7c15ull + k) % q : sc;
+                for (int i = 0; i < 8; i++) p[8 * w + i] = (uint8_t)(v >> (8 * i));
+            }
+        }
+        put_bytes("stats_result", "glm_frame.bin", g, flen);
+        free(g);
+    }
 
     /* Jobs: study frames, job header, tables. */
     put_bytes("stats_job", "job_means.hst", f->job_buf, f->job_len);
