@@ -191,6 +191,20 @@ size_t ckks_mp_share_polys(const ckks_context_t *ctx, int kind, size_t nprimes, 
 int ckks_mp_share_new_shape(const ckks_context_t *ctx, int kind, size_t nprimes, uint32_t elt,
                             ckks_mp_share_t **out);
 
+/* One digit's term of a key switch's inner product: (acc_b, acc_a) = x times
+ * the key's (kb, ka), or plus it when not the first digit. */
+static inline void ckks_ks_accumulate(uint64_t *acc_b, uint64_t *acc_a, const uint64_t *x, const uint64_t *kb,
+                                      const uint64_t *ka, int first, size_t n, const ntt_modulus_t *m)
+{
+    if (first) {
+        ntt_vec_mul(acc_b, x, kb, n, m);
+        ntt_vec_mul(acc_a, x, ka, n, m);
+    } else {
+        ntt_vec_fma(acc_b, x, kb, acc_b, n, m);
+        ntt_vec_fma(acc_a, x, ka, acc_a, n, m);
+    }
+}
+
 /* Scales equal up to a few ulps (SEAL's are_close). */
 int ckks_scales_close(double a, double b);
 

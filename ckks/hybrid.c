@@ -388,13 +388,7 @@ int ckks_hybrid_keyswitch_add(const ckks_hybrid_t *h, const uint64_t *target, si
             }
             const uint64_t *kb = ksk->d + ((j * 2 + 0) * KE + ke) * n;
             const uint64_t *ka = ksk->d + ((j * 2 + 1) * KE + ke) * n;
-            if (j == 0) {
-                ntt_vec_mul(acc_b, operand, kb, n, m);
-                ntt_vec_mul(acc_a, operand, ka, n, m);
-            } else {
-                ntt_vec_fma(acc_b, operand, kb, acc_b, n, m);
-                ntt_vec_fma(acc_a, operand, ka, acc_a, n, m);
-            }
+            ckks_ks_accumulate(acc_b, acc_a, operand, kb, ka, j == 0, n, m);
         }
     }
     mod_down(h, prod, np, down, ops, c0);

@@ -173,13 +173,7 @@ int ckks_keyswitch_add(const ckks_context_t *ctx, const uint64_t *target, size_t
             }
             const uint64_t *kb = ksk->d + ((j * 2 + 0) * k + ki) * n;
             const uint64_t *ka = ksk->d + ((j * 2 + 1) * k + ki) * n;
-            if (j == 0) {
-                ntt_vec_mul(acc_b, operand, kb, n, m);
-                ntt_vec_mul(acc_a, operand, ka, n, m);
-            } else {
-                ntt_vec_fma(acc_b, operand, kb, acc_b, n, m);
-                ntt_vec_fma(acc_a, operand, ka, acc_a, n, m);
-            }
+            ckks_ks_accumulate(acc_b, acc_a, operand, kb, ka, j == 0, n, m);
         }
     }
     return mod_down(ctx, prod, np, ops, tmp, c0, c1);
@@ -261,13 +255,7 @@ int ckks_keyswitch_digits_add(const ckks_context_t *ctx, const uint64_t *digits,
             }
             const uint64_t *kb = ksk->d + ((j * 2 + 0) * k + ki) * n;
             const uint64_t *ka = ksk->d + ((j * 2 + 1) * k + ki) * n;
-            if (j == 0) {
-                ntt_vec_mul(acc_b, operand, kb, n, m);
-                ntt_vec_mul(acc_a, operand, ka, n, m);
-            } else {
-                ntt_vec_fma(acc_b, operand, kb, acc_b, n, m);
-                ntt_vec_fma(acc_a, operand, ka, acc_a, n, m);
-            }
+            ckks_ks_accumulate(acc_b, acc_a, operand, kb, ka, j == 0, n, m);
         }
     }
     return mod_down(ctx, prod, np, ops, tmp, c0, c1);
