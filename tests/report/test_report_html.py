@@ -41,8 +41,16 @@ def report(tmp_path_factory):
     client("job", "--study", "keys/study.hst", "--out", "job.hst", "table.hst", cwd=d)
     subprocess.run([os.path.join(BIN, "hestat-server"), "compute", "job.hst", "--out", "result.hst"], cwd=d,
                    check=True, capture_output=True)
+    # A logistic model's rows (as hestat-client glm writes them; the values are
+    # made up here: the page is under test) join through --add-rows.
+    model, rows = "TenYearCHD~age+sysBP:binomial", []
+    for i, term in enumerate(["(intercept)", "age", "sysBP"]):
+        for st, v in (("coef", -7.5 + 3.3 * i), ("se", 0.41 + i), ("z", -18.25 + 4 * i), ("p", 2.5e-9 * (i + 1))):
+            rows.append(f"{st},{model},{term},{v!r},{v!r},0,0")
+    rows += [f"deviance,{model},,1234.5625,1234.5625,0,0", f"n,{model},,1490,1490,0,0", f"rounds,{model},,6,7,1,0.143"]
+    (d / "glm.csv").write_text("statistic,variable,group,value,plaintext,abs_error,rel_error\n" + "\n".join(rows) + "\n")
     client("decrypt", "--keys", "keys", "--in", "result.hst", "--out", "decrypted_results.csv", "--stats", SPEC,
-           "--compare", "plain.csv", "--html", "report.html", cwd=d)
+           "--compare", "plain.csv", "--html", "report.html", "--add-rows", "glm.csv", cwd=d)
     return d
 
 
@@ -131,6 +139,9 @@ def test_numbers_shown_are_the_csv(report):
     missing = [k for k in rows if k not in seen and (rows[k] in plain or k[0] in ("hist", "coef", "se", "t", "p", "r2")
                                                      or k[0].startswith("welch") or k[0].startswith("pooled"))]
     assert not missing, missing[:10]
+    # the logistic model: z (not t) per term, then its deviance, n and rounds
+    glm = [k for k in rows if k[1].endswith(":binomial")]
+    assert len(glm) == 15 and all(k in seen for k in glm), [k for k in glm if k not in seen]
     corr = [k for k in rows if k[0] == "corr" and not re.search(r"=| in \[|cc:", k[1])]
     assert corr and all(k in seen for k in corr)
     # the accuracy table: the largest relative error of each statistic, from the CSV
