@@ -80,15 +80,17 @@ int client_mkdirs(const char *path, mode_t mode)
     return 0;
 }
 
+int client_csv_fail(int rc, const char *err)
+{
+    fprintf(stderr, "hestat-client: %s\n", err[0] ? err : stats_strerror(rc));
+    return 1;
+}
+
 int client_read_csv(const char *path, stats_table_t **t, size_t **lines)
 {
     char err[256];
     int rc = stats_read_csv_lines(path, t, lines, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "hestat-client: %s\n", err[0] ? err : stats_strerror(rc));
-        return 1;
-    }
-    return 0;
+    return rc ? client_csv_fail(rc, err) : 0;
 }
 
 void client_bar(void *arg, size_t done, size_t total)
