@@ -235,33 +235,23 @@ static int parse(int argc, char **argv, client_opts_t *o)
 static int cmd_sample(const client_opts_t *o)
 {
     if (!o->out || !o->rows) return client_usage_error("sample needs --rows and --out", NULL);
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", o->out) >= (int)sizeof tmp) return client_fail(o->out, "path too long");
-    int fd = mkstemp(tmp);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        if (fd >= 0) close(fd);
-        return client_fail(o->out, strerror(errno));
-    }
-    fchmod(fd, 0644);
+    client_out_t out;
+    if (client_out_open(&out, o->out)) return 1;
     stats_generator_t *g;
     int rc = stats_generator_new(o->seed, &g);
     for (size_t done = 0; !rc && done < o->rows;) {
         size_t n = o->rows - done < 65536 ? o->rows - done : 65536;
         stats_table_t *t;
         rc = stats_generator_next(g, n, &t);
-        if (!rc) rc = stats_write_csv_rows(t, f, done == 0);
+        if (!rc) rc = stats_write_csv_rows(t, out.f, done == 0);
         stats_table_free(t);
         done += n;
     }
     stats_generator_free(g);
-    int io = fflush(f) || fsync(fileno(f));
-    if (fclose(f)) io = 1;
-    if (!rc && !io && !rename(tmp, o->out)) return 0;
     int saved = errno;
-    unlink(tmp);
-    if (rc && rc != STATS_EIO) return client_stats_fail("sample", rc);
-    return client_fail(o->out, strerror(saved));
+    if (!rc) return client_out_close(&out, 1);
+    client_out_close(&out, 0);
+    return rc == STATS_EIO ? client_fail(o->out, strerror(saved)) : client_stats_fail("sample", rc);
 }
 
 static int parse_job_kind(const char *stats, stats_job_t *job)

@@ -62,6 +62,17 @@ int client_load_study(const char *path, stats_study_t **s);
  * it first (serialized secret keys). */
 int client_save(const char *path, void *buf, size_t len, int mode);
 int client_save_secret(const char *path, void *buf, size_t len);
+/* An output written whole or not at all: client_out_open makes a temporary
+ * file next to path (mode 0644) to write to; client_out_close flushes,
+ * fsyncs and renames it over path when ok (0, or 1 after saying what
+ * failed), else removes it (1, silently: the caller has said why). */
+typedef struct {
+    FILE *f;
+    const char *path;
+    char tmp[4096];
+} client_out_t;
+int client_out_open(client_out_t *o, const char *path);
+int client_out_close(client_out_t *o, int ok);
 /* Wipes and frees the image of a secret (NULL is fine). */
 void client_free_secret(void *buf, size_t len);
 /* mkdir -p with mkdir(2): every missing component created with mode. */

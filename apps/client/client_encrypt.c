@@ -8,15 +8,12 @@
  * written. Memory holds a block and the study, whatever the row count, and
  * the input may be a pipe. The output goes to a temporary file next to out
  * whose header gets the row count at the end (stats_table_writer_end),
- * fsynced and renamed over out: out is never partial, and an error in any
- * block, the last one included, removes the temporary file. */
-#include <errno.h>
+ * fsynced and renamed over out (client_out_close): out is never partial, and
+ * an error in any block, the last one included, removes the temporary file. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "apps/client/client.h"
 
@@ -86,30 +83,17 @@ int client_encrypt(const char *study_path, const char *csv, const char *out)
 {
     stats_study_t *s;
     if (client_load_study(study_path, &s)) return 1;
-    char tmp[4096];
-    int fd = -1, err = 0;
-    FILE *f = NULL;
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", out) < (int)sizeof tmp && (fd = mkstemp(tmp)) >= 0)
-        f = fdopen(fd, "w");
-    if (!f) {
-        err = client_fail(out, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-            unlink(tmp);
-        }
+    client_out_t o;
+    if (client_out_open(&o, out)) {
         stats_study_free(s);
-        return err;
+        return 1;
     }
-    fchmod(fd, 0644);
     stats_table_writer_t w;
-    int rc = stats_table_writer_begin(s, f, 0x1p40, &w);
+    int err = 0, rc = stats_table_writer_begin(s, o.f, 0x1p40, &w);
     if (rc) err = client_stats_fail("encrypt", rc);
     if (!err) err = encrypt_blocks(csv, s, &w);
     if (!err && (rc = stats_table_writer_end(&w))) err = client_stats_fail("encrypt", rc);
-    int io = fflush(f) || fsync(fd);
-    io |= fclose(f) != 0;
-    if (!err && (io || rename(tmp, out) || ckks_fsync_dir(out))) err = client_fail(out, strerror(errno));
-    if (err) unlink(tmp);
+    err = client_out_close(&o, !err) || err;
     stats_study_free(s);
     return err;
 }
