@@ -226,3 +226,62 @@ Test(stream, csv_blocks_derive_like_the_whole_table)
     stats_table_free(whole);
     test_sh("rm -rf %s", dir);
 }
+
+/* One row at a time reads what the whole read does: a byte-order mark, CRLF,
+ * a blank line, quoted commas and a quoted line break (the rows' lines
+ * included), a factor's texts; an error in a later block names its line. */
+Test(stream, csv_blocks_read_like_the_whole_file)
+{
+    char dir[] = "/tmp/hestat-csvblk-XXXXXX", path[64], err[256];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/t.csv", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("\xef\xbb\xbfid,\"na,me\",v\r\n1,\"M\",2.5\r\n\r\n2,\"F\",NA\r\n3,\"line\nbreak\",\r\n4,M,1e3\r\n", f);
+    fclose(f);
+    stats_table_t *whole;
+    size_t *wlines;
+    cr_assert_eq(stats_read_csv_lines(path, &whole, &wlines, err, sizeof err), STATS_OK, "%s", err);
+    cr_assert_eq(whole->nrows, 4);
+    cr_assert_str_eq(whole->names[1], "na,me");
+    stats_csv_t *r;
+    cr_assert_eq(stats_csv_open(path, &r, err, sizeof err), STATS_OK, "%s", err);
+    for (size_t row = 0;; row++) {
+        stats_table_t *b;
+        size_t *lines;
+        cr_assert_eq(stats_csv_next(r, 1, &b, &lines), STATS_OK, "%s", err);
+        if (!b->nrows) {
+            cr_assert_eq(row, 4);
+            stats_table_free(b);
+            free(lines);
+            break;
+        }
+        cr_assert_eq(lines[0], wlines[row]);
+        cr_assert_str_eq(stats_factor_level(b, 1, 0), stats_factor_level(whole, 1, row));
+        for (size_t c = 0; c < 3; c += 2) {
+            double x = stats_value(b, 0, c), y = stats_value(whole, row, c);
+            cr_assert(x == y || (isnan(x) && isnan(y)), "row %zu, column %zu", row, c);
+        }
+        stats_table_free(b);
+        free(lines);
+    }
+    cr_assert_eq(wlines[3], 7);
+    stats_csv_close(r);
+    stats_table_free(whole);
+    free(wlines);
+    /* Text in the numeric column v on line 4: found by the block that reaches it. */
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("id,v\n1,2\n2,3\n3,x\n", f);
+    fclose(f);
+    cr_assert_eq(stats_csv_open(path, &r, err, sizeof err), STATS_OK, "%s", err);
+    stats_table_t *b;
+    cr_assert_eq(stats_csv_next(r, 2, &b, NULL), STATS_OK);
+    cr_assert_eq(b->nrows, 2);
+    stats_table_free(b);
+    cr_assert_eq(stats_csv_next(r, 2, &b, NULL), STATS_ECSV);
+    cr_assert_null(b);
+    cr_assert_not_null(strstr(err, "t.csv:4: column 2 (v): 'x' is not a number"), "%s", err);
+    stats_csv_close(r);
+    test_sh("rm -rf %s", dir);
+}
