@@ -285,3 +285,99 @@ Test(stream, csv_blocks_read_like_the_whole_file)
     stats_csv_close(r);
     test_sh("rm -rf %s", dir);
 }
+
+/* Reports of two value columns: every row's label equal, every value within
+ * 1e-5 (relative, or absolute below 1; a standard deviation's square), the
+ * noise of two encryptions. Returns the rows compared. */
+static size_t same_report(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "r"), *fb = fopen(b, "r");
+    cr_assert(fa && fb);
+    char la[512], lb[512];
+    size_t n = 0;
+    while (fgets(la, sizeof la, fa)) {
+        cr_assert_not_null(fgets(lb, sizeof lb, fb), "%s ends before %s", b, a);
+        char *ca = strrchr(la, ','), *cb = strrchr(lb, ',');
+        cr_assert(ca && cb);
+        *ca++ = 0, *cb++ = 0;
+        cr_assert_str_eq(la, lb);
+        if (n++ == 0) continue; /* the header */
+        double x = strtod(ca, NULL), y = strtod(cb, NULL);
+        if (isnan(x) || isnan(y)) {
+            cr_assert(isnan(x) && isnan(y), "%s: %s and %s", la, ca, cb);
+            continue;
+        }
+        if (!strncmp(la, "sd,", 3)) x *= x, y *= y; /* an sd near 0 is the root of the noise */
+        cr_assert_leq(fabs(x - y), 1e-5 * fmax(1, fabs(y)), "%s: %.17g (blocks), %.17g (whole table)", la, x, y);
+    }
+    cr_assert_null(fgets(lb, sizeof lb, fb), "%s ends after %s", b, a);
+    fclose(fa);
+    fclose(fb);
+    return n;
+}
+
+/* encrypt's blocks against the whole table (read, derived and encrypted at
+ * once by stats_table_write_file, the path encrypt took before): a table of
+ * factors (one missing in its first blocks), groups, a contingency table, a
+ * histogram and quantiles, 1,000 rows in 8 blocks; both computed and
+ * decrypted, the reports agree within the encryptions' noise. */
+Test(stream, encrypt_blocks_report_like_the_whole_table, .timeout = 120)
+{
+    char dir[] = "/tmp/hestat-encsame-XXXXXX", path[96];
+    cr_assert_not_null(mkdtemp(dir));
+    char C[4096], S[4096];
+    cr_assert_not_null(realpath(test_bin("hestat-client"), C));
+    cr_assert_not_null(realpath(test_bin("hestat-server"), S));
+    snprintf(path, sizeof path, "%s/t.csv", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "sex,smoker,age,bmi,chd\n");
+    static const char *sm[3] = {"never", "former", "current"};
+    for (int r = 0; r < 1000; r++)
+        fprintf(f, "%s,%s,%d,%.1f,%d\n", r % 3 ? "M" : "F", r < 300 || r % 11 == 0 ? "NA" : sm[r % 3],
+                30 + (r * 13) % 40, 18 + (r * 7) % 150 / 10.0, r % 5 == 0);
+    fclose(f);
+    const char *spec = "group:sex,table:smoker:chd,hist:age:30:50:70,quantile:age:0.25;0.5;0.75";
+    cr_assert_eq(test_sh("cd %s && %s keygen --schema t.csv --keys k --stats '%s' >/dev/null && "
+                         "%s encrypt --study k/study.hst --in t.csv --out blocks.hst",
+                         dir, C, spec, C),
+                 0);
+    /* The whole table, as encrypt did before. */
+    snprintf(path, sizeof path, "%s/k/study.hst", dir);
+    void *buf;
+    size_t len;
+    cr_assert_eq(ckks_file_read(path, (size_t)1 << 30, &buf, &len), CKKS_OK);
+    stats_study_t *s;
+    cr_assert_eq(stats_study_read(buf, len, &s, NULL), STATS_OK);
+    free(buf);
+    stats_table_t *raw, *t;
+    snprintf(path, sizeof path, "%s/t.csv", dir);
+    cr_assert_eq(stats_read_csv(path, &raw, NULL, 0), STATS_OK);
+    cr_assert_eq(stats_derive_like(raw, &s->layout, &t, NULL, 0), STATS_OK);
+    stats_layout_t lay = s->layout;
+    lay.nrows = t->nrows;
+    lay.chunks = (t->nrows + lay.rows_per_ct - 1) / lay.rows_per_ct;
+    cr_assert_geq(lay.chunks, 4, "%zu chunks: too few blocks to compare", lay.chunks);
+    snprintf(path, sizeof path, "%s/whole.hst", dir);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(stats_table_write_file(s, f, t, &lay, 0x1p40, NULL, NULL), STATS_OK);
+    cr_assert_eq(fclose(f), 0);
+    stats_table_free(t);
+    stats_table_free(raw);
+    stats_study_free(s);
+    for (int i = 0; i < 2; i++) {
+        const char *x = i ? "whole" : "blocks";
+        cr_assert_eq(test_sh("cd %s && %s job --study k/study.hst --out %s.job %s.hst >/dev/null && "
+                             "%s compute %s.job --out %s.res >/dev/null && "
+                             "%s decrypt --keys k --in %s.res --out %s.csv --stats '%s' >/dev/null",
+                             dir, C, x, x, S, x, x, C, x, x, spec),
+                     0);
+    }
+    char a[96], b[96];
+    snprintf(a, sizeof a, "%s/blocks.csv", dir);
+    snprintf(b, sizeof b, "%s/whole.csv", dir);
+    cr_assert_gt(same_report(a, b), 50);
+    cr_expect_eq(test_sh("grep -q '^count,smoker:chd,smoker=never;chd=1,' %s && grep -q '^quantile,age,p=0.5,' %s", a, a), 0);
+    test_sh("rm -rf %s", dir);
+}
