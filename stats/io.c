@@ -1337,7 +1337,8 @@ int stats_table_writer_put(stats_table_writer_t *w, const stats_table_t *block)
     if (!w || !block) return STATS_EINVAL;
     stats_layout_t lay = w->s->layout;
     size_t R = lay.rows_per_ct;
-    if (block->ncols != lay.ncols || block->nrows > R || w->nrows % R) return STATS_EINVAL; /* only the last block short */
+    if (block->ncols != lay.ncols || block->nrows > R) return STATS_EINVAL;
+    if (w->nrows % R) return STATS_EINVAL; /* a short block was the last */
     if (!block->nrows) return STATS_OK;
     lay.nrows = block->nrows;
     lay.chunks = 1;

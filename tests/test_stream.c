@@ -152,8 +152,10 @@ Test(stream, encrypt_error_in_a_late_block_leaves_no_file, .timeout = 120)
                          "sed '9001s/^M,/U,/' f.csv > level.csv",
                          dir, C),
                  0);
-    cr_assert_eq(test_sh("cd %s && %s encrypt --study kf/study.hst --in level.csv --out out.hst 2> level.err", dir, C), 1);
-    cr_expect_eq(test_sh("grep -q \"row 9000, column sex: 'U' is not one of the study's levels (F, M)\" %s/level.err", dir),
+    cr_assert_eq(test_sh("cd %s && %s encrypt --study kf/study.hst --in level.csv --out out.hst 2> level.err", dir, C),
+                 1);
+    cr_expect_eq(test_sh("grep -q \"row 9000, column sex: 'U' is not one of the study's levels (F, M)\" %s/level.err",
+                         dir),
                  0);
     cr_expect_eq(test_sh("cd %s && test -z \"$(ls | grep hst)\"", dir), 0, "output or temporary file left");
     /* From a pipe: the row count is written at the end, as for a file. */
@@ -378,6 +380,8 @@ Test(stream, encrypt_blocks_report_like_the_whole_table, .timeout = 120)
     snprintf(a, sizeof a, "%s/blocks.csv", dir);
     snprintf(b, sizeof b, "%s/whole.csv", dir);
     cr_assert_gt(same_report(a, b), 50);
-    cr_expect_eq(test_sh("grep -q '^count,smoker:chd,smoker=never;chd=1,' %s && grep -q '^quantile,age,p=0.5,' %s", a, a), 0);
+    cr_expect_eq(test_sh("grep -q '^count,smoker:chd,smoker=never;chd=1,' %s && grep -q '^quantile,age,p=0.5,' %s", a,
+                         a),
+                 0);
     test_sh("rm -rf %s", dir);
 }
