@@ -43,6 +43,7 @@ static const char *usage_text =
     "          the study's columns, factors, disclosure policy and digest (for every party)\n"
     "  encrypt --study STUDY --in CSV --out TABLE\n"
     "          encrypt a table with the study's public key (columns as in the schema)\n"
+    "          a chunk's rows at a time: memory does not grow with the rows; CSV may be a pipe\n"
     "  job     --study STUDY [--stats means|all] --out JOB TABLE...\n"
     "          a job for hestat-server compute (default --stats all)\n"
     "  decrypt --keys DIR --in RESULT [--out FILE] [--compare CSV] [--group COL]... [--print]\n"
