@@ -43,6 +43,7 @@ static const char *usage_text =
     "          the study's columns, factors, disclosure policy and digest (for every party)\n"
     "  encrypt --study STUDY --in CSV --out TABLE\n"
     "          encrypt a table with the study's public key (columns as in the schema)\n"
+    "          a chunk's rows at a time: memory does not grow with the rows; CSV may be a pipe\n"
     "  job     --study STUDY [--stats means|all] --out JOB TABLE...\n"
     "          a job for hestat-server compute (default --stats all)\n"
     "  decrypt --keys DIR --in RESULT [--out FILE] [--compare CSV] [--group COL]... [--print]\n"
@@ -235,110 +236,23 @@ static int parse(int argc, char **argv, client_opts_t *o)
 static int cmd_sample(const client_opts_t *o)
 {
     if (!o->out || !o->rows) return client_usage_error("sample needs --rows and --out", NULL);
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", o->out) >= (int)sizeof tmp) return client_fail(o->out, "path too long");
-    int fd = mkstemp(tmp);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        if (fd >= 0) close(fd);
-        return client_fail(o->out, strerror(errno));
-    }
-    fchmod(fd, 0644);
+    client_out_t out;
+    if (client_out_open(&out, o->out)) return 1;
     stats_generator_t *g;
     int rc = stats_generator_new(o->seed, &g);
     for (size_t done = 0; !rc && done < o->rows;) {
         size_t n = o->rows - done < 65536 ? o->rows - done : 65536;
         stats_table_t *t;
         rc = stats_generator_next(g, n, &t);
-        if (!rc) rc = stats_write_csv_rows(t, f, done == 0);
+        if (!rc) rc = stats_write_csv_rows(t, out.f, done == 0);
         stats_table_free(t);
         done += n;
     }
     stats_generator_free(g);
-    int io = fflush(f) || fsync(fileno(f));
-    if (fclose(f)) io = 1;
-    if (!rc && !io && !rename(tmp, o->out)) return 0;
     int saved = errno;
-    unlink(tmp);
-    if (rc && rc != STATS_EIO) return client_stats_fail("sample", rc);
-    return client_fail(o->out, strerror(saved));
-}
-
-/* Every value within its column's range [-F, F]; the first that is not is
- * named by line, column and range. Derived columns are checked through the
- * columns they come from ("cc:COL" through COL; indicators and bins are 0/1). */
-static int check_ranges(const char *csv, const stats_table_t *t, const size_t *lines, const stats_layout_t *lay)
-{
-    for (size_t r = 0; r < t->nrows; r++)
-        for (size_t c = 0; c < t->ncols; c++) {
-            double v = stats_value(t, r, c), f = lay->factor[c];
-            if (isnan(v) || fabs(v) <= f || !strncmp(t->names[c], "cc:", 3)) continue;
-            fprintf(stderr, "hestat-client: %s:%zu: column %s: %.17g is outside the column's range [-%g, %g] in the "
-                    "study (the analyst sets ranges at keygen: --range, --headroom)\n",
-                    csv, lines[r], t->names[c], v, f, f);
-            return 1;
-        }
-    return 0;
-}
-
-/* The CSV with the study's columns, derived ones rebuilt from their names. */
-static int table_for_study(const char *csv, const stats_study_t *s, stats_table_t **t)
-{
-    stats_table_t *raw;
-    size_t *lines;
-    if (client_read_csv(csv, &raw, &lines)) return 1;
-    char derr[256] = "";
-    int err = 0;
-    if (stats_derive_like(raw, &s->layout, t, derr, sizeof derr))
-        err = client_fail(csv, derr[0] ? derr : "its columns do not match the study's schema");
-    else if (!raw->nrows)
-        err = client_fail(csv, "no rows to encrypt");
-    else if ((err = check_ranges(csv, *t, lines, &s->layout))) {
-        stats_table_free(*t);
-        *t = NULL;
-    }
-    stats_table_free(raw);
-    free(lines);
-    return err;
-}
-
-/* Encrypted chunk by chunk straight into a temporary file next to out
- * (stats_table_write_file: the ciphertexts are never all in memory), fsynced
- * and renamed over out: never a partial table. */
-static int encrypt_csv(const char *study_path, const char *csv, const char *out)
-{
-    stats_study_t *s;
-    if (client_load_study(study_path, &s)) return 1;
-    stats_table_t *t = NULL;
-    int err = table_for_study(csv, s, &t);
-    if (!err) {
-        stats_layout_t lay = s->layout;
-        lay.nrows = t->nrows;
-        lay.chunks = (t->nrows + lay.rows_per_ct - 1) / lay.rows_per_ct;
-        char tmp[4096];
-        int fd = -1;
-        FILE *f = NULL;
-        if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", out) < (int)sizeof tmp && (fd = mkstemp(tmp)) >= 0)
-            f = fdopen(fd, "w");
-        if (!f) {
-            err = client_fail(out, strerror(errno));
-            if (fd >= 0) {
-                close(fd);
-                unlink(tmp);
-            }
-        } else {
-            fchmod(fd, 0644);
-            int rc = stats_table_write_file(s, f, t, &lay, 0x1p40, client_bar, "encrypt");
-            int io = fflush(f) || fsync(fd);
-            io |= fclose(f) != 0;
-            if (rc) err = client_stats_fail("encrypt", rc);
-            else if (io || rename(tmp, out) || ckks_fsync_dir(out)) err = client_fail(out, strerror(errno));
-            if (err) unlink(tmp);
-        }
-    }
-    stats_table_free(t);
-    stats_study_free(s);
-    return err;
+    if (!rc) return client_out_close(&out, 1);
+    client_out_close(&out, 0);
+    return rc == STATS_EIO ? client_fail(o->out, strerror(saved)) : client_stats_fail("sample", rc);
 }
 
 static int parse_job_kind(const char *stats, stats_job_t *job)
@@ -441,7 +355,7 @@ static int run_steps(const client_opts_t *o, const char *token)
     double t0 = now_s();
     if (client_keygen(o, csv, keys)) return 1;
     double t1 = now_s();
-    if (encrypt_csv(study, csv, table)) return 1;
+    if (client_encrypt(study, csv, table)) return 1;
     double t2 = now_s(), t3;
     stats_counts_t counts = {0};
     char sid[80] = "";
@@ -532,7 +446,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(o.cmd, "encrypt")) {
         if (!o.study || !o.in || !o.out) return client_usage_error("encrypt needs --study, --in and --out", NULL);
-        return encrypt_csv(o.study, o.in, o.out);
+        return client_encrypt(o.study, o.in, o.out);
     }
     if (!strcmp(o.cmd, "job")) {
         stats_job_t kind;

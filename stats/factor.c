@@ -94,8 +94,8 @@ int stats_factor_code(const stats_table_t *raw, size_t src, size_t row, const st
         size_t used = strlen(known);
         snprintf(known + used, sizeof known - used, "%s%s", k ? ", " : "", levels[k]);
     }
-    stats_set_error("row %zu, column %s: '%s' is not one of the study's levels (%s)", row + 1, raw->names[src], level,
-                    n ? known : "none: the study's column is not categorical");
+    stats_set_error("row %zu, column %s: '%s' is not one of the study's levels (%s)", raw->first_row + row + 1,
+                    raw->names[src], level, n ? known : "none: the study's column is not categorical");
     return STATS_ERANGE;
 }
 

@@ -1293,14 +1293,13 @@ static int file_sink(void *arg, size_t k, const ckks_ciphertext_t *z, const ckks
     return rc;
 }
 
-int stats_table_write_file(const stats_study_t *s, FILE *f, const stats_table_t *t, const stats_layout_t *lay,
-                           double scale, stats_progress_fn progress, void *arg)
+/* The table header frame: the study's digest, the row and chunk counts. */
+static int put_table_header(const stats_study_t *s, FILE *f, uint64_t nrows, uint64_t chunks)
 {
-    if (!s || !f || !t || !lay) return STATS_EINVAL;
     buf_t hdr = {0};
     put(&hdr, s->digest, 32);
-    put_u64(&hdr, lay->nrows);
-    put_u64(&hdr, lay->chunks);
+    put_u64(&hdr, nrows);
+    put_u64(&hdr, chunks);
     void *fr = NULL;
     size_t fl = 0;
     int crc = hdr.err ? CKKS_ENOMEM : ckks_frame_write(s->ctx, STATS_OBJ_TABLE, hdr.p, hdr.len, &fr, &fl);
@@ -1308,10 +1307,58 @@ int stats_table_write_file(const stats_study_t *s, FILE *f, const stats_table_t 
     if (crc) return ckks_fail(crc, "table header");
     int rc = fwrite(fr, 1, fl, f) == fl ? STATS_OK : STATS_EIO;
     free(fr);
-    if (rc) {
-        stats_set_error("table: write failed: %s", strerror(errno));
-        return rc;
-    }
+    if (rc) stats_set_error("table: write failed: %s", strerror(errno));
+    return rc;
+}
+
+int stats_table_write_file(const stats_study_t *s, FILE *f, const stats_table_t *t, const stats_layout_t *lay,
+                           double scale, stats_progress_fn progress, void *arg)
+{
+    if (!s || !f || !t || !lay) return STATS_EINVAL;
+    int rc = put_table_header(s, f, lay->nrows, lay->chunks);
+    if (rc) return rc;
     file_sink_t fs = {f, 0};
     return stats_encrypt_each(s->ctx, s->pk, NULL, t, lay, scale, file_sink, &fs, progress, arg);
+}
+
+int stats_table_writer_begin(const stats_study_t *s, FILE *f, double scale, stats_table_writer_t *w)
+{
+    if (!s || !f || !w) return STATS_EINVAL;
+    *w = (stats_table_writer_t){s, f, (int64_t)ftello(f), scale, 0};
+    if (w->start < 0) {
+        stats_set_error("table: the output cannot be rewritten in place: %s", strerror(errno));
+        return STATS_EIO;
+    }
+    return put_table_header(s, f, 0, 0); /* 0 rows: refused by every reader until stats_table_writer_end */
+}
+
+int stats_table_writer_put(stats_table_writer_t *w, const stats_table_t *block)
+{
+    if (!w || !block) return STATS_EINVAL;
+    stats_layout_t lay = w->s->layout;
+    size_t R = lay.rows_per_ct;
+    if (block->ncols != lay.ncols || block->nrows > R) return STATS_EINVAL;
+    if (w->nrows % R) return STATS_EINVAL; /* a short block was the last */
+    if (!block->nrows) return STATS_OK;
+    lay.nrows = block->nrows;
+    lay.chunks = 1;
+    file_sink_t fs = {w->f, 0};
+    int rc = stats_encrypt_each(w->s->ctx, w->s->pk, NULL, block, &lay, w->scale, file_sink, &fs, NULL, NULL);
+    if (!rc) w->nrows += block->nrows;
+    return rc;
+}
+
+int stats_table_writer_end(stats_table_writer_t *w)
+{
+    if (!w) return STATS_EINVAL;
+    size_t R = w->s->layout.rows_per_ct;
+    off_t end = ftello(w->f);
+    int rc = end >= 0 && !fseeko(w->f, (off_t)w->start, SEEK_SET) ? STATS_OK : STATS_EIO;
+    if (!rc) rc = put_table_header(w->s, w->f, w->nrows, (w->nrows + R - 1) / R);
+    else stats_set_error("table: the output cannot be rewritten in place: %s", strerror(errno));
+    if (!rc && fseeko(w->f, end, SEEK_SET)) {
+        stats_set_error("table: %s", strerror(errno));
+        rc = STATS_EIO;
+    }
+    return rc;
 }

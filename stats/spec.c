@@ -261,14 +261,16 @@ int stats_derive_like(const stats_table_t *raw, const stats_layout_t *schema, st
                 const char *level = stats_factor_level(raw, (size_t)column(raw, name, (size_t)(eq - name)), r);
                 v = level && !strcmp(level, eq + 1);
             } else if (eq) {
+                /* A missing cell is in no level, even of a factor whose texts
+                 * are not known yet (a block of a CSV with none of them so far). */
                 int s = column(raw, name, (size_t)(eq - name));
                 char *end;
-                double level = strtod(eq + 1, &end);
-                if (s < 0 || *end) {
+                double level = strtod(eq + 1, &end), x = s >= 0 ? stats_value(raw, r, (size_t)s) : NAN;
+                if (s < 0 || (*end && !isnan(x))) {
                     rc = fail(err, errlen, "cannot rebuild column '%s'", name);
                     break;
                 }
-                v = stats_value(raw, r, (size_t)s) == level;
+                v = x == level;
             } else {
                 rc = fail(err, errlen, "the table has no column '%s'", name);
                 break;

@@ -61,6 +61,7 @@ typedef struct stats_table {
      * for a numeric column. Freed by stats_table_free. */
     char (*levels[STATS_MAX_COLS])[STATS_NAME_MAX];
     size_t nlevels[STATS_MAX_COLS];
+    size_t first_row; /* a block of a longer table (stats_csv_next): its first row's index there, for messages */
 } stats_table_t;
 
 int stats_table_new(size_t ncols, size_t nrows, stats_table_t **out);
@@ -78,6 +79,22 @@ int stats_column(const stats_table_t *t, const char *name);
  * number in it is an error, as text in a numeric column is). Errors name the
  * line and column (err, errlen). */
 int stats_read_csv(const char *path, stats_table_t **out, char *err, size_t errlen);
+/* The same, with each row's line in the file in *lines (malloc'd). */
+int stats_read_csv_lines(const char *path, stats_table_t **out, size_t **lines, char *err, size_t errlen);
+/* The same CSV read a block of rows at a time (stats_read_csv is one block
+ * of every row): memory holds one block, whatever the file's size, and the
+ * input may be a pipe. stats_csv_open reads the header; err (may be NULL)
+ * receives every later error too, so it must outlive the reader.
+ * stats_csv_next gives the next at most max_rows rows as a table (0 rows at
+ * the end of the file), their lines in *lines (may be NULL; malloc'd), its
+ * first_row the number of rows given before; a factor column's levels are
+ * the texts seen so far. stats_csv_position: bytes read so far and the
+ * file's size (0 when not a regular file), for progress. */
+typedef struct stats_csv stats_csv_t;
+int stats_csv_open(const char *path, stats_csv_t **out, char *err, size_t errlen);
+int stats_csv_next(stats_csv_t *r, size_t max_rows, stats_table_t **chunk, size_t **lines);
+void stats_csv_position(const stats_csv_t *r, uint64_t *done, uint64_t *total);
+void stats_csv_close(stats_csv_t *r);
 int stats_write_csv(const stats_table_t *t, const char *path);
 
 /* A deterministic table with the Framingham heart-study schema (16 columns,
@@ -320,6 +337,23 @@ int stats_table_write(const stats_study_t *s, const stats_enc_table_t *t, void *
  * table's ciphertexts in memory. */
 int stats_table_write_file(const stats_study_t *s, FILE *f, const stats_table_t *t, const stats_layout_t *lay,
                            double scale, stats_progress_fn progress, void *arg);
+/* The same for rows that come a block at a time (stats_csv_next), their
+ * count known only at the end: stats_table_writer_begin writes the header
+ * with no rows, stats_table_writer_put encrypts and writes a block
+ * (rows_per_ct rows of the study's columns; fewer only in the last block),
+ * stats_table_writer_end seeks back and writes the count. f must be
+ * seekable (a regular file); until the end it holds a table of 0 rows,
+ * which every reader refuses. */
+typedef struct {
+    const stats_study_t *s;
+    FILE *f;
+    int64_t start;  /* where the header begins in f */
+    double scale;
+    uint64_t nrows; /* rows written so far */
+} stats_table_writer_t;
+int stats_table_writer_begin(const stats_study_t *s, FILE *f, double scale, stats_table_writer_t *w);
+int stats_table_writer_put(stats_table_writer_t *w, const stats_table_t *block);
+int stats_table_writer_end(stats_table_writer_t *w);
 int stats_table_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_table_t **out,
                      size_t *used);
 /* A table in a file (len bytes at offset off of fd), read chunk by chunk:

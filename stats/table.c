@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <csv.h>
 
@@ -81,14 +82,26 @@ int stats_column(const stats_table_t *t, const char *name)
  * optional UTF-8 byte-order mark (Excel's "CSV UTF-8"), blank lines skipped.
  * The first record names the columns; every later one holds numbers, "NA"
  * or an empty cell for a missing value. The file is fed to the parser one
- * line at a time so that every error names its line. */
-typedef struct {
-    const char *path;
+ * line at a time so that every error names its line, and only until the
+ * rows asked for are parsed (stats_csv_next): a reader holds a block of rows,
+ * never the file. What a column is (numeric or a factor, and a factor's
+ * texts) is decided once for the whole file, so a file read in blocks is
+ * read exactly as a file read whole. */
+struct stats_csv {
+    char *path;
+    FILE *f;
+    struct csv_parser p;
+    int parser_ready, eof;
+    char *buf;            /* the current line (getline's) */
+    size_t bufcap;
+    uint64_t size;        /* the file's size in bytes; 0 when not a regular file */
     size_t line;          /* the line being parsed, from 1 */
     size_t last_record;   /* the line where the previous record ended */
     size_t field;         /* fields of the current record so far */
     int header_done, failed;
-    size_t ncols, nrows, cap;
+    size_t ncols;
+    size_t nrows, cap;    /* rows parsed and not handed out yet (vals, lines) */
+    size_t handed;        /* rows handed out before them */
     char names[STATS_MAX_COLS][STATS_NAME_MAX];
     double row[STATS_MAX_COLS];
     double *vals;
@@ -98,10 +111,10 @@ typedef struct {
     int text[STATS_MAX_COLS]; /* 0 no value yet, 1 numeric, 2 text (a factor) */
     char (*dict[STATS_MAX_COLS])[STATS_NAME_MAX]; /* a factor's texts, in order of appearance */
     size_t ndict[STATS_MAX_COLS];
-} csv_reader_t;
+};
 
-static void csv_fail(csv_reader_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void csv_fail(csv_reader_t *r, const char *fmt, ...)
+static void csv_fail(stats_csv_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void csv_fail(stats_csv_t *r, const char *fmt, ...)
 {
     if (r->failed) return;
     char msg[256];
@@ -125,7 +138,7 @@ static char *csv_trim(char *s, size_t *len)
     return s;
 }
 
-static void csv_header_field(csv_reader_t *r, char *name, size_t len)
+static void csv_header_field(stats_csv_t *r, char *name, size_t len)
 {
     size_t c = r->field;
     if (c >= STATS_MAX_COLS) {
@@ -161,7 +174,7 @@ static void csv_header_field(csv_reader_t *r, char *name, size_t len)
 }
 
 /* A text cell of column c: its index among the column's texts. */
-static void csv_level(csv_reader_t *r, size_t c, const char *cell, size_t len)
+static void csv_level(stats_csv_t *r, size_t c, const char *cell, size_t len)
 {
     r->text[c] = 2;
     size_t k = 0;
@@ -182,7 +195,7 @@ static void csv_level(csv_reader_t *r, size_t c, const char *cell, size_t len)
     r->row[c] = (double)k;
 }
 
-static void csv_cell(csv_reader_t *r, char *cell, size_t len)
+static void csv_cell(stats_csv_t *r, char *cell, size_t len)
 {
     size_t c = r->field;
     if (c >= r->ncols) return; /* counted; refused at the end of the record */
@@ -213,7 +226,7 @@ static void csv_cell(csv_reader_t *r, char *cell, size_t len)
 
 static void csv_on_field(void *data, size_t len, void *arg)
 {
-    csv_reader_t *r = arg;
+    stats_csv_t *r = arg;
     if (r->failed) return;
     if (!r->header_done) csv_header_field(r, data, len);
     else csv_cell(r, data, len);
@@ -223,7 +236,7 @@ static void csv_on_field(void *data, size_t len, void *arg)
 static void csv_on_record(int term, void *arg)
 {
     (void)term;
-    csv_reader_t *r = arg;
+    stats_csv_t *r = arg;
     if (r->failed) return;
     size_t n = r->field;
     r->field = 0;
@@ -257,36 +270,117 @@ static void csv_on_record(int term, void *arg)
     r->lines[r->nrows++] = r->line;
 }
 
-/* Feeds the file line by line; r->failed or STATS_OK. */
-static int csv_parse_file(FILE *f, csv_reader_t *r)
+/* Feeds the parser one more line, or at the end of the file finishes the
+ * parse; r->failed or STATS_OK. */
+static int csv_feed_line(stats_csv_t *r)
 {
-    struct csv_parser p;
-    if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL)) return STATS_ENOMEM;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while (!r->failed && (len = getline(&line, &cap, f)) >= 0) {
-        const char *s = line;
-        if (++r->line == 1 && len >= 3 && !memcmp(s, "\xef\xbb\xbf", 3)) s += 3, len -= 3; /* UTF-8 BOM */
-        if (csv_parse(&p, s, (size_t)len, csv_on_field, csv_on_record, r) != (size_t)len && !r->failed) {
-            if (csv_error(&p) == CSV_EPARSE)
-                csv_fail(r, "%s:%zu: malformed CSV: a quote inside an unquoted field, or text after a closing "
-                         "quote (quote the whole field and double the quotes inside it)", r->path, r->line);
-            else
-                r->failed = STATS_ENOMEM;
+    errno = 0;
+    ssize_t len = getline(&r->buf, &r->bufcap, r->f);
+    if (len < 0) {
+        r->eof = 1;
+        if (ferror(r->f)) {
+            csv_fail(r, "%s: %s", r->path, strerror(errno ? errno : EIO));
+            r->failed = STATS_EIO;
         }
+        if (!r->failed && csv_fini(&r->p, csv_on_field, csv_on_record, r) && !r->failed)
+            csv_fail(r, "%s:%zu: end of file inside a quoted field opened after line %zu", r->path, r->line,
+                     r->last_record);
+        if (!r->failed && !r->header_done) csv_fail(r, "%s: empty file (no header)", r->path);
+        return r->failed;
     }
-    if (!r->failed && ferror(f)) {
-        csv_fail(r, "%s: %s", r->path, strerror(errno));
-        r->failed = STATS_EIO;
+    const char *s = r->buf;
+    if (++r->line == 1 && len >= 3 && !memcmp(s, "\xef\xbb\xbf", 3)) s += 3, len -= 3; /* UTF-8 BOM */
+    if (csv_parse(&r->p, s, (size_t)len, csv_on_field, csv_on_record, r) != (size_t)len && !r->failed) {
+        if (csv_error(&r->p) == CSV_EPARSE)
+            csv_fail(r, "%s:%zu: malformed CSV: a quote inside an unquoted field, or text after a closing "
+                     "quote (quote the whole field and double the quotes inside it)", r->path, r->line);
+        else
+            r->failed = STATS_ENOMEM;
     }
-    if (!r->failed && csv_fini(&p, csv_on_field, csv_on_record, r) && !r->failed)
-        csv_fail(r, "%s:%zu: end of file inside a quoted field opened after line %zu", r->path, r->line,
-                 r->last_record);
-    if (!r->failed && !r->header_done) csv_fail(r, "%s: empty file (no header)", r->path);
-    csv_free(&p);
-    free(line);
     return r->failed;
+}
+
+void stats_csv_close(stats_csv_t *r)
+{
+    if (!r) return;
+    if (r->f) fclose(r->f);
+    if (r->parser_ready) csv_free(&r->p);
+    free(r->buf);
+    free(r->vals);
+    free(r->lines);
+    for (size_t c = 0; c < STATS_MAX_COLS; c++) free(r->dict[c]);
+    free(r->path);
+    free(r);
+}
+
+int stats_csv_open(const char *path, stats_csv_t **out, char *err, size_t errlen)
+{
+    if (!path || !out) return STATS_EINVAL;
+    *out = NULL;
+    if (err && errlen) err[0] = 0;
+    stats_csv_t *r = calloc(1, sizeof *r);
+    if (!r || !(r->path = strdup(path)) || csv_init(&r->p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL)) {
+        stats_csv_close(r);
+        return STATS_ENOMEM;
+    }
+    r->parser_ready = 1;
+    r->err = err;
+    r->errlen = errlen;
+    if (!(r->f = fopen(path, "r"))) {
+        csv_fail(r, "%s: %s", path, strerror(errno));
+        stats_csv_close(r);
+        return STATS_EIO;
+    }
+    struct stat st;
+    if (!fstat(fileno(r->f), &st) && S_ISREG(st.st_mode)) r->size = (uint64_t)st.st_size;
+    while (!r->header_done && !r->failed) csv_feed_line(r);
+    int rc = r->failed;
+    if (rc) stats_csv_close(r);
+    else *out = r;
+    return rc;
+}
+
+int stats_csv_next(stats_csv_t *r, size_t max_rows, stats_table_t **chunk, size_t **lines)
+{
+    if (!r || !chunk || !max_rows) return STATS_EINVAL;
+    *chunk = NULL;
+    if (lines) *lines = NULL;
+    while (!r->failed && !r->eof && r->nrows < max_rows) csv_feed_line(r);
+    if (r->failed) return r->failed;
+    size_t n = r->nrows < max_rows ? r->nrows : max_rows, nc = r->ncols;
+    stats_table_t *t = NULL;
+    size_t *ln = NULL;
+    int rc = stats_table_new(nc, n, &t);
+    if (!rc && lines && !(ln = malloc((n ? n : 1) * sizeof *ln))) rc = STATS_ENOMEM;
+    if (!rc) {
+        memcpy(t->names, r->names, sizeof r->names[0] * nc);
+        if (n) memcpy(t->values, r->vals, n * nc * sizeof *r->vals);
+        t->first_row = r->handed;
+        for (size_t c = 0; c < nc && !rc; c++)
+            if (r->ndict[c]) rc = stats_table_set_factor(t, c, r->dict[c], r->ndict[c]);
+    }
+    if (rc) {
+        stats_table_free(t);
+        free(ln);
+        return rc;
+    }
+    if (ln && n) memcpy(ln, r->lines, n * sizeof *ln);
+    if (n < r->nrows) { /* rows past the block: a line that ended several records */
+        memmove(r->vals, r->vals + n * nc, (r->nrows - n) * nc * sizeof *r->vals);
+        memmove(r->lines, r->lines + n, (r->nrows - n) * sizeof *r->lines);
+    }
+    r->nrows -= n;
+    r->handed += n;
+    *chunk = t;
+    if (lines) *lines = ln;
+    return STATS_OK;
+}
+
+void stats_csv_position(const stats_csv_t *r, uint64_t *done, uint64_t *total)
+{
+    off_t at = r ? ftello(r->f) : -1;
+    *done = at > 0 ? (uint64_t)at : 0;
+    *total = r ? r->size : 0;
 }
 
 int stats_read_csv_lines(const char *path, stats_table_t **out, size_t **lines, char *err, size_t errlen)
@@ -294,46 +388,10 @@ int stats_read_csv_lines(const char *path, stats_table_t **out, size_t **lines, 
     if (!path || !out) return STATS_EINVAL;
     *out = NULL;
     if (lines) *lines = NULL;
-    if (err && errlen) err[0] = 0;
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (err) snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        stats_set_error("%s: %s", path, strerror(errno));
-        return STATS_EIO;
-    }
-    csv_reader_t *r = calloc(1, sizeof *r);
-    if (!r) {
-        fclose(f);
-        return STATS_ENOMEM;
-    }
-    r->path = path;
-    r->err = err;
-    r->errlen = errlen;
-    int rc = csv_parse_file(f, r);
-    fclose(f);
-    stats_table_t *t = NULL;
-    if (!rc) rc = stats_table_new(r->ncols, r->nrows, &t);
-    if (!rc) {
-        memcpy(t->names, r->names, sizeof r->names[0] * r->ncols);
-        if (r->nrows) memcpy(t->values, r->vals, r->nrows * r->ncols * sizeof *r->vals);
-        for (size_t c = 0; c < r->ncols && !rc; c++)
-            if (r->ndict[c]) rc = stats_table_set_factor(t, c, r->dict[c], r->ndict[c]);
-    }
-    if (rc) {
-        stats_table_free(t);
-        t = NULL;
-    }
-    if (!rc) {
-        *out = t;
-        if (lines) {
-            *lines = r->lines;
-            r->lines = NULL;
-        }
-    }
-    free(r->vals);
-    free(r->lines);
-    for (size_t c = 0; c < STATS_MAX_COLS; c++) free(r->dict[c]);
-    free(r);
+    stats_csv_t *r;
+    int rc = stats_csv_open(path, &r, err, errlen);
+    if (!rc) rc = stats_csv_next(r, SIZE_MAX, out, lines);
+    stats_csv_close(r);
     return rc;
 }
 

@@ -3,6 +3,7 @@
  *   client_guard.c    what may leave this machine: uploads walked frame by frame
  *                     (a secret key is refused before any connection), the token
  *   client_keygen.c   keys and the study: declared ranges, headroom, --force
+ *   client_encrypt.c  a CSV into an encrypted table, a block of rows at a time
  *   client_decrypt.c  results to decrypted_results.csv, written whole or not at all
  *   client_http.c     submit and fetch over HTTP, retrying 503 with a bound
  * Every function returns 0 or the program's exit status (1 error, 2 usage)
@@ -61,12 +62,25 @@ int client_load_study(const char *path, stats_study_t **s);
  * it first (serialized secret keys). */
 int client_save(const char *path, void *buf, size_t len, int mode);
 int client_save_secret(const char *path, void *buf, size_t len);
+/* An output written whole or not at all: client_out_open makes a temporary
+ * file next to path (mode 0644) to write to; client_out_close flushes,
+ * fsyncs and renames it over path when ok (0, or 1 after saying what
+ * failed), else removes it (1, silently: the caller has said why). */
+typedef struct {
+    FILE *f;
+    const char *path;
+    char tmp[4096];
+} client_out_t;
+int client_out_open(client_out_t *o, const char *path);
+int client_out_close(client_out_t *o, int ok);
 /* Wipes and frees the image of a secret (NULL is fine). */
 void client_free_secret(void *buf, size_t len);
 /* mkdir -p with mkdir(2): every missing component created with mode. */
 int client_mkdirs(const char *path, mode_t mode);
 /* A CSV table; lines (may be NULL) receives each row's line in the file. */
 int client_read_csv(const char *path, stats_table_t **t, size_t **lines);
+/* The message of a failed CSV read (err: its text, may be empty). */
+int client_csv_fail(int rc, const char *err);
 /* Progress bar on standard error (only on a terminal); arg is its label. */
 void client_bar(void *arg, size_t done, size_t total);
 int client_make_context(const client_opts_t *o, ckks_context_t **ctx);
@@ -85,6 +99,10 @@ int client_check_upload(const char *path, client_upload_t kind);
  * client_token_free, which wipes it. */
 int client_token_read(const char *path, char **token);
 void client_token_free(char *token);
+
+/* ---- client_encrypt.c ---- */
+/* The CSV encrypted for the study into out (written whole or not at all). */
+int client_encrypt(const char *study_path, const char *csv, const char *out);
 
 /* ---- client_keygen.c ---- */
 /* "COL:LO:HI" (COL may itself hold colons). */
@@ -164,9 +182,7 @@ int client_test_rows(FILE *f, const char *tok, const stats_layout_t *lay, const 
                      const stats_table_t *cmp);
 
 /* To move to stats/stats.h:
- * stats/table.c: the CSV reader, also giving each row's line in the file. */
-int stats_read_csv_lines(const char *path, stats_table_t **out, size_t **lines, char *err, size_t errlen);
-/* stats/report.c: the report's rows to an open stream (stats_write_report
+ * stats/report.c: the report's rows to an open stream (stats_write_report
  * writes them to a file atomically). */
 int stats_write_report_to(FILE *f, const stats_result_t *r, const stats_layout_t *lay, unsigned what,
                           const int *groups, size_t ngroups, const stats_table_t *compare,

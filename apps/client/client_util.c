@@ -80,15 +80,48 @@ int client_mkdirs(const char *path, mode_t mode)
     return 0;
 }
 
+int client_out_open(client_out_t *o, const char *path)
+{
+    o->f = NULL;
+    o->path = path;
+    if (snprintf(o->tmp, sizeof o->tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof o->tmp)
+        return client_fail(path, "path too long");
+    int fd = mkstemp(o->tmp);
+    if (fd >= 0 && !(o->f = fdopen(fd, "w"))) {
+        int saved = errno;
+        close(fd);
+        unlink(o->tmp);
+        errno = saved;
+    }
+    if (!o->f) return client_fail(path, strerror(errno));
+    fchmod(fd, 0644);
+    return 0;
+}
+
+int client_out_close(client_out_t *o, int ok)
+{
+    int io = fflush(o->f) || fsync(fileno(o->f)), saved = errno;
+    if (fclose(o->f) && !io) io = 1, saved = errno;
+    o->f = NULL;
+    if (ok && !io) {
+        if (!rename(o->tmp, o->path) && !ckks_fsync_dir(o->path)) return 0;
+        saved = errno;
+    }
+    unlink(o->tmp);
+    return ok ? client_fail(o->path, strerror(saved)) : 1;
+}
+
+int client_csv_fail(int rc, const char *err)
+{
+    fprintf(stderr, "hestat-client: %s\n", err[0] ? err : stats_strerror(rc));
+    return 1;
+}
+
 int client_read_csv(const char *path, stats_table_t **t, size_t **lines)
 {
     char err[256];
     int rc = stats_read_csv_lines(path, t, lines, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "hestat-client: %s\n", err[0] ? err : stats_strerror(rc));
-        return 1;
-    }
-    return 0;
+    return rc ? client_csv_fail(rc, err) : 0;
 }
 
 void client_bar(void *arg, size_t done, size_t total)
