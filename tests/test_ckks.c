@@ -23,23 +23,12 @@ static void setup(fixture_t *f, size_t n, const int *bits, size_t count, int wit
     ckks_params_t p;
     cr_assert_eq(ckks_params_from_bits(&p, n, bits, count), CKKS_OK);
     cr_assert_eq(ckks_context_new(&p, &f->ctx), CKKS_OK);
-    cr_assert_eq(ckks_secret_key_new(f->ctx, &f->sk), CKKS_OK);
-    cr_assert_eq(ckks_public_key_new(f->sk, &f->pk), CKKS_OK);
-    cr_assert_eq(ckks_relin_key_new(f->sk, &f->rk), CKKS_OK);
-    f->gk = NULL;
-    if (with_galois) cr_assert_eq(ckks_galois_keys_new(f->sk, NULL, 0, 1, &f->gk), CKKS_OK);
+    cr_assert_eq(test_keys_new(f->ctx, &f->sk, &f->pk, &f->rk, &f->gk, with_galois, NULL, 0, 1), CKKS_OK);
     f->slots = ckks_context_slots(f->ctx);
     f->np = ckks_context_data_primes(f->ctx);
 }
 
-static void teardown(fixture_t *f)
-{
-    ckks_galois_keys_free(f->gk);
-    ckks_relin_key_free(f->rk);
-    ckks_public_key_free(f->pk);
-    ckks_secret_key_free(f->sk);
-    ckks_context_free(f->ctx);
-}
+static void teardown(fixture_t *f) { test_keys_free(f->ctx, f->sk, f->pk, f->rk, f->gk); }
 
 static double *random_values(test_rng_t *r, size_t count, double lo, double hi)
 {

@@ -29,23 +29,13 @@ static void ysetup(yfix_t *f, size_t n)
     ckks_params_t p;
     cr_assert_eq(ckks_params_from_bits(&p, n, n == 8192 ? b8192 : b16384, n == 8192 ? 4 : 9), CKKS_OK);
     cr_assert_eq(ckks_context_new(&p, &f->ctx), CKKS_OK);
-    cr_assert_eq(ckks_secret_key_new(f->ctx, &f->sk), CKKS_OK);
-    cr_assert_eq(ckks_public_key_new(f->sk, &f->pk), CKKS_OK);
-    cr_assert_eq(ckks_relin_key_new(f->sk, &f->rk), CKKS_OK);
-    cr_assert_eq(ckks_galois_keys_new(f->sk, rot_steps, 2, 0, &f->gk), CKKS_OK);
+    cr_assert_eq(test_keys_new(f->ctx, &f->sk, &f->pk, &f->rk, &f->gk, 1, rot_steps, 2, 0), CKKS_OK);
     f->n = n;
     f->slots = n / 2;
     f->L = ckks_context_data_primes(f->ctx);
 }
 
-static void yteardown(yfix_t *f)
-{
-    ckks_galois_keys_free(f->gk);
-    ckks_relin_key_free(f->rk);
-    ckks_public_key_free(f->pk);
-    ckks_secret_key_free(f->sk);
-    ckks_context_free(f->ctx);
-}
+static void yteardown(yfix_t *f) { test_keys_free(f->ctx, f->sk, f->pk, f->rk, f->gk); }
 
 /* ct's decryption at the first prime, coefficient form. */
 static void decrypt_coeffs(const yfix_t *f, const ckks_ciphertext_t *ct, uint64_t *out)

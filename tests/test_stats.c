@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "stats/stats.h"
+#include "testutil.h"
 
 static const char *write_tmp(const char *text)
 {
@@ -133,20 +134,10 @@ static void make_keys(keys_t *k, const stats_layout_t *lay)
 {
     int steps[64];
     size_t n = stats_galois_steps(lay, steps, 64);
-    cr_assert_eq(ckks_secret_key_new(k->ctx, &k->sk), CKKS_OK);
-    cr_assert_eq(ckks_public_key_new(k->sk, &k->pk), CKKS_OK);
-    cr_assert_eq(ckks_relin_key_new(k->sk, &k->rk), CKKS_OK);
-    cr_assert_eq(ckks_galois_keys_new(k->sk, steps, n, 1, &k->gk), CKKS_OK);
+    cr_assert_eq(test_keys_new(k->ctx, &k->sk, &k->pk, &k->rk, &k->gk, 1, steps, n, 1), CKKS_OK);
 }
 
-static void free_keys(keys_t *k)
-{
-    ckks_galois_keys_free(k->gk);
-    ckks_relin_key_free(k->rk);
-    ckks_public_key_free(k->pk);
-    ckks_secret_key_free(k->sk);
-    ckks_context_free(k->ctx);
-}
+static void free_keys(keys_t *k) { test_keys_free(k->ctx, k->sk, k->pk, k->rk, k->gk); }
 
 static ckks_context_t *ctx8192(void)
 {

@@ -136,3 +136,24 @@ long test_server_stop(int pid, int sig)
     }
     return (long)(now_ms() - t0);
 }
+
+int test_keys_new(ckks_context_t *ctx, ckks_secret_key_t **sk, ckks_public_key_t **pk, ckks_relin_key_t **rk,
+                  ckks_galois_keys_t **gk, int galois, const int *steps, size_t count, int conjugate)
+{
+    *gk = NULL;
+    int rc = ckks_secret_key_new(ctx, sk);
+    if (!rc) rc = ckks_public_key_new(*sk, pk);
+    if (!rc) rc = ckks_relin_key_new(*sk, rk);
+    if (!rc && galois) rc = ckks_galois_keys_new(*sk, steps, count, conjugate, gk);
+    return rc;
+}
+
+void test_keys_free(ckks_context_t *ctx, ckks_secret_key_t *sk, ckks_public_key_t *pk, ckks_relin_key_t *rk,
+                    ckks_galois_keys_t *gk)
+{
+    ckks_galois_keys_free(gk);
+    ckks_relin_key_free(rk);
+    ckks_public_key_free(pk);
+    ckks_secret_key_free(sk);
+    ckks_context_free(ctx);
+}

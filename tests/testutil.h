@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "ckks/ckks.h"
 #include "ntt/ntt.h"
 
 /* Reproducible test data only (never keys or noise): splitmix64. */
@@ -73,5 +74,13 @@ int test_server_start(const char *spool, const char *log, char *base, size_t bas
 /* Sends sig and reaps; SIGKILL after 10 s if it is still there. Returns the
  * number of milliseconds the server took to exit. */
 long test_server_stop(int pid, int sig);
+
+/* A test's key set: the secret, public and relinearization keys of ctx and,
+ * with galois, Galois keys for steps (NULL and 0: the default set, plus
+ * conjugation when conjugate). 0, or the first CKKS error. */
+int test_keys_new(ckks_context_t *ctx, ckks_secret_key_t **sk, ckks_public_key_t **pk, ckks_relin_key_t **rk,
+                  ckks_galois_keys_t **gk, int galois, const int *steps, size_t count, int conjugate);
+void test_keys_free(ckks_context_t *ctx, ckks_secret_key_t *sk, ckks_public_key_t *pk, ckks_relin_key_t *rk,
+                    ckks_galois_keys_t *gk);
 
 #endif
