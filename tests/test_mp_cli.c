@@ -215,7 +215,7 @@ Test(mp_http, three_parties_over_http, .timeout = 600, .fini = cleanup)
     /* The state names the missing party; round 2 cannot start yet. */
     cr_expect_eq(sh("cd %s && %s mp-status %s > st && grep -q 'round1: missing the shares of party 3' st", dir, C, url), 0);
     cr_expect_eq(sh("cd %s && %s mp-keygen %s --party 1 --keys P1 --round 2 2> err", dir, C, url), 1);
-    cr_expect_eq(grep_file("409", "err"), 0);
+    cr_expect_eq(grep_file("HTTP 409", "err"), 0);
     /* Refused: a replay, a secret key, a party outside the study, tables before the keys. */
     char path[200];
     snprintf(path, sizeof path, "/studies/%s/mp/round1?party=1", id);
