@@ -435,7 +435,7 @@ done:
 
 /* Threads across chunks: HESTAT_THREADS, else OMP_NUM_THREADS, else every
  * processor; never more than there are chunks. */
-static size_t chunk_threads(size_t chunks)
+size_t stats_threads(size_t chunks)
 {
     const char *v = getenv("HESTAT_THREADS");
     if (!v || !*v) v = getenv("OMP_NUM_THREADS");
@@ -517,7 +517,7 @@ int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t,
     /* This part's chunks: part, part + nparts, ...; thread i of nt takes
      * every nt-th of them. */
     const size_t mine = t->chunks > part ? (t->chunks - part + nparts - 1) / nparts : 0;
-    const size_t nt = chunk_threads(mine);
+    const size_t nt = stats_threads(mine);
     chunk_acc_t *acc = calloc(nt, sizeof *acc);
     stats_partial_t *res = calloc(1, sizeof *res);
     if (!acc || !res) {
@@ -744,7 +744,7 @@ int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, 
         rc = STATS_ENOMEM;
         goto done;
     }
-    const size_t nf = chunk_threads(total);
+    const size_t nf = stats_threads(total);
 #pragma omp parallel num_threads((int)nf) if (nf > 1)
     {
         stats_counts_t cnt = {0};

@@ -977,11 +977,10 @@ int stats_glm_prepare(const ckks_context_t *ctx, const stats_enc_table_t *const 
     }
     p->final = ldexp(1.0, (int)floor(log2((double)ckks_context_prime(ctx, 1))) + 1);
     p->ngroups = (p->nchunks + B - 1) / B;
-    /* Threads across the chunks of a group (the CKKS layer's own threads
-     * across primes are idle inside them). */
-    p->nth = ckks_context_threads(ctx);
-    if (p->nth < 1) p->nth = 1;
-    if ((size_t)p->nth > B) p->nth = (int)B;
+    /* Threads across the chunks of a group, then across the polynomials and
+     * the products of a round, as many as the statistics jobs use
+     * (HESTAT_THREADS, else every processor). */
+    p->nth = (int)stats_threads(B);
     p->wk = calloc((size_t)p->nth, sizeof *p->wk);
     p->groups = calloc(p->ngroups, sizeof *p->groups);
     p->T = calloc(8, sizeof *p->T);

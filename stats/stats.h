@@ -771,6 +771,10 @@ int stats_glm_rows(FILE *f, const char *spec, const stats_study_t *s, const ckks
                    const stats_enc_table_t *e, const stats_table_t *t, int compare, stats_glm_round_fn round,
                    void *arg, stats_glm_fit_t *fit, stats_glm_cost_t *cost, char *err, size_t errlen);
 
+/* Threads for work over n independent pieces (chunks, groups): HESTAT_THREADS,
+ * else OMP_NUM_THREADS, else every processor; at most n (at least 1, at most 64). */
+size_t stats_threads(size_t n);
+
 /* Last error text for STATS_ECSV / STATS_ECKKS (thread-local). */
 const char *stats_error(void);
 
