@@ -364,6 +364,16 @@ Test(glm_spec, cli_refuses_bad_models_and_http, .timeout = 120)
                          "--out %s/b 2> %s/err2.txt", C, dir, dir), 1);
     cr_expect_eq(test_sh("grep -q '127.0.0.1:9' %s/err2.txt", dir), 0);
     cr_expect_eq(test_sh("test ! -e %s/b/decrypted_results.csv", dir), 0);
+    /* hestat-client glm: its arguments, and a report to append to whose
+     * columns differ, are refused before any connection. */
+    cr_expect_eq(test_sh("%s glm --server http://127.0.0.1:9 --keys %s/b/keys --stats 'glm:TenYearCHD~age:binomial' "
+                         "--schema %s/b/sample.csv --out %s/g.csv 2> %s/err3.txt", C, dir, dir, dir, dir), 2);
+    cr_expect_eq(test_sh("grep -q 'glm needs' %s/err3.txt", dir), 0);
+    cr_expect_eq(test_sh("printf 'statistic,variable,group,value,plaintext,abs_error,rel_error\n' > %s/g.csv && "
+                         "%s glm --server http://127.0.0.1:9 --study-id 0123456789abcdef0123456789abcdef --keys "
+                         "%s/b/keys --stats 'glm:TenYearCHD~age:binomial' --schema %s/b/sample.csv --out %s/g.csv "
+                         "2> %s/err4.txt", dir, C, dir, dir, dir, dir), 1);
+    cr_expect_eq(test_sh("grep -q 'header' %s/err4.txt && ! grep -q '127.0.0.1:9' %s/err4.txt", dir, dir), 0);
     test_sh("rm -rf %s", dir);
 }
 

@@ -248,6 +248,14 @@ static int glm_run(const client_opts_t *o, const char *keys, const char *table, 
     } else if (!err) {
         old = client_load(report, &oldlen);
         if (!old) err = 1;
+        /* Appended rows must have the report's columns. */
+        static const char head[] = "statistic,variable,group,value", cmp[] = ",plaintext,abs_error,rel_error\n";
+        if (!err && !table &&
+            (oldlen < strlen(head) || memcmp(old, head, strlen(head)) ||
+             (compare ? oldlen < strlen(head) + strlen(cmp) || memcmp((char *)old + strlen(head), cmp, strlen(cmp))
+                      : oldlen == strlen(head) || ((char *)old)[strlen(head)] != '\n')))
+            err = client_fail(report, compare ? "its header is not a report's with the --compare columns"
+                                              : "its header is not a report's without --compare columns");
     }
     if (!err && !(f = open_memstream(&buf, &len))) err = client_fail("report", strerror(errno));
     if (!err) {
