@@ -17,26 +17,7 @@ bin=$1
 out=$2
 csv=${3:-}
 C=$bin/hestat-client
-mkdir -p "$out"
-work=$(mktemp -d "${TMPDIR:-/tmp}/hestat-mpdemo.XXXXXX")
-server_pid=
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f s", b - a }'; }
-size() { awk -v b="$(wc -c < "$1")" 'BEGIN { printf "%.2f MB", b / 1e6 }'; }
-
-if [ -z "$csv" ]; then
-    csv=$work/table.csv
-    "$C" sample --rows 4240 --seed 1 --out "$csv"
-    echo "table: generated, Framingham schema, 4240 rows ($csv)"
-else
-    echo "table: $csv"
-fi
-rows=$(($(wc -l < "$csv") - 1))
+. "$(dirname "$0")/demo-common.sh"
 [ "$rows" -ge 3 ] || { echo "demo: the table needs at least 3 rows (one per party)"; exit 1; }
 third=$((rows / 3))
 head -n 1 "$csv" > "$work/part1.csv"; head -n 1 "$csv" > "$work/part2.csv"; head -n 1 "$csv" > "$work/part3.csv"
@@ -45,25 +26,9 @@ tail -n +$((third + 2)) "$csv" | head -n "$third" >> "$work/part2.csv"
 tail -n +$((2 * third + 2)) "$csv" >> "$work/part3.csv"
 
 t0=$(now)
-"$bin/hestat-server" serve --listen 127.0.0.1:0 --spool "$work/spool" > "$work/server.log" 2>&1 &
-server_pid=$!
-url=
-for _ in $(seq 1 100); do
-    url=$(grep -o 'http://[0-9.:]*' "$work/server.log" 2>/dev/null | head -n 1 || true)
-    [ -n "$url" ] && break
-    sleep 0.05
-done
-[ -n "$url" ] || { echo "demo: the server did not start"; cat "$work/server.log"; exit 1; }
-echo "server: $url (spool $work/spool)"
+start_server
 
-# The statistics of make demo: histograms, a regression and tests with the Framingham columns.
-has() { head -n 1 "$csv" | tr -d '\r"' | tr ',' '\n' | grep -qx "$1"; }
-stats=
-if has age && has sysBP && has BMI; then stats="mean,var,corr,hist:age:30:40:50:60:70,regress:sysBP~age+BMI"; fi
-if [ -n "$stats" ] && has education && has TenYearCHD; then
-    stats="$stats,table:education:TenYearCHD,ttest:sysBP:TenYearCHD"
-fi
-
+# The statistics of make demo (demo-common.sh).
 t1=$(now)
 study=$("$C" mp-draft --schema "$csv" --parties 3 --keys "$work/analyst" --server "$url" ${stats:+--stats "$stats"} |
         sed -n 's/^study //p')

@@ -204,14 +204,28 @@ static json_t *missing_array(const unsigned char *have, int parties)
     return a;
 }
 
-unsigned srv_mp_status(srv_server_t *s, const char *study, char **json)
+/* The study's draft with its rounds advanced as far as the spool allows
+ * (under mp_lock): NULL with 404 in *code when it is not a multiparty study;
+ * else *code is advance's (0, or an error already in *json). */
+static stats_mp_draft_t *draft_advanced(srv_server_t *s, const char *study, char **json, unsigned *code)
 {
     char err[600];
     stats_mp_draft_t *d = load_draft(s, study, err, sizeof err);
-    if (!d) return error_json(json, 404, "not a multiparty study: %s", err);
+    if (!d) {
+        *code = error_json(json, 404, "not a multiparty study: %s", err);
+        return NULL;
+    }
     pthread_mutex_lock(&mp_lock);
-    unsigned code = advance(s, study, d, json);
+    *code = advance(s, study, d, json);
     pthread_mutex_unlock(&mp_lock);
+    return d;
+}
+
+unsigned srv_mp_status(srv_server_t *s, const char *study, char **json)
+{
+    unsigned code;
+    stats_mp_draft_t *d = draft_advanced(s, study, json, &code);
+    if (!d) return code;
     if (code) {
         stats_mp_draft_free(d);
         return code;
@@ -325,12 +339,9 @@ unsigned srv_mp_file(srv_server_t *s, const char *study, const char *job, const 
         if (srv_path(path, n, s->spool, study, "draft.hst", NULL)) return error_json(json, 500, "spool path too long");
         return exists(path) ? 0 : error_json(json, 404, "not a multiparty study");
     }
-    char err[600];
-    stats_mp_draft_t *d = load_draft(s, study, err, sizeof err);
-    if (!d) return error_json(json, 404, "not a multiparty study: %s", err);
-    pthread_mutex_lock(&mp_lock);
-    unsigned code = advance(s, study, d, json);
-    pthread_mutex_unlock(&mp_lock);
+    unsigned code;
+    stats_mp_draft_t *d = draft_advanced(s, study, json, &code);
+    if (!d) return code;
     int round1 = !strcmp(what, "round1");
     if (!code && (round1 ? mp_path(s, study, "round1-sum.hst", path, n)
                          : srv_path(path, n, s->spool, study, "study.hst", NULL)))
