@@ -1085,12 +1085,7 @@ static int group_round(stats_glm_prep_t *p, const glm_group_t *G, const glm_poly
         if (w->rc) continue;
         const glm_item_t *it = &L->it[i];
         const ckks_ciphertext_t *left = it->re.what == T_INFO ? Wc : it->re.what == T_SSP ? p->poly[FN_SP] : p->Q;
-        const ckks_ciphertext_t *op = G->op[i];
-        if (it->re.what == T_SSP) { /* the operand of (sum W, sum mu): m */
-            for (size_t j = L->ndata; j < L->count; j++)
-                if (L->it[j].re.what == T_SW) op = G->op[j];
-        }
-        w->rc = g_mul(&w->s, left, op, w->tmp2);
+        w->rc = g_mul(&w->s, left, G->op[i], w->tmp2); /* softplus's operand is m, as (sum W, sum mu)'s */
         if (!w->rc) w->rc = g_acc(p->acc[i], w->tmp2, &aset[i]);
         if (w->rc) snprintf(w->err, sizeof w->err, "glm: product %zu: %s", i, ckks_strerror(w->rc));
     }
