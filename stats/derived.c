@@ -177,7 +177,7 @@ int stats_regress(const stats_result_t *r, size_t y, const size_t *x, size_t k, 
     for (size_t a = 0; a < m; a++) {
         s[a] = r->cols[idx[a]].sum;
         for (size_t c = 0; c < m; c++)
-            ss[a * m + c] = a == c ? r->sumsq[idx[a]] : r->sxy[idx[a] * STATS_MAX_COLS + idx[c]];
+            ss[a * m + c] = a == c ? r->sumsq[idx[a]] : r->sxy[stats_ij(r, idx[a], idx[c])];
     }
     return ols_from_sums(r->cols[y].count, s, ss, k, out);
 }

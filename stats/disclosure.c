@@ -73,7 +73,7 @@ const char *stats_policy_column(const stats_layout_t *lay, const stats_result_t 
 const char *stats_policy_pair(const stats_layout_t *lay, const stats_result_t *r, size_t a, size_t b)
 {
     const stats_policy_t *p = &lay->policy;
-    size_t ab = a * STATS_MAX_COLS + b, ba = b * STATS_MAX_COLS + a;
+    size_t ab = stats_ij(r, a, b), ba = stats_ij(r, b, a);
     long double n = roundl(r->nij[ab]);
     if (stats_policy_small(p, n)) return "min_cell";
     int ba_ = binary(r, lay, a), bb = binary(r, lay, b);

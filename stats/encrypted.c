@@ -245,8 +245,10 @@ size_t stats_galois_steps(const stats_layout_t *lay, int *steps, size_t max)
         for (size_t i_ = 0; i_ < n; i_++) dup_ |= steps[i_] == s_; \
         if (!dup_ && n < max) steps[n++] = s_;                \
     } while (0)
-    for (size_t a = 1; a < g && a < B; a++) ADD(a);
-    for (size_t b = 1; b * g < B; b++) {
+    /* Pairs (W2) need the baby and giant steps; a table too wide for them
+     * has only the folds of the per-column sums (W1). */
+    for (size_t a = 1; a < g && a < B && B <= STATS_MAX_PAIR_BLOCK; a++) ADD(a);
+    for (size_t b = 1; b * g < B && B <= STATS_MAX_PAIR_BLOCK; b++) {
         ADD(-(long)(b * g));
         ADD(b * g);
     }
@@ -277,18 +279,17 @@ static int rot(srv_t *s, const ckks_ciphertext_t *a, long step, ckks_ciphertext_
 }
 
 /* baby[a] = rot(x, a) for a = 1 .. g-1 and giant[b] = rot(x, -g b) for
- * b = 1 .. nb-1, hoisted (ckks_rotate_hoisted): x is decomposed once. */
-static int rot_all(srv_t *s, const ckks_ciphertext_t *x, size_t g, size_t nb,
-                   ckks_ciphertext_t **baby, ckks_ciphertext_t **giant)
+ * b = 1 .. nb-1, hoisted (ckks_rotate_hoisted): x is decomposed once.
+ * steps and outs have room for g + nb entries. */
+static int rot_all(srv_t *s, const ckks_ciphertext_t *x, size_t g, size_t nb, ckks_ciphertext_t **baby,
+                   ckks_ciphertext_t **giant, int *steps, ckks_ciphertext_t **outs)
 {
-    int steps[16];
-    ckks_ciphertext_t *outs[16];
     size_t k = 0;
-    for (size_t a = 1; a < g && k < 16; a++, k++) {
+    for (size_t a = 1; a < g; a++, k++) {
         steps[k] = (int)a;
         outs[k] = baby[a];
     }
-    for (size_t b = 1; b < nb && k < 16; b++, k++) {
+    for (size_t b = 1; b < nb; b++, k++) {
         steps[k] = -(int)(g * b);
         outs[k] = giant[b];
     }
@@ -314,8 +315,11 @@ static int mul_acc(srv_t *s, const ckks_ciphertext_t *x, const ckks_ciphertext_t
 typedef struct {
     ckks_ciphertext_t **sums;
     int *sum_set;
-    ckks_ciphertext_t *rz[8], *rm[8], *rr[8]; /* baby steps a = 1..g-1 */
-    ckks_ciphertext_t *nz[8], *nm[8], *nr[8]; /* giant steps -g b */
+    size_t g, nb;                        /* baby and giant step counts of the layout */
+    ckks_ciphertext_t **rz, **rm, **rr;  /* baby steps a = 1..g-1 (g each) */
+    ckks_ciphertext_t **nz, **nm, **nr;  /* giant steps -g b, b = 1..nb-1 (nb each) */
+    int *steps;                          /* g + nb: rot_all's room */
+    ckks_ciphertext_t **outs;
     ckks_ciphertext_t *rchunk, *tmp;
     stats_counts_t n;
 } chunk_acc_t;
@@ -325,20 +329,22 @@ static void acc_free(chunk_acc_t *a, size_t total)
     for (size_t i = 0; a->sums && i < total; i++) ckks_ciphertext_free(a->sums[i]);
     free(a->sums);
     free(a->sum_set);
-    for (size_t i = 0; i < 8; i++) {
-        ckks_ciphertext_free(a->rz[i]);
-        ckks_ciphertext_free(a->rm[i]);
-        ckks_ciphertext_free(a->rr[i]);
-        ckks_ciphertext_free(a->nz[i]);
-        ckks_ciphertext_free(a->nm[i]);
-        ckks_ciphertext_free(a->nr[i]);
+    ckks_ciphertext_t **bufs[6] = {a->rz, a->rm, a->rr, a->nz, a->nm, a->nr};
+    for (size_t k = 0; k < 6; k++) {
+        size_t n = k < 3 ? a->g : a->nb;
+        for (size_t i = 0; bufs[k] && i < n; i++) ckks_ciphertext_free(bufs[k][i]);
+        free(bufs[k]);
     }
+    free(a->steps);
+    free(a->outs);
     ckks_ciphertext_free(a->rchunk);
     ckks_ciphertext_free(a->tmp);
     memset(a, 0, sizeof *a);
 }
 
-static int acc_new(const ckks_context_t *ctx, stats_job_t job, size_t total, chunk_acc_t *a)
+/* total sums, and with lay (a W2 job's chunks) the rotation buffers of its
+ * baby and giant steps. */
+static int acc_new(const ckks_context_t *ctx, const stats_layout_t *lay, size_t total, chunk_acc_t *a)
 {
     int rc = STATS_OK;
     memset(a, 0, sizeof *a);
@@ -351,13 +357,21 @@ static int acc_new(const ckks_context_t *ctx, stats_job_t job, size_t total, chu
     for (size_t i = 0; i < total; i++) TRY(ckks_ciphertext_new(ctx, 3, 0, &a->sums[i]));
     TRY(ckks_ciphertext_new(ctx, 3, 0, &a->tmp));
     TRY(ckks_ciphertext_new(ctx, 2, 0, &a->rchunk));
-    for (size_t i = 0; job == STATS_JOB_ALL && i < 8; i++) {
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->rz[i]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->rm[i]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->rr[i]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->nz[i]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->nm[i]));
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &a->nr[i]));
+    if (lay) {
+        a->g = giant_step(lay->block);
+        a->nb = (lay->block + a->g - 1) / a->g;
+        ckks_ciphertext_t ***bufs[6] = {&a->rz, &a->rm, &a->rr, &a->nz, &a->nm, &a->nr};
+        for (size_t k = 0; k < 6; k++)
+            if (!(*bufs[k] = calloc(k < 3 ? a->g : a->nb, sizeof **bufs[k]))) rc = STATS_ENOMEM;
+        a->steps = calloc(a->g + a->nb, sizeof *a->steps);
+        a->outs = calloc(a->g + a->nb, sizeof *a->outs);
+        if (rc || !a->steps || !a->outs) {
+            rc = STATS_ENOMEM;
+            goto done;
+        }
+        /* Slot 0 of each is unused (step 0 is the ciphertext itself). */
+        for (size_t k = 0; k < 6; k++)
+            for (size_t i = 1; i < (k < 3 ? a->g : a->nb); i++) TRY(ckks_ciphertext_new(ctx, 2, 0, &(*bufs[k])[i]));
     }
 done:
     if (rc) acc_free(a, total);
@@ -407,9 +421,9 @@ static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, sta
         TRY(ckks_add(a->rchunk, Z, a->rchunk));
         /* Baby steps a = 1 .. g-1 and giant steps -g b of each of Z, M
          * and R: hoisted, one decomposition per ciphertext. */
-        TRY(rot_all(&s, Z, g, nb, a->rz, a->nz));
-        TRY(rot_all(&s, M, g, nb, a->rm, a->nm));
-        TRY(rot_all(&s, a->rchunk, g, nb, a->rr, a->nr));
+        TRY(rot_all(&s, Z, g, nb, a->rz, a->nz, a->steps, a->outs));
+        TRY(rot_all(&s, M, g, nb, a->rm, a->nm, a->steps, a->outs));
+        TRY(rot_all(&s, a->rchunk, g, nb, a->rr, a->nr, a->steps, a->outs));
         for (size_t b = 0; b < nb; b++) {
             const ckks_ciphertext_t *Zb = b ? a->nz[b] : Z, *Mb = b ? a->nm[b] : M, *Rb = b ? a->nr[b] : a->rchunk;
             for (size_t x = 0; x < g; x++) {
@@ -500,8 +514,12 @@ static int check_compute_args(const ckks_context_t *ctx, const stats_enc_table_t
     if (!ctx || !t || !gk || (job != STATS_JOB_MEANS && job != STATS_JOB_ALL)) return STATS_EINVAL;
     if (job == STATS_JOB_ALL && !rk) return STATS_EINVAL;
     if (!t->chunks || !t->z) return STATS_EINVAL;
-    const size_t B = t->layout.block, g = giant_step(B), nb = (B + g - 1) / g;
-    if (g > 8 || nb > 8) return STATS_EINVAL;
+    if (job == STATS_JOB_ALL && t->layout.block > STATS_MAX_PAIR_BLOCK) {
+        stats_set_error("pairwise statistics (--stats all) need at most %d columns; this table has %zu: "
+                        "ask for per-column statistics (--stats means)",
+                        STATS_MAX_PAIR_BLOCK, t->layout.ncols);
+        return STATS_EINVAL;
+    }
     return STATS_OK;
 }
 
@@ -524,7 +542,7 @@ int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t,
         rc = STATS_ENOMEM;
         goto done;
     }
-    for (size_t i = 0; i < nt && rc == STATS_OK; i++) rc = acc_new(ctx, job, total, &acc[i]);
+    for (size_t i = 0; i < nt && rc == STATS_OK; i++) rc = acc_new(ctx, job == STATS_JOB_ALL ? &t->layout : NULL, total, &acc[i]);
     if (rc) goto done;
     /* Each thread's limb loops run serially inside (OpenMP does not nest by default). */
     int rcs[64] = {0};
@@ -628,7 +646,7 @@ int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, st
     p->job = job;
     p->total = total;
     p->nprimes = np;
-    int rc = acc_new(ctx, job, total, &p->acc);
+    int rc = acc_new(ctx, NULL, total, &p->acc);
     if (rc) {
         free(p);
         return rc;
@@ -876,9 +894,20 @@ int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
     const size_t S = lay->slots, B = lay->block, C = lay->ncols, p = pack_period(lay), per_ct = S / p;
     const size_t total = nsums(lay, r->job);
     if (r->count != (total + per_ct - 1) / per_ct) return STATS_ESCHEMA;
+    stats_result_free(out);
     memset(out, 0, sizeof *out);
     out->ncols = C;
     int rc = STATS_OK;
+    if (r->job == STATS_JOB_ALL) {
+        long double **arrays[] = {&out->sxy, &out->sxxy, &out->sx_mask, &out->sxx_mask, &out->nij};
+        for (size_t a = 0; a < sizeof arrays / sizeof *arrays; a++)
+            if (!(*arrays[a] = calloc(C * C, sizeof **arrays[a]))) rc = STATS_ENOMEM;
+        if (!(out->pairs = calloc(C * C, sizeof *out->pairs))) rc = STATS_ENOMEM;
+        if (rc) {
+            stats_result_free(out);
+            return rc;
+        }
+    }
     ckks_plaintext_t *pt = NULL;
     double *re = malloc(S * sizeof *re), *im = malloc(S * sizeof *im);
     /* totals[t*B + c] */
@@ -920,7 +949,7 @@ int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
                 const long double *P = tre, *Q = tim;
 #define RE(k) P[(base + (k)) * B + i]
 #define IM(k) Q[(base + (k)) * B + i]
-                size_t ij = i * STATS_MAX_COLS + jcol, ji = jcol * STATS_MAX_COLS + i;
+                size_t ij = stats_ij(out, i, jcol), ji = stats_ij(out, jcol, i);
                 out->sxy[ij] = out->sxy[ji] = RE(0) / 2 * fi * fj;
                 out->sxxy[ij] = IM(0) / 2 * fi * fi * fj;
                 out->sxxy[ji] = IM(4) / 2 * fi * fj * fj;
@@ -936,10 +965,10 @@ int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
         for (size_t i = 0; i < C; i++)
             for (size_t jcol = 0; jcol < C; jcol++) {
                 if (i == jcol) continue;
-                size_t ij = i * STATS_MAX_COLS + jcol, ji = jcol * STATS_MAX_COLS + i;
+                size_t ij = stats_ij(out, i, jcol), ji = stats_ij(out, jcol, i);
                 long double n = out->nij[ij], sx = out->sx_mask[ij], sy = out->sx_mask[ji];
                 long double sxx = out->sxx_mask[ij], syy = out->sxx_mask[ji], sxy = out->sxy[ij];
-                stats_pair_t *pp = &out->pairs[i * C + jcol];
+                stats_pair_t *pp = &out->pairs[ij];
                 pp->n = n;
                 pp->cov = n > 1 ? (sxy - sx * sy / n) / (n - 1) : NAN;
                 long double vx = n * sxx - sx * sx, vy = n * syy - sy * sy;
@@ -947,12 +976,27 @@ int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
             }
     }
 done:
+    if (rc) stats_result_free(out);
     ckks_plaintext_free(pt);
     free(re);
     free(im);
     free(tre);
     free(tim);
     return rc;
+}
+
+void stats_result_free(stats_result_t *r)
+{
+    if (!r) return;
+    free(r->pairs);
+    free(r->sxy);
+    free(r->sxxy);
+    free(r->sx_mask);
+    free(r->sxx_mask);
+    free(r->nij);
+    r->pairs = NULL;
+    r->sxy = r->sxxy = r->sx_mask = r->sxx_mask = r->nij = NULL;
+    r->have_pairs = 0;
 }
 
 void stats_moments_from_sums(long double cnt, long double sum, long double sq, stats_moments_t *m)
@@ -969,7 +1013,7 @@ int stats_group(const stats_result_t *r, size_t g, int level, size_t c, stats_mo
 {
     if (!r || !m || !r->have_pairs || g >= r->ncols || c >= r->ncols || g == c) return STATS_EINVAL;
     if (level != 0 && level != 1) return STATS_EINVAL;
-    size_t gc = g * STATS_MAX_COLS + c, cg = c * STATS_MAX_COLS + g;
+    size_t gc = stats_ij(r, g, c), cg = stats_ij(r, c, g);
     /* Level 1: rows with g = 1 (g has no missing values, f_g folded in). */
     long double n1 = roundl(r->sx_mask[gc]), s1 = r->sxy[cg], ss1 = r->sxxy[cg];
     long double n = r->cols[c].count, s = r->cols[c].sum;

@@ -18,7 +18,7 @@ int stats_group_present(const stats_result_t *r, size_t g, int level, size_t c, 
 {
     if (!r || !m || !r->have_pairs || g >= r->ncols || c >= r->ncols || g == c) return STATS_EINVAL;
     if (level != 0 && level != 1) return STATS_EINVAL;
-    size_t gc = g * STATS_MAX_COLS + c, cg = c * STATS_MAX_COLS + g;
+    size_t gc = stats_ij(r, g, c), cg = stats_ij(r, c, g);
     /* Level 1: sums of g * (x_c, x_c^2, m_c); level 0: what is left of the
      * totals over rows where both g and c are present. */
     long double n1 = roundl(r->sx_mask[gc]), s1 = r->sxy[cg], ss1 = r->sxxy[cg];
@@ -56,9 +56,9 @@ int stats_corr_test(long double r, long double n, stats_test_t *out)
 
 int stats_chisq_test(const long double *counts, size_t rows, size_t cols, stats_test_t *out)
 {
-    if (!counts || !out || rows == 0 || cols == 0 || rows > STATS_MAX_COLS || cols > STATS_MAX_COLS)
+    if (!counts || !out || rows == 0 || cols == 0 || rows > STATS_CHISQ_MAX || cols > STATS_CHISQ_MAX)
         return STATS_EINVAL;
-    long double rsum[STATS_MAX_COLS] = {0}, csum[STATS_MAX_COLS] = {0}, n = 0;
+    long double rsum[STATS_CHISQ_MAX] = {0}, csum[STATS_CHISQ_MAX] = {0}, n = 0;
     for (size_t i = 0; i < rows; i++)
         for (size_t j = 0; j < cols; j++) {
             rsum[i] += counts[i * cols + j];

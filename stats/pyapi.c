@@ -213,7 +213,11 @@ int stats_py_decrypt(const stats_study_t *s, const ckks_secret_key_t *sk, const 
     return rc;
 }
 
-void stats_py_result_free(stats_result_t *r) { free(r); }
+void stats_py_result_free(stats_result_t *r)
+{
+    stats_result_free(r);
+    free(r);
+}
 int stats_py_result_have_pairs(const stats_result_t *r) { return r->have_pairs; }
 double stats_py_result_sum(const stats_result_t *r, size_t c) { return c < r->ncols ? (double)r->cols[c].sum : NAN; }
 
@@ -301,8 +305,8 @@ int stats_py_ttest(const double a3[3], const double b3[3], double out6[6])
 /* Pearson chi-square (statistic, df, p) of a rows x cols table of counts. */
 int stats_py_chisq(const double *counts, size_t rows, size_t cols, double out3[3])
 {
-    if (!rows || !cols || rows > STATS_MAX_COLS || cols > STATS_MAX_COLS) return STATS_EINVAL;
-    long double c[STATS_MAX_COLS * STATS_MAX_COLS];
+    if (!rows || !cols || rows > STATS_CHISQ_MAX || cols > STATS_CHISQ_MAX) return STATS_EINVAL;
+    long double c[STATS_CHISQ_MAX * STATS_CHISQ_MAX];
     for (size_t i = 0; i < rows * cols; i++) c[i] = counts[i];
     stats_test_t t;
     int rc = stats_chisq_test(c, rows, cols, &t);
@@ -329,11 +333,11 @@ int stats_py_corr_test(double r, double n, double out3[3])
  * 3 sum x_i^2 (j ignored). */
 double stats_py_result_value(const stats_result_t *r, size_t i, size_t j, int what)
 {
-    if (i >= r->ncols || j >= r->ncols) return NAN;
+    if (i >= r->ncols || j >= r->ncols || (what != 3 && !r->have_pairs)) return NAN;
     switch (what) {
-    case 0: return (double)r->sxy[i * STATS_MAX_COLS + j];
-    case 1: return (double)r->pairs[i * r->ncols + j].corr;
-    case 2: return (double)r->pairs[i * r->ncols + j].n;
+    case 0: return (double)r->sxy[stats_ij(r, i, j)];
+    case 1: return (double)r->pairs[stats_ij(r, i, j)].corr;
+    case 2: return (double)r->pairs[stats_ij(r, i, j)].n;
     case 3: return (double)r->sumsq[i];
     default: return NAN;
     }

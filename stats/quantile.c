@@ -283,7 +283,7 @@ int stats_quantile_bins(const stats_result_t *r, const stats_layout_t *lay, cons
     out->width = (out->hi - out->lo) / (double)out->bins;
     for (size_t a = 0; a < D; a++)
         for (size_t b = 0; b < D; b++) {
-            long double c = roundl(r->sxy[(size_t)hi[a] * STATS_MAX_COLS + (size_t)lo[b]]);
+            long double c = roundl(r->sxy[stats_ij(r, (size_t)hi[a], (size_t)lo[b])]);
             out->counts[a * D + b] = c > 0 ? c : 0;
             out->n += out->counts[a * D + b];
         }
@@ -357,7 +357,7 @@ int stats_shape(const stats_result_t *r, size_t c, size_t c2, size_t c3, double 
     if (!(n >= 1)) return STATS_EINVAL;
     /* y = (x - C)^2 is present exactly where x is: sum u = sum x - n C,
      * sum u^2 = sum y, sum u^3 = sum x y - C sum y, sum u^4 = sum y y'. */
-    long double sy = r->cols[c2].sum, sxy = r->sxy[c * STATS_MAX_COLS + c2], syy = r->sxy[c2 * STATS_MAX_COLS + c3];
+    long double sy = r->cols[c2].sum, sxy = r->sxy[stats_ij(r, c, c2)], syy = r->sxy[stats_ij(r, c2, c3)];
     shape_from_sums(n, r->cols[c].sum - n * C, sy, sxy - C * sy, syy, out);
     return STATS_OK;
 }

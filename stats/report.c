@@ -56,15 +56,35 @@ static void worse(double *w, double v, long double want, double floor)
 
 /* The rows of the report to an open stream (the caller may append more rows
  * before it commits the file). */
+static int report_rows(FILE *f, const stats_result_t *r, const stats_layout_t *lay, unsigned what, const int *groups,
+                       size_t ngroups, const stats_table_t *compare, const stats_moments_t *ref,
+                       const stats_pair_t *refp, stats_report_errors_t *worst);
+
 int stats_write_report_to(FILE *f, const stats_result_t *r, const stats_layout_t *lay, unsigned what,
                           const int *groups, size_t ngroups, const stats_table_t *compare,
                           stats_report_errors_t *worst)
 {
     if (!f || !r || !lay || (ngroups && !groups)) return STATS_EINVAL;
     if (compare && compare->ncols != r->ncols) return STATS_ESCHEMA;
-    static stats_moments_t ref[STATS_MAX_COLS];
-    static stats_pair_t refp[STATS_MAX_COLS * STATS_MAX_COLS];
-    if (compare && stats_reference(compare, ref, refp)) return STATS_EINVAL;
+    stats_moments_t *ref = NULL;
+    stats_pair_t *refp = NULL;
+    int rc = STATS_OK;
+    if (compare) {
+        ref = calloc(r->ncols, sizeof *ref);
+        refp = calloc(r->ncols * r->ncols, sizeof *refp);
+        rc = !ref || !refp ? STATS_ENOMEM : stats_reference(compare, ref, refp) ? STATS_EINVAL : STATS_OK;
+    }
+    if (!rc) rc = report_rows(f, r, lay, what, groups, ngroups, compare, ref, refp, worst);
+    free(ref);
+    free(refp);
+    return rc;
+}
+
+/* The rows, with the plaintext reference (ref, refp) when compare. */
+static int report_rows(FILE *f, const stats_result_t *r, const stats_layout_t *lay, unsigned what, const int *groups,
+                       size_t ngroups, const stats_table_t *compare, const stats_moments_t *ref,
+                       const stats_pair_t *refp, stats_report_errors_t *worst)
+{
     out_t o = {f, compare != NULL};
     stats_report_errors_t w = {0};
     fprintf(f, "statistic,variable,group,value%s\n", compare ? ",plaintext,abs_error,rel_error" : "");
@@ -93,10 +113,11 @@ int stats_write_report_to(FILE *f, const stats_result_t *r, const stats_layout_t
             for (size_t j = i + 1; j < C; j++) {
                 char var[2 * STATS_NAME_MAX + 2];
                 snprintf(var, sizeof var, "%s:%s", lay->names[i], lay->names[j]);
-                const stats_pair_t *p = &r->pairs[i * C + j], *q = &refp[i * C + j];
+                const stats_pair_t *p = &r->pairs[stats_ij(r, i, j)], none = {0, 0, 0};
+                const stats_pair_t *q = compare ? &refp[i * C + j] : &none;
                 const char *why = stats_policy_pair(lay, r, i, j);
-                row_or_na(&o, lay, why, "cov", var, "", p->cov, compare ? q->cov : 0);
-                row_or_na(&o, lay, why, "corr", var, "", p->corr, compare ? q->corr : 0);
+                row_or_na(&o, lay, why, "cov", var, "", p->cov, q->cov);
+                row_or_na(&o, lay, why, "corr", var, "", p->corr, q->corr);
                 if (compare && !why && !isnan((double)q->corr) && fabsl(p->corr - q->corr) > w.corr_abs)
                     w.corr_abs = (double)fabsl(p->corr - q->corr);
             }

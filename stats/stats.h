@@ -48,7 +48,13 @@ enum {
 const char *stats_strerror(int status);
 
 /* ---- plaintext tables ---------------------------------------------------------- */
-#define STATS_MAX_COLS 64
+/* A table has at most STATS_MAX_COLS columns: per-column statistics (the W1
+ * job, --stats means) go that wide; pairwise ones (W2) need a layout block
+ * (the power of two at or above the column count) of at most
+ * STATS_MAX_PAIR_BLOCK, so at most 256 columns. A study wider than that
+ * carries only W1's evaluation keys (docs/scaling.md, "wide tables"). */
+#define STATS_MAX_COLS 512
+#define STATS_MAX_PAIR_BLOCK 256
 #define STATS_NAME_MAX 64
 
 #define STATS_FACTOR_MAX_LEVELS 16
@@ -510,19 +516,29 @@ typedef struct stats_result {
     stats_moments_t cols[STATS_MAX_COLS];
     long double sumsq[STATS_MAX_COLS]; /* sum of x^2 over present values */
     int have_pairs;
-    stats_pair_t pairs[STATS_MAX_COLS * STATS_MAX_COLS];
+    /* Pairwise arrays, ncols x ncols (index stats_ij), allocated by
+     * stats_decrypt for a W2 result (NULL otherwise); stats_result_free. */
+    stats_pair_t *pairs;
     /* Raw pairwise sums (i != j), for groups: sum over rows where both are
      * present of x_i x_j, x_i^2 x_j, and count of x_i present with x_j. */
-    long double sxy[STATS_MAX_COLS * STATS_MAX_COLS];
-    long double sxxy[STATS_MAX_COLS * STATS_MAX_COLS];
-    long double sx_mask[STATS_MAX_COLS * STATS_MAX_COLS];  /* sum x_i m_j */
-    long double sxx_mask[STATS_MAX_COLS * STATS_MAX_COLS]; /* sum x_i^2 m_j */
-    long double smx[STATS_MAX_COLS * STATS_MAX_COLS];      /* sum m_i x_j */
-    long double nij[STATS_MAX_COLS * STATS_MAX_COLS];
+    long double *sxy;
+    long double *sxxy;
+    long double *sx_mask;  /* sum x_i m_j */
+    long double *sxx_mask; /* sum x_i^2 m_j */
+    long double *nij;
 } stats_result_t;
 
+/* out: zero-initialised, or a result of an earlier stats_decrypt (its
+ * arrays are released and replaced). */
 int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
                   const stats_enc_result_t *r, stats_result_t *out);
+/* Releases a result's pairwise arrays (the struct itself is the caller's). */
+void stats_result_free(stats_result_t *r);
+/* Index of pair (i, j) in a result's pairwise arrays. */
+static inline size_t stats_ij(const stats_result_t *r, size_t i, size_t j)
+{
+    return i * r->ncols + j;
+}
 /* Moments of column c over rows where the 0/1 column g (no missing values)
  * equals level, from a STATS_JOB_ALL result. */
 int stats_group(const stats_result_t *r, size_t g, int level, size_t c, stats_moments_t *m);
@@ -564,6 +580,7 @@ int stats_corr_test(long double r, long double n, stats_test_t *out);
 /* Pearson chi-square test of independence of a rows x cols table of counts
  * (row-major); rows or columns with a zero margin are dropped, df = (r-1)(c-1)
  * of what remains (at least 2 x 2, else STATS_EINVAL). */
+#define STATS_CHISQ_MAX 64 /* rows and columns of a contingency table at most */
 int stats_chisq_test(const long double *counts, size_t rows, size_t cols, stats_test_t *out);
 
 /* ---- reports (report.c) ---------------------------------------------------------

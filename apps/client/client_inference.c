@@ -116,7 +116,7 @@ static int table_rows(FILE *f, const char *tok, const stats_layout_t *lay, const
     for (size_t i = 0; i < na; i++)
         for (size_t j = 0; j < nb; j++) {
             long double *w = &want[i * nb + j];
-            cells[i * nb + j] = roundl(res->sxy[(size_t)ia[i] * STATS_MAX_COLS + (size_t)ib[j]]);
+            cells[i * nb + j] = roundl(res->sxy[stats_ij(res, (size_t)ia[i], (size_t)ib[j])]);
             for (size_t r = 0; cmp && r < cmp->nrows; r++)
                 *w += stats_value(cmp, r, (size_t)ia[i]) * stats_value(cmp, r, (size_t)ib[j]);
             n += cells[i * nb + j];
@@ -166,7 +166,7 @@ static int corrtest_rows(FILE *f, const char *tok, const stats_layout_t *lay, co
     int x, y;
     char xn[STATS_NAME_MAX], yn[STATS_NAME_MAX], var[2 * STATS_NAME_MAX + 2];
     if (two_columns(tok, lay, &x, &y, xn, yn)) return 1;
-    const stats_pair_t *pr = &res->pairs[(size_t)x * res->ncols + (size_t)y]; /* pairs are ncols x ncols */
+    const stats_pair_t *pr = &res->pairs[stats_ij(res, (size_t)x, (size_t)y)];
     stats_test_t t, wt = {0, 0, 0};
     if (stats_corr_test(pr->corr, roundl(pr->n), &t))
         return refuse(tok, "needs more than 2 complete pairs and |r| < 1", NULL);

@@ -19,7 +19,7 @@ from ._lib import HestatError, call, lib, take_bytes
 
 DEFAULT_STATS = "mean,var,corr"
 FACTOR_MAX = 2.0 ** 60
-MAX_COLS, NAME_MAX = 64, 64  # STATS_MAX_COLS, STATS_NAME_MAX
+MAX_COLS, NAME_MAX = 512, 64  # STATS_MAX_COLS, STATS_NAME_MAX
 STATS_EIO = -7
 _C = ctypes
 
