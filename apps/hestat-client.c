@@ -28,8 +28,9 @@
 static const char *usage_text =
     "usage: hestat-client COMMAND [options]\n"
     "\n"
-    "  sample  --rows N [--seed S] --out FILE.csv\n"
-    "          a generated table with the Framingham heart-study schema\n"
+    "  sample  --rows N [--seed S] [--cols C] --out FILE.csv\n"
+    "          a generated table with the Framingham heart-study schema; --cols C: a wide\n"
+    "          one instead (group, x1 ... x(C-1); C up to 512), for scale tests\n"
     "  keygen  --schema CSV --keys DIR [--range COL:LO:HI]... [--headroom X] [--stats SPEC]\n"
     "          [--min-cell N] [--min-n-per-param X]\n"
     "          [--force] [--poly-degree N --coeff-bits B0,B1,...]\n"
@@ -210,7 +211,7 @@ static int parse(int argc, char **argv, client_opts_t *o)
             else if (!strcmp(a, "--party")) o->party = (int)v;
             else o->round = (int)v;
         } else if (!strcmp(a, "--rows") || !strcmp(a, "--seed") || !strcmp(a, "--poly-degree") ||
-                   !strcmp(a, "--retries")) {
+                   !strcmp(a, "--retries") || !strcmp(a, "--cols")) {
             if (i + 1 >= argc) return client_usage_error("missing value after", a);
             char *end;
             errno = 0;
@@ -219,6 +220,9 @@ static int parse(int argc, char **argv, client_opts_t *o)
             if (!strcmp(a, "--rows")) o->rows = v;
             else if (!strcmp(a, "--seed")) o->seed = v;
             else if (!strcmp(a, "--poly-degree")) o->n = v;
+            else if (!strcmp(a, "--cols") && (v < 2 || v > STATS_MAX_COLS))
+                return client_usage_error("--cols: a number from 2 to 512, not", argv[i]);
+            else if (!strcmp(a, "--cols")) o->cols = v;
             else if (v > 100) return client_usage_error("--retries: at most 100, not", argv[i]);
             else o->retries = (int)v;
         } else if (a[0] == '-' && a[1]) {
@@ -238,8 +242,8 @@ static int cmd_sample(const client_opts_t *o)
     if (!o->out || !o->rows) return client_usage_error("sample needs --rows and --out", NULL);
     client_out_t out;
     if (client_out_open(&out, o->out)) return 1;
-    stats_generator_t *g;
-    int rc = stats_generator_new(o->seed, &g);
+    stats_generator_t *g = NULL;
+    int rc = o->cols ? stats_generator_new_wide(o->seed, o->cols, &g) : stats_generator_new(o->seed, &g);
     for (size_t done = 0; !rc && done < o->rows;) {
         size_t n = o->rows - done < 65536 ? o->rows - done : 65536;
         stats_table_t *t;

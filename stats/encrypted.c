@@ -281,8 +281,8 @@ static int rot(srv_t *s, const ckks_ciphertext_t *a, long step, ckks_ciphertext_
 /* baby[a] = rot(x, a) for a = 1 .. g-1 and giant[b] = rot(x, -g b) for
  * b = 1 .. nb-1, hoisted (ckks_rotate_hoisted): x is decomposed once.
  * steps and outs have room for g + nb entries. */
-static int rot_all(srv_t *s, const ckks_ciphertext_t *x, size_t g, size_t nb, ckks_ciphertext_t **baby,
-                   ckks_ciphertext_t **giant, int *steps, ckks_ciphertext_t **outs)
+static int rot_all(const ckks_galois_keys_t *gk, const ckks_ciphertext_t *x, size_t g, size_t nb,
+                   ckks_ciphertext_t **baby, ckks_ciphertext_t **giant, int *steps, ckks_ciphertext_t **outs)
 {
     size_t k = 0;
     for (size_t a = 1; a < g; a++, k++) {
@@ -293,15 +293,13 @@ static int rot_all(srv_t *s, const ckks_ciphertext_t *x, size_t g, size_t nb, ck
         steps[k] = -(int)(g * b);
         outs[k] = giant[b];
     }
-    s->n->rotations += k;
-    return ckks_rotate_hoisted(x, steps, k, s->gk, outs);
+    return ckks_rotate_hoisted(x, steps, k, gk, outs);
 }
 
 /* acc += x * y (acc may be empty: size 0 marks "unset"). */
-static int mul_acc(srv_t *s, const ckks_ciphertext_t *x, const ckks_ciphertext_t *y,
-                   ckks_ciphertext_t *acc, ckks_ciphertext_t *tmp, int *set)
+static int mul_acc(const ckks_ciphertext_t *x, const ckks_ciphertext_t *y, ckks_ciphertext_t *acc,
+                   ckks_ciphertext_t *tmp, int *set)
 {
-    s->n->multiplications++;
     int rc = ckks_multiply(x, y, *set ? tmp : acc);
     if (rc == CKKS_OK && *set) rc = ckks_add(acc, tmp, acc);
     *set = 1;
@@ -311,16 +309,23 @@ static int mul_acc(srv_t *s, const ckks_ciphertext_t *x, const ckks_ciphertext_t
 /* One thread's share of the per-chunk work: its own partial sums (size 0
  * until set) and rotation buffers. Partial sums are added at the end;
  * ciphertext additions are exact modular sums, so the totals are
- * byte-identical for any number of threads and any split of the chunks. */
+ * byte-identical for any number of threads and any split of the chunks.
+ * A wide layout (B >= WIDE_BLOCK) has one share whose inner threads split
+ * each chunk's rotations and products instead: its 5 (B - 1) degree-2 sums
+ * (750 MB at B = 256, N = 8192) are then held once, not once per thread;
+ * each sum still receives its chunks' products in chunk order. */
+#define WIDE_BLOCK 64
 typedef struct {
     ckks_ciphertext_t **sums;
     int *sum_set;
     size_t g, nb;                        /* baby and giant step counts of the layout */
     ckks_ciphertext_t **rz, **rm, **rr;  /* baby steps a = 1..g-1 (g each) */
     ckks_ciphertext_t **nz, **nm, **nr;  /* giant steps -g b, b = 1..nb-1 (nb each) */
-    int *steps;                          /* g + nb: rot_all's room */
+    int *steps;                          /* 3 (g + nb): rot_all's room, for Z, M and R */
     ckks_ciphertext_t **outs;
-    ckks_ciphertext_t *rchunk, *tmp;
+    size_t inner;                        /* threads within a chunk (1 unless wide) */
+    ckks_ciphertext_t **tmp;             /* a product's buffer per inner thread */
+    ckks_ciphertext_t *rchunk;
     stats_counts_t n;
 } chunk_acc_t;
 
@@ -338,24 +343,28 @@ static void acc_free(chunk_acc_t *a, size_t total)
     free(a->steps);
     free(a->outs);
     ckks_ciphertext_free(a->rchunk);
-    ckks_ciphertext_free(a->tmp);
+    for (size_t i = 0; a->tmp && i < a->inner; i++) ckks_ciphertext_free(a->tmp[i]);
+    free(a->tmp);
     memset(a, 0, sizeof *a);
 }
 
 /* total sums, and with lay (a W2 job's chunks) the rotation buffers of its
- * baby and giant steps. */
-static int acc_new(const ckks_context_t *ctx, const stats_layout_t *lay, size_t total, chunk_acc_t *a)
+ * baby and giant steps and inner threads' product buffers. */
+static int acc_new(const ckks_context_t *ctx, const stats_layout_t *lay, size_t inner, size_t total,
+                   chunk_acc_t *a)
 {
     int rc = STATS_OK;
     memset(a, 0, sizeof *a);
+    a->inner = inner;
     a->sums = calloc(total, sizeof *a->sums);
     a->sum_set = calloc(total, sizeof *a->sum_set);
-    if (!a->sums || !a->sum_set) {
+    a->tmp = calloc(inner, sizeof *a->tmp);
+    if (!a->sums || !a->sum_set || !a->tmp) {
         rc = STATS_ENOMEM;
         goto done;
     }
     for (size_t i = 0; i < total; i++) TRY(ckks_ciphertext_new(ctx, 3, 0, &a->sums[i]));
-    TRY(ckks_ciphertext_new(ctx, 3, 0, &a->tmp));
+    for (size_t i = 0; i < inner; i++) TRY(ckks_ciphertext_new(ctx, 3, 0, &a->tmp[i]));
     TRY(ckks_ciphertext_new(ctx, 2, 0, &a->rchunk));
     if (lay) {
         a->g = giant_step(lay->block);
@@ -363,8 +372,8 @@ static int acc_new(const ckks_context_t *ctx, const stats_layout_t *lay, size_t 
         ckks_ciphertext_t ***bufs[6] = {&a->rz, &a->rm, &a->rr, &a->nz, &a->nm, &a->nr};
         for (size_t k = 0; k < 6; k++)
             if (!(*bufs[k] = calloc(k < 3 ? a->g : a->nb, sizeof **bufs[k]))) rc = STATS_ENOMEM;
-        a->steps = calloc(a->g + a->nb, sizeof *a->steps);
-        a->outs = calloc(a->g + a->nb, sizeof *a->outs);
+        a->steps = calloc(3 * (a->g + a->nb), sizeof *a->steps);
+        a->outs = calloc(3 * (a->g + a->nb), sizeof *a->outs);
         if (rc || !a->steps || !a->outs) {
             rc = STATS_ENOMEM;
             goto done;
@@ -421,25 +430,41 @@ static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, sta
         TRY(ckks_add(a->rchunk, Z, a->rchunk));
         /* Baby steps a = 1 .. g-1 and giant steps -g b of each of Z, M
          * and R: hoisted, one decomposition per ciphertext. */
-        TRY(rot_all(&s, Z, g, nb, a->rz, a->nz, a->steps, a->outs));
-        TRY(rot_all(&s, M, g, nb, a->rm, a->nm, a->steps, a->outs));
-        TRY(rot_all(&s, a->rchunk, g, nb, a->rr, a->nr, a->steps, a->outs));
-        for (size_t b = 0; b < nb; b++) {
+        const ckks_ciphertext_t *src[3] = {Z, M, a->rchunk};
+        ckks_ciphertext_t **baby[3] = {a->rz, a->rm, a->rr}, **giant[3] = {a->nz, a->nm, a->nr};
+        int qrc[3] = {0};
+#pragma omp parallel for num_threads((int)a->inner) schedule(static, 1) if (a->inner > 1)
+        for (int q = 0; q < 3; q++)
+            qrc[q] = rot_all(gk, src[q], g, nb, baby[q], giant[q], a->steps + q * (g + nb), a->outs + q * (g + nb));
+        for (int q = 0; q < 3; q++) TRY(qrc[q]);
+        s.n->rotations += 3 * (g - 1 + nb - 1);
+        /* Products for every diagonal d = x + g b, each into its own sums. */
+        int prc = CKKS_OK;
+#pragma omp parallel for num_threads((int)a->inner) schedule(dynamic, 1) if (a->inner > 1)
+        for (size_t i = 0; i < g * nb; i++) {
+            size_t b = i / g, x = i % g, d = x + g * b;
+            if (d == 0 || d >= B) continue;
+            size_t tid = 0;
+#ifdef _OPENMP
+            tid = (size_t)omp_get_thread_num();
+#endif
             const ckks_ciphertext_t *Zb = b ? a->nz[b] : Z, *Mb = b ? a->nm[b] : M, *Rb = b ? a->nr[b] : a->rchunk;
-            for (size_t x = 0; x < g; x++) {
-                size_t d = x + g * b;
-                if (d == 0 || d >= B) continue;
-                const ckks_ciphertext_t *Za = x ? a->rz[x] : Z, *Ma = x ? a->rm[x] : M, *Ra = x ? a->rr[x] : a->rchunk;
-                size_t base = 2 + NTYPES * (d - 1);
-                ckks_ciphertext_t **sums = a->sums, *tmp = a->tmp;
-                int *set = a->sum_set;
-                TRY(mul_acc(&s, Zb, Ra, sums[base + 0], tmp, &set[base + 0])); /* P1 */
-                TRY(mul_acc(&s, Mb, Ma, sums[base + 1], tmp, &set[base + 1])); /* P2 */
-                TRY(mul_acc(&s, Zb, Ma, sums[base + 2], tmp, &set[base + 2])); /* P3 */
-                TRY(mul_acc(&s, Mb, Za, sums[base + 3], tmp, &set[base + 3])); /* P4 */
-                TRY(mul_acc(&s, Rb, Za, sums[base + 4], tmp, &set[base + 4])); /* P5 */
+            const ckks_ciphertext_t *Za = x ? a->rz[x] : Z, *Ma = x ? a->rm[x] : M, *Ra = x ? a->rr[x] : a->rchunk;
+            size_t base = 2 + NTYPES * (d - 1);
+            ckks_ciphertext_t **sums = a->sums, *tmp = a->tmp[tid];
+            int *set = a->sum_set;
+            int r = mul_acc(Zb, Ra, sums[base + 0], tmp, &set[base + 0]); /* P1 */
+            if (!r) r = mul_acc(Mb, Ma, sums[base + 1], tmp, &set[base + 1]); /* P2 */
+            if (!r) r = mul_acc(Zb, Ma, sums[base + 2], tmp, &set[base + 2]); /* P3 */
+            if (!r) r = mul_acc(Mb, Za, sums[base + 3], tmp, &set[base + 3]); /* P4 */
+            if (!r) r = mul_acc(Rb, Za, sums[base + 4], tmp, &set[base + 4]); /* P5 */
+            if (r) {
+#pragma omp critical(stats_products)
+                if (prc == CKKS_OK) prc = r;
             }
         }
+        TRY(prc);
+        s.n->multiplications += NTYPES * (B - 1);
     }
 done:
     ckks_ciphertext_free(lz);
@@ -535,14 +560,15 @@ int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t,
     /* This part's chunks: part, part + nparts, ...; thread i of nt takes
      * every nt-th of them. */
     const size_t mine = t->chunks > part ? (t->chunks - part + nparts - 1) / nparts : 0;
-    const size_t nt = stats_threads(mine);
+    const int wide = job == STATS_JOB_ALL && t->layout.block >= WIDE_BLOCK;
+    const size_t nt = wide ? 1 : stats_threads(mine), inner = wide ? stats_threads(SIZE_MAX) : 1;
     chunk_acc_t *acc = calloc(nt, sizeof *acc);
     stats_partial_t *res = calloc(1, sizeof *res);
     if (!acc || !res) {
         rc = STATS_ENOMEM;
         goto done;
     }
-    for (size_t i = 0; i < nt && rc == STATS_OK; i++) rc = acc_new(ctx, job == STATS_JOB_ALL ? &t->layout : NULL, total, &acc[i]);
+    for (size_t i = 0; i < nt && rc == STATS_OK; i++) rc = acc_new(ctx, job == STATS_JOB_ALL ? &t->layout : NULL, inner, total, &acc[i]);
     if (rc) goto done;
     /* Each thread's limb loops run serially inside (OpenMP does not nest by default). */
     int rcs[64] = {0};
@@ -576,7 +602,9 @@ done:
 int stats_partial_add(stats_partial_t *acc, const stats_partial_t *other)
 {
     if (!acc || !other) return STATS_EINVAL;
-    if (acc->job != other->job || acc->total != other->total || acc->nprimes != other->nprimes) return STATS_ESCHEMA;
+    if (acc->job != other->job || acc->total != other->total || acc->nprimes != other->nprimes ||
+        !acc->acc.sums || !other->acc.sums) /* a finished partial is spent */
+        return STATS_ESCHEMA;
     int rc = STATS_OK;
     for (size_t j = 0; j < acc->total; j++)
         if (other->acc.sum_set[j]) TRY(add_acc(other->acc.sums[j], acc->acc.sums[j], &acc->acc.sum_set[j]));
@@ -646,7 +674,7 @@ int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, st
     p->job = job;
     p->total = total;
     p->nprimes = np;
-    int rc = acc_new(ctx, NULL, total, &p->acc);
+    int rc = acc_new(ctx, NULL, 1, total, &p->acc);
     if (rc) {
         free(p);
         return rc;
@@ -693,7 +721,7 @@ bad:
 }
 
 int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_relin_key_t *rk,
-                         const ckks_galois_keys_t *gk, const stats_partial_t *part, stats_enc_result_t **out,
+                         const ckks_galois_keys_t *gk, stats_partial_t *part, stats_enc_result_t **out,
                          stats_counts_t *counts)
 {
     if (!part || !out) return STATS_EINVAL;
@@ -716,14 +744,12 @@ int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, 
     s.n->rotations = part->acc.n.rotations;
     s.n->multiplications = part->acc.n.multiplications;
     s.n->conjugations = part->acc.n.conjugations;
-    /* The sums are finished in place: work on a copy so the partial stays usable. */
-    ckks_ciphertext_t **sums = calloc(total, sizeof *sums), *tmp2 = NULL;
+    /* The sums are finished in place, so the partial is spent (a copy would
+     * double the memory: 5 (B - 1) degree-2 sums, 750 MB at B = 256). */
+    ckks_ciphertext_t **sums = part->acc.sums, *tmp2 = NULL;
     stats_enc_result_t *res = NULL;
-    if (!sums) return STATS_ENOMEM;
-    for (size_t i = 0; i < total; i++) {
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &sums[i]));
-        TRY(ckks_ciphertext_copy(sums[i], part->acc.sums[i]));
-    }
+    part->acc.sums = NULL;
+    memset(part->acc.sum_set, 0, total * sizeof *part->acc.sum_set);
     TRY(ckks_ciphertext_new(ctx, 3, 0, &tmp2));
     /* Every sum stays at the top level until it is packed: rotation noise is
      * absolute, so folding products at scale Delta^2 (not rescaled) keeps it

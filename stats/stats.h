@@ -115,6 +115,11 @@ typedef struct stats_generator stats_generator_t;
 int stats_generator_new(uint64_t seed, stats_generator_t **out);
 int stats_generator_next(stats_generator_t *g, size_t nrows, stats_table_t **out);
 void stats_generator_free(stats_generator_t *g);
+/* A generator of wide synthetic tables (ncols in [2, STATS_MAX_COLS]):
+ * "group" (0/1, complete) and x1 ... x(ncols-1), measurements of means 1 to
+ * 1000 (drawn from the seed) that correlate through a shared factor and
+ * shift with the group, 2 % missing. For benchmarks and scale tests. */
+int stats_generator_new_wide(uint64_t seed, size_t ncols, stats_generator_t **out);
 int stats_write_csv_rows(const stats_table_t *t, FILE *f, int header);
 
 /* ---- derived columns (made by the client before encryption) --------------------
@@ -273,8 +278,10 @@ int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t,
                           const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, size_t part, size_t nparts,
                           stats_partial_t **out);
 int stats_partial_add(stats_partial_t *acc, const stats_partial_t *other);
+/* Spends part: its sums are finished in place (free it afterwards; it can
+ * be neither finished nor added again). */
 int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_relin_key_t *rk,
-                         const ckks_galois_keys_t *gk, const stats_partial_t *part, stats_enc_result_t **out,
+                         const ckks_galois_keys_t *gk, stats_partial_t *part, stats_enc_result_t **out,
                          stats_counts_t *counts);
 int stats_partial_write(const stats_partial_t *p, void **buf, size_t *len);
 int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job, const void *buf,

@@ -520,7 +520,48 @@ static void gen_row(gen_t *gp, double *v)
 
 struct stats_generator {
     gen_t g;
+    size_t ncols; /* 0: the Framingham schema; else the wide one (stats_generator_new_wide) */
+    double *mu, *sd, *rho; /* the wide schema's columns 1 .. ncols-1 */
 };
+
+/* A row of the wide schema: group ~ Bernoulli(0.4), complete; column c has
+ * mean mu_c + 0.3 sd_c group, loading rho_c on a factor shared by the row
+ * (so columns correlate), 2 % missing, rounded to 0.01, never below 0. */
+static void gen_wide_row(const stats_generator_t *w, gen_t *gp, double *v)
+{
+    double grp = gen_unif(gp) < 0.4, z = gen_normal(gp);
+    v[0] = grp;
+    for (size_t c = 1; c < w->ncols; c++) {
+        double e = gen_normal(gp), x = w->rho[c] * z + sqrt(1 - w->rho[c] * w->rho[c]) * e;
+        double val = round(fmax(0, w->mu[c] + w->sd[c] * (x + 0.3 * grp)) * 100) / 100; /* reads back as written */
+        v[c] = gen_unif(gp) < 0.02 ? NAN : val;
+    }
+}
+
+int stats_generator_new_wide(uint64_t seed, size_t ncols, stats_generator_t **out)
+{
+    if (!out || ncols < 2 || ncols > STATS_MAX_COLS) return STATS_EINVAL;
+    int rc = stats_generator_new(seed, out);
+    if (rc) return rc;
+    stats_generator_t *w = *out;
+    w->ncols = ncols;
+    w->mu = calloc(ncols, sizeof *w->mu);
+    w->sd = calloc(ncols, sizeof *w->sd);
+    w->rho = calloc(ncols, sizeof *w->rho);
+    if (!w->mu || !w->sd || !w->rho) {
+        stats_generator_free(w);
+        *out = NULL;
+        return STATS_ENOMEM;
+    }
+    /* Column parameters from the seed too: means 1 ... 1000, spreads a
+     * tenth to a third of the mean, loadings 0 ... 0.8. */
+    for (size_t c = 1; c < ncols; c++) {
+        w->mu[c] = pow(10, 3 * gen_unif(&w->g));
+        w->sd[c] = w->mu[c] * (0.1 + 0.23 * gen_unif(&w->g));
+        w->rho[c] = 0.8 * gen_unif(&w->g);
+    }
+    return STATS_OK;
+}
 
 int stats_generator_new(uint64_t seed, stats_generator_t **out)
 {
@@ -533,6 +574,10 @@ int stats_generator_new(uint64_t seed, stats_generator_t **out)
 
 void stats_generator_free(stats_generator_t *g)
 {
+    if (!g) return;
+    free(g->mu);
+    free(g->sd);
+    free(g->rho);
     free(g);
 }
 
@@ -544,10 +589,18 @@ int stats_generator_next(stats_generator_t *gen, size_t nrows, stats_table_t **o
                                     "diabetes", "totChol",     "sysBP",           "diaBP",
                                     "BMI",      "heartRate",   "glucose",         "TenYearCHD"};
     stats_table_t *t;
-    int rc = stats_table_new(16, nrows, &t);
+    size_t C = gen->ncols ? gen->ncols : 16;
+    int rc = stats_table_new(C, nrows, &t);
     if (rc) return rc;
-    for (int c = 0; c < 16; c++) strcpy(t->names[c], names[c]);
-    for (size_t r = 0; r < nrows; r++) gen_row(&gen->g, t->values + r * 16);
+    for (size_t c = 0; c < C; c++) {
+        if (!gen->ncols) strcpy(t->names[c], names[c]);
+        else if (c) snprintf(t->names[c], STATS_NAME_MAX, "x%zu", c);
+        else strcpy(t->names[c], "group");
+    }
+    for (size_t r = 0; r < nrows; r++) {
+        if (gen->ncols) gen_wide_row(gen, &gen->g, t->values + r * C);
+        else gen_row(&gen->g, t->values + r * C);
+    }
     *out = t;
     return STATS_OK;
 }

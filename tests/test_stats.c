@@ -497,10 +497,8 @@ Test(stats_reference, regression_recovers_a_known_line)
 /* Chunks are computed in parallel (one partial sum per thread, added at the
  * end): the result file must be byte-identical for 1, 2 and 3 threads, since
  * ciphertext sums are exact modular additions whatever their order. */
-Test(stats_encrypted, result_is_byte_identical_for_any_thread_count, .timeout = 600)
+static void check_thread_counts(stats_table_t *t)
 {
-    stats_table_t *t;
-    cr_assert_eq(stats_generate_framingham(1100, 9, &t), STATS_OK);
     keys_t k = {.ctx = ctx8192()};
     stats_layout_t lay;
     cr_assert_eq(stats_layout_for(k.ctx, t, &lay), STATS_OK);
@@ -551,6 +549,21 @@ Test(stats_encrypted, result_is_byte_identical_for_any_thread_count, .timeout = 
     stats_table_free(t);
 }
 
+Test(stats_encrypted, result_is_byte_identical_for_any_thread_count, .timeout = 600)
+{
+    stats_table_t *t;
+    cr_assert_eq(stats_generate_framingham(1100, 9, &t), STATS_OK);
+    check_thread_counts(t);
+    /* A wide layout (B = 128) splits each chunk's work between threads instead. */
+    stats_generator_t *g;
+    cr_assert_eq(stats_generator_new_wide(9, 70, &g), STATS_OK);
+    cr_assert_eq(stats_generator_next(g, 300, &t), STATS_OK);
+    stats_generator_free(g);
+    cr_assert_eq(t->ncols, 70);
+    cr_assert_str_eq(t->names[69], "x69");
+    check_thread_counts(t);
+}
+
 /* The two-phase form MPI ranks use: partials of 1, 2 and 3 parts, carried
  * through their wire form and added in any order, finish to the very bytes
  * of stats_compute; a damaged wire form is refused. */
@@ -598,6 +611,15 @@ Test(stats_encrypted, partials_add_up_to_the_whole_result, .timeout = 600)
                          0, "%zu parts: ciphertext %zu differs", parts, j);
         }
         stats_enc_result_free(r);
+        /* Finishing spent the partial: neither finished nor added again. */
+        stats_enc_result_t *again = NULL;
+        cr_assert_eq(stats_partial_finish(k.ctx, e, k.rk, k.gk, acc, &again, NULL), STATS_ESCHEMA);
+        cr_assert_null(again);
+        stats_partial_t *more;
+        cr_assert_eq(stats_compute_partial(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, 0, 1, &more), STATS_OK);
+        cr_assert_eq(stats_partial_add(acc, more), STATS_ESCHEMA);
+        cr_assert_eq(stats_partial_add(more, acc), STATS_ESCHEMA);
+        stats_partial_free(more);
         stats_partial_free(acc);
     }
     /* One part alone lacks nothing only if it got every chunk: with more

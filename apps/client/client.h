@@ -44,7 +44,7 @@ typedef struct {
     client_range_t ranges[CLIENT_MAX_RANGES];
     size_t nranges;
     const char *groups[STATS_MAX_COLS];
-    size_t ngroups, rows, n;
+    size_t ngroups, rows, n, cols;
     unsigned long long seed;
     const char *pos[256];
     size_t npos;
