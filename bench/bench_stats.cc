@@ -6,12 +6,18 @@
 //   stats_w2/N              server: count/mean/var/sd per column, all 120 pairs
 //                           (pairwise-complete Pearson), groups by TenYearCHD
 //   stats_decrypt_w2/N      client: decrypt + finish W2
+//   stats_wide_chunks/C/J   server, N=8192, a generated wide table of C columns
+//                           (stats_generator_new_wide), 8 chunks: the per-chunk
+//                           work of job J (1: W1, 2: W2); counters us_per_row,
+//                           ns_per_row_col (W1) or ns_per_row_pair (W2)
+//   stats_wide_finish/C/J   the same table's finishing (per job, not per row)
 // Counters: upload/download sizes (MB, hestat format), rotations, relinearizations,
 // multiplications, and the worst errors against the long-double reference.
 #include <benchmark/benchmark.h>
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -114,11 +120,11 @@ double result_bytes(const stats_enc_result_t *r)
 
 void report_accuracy(benchmark::State &state, StatsSetup &s, const stats_result_t &out)
 {
-    static stats_moments_t ref[STATS_MAX_COLS];
-    static stats_pair_t refp[STATS_MAX_COLS * STATS_MAX_COLS];
-    stats_reference(s.table, ref, refp);
-    double wm = 0, ws = 0, wc = 0, wg = 0;
     size_t C = s.table->ncols;
+    std::vector<stats_moments_t> ref(C);
+    std::vector<stats_pair_t> refp(C * C);
+    stats_reference(s.table, ref.data(), refp.data());
+    double wm = 0, ws = 0, wc = 0, wg = 0;
     for (size_t c = 0; c < C; c++) {
         if (std::fabs((double)ref[c].mean) > 1e-3 * s.lay.factor[c])
             wm = std::fmax(wm, (double)(fabsl(out.cols[c].mean - ref[c].mean) / fabsl(ref[c].mean)));
@@ -181,6 +187,85 @@ void BM_decrypt(benchmark::State &state, size_t n)
     report_accuracy(state, s, out);
 }
 
+struct WideSetup {
+    ckks_context_t *ctx = nullptr;
+    ckks_secret_key_t *sk = nullptr;
+    ckks_relin_key_t *rk = nullptr;
+    ckks_galois_keys_t *gk = nullptr;
+    stats_table_t *table = nullptr;
+    stats_enc_table_t *enc = nullptr;
+};
+
+WideSetup &wide_setup(size_t cols)
+{
+    static std::map<size_t, std::unique_ptr<WideSetup>> cache;
+    auto &slot = cache[cols];
+    if (slot) return *slot;
+    slot.reset(new WideSetup);
+    WideSetup &s = *slot;
+    int bits[] = {60, 40, 40, 60};
+    ckks_params_t p;
+    must(ckks_params_from_bits(&p, 8192, bits, 4), "params");
+    must(ckks_context_new(&p, &s.ctx), "context");
+    stats_generator_t *g;
+    must(stats_generator_new_wide(1, cols, &g), "generator");
+    stats_layout_t lay;
+    size_t block = 1;
+    while (block < cols) block <<= 1;
+    must(stats_generator_next(g, 8 * (4096 / block), &s.table), "generate");
+    stats_generator_free(g);
+    must(stats_layout_for(s.ctx, s.table, &lay), "layout");
+    int steps[64];
+    size_t ns = stats_galois_steps(&lay, steps, 64);
+    ckks_public_key_t *pk;
+    must(ckks_secret_key_new(s.ctx, &s.sk), "sk");
+    must(ckks_public_key_new(s.sk, &pk), "pk");
+    must(ckks_relin_key_new(s.sk, &s.rk), "rk");
+    must(ckks_galois_keys_new(s.sk, steps, ns, 1, &s.gk), "gk");
+    must(stats_encrypt(s.ctx, pk, nullptr, s.table, &lay, std::ldexp(1.0, 40), &s.enc), "encrypt");
+    ckks_public_key_free(pk);
+    return s;
+}
+
+void BM_wide_chunks(benchmark::State &state, size_t cols, stats_job_t job)
+{
+    WideSetup &s = wide_setup(cols);
+    double seconds = 0;
+    for (auto _ : state) {
+        auto t0 = std::chrono::steady_clock::now();
+        stats_partial_t *part;
+        must(stats_compute_partial(s.ctx, s.enc, job, s.rk, s.gk, 0, 1, &part), "partial");
+        seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        state.PauseTiming();
+        stats_partial_free(part);
+        state.ResumeTiming();
+    }
+    double rows = (double)s.table->nrows, C = (double)cols, per_row = seconds / (double)state.iterations() / rows;
+    state.counters["rows"] = rows;
+    state.counters["us_per_row"] = per_row * 1e6;
+    if (job == STATS_JOB_ALL) state.counters["ns_per_row_pair"] = per_row * 1e9 / (C * (C - 1) / 2);
+    else state.counters["ns_per_row_col"] = per_row * 1e9 / C;
+}
+
+void BM_wide_finish(benchmark::State &state, size_t cols, stats_job_t job)
+{
+    WideSetup &s = wide_setup(cols);
+    stats_enc_result_t *r = nullptr;
+    for (auto _ : state) {
+        state.PauseTiming();
+        stats_enc_result_free(r);
+        stats_partial_t *part;
+        must(stats_compute_partial(s.ctx, s.enc, job, s.rk, s.gk, 0, 1, &part), "partial");
+        state.ResumeTiming();
+        must(stats_partial_finish(s.ctx, s.enc, s.rk, s.gk, part, &r, nullptr), "finish");
+        state.PauseTiming();
+        stats_partial_free(part);
+        state.ResumeTiming();
+    }
+    state.counters["download_MB"] = result_bytes(r) / 1e6;
+    stats_enc_result_free(r);
+}
+
 }  // namespace
 
 namespace hestat_bench {
@@ -199,6 +284,20 @@ void register_stats()
         reg("stats_w1", BM_compute, n, STATS_JOB_MEANS);
         reg("stats_w2", BM_compute, n, STATS_JOB_ALL);
         reg("stats_decrypt_w2", BM_decrypt, n);
+    }
+    auto wide = [](const char *name, auto fn, size_t cols, stats_job_t job) {
+        std::string full = std::string(name) + "/" + std::to_string(cols) + "/" + std::to_string((int)job);
+        auto *b = benchmark::RegisterBenchmark(full.c_str(), fn, cols, job);
+        add(b);
+        b->Iterations(1)->Repetitions(3)->Unit(benchmark::kMillisecond);
+    };
+    for (size_t cols : {16, 64, 128, 256}) {
+        wide("stats_wide_chunks", BM_wide_chunks, cols, STATS_JOB_ALL);
+        wide("stats_wide_finish", BM_wide_finish, cols, STATS_JOB_ALL);
+    }
+    for (size_t cols : {16, 512}) {
+        wide("stats_wide_chunks", BM_wide_chunks, cols, STATS_JOB_MEANS);
+        wide("stats_wide_finish", BM_wide_finish, cols, STATS_JOB_MEANS);
     }
 }
 
