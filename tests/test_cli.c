@@ -142,3 +142,47 @@ Test(cli, files_of_another_study_are_refused, .timeout = 300)
                      d), 0);
     run("rm -rf %s", d);
 }
+
+/* Wide tables as a user runs them: 400 columns get per-column statistics
+ * (--stats means), every mean against the plaintext; pairs on them are
+ * refused with the reason and no result file; 130 columns get pairs, every
+ * correlation against the plaintext. */
+Test(cli, wide_tables_means_and_pairs, .timeout = 600)
+{
+    char d[64] = "/tmp/hestat-wide-XXXXXX";
+    cr_assert_not_null(mkdtemp(d));
+    const char *C = test_bin("hestat-client"), *S = test_bin("hestat-server");
+    cr_assert_eq(run("%s sample --rows 100 --cols 400 --seed 4 --out %s/w.csv", C, d), 0);
+    cr_assert_eq(run("head -1 %s/w.csv | awk -F, '{exit NF != 400 || $1 != \"group\" || $400 != \"x399\"}'", d), 0);
+    cr_assert_eq(run("%s keygen --schema %s/w.csv --keys %s/k && %s encrypt --study %s/k/study.hst --in %s/w.csv "
+                     "--out %s/t.hst",
+                     C, d, d, C, d, d, d),
+                 0);
+    cr_assert_eq(run("%s job --study %s/k/study.hst --stats means --out %s/j.hst %s/t.hst && "
+                     "%s compute %s/j.hst --out %s/r.hst > /dev/null",
+                     C, d, d, d, S, d, d),
+                 0);
+    cr_assert_eq(run("%s decrypt --keys %s/k --in %s/r.hst --out %s/rep.csv --compare %s/w.csv", C, d, d, d, d), 0);
+    cr_expect_eq(run("awk -F, '$1==\"mean\" {n++; if ($7+0 > 1e-6) bad=1} $1==\"count\" && $6+0 != 0 {bad=1} "
+                     "$1==\"corr\" {bad=1} END {exit bad || n != 400}' %s/rep.csv",
+                     d),
+                 0, "400 means within 1e-6 of the plaintext, exact counts, no pairs");
+    cr_assert_eq(run("%s job --study %s/k/study.hst --stats all --out %s/j2.hst %s/t.hst", C, d, d, d), 0);
+    cr_expect_eq(run("%s compute %s/j2.hst --out %s/r2.hst > /dev/null 2> %s/err", S, d, d, d), 1);
+    cr_expect_eq(run("grep -q 'at most 256 columns' %s/err", d), 0, "the refusal says why");
+    cr_expect_neq(run("test -e %s/r2.hst", d), 0, "no result on failure");
+    /* 130 columns (B = 256): every pair. */
+    cr_assert_eq(run("cut -d, -f1-130 %s/w.csv > %s/p.csv && %s keygen --schema %s/p.csv --keys %s/kp && "
+                     "%s encrypt --study %s/kp/study.hst --in %s/p.csv --out %s/tp.hst && "
+                     "%s job --study %s/kp/study.hst --out %s/jp.hst %s/tp.hst && "
+                     "%s compute %s/jp.hst --out %s/rp.hst > /dev/null && "
+                     "%s decrypt --keys %s/kp --in %s/rp.hst --out %s/repp.csv --compare %s/p.csv --group group",
+                     d, d, C, d, d, C, d, d, d, C, d, d, d, S, d, d, C, d, d, d, d),
+                 0);
+    cr_expect_eq(run("awk -F, '$1==\"corr\" {n++; if ($6+0 > 1e-5) bad=1} "
+                     "$1==\"mean\" && $3==\"group=1\" {g++; if ($7+0 > 1e-6) bad=1} "
+                     "END {exit bad || n != 130 * 129 / 2 || g != 129}' %s/repp.csv",
+                     d),
+                 0, "8385 correlations within 1e-5, 129 group means within 1e-6");
+    run("rm -rf %s", d);
+}
