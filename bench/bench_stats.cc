@@ -96,7 +96,8 @@ double table_bytes(const stats_enc_table_t *e, int compact)
         for (ckks_ciphertext_t *ct : {e->z[k], e->m[k]}) {
             void *buf;
             size_t len;
-            if (ckks_write_ciphertext(ct, compact, &buf, &len) == 0) {
+            /* as tables are written: packed, and compact when seeded */
+            if (ckks_write_ciphertext(ct, CKKS_FLAG_PACKED | (compact ? CKKS_FLAG_COMPACT : 0), &buf, &len) == 0) {
                 total += (double)len;
                 std::free(buf);
             }
@@ -110,7 +111,7 @@ double result_bytes(const stats_enc_result_t *r)
     for (size_t j = 0; j < r->count; j++) {
         void *buf;
         size_t len;
-        if (ckks_write_ciphertext(r->cts[j], 0, &buf, &len) == 0) {
+        if (ckks_write_ciphertext(r->cts[j], CKKS_FLAG_PACKED, &buf, &len) == 0) {
             total += (double)len;
             std::free(buf);
         }

@@ -386,6 +386,7 @@ typedef enum {
 } ckks_obj_type_t;
 #define CKKS_HEADER_BYTES 48
 #define CKKS_FLAG_COMPACT 1u /* ciphertext stored as c0 + the seed of c1 */
+#define CKKS_FLAG_PACKED 2u  /* ciphertext words stored at their primes' bit widths */
 
 /* XXH3-64 of the canonical encoding of the parameters (N, primes). */
 uint64_t ckks_params_hash(const ckks_context_t *ctx);
@@ -395,9 +396,12 @@ int ckks_object_type(const void *buf, size_t len, ckks_obj_type_t *type);
 
 int ckks_write_params(const ckks_context_t *ctx, void **buf, size_t *len);
 int ckks_read_params(const void *buf, size_t len, ckks_params_t *p);
-/* compact: store c0 and the 32-byte seed of c1 when c1 still is the seed's
- * expansion (fresh secret-key encryptions); the full form otherwise. */
-int ckks_write_ciphertext(const ckks_ciphertext_t *ct, int compact, void **buf, size_t *len);
+/* flags: CKKS_FLAG_COMPACT: store c0 and the 32-byte seed of c1 when c1
+ * still is the seed's expansion (fresh secret-key encryptions), the full
+ * form otherwise; CKKS_FLAG_PACKED: each prime's words at its bit width
+ * (140 bits a coefficient instead of 192 for primes of 60, 40, 40 bits).
+ * The reader takes every form. */
+int ckks_write_ciphertext(const ckks_ciphertext_t *ct, int flags, void **buf, size_t *len);
 int ckks_read_ciphertext(const ckks_context_t *ctx, const void *buf, size_t len,
                          ckks_ciphertext_t **out);
 int ckks_write_plaintext(const ckks_plaintext_t *pt, void **buf, size_t *len);

@@ -19,6 +19,10 @@
  *   plaintext:   nprimes | scale (f64) | nprimes*N words
  *   ciphertext:  size | nprimes | scale | size*nprimes*N words
  *                compact: 2 | nprimes | scale | nprimes*N words (c0) | 32-byte seed
+ *                packed (flag 2, with or without compact): the same with each
+ *                prime's N words as N b_i-bit fields, b_i the bit length of
+ *                q_i - 1, least significant bit first (every block a whole
+ *                number of bytes, since 8 divides N)
  * Every length is computed from the context and checked before anything is
  * allocated; coefficients must be below their primes.
  */
@@ -80,7 +84,8 @@ static int parse_frame(const void *buf, size_t len, frame_t *f)
     if (reserved || f->type < CKKS_OBJ_PARAMS ||
         (f->type > CKKS_OBJ_MP_SHARE && f->type < CKKS_OBJ_USER_MIN))
         return CKKS_EFORMAT;
-    if (f->flags & ~CKKS_FLAG_COMPACT) return CKKS_EFORMAT;
+    uint32_t allowed = CKKS_FLAG_COMPACT | (f->type == CKKS_OBJ_CIPHERTEXT ? CKKS_FLAG_PACKED : 0);
+    if (f->flags & ~allowed) return CKKS_EFORMAT;
     if (f->length != len - CKKS_HEADER_BYTES) return CKKS_EFORMAT; /* truncated or trailing */
     f->payload = p + CKKS_HEADER_BYTES;
     if (XXH3_64bits(f->payload, f->length) != f->checksum) return CKKS_EFORMAT;
@@ -243,23 +248,75 @@ static int seed_matches(const ckks_ciphertext_t *ct)
     return same;
 }
 
-int ckks_write_ciphertext(const ckks_ciphertext_t *ct, int compact, void **buf, size_t *len)
+/* Bit width of prime i's words. */
+static unsigned prime_bits(const ckks_context_t *ctx, size_t i)
 {
-    if (!ct || !buf || !len) return CKKS_EINVAL;
+    return 64 - (unsigned)__builtin_clzll(ctx->primes[i] - 1);
+}
+
+/* Bytes of `polys` np-prime polynomials, packed or as words. */
+static size_t poly_bytes(const ckks_context_t *ctx, size_t polys, size_t np, int packed)
+{
+    size_t bits = 0;
+    for (size_t i = 0; i < np; i++) bits += packed ? prime_bits(ctx, i) : 64;
+    return polys * bits * ctx->n / 8;
+}
+
+/* Each prime's N words of `polys` polynomials as prime_bits fields. */
+static void pack_words(const ckks_context_t *ctx, const uint64_t *src, size_t polys, size_t np, uint8_t *dst)
+{
+    for (size_t p = 0; p < polys; p++)
+        for (size_t i = 0; i < np; i++) {
+            const unsigned b = prime_bits(ctx, i);
+            const uint64_t *w = src + (p * np + i) * ctx->n;
+            unsigned __int128 acc = 0;
+            unsigned have = 0;
+            for (size_t j = 0; j < ctx->n; j++) {
+                acc |= (unsigned __int128)w[j] << have;
+                for (have += b; have >= 8; have -= 8, acc >>= 8) *dst++ = (uint8_t)acc;
+            }
+        }
+}
+
+/* The inverse of pack_words, each word checked below its prime. */
+static int unpack_words(const ckks_context_t *ctx, const uint8_t *src, size_t polys, size_t np, uint64_t *dst)
+{
+    for (size_t p = 0; p < polys; p++)
+        for (size_t i = 0; i < np; i++) {
+            const unsigned b = prime_bits(ctx, i);
+            const uint64_t mask = b == 64 ? ~0ull : (1ull << b) - 1, q = ctx->primes[i];
+            uint64_t *w = dst + (p * np + i) * ctx->n;
+            unsigned __int128 acc = 0;
+            unsigned have = 0;
+            for (size_t j = 0; j < ctx->n; j++) {
+                for (; have < b; have += 8) acc |= (unsigned __int128)*src++ << have;
+                w[j] = (uint64_t)acc & mask;
+                acc >>= b;
+                have -= b;
+                if (w[j] >= q) return CKKS_EFORMAT;
+            }
+        }
+    return CKKS_OK;
+}
+
+int ckks_write_ciphertext(const ckks_ciphertext_t *ct, int flags, void **buf, size_t *len)
+{
+    if (!ct || !buf || !len || (flags & ~(int)(CKKS_FLAG_COMPACT | CKKS_FLAG_PACKED))) return CKKS_EINVAL;
     const ckks_context_t *ctx = ct->ctx;
     size_t words = ct->nprimes * ctx->n;
-    int use_seed = compact && seed_matches(ct);
-    size_t data_words = use_seed ? words : ct->size * words;
-    size_t plen = 24 + data_words * 8 + (use_seed ? 32 : 0), total;
-    uint8_t *p = new_frame(CKKS_OBJ_CIPHERTEXT, use_seed ? CKKS_FLAG_COMPACT : 0,
+    int use_seed = (flags & CKKS_FLAG_COMPACT) && seed_matches(ct), packed = (flags & CKKS_FLAG_PACKED) != 0;
+    size_t polys = use_seed ? 1 : ct->size, data_bytes = poly_bytes(ctx, polys, ct->nprimes, packed);
+    size_t plen = 24 + data_bytes + (use_seed ? 32 : 0), total;
+    uint8_t *p = new_frame(CKKS_OBJ_CIPHERTEXT, (use_seed ? CKKS_FLAG_COMPACT : 0) | (packed ? CKKS_FLAG_PACKED : 0),
                            ckks_params_hash(ctx), plen, &total);
     if (!p) return CKKS_ENOMEM;
     uint64_t size = ct->size, np = ct->nprimes;
     memcpy(p + 48, &size, 8);
     memcpy(p + 56, &np, 8);
     memcpy(p + 64, &ct->scale, 8);
-    memcpy(p + 72, ct->data, data_words * 8);
-    if (use_seed) memcpy(p + 72 + data_words * 8, ct->seed, 32);
+    if (packed) pack_words(ctx, ct->data, polys, ct->nprimes, p + 72);
+    else memcpy(p + 72, ct->data, polys * words * 8);
+    if (use_seed) memcpy(p + 72 + data_bytes, ct->seed, 32);
     seal_frame(p, plen);
     *buf = p;
     *len = total;
@@ -280,17 +337,18 @@ int ckks_read_ciphertext(const ckks_context_t *ctx, const void *buf, size_t len,
     memcpy(&size, f.payload, 8);
     memcpy(&np, f.payload + 8, 8);
     memcpy(&scale, f.payload + 16, 8);
-    int compact = f.flags & CKKS_FLAG_COMPACT;
+    int compact = f.flags & CKKS_FLAG_COMPACT, packed = (f.flags & CKKS_FLAG_PACKED) != 0;
     if (size < 2 || size > 3 || (compact && size != 2)) return CKKS_ESIZE;
     if (np == 0 || np >= ctx->k) return CKKS_ELEVEL;
-    uint64_t words = np * ctx->n, data_words = compact ? words : size * words;
-    if (f.length != 24 + data_words * 8 + (compact ? 32 : 0)) return CKKS_EFORMAT;
+    uint64_t words = np * ctx->n, polys = compact ? 1 : size, data_bytes = poly_bytes(ctx, polys, np, packed);
+    if (f.length != 24 + data_bytes + (compact ? 32 : 0)) return CKKS_EFORMAT;
     if ((rc = check_scale(ctx, scale, np))) return rc;
     ckks_ciphertext_t *ct;
     if ((rc = ckks_ciphertext_new(ctx, size, np, &ct))) return rc;
-    rc = take_words(ctx, f.payload + 24, np, data_words, ct->data);
+    rc = packed ? unpack_words(ctx, f.payload + 24, polys, np, ct->data)
+                : take_words(ctx, f.payload + 24, np, polys * words, ct->data);
     if (rc == CKKS_OK && compact) {
-        memcpy(ct->seed, f.payload + 24 + data_words * 8, 32);
+        memcpy(ct->seed, f.payload + 24 + data_bytes, 32);
         ct->has_seed = 1;
         ckks_expand_seed(ctx, ct->seed, np, ct->data + words);
     }

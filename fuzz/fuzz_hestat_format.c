@@ -24,9 +24,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)ckks_read_params(data, size, &p);
     ckks_ciphertext_t *ct;
     if (ckks_read_ciphertext(ctx, data, size, &ct) == CKKS_OK) {
-        /* Compact files re-expand their seed: write them compact again. */
-        int compact = size >= 16 && (data[12] & CKKS_FLAG_COMPACT);
-        same_bytes(data, size, ckks_write_ciphertext(ct, compact, &buf, &len), buf, len);
+        /* Compact files re-expand their seed, packed ones re-pack: written
+         * with the same flags, the same bytes. */
+        int flags = size >= 16 ? data[12] & (CKKS_FLAG_COMPACT | CKKS_FLAG_PACKED) : 0;
+        same_bytes(data, size, ckks_write_ciphertext(ct, flags, &buf, &len), buf, len);
         ckks_ciphertext_free(ct);
     }
     ckks_plaintext_t *pt;

@@ -73,6 +73,9 @@ static int hestat_format_seeds(const char *vectors)
     ckks_ciphertext_new(ctx, 2, 0, &sym);
     ckks_encrypt_symmetric(sk, pt, sym);
     if (!ckks_write_ciphertext(sym, 1, &buf, &out_len)) put(t, "compact", buf, out_len);
+    if (!ckks_write_ciphertext(sym, CKKS_FLAG_COMPACT | CKKS_FLAG_PACKED, &buf, &out_len))
+        put(t, "compact-packed", buf, out_len);
+    if (!ckks_write_ciphertext(ct, CKKS_FLAG_PACKED, &buf, &out_len)) put(t, "packed", buf, out_len);
     if (!ckks_write_params(ctx, &buf, &out_len)) put(t, "params", buf, out_len);
     ckks_public_key_t *pk;
     ckks_public_key_new(sk, &pk);

@@ -773,6 +773,11 @@ int stats_study_read(const void *buf, size_t len, stats_study_t **out, size_t *u
 }
 
 /* ---- tables ---- */
+/* A table's ciphertexts: compact when encrypted with the secret key, and
+ * packed at the primes' widths (2.24 KB a row instead of 3.07 at 16
+ * columns with primes of 60, 40, 40 bits). */
+#define TABLE_CT_FLAGS (CKKS_FLAG_COMPACT | CKKS_FLAG_PACKED)
+
 int stats_table_write(const stats_study_t *s, const stats_enc_table_t *t, void **out, size_t *len)
 {
     if (!s || !t || !out || !len) return STATS_EINVAL;
@@ -783,8 +788,8 @@ int stats_table_write(const stats_study_t *s, const stats_enc_table_t *t, void *
     PUT_FRAME(&b, hdr.err ? CKKS_ENOMEM : ckks_frame_write(s->ctx, STATS_OBJ_TABLE, hdr.p, hdr.len, &f, &fl));
     free(hdr.p);
     for (size_t k = 0; k < t->chunks; k++) {
-        PUT_FRAME(&b, ckks_write_ciphertext(t->z[k], 1, &f, &fl));
-        PUT_FRAME(&b, ckks_write_ciphertext(t->m[k], 1, &f, &fl));
+        PUT_FRAME(&b, ckks_write_ciphertext(t->z[k], TABLE_CT_FLAGS, &f, &fl));
+        PUT_FRAME(&b, ckks_write_ciphertext(t->m[k], TABLE_CT_FLAGS, &f, &fl));
     }
     return finish(&b, out, len);
 }
@@ -844,7 +849,7 @@ int stats_result_write(const stats_study_t *s, const stats_enc_result_t *r, void
     put_u64(&hdr, r->count);
     PUT_FRAME(&b, hdr.err ? CKKS_ENOMEM : ckks_frame_write(s->ctx, STATS_OBJ_RESULT, hdr.p, hdr.len, &f, &fl));
     free(hdr.p);
-    for (size_t j = 0; j < r->count; j++) PUT_FRAME(&b, ckks_write_ciphertext(r->cts[j], 0, &f, &fl));
+    for (size_t j = 0; j < r->count; j++) PUT_FRAME(&b, ckks_write_ciphertext(r->cts[j], CKKS_FLAG_PACKED, &f, &fl));
     return finish(&b, out, len);
 }
 
@@ -1276,7 +1281,7 @@ static int put_ct(FILE *f, const ckks_ciphertext_t *ct)
 {
     void *b;
     size_t l;
-    int crc = ckks_write_ciphertext(ct, 1, &b, &l);
+    int crc = ckks_write_ciphertext(ct, TABLE_CT_FLAGS, &b, &l);
     if (crc) return ckks_fail(crc, "table");
     int rc = fwrite(b, 1, l, f) == l ? STATS_OK : STATS_EIO;
     free(b);

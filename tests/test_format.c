@@ -98,6 +98,77 @@ Test(format, ciphertext_round_trip_and_compact_form)
     ckks_ciphertext_free(ct);
 }
 
+/* Packed words: each prime's coefficients at its bit width (60, 40, 40),
+ * compact or not; the same ciphertext back, a field >= its prime refused,
+ * the flag refused on anything but a ciphertext. An independent bit reader
+ * checks the layout (fields least significant bit first, prime-major). */
+static uint64_t field_at(const uint8_t *p, size_t bit, unsigned width)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < width; i++, bit++) v |= (uint64_t)((p[bit / 8] >> (bit % 8)) & 1) << i;
+    return v;
+}
+
+static void reseal(uint8_t *buf, size_t len);
+
+Test(format, packed_ciphertexts)
+{
+    const size_t n = 8192;
+    for (int seeded = 0; seeded <= 1; seeded++) {
+        ckks_ciphertext_t *ct = encrypt_ramp(seeded), *back;
+        uint8_t *packed;
+        void *plain, *again;
+        size_t len, plain_len, again_len;
+        int flags = CKKS_FLAG_PACKED | (seeded ? CKKS_FLAG_COMPACT : 0);
+        cr_assert_eq(ckks_write_ciphertext(ct, flags, (void **)&packed, &len), CKKS_OK);
+        size_t polys = seeded ? 1 : 2;
+        cr_expect_eq(len, CKKS_HEADER_BYTES + 24 + polys * (60 + 40 + 40) * n / 8 + (seeded ? 32 : 0));
+        uint32_t fl;
+        memcpy(&fl, packed + 12, 4);
+        cr_expect_eq(fl, (uint32_t)flags);
+        const unsigned width[3] = {60, 40, 40};
+        size_t bit = 0;
+        for (size_t p = 0; p < polys; p++)
+            for (size_t i = 0; i < 3; i++)
+                for (size_t j = 0; j < n; j++, bit += width[i])
+                    cr_assert_eq(field_at(packed + CKKS_HEADER_BYTES + 24, bit, width[i]), ct->data[(p * 3 + i) * n + j],
+                                 "poly %zu prime %zu word %zu", p, i, j);
+        cr_assert_eq(ckks_read_ciphertext(ctx, packed, len, &back), CKKS_OK);
+        cr_expect_arr_eq(back->data, ct->data, 2 * 3 * n * 8);
+        cr_expect_eq(back->scale, ct->scale);
+        cr_expect_lt(max_error_vs_ramp(back), 1e-6);
+        cr_assert_eq(ckks_write_ciphertext(back, flags, &again, &again_len), CKKS_OK);
+        cr_expect(again_len == len && !memcmp(again, packed, len), "rewrite differs");
+        cr_assert_eq(ckks_write_ciphertext(back, 0, &plain, &plain_len), CKKS_OK);
+        cr_expect_gt(plain_len, len);
+        free(again);
+        free(plain);
+        ckks_ciphertext_free(back);
+        /* The second prime's first field set to all ones (2^40 - 1 >= q_1). */
+        size_t at = 8 * (CKKS_HEADER_BYTES + 24) + 60 * n;
+        for (unsigned b = 0; b < 40; b++) packed[(at + b) / 8] |= (uint8_t)(1u << ((at + b) % 8));
+        reseal(packed, len);
+        cr_expect_eq(ckks_read_ciphertext(ctx, packed, len, &back), CKKS_EFORMAT);
+        free(packed);
+        ckks_ciphertext_free(ct);
+    }
+    /* Unknown write flags; the packed flag on a plaintext. */
+    ckks_ciphertext_t *ct = encrypt_ramp(0);
+    void *buf;
+    size_t len;
+    cr_expect_eq(ckks_write_ciphertext(ct, 4, &buf, &len), CKKS_EINVAL);
+    ckks_ciphertext_free(ct);
+    ckks_plaintext_t *pt, *back;
+    double v[4] = {1, 2, 3, 4};
+    cr_assert_eq(ckks_plaintext_new(ctx, 0, &pt), CKKS_OK);
+    cr_assert_eq(ckks_encode_real(ctx, v, 4, 0x1p30, 0, pt), CKKS_OK);
+    cr_assert_eq(ckks_write_plaintext(pt, &buf, &len), CKKS_OK);
+    ((uint8_t *)buf)[12] |= CKKS_FLAG_PACKED;
+    cr_expect_eq(ckks_read_plaintext(ctx, buf, len, &back), CKKS_EFORMAT);
+    free(buf);
+    ckks_plaintext_free(pt);
+}
+
 Test(format, keys_and_plaintext_round_trip)
 {
     void *buf, *buf2;

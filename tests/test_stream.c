@@ -29,7 +29,7 @@ Test(stream, job_larger_than_the_memory_limit_completes, .timeout = 900)
     char C[4096], S[4096];
     cr_assert_not_null(realpath(test_bin("hestat-client"), C));
     cr_assert_not_null(realpath(test_bin("hestat-server"), S));
-    cr_assert_eq(test_sh("cd %s && %s sample --rows 75000 --seed 8 --out t.csv >/dev/null && "
+    cr_assert_eq(test_sh("cd %s && %s sample --rows 105000 --seed 8 --out t.csv >/dev/null && "
                          "%s keygen --schema t.csv --keys k >/dev/null && "
                          "%s encrypt --study k/study.hst --in t.csv --out t1.hst >/dev/null 2>&1 && "
                          "%s job --study k/study.hst --stats all --out job.hst t1.hst >/dev/null && rm t1.hst",
