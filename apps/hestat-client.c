@@ -13,6 +13,7 @@
  * Exit status: 0 ok, 1 error (one line on stderr), 2 usage.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -266,33 +267,83 @@ static int parse_job_kind(const char *stats, stats_job_t *job)
     return 0;
 }
 
+/* Streams: each table is checked (header against the study, every chunk
+ * read and validated, one at a time) and its bytes copied after the study
+ * and the job header, so memory holds the study and a chunk whatever the
+ * tables' sizes; the job file is written whole or not at all. */
+static int copy_table(FILE *out, int fd, uint64_t len, const char *path)
+{
+    char buf[1 << 16];
+    for (uint64_t off = 0; off < len;) {
+        size_t want = len - off < sizeof buf ? (size_t)(len - off) : sizeof buf;
+        ssize_t n = pread(fd, buf, want, (off_t)off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return client_fail(path, n < 0 ? strerror(errno) : "shorter than when checked");
+        if (fwrite(buf, 1, (size_t)n, out) != (size_t)n) return client_fail("job", strerror(errno));
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+static int check_table_file(const stats_study_t *s, int fd, const char *path, uint64_t *len)
+{
+    struct stat st;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) return client_fail(path, "not a regular file");
+    stats_enc_table_t *t;
+    uint64_t used;
+    int rc = stats_table_file_open(s, fd, 0, (uint64_t)st.st_size, 0, &t, &used);
+    if (rc) return client_stats_fail(path, rc);
+    if (used != (uint64_t)st.st_size) {
+        stats_enc_table_free(t);
+        return client_fail(path, "trailing bytes after the table's last chunk");
+    }
+    for (size_t k = 0; !rc && k < t->chunks; k++) {
+        ckks_ciphertext_t *z, *m;
+        rc = stats_chunk_read(t, k, &z, &m);
+        if (!rc) {
+            ckks_ciphertext_free(z);
+            ckks_ciphertext_free(m);
+        }
+    }
+    stats_enc_table_free(t);
+    *len = used;
+    return rc ? client_stats_fail(path, rc) : 0;
+}
+
 static int make_job(const char *study_path, stats_job_t kind, const char *const *tables, size_t n,
                     const char *out)
 {
     stats_study_t *s;
     if (client_load_study(study_path, &s)) return 1;
-    stats_enc_table_t **ts = calloc(n, sizeof *ts);
-    int err = ts ? 0 : client_fail("out of memory", NULL);
+    void *sbuf = NULL, *frame = NULL;
+    size_t slen = 0, flen = 0;
+    uint8_t hdr[16] = {0};
+    uint32_t k32 = (uint32_t)kind;
+    uint64_t n64 = n;
+    memcpy(hdr, &k32, 4);
+    memcpy(hdr + 8, &n64, 8);
+    int err = stats_study_write(s, &sbuf, &slen) || ckks_frame_write(s->ctx, STATS_OBJ_JOB, hdr, sizeof hdr, &frame, &flen)
+                  ? client_fail("job", "out of memory")
+                  : 0;
+    client_out_t o;
+    int opened = !err && !client_out_open(&o, out);
+    if (!err && !opened) err = 1;
+    if (!err && (fwrite(sbuf, 1, slen, o.f) != slen || fwrite(frame, 1, flen, o.f) != flen))
+        err = client_fail(out, strerror(errno));
     for (size_t i = 0; i < n && !err; i++) {
-        size_t len;
-        void *buf = client_load(tables[i], &len);
-        if (!buf) {
-            err = 1;
+        int fd = open(tables[i], O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            err = client_fail(tables[i], strerror(errno));
             break;
         }
-        int rc = stats_table_read(s, buf, len, &ts[i], NULL);
-        free(buf);
-        if (rc) err = client_stats_fail(tables[i], rc);
+        uint64_t len = 0;
+        err = check_table_file(s, fd, tables[i], &len);
+        if (!err) err = copy_table(o.f, fd, len, tables[i]);
+        close(fd);
     }
-    if (!err) {
-        void *buf;
-        size_t len;
-        int rc = stats_job_write(s, kind, (const stats_enc_table_t *const *)ts, n, &buf, &len);
-        if (rc) err = client_stats_fail("job", rc);
-        else err = client_save(out, buf, len, 0644);
-    }
-    for (size_t i = 0; ts && i < n; i++) stats_enc_table_free(ts[i]);
-    free(ts);
+    if (opened && client_out_close(&o, !err)) err = 1;
+    free(sbuf);
+    free(frame);
     stats_study_free(s);
     return err;
 }

@@ -32,9 +32,10 @@ Test(stream, job_larger_than_the_memory_limit_completes, .timeout = 900)
     cr_assert_eq(test_sh("cd %s && %s sample --rows 105000 --seed 8 --out t.csv >/dev/null && "
                          "%s keygen --schema t.csv --keys k >/dev/null && "
                          "%s encrypt --study k/study.hst --in t.csv --out t1.hst >/dev/null 2>&1 && "
-                         "%s job --study k/study.hst --stats all --out job.hst t1.hst >/dev/null && rm t1.hst",
+                         "(ulimit -v 220000 && MALLOC_ARENA_MAX=1 %s job --study k/study.hst --stats all --out job.hst "
+                         "t1.hst >/dev/null) && rm t1.hst",
                          dir, C, C, C, C),
-                 0);
+                 0, "the job (larger than the limit) is written a chunk at a time");
     char path[4200];
     snprintf(path, sizeof path, "%s/job.hst", dir);
     struct stat st;
