@@ -178,7 +178,6 @@ enum {
     CKKS_SCRATCH_MUL,
     CKKS_SCRATCH_DIVIDE,
     CKKS_SCRATCH_ENCRYPT,
-    CKKS_SCRATCH_CONST, /* one limb of a repeated constant (divide_round) */
     CKKS_SCRATCH_HOIST, /* hoisted digits, c0, c1 and the permutation (rotate_hoisted) */
     CKKS_SCRATCH_HYBRID, /* hybrid key switching */
     CKKS_SCRATCH_COUNT

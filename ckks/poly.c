@@ -76,16 +76,9 @@ static void divide_round(const ckks_context_t *ctx, const uint64_t *x, const uin
         uint64_t q = m->value;
         uint64_t neg_half = ntt_negmod(ntt_reduce64(half, m), q);
         ntt_vec_reduce(tmp, t, n, m);
-        /* tmp += neg_half mod q on the SIMD backend: a limb of the constant
-         * (a plain store loop) and one vector add cost a third of the scalar
-         * modular add loop. */
-        uint64_t *c = ckks_scratch(CKKS_SCRATCH_CONST, n);
-        if (c) {
-            for (size_t k = 0; k < n; k++) c[k] = neg_half;
-            ntt_vec_add(tmp, tmp, c, n, m);
-        } else {
-            for (size_t k = 0; k < n; k++) tmp[k] = ntt_addmod(tmp[k], neg_half, q);
-        }
+        /* No reduction after adding: tmp + neg_half < 2q, and the forward
+         * transform takes inputs below 4q (a plain add vectorises). */
+        for (size_t k = 0; k < n; k++) tmp[k] += neg_half;
         ntt_forward(ctx->ntt[i], tmp);
         ntt_vec_sub(tmp, x + i * n, tmp, n, m);
         if (acc)
