@@ -94,10 +94,10 @@ static uint64_t *negated_secret(const ckks_secret_key_t *sk, size_t np)
 }
 
 /* (b, a) = (-(a s + e), a) = (a (-s) + (-e), a) over the first np primes, NTT
- * form, a limb at a time while the limb is in cache; neg_s from
- * negated_secret, e (N bytes) and w (N words) scratch. a comes from st, or,
- * with seal_seed, from SEAL's expansion of a fresh public 64-byte seed
- * written there (what SEAL's seeded keys store instead of a). */
+ * form: one pass per limb over b once NTT(-e) is in it (no negation pass);
+ * neg_s from negated_secret, e (N bytes) and w (N words) scratch. a comes
+ * from st, or, with seal_seed, from SEAL's expansion of a fresh public
+ * 64-byte seed written there (what SEAL's seeded keys store instead of a). */
 static int encrypt_zero_sk(const ckks_secret_key_t *sk, const uint64_t *neg_s, ckks_stream_t *st,
                            size_t np, uint64_t *b, uint64_t *a, int8_t *e, uint64_t *w,
                            uint8_t *seal_seed)
@@ -108,14 +108,16 @@ static int encrypt_zero_sk(const ckks_secret_key_t *sk, const uint64_t *neg_s, c
         randombytes_buf(seal_seed, CKKS_SEAL_SEED_BYTES);
         int rc = ckks_seal_expand_uniform(CKKS_SEAL_PRNG_BLAKE2XB, seal_seed, ctx->primes, np, n, a);
         if (rc) return rc;
+    } else {
+        ckks_sample_uniform(st, ctx, np, a);
     }
     ckks_sample_cbd(st, n, e);
     ckks_small_widen(e, n, 1, w);
+    const int nt = ctx->threads;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < np; i++) {
-        const ntt_modulus_t *m = &ctx->mod[i];
-        if (!seal_seed) ckks_sample_uniform_mod(st, m, 1, n, a + i * n);
         ckks_small_limb_to_ntt(ctx, w, i, b + i * n);
-        ntt_vec_fma(b + i * n, a + i * n, neg_s + i * n, b + i * n, n, m);
+        ntt_vec_fma(b + i * n, a + i * n, neg_s + i * n, b + i * n, n, &ctx->mod[i]);
     }
     return CKKS_OK;
 }
