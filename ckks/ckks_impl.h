@@ -116,6 +116,10 @@ void ckks_sample_gauss(ckks_stream_t *st, size_t n, int bits, int64_t *out);
 /* ---- poly.c: RNS helpers over np primes (prime-major, N words per prime) ---- */
 /* Signed small coefficients -> RNS -> NTT form. */
 void ckks_small_to_ntt(const ckks_context_t *ctx, const int8_t *v, size_t np, uint64_t *out);
+/* The same a limb at a time: v (or -v when negate is set) as N signed 64-bit
+ * words w, then limb i of the result from w. */
+void ckks_small_widen(const int8_t *v, size_t n, int negate, uint64_t *w);
+void ckks_small_limb_to_ntt(const ckks_context_t *ctx, const uint64_t *w, size_t i, uint64_t *out);
 void ckks_poly_ntt(const ckks_context_t *ctx, uint64_t *p, size_t np);
 void ckks_poly_intt(const ckks_context_t *ctx, uint64_t *p, size_t np);
 /* Signed 64-bit coefficients -> RNS -> NTT form. */
@@ -174,7 +178,6 @@ enum {
     CKKS_SCRATCH_MUL,
     CKKS_SCRATCH_DIVIDE,
     CKKS_SCRATCH_ENCRYPT,
-    CKKS_SCRATCH_CONST, /* one limb of a repeated constant (divide_round) */
     CKKS_SCRATCH_HOIST, /* hoisted digits, c0, c1 and the permutation (rotate_hoisted) */
     CKKS_SCRATCH_HYBRID, /* hybrid key switching */
     CKKS_SCRATCH_COUNT

@@ -82,11 +82,25 @@ int ckks_secret_key_matches(const ckks_secret_key_t *sk, const ckks_public_key_t
     return ok ? CKKS_OK : CKKS_EKEY;
 }
 
-/* (b, a) = (-(a s + e), a) over the first np primes, NTT form; a from st,
- * or, with seal_seed, SEAL's expansion of a fresh public 64-byte seed written
- * there (what SEAL's seeded keys store instead of a). */
-static int encrypt_zero_sk(const ckks_secret_key_t *sk, ckks_stream_t *st, size_t np,
-                           uint64_t *b, uint64_t *a, int8_t *e, uint8_t *seal_seed)
+/* -s over the first np primes (NTT form), for encrypt_zero_sk; wiped and
+ * freed with wipe_free. NULL when memory runs out. */
+static uint64_t *negated_secret(const ckks_secret_key_t *sk, size_t np)
+{
+    const size_t n = sk->ctx->n;
+    uint64_t *neg_s = ntt_alloc_uninit(np * n);
+    if (neg_s)
+        for (size_t i = 0; i < np; i++) ntt_vec_neg(neg_s + i * n, sk->s + i * n, n, &sk->ctx->mod[i]);
+    return neg_s;
+}
+
+/* (b, a) = (-(a s + e), a) = (a (-s) + (-e), a) over the first np primes, NTT
+ * form: one pass per limb over b once NTT(-e) is in it (no negation pass);
+ * neg_s from negated_secret, e (N bytes) and w (N words) scratch. a comes
+ * from st, or, with seal_seed, from SEAL's expansion of a fresh public
+ * 64-byte seed written there (what SEAL's seeded keys store instead of a). */
+static int encrypt_zero_sk(const ckks_secret_key_t *sk, const uint64_t *neg_s, ckks_stream_t *st,
+                           size_t np, uint64_t *b, uint64_t *a, int8_t *e, uint64_t *w,
+                           uint8_t *seal_seed)
 {
     const ckks_context_t *ctx = sk->ctx;
     const size_t n = ctx->n;
@@ -98,11 +112,12 @@ static int encrypt_zero_sk(const ckks_secret_key_t *sk, ckks_stream_t *st, size_
         ckks_sample_uniform(st, ctx, np, a);
     }
     ckks_sample_cbd(st, n, e);
-    ckks_small_to_ntt(ctx, e, np, b);
+    ckks_small_widen(e, n, 1, w);
+    const int nt = ctx->threads;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < np; i++) {
-        const ntt_modulus_t *m = &ctx->mod[i];
-        ntt_vec_fma(b + i * n, a + i * n, sk->s + i * n, b + i * n, n, m);
-        ntt_vec_neg(b + i * n, b + i * n, n, m);
+        ckks_small_limb_to_ntt(ctx, w, i, b + i * n);
+        ntt_vec_fma(b + i * n, a + i * n, neg_s + i * n, b + i * n, n, &ctx->mod[i]);
     }
     return CKKS_OK;
 }
@@ -112,27 +127,34 @@ static int public_key_new(const ckks_secret_key_t *sk, int seeded, ckks_public_k
     if (!sk || !out) return CKKS_EINVAL;
     *out = NULL;
     const ckks_context_t *ctx = sk->ctx;
+    const size_t n = ctx->n, k = ctx->k;
     ckks_public_key_t *pk = calloc(1, sizeof *pk);
-    int8_t *e = malloc(ctx->n);
-    if (!pk || !e) {
+    int8_t *e = malloc(n);
+    uint64_t *w = ntt_alloc_uninit(n);
+    uint64_t *neg_s = negated_secret(sk, k);
+    if (!pk || !e || !w || !neg_s) {
         free(pk);
         free(e);
+        ntt_free(w);
+        wipe_free(neg_s, k * n * sizeof *neg_s);
         return CKKS_ENOMEM;
     }
     pk->ctx = ctx;
-    pk->p = ntt_alloc(2 * ctx->k * ctx->n);
+    pk->p = ntt_alloc_uninit(2 * k * n);
     if (seeded) pk->seal_seed = malloc(CKKS_SEAL_SEED_BYTES);
     ckks_stream_t st;
     int rc = pk->p && (!seeded || pk->seal_seed) ? ckks_stream_init_random(&st) : CKKS_ENOMEM;
-    if (rc == CKKS_OK) rc = encrypt_zero_sk(sk, &st, ctx->k, pk->p, pk->p + ctx->k * ctx->n, e, pk->seal_seed);
+    if (rc == CKKS_OK) rc = encrypt_zero_sk(sk, neg_s, &st, k, pk->p, pk->p + k * n, e, w, pk->seal_seed);
     if (rc == CKKS_OK) {
         *out = pk;
     } else {
         ckks_public_key_free(pk);
     }
     ckks_stream_wipe(&st);
-    sodium_memzero(e, ctx->n);
+    sodium_memzero(e, n);
     free(e);
+    wipe_free(w, n * sizeof *w);
+    wipe_free(neg_s, k * n * sizeof *neg_s);
     return rc;
 }
 
@@ -158,21 +180,18 @@ int ckks_kswitch_generate(const ckks_secret_key_t *sk, const uint64_t *s_prime, 
 {
     const ckks_context_t *ctx = sk->ctx;
     const size_t n = ctx->n, k = ctx->k, digits = k - 1;
-    out->d = ntt_alloc(digits * 2 * k * n);
+    out->d = ntt_alloc_uninit(digits * 2 * k * n); /* every word written below */
     out->seal_seeds = seeded ? malloc(digits * CKKS_SEAL_SEED_BYTES) : NULL;
     int8_t *e = malloc(n);
-    uint64_t *tmp = ntt_alloc(n);
-    if (!out->d || !e || !tmp || (seeded && !out->seal_seeds)) {
-        ckks_kswitch_free(ctx, out);
-        free(e);
-        ntt_free(tmp);
-        return CKKS_ENOMEM;
-    }
+    uint64_t *w = ntt_alloc_uninit(n);
+    uint64_t *neg_s = negated_secret(sk, k);
+    int rc = out->d && e && w && neg_s && (!seeded || out->seal_seeds) ? CKKS_OK : CKKS_ENOMEM;
     ckks_stream_t st;
-    int rc = ckks_stream_init_random(&st);
+    if (rc == CKKS_OK) rc = ckks_stream_init_random(&st);
     for (size_t j = 0; j < digits && rc == CKKS_OK; j++) {
         uint64_t *b = out->d + (j * 2 + 0) * k * n, *a = out->d + (j * 2 + 1) * k * n;
-        rc = encrypt_zero_sk(sk, &st, k, b, a, e, seeded ? out->seal_seeds + j * CKKS_SEAL_SEED_BYTES : NULL);
+        rc = encrypt_zero_sk(sk, neg_s, &st, k, b, a, e, w,
+                             seeded ? out->seal_seeds + j * CKKS_SEAL_SEED_BYTES : NULL);
         if (rc) break;
         /* b_j += P * s' at prime j only (P the special prime). */
         const ntt_modulus_t *m = &ctx->mod[j];
@@ -180,9 +199,10 @@ int ckks_kswitch_generate(const ckks_secret_key_t *sk, const uint64_t *s_prime, 
         ntt_vec_fma_scalar(b + j * n, s_prime + j * n, factor, b + j * n, n, m);
     }
     ckks_stream_wipe(&st);
-    sodium_memzero(e, n);
+    if (e) sodium_memzero(e, n);
     free(e);
-    ntt_free(tmp);
+    wipe_free(w, n * sizeof *w);
+    wipe_free(neg_s, k * n * sizeof *neg_s);
     if (rc) ckks_kswitch_free(ctx, out);
     return rc;
 }

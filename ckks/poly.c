@@ -5,16 +5,30 @@
 
 #include "ckks_impl.h"
 
+void ckks_small_widen(const int8_t *v, size_t n, int negate, uint64_t *w)
+{
+    const int64_t sign = negate ? -1 : 1;
+    for (size_t t = 0; t < n; t++) w[t] = (uint64_t)(sign * v[t]);
+}
+
+void ckks_small_limb_to_ntt(const ckks_context_t *ctx, const uint64_t *w, size_t i, uint64_t *out)
+{
+    /* w + q lies in [0, 2q) for |w| < q, and the forward transform takes
+     * inputs below 4q: no reduction, no branch on the (secret) signs. */
+    const uint64_t q = ctx->primes[i];
+    for (size_t t = 0; t < ctx->n; t++) out[t] = w[t] + q;
+    ntt_forward(ctx->ntt[i], out);
+}
+
 void ckks_small_to_ntt(const ckks_context_t *ctx, const int8_t *v, size_t np, uint64_t *out)
 {
+    /* Widened once into limb 0, which is converted last. */
     const int nt = ctx->threads;
+    if (np == 0) return;
+    ckks_small_widen(v, ctx->n, 0, out);
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (size_t i = 0; i < np; i++) {
-        uint64_t q = ctx->primes[i], *o = out + i * ctx->n;
-        for (size_t t = 0; t < ctx->n; t++) /* branch-free: the signs are random */
-            o[t] = (uint64_t)(int64_t)v[t] + (q & (0 - (uint64_t)(v[t] < 0)));
-        ntt_forward(ctx->ntt[i], o);
-    }
+    for (size_t i = 1; i < np; i++) ckks_small_limb_to_ntt(ctx, out, i, out + i * ctx->n);
+    ckks_small_limb_to_ntt(ctx, out, 0, out);
 }
 
 void ckks_wide_to_ntt(const ckks_context_t *ctx, const int64_t *v, size_t np, uint64_t *out)
@@ -62,16 +76,9 @@ static void divide_round(const ckks_context_t *ctx, const uint64_t *x, const uin
         uint64_t q = m->value;
         uint64_t neg_half = ntt_negmod(ntt_reduce64(half, m), q);
         ntt_vec_reduce(tmp, t, n, m);
-        /* tmp += neg_half mod q on the SIMD backend: a limb of the constant
-         * (a plain store loop) and one vector add cost a third of the scalar
-         * modular add loop. */
-        uint64_t *c = ckks_scratch(CKKS_SCRATCH_CONST, n);
-        if (c) {
-            for (size_t k = 0; k < n; k++) c[k] = neg_half;
-            ntt_vec_add(tmp, tmp, c, n, m);
-        } else {
-            for (size_t k = 0; k < n; k++) tmp[k] = ntt_addmod(tmp[k], neg_half, q);
-        }
+        /* No reduction after adding: tmp + neg_half < 2q, and the forward
+         * transform takes inputs below 4q (a plain add vectorises). */
+        for (size_t k = 0; k < n; k++) tmp[k] += neg_half;
         ntt_forward(ctx->ntt[i], tmp);
         ntt_vec_sub(tmp, x + i * n, tmp, n, m);
         if (acc)

@@ -216,7 +216,7 @@ int ntt_minimal_root(size_t n, uint64_t q, uint64_t *psi)
  */
 #define NTT_HUGE_PAGE ((size_t)2 << 20)
 
-uint64_t *ntt_alloc(size_t n)
+uint64_t *ntt_alloc_uninit(size_t n)
 {
     if (n == 0 || n > SIZE_MAX / sizeof(uint64_t) - NTT_HUGE_PAGE) return NULL;
     size_t bytes = (n * sizeof(uint64_t) + 63) & ~(size_t)63;
@@ -232,7 +232,13 @@ uint64_t *ntt_alloc(size_t n)
     } else {
         p = aligned_alloc(64, bytes);
     }
-    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+uint64_t *ntt_alloc(size_t n)
+{
+    uint64_t *p = ntt_alloc_uninit(n);
+    if (p) memset(p, 0, (n * sizeof *p + 63) & ~(size_t)63); /* with the padding */
     return p;
 }
 

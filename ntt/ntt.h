@@ -268,6 +268,9 @@ void ntt_vec_reduce(uint64_t *r, const uint64_t *a, size_t n, const ntt_modulus_
 /* ---- memory ------------------------------------------------------------------- */
 /* 64-byte aligned array of n words (zeroed); NULL on failure or n == 0. */
 uint64_t *ntt_alloc(size_t n);
+/* The same, contents uninitialised: for arrays the caller writes whole
+ * (a key-switching key: zeroing its 19 MB first costs 10% of generating it). */
+uint64_t *ntt_alloc_uninit(size_t n);
 void ntt_free(void *p);
 
 #ifdef __cplusplus

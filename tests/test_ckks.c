@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "ckks/ckks.h"
+#include "ckks/ckks_impl.h"
 #include "testutil.h"
 
 typedef struct {
@@ -554,4 +557,69 @@ Test(ckks_eval, results_identical_for_any_thread_count, .timeout = 60)
     ckks_ciphertext_free(o2);
     free(a);
     teardown(&f);
+}
+
+/* The samplers against ChaCha20's keystream taken straight from libsodium:
+ * uniform draws of the fewest whole bytes that hold bits(q) (little-endian,
+ * masked, rejected at q or above) and centred binomial errors from six bytes
+ * each (popcount of bits 0-20 minus that of bits 21-41), one stream read in
+ * order. q = 2^39 + 9 rejects about half the 40-bit draws; q = 2^60 - 93 is
+ * 60 bits (eight-byte draws). */
+static uint64_t le_bytes(const unsigned char *p, size_t width)
+{
+    uint64_t v = 0;
+    for (size_t b = width; b-- > 0;) v = v << 8 | p[b];
+    return v;
+}
+
+static int pop(uint64_t x)
+{
+    int c = 0;
+    for (; x; x &= x - 1) c++;
+    return c;
+}
+
+Test(ckks_scheme, samplers_match_the_chacha20_keystream)
+{
+    enum { N = 3000 };
+    unsigned char seed[32];
+    for (int i = 0; i < 32; i++) seed[i] = (unsigned char)(7 * i + 1);
+    const uint32_t domain = 5;
+    const uint64_t qs[2] = {(1ULL << 39) + 9, (1ULL << 60) - 93};
+    ntt_modulus_t mod[2];
+    for (int i = 0; i < 2; i++) cr_assert_eq(ntt_modulus_init(&mod[i], qs[i]), NTT_OK);
+    uint64_t *got = malloc(2 * N * sizeof *got);
+    int8_t err[N];
+    ckks_stream_t st;
+    ckks_stream_init_seed(&st, seed, domain);
+    ckks_sample_uniform_mod(&st, mod, 2, N, got);
+    ckks_sample_cbd(&st, N, err);
+    ckks_stream_wipe(&st);
+
+    size_t len = 1 << 20, pos = 0;
+    unsigned char *ks = calloc(len, 1), nonce[12] = {0};
+    memcpy(nonce, &domain, sizeof domain); /* as ckks_stream_init_seed */
+    crypto_stream_chacha20_ietf(ks, len, nonce, seed);
+    size_t rejected = 0;
+    for (int i = 0; i < 2; i++) {
+        size_t width = ((size_t)mod[i].bits + 7) / 8;
+        for (size_t t = 0; t < N;) {
+            uint64_t v = le_bytes(ks + pos, width) & (((uint64_t)1 << mod[i].bits) - 1);
+            pos += width;
+            if (v >= qs[i]) {
+                rejected++;
+                continue;
+            }
+            cr_assert_eq(got[i * N + t], v, "prime %d, coefficient %zu", i, t);
+            t++;
+        }
+    }
+    cr_expect_gt(rejected, N / 4, "the 2^39 + 9 draws must exercise rejection");
+    for (size_t t = 0; t < N; t++, pos += 6) {
+        uint64_t r = le_bytes(ks + pos, 6);
+        int want = pop(r & 0x1fffff) - pop((r >> 21) & 0x1fffff);
+        cr_assert_eq(err[t], want, "error coefficient %zu", t);
+    }
+    free(ks);
+    free(got);
 }
