@@ -55,6 +55,20 @@ void must(int rc, const char *what)
     }
 }
 
+/* The layout of s.table, keys for it (the study's Galois steps) and its
+ * encryption with the public key. */
+void keys_and_encrypt(StatsSetup &s)
+{
+    must(stats_layout_for(s.ctx, s.table, &s.lay), "layout");
+    int steps[64];
+    size_t ns = stats_galois_steps(&s.lay, steps, 64);
+    must(ckks_secret_key_new(s.ctx, &s.sk), "sk");
+    must(ckks_public_key_new(s.sk, &s.pk), "pk");
+    must(ckks_relin_key_new(s.sk, &s.rk), "rk");
+    must(ckks_galois_keys_new(s.sk, steps, ns, 1, &s.gk), "gk");
+    must(stats_encrypt(s.ctx, s.pk, nullptr, s.table, &s.lay, std::ldexp(1.0, 40), &s.enc), "encrypt");
+}
+
 StatsSetup &setup(size_t n)
 {
     static std::map<size_t, std::unique_ptr<StatsSetup>> cache;
@@ -75,14 +89,7 @@ StatsSetup &setup(size_t n)
         must(stats_generate_framingham(4240, 1, &s.table), "generate");
         s.source = "generated table";
     }
-    must(stats_layout_for(s.ctx, s.table, &s.lay), "layout");
-    int steps[64];
-    size_t ns = stats_galois_steps(&s.lay, steps, 64);
-    must(ckks_secret_key_new(s.ctx, &s.sk), "sk");
-    must(ckks_public_key_new(s.sk, &s.pk), "pk");
-    must(ckks_relin_key_new(s.sk, &s.rk), "rk");
-    must(ckks_galois_keys_new(s.sk, steps, ns, 1, &s.gk), "gk");
-    must(stats_encrypt(s.ctx, s.pk, nullptr, s.table, &s.lay, std::ldexp(1.0, 40), &s.enc), "encrypt");
+    keys_and_encrypt(s);
     must(stats_compute(s.ctx, s.enc, STATS_JOB_ALL, s.rk, s.gk, &s.w2, nullptr), "compute");
     std::fprintf(stderr, "hestat-bench: stats at N=%zu on the %s (%zu rows, %zu chunks)\n", n,
                  s.source.c_str(), s.table->nrows, s.lay.chunks);
@@ -188,49 +195,31 @@ void BM_decrypt(benchmark::State &state, size_t n)
     report_accuracy(state, s, out);
 }
 
-struct WideSetup {
-    ckks_context_t *ctx = nullptr;
-    ckks_secret_key_t *sk = nullptr;
-    ckks_relin_key_t *rk = nullptr;
-    ckks_galois_keys_t *gk = nullptr;
-    stats_table_t *table = nullptr;
-    stats_enc_table_t *enc = nullptr;
-};
-
-WideSetup &wide_setup(size_t cols)
+/* A generated wide table of cols columns and 8 chunks at N=8192 (cached). */
+StatsSetup &wide_setup(size_t cols)
 {
-    static std::map<size_t, std::unique_ptr<WideSetup>> cache;
+    static std::map<size_t, std::unique_ptr<StatsSetup>> cache;
     auto &slot = cache[cols];
     if (slot) return *slot;
-    slot.reset(new WideSetup);
-    WideSetup &s = *slot;
+    slot.reset(new StatsSetup);
+    StatsSetup &s = *slot;
     int bits[] = {60, 40, 40, 60};
     ckks_params_t p;
     must(ckks_params_from_bits(&p, 8192, bits, 4), "params");
     must(ckks_context_new(&p, &s.ctx), "context");
     stats_generator_t *g;
     must(stats_generator_new_wide(1, cols, &g), "generator");
-    stats_layout_t lay;
     size_t block = 1;
     while (block < cols) block <<= 1;
     must(stats_generator_next(g, 8 * (4096 / block), &s.table), "generate");
     stats_generator_free(g);
-    must(stats_layout_for(s.ctx, s.table, &lay), "layout");
-    int steps[64];
-    size_t ns = stats_galois_steps(&lay, steps, 64);
-    ckks_public_key_t *pk;
-    must(ckks_secret_key_new(s.ctx, &s.sk), "sk");
-    must(ckks_public_key_new(s.sk, &pk), "pk");
-    must(ckks_relin_key_new(s.sk, &s.rk), "rk");
-    must(ckks_galois_keys_new(s.sk, steps, ns, 1, &s.gk), "gk");
-    must(stats_encrypt(s.ctx, pk, nullptr, s.table, &lay, std::ldexp(1.0, 40), &s.enc), "encrypt");
-    ckks_public_key_free(pk);
+    keys_and_encrypt(s);
     return s;
 }
 
 void BM_wide_chunks(benchmark::State &state, size_t cols, stats_job_t job)
 {
-    WideSetup &s = wide_setup(cols);
+    StatsSetup &s = wide_setup(cols);
     double seconds = 0;
     for (auto _ : state) {
         auto t0 = std::chrono::steady_clock::now();
@@ -250,7 +239,7 @@ void BM_wide_chunks(benchmark::State &state, size_t cols, stats_job_t job)
 
 void BM_wide_finish(benchmark::State &state, size_t cols, stats_job_t job)
 {
-    WideSetup &s = wide_setup(cols);
+    StatsSetup &s = wide_setup(cols);
     stats_enc_result_t *r = nullptr;
     for (auto _ : state) {
         state.PauseTiming();
