@@ -262,34 +262,55 @@ static size_t poly_bytes(const ckks_context_t *ctx, size_t polys, size_t np, int
     return polys * bits * ctx->n / 8;
 }
 
-/* Each prime's N words of `polys` polynomials as prime_bits fields. */
+/* Each prime's N words of `polys` polynomials as prime_bits fields, eight
+ * bytes stored at a time (each block is whole bytes: N b is a multiple of 8). */
 static void pack_words(const ckks_context_t *ctx, const uint64_t *src, size_t polys, size_t np, uint8_t *dst)
 {
     for (size_t p = 0; p < polys; p++)
         for (size_t i = 0; i < np; i++) {
             const unsigned b = prime_bits(ctx, i);
             const uint64_t *w = src + (p * np + i) * ctx->n;
-            unsigned __int128 acc = 0;
-            unsigned have = 0;
+            uint64_t acc = 0;
+            unsigned have = 0; /* bits in acc, < 64 */
             for (size_t j = 0; j < ctx->n; j++) {
-                acc |= (unsigned __int128)w[j] << have;
-                for (have += b; have >= 8; have -= 8, acc >>= 8) *dst++ = (uint8_t)acc;
+                acc |= w[j] << have;
+                if (have + b < 64) {
+                    have += b;
+                    continue;
+                }
+                memcpy(dst, &acc, 8);
+                dst += 8;
+                acc = have ? w[j] >> (64 - have) : 0;
+                have = have + b - 64;
             }
+            for (; have; have -= 8, acc >>= 8) *dst++ = (uint8_t)acc;
         }
 }
 
-/* The inverse of pack_words, each word checked below its prime. */
+/* The inverse of pack_words, each word checked below its prime: eight
+ * bytes loaded at a time while the block has them, then byte by byte. */
 static int unpack_words(const ckks_context_t *ctx, const uint8_t *src, size_t polys, size_t np, uint64_t *dst)
 {
     for (size_t p = 0; p < polys; p++)
         for (size_t i = 0; i < np; i++) {
             const unsigned b = prime_bits(ctx, i);
             const uint64_t mask = b == 64 ? ~0ull : (1ull << b) - 1, q = ctx->primes[i];
+            const uint8_t *end = src + ctx->n * b / 8;
             uint64_t *w = dst + (p * np + i) * ctx->n;
             unsigned __int128 acc = 0;
             unsigned have = 0;
             for (size_t j = 0; j < ctx->n; j++) {
-                for (; have < b; have += 8) acc |= (unsigned __int128)*src++ << have;
+                if (have < b) {
+                    if (end - src >= 8) {
+                        uint64_t v;
+                        memcpy(&v, src, 8);
+                        acc |= (unsigned __int128)v << have;
+                        src += 8;
+                        have += 64;
+                    } else {
+                        for (; have < b; have += 8) acc |= (unsigned __int128)*src++ << have;
+                    }
+                }
                 w[j] = (uint64_t)acc & mask;
                 acc >>= b;
                 have -= b;

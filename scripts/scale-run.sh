@@ -56,8 +56,10 @@ step encrypt "$C" encrypt --study "$dir/k/study.hst" --in "$dir/t.csv" --out "$d
 step job "$C" job --study "$dir/k/study.hst" --out "$dir/job.hst" "$dir/t.hst"
 echo "table $(du -m "$dir/t.hst" | cut -f1) MB, job $(du -m "$dir/job.hst" | cut -f1) MB"
 rm "$dir/t.hst"
+root=
+[ "$(id -u)" != 0 ] || root=--allow-run-as-root
 if [ "$ranks" -gt 1 ]; then
-    step compute env HESTAT_THREADS=1 mpirun -n "$ranks" --bind-to core "$S" compute "$dir/job.hst" --out "$dir/r.hst"
+    step compute env HESTAT_THREADS=1 mpirun $root -n "$ranks" --bind-to core "$S" compute "$dir/job.hst" --out "$dir/r.hst"
 else
     step compute "$S" compute "$dir/job.hst" --out "$dir/r.hst"
 fi
