@@ -11,6 +11,9 @@
 //                           work of job J (1: W1, 2: W2); counters us_per_row,
 //                           ns_per_row_col (W1) or ns_per_row_pair (W2)
 //   stats_wide_finish/C/J   the same table's finishing (per job, not per row)
+//   stats_w2_rows/16/M      server, W2 per-chunk work on 64 chunks of 16 columns
+//                           with key switching M (eager: rotations every chunk;
+//                           deferred: merged when finishing); rows_per_s
 // Counters: upload/download sizes (MB, hestat format), rotations, relinearizations,
 // multiplications, and the worst errors against the long-double reference.
 #include <benchmark/benchmark.h>
@@ -196,10 +199,10 @@ void BM_decrypt(benchmark::State &state, size_t n)
 }
 
 /* A generated wide table of cols columns and 8 chunks at N=8192 (cached). */
-StatsSetup &wide_setup(size_t cols)
+StatsSetup &wide_setup(size_t cols, size_t chunks = 8)
 {
-    static std::map<size_t, std::unique_ptr<StatsSetup>> cache;
-    auto &slot = cache[cols];
+    static std::map<std::pair<size_t, size_t>, std::unique_ptr<StatsSetup>> cache;
+    auto &slot = cache[{cols, chunks}];
     if (slot) return *slot;
     slot.reset(new StatsSetup);
     StatsSetup &s = *slot;
@@ -211,7 +214,7 @@ StatsSetup &wide_setup(size_t cols)
     must(stats_generator_new_wide(1, cols, &g), "generator");
     size_t block = 1;
     while (block < cols) block <<= 1;
-    must(stats_generator_next(g, 8 * (4096 / block), &s.table), "generate");
+    must(stats_generator_next(g, chunks * (4096 / block), &s.table), "generate");
     stats_generator_free(g);
     keys_and_encrypt(s);
     return s;
@@ -256,6 +259,33 @@ void BM_wide_finish(benchmark::State &state, size_t cols, stats_job_t job)
     stats_enc_result_free(r);
 }
 
+// W2 throughput of one key-switching mode (stats_w2_deferred) on 64 chunks
+// of 16 columns (16,384 rows): the per-chunk work, with the accumulators'
+// one-off allocation spread over a realistic number of chunks.
+void BM_w2_rows(benchmark::State &state, const char *mode)
+{
+    StatsSetup &s = wide_setup(16, 64);
+    const char *old = getenv("HESTAT_W2_KEYSWITCH");
+    std::string saved = old ? old : "";
+    setenv("HESTAT_W2_KEYSWITCH", mode, 1);
+    double seconds = 0;
+    for (auto _ : state) {
+        auto t0 = std::chrono::steady_clock::now();
+        stats_partial_t *part;
+        must(stats_compute_partial(s.ctx, s.enc, STATS_JOB_ALL, s.rk, s.gk, 0, 1, &part), "partial");
+        seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        state.PauseTiming();
+        stats_partial_free(part);
+        state.ResumeTiming();
+    }
+    if (old) setenv("HESTAT_W2_KEYSWITCH", saved.c_str(), 1);
+    else unsetenv("HESTAT_W2_KEYSWITCH");
+    double per_row = seconds / (double)state.iterations() / (double)s.table->nrows;
+    state.counters["rows"] = (double)s.table->nrows;
+    state.counters["us_per_row"] = per_row * 1e6;
+    state.counters["rows_per_s"] = 1 / per_row;
+}
+
 }  // namespace
 
 namespace hestat_bench {
@@ -284,6 +314,11 @@ void register_stats()
     for (size_t cols : {16, 64, 128, 256}) {
         wide("stats_wide_chunks", BM_wide_chunks, cols, STATS_JOB_ALL);
         wide("stats_wide_finish", BM_wide_finish, cols, STATS_JOB_ALL);
+    }
+    for (const char *mode : {"eager", "deferred"}) {
+        auto *b = benchmark::RegisterBenchmark((std::string("stats_w2_rows/16/") + mode).c_str(), BM_w2_rows, mode);
+        add(b);
+        b->Iterations(1)->Repetitions(3)->Unit(benchmark::kMillisecond);
     }
     for (size_t cols : {16, 512}) {
         wide("stats_wide_chunks", BM_wide_chunks, cols, STATS_JOB_MEANS);

@@ -289,6 +289,34 @@ int ckks_apply_galois_hoisted(const ckks_ciphertext_t *a, const uint32_t *elts, 
 /* Applies one Galois automorphism with its key (the primitive under rotate). */
 int ckks_apply_galois(const ckks_ciphertext_t *a, uint32_t galois_elt,
                       const ckks_galois_keys_t *gk, ckks_ciphertext_t *out);
+/* Deferred key switching, for sums of many products X_k * sigma(Y_k) with
+ * one automorphism sigma (the stats layer's pairwise sums):
+ * - ckks_apply_galois_raw permutes every polynomial by the automorphism and
+ *   switches no key: out decrypts under sigma(s), not s (out != a). Only the
+ *   functions below accept such a ciphertext.
+ * - ckks_multiply_split forms the product of x (under some key X) and y
+ *   (under another, Y) as two halves, acc0 = x * y0 and acc1 = x * y1, so
+ *   that acc0 + acc1 Y is the product; with accumulate they are added into
+ *   acc0 and acc1 (sizes 2, same level and scale), which must be distinct
+ *   from x and y. No key switch, no noise beyond the products'.
+ * - ckks_merge_split turns such a pair into an ordinary degree-2 ciphertext
+ *   under (1, s, s^2) (out, size 3; may be a), for X = sigma_u(s) and
+ *   Y = sigma_v(s), u and v Galois elements with keys in gk (1: s itself,
+ *   no key needed): up to four key switches, whatever the number of terms
+ *   that were added. Relinearize the result as any product. */
+int ckks_apply_galois_raw(const ckks_ciphertext_t *a, uint32_t galois_elt, ckks_ciphertext_t *out);
+int ckks_multiply_split(const ckks_ciphertext_t *x, const ckks_ciphertext_t *y, ckks_ciphertext_t *acc0,
+                        ckks_ciphertext_t *acc1, int accumulate);
+/* Many split products at once: for j < count, acc0[j] and acc1[j] receive
+ * the sum over k < batch of x[j*batch+k] * y[j*batch+k] (added to them when
+ * accumulate[j], else replacing them), tile by tile so that a batch of terms
+ * costs one pass over the accumulators. Accumulators are distinct from each
+ * other and from every operand; all at one level and scale. */
+int ckks_multiply_split_many(size_t count, size_t batch, const ckks_ciphertext_t *const *x,
+                             const ckks_ciphertext_t *const *y, ckks_ciphertext_t *const *acc0,
+                             ckks_ciphertext_t *const *acc1, const int *accumulate);
+int ckks_merge_split(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, uint32_t elt_u, uint32_t elt_v,
+                     const ckks_galois_keys_t *gk, ckks_ciphertext_t *out);
 /* Every slot becomes the sum of all N/2 slots (log2(N/2) rotations). */
 int ckks_sum_slots(const ckks_ciphertext_t *a, const ckks_galois_keys_t *gk,
                    ckks_ciphertext_t *out);

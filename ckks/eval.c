@@ -485,3 +485,165 @@ int ckks_sum_slots(const ckks_ciphertext_t *a, const ckks_galois_keys_t *gk, ckk
     if (!a) return CKKS_EINVAL;
     return ckks_inner_sum(a, a->ctx->slots, gk, out);
 }
+
+/* ---- deferred key switching ----
+ * A sum over many ciphertexts X_k of X_k * sigma(Y_k) needs no key switch per
+ * term: the automorphism alone (a permutation of NTT slots) gives a
+ * ciphertext under sigma(s), and the product's four parts are kept apart
+ * until the sum is complete, when one merge switches them all. */
+
+int ckks_apply_galois_raw(const ckks_ciphertext_t *a, uint32_t galois_elt, ckks_ciphertext_t *out)
+{
+    int rc = check_ct(a, out);
+    if (rc) return rc;
+    const ckks_context_t *ctx = a->ctx;
+    const size_t n = ctx->n, np = a->nprimes;
+    if (!(galois_elt & 1) || galois_elt >= 2 * n) return CKKS_EINVAL;
+    if (out == a) return CKKS_EINVAL;
+    uint32_t *src = (uint32_t *)ckks_scratch(CKKS_SCRATCH_GALOIS, n / 2 + 1);
+    if (!src) return CKKS_ENOMEM;
+    ckks_galois_perm(ctx, galois_elt, src);
+    for (size_t p = 0; p < a->size; p++)
+        for (size_t i = 0; i < np; i++) {
+            const uint64_t *in = a->data + (p * np + i) * n;
+            uint64_t *o = out->data + (p * np + i) * n;
+            for (size_t k = 0; k < n; k++) o[k] = in[src[k]];
+        }
+    out->size = a->size;
+    out->nprimes = np;
+    out->scale = a->scale;
+    return CKKS_OK;
+}
+
+int ckks_multiply_split_many(size_t count, size_t batch, const ckks_ciphertext_t *const *x,
+                             const ckks_ciphertext_t *const *y, ckks_ciphertext_t *const *acc0,
+                             ckks_ciphertext_t *const *acc1, const int *accumulate)
+{
+    if (count == 0 || batch == 0) return CKKS_OK;
+    if (!x || !y || !acc0 || !acc1 || !accumulate) return CKKS_EINVAL;
+    const ckks_context_t *ctx = x[0] ? x[0]->ctx : NULL;
+    if (!ctx) return CKKS_EINVAL;
+    const size_t n = ctx->n, np = x[0]->nprimes;
+    double scale = 0;
+    for (size_t j = 0; j < count; j++) {
+        for (size_t k = 0; k < batch; k++) {
+            const ckks_ciphertext_t *xk = x[j * batch + k], *yk = y[j * batch + k];
+            int rc = check_ct(xk, acc0[j]);
+            if (!rc) rc = check_ct(yk, acc1[j]);
+            if (rc) return rc;
+            if (xk->ctx != ctx || yk->ctx != ctx || acc0[j]->ctx != ctx) return CKKS_ECONTEXT;
+            if (xk->size != 2 || yk->size != 2) return CKKS_ESIZE;
+            if (xk->nprimes != np || yk->nprimes != np) return CKKS_ELEVEL;
+            if (acc0[j] == xk || acc0[j] == yk || acc1[j] == xk || acc1[j] == yk) return CKKS_EINVAL;
+            double sc = xk->scale * yk->scale;
+            if (j == 0 && k == 0) scale = sc;
+            if (!ckks_scales_close(sc, scale)) return CKKS_ESCALE;
+        }
+        if (acc0[j] == acc1[j]) return CKKS_EINVAL;
+        for (size_t i = 0; i < j; i++)
+            if (acc0[i] == acc0[j] || acc1[i] == acc1[j] || acc0[i] == acc1[j] || acc1[i] == acc0[j]) return CKKS_EINVAL;
+        if (accumulate[j]) {
+            if (acc0[j]->size != 2 || acc1[j]->size != 2) return CKKS_ESIZE;
+            if (acc0[j]->nprimes != np || acc1[j]->nprimes != np) return CKKS_ELEVEL;
+            if (!ckks_scales_close(acc0[j]->scale, scale) || !ckks_scales_close(acc1[j]->scale, scale))
+                return CKKS_ESCALE;
+        }
+    }
+    if (!scale_ok(ctx, scale, np)) return CKKS_ESCALE;
+    for (size_t j = 0; j < count; j++) acc0[j]->nprimes = acc1[j]->nprimes = np;
+    /* Tile by tile (T coefficients of a limb): each product's four
+     * accumulator tiles stay in cache while every term of the batch adds
+     * into them, so the accumulators cross the memory bus once per batch. */
+    const size_t T = n < 512 ? n : 512;
+    for (size_t i = 0; i < np; i++) {
+        const ntt_modulus_t *m = &ctx->mod[i];
+        for (size_t t0 = 0; t0 < n; t0 += T)
+            for (size_t j = 0; j < count; j++) {
+                uint64_t *a0 = POLY(acc0[j], 0, i) + t0, *a1 = POLY(acc0[j], 1, i) + t0;
+                uint64_t *b0 = POLY(acc1[j], 0, i) + t0, *b1 = POLY(acc1[j], 1, i) + t0;
+                for (size_t k = 0; k < batch; k++) {
+                    const ckks_ciphertext_t *xk = x[j * batch + k], *yk = y[j * batch + k];
+                    const uint64_t *x0 = POLY(xk, 0, i) + t0, *x1 = POLY(xk, 1, i) + t0;
+                    const uint64_t *y0 = POLY(yk, 0, i) + t0, *y1 = POLY(yk, 1, i) + t0;
+                    if (k == 0 && !accumulate[j]) {
+                        ntt_vec_mul(a0, x0, y0, T, m);
+                        ntt_vec_mul(a1, x1, y0, T, m);
+                        ntt_vec_mul(b0, x0, y1, T, m);
+                        ntt_vec_mul(b1, x1, y1, T, m);
+                    } else {
+                        ntt_vec_fma(a0, x0, y0, a0, T, m);
+                        ntt_vec_fma(a1, x1, y0, a1, T, m);
+                        ntt_vec_fma(b0, x0, y1, b0, T, m);
+                        ntt_vec_fma(b1, x1, y1, b1, T, m);
+                    }
+                }
+            }
+    }
+    for (size_t j = 0; j < count; j++) {
+        acc0[j]->size = acc1[j]->size = 2;
+        if (!accumulate[j]) acc0[j]->scale = acc1[j]->scale = scale;
+    }
+    return CKKS_OK;
+}
+
+int ckks_multiply_split(const ckks_ciphertext_t *x, const ckks_ciphertext_t *y, ckks_ciphertext_t *acc0,
+                        ckks_ciphertext_t *acc1, int accumulate)
+{
+    if (!x || !y || !acc0 || !acc1) return CKKS_EINVAL;
+    return ckks_multiply_split_many(1, 1, &x, &y, &acc0, &acc1, &accumulate);
+}
+
+int ckks_merge_split(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, uint32_t elt_u, uint32_t elt_v,
+                     const ckks_galois_keys_t *gk, ckks_ciphertext_t *out)
+{
+    int rc = check_ct(a, out);
+    if (!rc) rc = check_ct(b, out);
+    if (rc) return rc;
+    if (!gk) return CKKS_EINVAL;
+    if (gk->ctx != a->ctx || b->ctx != a->ctx) return CKKS_ECONTEXT;
+    if (a->size != 2 || b->size != 2) return CKKS_ESIZE;
+    if (a->nprimes != b->nprimes) return CKKS_ELEVEL;
+    if (!ckks_scales_close(a->scale, b->scale)) return CKKS_ESCALE;
+    const ckks_kswitch_t *ku = NULL, *kv = NULL;
+    if (elt_u != 1 && !(ku = find_key(gk, elt_u))) return CKKS_EKEY;
+    if (elt_v != 1 && !(kv = find_key(gk, elt_v))) return CKKS_EKEY;
+    const ckks_context_t *ctx = a->ctx;
+    const size_t n = ctx->n, np = a->nprimes, w = np * n;
+    /* c0 | c1 | c2 | terms under X = sigma_u(s) | terms under X s */
+    uint64_t *t = ckks_scratch(CKKS_SCRATCH_MUL, 5 * w);
+    if (!t) return CKKS_ENOMEM;
+    uint64_t *c0 = t, *c1 = t + w, *c2 = t + 2 * w, *X = t + 3 * w, *XS = t + 4 * w;
+    memcpy(c0, POLY(a, 0, 0), w * sizeof *t);
+    memset(c1, 0, w * sizeof *t);
+    memset(c2, 0, w * sizeof *t);
+    memcpy(X, POLY(a, 1, 0), w * sizeof *t);
+    memset(XS, 0, w * sizeof *t);
+    const uint64_t *b0 = POLY(b, 0, 0), *b1 = POLY(b, 1, 0);
+    /* b decrypts as (b0 + b1 X) Y with Y = sigma_v(s). */
+    if (kv) {
+        rc = keyswitch_add(ctx, gk->hyb, b0, np, kv, c0, c1); /* b0 Y = p0 + p1 s */
+        if (!rc) rc = keyswitch_add(ctx, gk->hyb, b1, np, kv, X, XS); /* b1 X Y = (q0 + q1 s) X */
+        if (rc) return rc;
+    } else {
+        for (size_t i = 0; i < np; i++) {
+            ntt_vec_add(c1 + i * n, c1 + i * n, b0 + i * n, n, &ctx->mod[i]);
+            ntt_vec_add(XS + i * n, XS + i * n, b1 + i * n, n, &ctx->mod[i]);
+        }
+    }
+    if (ku) {
+        rc = keyswitch_add(ctx, gk->hyb, X, np, ku, c0, c1);  /* X terms: r0 + r1 s */
+        if (!rc) rc = keyswitch_add(ctx, gk->hyb, XS, np, ku, c1, c2); /* (t0 + t1 s) s */
+        if (rc) return rc;
+    } else {
+        for (size_t i = 0; i < np; i++) {
+            ntt_vec_add(c1 + i * n, c1 + i * n, X + i * n, n, &ctx->mod[i]);
+            ntt_vec_add(c2 + i * n, c2 + i * n, XS + i * n, n, &ctx->mod[i]);
+        }
+    }
+    const double scale = a->scale;
+    out->nprimes = np;
+    out->size = 3;
+    memcpy(out->data, t, 3 * w * sizeof *t);
+    out->scale = scale;
+    return CKKS_OK;
+}

@@ -229,6 +229,36 @@ static size_t nsums(const stats_layout_t *lay, stats_job_t job)
     return 2 + (job == STATS_JOB_ALL ? NTYPES * (lay->block - 1) : 0);
 }
 
+/* Deferred key switching (W2): each chunk's baby and giant steps are bare
+ * automorphisms (permutations, no key switch) and every product is kept as
+ * the two halves ckks_multiply_split gives; finishing merges each sum's
+ * halves with up to four key switches (ckks_merge_split). That trades the
+ * 3 (g - 1 + nb - 1) hoisted rotations every chunk costs for a fixed
+ * number per job, so it is taken once the table has enough chunks:
+ * HESTAT_W2_KEYSWITCH=eager or =deferred overrides the choice (any other
+ * value: automatic). The choice depends only on the table and the
+ * environment, so every rank of a job makes the same. */
+static size_t giant_step(size_t B);
+int stats_w2_deferred(const stats_enc_table_t *t, stats_job_t job)
+{
+    if (!t || job != STATS_JOB_ALL) return 0;
+    const char *v = getenv("HESTAT_W2_KEYSWITCH");
+    if (v && !strcmp(v, "eager")) return 0;
+    if (v && !strcmp(v, "deferred")) return 1;
+    const size_t B = t->layout.block, g = giant_step(B), nb = (B + g - 1) / g;
+    size_t merge = 0; /* key switches the merges add: 2 with one step, 4 with two */
+    for (size_t d = 1; d < B; d++) merge += NTYPES * ((d % g ? 2 : 0) + (d / g ? 2 : 0));
+    return t->chunks * 3 * (g - 1 + nb - 1) >= merge;
+}
+
+/* Accumulators a job's partial holds: the sums, with the products' two
+ * halves apart when deferred. */
+static size_t acc_count(const stats_enc_table_t *t, stats_job_t job)
+{
+    size_t n = nsums(&t->layout, job);
+    return stats_w2_deferred(t, job) ? 2 + 2 * (n - 2) : n;
+}
+
 size_t stats_result_count(const stats_layout_t *lay, stats_job_t job)
 {
     size_t per_ct = lay->slots / pack_period(lay);
@@ -296,6 +326,19 @@ static int rot_all(const ckks_galois_keys_t *gk, const ckks_ciphertext_t *x, siz
     return ckks_rotate_hoisted(x, steps, k, gk, outs);
 }
 
+/* The same as bare automorphisms (deferred key switching): baby[a - 1] and
+ * giant[b - 1]. */
+static int raw_all(const ckks_context_t *ctx, const ckks_ciphertext_t *x, size_t g, size_t nb,
+                   ckks_ciphertext_t **baby, ckks_ciphertext_t **giant)
+{
+    int rc = CKKS_OK;
+    for (size_t a = 1; a < g && !rc; a++)
+        rc = ckks_apply_galois_raw(x, ckks_galois_elt_rotate(ctx, (int)a), baby[a - 1]);
+    for (size_t b = 1; b < nb && !rc; b++)
+        rc = ckks_apply_galois_raw(x, ckks_galois_elt_rotate(ctx, -(int)(g * b)), giant[b - 1]);
+    return rc;
+}
+
 /* acc += x * y (acc may be empty: size 0 marks "unset"). */
 static int mul_acc(const ckks_ciphertext_t *x, const ckks_ciphertext_t *y, ckks_ciphertext_t *acc,
                    ckks_ciphertext_t *tmp, int *set)
@@ -324,6 +367,7 @@ typedef struct {
     int *steps;                          /* 3 (g + nb): rot_all's room, for Z, M and R */
     ckks_ciphertext_t **outs;
     size_t inner;                        /* threads within a chunk (1 unless wide) */
+    int deferred;                        /* stats_w2_deferred: bare automorphisms, split products */
     ckks_ciphertext_t **tmp;             /* a product's buffer per inner thread */
     ckks_ciphertext_t *rchunk;
     stats_counts_t n;
@@ -472,6 +516,124 @@ done:
     return rc;
 }
 
+/* Deferred key switching (stats_w2_deferred): chunks in batches of K, each
+ * chunk's baby and giant steps bare automorphisms, then every product of
+ * the batch added into its two halves in one pass over the accumulators
+ * (ckks_multiply_split_many; with inner threads, each takes a range of the
+ * products). K is what 32 MB of operands allow, 1 to 4 (3 at 16 columns,
+ * 1 from 64); the sums do not depend on it (modular additions). */
+static int acc_chunks_deferred(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_galois_keys_t *gk,
+                               size_t from, size_t step, chunk_acc_t *a)
+{
+    const stats_layout_t *lay = &t->layout;
+    const size_t B = lay->block, g = giant_step(B), nb = (B + g - 1) / g, nprod = NTYPES * (B - 1);
+    const size_t nraw = (g - 1) + (nb - 1); /* per source: baby a = 1..g-1, then giant b = 1..nb-1 */
+    const size_t np = ckks_context_data_primes(ctx), n = ckks_context_n(ctx);
+    const size_t per_chunk = (3 * nraw + 3) * 2 * np * n * 8;
+    size_t K = ((size_t)32 << 20) / per_chunk;
+    K = K < 1 ? 1 : K > 4 ? 4 : K;
+    int rc = STATS_OK;
+    /* Per batch slot k: the loaded chunk (when read from the file), R, and
+     * the automorphisms raw[k][q * nraw + r] of Z, M, R. */
+    ckks_ciphertext_t **lz = calloc(K, sizeof *lz), **lm = calloc(K, sizeof *lm), **rr = calloc(K, sizeof *rr);
+    ckks_ciphertext_t **raw = calloc(K * 3 * nraw + 1, sizeof *raw);
+    const ckks_ciphertext_t **xs = calloc(nprod * K, sizeof *xs), **ys = calloc(nprod * K, sizeof *ys);
+    ckks_ciphertext_t **h0 = calloc(nprod, sizeof *h0), **h1 = calloc(nprod, sizeof *h1);
+    int *accu = calloc(nprod, sizeof *accu);
+    if (!lz || !lm || !rr || !raw || !xs || !ys || !h0 || !h1 || !accu) {
+        rc = STATS_ENOMEM;
+        goto done;
+    }
+    for (size_t k = 0; k < K; k++) {
+        TRY(ckks_ciphertext_new(ctx, 2, 0, &rr[k]));
+        for (size_t r = 0; r < 3 * nraw; r++) TRY(ckks_ciphertext_new(ctx, 2, 0, &raw[k * 3 * nraw + r]));
+    }
+    for (size_t j = 0; j < nprod; j++) {
+        h0[j] = a->sums[2 + 2 * j];
+        h1[j] = a->sums[2 + 2 * j + 1];
+    }
+    for (size_t k0 = from; k0 < t->chunks; k0 += K * step) {
+        size_t ks = 0;
+        const ckks_ciphertext_t *Zs[4], *Ms[4];
+        for (size_t c = k0; c < t->chunks && ks < K; c += step, ks++) {
+            ckks_ciphertext_free(lz[ks]);
+            ckks_ciphertext_free(lm[ks]);
+            lz[ks] = lm[ks] = NULL;
+            Zs[ks] = t->z[c];
+            Ms[ks] = t->m[c];
+            if (!Zs[ks] || !Ms[ks]) {
+                if (!t->src) {
+                    stats_set_error("table: chunk %zu is not loaded", c + 1);
+                    rc = STATS_EINVAL;
+                    goto done;
+                }
+                if ((rc = stats_chunk_read(t, c, &lz[ks], &lm[ks]))) goto done;
+                Zs[ks] = lz[ks];
+                Ms[ks] = lm[ks];
+            }
+            TRY(add_acc(Zs[ks], a->sums[0], &a->sum_set[0]));
+            TRY(add_acc(Ms[ks], a->sums[1], &a->sum_set[1]));
+            a->n.conjugations++;
+            TRY(ckks_conjugate(Zs[ks], gk, rr[ks]));
+            TRY(ckks_add(rr[ks], Zs[ks], rr[ks]));
+            const ckks_ciphertext_t *src[3] = {Zs[ks], Ms[ks], rr[ks]};
+            int qrc[3] = {0};
+#pragma omp parallel for num_threads((int)a->inner) schedule(static, 1) if (a->inner > 1)
+            for (int q = 0; q < 3; q++) {
+                ckks_ciphertext_t **o = raw + (ks * 3 + (size_t)q) * nraw;
+                qrc[q] = raw_all(ctx, src[q], g, nb, o, o + (g - 1));
+            }
+            for (int q = 0; q < 3; q++) TRY(qrc[q]);
+        }
+        /* Operands: X_b = sigma_{-g b}(X) (b = 0: X itself), Y_a = sigma_a(Y). */
+        for (size_t d = 1; d < B; d++) {
+            size_t x = d % g, b = d / g;
+            for (size_t k = 0; k < ks; k++) {
+                ckks_ciphertext_t **o = raw + k * 3 * nraw;
+#define BABY(q) (x ? (const ckks_ciphertext_t *)o[(q) * nraw + x - 1] : (q) == 0 ? Zs[k] : (q) == 1 ? Ms[k] : rr[k])
+#define GIANT(q) (b ? (const ckks_ciphertext_t *)o[(q) * nraw + (g - 1) + b - 1] : (q) == 0 ? Zs[k] : (q) == 1 ? Ms[k] : rr[k])
+                const ckks_ciphertext_t *X[NTYPES] = {GIANT(0), GIANT(1), GIANT(0), GIANT(1), GIANT(2)};
+                const ckks_ciphertext_t *Y[NTYPES] = {BABY(2), BABY(1), BABY(1), BABY(0), BABY(0)};
+#undef BABY
+#undef GIANT
+                for (size_t ty = 0; ty < NTYPES; ty++) {
+                    size_t j = NTYPES * (d - 1) + ty;
+                    xs[j * ks + k] = X[ty];
+                    ys[j * ks + k] = Y[ty];
+                }
+            }
+        }
+        for (size_t j = 0; j < nprod; j++) accu[j] = a->sum_set[2 + 2 * j];
+        const size_t nt = a->inner < nprod ? a->inner : nprod;
+        int prc[64] = {0};
+#pragma omp parallel for num_threads((int)nt) schedule(static, 1) if (nt > 1)
+        for (size_t p = 0; p < nt; p++) {
+            size_t lo = nprod * p / nt, hi = nprod * (p + 1) / nt;
+            prc[p] = ckks_multiply_split_many(hi - lo, ks, xs + lo * ks, ys + lo * ks, h0 + lo, h1 + lo, accu + lo);
+        }
+        for (size_t p = 0; p < nt; p++) TRY(prc[p]);
+        for (size_t j = 0; j < nprod; j++) a->sum_set[2 + 2 * j] = a->sum_set[2 + 2 * j + 1] = 1;
+        a->n.multiplications += nprod * ks;
+    }
+done:
+    for (size_t k = 0; k < K && lz; k++) {
+        ckks_ciphertext_free(lz[k]);
+        ckks_ciphertext_free(lm[k]);
+        ckks_ciphertext_free(rr[k]);
+        for (size_t r = 0; raw && r < 3 * nraw; r++) ckks_ciphertext_free(raw[k * 3 * nraw + r]);
+    }
+    free(lz);
+    free(lm);
+    free(rr);
+    free(raw);
+    free(xs);
+    free(ys);
+    free(h0);
+    free(h1);
+    free(accu);
+    return rc;
+}
+
 /* Threads across chunks: HESTAT_THREADS, else OMP_NUM_THREADS, else every
  * processor; never more than there are chunks. */
 size_t stats_threads(size_t chunks)
@@ -556,7 +718,7 @@ int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t,
     *out = NULL;
     int rc = check_compute_args(ctx, t, job, rk, gk);
     if (rc) return rc;
-    const size_t total = nsums(&t->layout, job);
+    const size_t total = acc_count(t, job);
     /* This part's chunks: part, part + nparts, ...; thread i of nt takes
      * every nt-th of them. */
     const size_t mine = t->chunks > part ? (t->chunks - part + nparts - 1) / nparts : 0;
@@ -568,12 +730,18 @@ int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t,
         rc = STATS_ENOMEM;
         goto done;
     }
-    for (size_t i = 0; i < nt && rc == STATS_OK; i++) rc = acc_new(ctx, job == STATS_JOB_ALL ? &t->layout : NULL, inner, total, &acc[i]);
+    for (size_t i = 0; i < nt && rc == STATS_OK; i++) {
+        rc = acc_new(ctx, job == STATS_JOB_ALL && !stats_w2_deferred(t, job) ? &t->layout : NULL, inner, total,
+                     &acc[i]);
+        acc[i].deferred = stats_w2_deferred(t, job);
+    }
     if (rc) goto done;
     /* Each thread's limb loops run serially inside (OpenMP does not nest by default). */
     int rcs[64] = {0};
 #pragma omp parallel for num_threads((int)nt) schedule(static, 1) if (nt > 1)
-    for (size_t i = 0; i < nt; i++) rcs[i] = acc_chunks(ctx, t, job, rk, gk, part + nparts * i, nparts * nt, &acc[i]);
+    for (size_t i = 0; i < nt; i++)
+        rcs[i] = acc[i].deferred ? acc_chunks_deferred(ctx, t, gk, part + nparts * i, nparts * nt, &acc[i])
+                                 : acc_chunks(ctx, t, job, rk, gk, part + nparts * i, nparts * nt, &acc[i]);
     for (size_t i = 0; i < nt; i++)
         if (rcs[i] && !rc) rc = rcs[i];
     if (rc) goto done;
@@ -662,7 +830,7 @@ int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, st
     *out = NULL;
     if (!t->chunks) return STATS_EINVAL;
     const uint8_t *b = buf;
-    const size_t n = ckks_context_n(ctx), np = ckks_context_data_primes(ctx), total = nsums(&t->layout, job);
+    const size_t n = ckks_context_n(ctx), np = ckks_context_data_primes(ctx), total = acc_count(t, job);
     uint32_t head[2];
     uint64_t v[5];
     if (len < 56 || memcmp(b, "HSTPART1", 8)) goto bad;
@@ -734,8 +902,10 @@ int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, 
     const stats_layout_t *lay = &t->layout;
     const size_t S = lay->slots, B = lay->block, g = giant_step(B), total = nsums(lay, job);
     const size_t p = pack_period(lay), per_ct = S / p, npacked = (total + per_ct - 1) / per_ct;
-    if (part->total != total || part->nprimes != ckks_context_data_primes(ctx)) return STATS_ESCHEMA;
-    for (size_t i = 0; i < total; i++)
+    const size_t nacc = acc_count(t, job);
+    const int deferred = nacc != total;
+    if (part->total != nacc || part->nprimes != ckks_context_data_primes(ctx)) return STATS_ESCHEMA;
+    for (size_t i = 0; i < nacc; i++)
         if (!part->acc.sum_set[i]) {
             stats_set_error("partial sums: sum %zu missing (no chunk computed)", i);
             return STATS_ESCHEMA;
@@ -746,10 +916,17 @@ int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, 
     s.n->conjugations = part->acc.n.conjugations;
     /* The sums are finished in place, so the partial is spent (a copy would
      * double the memory: 5 (B - 1) degree-2 sums, 750 MB at B = 256). */
-    ckks_ciphertext_t **sums = part->acc.sums, *tmp2 = NULL;
+    ckks_ciphertext_t **accs = part->acc.sums, *tmp2 = NULL;
     stats_enc_result_t *res = NULL;
     part->acc.sums = NULL;
-    memset(part->acc.sum_set, 0, total * sizeof *part->acc.sum_set);
+    memset(part->acc.sum_set, 0, nacc * sizeof *part->acc.sum_set);
+    /* sums[i]: sum i, which a deferred product's first half becomes. */
+    ckks_ciphertext_t **sums = malloc(total * sizeof *sums);
+    if (!sums) {
+        rc = STATS_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < total; i++) sums[i] = deferred && i >= 2 ? accs[2 + 2 * (i - 2)] : accs[i];
     TRY(ckks_ciphertext_new(ctx, 3, 0, &tmp2));
     /* Every sum stays at the top level until it is packed: rotation noise is
      * absolute, so folding products at scale Delta^2 (not rescaled) keeps it
@@ -799,8 +976,18 @@ int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, 
         int trc = mv ? ckks_ciphertext_new(ctx, 3, 0, &t2) : CKKS_ENOMEM;
         if (!trc) trc = ckks_plaintext_new(ctx, top, &mk);
 #pragma omp for schedule(dynamic, 1)
-        for (size_t i = 0; i < total; i++)
-            frc[i] = trc ? trc : finish_sum(&ts, sums[i], i, g, S, p, per_ct, target, top, t2, mk, mv);
+        for (size_t i = 0; i < total; i++) {
+            frc[i] = trc;
+            if (!frc[i] && deferred && i >= 2) {
+                /* Sum over k of sigma_u(X_k) sigma_v(Y_k), u = -g b, v = a. */
+                size_t d = (i - 2) / NTYPES + 1, a = d % g, b = d / g;
+                uint32_t eu = b ? ckks_galois_elt_rotate(ctx, -(int)(g * b)) : 1;
+                uint32_t ev = a ? ckks_galois_elt_rotate(ctx, (int)a) : 1;
+                cnt.rotations += (a ? 2 : 0) + (b ? 2 : 0);
+                frc[i] = ckks_merge_split(sums[i], accs[2 + 2 * (i - 2) + 1], eu, ev, gk, sums[i]);
+            }
+            if (!frc[i]) frc[i] = finish_sum(&ts, sums[i], i, g, S, p, per_ct, target, top, t2, mk, mv);
+        }
 #pragma omp critical
         {
             s.n->relinearizations += cnt.relinearizations;
@@ -835,7 +1022,8 @@ int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, 
     res = NULL;
 done:
     stats_enc_result_free(res);
-    for (size_t i = 0; i < total; i++) ckks_ciphertext_free(sums[i]);
+    for (size_t i = 0; i < nacc; i++) ckks_ciphertext_free(accs[i]);
+    free(accs);
     free(sums);
     ckks_ciphertext_free(tmp2);
     return rc;

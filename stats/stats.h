@@ -287,6 +287,14 @@ int stats_partial_write(const stats_partial_t *p, void **buf, size_t *len);
 int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job, const void *buf,
                        size_t len, stats_partial_t **out);
 void stats_partial_free(stats_partial_t *p);
+/* Whether a W2 job on t defers its key switching (1) or rotates every chunk
+ * (0): both decrypt to the same totals (within the noise; the bytes
+ * differ). Deferred: each chunk's rotations are bare automorphisms and its
+ * products are kept as two halves (4/3 of the memory per sum), merged with
+ * up to four key switches per sum when finishing; taken when the table has
+ * enough chunks for the saved rotations to outweigh the merges (14 at 16
+ * columns, 54 at 256), or forced by HESTAT_W2_KEYSWITCH=eager|deferred. */
+int stats_w2_deferred(const stats_enc_table_t *t, stats_job_t job);
 /* Rotation steps the server needs for a layout (for ckks_galois_keys_new,
  * with conjugation). Returns the count written (<= max). */
 size_t stats_galois_steps(const stats_layout_t *lay, int *steps, size_t max);

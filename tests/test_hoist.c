@@ -193,3 +193,126 @@ Test(ckks_hoist, rotations_match_rotate_n16384, .timeout = 240)
 {
     check_hoisted(16384);
 }
+
+/* Deferred key switching: sum over k of sigma_u(x_k) sigma_v(y_k) from bare
+ * automorphisms, split products and one merge, against the plaintext sums
+ * of rotated slots and against the same sums with every rotation and
+ * product key-switched (ckks_rotate, ckks_multiply): the merge's four key
+ * switches add an error of the same size as one rotation's. */
+static void encrypt_random(hfix_t *f, test_rng_t *r, double *re, double *im, ckks_ciphertext_t **ct)
+{
+    for (size_t i = 0; i < f->slots; i++) {
+        re[i] = 2.0 * (double)(test_rng_next(r) >> 11) / 9007199254740992.0 - 1;
+        im[i] = 2.0 * (double)(test_rng_next(r) >> 11) / 9007199254740992.0 - 1;
+    }
+    ckks_plaintext_t *pt;
+    cr_assert_eq(ckks_plaintext_new(f->ctx, 0, &pt), CKKS_OK);
+    cr_assert_eq(ckks_encode_complex(f->ctx, re, im, f->slots, 0x1p40, 0, pt), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(f->ctx, 2, 0, ct), CKKS_OK);
+    cr_assert_eq(ckks_encrypt(f->pk, pt, *ct), CKKS_OK);
+    ckks_plaintext_free(pt);
+}
+
+Test(ckks_hoist, deferred_products_decrypt_like_rotated_ones, .timeout = 120)
+{
+    hfix_t f;
+    hsetup(&f, 8192);
+    const size_t S = f.slots;
+    enum { K = 3 };
+    ckks_relin_key_t *rk;
+    cr_assert_eq(ckks_relin_key_new(f.sk, &rk), CKKS_OK);
+    test_rng_t r = {77};
+    double *xr[K], *xi[K], *yr[K], *yi[K];
+    ckks_ciphertext_t *x[K], *y[K], *X[K], *Y[K];
+    for (size_t k = 0; k < K; k++) {
+        xr[k] = malloc(S * 8), xi[k] = malloc(S * 8), yr[k] = malloc(S * 8), yi[k] = malloc(S * 8);
+        encrypt_random(&f, &r, xr[k], xi[k], &x[k]);
+        encrypt_random(&f, &r, yr[k], yi[k], &y[k]);
+        cr_assert_eq(ckks_ciphertext_new(f.ctx, 2, 0, &X[k]), CKKS_OK);
+        cr_assert_eq(ckks_ciphertext_new(f.ctx, 2, 0, &Y[k]), CKKS_OK);
+    }
+    ckks_ciphertext_t *a0, *a1, *e, *rx, *ry, *prod;
+    cr_assert_eq(ckks_ciphertext_new(f.ctx, 3, 0, &a0), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(f.ctx, 3, 0, &a1), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(f.ctx, 3, 0, &e), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(f.ctx, 2, 0, &rx), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(f.ctx, 2, 0, &ry), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(f.ctx, 3, 0, &prod), CKKS_OK);
+    double *wr = malloc(S * 8), *wi = malloc(S * 8), *gr = malloc(S * 8), *gi = malloc(S * 8);
+    /* (u, v) steps: both keyed, only one of them (0: s itself). */
+    static const int uv[][2] = {{-4, 2}, {0, 7}, {16, 0}, {-4, -3}};
+    for (size_t c = 0; c < sizeof uv / sizeof *uv; c++) {
+        int u = uv[c][0], v = uv[c][1];
+        uint32_t eu = u ? ckks_galois_elt_rotate(f.ctx, u) : 1, ev = v ? ckks_galois_elt_rotate(f.ctx, v) : 1;
+        const ckks_ciphertext_t *xs[K], *ys[K];
+        for (size_t k = 0; k < K; k++) {
+            if (u) cr_assert_eq(ckks_apply_galois_raw(x[k], eu, X[k]), CKKS_OK);
+            else cr_assert_eq(ckks_ciphertext_copy(X[k], x[k]), CKKS_OK);
+            if (v) cr_assert_eq(ckks_apply_galois_raw(y[k], ev, Y[k]), CKKS_OK);
+            else cr_assert_eq(ckks_ciphertext_copy(Y[k], y[k]), CKKS_OK);
+            xs[k] = X[k];
+            ys[k] = Y[k];
+        }
+        /* The first term alone, then the other two as a batch. */
+        cr_assert_eq(ckks_multiply_split(xs[0], ys[0], a0, a1, 0), CKKS_OK);
+        int acc = 1;
+        cr_assert_eq(ckks_multiply_split_many(1, K - 1, xs + 1, ys + 1, &a0, &a1, &acc), CKKS_OK);
+        cr_assert_eq(ckks_merge_split(a0, a1, eu, ev, f.gk, a0), CKKS_OK);
+        cr_assert_eq(a0->size, 3);
+        cr_assert_eq(ckks_relinearize(a0, rk, a0), CKKS_OK);
+        /* Eager: rotate, multiply, add, relinearize. */
+        for (size_t k = 0; k < K; k++) {
+            cr_assert_eq(ckks_rotate(x[k], u, f.gk, rx), CKKS_OK);
+            cr_assert_eq(ckks_rotate(y[k], v, f.gk, ry), CKKS_OK);
+            cr_assert_eq(ckks_multiply(rx, ry, k ? prod : e), CKKS_OK);
+            if (k) cr_assert_eq(ckks_add(e, prod, e), CKKS_OK);
+        }
+        cr_assert_eq(ckks_relinearize(e, rk, e), CKKS_OK);
+        /* Plaintext: slot i of rot(z, s) is z[i + s]. */
+        for (size_t i = 0; i < S; i++) {
+            wr[i] = wi[i] = 0;
+            for (size_t k = 0; k < K; k++) {
+                size_t iu = (size_t)(((long)i + u + (long)S) % (long)S), iv = (size_t)(((long)i + v + (long)S) % (long)S);
+                wr[i] += xr[k][iu] * yr[k][iv] - xi[k][iu] * yi[k][iv];
+                wi[i] += xr[k][iu] * yi[k][iv] + xi[k][iu] * yr[k][iv];
+            }
+        }
+        decrypt_c(&f, a0, gr, gi);
+        double ed = fmax(max_err(wr, gr, S), max_err(wi, gi, S));
+        decrypt_c(&f, e, gr, gi);
+        double ee = fmax(max_err(wr, gr, S), max_err(wi, gi, S));
+        cr_log_info("u %d v %d: deferred %.1f bits, eager %.1f", u, v, -log2(ed), -log2(ee));
+        cr_expect_geq(-log2(ed), 17, "u %d v %d: deferred %.1f bits", u, v, -log2(ed));
+        cr_expect_leq(ed, 4 * ee + 0x1p-30, "u %d v %d: deferred %g, eager %g", u, v, ed, ee);
+    }
+    /* Errors: an even Galois element, an output that is the input, a
+     * missing key, accumulators that alias an operand or each other. */
+    cr_expect_eq(ckks_apply_galois_raw(x[0], 4, X[0]), CKKS_EINVAL);
+    cr_expect_eq(ckks_apply_galois_raw(x[0], 5, x[0]), CKKS_EINVAL);
+    cr_expect_eq(ckks_merge_split(a1, a1, ckks_galois_elt_rotate(f.ctx, 5), 1, f.gk, e), CKKS_EKEY);
+    cr_expect_eq(ckks_multiply_split(x[0], y[0], x[0], a1, 0), CKKS_EINVAL);
+    cr_expect_eq(ckks_multiply_split(x[0], y[0], a0, a0, 0), CKKS_EINVAL);
+    cr_expect_eq(ckks_multiply_split(x[0], y[0], prod, a1, 1), CKKS_ESIZE); /* prod: a size-3 product */
+    for (size_t k = 0; k < K; k++) {
+        ckks_ciphertext_free(x[k]);
+        ckks_ciphertext_free(y[k]);
+        ckks_ciphertext_free(X[k]);
+        ckks_ciphertext_free(Y[k]);
+        free(xr[k]);
+        free(xi[k]);
+        free(yr[k]);
+        free(yi[k]);
+    }
+    ckks_ciphertext_free(a0);
+    ckks_ciphertext_free(a1);
+    ckks_ciphertext_free(e);
+    ckks_ciphertext_free(rx);
+    ckks_ciphertext_free(ry);
+    ckks_ciphertext_free(prod);
+    free(wr);
+    free(wi);
+    free(gr);
+    free(gi);
+    ckks_relin_key_free(rk);
+    hteardown(&f);
+}

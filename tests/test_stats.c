@@ -503,7 +503,20 @@ Test(stats_reference, regression_recovers_a_known_line)
 /* Chunks are computed in parallel (one partial sum per thread, added at the
  * end): the result file must be byte-identical for 1, 2 and 3 threads, since
  * ciphertext sums are exact modular additions whatever their order. */
+static void check_thread_counts_mode(stats_table_t *t);
+/* Both W2 key-switching modes (rotations every chunk; deferred to the
+ * merge), each against itself. */
 static void check_thread_counts(stats_table_t *t)
+{
+    for (int m = 0; m < 2; m++) {
+        setenv("HESTAT_W2_KEYSWITCH", m ? "deferred" : "eager", 1);
+        check_thread_counts_mode(t);
+    }
+    unsetenv("HESTAT_W2_KEYSWITCH");
+    stats_table_free(t);
+}
+
+static void check_thread_counts_mode(stats_table_t *t)
 {
     keys_t k = {.ctx = ctx8192()};
     stats_layout_t lay;
@@ -552,7 +565,6 @@ static void check_thread_counts(stats_table_t *t)
     free(first);
     stats_enc_table_free(e);
     free_keys(&k);
-    stats_table_free(t);
 }
 
 Test(stats_encrypted, result_is_byte_identical_for_any_thread_count, .timeout = 600)
@@ -573,7 +585,17 @@ Test(stats_encrypted, result_is_byte_identical_for_any_thread_count, .timeout = 
 /* The two-phase form MPI ranks use: partials of 1, 2 and 3 parts, carried
  * through their wire form and added in any order, finish to the very bytes
  * of stats_compute; a damaged wire form is refused. */
+static void check_partials(void);
 Test(stats_encrypted, partials_add_up_to_the_whole_result, .timeout = 600)
+{
+    for (int m = 0; m < 2; m++) {
+        setenv("HESTAT_W2_KEYSWITCH", m ? "deferred" : "eager", 1);
+        check_partials();
+    }
+    unsetenv("HESTAT_W2_KEYSWITCH");
+}
+
+static void check_partials(void)
 {
     stats_table_t *t;
     cr_assert_eq(stats_generate_framingham(800, 5, &t), STATS_OK);
@@ -637,6 +659,57 @@ Test(stats_encrypted, partials_add_up_to_the_whole_result, .timeout = 600)
     cr_assert_eq(stats_partial_finish(k.ctx, e, k.rk, k.gk, empty, &r, NULL), STATS_ESCHEMA);
     stats_partial_free(empty);
     stats_enc_result_free(whole);
+    stats_enc_table_free(e);
+    free_keys(&k);
+    stats_table_free(t);
+}
+
+/* W2's key switching: rotations every chunk for a few chunks, deferred to
+ * one merge per sum for many (stats_w2_deferred: from 14 chunks at 16
+ * columns, 54 at 256), or as HESTAT_W2_KEYSWITCH says. Deferred on a table
+ * of 5 chunks (batches of 3 and 2) decrypts to the plaintext statistics; a
+ * partial of one mode is refused by a job of the other. */
+Test(stats_encrypted, deferred_key_switching_is_chosen_and_exact, .timeout = 300)
+{
+    unsetenv("HESTAT_W2_KEYSWITCH");
+    stats_enc_table_t fake = {.layout = {.block = 16}, .chunks = 13};
+    cr_expect_eq(stats_w2_deferred(&fake, STATS_JOB_ALL), 0);
+    fake.chunks = 14;
+    cr_expect_eq(stats_w2_deferred(&fake, STATS_JOB_ALL), 1);
+    cr_expect_eq(stats_w2_deferred(&fake, STATS_JOB_MEANS), 0);
+    fake.layout.block = 256;
+    fake.chunks = 53;
+    cr_expect_eq(stats_w2_deferred(&fake, STATS_JOB_ALL), 0);
+    fake.chunks = 54;
+    cr_expect_eq(stats_w2_deferred(&fake, STATS_JOB_ALL), 1);
+    setenv("HESTAT_W2_KEYSWITCH", "eager", 1);
+    cr_expect_eq(stats_w2_deferred(&fake, STATS_JOB_ALL), 0);
+    fake.chunks = 1;
+    setenv("HESTAT_W2_KEYSWITCH", "deferred", 1);
+    cr_expect_eq(stats_w2_deferred(&fake, STATS_JOB_ALL), 1);
+
+    stats_table_t *t;
+    cr_assert_eq(stats_generate_framingham(1100, 12, &t), STATS_OK);
+    check_table(t, 1);
+    keys_t k = {.ctx = ctx8192()};
+    stats_layout_t lay;
+    cr_assert_eq(stats_layout_for(k.ctx, t, &lay), STATS_OK);
+    make_keys(&k, &lay);
+    stats_enc_table_t *e;
+    cr_assert_eq(stats_encrypt(k.ctx, k.pk, NULL, t, &lay, 0x1p40, &e), STATS_OK, "%s", stats_error());
+    stats_partial_t *p, *back = NULL;
+    cr_assert_eq(stats_compute_partial(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, 0, 1, &p), STATS_OK);
+    void *buf;
+    size_t len;
+    cr_assert_eq(stats_partial_write(p, &buf, &len), STATS_OK);
+    setenv("HESTAT_W2_KEYSWITCH", "eager", 1);
+    cr_expect_eq(stats_partial_read(k.ctx, e, STATS_JOB_ALL, buf, len, &back), STATS_ESCHEMA);
+    stats_enc_result_t *r = NULL;
+    cr_expect_eq(stats_partial_finish(k.ctx, e, k.rk, k.gk, p, &r, NULL), STATS_ESCHEMA);
+    cr_expect_null(r);
+    unsetenv("HESTAT_W2_KEYSWITCH");
+    free(buf);
+    stats_partial_free(p);
     stats_enc_table_free(e);
     free_keys(&k);
     stats_table_free(t);
