@@ -84,7 +84,9 @@ static int parse_frame(const void *buf, size_t len, frame_t *f)
     if (reserved || f->type < CKKS_OBJ_PARAMS ||
         (f->type > CKKS_OBJ_MP_SHARE && f->type < CKKS_OBJ_USER_MIN))
         return CKKS_EFORMAT;
-    uint32_t allowed = CKKS_FLAG_COMPACT | (f->type == CKKS_OBJ_CIPHERTEXT ? CKKS_FLAG_PACKED : 0);
+    const int packable = f->type == CKKS_OBJ_CIPHERTEXT || f->type == CKKS_OBJ_PUBLIC_KEY ||
+                         f->type == CKKS_OBJ_RELIN_KEY || f->type == CKKS_OBJ_GALOIS_KEYS;
+    uint32_t allowed = CKKS_FLAG_COMPACT | (packable ? CKKS_FLAG_PACKED : 0);
     if (f->flags & ~allowed) return CKKS_EFORMAT;
     if (f->length != len - CKKS_HEADER_BYTES) return CKKS_EFORMAT; /* truncated or trailing */
     f->payload = p + CKKS_HEADER_BYTES;
@@ -384,12 +386,14 @@ int ckks_read_ciphertext(const ckks_context_t *ctx, const void *buf, size_t len,
 
 /* ---- keys ---- */
 static int write_words(const ckks_context_t *ctx, uint16_t type, const uint64_t *data,
-                       size_t words, void **buf, size_t *len)
+                       size_t words, int packed, void **buf, size_t *len)
 {
-    size_t plen = words * 8, total;
-    uint8_t *p = new_frame(type, 0, ckks_params_hash(ctx), plen, &total);
+    const size_t polys = words / (ctx->k * ctx->n);
+    size_t plen = packed ? poly_bytes(ctx, polys, ctx->k, 1) : words * 8, total;
+    uint8_t *p = new_frame(type, packed ? CKKS_FLAG_PACKED : 0, ckks_params_hash(ctx), plen, &total);
     if (!p) return CKKS_ENOMEM;
-    memcpy(p + CKKS_HEADER_BYTES, data, plen);
+    if (packed) pack_words(ctx, data, polys, ctx->k, p + CKKS_HEADER_BYTES);
+    else memcpy(p + CKKS_HEADER_BYTES, data, plen);
     seal_frame(p, plen);
     *buf = p;
     *len = total;
@@ -403,10 +407,13 @@ static int read_words(const ckks_context_t *ctx, const void *buf, size_t len, ui
     frame_t f;
     int rc = open_frame(ctx, buf, len, type, &f);
     if (rc) return rc;
-    if (f.flags || f.length != words * 8) return CKKS_EFORMAT;
+    const int packed = f.flags == CKKS_FLAG_PACKED;
+    const size_t polys = words / (ctx->k * ctx->n);
+    if ((f.flags && !packed) || f.length != (packed ? poly_bytes(ctx, polys, ctx->k, 1) : words * 8))
+        return CKKS_EFORMAT;
     uint64_t *d = ntt_alloc(words);
     if (!d) return CKKS_ENOMEM;
-    rc = take_words(ctx, f.payload, ctx->k, words, d);
+    rc = packed ? unpack_words(ctx, f.payload, polys, ctx->k, d) : take_words(ctx, f.payload, ctx->k, words, d);
     if (rc) {
         sodium_memzero(d, words * 8);
         ntt_free(d);
@@ -419,7 +426,7 @@ static int read_words(const ckks_context_t *ctx, const void *buf, size_t len, ui
 int ckks_write_secret_key(const ckks_secret_key_t *sk, void **buf, size_t *len)
 {
     if (!sk || !buf || !len) return CKKS_EINVAL;
-    return write_words(sk->ctx, CKKS_OBJ_SECRET_KEY, sk->s, sk->ctx->k * sk->ctx->n, buf, len);
+    return write_words(sk->ctx, CKKS_OBJ_SECRET_KEY, sk->s, sk->ctx->k * sk->ctx->n, 0, buf, len);
 }
 
 int ckks_read_secret_key(const ckks_context_t *ctx, const void *buf, size_t len,
@@ -445,7 +452,7 @@ int ckks_read_secret_key(const ckks_context_t *ctx, const void *buf, size_t len,
 int ckks_write_public_key(const ckks_public_key_t *pk, void **buf, size_t *len)
 {
     if (!pk || !buf || !len) return CKKS_EINVAL;
-    return write_words(pk->ctx, CKKS_OBJ_PUBLIC_KEY, pk->p, 2 * pk->ctx->k * pk->ctx->n, buf, len);
+    return write_words(pk->ctx, CKKS_OBJ_PUBLIC_KEY, pk->p, 2 * pk->ctx->k * pk->ctx->n, 1, buf, len);
 }
 
 int ckks_read_public_key(const ckks_context_t *ctx, const void *buf, size_t len,
@@ -469,43 +476,51 @@ int ckks_read_public_key(const ckks_context_t *ctx, const void *buf, size_t len,
 
 static size_t kswitch_words(const ckks_context_t *ctx) { return (ctx->k - 1) * 2 * ctx->k * ctx->n; }
 
-/* Bytes of one key-switching key, whole or compact. */
-static size_t kswitch_bytes(const ckks_context_t *ctx, int compact)
+/* Bytes of one key-switching key, whole or compact, its words at 64 bits
+ * or packed at their primes' widths. */
+static size_t kswitch_bytes(const ckks_context_t *ctx, int compact, int packed)
 {
-    return compact ? (ctx->k - 1) * (ctx->k * ctx->n * 8 + CKKS_SEAL_SEED_BYTES) : kswitch_words(ctx) * 8;
+    const size_t digits = ctx->k - 1;
+    return compact ? digits * (poly_bytes(ctx, 1, ctx->k, packed) + CKKS_SEAL_SEED_BYTES)
+                   : poly_bytes(ctx, 2 * digits, ctx->k, packed);
 }
 
-static void put_kswitch(const ckks_context_t *ctx, const ckks_kswitch_t *key, int compact, uint8_t *q)
+static void put_kswitch(const ckks_context_t *ctx, const ckks_kswitch_t *key, int compact, int packed, uint8_t *q)
 {
+    const size_t poly = ctx->k * ctx->n, pb = poly_bytes(ctx, 1, ctx->k, packed);
     if (!compact) {
-        memcpy(q, key->d, kswitch_words(ctx) * 8);
+        if (packed) pack_words(ctx, key->d, 2 * (ctx->k - 1), ctx->k, q);
+        else memcpy(q, key->d, kswitch_words(ctx) * 8);
         return;
     }
-    const size_t poly = ctx->k * ctx->n;
     for (size_t j = 0; j + 1 < ctx->k; j++) {
-        memcpy(q, key->d + 2 * j * poly, poly * 8);
-        memcpy(q + poly * 8, key->seal_seeds + j * CKKS_SEAL_SEED_BYTES, CKKS_SEAL_SEED_BYTES);
-        q += poly * 8 + CKKS_SEAL_SEED_BYTES;
+        if (packed) pack_words(ctx, key->d + 2 * j * poly, 1, ctx->k, q);
+        else memcpy(q, key->d + 2 * j * poly, poly * 8);
+        memcpy(q + pb, key->seal_seeds + j * CKKS_SEAL_SEED_BYTES, CKKS_SEAL_SEED_BYTES);
+        q += pb + CKKS_SEAL_SEED_BYTES;
     }
 }
 
-/* One key-switching key from q (kswitch_bytes(ctx, compact) bytes): a
- * compact one keeps its seeds, so it is written compact again. */
-static int get_kswitch(const ckks_context_t *ctx, const uint8_t *q, int compact, ckks_kswitch_t *key)
+/* One key-switching key from q (kswitch_bytes(ctx, compact, packed)
+ * bytes): a compact one keeps its seeds, so it is written compact again. */
+static int get_kswitch(const ckks_context_t *ctx, const uint8_t *q, int compact, int packed, ckks_kswitch_t *key)
 {
-    const size_t poly = ctx->k * ctx->n, digits = ctx->k - 1;
+    const size_t poly = ctx->k * ctx->n, digits = ctx->k - 1, pb = poly_bytes(ctx, 1, ctx->k, packed);
     key->d = ntt_alloc(kswitch_words(ctx));
     key->seal_seeds = compact ? malloc(digits * CKKS_SEAL_SEED_BYTES) : NULL;
     if (!key->d || (compact && !key->seal_seeds)) return CKKS_ENOMEM;
-    if (!compact) return take_words(ctx, q, ctx->k, kswitch_words(ctx), key->d);
+    if (!compact)
+        return packed ? unpack_words(ctx, q, 2 * digits, ctx->k, key->d)
+                      : take_words(ctx, q, ctx->k, kswitch_words(ctx), key->d);
     int rc = CKKS_OK;
     for (size_t j = 0; j < digits && rc == CKKS_OK; j++) {
-        rc = take_words(ctx, q, ctx->k, poly, key->d + 2 * j * poly);
-        memcpy(key->seal_seeds + j * CKKS_SEAL_SEED_BYTES, q + poly * 8, CKKS_SEAL_SEED_BYTES);
+        rc = packed ? unpack_words(ctx, q, 1, ctx->k, key->d + 2 * j * poly)
+                    : take_words(ctx, q, ctx->k, poly, key->d + 2 * j * poly);
+        memcpy(key->seal_seeds + j * CKKS_SEAL_SEED_BYTES, q + pb, CKKS_SEAL_SEED_BYTES);
         if (rc == CKKS_OK)
-            rc = ckks_seal_expand_uniform(CKKS_SEAL_PRNG_BLAKE2XB, q + poly * 8, ctx->primes, ctx->k, ctx->n,
+            rc = ckks_seal_expand_uniform(CKKS_SEAL_PRNG_BLAKE2XB, q + pb, ctx->primes, ctx->k, ctx->n,
                                           key->d + (2 * j + 1) * poly);
-        q += poly * 8 + CKKS_SEAL_SEED_BYTES;
+        q += pb + CKKS_SEAL_SEED_BYTES;
     }
     return rc;
 }
@@ -516,10 +531,11 @@ int ckks_write_relin_key(const ckks_relin_key_t *rk, void **buf, size_t *len)
     if (rk->hyb) return CKKS_EUNSUPPORTED; /* hybrid keys have no file format */
     const ckks_context_t *ctx = rk->ctx;
     int compact = rk->key.seal_seeds != NULL;
-    size_t plen = kswitch_bytes(ctx, compact), total;
-    uint8_t *p = new_frame(CKKS_OBJ_RELIN_KEY, compact ? CKKS_FLAG_COMPACT : 0, ckks_params_hash(ctx), plen, &total);
+    size_t plen = kswitch_bytes(ctx, compact, 1), total;
+    uint8_t *p = new_frame(CKKS_OBJ_RELIN_KEY, (compact ? CKKS_FLAG_COMPACT : 0) | CKKS_FLAG_PACKED,
+                           ckks_params_hash(ctx), plen, &total);
     if (!p) return CKKS_ENOMEM;
-    put_kswitch(ctx, &rk->key, compact, p + CKKS_HEADER_BYTES);
+    put_kswitch(ctx, &rk->key, compact, 1, p + CKKS_HEADER_BYTES);
     seal_frame(p, plen);
     *buf = p;
     *len = total;
@@ -534,12 +550,12 @@ int ckks_read_relin_key(const ckks_context_t *ctx, const void *buf, size_t len,
     frame_t f;
     int rc = open_frame(ctx, buf, len, CKKS_OBJ_RELIN_KEY, &f);
     if (rc) return rc;
-    int compact = (f.flags & CKKS_FLAG_COMPACT) != 0;
-    if (f.length != kswitch_bytes(ctx, compact)) return CKKS_EFORMAT;
+    int compact = (f.flags & CKKS_FLAG_COMPACT) != 0, packed = (f.flags & CKKS_FLAG_PACKED) != 0;
+    if (f.length != kswitch_bytes(ctx, compact, packed)) return CKKS_EFORMAT;
     ckks_relin_key_t *rk = calloc(1, sizeof *rk);
     if (!rk) return CKKS_ENOMEM;
     rk->ctx = ctx;
-    rc = get_kswitch(ctx, f.payload, compact, &rk->key);
+    rc = get_kswitch(ctx, f.payload, compact, packed, &rk->key);
     if (rc) {
         ckks_relin_key_free(rk);
         return rc;
@@ -555,8 +571,9 @@ int ckks_write_galois_keys(const ckks_galois_keys_t *gk, void **buf, size_t *len
     const ckks_context_t *ctx = gk->ctx;
     int compact = gk->count > 0;
     for (size_t i = 0; i < gk->count; i++) compact &= gk->keys[i].seal_seeds != NULL;
-    size_t kb = kswitch_bytes(ctx, compact), plen = 8 + 8 * gk->count + gk->count * kb, total;
-    uint8_t *p = new_frame(CKKS_OBJ_GALOIS_KEYS, compact ? CKKS_FLAG_COMPACT : 0, ckks_params_hash(ctx), plen, &total);
+    size_t kb = kswitch_bytes(ctx, compact, 1), plen = 8 + 8 * gk->count + gk->count * kb, total;
+    uint8_t *p = new_frame(CKKS_OBJ_GALOIS_KEYS, (compact ? CKKS_FLAG_COMPACT : 0) | CKKS_FLAG_PACKED,
+                           ckks_params_hash(ctx), plen, &total);
     if (!p) return CKKS_ENOMEM;
     uint8_t *q = p + CKKS_HEADER_BYTES;
     uint64_t count = gk->count;
@@ -564,7 +581,7 @@ int ckks_write_galois_keys(const ckks_galois_keys_t *gk, void **buf, size_t *len
     for (size_t i = 0; i < gk->count; i++) {
         uint64_t e = gk->elts[i];
         memcpy(q + 8 + 8 * i, &e, 8);
-        put_kswitch(ctx, &gk->keys[i], compact, q + 8 + 8 * gk->count + i * kb);
+        put_kswitch(ctx, &gk->keys[i], compact, 1, q + 8 + 8 * gk->count + i * kb);
     }
     seal_frame(p, plen);
     *buf = p;
@@ -580,11 +597,11 @@ int ckks_read_galois_keys(const ckks_context_t *ctx, const void *buf, size_t len
     frame_t f;
     int rc = open_frame(ctx, buf, len, CKKS_OBJ_GALOIS_KEYS, &f);
     if (rc) return rc;
-    int compact = (f.flags & CKKS_FLAG_COMPACT) != 0;
+    int compact = (f.flags & CKKS_FLAG_COMPACT) != 0, packed = (f.flags & CKKS_FLAG_PACKED) != 0;
     if (f.length < 8) return CKKS_EFORMAT;
     uint64_t count;
     memcpy(&count, f.payload, 8);
-    size_t kb = kswitch_bytes(ctx, compact);
+    size_t kb = kswitch_bytes(ctx, compact, packed);
     if (count > ctx->n || f.length != 8 + 8 * count + count * kb) return CKKS_EFORMAT;
     ckks_galois_keys_t *gk = ckks_galois_keys_alloc(ctx, count);
     if (!gk) return CKKS_ENOMEM;
@@ -600,7 +617,7 @@ int ckks_read_galois_keys(const ckks_context_t *ctx, const void *buf, size_t len
         if (rc) break;
         elts[i] = (uint32_t)e;
         gk->count = i + 1; /* so a failure below frees what was allocated */
-        rc = get_kswitch(ctx, f.payload + 8 + 8 * count + i * kb, compact, &keys[i]);
+        rc = get_kswitch(ctx, f.payload + 8 + 8 * count + i * kb, compact, packed, &keys[i]);
     }
     if (rc) {
         ckks_galois_keys_free(gk);

@@ -386,10 +386,12 @@ Test(format, compact_switching_keys)
     size_t rlen, glen, alen;
     cr_assert_eq(ckks_write_relin_key(rk, (void **)&rbuf, &rlen), CKKS_OK);
     cr_assert_eq(ckks_write_galois_keys(gk, (void **)&gbuf, &glen), CKKS_OK);
-    const size_t k = 4, n = 8192, whole = (k - 1) * 2 * k * n * 8;
-    cr_expect_eq(rlen, CKKS_HEADER_BYTES + (k - 1) * (k * n * 8 + 64), "compact relin key: %zu bytes", rlen);
-    cr_expect_eq(glen, CKKS_HEADER_BYTES + 8 + 3 * 8 + 3 * (k - 1) * (k * n * 8 + 64));
-    cr_expect_lt(rlen, whole / 2 + 1024);
+    /* Words packed at the primes' widths (60 + 40 + 40 + 60 bits): 25 n
+     * bytes a polynomial instead of 32 n. */
+    const size_t k = 4, n = 8192, whole = (k - 1) * 2 * k * n * 8, pb = (60 + 40 + 40 + 60) * n / 8;
+    cr_expect_eq(rlen, CKKS_HEADER_BYTES + (k - 1) * (pb + 64), "compact relin key: %zu bytes", rlen);
+    cr_expect_eq(glen, CKKS_HEADER_BYTES + 8 + 3 * 8 + 3 * (k - 1) * (pb + 64));
+    cr_expect_lt(rlen, whole / 2 * 25 / 32 + 1024);
     cr_assert_eq(ckks_read_relin_key(ctx, rbuf, rlen, &rk_back), CKKS_OK);
     cr_assert_eq(ckks_read_galois_keys(ctx, gbuf, glen, &gk_back), CKKS_OK);
     cr_assert_eq(ckks_write_relin_key(rk_back, (void **)&again, &alen), CKKS_OK);
@@ -430,11 +432,20 @@ Test(format, compact_switching_keys)
     ckks_relin_key_t *plain_rk;
     cr_assert_eq(ckks_relin_key_new(sk, &plain_rk), CKKS_OK);
     cr_assert_eq(ckks_write_relin_key(plain_rk, (void **)&bad, &alen), CKKS_OK);
-    cr_expect_eq(alen, CKKS_HEADER_BYTES + whole, "a key made without seeds is written whole");
+    cr_expect_eq(alen, CKKS_HEADER_BYTES + 2 * (k - 1) * pb, "a key made without seeds is written whole");
     cr_expect_eq(ckks_read_relin_key(ctx, bad, alen, &x), CKKS_OK);
     ckks_relin_key_free(x);
-    uint32_t flags = CKKS_FLAG_COMPACT;
+    uint32_t flags = CKKS_FLAG_COMPACT | CKKS_FLAG_PACKED;
     memcpy(bad + 12, &flags, 4);
+    cr_expect_eq(ckks_read_relin_key(ctx, bad, alen, &x), CKKS_EFORMAT);
+    flags = 0; /* packed words read as 64-bit ones: the length is wrong */
+    memcpy(bad + 12, &flags, 4);
+    cr_expect_eq(ckks_read_relin_key(ctx, bad, alen, &x), CKKS_EFORMAT);
+    /* a packed word at or above its prime */
+    flags = CKKS_FLAG_PACKED;
+    memcpy(bad + 12, &flags, 4);
+    memset(bad + CKKS_HEADER_BYTES, 0xff, 8);
+    reseal(bad, alen);
     cr_expect_eq(ckks_read_relin_key(ctx, bad, alen, &x), CKKS_EFORMAT);
     free(bad);
     ckks_relin_key_free(plain_rk);
