@@ -164,6 +164,9 @@ int ckks_galois_keys_has(const ckks_galois_keys_t *gk, uint32_t galois_elt);
 /* Galois element of a left rotation by step (SEAL: 3^step mod 2N; negative
  * steps rotate right), and of conjugation (2N - 1). */
 uint32_t ckks_galois_elt_rotate(const ckks_context_t *ctx, int step);
+/* The left rotation steps (1 .. slots-1) gk has keys for, ascending, at most
+ * max of them; returns the count written. */
+size_t ckks_galois_keys_steps(const ckks_galois_keys_t *gk, int *steps, size_t max);
 uint32_t ckks_galois_elt_conjugate(const ckks_context_t *ctx);
 
 /* Raw access for serialization and tests: the secret key's NTT-form

@@ -412,6 +412,20 @@ void ckks_galois_keys_free(ckks_galois_keys_t *gk)
     free(gk);
 }
 
+size_t ckks_galois_keys_steps(const ckks_galois_keys_t *gk, int *steps, size_t max)
+{
+    if (!gk || (max && !steps)) return 0;
+    const uint64_t m = 2 * gk->ctx->n, slots = gk->ctx->slots;
+    size_t n = 0;
+    uint64_t elt = 1;
+    /* Left rotation by s is 3^s mod 2N (ckks_galois_elt_rotate); s = 1 .. S-1. */
+    for (uint64_t s = 1; s < slots && n < max; s++) {
+        elt = (elt * 3) & (m - 1);
+        if (ckks_galois_keys_has(gk, (uint32_t)elt)) steps[n++] = (int)s;
+    }
+    return n;
+}
+
 int ckks_galois_keys_has(const ckks_galois_keys_t *gk, uint32_t galois_elt)
 {
     if (!gk) return 0;

@@ -282,7 +282,13 @@ size_t stats_galois_steps(const stats_layout_t *lay, int *steps, size_t max)
         ADD(-(long)(b * g));
         ADD(b * g);
     }
-    for (size_t s = S / 2; s >= B; s >>= 1) ADD(s);
+    /* Folds: every level every sum folds through (S/2 .. p), every other
+     * one of the packed ciphertexts' levels below p (B, 4B, ...): a level
+     * without a key is two rotations by the one below (stats_rotate), made
+     * once per packed ciphertext rather than once per sum. */
+    const size_t p = pack_period(lay);
+    for (size_t s = S / 2; s >= p; s >>= 1) ADD(s);
+    for (size_t s = B; s < p; s <<= 2) ADD(s);
 #undef ADD
     return n;
 }
@@ -302,10 +308,60 @@ typedef struct {
     stats_counts_t *n;
 } srv_t;
 
+int stats_rotate(const ckks_context_t *ctx, const ckks_galois_keys_t *gk, const ckks_ciphertext_t *a, long step,
+                 ckks_ciphertext_t *out, size_t *rotations)
+{
+    if (!ctx || !gk || !a || !out) return CKKS_EINVAL;
+    const long S = (long)ckks_context_slots(ctx);
+    long st = ((step % S) + S) % S;
+    if (st == 0) return ckks_ciphertext_copy(out, a);
+    if (ckks_galois_keys_has(gk, ckks_galois_elt_rotate(ctx, (int)st))) {
+        if (rotations) ++*rotations;
+        return ckks_rotate(a, (int)st, gk, out);
+    }
+    /* The fewest rotations by keyed steps: breadth-first over residues mod S. */
+    int keys[512];
+    size_t nk = ckks_galois_keys_steps(gk, keys, sizeof keys / sizeof *keys);
+    int32_t *from = malloc((size_t)S * sizeof *from), *queue = malloc((size_t)S * sizeof *queue);
+    int *by = malloc((size_t)S * sizeof *by);
+    if (!from || !queue || !by) {
+        free(from);
+        free(queue);
+        free(by);
+        return CKKS_ENOMEM;
+    }
+    for (long i = 0; i < S; i++) from[i] = -1;
+    size_t head = 0, tail = 0;
+    from[0] = 0;
+    queue[tail++] = 0;
+    while (head < tail && from[st] < 0) {
+        long v = queue[head++];
+        for (size_t k = 0; k < nk; k++) {
+            long w = (v + keys[k]) % S;
+            if (from[w] >= 0) continue;
+            from[w] = (int32_t)v;
+            by[w] = keys[k];
+            queue[tail++] = (int32_t)w;
+        }
+    }
+    int rc = from[st] < 0 ? CKKS_EKEY : CKKS_OK;
+    int path[64];
+    size_t np = 0;
+    for (long v = st; rc == CKKS_OK && v != 0 && np < 64; v = from[v]) path[np++] = by[v];
+    if (rc == CKKS_OK && np == 64) rc = CKKS_EKEY;
+    free(from);
+    free(queue);
+    free(by);
+    for (size_t i = 0; i < np && rc == CKKS_OK; i++) {
+        rc = ckks_rotate(i ? out : a, path[np - 1 - i], gk, out);
+        if (rotations) ++*rotations;
+    }
+    return rc;
+}
+
 static int rot(srv_t *s, const ckks_ciphertext_t *a, long step, ckks_ciphertext_t *out)
 {
-    s->n->rotations++;
-    return ckks_rotate(a, (int)step, s->gk, out);
+    return stats_rotate(s->ctx, s->gk, a, step, out, &s->n->rotations);
 }
 
 /* baby[a] = rot(x, a) for a = 1 .. g-1 and giant[b] = rot(x, -g b) for
@@ -658,7 +714,9 @@ size_t stats_threads(size_t chunks)
 
 /* Sum i: relinearized (products) and rotated by its giant step, folded
  * down to period p, multiplied by the mask of its block u = i mod per_ct at
- * target / scale, so every finished sum has scale `target`. */
+ * target / scale, so every finished sum has scale `target`. The packed
+ * ciphertexts' folds whose level has no key (every other one below p:
+ * stats_galois_steps) are two rotations by the level below (stats_rotate). */
 static int finish_sum(srv_t *s, ckks_ciphertext_t *x, size_t i, size_t g, size_t S, size_t p, size_t per_ct,
                       double target, size_t top, ckks_ciphertext_t *tmp2, ckks_plaintext_t *mask, double *mvals)
 {

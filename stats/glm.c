@@ -540,24 +540,12 @@ typedef struct {
     size_t S, B;
 } glm_srv_t;
 
-/* Left rotation by 0 < step < N/2: its own key when the study has one, else
- * one rotation per binary digit (the study holds the keys of 1, 2, 4, ..,
- * B/2; ckks_rotate's signed digits may need keys it lacks). */
+/* Left rotation by 0 <= step < N/2: its own key when the study has one,
+ * else the fewest rotations by the study's keyed steps (stats_rotate: the
+ * baby steps 1 .. g-1, the giant steps -g b and the folds). */
 static int g_rot(glm_srv_t *s, const ckks_ciphertext_t *a, long step, ckks_ciphertext_t *out)
 {
-    if (step == 0) return ckks_ciphertext_copy(out, a);
-    if (ckks_galois_keys_has(s->gk, ckks_galois_elt_rotate(s->ctx, (int)step))) {
-        s->n->rotations++;
-        return ckks_rotate(a, (int)step, s->gk, out);
-    }
-    int rc = CKKS_OK, first = 1;
-    for (long bit = 1; bit <= step && rc == CKKS_OK; bit <<= 1) {
-        if (!(step & bit)) continue;
-        rc = ckks_rotate(first ? a : out, (int)bit, s->gk, out);
-        first = 0;
-        s->n->rotations++;
-    }
-    return rc;
+    return stats_rotate(s->ctx, s->gk, a, step, out, &s->n->rotations);
 }
 
 /* out = relinearize(a * b), rescaled. */

@@ -295,6 +295,12 @@ void stats_partial_free(stats_partial_t *p);
  * enough chunks for the saved rotations to outweigh the merges (14 at 16
  * columns, 54 at 256), or forced by HESTAT_W2_KEYSWITCH=eager|deferred. */
 int stats_w2_deferred(const stats_enc_table_t *t, stats_job_t job);
+/* Left rotation of a by step with the keys gk holds: its own key when there
+ * is one, else the fewest rotations by steps with keys (breadth-first over
+ * the slot residues); CKKS_EKEY when none reach it. rotations (may be NULL)
+ * counts the rotations made. Returns a CKKS_ status. */
+int stats_rotate(const ckks_context_t *ctx, const ckks_galois_keys_t *gk, const ckks_ciphertext_t *a, long step,
+                 ckks_ciphertext_t *out, size_t *rotations);
 /* Rotation steps the server needs for a layout (for ckks_galois_keys_new,
  * with conjugation). Returns the count written (<= max). */
 size_t stats_galois_steps(const stats_layout_t *lay, int *steps, size_t max);

@@ -233,8 +233,9 @@ Test(multiparty, collective_galois_keys_are_written_compact)
     void *buf;
     size_t len;
     cr_assert_eq(ckks_write_galois_keys(f.gk, &buf, &len), CKKS_OK);
-    /* 4 keys x 3 digits x (one poly of 4 primes + 64-byte seed) + header */
-    size_t poly = 4 * 8192 * 8, want = 48 + 8 + 8 * 4 + 4 * 3 * (poly + 64);
+    /* 4 keys x 3 digits x (one poly of 4 primes, packed at 60 + 40 + 40 +
+     * 60 bits, + 64-byte seed) + header */
+    size_t poly = (60 + 40 + 40 + 60) * 8192 / 8, want = 48 + 8 + 8 * 4 + 4 * 3 * (poly + 64);
     cr_assert_eq(len, want, "galois keys file %zu bytes, compact is %zu", len, want);
     ckks_galois_keys_t *back;
     cr_assert_eq(ckks_read_galois_keys(f.ctx, buf, len, &back), CKKS_OK);
@@ -315,11 +316,19 @@ Test(multiparty, key_switch_releases_to_the_analyst_only_with_every_share)
     ckks_ciphertext_t *pub;
     cr_assert_eq(ckks_ciphertext_new(f.ctx, 2, 2, &pub), CKKS_OK);
     memcpy(pub->data, ckg->data, 2 * 8192 * 8);
-    void *pkbuf; /* the public key's a: words after b (4 primes) in its file */
+    void *pkbuf; /* the public key's a: words after b (4 primes) in its file, packed at 60 + 40 + 40 + 60 bits */
     size_t pklen;
     cr_assert_eq(ckks_write_public_key(f.pk, &pkbuf, &pklen), CKKS_OK);
-    cr_assert_eq(pklen, 48 + 2 * 4 * 8192 * 8);
-    memcpy(pub->data + 2 * 8192, (uint8_t *)pkbuf + 48 + 4 * 8192 * 8, 2 * 8192 * 8);
+    cr_assert_eq(pklen, 48 + 2 * (60 + 40 + 40 + 60) * 8192 / 8);
+    const uint8_t *a_words = (const uint8_t *)pkbuf + 48 + (60 + 40 + 40 + 60) * 8192 / 8;
+    static const unsigned bits[2] = {60, 40};
+    for (size_t i = 0, bit = 0; i < 2; i++)
+        for (size_t t = 0; t < 8192; t++, bit += bits[i]) {
+            uint64_t w = 0;
+            for (unsigned b = 0; b < bits[i]; b++)
+                w |= (uint64_t)((a_words[(bit + b) / 8] >> ((bit + b) % 8)) & 1) << b;
+            pub->data[2 * 8192 + i * 8192 + t] = w;
+        }
     free(pkbuf);
     pub->scale = 0x1p40;
     cr_assert_gt(err_with(&f, f.analyst, pub, want), GARBAGE);
