@@ -220,9 +220,10 @@ StatsSetup &wide_setup(size_t cols, size_t chunks = 8)
     return s;
 }
 
-void BM_wide_chunks(benchmark::State &state, size_t cols, stats_job_t job)
+// Seconds spent in stats_compute_partial (the per-chunk work) over the
+// benchmark's iterations.
+double time_partials(benchmark::State &state, StatsSetup &s, stats_job_t job)
 {
-    StatsSetup &s = wide_setup(cols);
     double seconds = 0;
     for (auto _ : state) {
         auto t0 = std::chrono::steady_clock::now();
@@ -233,6 +234,13 @@ void BM_wide_chunks(benchmark::State &state, size_t cols, stats_job_t job)
         stats_partial_free(part);
         state.ResumeTiming();
     }
+    return seconds;
+}
+
+void BM_wide_chunks(benchmark::State &state, size_t cols, stats_job_t job)
+{
+    StatsSetup &s = wide_setup(cols);
+    double seconds = time_partials(state, s, job);
     double rows = (double)s.table->nrows, C = (double)cols, per_row = seconds / (double)state.iterations() / rows;
     state.counters["rows"] = rows;
     state.counters["us_per_row"] = per_row * 1e6;
@@ -268,16 +276,7 @@ void BM_w2_rows(benchmark::State &state, const char *mode)
     const char *old = getenv("HESTAT_W2_KEYSWITCH");
     std::string saved = old ? old : "";
     setenv("HESTAT_W2_KEYSWITCH", mode, 1);
-    double seconds = 0;
-    for (auto _ : state) {
-        auto t0 = std::chrono::steady_clock::now();
-        stats_partial_t *part;
-        must(stats_compute_partial(s.ctx, s.enc, STATS_JOB_ALL, s.rk, s.gk, 0, 1, &part), "partial");
-        seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        state.PauseTiming();
-        stats_partial_free(part);
-        state.ResumeTiming();
-    }
+    double seconds = time_partials(state, s, STATS_JOB_ALL);
     if (old) setenv("HESTAT_W2_KEYSWITCH", saved.c_str(), 1);
     else unsetenv("HESTAT_W2_KEYSWITCH");
     double per_row = seconds / (double)state.iterations() / (double)s.table->nrows;

@@ -585,6 +585,17 @@ Test(stats_encrypted, result_is_byte_identical_for_any_thread_count, .timeout = 
 /* The two-phase form MPI ranks use: partials of 1, 2 and 3 parts, carried
  * through their wire form and added in any order, finish to the very bytes
  * of stats_compute; a damaged wire form is refused. */
+/* Keys for t's layout in k, and t encrypted with the public key. */
+static stats_enc_table_t *keyed_table(const stats_table_t *t, keys_t *k, stats_layout_t *lay)
+{
+    k->ctx = ctx8192();
+    cr_assert_eq(stats_layout_for(k->ctx, t, lay), STATS_OK);
+    make_keys(k, lay);
+    stats_enc_table_t *e;
+    cr_assert_eq(stats_encrypt(k->ctx, k->pk, NULL, t, lay, 0x1p40, &e), STATS_OK, "%s", stats_error());
+    return e;
+}
+
 static void check_partials(void);
 Test(stats_encrypted, partials_add_up_to_the_whole_result, .timeout = 600)
 {
@@ -599,12 +610,9 @@ static void check_partials(void)
 {
     stats_table_t *t;
     cr_assert_eq(stats_generate_framingham(800, 5, &t), STATS_OK);
-    keys_t k = {.ctx = ctx8192()};
+    keys_t k = {0};
     stats_layout_t lay;
-    cr_assert_eq(stats_layout_for(k.ctx, t, &lay), STATS_OK);
-    make_keys(&k, &lay);
-    stats_enc_table_t *e;
-    cr_assert_eq(stats_encrypt(k.ctx, k.pk, NULL, t, &lay, 0x1p40, &e), STATS_OK, "%s", stats_error());
+    stats_enc_table_t *e = keyed_table(t, &k, &lay);
     stats_enc_result_t *whole;
     cr_assert_eq(stats_compute(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, &whole, NULL), STATS_OK);
     for (size_t parts = 2; parts <= 3; parts++) {
@@ -691,12 +699,9 @@ Test(stats_encrypted, deferred_key_switching_is_chosen_and_exact, .timeout = 300
     stats_table_t *t;
     cr_assert_eq(stats_generate_framingham(1100, 12, &t), STATS_OK);
     check_table(t, 1);
-    keys_t k = {.ctx = ctx8192()};
+    keys_t k = {0};
     stats_layout_t lay;
-    cr_assert_eq(stats_layout_for(k.ctx, t, &lay), STATS_OK);
-    make_keys(&k, &lay);
-    stats_enc_table_t *e;
-    cr_assert_eq(stats_encrypt(k.ctx, k.pk, NULL, t, &lay, 0x1p40, &e), STATS_OK, "%s", stats_error());
+    stats_enc_table_t *e = keyed_table(t, &k, &lay);
     stats_partial_t *p, *back = NULL;
     cr_assert_eq(stats_compute_partial(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, 0, 1, &p), STATS_OK);
     void *buf;
