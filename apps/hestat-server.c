@@ -78,6 +78,9 @@ static const char *usage_text =
     "                           --hostfile hosts' (words split at blanks, no shell);\n"
     "                           a non-zero exit fails the job with the last line of\n"
     "                           spool/ID/jobs/JOB.launch.log\n"
+    "    --launch-timeout S     stop a launched job (its whole process group) that runs\n"
+    "                           longer than S seconds and fail it (default: no limit;\n"
+    "                           a hung mpirun otherwise holds its worker for ever)\n"
     "\n"
     "       hestat-server mp-combine --draft DRAFT --out ROUND1_SUM R1_1 .. R1_K\n"
     "       hestat-server mp-combine --draft DRAFT --round1 ROUND1_SUM --out STUDY R2_1 .. R2_K\n"
@@ -137,7 +140,7 @@ static int serve_command(int argc, char **argv)
         {"--max-connections", &so.max_connections, 16, 1 << 20},
         {"--max-per-ip", &so.max_per_ip, 1, 1 << 20},    {"--header-timeout", &so.header_timeout, 1, 3600},
         {"--idle-timeout", &so.idle_timeout, 1, 86400},  {"--threads", &so.threads, 1, 64},
-        {"--cached-studies", &so.cached_studies, 1, 1024},
+        {"--cached-studies", &so.cached_studies, 1, 1024}, {"--launch-timeout", &so.launch_timeout, 1, 1 << 30},
     };
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -175,6 +178,10 @@ static int serve_command(int argc, char **argv)
         }
     }
     so.max_upload = (size_t)max_upload_mb << 20;
+    if (so.launch_timeout && !so.launcher) {
+        fprintf(stderr, "hestat-server: --launch-timeout limits jobs run through --launcher; give one\n");
+        return 2;
+    }
     return serve_main(&so);
 }
 

@@ -124,3 +124,42 @@ Test(mpi, serve_hands_jobs_to_the_launcher, .timeout = 600)
     unsetenv("OMPI_MCA_rmaps_base_oversubscribe");
     test_sh("rm -rf %s", dir);
 }
+
+/* serve --launch-timeout: a launched job that runs past the limit (here a
+ * launcher that hangs before starting the ranks) is stopped with its whole
+ * process group and fails with the reason; the server keeps serving. Needs
+ * no MPI. */
+Test(mpi, a_launched_job_past_its_time_limit_fails, .timeout = 300)
+{
+    char dir[] = "/tmp/hestat-mpit-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char C[4096];
+    cr_assert_not_null(realpath(test_bin("hestat-client"), C));
+    cr_assert_eq(test_sh("cd %s && %s sample --rows 300 --seed 7 --out t.csv >/dev/null && "
+                         "%s keygen --schema t.csv --keys k >/dev/null && "
+                         "%s encrypt --study k/study.hst --in t.csv --out t1.hst >/dev/null 2>&1 && "
+                         "printf '#!/bin/sh\\nsleep 117\\nexec \"$@\"\\n' > hang.sh && chmod +x hang.sh",
+                         dir, C, C, C),
+                 0);
+    char spool[300], log[300], base[128], hang[300];
+    snprintf(spool, sizeof spool, "%s/spool", dir);
+    snprintf(log, sizeof log, "%s/server.log", dir);
+    snprintf(hang, sizeof hang, "%s/hang.sh", dir);
+    const char *args[] = {"--launcher", hang, "--launch-timeout", "2", NULL};
+    int pid = test_server_start(spool, log, base, sizeof base, args);
+    cr_assert_gt(pid, 0, "server did not start (%s)", log);
+    int rc = test_sh("cd %s && %s submit --server %s --study k/study.hst t1.hst > submit.out && "
+                     "%s fetch --server %s --study-id $(sed -n 's/^study //p' submit.out) --out late.hst > fetch.out 2>&1",
+                     dir, C, base, C, base);
+    cr_assert_neq(rc, 0, "a job past its time limit was not failed");
+    cr_assert_eq(test_sh("grep -q 'ran past --launch-timeout (2 s)' %s/fetch.out", dir), 0, "reason not reported");
+    cr_assert_eq(test_sh("test ! -e %s/late.hst", dir), 0);
+    /* Neither the launcher (a shell running hang.sh, then compute) nor its
+     * sleep is left ([h], [s]: the patterns must not match this check's own
+     * shell; the server's command line names hang.sh but not compute). */
+    cr_assert_eq(test_sh("! pgrep -f '%s/[h]ang.sh .*compute' >/dev/null && ! pgrep -fx '[s]leep 117' >/dev/null", dir),
+                 0, "the launcher's process group was left running");
+    cr_assert_eq(test_sh("%s health --server %s >/dev/null", C, base), 0, "server stopped serving");
+    test_server_stop(pid, SIGTERM);
+    test_sh("rm -rf %s", dir);
+}

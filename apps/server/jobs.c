@@ -57,8 +57,19 @@ struct srv_jobs {
     pthread_t *workers;
     char *launcher[SRV_LAUNCHER_ARGS + 1]; /* --launcher split at blanks; [0] NULL: none */
     char *launcher_copy;
+    long launch_timeout;                   /* seconds; 0: none */
     char self[SRV_PATH_MAX];               /* this program, for the launcher to start */
 };
+
+void srv_jobs_set_launch_timeout(srv_jobs_t *j, long seconds) { j->launch_timeout = seconds > 0 ? seconds : 0; }
+
+/* Seconds since an earlier CLOCK_MONOTONIC reading. */
+static double since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) * 1e-9;
+}
 
 static const char *kind_name(const srv_job_t *job)
 {
@@ -379,12 +390,15 @@ static int launch_tables(srv_jobs_t *j, const srv_job_t *job, const stats_study_
         return 0;
     }
     setpgid(pid, pid);
-    int status = 0, stopped = 0;
+    int status = 0, stopped = 0, late = 0;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid || (w < 0 && errno != EINTR)) break;
-        if (!stopped && stopping(j)) {
-            stopped = 1;
+        if (!stopped && stopping(j)) stopped = 1;
+        else if (j->launch_timeout && since(&t0) >= (double)j->launch_timeout) late = 1;
+        if (stopped || late) {
             kill(-pid, SIGTERM);
             for (int i = 0; i < 40 && waitpid(pid, &status, WNOHANG) == 0; i++) usleep(50000);
             kill(-pid, SIGKILL);
@@ -397,6 +411,14 @@ static int launch_tables(srv_jobs_t *j, const srv_job_t *job, const stats_study_
     if (stopped) {
         unlink(result);
         return 1;
+    }
+    if (late) {
+        char tail[300];
+        last_line(logfile, tail, sizeof tail);
+        snprintf(err, errlen, "launcher ran past --launch-timeout (%ld s) and was stopped%s%s", j->launch_timeout,
+                 tail[0] ? ": " : "", tail);
+        unlink(result);
+        return 0;
     }
     struct stat st;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || stat(result, &st) || !S_ISREG(st.st_mode)) {

@@ -713,7 +713,8 @@ static int serve_with(srv_server_t *s, const struct sockaddr_in *addr, srv_secre
     size_t cleaned = srv_spool_clean(s->spool);
     if (cleaned) fprintf(stderr, "hestat-server: removed %zu temporary files a previous run left\n", cleaned);
     if (srv_jobs_start(&s->jobs, s->spool, &s->cache, s->opt.workers, (size_t)s->opt.queue) ||
-        (s->opt.launcher && (srv_jobs_set_launcher(s->jobs, s->opt.launcher), 0)) ||
+        (s->opt.launcher && (srv_jobs_set_launcher(s->jobs, s->opt.launcher),
+                             srv_jobs_set_launch_timeout(s->jobs, s->opt.launch_timeout), 0)) ||
         srv_offload_start(&s->offload, s->opt.max_uploads < 4 ? 4 : s->opt.max_uploads) ||
         srv_guard_start(&s->guard, s->opt.header_timeout)) {
         fprintf(stderr, "hestat-server: cannot start threads\n");

@@ -21,6 +21,7 @@ typedef struct {
     int threads;            /* HTTP threads (epoll, each serving many connections) */
     int cached_studies;     /* parsed studies kept in memory */
     const char *launcher;   /* NULL: jobs computed in process; else e.g. 'mpirun -n 4' */
+    int launch_timeout;     /* seconds a launched job may run before it is stopped (0: no limit) */
 } serve_options_t;
 
 /* The defaults, as --help states them. */

@@ -136,6 +136,9 @@ int srv_jobs_start(srv_jobs_t **out, const char *spool, srv_cache_t *cache, int 
  * --out RESULT` (e.g. 'mpirun -n 4 --hostfile hosts'). Before any job. */
 #define SRV_LAUNCHER_ARGS 32
 void srv_jobs_set_launcher(srv_jobs_t *j, const char *launcher);
+/* A launched job running past `seconds` (0: no limit) is stopped (its
+ * process group: SIGTERM, then SIGKILL 2 s later) and fails with the reason. */
+void srv_jobs_set_launch_timeout(srv_jobs_t *j, long seconds);
 /* Queued and running jobs of a previous run, queued again (never limited
  * by queue_max); unreadable states are marked failed. Returns the count. */
 size_t srv_jobs_recover(srv_jobs_t *j);
