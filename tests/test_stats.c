@@ -504,11 +504,12 @@ Test(stats_reference, regression_recovers_a_known_line)
  * end): the result file must be byte-identical for 1, 2 and 3 threads, since
  * ciphertext sums are exact modular additions whatever their order. */
 static void check_thread_counts_mode(stats_table_t *t);
-/* Both W2 key-switching modes (rotations every chunk; deferred to the
- * merge), each against itself. */
-static void check_thread_counts(stats_table_t *t)
+/* The W2 key-switching modes in `modes` (1: rotations every chunk, 2:
+ * deferred to the merge), each against itself. */
+static void check_thread_counts(stats_table_t *t, int modes)
 {
     for (int m = 0; m < 2; m++) {
+        if (!(modes & (1 << m))) continue;
         setenv("HESTAT_W2_KEYSWITCH", m ? "deferred" : "eager", 1);
         check_thread_counts_mode(t);
     }
@@ -571,7 +572,7 @@ Test(stats_encrypted, result_is_byte_identical_for_any_thread_count, .timeout = 
 {
     stats_table_t *t;
     cr_assert_eq(stats_generate_framingham(1100, 9, &t), STATS_OK);
-    check_thread_counts(t);
+    check_thread_counts(t, 3);
     /* A wide layout (B = 64, 5 chunks) splits each chunk's work between threads instead. */
     stats_generator_t *g;
     cr_assert_eq(stats_generator_new_wide(9, 40, &g), STATS_OK);
@@ -579,7 +580,9 @@ Test(stats_encrypted, result_is_byte_identical_for_any_thread_count, .timeout = 
     stats_generator_free(g);
     cr_assert_eq(t->ncols, 40);
     cr_assert_str_eq(t->names[39], "x39");
-    check_thread_counts(t);
+    /* Under the sanitizers the wide table's eager pass is left out (a minute
+     * there; cli::wide_tables_means_and_pairs runs that path). */
+    check_thread_counts(t, getenv("HESTAT_SANITIZER_REPORTS") ? 2 : 3);
 }
 
 /* The two-phase form MPI ranks use: partials of 1, 2 and 3 parts, carried
