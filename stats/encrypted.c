@@ -495,6 +495,39 @@ static int add_acc(const ckks_ciphertext_t *x, ckks_ciphertext_t *acc, int *set)
     return rc;
 }
 
+/* Chunk k of t as Z and M (read from the table's file into *lz and *lm,
+ * freed first, when it is not in memory), added into the column sums
+ * (sums[0] = sum Z, sums[1] = sum M); with R, also R = Z + conj(Z) = 2x. */
+static int chunk_take(const stats_enc_table_t *t, size_t k, const ckks_galois_keys_t *gk, chunk_acc_t *a,
+                      ckks_ciphertext_t **lz, ckks_ciphertext_t **lm, const ckks_ciphertext_t **Z,
+                      const ckks_ciphertext_t **M, ckks_ciphertext_t *R)
+{
+    int rc = STATS_OK;
+    ckks_ciphertext_free(*lz);
+    ckks_ciphertext_free(*lm);
+    *lz = *lm = NULL;
+    *Z = t->z[k];
+    *M = t->m[k];
+    if (!*Z || !*M) {
+        if (!t->src) {
+            stats_set_error("table: chunk %zu is not loaded", k + 1);
+            return STATS_EINVAL;
+        }
+        if ((rc = stats_chunk_read(t, k, lz, lm))) return rc;
+        *Z = *lz;
+        *M = *lm;
+    }
+    TRY(add_acc(*Z, a->sums[0], &a->sum_set[0]));
+    TRY(add_acc(*M, a->sums[1], &a->sum_set[1]));
+    if (R) {
+        a->n.conjugations++;
+        TRY(ckks_conjugate(*Z, gk, R));
+        TRY(ckks_add(R, *Z, R));
+    }
+done:
+    return rc;
+}
+
 /* Chunks from, from + step, ... of t into a's partial sums. */
 static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
                       const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, size_t from, size_t step,
@@ -506,28 +539,9 @@ static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, sta
     int rc = STATS_OK;
     ckks_ciphertext_t *lz = NULL, *lm = NULL; /* a chunk read from the table's file */
     for (size_t k = from; k < t->chunks; k += step) {
-        ckks_ciphertext_free(lz);
-        ckks_ciphertext_free(lm);
-        lz = lm = NULL;
-        const ckks_ciphertext_t *Z = t->z[k], *M = t->m[k];
-        if (!Z || !M) {
-            if (!t->src) {
-                stats_set_error("table: chunk %zu is not loaded", k + 1);
-                rc = STATS_EINVAL;
-                goto done;
-            }
-            if ((rc = stats_chunk_read(t, k, &lz, &lm))) goto done;
-            Z = lz;
-            M = lm;
-        }
-        /* Column sums: sums[0] = sum Z, sums[1] = sum M. */
-        TRY(add_acc(Z, a->sums[0], &a->sum_set[0]));
-        TRY(add_acc(M, a->sums[1], &a->sum_set[1]));
+        const ckks_ciphertext_t *Z, *M;
+        if ((rc = chunk_take(t, k, gk, a, &lz, &lm, &Z, &M, job == STATS_JOB_ALL ? a->rchunk : NULL))) goto done;
         if (job != STATS_JOB_ALL) continue;
-        /* R = Z + conj(Z) = 2x. */
-        s.n->conjugations++;
-        TRY(ckks_conjugate(Z, gk, a->rchunk));
-        TRY(ckks_add(a->rchunk, Z, a->rchunk));
         /* Baby steps a = 1 .. g-1 and giant steps -g b of each of Z, M
          * and R: hoisted, one decomposition per ciphertext. */
         const ckks_ciphertext_t *src[3] = {Z, M, a->rchunk};
@@ -612,26 +626,7 @@ static int acc_chunks_deferred(const ckks_context_t *ctx, const stats_enc_table_
         size_t ks = 0;
         const ckks_ciphertext_t *Zs[4], *Ms[4];
         for (size_t c = k0; c < t->chunks && ks < K; c += step, ks++) {
-            ckks_ciphertext_free(lz[ks]);
-            ckks_ciphertext_free(lm[ks]);
-            lz[ks] = lm[ks] = NULL;
-            Zs[ks] = t->z[c];
-            Ms[ks] = t->m[c];
-            if (!Zs[ks] || !Ms[ks]) {
-                if (!t->src) {
-                    stats_set_error("table: chunk %zu is not loaded", c + 1);
-                    rc = STATS_EINVAL;
-                    goto done;
-                }
-                if ((rc = stats_chunk_read(t, c, &lz[ks], &lm[ks]))) goto done;
-                Zs[ks] = lz[ks];
-                Ms[ks] = lm[ks];
-            }
-            TRY(add_acc(Zs[ks], a->sums[0], &a->sum_set[0]));
-            TRY(add_acc(Ms[ks], a->sums[1], &a->sum_set[1]));
-            a->n.conjugations++;
-            TRY(ckks_conjugate(Zs[ks], gk, rr[ks]));
-            TRY(ckks_add(rr[ks], Zs[ks], rr[ks]));
+            if ((rc = chunk_take(t, c, gk, a, &lz[ks], &lm[ks], &Zs[ks], &Ms[ks], rr[ks]))) goto done;
             const ckks_ciphertext_t *src[3] = {Zs[ks], Ms[ks], rr[ks]};
             int qrc[3] = {0};
 #pragma omp parallel for num_threads((int)a->inner) schedule(static, 1) if (a->inner > 1)
@@ -788,10 +783,10 @@ int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t,
         rc = STATS_ENOMEM;
         goto done;
     }
+    const int deferred = stats_w2_deferred(t, job);
     for (size_t i = 0; i < nt && rc == STATS_OK; i++) {
-        rc = acc_new(ctx, job == STATS_JOB_ALL && !stats_w2_deferred(t, job) ? &t->layout : NULL, inner, total,
-                     &acc[i]);
-        acc[i].deferred = stats_w2_deferred(t, job);
+        rc = acc_new(ctx, job == STATS_JOB_ALL && !deferred ? &t->layout : NULL, inner, total, &acc[i]);
+        acc[i].deferred = deferred;
     }
     if (rc) goto done;
     /* Each thread's limb loops run serially inside (OpenMP does not nest by default). */
