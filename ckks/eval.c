@@ -551,34 +551,32 @@ int ckks_multiply_split_many(size_t count, size_t batch, const ckks_ciphertext_t
     }
     if (!scale_ok(ctx, scale, np)) return CKKS_ESCALE;
     for (size_t j = 0; j < count; j++) acc0[j]->nprimes = acc1[j]->nprimes = np;
-    /* Tile by tile (T coefficients of a limb): each product's four
-     * accumulator tiles stay in cache while every term of the batch adds
-     * into them, so the accumulators cross the memory bus once per batch. */
+    /* Tile by tile (T coefficients of a limb), so a tile of each operand
+     * stays in cache for every product that reads it; each product's four
+     * sums over the batch are formed before they are reduced
+     * (ntt_vec_dot2x2), and the accumulators cross the memory bus once per
+     * batch. */
+    const uint64_t **ops = malloc(4 * batch * sizeof *ops);
+    if (!ops) return CKKS_ENOMEM;
+    const uint64_t **p0 = ops, **p1 = ops + batch, **q0 = ops + 2 * batch, **q1 = ops + 3 * batch;
     const size_t T = n < 512 ? n : 512;
     for (size_t i = 0; i < np; i++) {
         const ntt_modulus_t *m = &ctx->mod[i];
         for (size_t t0 = 0; t0 < n; t0 += T)
             for (size_t j = 0; j < count; j++) {
-                uint64_t *a0 = POLY(acc0[j], 0, i) + t0, *a1 = POLY(acc0[j], 1, i) + t0;
-                uint64_t *b0 = POLY(acc1[j], 0, i) + t0, *b1 = POLY(acc1[j], 1, i) + t0;
+                uint64_t *r[4] = {POLY(acc0[j], 0, i) + t0, POLY(acc0[j], 1, i) + t0, POLY(acc1[j], 0, i) + t0,
+                                  POLY(acc1[j], 1, i) + t0};
                 for (size_t k = 0; k < batch; k++) {
                     const ckks_ciphertext_t *xk = x[j * batch + k], *yk = y[j * batch + k];
-                    const uint64_t *x0 = POLY(xk, 0, i) + t0, *x1 = POLY(xk, 1, i) + t0;
-                    const uint64_t *y0 = POLY(yk, 0, i) + t0, *y1 = POLY(yk, 1, i) + t0;
-                    if (k == 0 && !accumulate[j]) {
-                        ntt_vec_mul(a0, x0, y0, T, m);
-                        ntt_vec_mul(a1, x1, y0, T, m);
-                        ntt_vec_mul(b0, x0, y1, T, m);
-                        ntt_vec_mul(b1, x1, y1, T, m);
-                    } else {
-                        ntt_vec_fma(a0, x0, y0, a0, T, m);
-                        ntt_vec_fma(a1, x1, y0, a1, T, m);
-                        ntt_vec_fma(b0, x0, y1, b0, T, m);
-                        ntt_vec_fma(b1, x1, y1, b1, T, m);
-                    }
+                    p0[k] = POLY(xk, 0, i) + t0;
+                    p1[k] = POLY(xk, 1, i) + t0;
+                    q0[k] = POLY(yk, 0, i) + t0;
+                    q1[k] = POLY(yk, 1, i) + t0;
                 }
+                ntt_vec_dot2x2(r, p0, p1, q0, q1, batch, T, m, accumulate[j]);
             }
     }
+    free(ops);
     for (size_t j = 0; j < count; j++) {
         acc0[j]->size = acc1[j]->size = 2;
         if (!accumulate[j]) acc0[j]->scale = acc1[j]->scale = scale;

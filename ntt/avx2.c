@@ -539,6 +539,122 @@ static void reduce_avx2(uint64_t *r, const uint64_t *a, size_t n, const ntt_modu
     ntt_ops_scalar.reduce(r + i, a + i, n - i, m);
 }
 
+/* ---- sums of products (ntt_vec_dot2x2) ----------------------------------------- */
+
+/* One term of a lazy sum in doubles (q < 2^50): a*b - round(a*b/q)*q as an
+ * exact integer, |t| < q (as mulmod_small, without its final correction). */
+INLINE v4d dot_term_fp(v4d a, v4d b, const ctx_t *c)
+{
+    v4d h = _mm256_mul_pd(a, b);
+    v4d l = _mm256_fmsub_pd(a, b, h);
+    v4d qt = rnd(_mm256_mul_pd(h, c->qinv));
+    return _mm256_add_pd(_mm256_fnmadd_pd(qt, c->qd, h), l);
+}
+
+/* A sum of up to 8 terms (|s| < 8q < 2^53, exact) to [0, q). */
+INLINE v4 dot_final_fp(v4d s, const ctx_t *c)
+{
+    v4d r = center_fp(s, c);
+    v4d neg = _mm256_cmp_pd(r, _mm256_setzero_pd(), _CMP_LT_OQ);
+    return d2u(_mm256_add_pd(r, _mm256_and_pd(neg, c->qd)));
+}
+
+/* The full 128-bit product of a and b (a_hi = a >> 32, b_hi = b >> 32). */
+INLINE void mul128(v4 a, v4 a_hi, v4 b, v4 b_hi, v4 *lo, v4 *hi)
+{
+    const v4 m32 = bcast(0xffffffffULL);
+    v4 p00 = _mm256_mul_epu32(a, b), p01 = _mm256_mul_epu32(a, b_hi);
+    v4 p10 = _mm256_mul_epu32(a_hi, b), p11 = _mm256_mul_epu32(a_hi, b_hi);
+    *lo = add(p00, _mm256_slli_epi64(add(p01, p10), 32));
+    v4 t = add(p10, _mm256_srli_epi64(p00, 32));
+    v4 mid = add(p01, _mm256_and_si256(t, m32));
+    *hi = add(add(p11, _mm256_srli_epi64(t, 32)), _mm256_srli_epi64(mid, 32));
+}
+
+/* (hi, lo) += a*b. */
+INLINE void mac128(v4 a, v4 a_hi, v4 b, v4 b_hi, v4 *lo, v4 *hi, const ctx_t *c)
+{
+    v4 pl, ph;
+    mul128(a, a_hi, b, b_hi, &pl, &ph);
+    v4 l = add(*lo, pl);
+    v4 carry = _mm256_cmpgt_epi64(_mm256_xor_si256(pl, c->sign), _mm256_xor_si256(l, c->sign));
+    *lo = l;
+    *hi = sub(add(*hi, ph), carry); /* carry is -1 where l wrapped */
+}
+
+/* hi * 2^64 + lo mod q, for a value below 2^(s + 64) (Barrett as mulmod_big). */
+INLINE v4 reduce128(v4 lo, v4 hi, const barrett_t *bc, const ctx_t *c)
+{
+    v4 x = _mm256_or_si256(_mm256_sll_epi64(hi, bc->ls), _mm256_srl_epi64(lo, bc->s));
+    v4 qh = mulhi64(x, _mm256_srli_epi64(x, 32), bc->mu, bc->mu_hi);
+    v4 r = sub(lo, mullo64(qh, _mm256_srli_epi64(qh, 32), c->q, c->q_hi)); /* r < 3q */
+    return csub(csub(r, c->two_q, c, 1), c->q, c, 1);
+}
+
+static void dot2x2_avx2(uint64_t *const r[4], const uint64_t *const *x0, const uint64_t *const *x1,
+                        const uint64_t *const *y0, const uint64_t *const *y1, size_t k, size_t n,
+                        const ntt_modulus_t *m, int accumulate)
+{
+    const ctx_t c = make_ctx(m->value);
+    size_t i = 0;
+    if (pow2_q(m)) {
+        /* Barrett needs mu < 2^64: the scalar loop below does it all. */
+    } else if (small_q(m)) {
+        /* Doubles: the accumulator and 7 terms stay below 8q < 2^53. */
+        const size_t group = 7;
+        for (; i + 4 <= n; i += 4) {
+            v4d s[4];
+            for (int t = 0; t < 4; t++) s[t] = accumulate ? u2d(load(r[t] + i)) : _mm256_setzero_pd();
+            for (size_t j = 0, g = 0; j < k; j++, g++) {
+                if (g == group) {
+                    for (int t = 0; t < 4; t++) s[t] = center_fp(s[t], &c);
+                    g = 0;
+                }
+                v4d a = u2d(load(x0[j] + i)), b = u2d(load(x1[j] + i));
+                v4d u = u2d(load(y0[j] + i)), v = u2d(load(y1[j] + i));
+                s[0] = _mm256_add_pd(s[0], dot_term_fp(a, u, &c));
+                s[1] = _mm256_add_pd(s[1], dot_term_fp(b, u, &c));
+                s[2] = _mm256_add_pd(s[2], dot_term_fp(a, v, &c));
+                s[3] = _mm256_add_pd(s[3], dot_term_fp(b, v, &c));
+            }
+            for (int t = 0; t < 4; t++) store(r[t] + i, dot_final_fp(s[t], &c));
+        }
+    } else {
+        /* 128-bit integers: Barrett needs the sum below 2^(bits + 63), so
+         * 2^(63 - bits) - 1 products (at most 8) between reductions. */
+        const barrett_t bc = make_barrett(m);
+        const int room = 63 - m->bits;
+        const size_t group = room >= 4 ? 8 : ((size_t)1 << room) - 1;
+        const v4 zero = _mm256_setzero_si256();
+        for (; i + 4 <= n; i += 4) {
+            v4 lo[4], hi[4];
+            for (int t = 0; t < 4; t++) {
+                lo[t] = accumulate ? load(r[t] + i) : zero;
+                hi[t] = zero;
+            }
+            for (size_t j = 0, g = 0; j < k; j++, g++) {
+                if (g == group) {
+                    for (int t = 0; t < 4; t++) {
+                        lo[t] = reduce128(lo[t], hi[t], &bc, &c);
+                        hi[t] = zero;
+                    }
+                    g = 0;
+                }
+                v4 a = load(x0[j] + i), b = load(x1[j] + i), u = load(y0[j] + i), v = load(y1[j] + i);
+                v4 ah = _mm256_srli_epi64(a, 32), bh = _mm256_srli_epi64(b, 32);
+                v4 uh = _mm256_srli_epi64(u, 32), vh = _mm256_srli_epi64(v, 32);
+                mac128(a, ah, u, uh, &lo[0], &hi[0], &c);
+                mac128(b, bh, u, uh, &lo[1], &hi[1], &c);
+                mac128(a, ah, v, vh, &lo[2], &hi[2], &c);
+                mac128(b, bh, v, vh, &lo[3], &hi[3], &c);
+            }
+            for (int t = 0; t < 4; t++) store(r[t] + i, reduce128(lo[t], hi[t], &bc, &c));
+        }
+    }
+    const size_t group = ntt_dot2x2_group(m);
+    for (; i < n; i++) ntt_dot2x2_at(r, x0, x1, y0, y1, k, i, m, accumulate, group);
+}
+
 const ntt_ops_t ntt_ops_avx2 = {
     .id = NTT_SIMD_AVX2,
     .name = "avx2",
@@ -552,4 +668,5 @@ const ntt_ops_t ntt_ops_avx2 = {
     .fma = fma_avx2,
     .fma_scalar = fma_scalar_avx2,
     .reduce = reduce_avx2,
+    .dot2x2 = dot2x2_avx2,
 };

@@ -230,3 +230,26 @@ void ntt_vec_reduce(uint64_t *r, const uint64_t *a, size_t n, const ntt_modulus_
 {
     ntt_ops_default()->reduce(r, a, n, m);
 }
+
+void ntt_vec_dot2x2(uint64_t *const r[4], const uint64_t *const *x0, const uint64_t *const *x1,
+                    const uint64_t *const *y0, const uint64_t *const *y1, size_t k, size_t n,
+                    const ntt_modulus_t *m, int accumulate)
+{
+    const ntt_ops_t *o = ntt_ops_default();
+    if (o->dot2x2) {
+        o->dot2x2(r, x0, x1, y0, y1, k, n, m, accumulate);
+        return;
+    }
+    /* One product at a time with the backend's own mul and fma. */
+    for (size_t j = 0; j < k; j++) {
+        const uint64_t *xs[4] = {x0[j], x1[j], x0[j], x1[j]}, *ys[4] = {y0[j], y0[j], y1[j], y1[j]};
+        for (int t = 0; t < 4; t++) {
+            if (j == 0 && !accumulate)
+                o->mul(r[t], xs[t], ys[t], n, m);
+            else
+                o->fma(r[t], xs[t], ys[t], r[t], n, m);
+        }
+    }
+    if (k == 0 && !accumulate)
+        for (int t = 0; t < 4; t++) memset(r[t], 0, n * sizeof *r[t]);
+}

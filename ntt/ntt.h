@@ -201,6 +201,9 @@ typedef enum ntt_simd {
  * add/sub/mul/fma: inputs in [0, q), output in [0, q).
  *   fma: r = a*b + c.  mul_scalar/fma_scalar: s < q; r = a*s (+ c).
  * neg: input in [0, q). reduce: any 64-bit input, output in [0, q).
+ * dot2x2: sums of the four products of a batch of pairs (x0, x1), (y0, y1)
+ *   (ntt_vec_dot2x2); NULL where the backend has none, and then
+ *   ntt_vec_dot2x2 composes mul and fma.
  */
 typedef struct ntt_ops {
     ntt_simd_t id;
@@ -221,6 +224,9 @@ typedef struct ntt_ops {
     void (*fma_scalar)(uint64_t *r, const uint64_t *a, uint64_t s, const uint64_t *c,
                        size_t n, const ntt_modulus_t *m);
     void (*reduce)(uint64_t *r, const uint64_t *a, size_t n, const ntt_modulus_t *m);
+    void (*dot2x2)(uint64_t *const r[4], const uint64_t *const *x0, const uint64_t *const *x1,
+                   const uint64_t *const *y0, const uint64_t *const *y1, size_t k, size_t n,
+                   const ntt_modulus_t *m, int accumulate);
 } ntt_ops_t;
 
 /* The backend every ntt_* kernel call below uses: chosen once, on first use,
@@ -264,6 +270,17 @@ void ntt_vec_fma(uint64_t *r, const uint64_t *a, const uint64_t *b, const uint64
 void ntt_vec_fma_scalar(uint64_t *r, const uint64_t *a, uint64_t s, const uint64_t *c,
                         size_t n, const ntt_modulus_t *m);
 void ntt_vec_reduce(uint64_t *r, const uint64_t *a, size_t n, const ntt_modulus_t *m);
+/* The four sums of products of k pairs of pairs, for every i < n (mod q):
+ *   r[0][i] = sum_j x0[j][i] y0[j][i],   r[1][i] = sum_j x1[j][i] y0[j][i],
+ *   r[2][i] = sum_j x0[j][i] y1[j][i],   r[3][i] = sum_j x1[j][i] y1[j][i],
+ * each plus r's own value when accumulate. A degree-1 by degree-1 product kept
+ * as its two halves (ckks_multiply_split_many) is this, and the products are
+ * summed before they are reduced (with lazy reduction where the modulus leaves
+ * room). Inputs and r in [0, q); outputs in [0, q), the same on every backend.
+ * The r[] must be four distinct arrays that alias no input. */
+void ntt_vec_dot2x2(uint64_t *const r[4], const uint64_t *const *x0, const uint64_t *const *x1,
+                    const uint64_t *const *y0, const uint64_t *const *y1, size_t k, size_t n,
+                    const ntt_modulus_t *m, int accumulate);
 
 /* ---- memory ------------------------------------------------------------------- */
 /* 64-byte aligned array of n words (zeroed); NULL on failure or n == 0. */

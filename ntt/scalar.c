@@ -122,6 +122,14 @@ static void reduce_scalar(uint64_t *r, const uint64_t *a, size_t n, const ntt_mo
     for (size_t i = 0; i < n; i++) r[i] = ntt_reduce64(a[i], m);
 }
 
+static void dot2x2_scalar(uint64_t *const r[4], const uint64_t *const *x0, const uint64_t *const *x1,
+                          const uint64_t *const *y0, const uint64_t *const *y1, size_t k, size_t n,
+                          const ntt_modulus_t *m, int accumulate)
+{
+    const size_t group = ntt_dot2x2_group(m);
+    for (size_t i = 0; i < n; i++) ntt_dot2x2_at(r, x0, x1, y0, y1, k, i, m, accumulate, group);
+}
+
 const ntt_ops_t ntt_ops_scalar = {
     .id = NTT_SIMD_SCALAR,
     .name = "scalar",
@@ -135,4 +143,5 @@ const ntt_ops_t ntt_ops_scalar = {
     .fma = fma_scalar_vec,
     .fma_scalar = fma_by_scalar,
     .reduce = reduce_scalar,
+    .dot2x2 = dot2x2_scalar,
 };

@@ -148,6 +148,83 @@ Test(ntt_backends, eltwise_matches_scalar)
     }
 }
 
+/* The sums of products against one ntt_mulmod and ntt_addmod per product,
+ * on every backend (scalar included) and through the default dispatch: batch
+ * sizes across every backend's reduction points (1 product between
+ * reductions at 62 bits, 3 at 61, 7 or 8 elsewhere), with and without the
+ * accumulators' own values, all-(q-1) inputs among them. */
+Test(ntt_backends, dot2x2_matches_products_summed_one_by_one)
+{
+    const ntt_ops_t *ops[NTT_SIMD_COUNT + 1];
+    cr_assert_eq(ntt_ops_get(NTT_SIMD_SCALAR, &ops[0]), NTT_OK);
+    int nops = 1 + other_backends(ops + 1);
+    test_rng_t r = {23};
+    static const size_t lengths[] = {1, 5, 8, 13, 64};
+    static const size_t batches[] = {0, 1, 2, 3, 4, 8, 9, 17};
+    enum { KMAX = 17, LMAX = 64 };
+    uint64_t *in[4][KMAX], *want[4], *got[4], *init[4];
+    for (int t = 0; t < 4; t++) {
+        for (int j = 0; j < KMAX; j++) in[t][j] = ntt_alloc(LMAX);
+        want[t] = ntt_alloc(LMAX + 1);
+        got[t] = ntt_alloc(LMAX + 1);
+        init[t] = ntt_alloc(LMAX);
+    }
+    int checked = 0;
+    for (size_t bi = 0; bi < NB + 2; bi++) {
+        uint64_t q = bi < NB ? test_prime(bits_list[bi], 2) : bi == NB ? 65537 : 1000;
+        ntt_modulus_t m;
+        cr_assert_eq(ntt_modulus_init(&m, q), NTT_OK);
+        for (int variant = 0; variant < 3; variant++)
+            for (size_t li = 0; li < sizeof lengths / sizeof *lengths; li++)
+                for (size_t ki = 0; ki < sizeof batches / sizeof *batches; ki++)
+                    for (int accumulate = 0; accumulate < 2; accumulate++) {
+                        size_t n = lengths[li], k = batches[ki];
+                        for (int t = 0; t < 4; t++) {
+                            for (size_t j = 0; j < k; j++) fill_inputs(&r, in[t][j], n, q, (variant + t) % 3);
+                            fill_inputs(&r, init[t], n, q, variant);
+                        }
+                        /* x0 = in[0], x1 = in[1], y0 = in[2], y1 = in[3] */
+                        static const int xi[4] = {0, 1, 0, 1}, yi[4] = {2, 2, 3, 3};
+                        for (int t = 0; t < 4; t++)
+                            for (size_t i = 0; i < n; i++) {
+                                uint64_t v = accumulate ? init[t][i] : 0;
+                                for (size_t j = 0; j < k; j++)
+                                    v = ntt_addmod(v, ntt_mulmod(in[xi[t]][j][i], in[yi[t]][j][i], &m), q);
+                                want[t][i] = v;
+                            }
+                        for (int o = 0; o <= nops; o++) {
+                            if (o < nops && !ops[o]->dot2x2) continue;
+                            for (int t = 0; t < 4; t++) {
+                                memcpy(got[t], init[t], n * 8);
+                                got[t][n] = 0xdeadbeef; /* past the end: untouched */
+                            }
+                            const uint64_t *const *a = (const uint64_t *const *)in[0],
+                                                  *const *b = (const uint64_t *const *)in[1],
+                                                  *const *c = (const uint64_t *const *)in[2],
+                                                  *const *d = (const uint64_t *const *)in[3];
+                            if (o < nops)
+                                ops[o]->dot2x2(got, a, b, c, d, k, n, &m, accumulate);
+                            else
+                                ntt_vec_dot2x2(got, a, b, c, d, k, n, &m, accumulate);
+                            for (int t = 0; t < 4; t++) {
+                                cr_assert_arr_eq(got[t], want[t], n * 8, "%s sum %d q=%llu n=%zu k=%zu acc=%d v%d",
+                                                 o < nops ? ops[o]->name : "default", t, (unsigned long long)q, n,
+                                                 k, accumulate, variant);
+                                cr_assert_eq(got[t][n], 0xdeadbeef);
+                            }
+                            checked++;
+                        }
+                    }
+    }
+    cr_assert_gt(checked, 0);
+    for (int t = 0; t < 4; t++) {
+        for (int j = 0; j < KMAX; j++) ntt_free(in[t][j]);
+        ntt_free(want[t]);
+        ntt_free(got[t]);
+        ntt_free(init[t]);
+    }
+}
+
 Test(ntt_backends, unavailable_backend_is_refused)
 {
     const ntt_ops_t *o = (const ntt_ops_t *)&o;
