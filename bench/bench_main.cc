@@ -2,7 +2,11 @@
 //
 // Names say what was measured: ntt_forward/BACKEND/N/BITS,
 // ntt_inverse/BACKEND/N/BITS, eltwise_mul/BACKEND/N/BITS (one limb, the
-// prime is the largest q < 2^BITS with q = 1 mod 2N). Every backend this CPU
+// prime is the largest q < 2^BITS with q = 1 mod 2N),
+// eltwise_dot2x2/BACKEND/N/BITS/K (the four sums of products of K pairs of
+// pairs, ntt_vec_dot2x2: a split product's inner loop) beside
+// eltwise_fma4/BACKEND/N/BITS/K (the same sums as 4K mul and fma calls, as
+// before the fused kernel). Every backend this CPU
 // has is measured in the same run, and a summary table prints the minimum
 // over the repetitions with each backend's speed-up over scalar.
 //
@@ -15,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -93,6 +98,42 @@ void BM_eltwise_mul(benchmark::State &state, const ntt_ops_t *ops, size_t n, int
     state.SetItemsProcessed(state.iterations() * n);
 }
 
+// K pairs of pairs (x0, x1), (y0, y1) into four sums; items: the 4K products.
+void BM_dot2x2(benchmark::State &state, const ntt_ops_t *ops, size_t n, int bits, size_t k, bool fused)
+{
+    std::vector<std::unique_ptr<Limb>> in;
+    for (size_t j = 0; j < 2 * k; j++) in.emplace_back(new Limb(n, bits));
+    Limb acc0(n, bits), acc1(n, bits);
+    for (auto &l : in)
+        if (!l->ok()) {
+            state.SkipWithError("no tables for these parameters");
+            return;
+        }
+    const ntt_modulus_t *m = ntt_tables_modulus(acc0.tables);
+    std::vector<const uint64_t *> x0(k), x1(k), y0(k), y1(k);
+    for (size_t j = 0; j < k; j++) {
+        x0[j] = in[2 * j]->a;
+        x1[j] = in[2 * j]->b;
+        y0[j] = in[2 * j + 1]->a;
+        y1[j] = in[2 * j + 1]->b;
+    }
+    uint64_t *r[4] = {acc0.a, acc0.b, acc1.a, acc1.b};
+    for (auto _ : state) {
+        if (fused) {
+            ops->dot2x2(r, x0.data(), x1.data(), y0.data(), y1.data(), k, n, m, 1);
+        } else {
+            for (size_t j = 0; j < k; j++) {
+                ops->fma(r[0], x0[j], y0[j], r[0], n, m);
+                ops->fma(r[1], x1[j], y0[j], r[1], n, m);
+                ops->fma(r[2], x0[j], y1[j], r[2], n, m);
+                ops->fma(r[3], x1[j], y1[j], r[3], n, m);
+            }
+        }
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(state.iterations() * 4 * k * n);
+}
+
 void register_ntt_benchmarks()
 {
     for (int id = 0; id < NTT_SIMD_COUNT; id++) {
@@ -108,6 +149,15 @@ void register_ntt_benchmarks()
                                                                BM_ntt, ops, n, bits, true));
                 hestat_bench::add(benchmark::RegisterBenchmark(("eltwise_mul" + tail).c_str(),
                                                                BM_eltwise_mul, ops, n, bits));
+                for (size_t k : {1, 3}) {
+                    if (n != 8192) continue;
+                    std::string kt = tail + "/" + std::to_string(k);
+                    if (ops->dot2x2)
+                        hestat_bench::add(benchmark::RegisterBenchmark(("eltwise_dot2x2" + kt).c_str(),
+                                                                       BM_dot2x2, ops, n, bits, k, true));
+                    hestat_bench::add(benchmark::RegisterBenchmark(("eltwise_fma4" + kt).c_str(), BM_dot2x2,
+                                                                   ops, n, bits, k, false));
+                }
             }
         }
     }

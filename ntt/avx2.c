@@ -571,15 +571,21 @@ INLINE void mul128(v4 a, v4 a_hi, v4 b, v4 b_hi, v4 *lo, v4 *hi)
     *hi = add(add(p11, _mm256_srli_epi64(t, 32)), _mm256_srli_epi64(mid, 32));
 }
 
+/* (hi, lo) += (h, l), as 128-bit integers. */
+INLINE void add128(v4 *lo, v4 *hi, v4 l, v4 h, const ctx_t *c)
+{
+    v4 sum = add(*lo, l);
+    v4 carry = _mm256_cmpgt_epi64(_mm256_xor_si256(l, c->sign), _mm256_xor_si256(sum, c->sign));
+    *lo = sum;
+    *hi = sub(add(*hi, h), carry);
+}
+
 /* (hi, lo) += a*b. */
 INLINE void mac128(v4 a, v4 a_hi, v4 b, v4 b_hi, v4 *lo, v4 *hi, const ctx_t *c)
 {
     v4 pl, ph;
     mul128(a, a_hi, b, b_hi, &pl, &ph);
-    v4 l = add(*lo, pl);
-    v4 carry = _mm256_cmpgt_epi64(_mm256_xor_si256(pl, c->sign), _mm256_xor_si256(l, c->sign));
-    *lo = l;
-    *hi = sub(add(*hi, ph), carry); /* carry is -1 where l wrapped */
+    add128(lo, hi, pl, ph, c);
 }
 
 /* hi * 2^64 + lo mod q, for a value below 2^(s + 64) (Barrett as mulmod_big). */
@@ -589,6 +595,15 @@ INLINE v4 reduce128(v4 lo, v4 hi, const barrett_t *bc, const ctx_t *c)
     v4 qh = mulhi64(x, _mm256_srli_epi64(x, 32), bc->mu, bc->mu_hi);
     v4 r = sub(lo, mullo64(qh, _mm256_srli_epi64(qh, 32), c->q, c->q_hi)); /* r < 3q */
     return csub(csub(r, c->two_q, c, 1), c->q, c, 1);
+}
+
+/* s2 2^60 + s1 2^30 + s0 mod q (a sum below 2^(bits + 63)). */
+INLINE v4 join_reduce(v4 s0, v4 s1, v4 s2, const barrett_t *bc, const ctx_t *c)
+{
+    v4 lo = s0, hi = _mm256_setzero_si256();
+    add128(&lo, &hi, _mm256_slli_epi64(s1, 30), _mm256_srli_epi64(s1, 34), c);
+    add128(&lo, &hi, _mm256_slli_epi64(s2, 60), _mm256_srli_epi64(s2, 4), c);
+    return reduce128(lo, hi, bc, c);
 }
 
 static void dot2x2_avx2(uint64_t *const r[4], const uint64_t *const *x0, const uint64_t *const *x1,
@@ -619,12 +634,52 @@ static void dot2x2_avx2(uint64_t *const r[4], const uint64_t *const *x0, const u
             }
             for (int t = 0; t < 4; t++) store(r[t] + i, dot_final_fp(s[t], &c));
         }
-    } else {
-        /* 128-bit integers: Barrett needs the sum below 2^(bits + 63), so
-         * 2^(63 - bits) - 1 products (at most 8) between reductions. */
+    } else if (m->bits <= 60) {
+        /* 30-bit halves, a = a1 2^30 + a0: a product is three 64-bit sums
+         * (a1 b1, a1 b0 + a0 b1, a0 b0) with no carries for 8 terms, put
+         * together once per 8 (below 8 q^2 + q < 2^(bits + 63), as the
+         * Barrett step needs). */
         const barrett_t bc = make_barrett(m);
-        const int room = 63 - m->bits;
-        const size_t group = room >= 4 ? 8 : ((size_t)1 << room) - 1;
+        const size_t group = 8;
+        const v4 zero = _mm256_setzero_si256(), m30 = bcast((1ULL << 30) - 1);
+        for (; i + 4 <= n; i += 4) {
+            v4 s0[4], s1[4], s2[4];
+            for (int t = 0; t < 4; t++) {
+                s0[t] = accumulate ? load(r[t] + i) : zero;
+                s1[t] = s2[t] = zero;
+            }
+            for (size_t j = 0, g = 0; j < k; j++, g++) {
+                if (g == group) {
+                    for (int t = 0; t < 4; t++) {
+                        s0[t] = join_reduce(s0[t], s1[t], s2[t], &bc, &c);
+                        s1[t] = s2[t] = zero;
+                    }
+                    g = 0;
+                }
+                v4 a = load(x0[j] + i), b = load(x1[j] + i), u = load(y0[j] + i), v = load(y1[j] + i);
+                v4 a0 = _mm256_and_si256(a, m30), a1 = _mm256_srli_epi64(a, 30);
+                v4 b0 = _mm256_and_si256(b, m30), b1 = _mm256_srli_epi64(b, 30);
+                v4 u0 = _mm256_and_si256(u, m30), u1 = _mm256_srli_epi64(u, 30);
+                v4 v0 = _mm256_and_si256(v, m30), v1 = _mm256_srli_epi64(v, 30);
+#define MAC(t, p0, p1, q0, q1)                                                                          \
+    do {                                                                                                \
+        s0[t] = add(s0[t], _mm256_mul_epu32(p0, q0));                                                   \
+        s1[t] = add(s1[t], add(_mm256_mul_epu32(p0, q1), _mm256_mul_epu32(p1, q0)));                    \
+        s2[t] = add(s2[t], _mm256_mul_epu32(p1, q1));                                                   \
+    } while (0)
+                MAC(0, a0, a1, u0, u1);
+                MAC(1, b0, b1, u0, u1);
+                MAC(2, a0, a1, v0, v1);
+                MAC(3, b0, b1, v0, v1);
+#undef MAC
+            }
+            for (int t = 0; t < 4; t++) store(r[t] + i, join_reduce(s0[t], s1[t], s2[t], &bc, &c));
+        }
+    } else {
+        /* 61 and 62 bits: full 128-bit products, 2^(63 - bits) - 1 of them
+         * (3 or 1) between reductions. */
+        const barrett_t bc = make_barrett(m);
+        const size_t group = ((size_t)1 << (63 - m->bits)) - 1;
         const v4 zero = _mm256_setzero_si256();
         for (; i + 4 <= n; i += 4) {
             v4 lo[4], hi[4];
@@ -654,7 +709,6 @@ static void dot2x2_avx2(uint64_t *const r[4], const uint64_t *const *x0, const u
     const size_t group = ntt_dot2x2_group(m);
     for (; i < n; i++) ntt_dot2x2_at(r, x0, x1, y0, y1, k, i, m, accumulate, group);
 }
-
 const ntt_ops_t ntt_ops_avx2 = {
     .id = NTT_SIMD_AVX2,
     .name = "avx2",
