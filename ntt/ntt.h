@@ -202,8 +202,8 @@ typedef enum ntt_simd {
  *   fma: r = a*b + c.  mul_scalar/fma_scalar: s < q; r = a*s (+ c).
  * neg: input in [0, q). reduce: any 64-bit input, output in [0, q).
  * dot2x2: sums of the four products of a batch of pairs (x0, x1), (y0, y1)
- *   (ntt_vec_dot2x2); NULL where the backend has none, and then
- *   ntt_vec_dot2x2 composes mul and fma.
+ *   (ntt_vec_dot2x2); NULL where the backend has none, and then (or for a
+ *   batch of one) ntt_vec_dot2x2 composes mul and fma.
  */
 typedef struct ntt_ops {
     ntt_simd_t id;
