@@ -208,6 +208,21 @@ static inline void ckks_ks_accumulate(uint64_t *acc_b, uint64_t *acc_a, const ui
     }
 }
 
+/* Digits j0 .. j0 + cnt - 1 of a key switch's inner product at once:
+ * (acc_b, acc_a) = sum_j x[j - j0] times the key's (b_j, a_j) at prime ki,
+ * plus their values unless j0 == 0 (ntt_vec_dot1x2: summed, then reduced). */
+static inline void ckks_ks_dot(uint64_t *acc_b, uint64_t *acc_a, const uint64_t *const *x, const ckks_kswitch_t *ksk,
+                               size_t j0, size_t cnt, size_t k, size_t ki, size_t n, const ntt_modulus_t *m)
+{
+    const uint64_t *kb[CKKS_MAX_PRIMES], *ka[CKKS_MAX_PRIMES];
+    for (size_t t = 0; t < cnt; t++) {
+        kb[t] = ksk->d + (((j0 + t) * 2 + 0) * k + ki) * n;
+        ka[t] = ksk->d + (((j0 + t) * 2 + 1) * k + ki) * n;
+    }
+    uint64_t *r[2] = {acc_b, acc_a};
+    ntt_vec_dot1x2(r, x, kb, ka, cnt, n, m, j0 > 0);
+}
+
 /* Scales equal up to a few ulps (SEAL's are_close). */
 int ckks_scales_close(double a, double b);
 

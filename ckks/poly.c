@@ -149,38 +149,46 @@ static int mod_down(const ckks_context_t *ctx, uint64_t *prod, size_t np, uint64
     return CKKS_OK;
 }
 
+/* Digits whose inner-product terms are summed at once (ntt_vec_dot1x2). */
+#define KS_GROUP 4
+
 int ckks_keyswitch_add(const ckks_context_t *ctx, const uint64_t *target, size_t np,
                        const ckks_kswitch_t *ksk, uint64_t *c0, uint64_t *c1)
 {
     const size_t n = ctx->n, k = ctx->k, sp = k - 1;
     /* coef: target in coefficient form (np limbs); prod: (b, a) accumulators
      * over np data primes + the special prime. */
-    /* coef | prod (2 (np+1) limbs) | one operand limb per output prime | np
-     * limbs of scratch for the mod-down */
-    uint64_t *coef = ckks_scratch(CKKS_SCRATCH_KSWITCH, (np + 2 * (np + 1) + (np + 1) + np) * n);
+    /* coef | prod (2 (np+1) limbs) | KS_GROUP operand limbs per output prime |
+     * np limbs of scratch for the mod-down (at least np + 1 limbs: mod_down
+     * uses ops too) */
+    const size_t G = KS_GROUP;
+    uint64_t *coef = ckks_scratch(CKKS_SCRATCH_KSWITCH, (np + 2 * (np + 1) + (np + 1) * G + np) * n);
     if (!coef) return CKKS_ENOMEM;
-    uint64_t *prod = coef + np * n, *ops = prod + 2 * (np + 1) * n, *tmp = ops + (np + 1) * n;
+    uint64_t *prod = coef + np * n, *ops = prod + 2 * (np + 1) * n, *tmp = ops + (np + 1) * G * n;
     const int nt = ctx->threads;
     memcpy(coef, target, np * n * sizeof *coef);
     ckks_poly_intt(ctx, coef, np);
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic)
     for (size_t oi = 0; oi <= np; oi++) {
-        uint64_t *op = ops + oi * n;
+        uint64_t *op = ops + oi * G * n;
         size_t ki = oi == np ? sp : oi; /* prime index in the key */
         const ntt_modulus_t *m = &ctx->mod[ki];
         uint64_t *acc_b = prod + (0 * (np + 1) + oi) * n, *acc_a = prod + (1 * (np + 1) + oi) * n;
-        for (size_t j = 0; j < np; j++) {
-            const uint64_t *operand;
-            if (oi == j) {
-                operand = target + j * n;
-            } else {
-                ntt_vec_reduce(op, coef + j * n, n, m);
-                ntt_forward(ctx->ntt[ki], op);
-                operand = op;
+        /* G digits at a time into this prime, then their sums at once. */
+        for (size_t j0 = 0; j0 < np; j0 += G) {
+            const size_t cnt = np - j0 < G ? np - j0 : G;
+            const uint64_t *x[KS_GROUP];
+            for (size_t t = 0; t < cnt; t++) {
+                size_t j = j0 + t;
+                if (oi == j) {
+                    x[t] = target + j * n;
+                } else {
+                    ntt_vec_reduce(op + t * n, coef + j * n, n, m);
+                    ntt_forward(ctx->ntt[ki], op + t * n);
+                    x[t] = op + t * n;
+                }
             }
-            const uint64_t *kb = ksk->d + ((j * 2 + 0) * k + ki) * n;
-            const uint64_t *ka = ksk->d + ((j * 2 + 1) * k + ki) * n;
-            ckks_ks_accumulate(acc_b, acc_a, operand, kb, ka, j == 0, n, m);
+            ckks_ks_dot(acc_b, acc_a, x, ksk, j0, cnt, k, ki, n, m);
         }
     }
     return mod_down(ctx, prod, np, ops, tmp, c0, c1);
@@ -232,37 +240,44 @@ int ckks_keyswitch_digits_add(const ckks_context_t *ctx, const uint64_t *digits,
                               uint64_t *c1)
 {
     const size_t n = ctx->n, k = ctx->k, sp = k - 1;
-    /* prod (2 (np+1) limbs) | one operand limb per output prime | np limbs for the mod-down */
-    uint64_t *prod = ckks_scratch(CKKS_SCRATCH_KSWITCH, (2 * (np + 1) + (np + 1) + np) * n);
+    /* prod (2 (np+1) limbs) | KS_GROUP operand limbs per output prime | np
+     * limbs for the mod-down */
+    const size_t G = KS_GROUP;
+    uint64_t *prod = ckks_scratch(CKKS_SCRATCH_KSWITCH, (2 * (np + 1) + (np + 1) * G + np) * n);
     if (!prod) return CKKS_ENOMEM;
-    uint64_t *ops = prod + 2 * (np + 1) * n, *tmp = ops + (np + 1) * n;
+    uint64_t *ops = prod + 2 * (np + 1) * n, *tmp = ops + (np + 1) * G * n;
     const int nt = ctx->threads;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic)
     for (size_t oi = 0; oi <= np; oi++) {
-        uint64_t *op = ops + oi * n;
+        uint64_t *op = ops + oi * G * n;
         size_t ki = oi == np ? sp : oi;
         const ntt_modulus_t *m = &ctx->mod[ki];
         uint64_t *acc_b = prod + (0 * (np + 1) + oi) * n, *acc_a = prod + (1 * (np + 1) + oi) * n;
-        for (size_t j = 0; j < np; j++) {
-            const uint64_t *d = digits + (oi * np + j) * n, *operand = d;
-            if (src) {
-                /* The gather reads d in a scattered order the hardware
-                 * prefetcher cannot follow: stream the next digit limb into
-                 * the cache meanwhile, one line per 8 words gathered. */
-                const uint64_t *next = j + 1 < np ? d + n : NULL;
-                if (next) {
-                    for (size_t t = 0; t < n; t += 8) {
-                        __builtin_prefetch(next + t);
-                        for (size_t u = t; u < t + 8; u++) op[u] = d[src[u]];
+        for (size_t j0 = 0; j0 < np; j0 += G) {
+            const size_t cnt = np - j0 < G ? np - j0 : G;
+            const uint64_t *x[KS_GROUP];
+            for (size_t t = 0; t < cnt; t++) {
+                size_t j = j0 + t;
+                const uint64_t *d = digits + (oi * np + j) * n;
+                x[t] = d;
+                if (src) {
+                    /* The gather reads d in a scattered order the hardware
+                     * prefetcher cannot follow: stream the next digit limb
+                     * into the cache meanwhile, one line per 8 words. */
+                    uint64_t *o = op + t * n;
+                    const uint64_t *next = j + 1 < np ? d + n : NULL;
+                    if (next) {
+                        for (size_t u0 = 0; u0 < n; u0 += 8) {
+                            __builtin_prefetch(next + u0);
+                            for (size_t u = u0; u < u0 + 8; u++) o[u] = d[src[u]];
+                        }
+                    } else {
+                        for (size_t u = 0; u < n; u++) o[u] = d[src[u]];
                     }
-                } else {
-                    for (size_t t = 0; t < n; t++) op[t] = d[src[t]];
+                    x[t] = o;
                 }
-                operand = op;
             }
-            const uint64_t *kb = ksk->d + ((j * 2 + 0) * k + ki) * n;
-            const uint64_t *ka = ksk->d + ((j * 2 + 1) * k + ki) * n;
-            ckks_ks_accumulate(acc_b, acc_a, operand, kb, ka, j == 0, n, m);
+            ckks_ks_dot(acc_b, acc_a, x, ksk, j0, cnt, k, ki, n, m);
         }
     }
     return mod_down(ctx, prod, np, ops, tmp, c0, c1);

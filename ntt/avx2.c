@@ -606,11 +606,14 @@ INLINE v4 join_reduce(v4 s0, v4 s1, v4 s2, const barrett_t *bc, const ctx_t *c)
     return reduce128(lo, hi, bc, c);
 }
 
-static void dot2x2_avx2(uint64_t *const r[4], const uint64_t *const *x0, const uint64_t *const *x1,
-                        const uint64_t *const *y0, const uint64_t *const *y1, size_t k, size_t n,
-                        const ntt_modulus_t *m, int accumulate)
+/* The sums of ntt_vec_dot2x2 (nx = 2: x0 y0, x1 y0, x0 y1, x1 y1) or
+ * ntt_vec_dot1x2 (nx = 1: x0 y0, x0 y1): output t is x[t % nx] y[t / nx]. */
+INLINE void dot_avx2(uint64_t *const *r, const uint64_t *const *x0, const uint64_t *const *x1,
+                     const uint64_t *const *y0, const uint64_t *const *y1, size_t k, size_t n,
+                     const ntt_modulus_t *m, int accumulate, const int nx)
 {
     const ctx_t c = make_ctx(m->value);
+    const int nout = 2 * nx;
     size_t i = 0;
     if (pow2_q(m)) {
         /* Barrett needs mu < 2^64: the scalar loop below does it all. */
@@ -619,20 +622,20 @@ static void dot2x2_avx2(uint64_t *const r[4], const uint64_t *const *x0, const u
         const size_t group = 7;
         for (; i + 4 <= n; i += 4) {
             v4d s[4];
-            for (int t = 0; t < 4; t++) s[t] = accumulate ? u2d(load(r[t] + i)) : _mm256_setzero_pd();
+            for (int t = 0; t < nout; t++) s[t] = accumulate ? u2d(load(r[t] + i)) : _mm256_setzero_pd();
             for (size_t j = 0, g = 0; j < k; j++, g++) {
                 if (g == group) {
-                    for (int t = 0; t < 4; t++) s[t] = center_fp(s[t], &c);
+                    for (int t = 0; t < nout; t++) s[t] = center_fp(s[t], &c);
                     g = 0;
                 }
-                v4d a = u2d(load(x0[j] + i)), b = u2d(load(x1[j] + i));
-                v4d u = u2d(load(y0[j] + i)), v = u2d(load(y1[j] + i));
-                s[0] = _mm256_add_pd(s[0], dot_term_fp(a, u, &c));
-                s[1] = _mm256_add_pd(s[1], dot_term_fp(b, u, &c));
-                s[2] = _mm256_add_pd(s[2], dot_term_fp(a, v, &c));
-                s[3] = _mm256_add_pd(s[3], dot_term_fp(b, v, &c));
+                v4d x[2], y[2];
+                x[0] = u2d(load(x0[j] + i));
+                if (nx == 2) x[1] = u2d(load(x1[j] + i));
+                y[0] = u2d(load(y0[j] + i));
+                y[1] = u2d(load(y1[j] + i));
+                for (int t = 0; t < nout; t++) s[t] = _mm256_add_pd(s[t], dot_term_fp(x[t % nx], y[t / nx], &c));
             }
-            for (int t = 0; t < 4; t++) store(r[t] + i, dot_final_fp(s[t], &c));
+            for (int t = 0; t < nout; t++) store(r[t] + i, dot_final_fp(s[t], &c));
         }
     } else if (m->bits <= 60) {
         /* 30-bit halves, a = a1 2^30 + a0: a product is three 64-bit sums
@@ -644,36 +647,37 @@ static void dot2x2_avx2(uint64_t *const r[4], const uint64_t *const *x0, const u
         const v4 zero = _mm256_setzero_si256(), m30 = bcast((1ULL << 30) - 1);
         for (; i + 4 <= n; i += 4) {
             v4 s0[4], s1[4], s2[4];
-            for (int t = 0; t < 4; t++) {
+            for (int t = 0; t < nout; t++) {
                 s0[t] = accumulate ? load(r[t] + i) : zero;
                 s1[t] = s2[t] = zero;
             }
             for (size_t j = 0, g = 0; j < k; j++, g++) {
                 if (g == group) {
-                    for (int t = 0; t < 4; t++) {
+                    for (int t = 0; t < nout; t++) {
                         s0[t] = join_reduce(s0[t], s1[t], s2[t], &bc, &c);
                         s1[t] = s2[t] = zero;
                     }
                     g = 0;
                 }
-                v4 a = load(x0[j] + i), b = load(x1[j] + i), u = load(y0[j] + i), v = load(y1[j] + i);
-                v4 a0 = _mm256_and_si256(a, m30), a1 = _mm256_srli_epi64(a, 30);
-                v4 b0 = _mm256_and_si256(b, m30), b1 = _mm256_srli_epi64(b, 30);
-                v4 u0 = _mm256_and_si256(u, m30), u1 = _mm256_srli_epi64(u, 30);
-                v4 v0 = _mm256_and_si256(v, m30), v1 = _mm256_srli_epi64(v, 30);
-#define MAC(t, p0, p1, q0, q1)                                                                          \
-    do {                                                                                                \
-        s0[t] = add(s0[t], _mm256_mul_epu32(p0, q0));                                                   \
-        s1[t] = add(s1[t], add(_mm256_mul_epu32(p0, q1), _mm256_mul_epu32(p1, q0)));                    \
-        s2[t] = add(s2[t], _mm256_mul_epu32(p1, q1));                                                   \
-    } while (0)
-                MAC(0, a0, a1, u0, u1);
-                MAC(1, b0, b1, u0, u1);
-                MAC(2, a0, a1, v0, v1);
-                MAC(3, b0, b1, v0, v1);
-#undef MAC
+                v4 xl[2], xh[2], yl[2], yh[2];
+                for (int q = 0; q < nx; q++) {
+                    v4 v = load((q ? x1 : x0)[j] + i);
+                    xl[q] = _mm256_and_si256(v, m30);
+                    xh[q] = _mm256_srli_epi64(v, 30);
+                }
+                for (int q = 0; q < 2; q++) {
+                    v4 v = load((q ? y1 : y0)[j] + i);
+                    yl[q] = _mm256_and_si256(v, m30);
+                    yh[q] = _mm256_srli_epi64(v, 30);
+                }
+                for (int t = 0; t < nout; t++) {
+                    const v4 p0 = xl[t % nx], p1 = xh[t % nx], q0 = yl[t / nx], q1 = yh[t / nx];
+                    s0[t] = add(s0[t], _mm256_mul_epu32(p0, q0));
+                    s1[t] = add(s1[t], add(_mm256_mul_epu32(p0, q1), _mm256_mul_epu32(p1, q0)));
+                    s2[t] = add(s2[t], _mm256_mul_epu32(p1, q1));
+                }
             }
-            for (int t = 0; t < 4; t++) store(r[t] + i, join_reduce(s0[t], s1[t], s2[t], &bc, &c));
+            for (int t = 0; t < nout; t++) store(r[t] + i, join_reduce(s0[t], s1[t], s2[t], &bc, &c));
         }
     } else {
         /* 61 and 62 bits: full 128-bit products, 2^(63 - bits) - 1 of them
@@ -683,32 +687,47 @@ static void dot2x2_avx2(uint64_t *const r[4], const uint64_t *const *x0, const u
         const v4 zero = _mm256_setzero_si256();
         for (; i + 4 <= n; i += 4) {
             v4 lo[4], hi[4];
-            for (int t = 0; t < 4; t++) {
+            for (int t = 0; t < nout; t++) {
                 lo[t] = accumulate ? load(r[t] + i) : zero;
                 hi[t] = zero;
             }
             for (size_t j = 0, g = 0; j < k; j++, g++) {
                 if (g == group) {
-                    for (int t = 0; t < 4; t++) {
+                    for (int t = 0; t < nout; t++) {
                         lo[t] = reduce128(lo[t], hi[t], &bc, &c);
                         hi[t] = zero;
                     }
                     g = 0;
                 }
-                v4 a = load(x0[j] + i), b = load(x1[j] + i), u = load(y0[j] + i), v = load(y1[j] + i);
-                v4 ah = _mm256_srli_epi64(a, 32), bh = _mm256_srli_epi64(b, 32);
-                v4 uh = _mm256_srli_epi64(u, 32), vh = _mm256_srli_epi64(v, 32);
-                mac128(a, ah, u, uh, &lo[0], &hi[0], &c);
-                mac128(b, bh, u, uh, &lo[1], &hi[1], &c);
-                mac128(a, ah, v, vh, &lo[2], &hi[2], &c);
-                mac128(b, bh, v, vh, &lo[3], &hi[3], &c);
+                v4 xv[2], xh[2], yv[2], yh[2];
+                for (int q = 0; q < nx; q++) {
+                    xv[q] = load((q ? x1 : x0)[j] + i);
+                    xh[q] = _mm256_srli_epi64(xv[q], 32);
+                }
+                for (int q = 0; q < 2; q++) {
+                    yv[q] = load((q ? y1 : y0)[j] + i);
+                    yh[q] = _mm256_srli_epi64(yv[q], 32);
+                }
+                for (int t = 0; t < nout; t++)
+                    mac128(xv[t % nx], xh[t % nx], yv[t / nx], yh[t / nx], &lo[t], &hi[t], &c);
             }
-            for (int t = 0; t < 4; t++) store(r[t] + i, reduce128(lo[t], hi[t], &bc, &c));
+            for (int t = 0; t < nout; t++) store(r[t] + i, reduce128(lo[t], hi[t], &bc, &c));
         }
     }
     const size_t group = ntt_dot2x2_group(m);
-    for (; i < n; i++) ntt_dot2x2_at(r, x0, x1, y0, y1, k, i, m, accumulate, group);
+    for (; i < n; i++) ntt_dot_at(r, x0, nx == 2 ? x1 : NULL, y0, y1, k, i, m, accumulate, group);
 }
+
+static void dot2x2_avx2(uint64_t *const r[4], const uint64_t *const *x0, const uint64_t *const *x1,
+                        const uint64_t *const *y0, const uint64_t *const *y1, size_t k, size_t n,
+                        const ntt_modulus_t *m, int accumulate)
+{
+    if (x1)
+        dot_avx2(r, x0, x1, y0, y1, k, n, m, accumulate, 2);
+    else
+        dot_avx2(r, x0, NULL, y0, y1, k, n, m, accumulate, 1);
+}
+
 const ntt_ops_t ntt_ops_avx2 = {
     .id = NTT_SIMD_AVX2,
     .name = "avx2",

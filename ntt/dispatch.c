@@ -231,7 +231,8 @@ void ntt_vec_reduce(uint64_t *r, const uint64_t *a, size_t n, const ntt_modulus_
     ntt_ops_default()->reduce(r, a, n, m);
 }
 
-void ntt_vec_dot2x2(uint64_t *const r[4], const uint64_t *const *x0, const uint64_t *const *x1,
+/* ntt_vec_dot2x2 and ntt_vec_dot1x2 (x1 NULL): output t is x[t % nx] y[t / nx]. */
+static void vec_dot(uint64_t *const *r, const uint64_t *const *x0, const uint64_t *const *x1,
                     const uint64_t *const *y0, const uint64_t *const *y1, size_t k, size_t n,
                     const ntt_modulus_t *m, int accumulate)
 {
@@ -241,19 +242,33 @@ void ntt_vec_dot2x2(uint64_t *const r[4], const uint64_t *const *x0, const uint6
      * 19.9-24.3 against 21.7-29.3 us at 50 bits, 57-63 against 70-77 at 60,
      * N = 8192, eltwise_dot2x2 and eltwise_fma4 with K = 1). */
     if (o->dot2x2 && k >= 2) {
-        o->dot2x2(r, x0, x1, y0, y1, k, n, m, accumulate);
+        o->dot2x2((uint64_t *const *)r, x0, x1, y0, y1, k, n, m, accumulate);
         return;
     }
     /* One product at a time with the backend's own mul and fma. */
+    const size_t nx = x1 ? 2 : 1, nout = 2 * nx;
     for (size_t j = 0; j < k; j++) {
-        const uint64_t *xs[4] = {x0[j], x1[j], x0[j], x1[j]}, *ys[4] = {y0[j], y0[j], y1[j], y1[j]};
-        for (int t = 0; t < 4; t++) {
+        const uint64_t *xs[2] = {x0[j], x1 ? x1[j] : NULL}, *ys[2] = {y0[j], y1[j]};
+        for (size_t t = 0; t < nout; t++) {
             if (j == 0 && !accumulate)
-                o->mul(r[t], xs[t], ys[t], n, m);
+                o->mul(r[t], xs[t % nx], ys[t / nx], n, m);
             else
-                o->fma(r[t], xs[t], ys[t], r[t], n, m);
+                o->fma(r[t], xs[t % nx], ys[t / nx], r[t], n, m);
         }
     }
     if (k == 0 && !accumulate)
-        for (int t = 0; t < 4; t++) memset(r[t], 0, n * sizeof *r[t]);
+        for (size_t t = 0; t < nout; t++) memset(r[t], 0, n * sizeof *r[t]);
+}
+
+void ntt_vec_dot2x2(uint64_t *const r[4], const uint64_t *const *x0, const uint64_t *const *x1,
+                    const uint64_t *const *y0, const uint64_t *const *y1, size_t k, size_t n,
+                    const ntt_modulus_t *m, int accumulate)
+{
+    vec_dot(r, x0, x1, y0, y1, k, n, m, accumulate);
+}
+
+void ntt_vec_dot1x2(uint64_t *const r[2], const uint64_t *const *x, const uint64_t *const *y0,
+                    const uint64_t *const *y1, size_t k, size_t n, const ntt_modulus_t *m, int accumulate)
+{
+    vec_dot(r, x, NULL, y0, y1, k, n, m, accumulate);
 }

@@ -202,8 +202,9 @@ typedef enum ntt_simd {
  *   fma: r = a*b + c.  mul_scalar/fma_scalar: s < q; r = a*s (+ c).
  * neg: input in [0, q). reduce: any 64-bit input, output in [0, q).
  * dot2x2: sums of the four products of a batch of pairs (x0, x1), (y0, y1)
- *   (ntt_vec_dot2x2); NULL where the backend has none, and then (or for a
- *   batch of one) ntt_vec_dot2x2 composes mul and fma.
+ *   (ntt_vec_dot2x2), or with x1 NULL the two of x0 with (y0, y1)
+ *   (ntt_vec_dot1x2); NULL where the backend has none, and then (or for a
+ *   batch of one) those compose mul and fma.
  */
 typedef struct ntt_ops {
     ntt_simd_t id;
@@ -281,6 +282,11 @@ void ntt_vec_reduce(uint64_t *r, const uint64_t *a, size_t n, const ntt_modulus_
 void ntt_vec_dot2x2(uint64_t *const r[4], const uint64_t *const *x0, const uint64_t *const *x1,
                     const uint64_t *const *y0, const uint64_t *const *y1, size_t k, size_t n,
                     const ntt_modulus_t *m, int accumulate);
+/* The same for one x: r[0][i] (+)= sum_j x[j][i] y0[j][i] and
+ * r[1][i] (+)= sum_j x[j][i] y1[j][i] (a key switch's inner product: the
+ * digits times the key's two parts). */
+void ntt_vec_dot1x2(uint64_t *const r[2], const uint64_t *const *x, const uint64_t *const *y0,
+                    const uint64_t *const *y1, size_t k, size_t n, const ntt_modulus_t *m, int accumulate);
 
 /* ---- memory ------------------------------------------------------------------- */
 /* 64-byte aligned array of n words (zeroed); NULL on failure or n == 0. */

@@ -33,30 +33,29 @@ struct ntt_tables {
 /* IFMA kernels need 4q < 2^52. */
 #define NTT_IFMA_MAX_BITS 50
 
-/* ntt_vec_dot2x2 at one index i, in 128-bit integers: up to `group` products
- * are summed before a reduction (group * q < 2^64 - q keeps the sum below
- * q * 2^64, as ntt_reduce128 needs). */
-static inline void ntt_dot2x2_at(uint64_t *const r[4], const uint64_t *const *x0, const uint64_t *const *x1,
-                                 const uint64_t *const *y0, const uint64_t *const *y1, size_t k, size_t i,
-                                 const ntt_modulus_t *m, int accumulate, size_t group)
+/* ntt_vec_dot2x2 (x1 NULL: ntt_vec_dot1x2) at one index i, in 128-bit
+ * integers: up to `group` products are summed before a reduction (group * q
+ * < 2^64 - q keeps the sum below q * 2^64, as ntt_reduce128 needs). Output t
+ * is x[t % nx] y[t / nx], nx = 2 (or 1 without x1). */
+static inline void ntt_dot_at(uint64_t *const *r, const uint64_t *const *x0, const uint64_t *const *x1,
+                              const uint64_t *const *y0, const uint64_t *const *y1, size_t k, size_t i,
+                              const ntt_modulus_t *m, int accumulate, size_t group)
 {
+    const int nx = x1 ? 2 : 1, nout = 2 * nx;
     ntt_u128 s[4];
-    for (int t = 0; t < 4; t++) s[t] = accumulate ? r[t][i] : 0;
+    for (int t = 0; t < nout; t++) s[t] = accumulate ? r[t][i] : 0;
     for (size_t j = 0, g = 0; j < k; j++, g++) {
         if (g == group) {
-            for (int t = 0; t < 4; t++) s[t] = ntt_reduce128((uint64_t)(s[t] >> 64), (uint64_t)s[t], m);
+            for (int t = 0; t < nout; t++) s[t] = ntt_reduce128((uint64_t)(s[t] >> 64), (uint64_t)s[t], m);
             g = 0;
         }
-        const uint64_t a = x0[j][i], b = x1[j][i], c = y0[j][i], d = y1[j][i];
-        s[0] += (ntt_u128)a * c;
-        s[1] += (ntt_u128)b * c;
-        s[2] += (ntt_u128)a * d;
-        s[3] += (ntt_u128)b * d;
+        const uint64_t x[2] = {x0[j][i], x1 ? x1[j][i] : 0}, y[2] = {y0[j][i], y1[j][i]};
+        for (int t = 0; t < nout; t++) s[t] += (ntt_u128)x[t % nx] * y[t / nx];
     }
-    for (int t = 0; t < 4; t++) r[t][i] = ntt_reduce128((uint64_t)(s[t] >> 64), (uint64_t)s[t], m);
+    for (int t = 0; t < nout; t++) r[t][i] = ntt_reduce128((uint64_t)(s[t] >> 64), (uint64_t)s[t], m);
 }
 
-/* Products ntt_dot2x2_at may sum before reducing: floor(2^64 / q) - 1, at
+/* Products ntt_dot_at may sum before reducing: floor(2^64 / q) - 1, at
  * most 8 (at least 3, since q < 2^62). */
 static inline size_t ntt_dot2x2_group(const ntt_modulus_t *m)
 {

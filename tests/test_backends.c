@@ -148,12 +148,13 @@ Test(ntt_backends, eltwise_matches_scalar)
     }
 }
 
-/* The sums of products against one ntt_mulmod and ntt_addmod per product,
+/* The sums of products (ntt_vec_dot2x2, and ntt_vec_dot1x2: one x) against
+ * one ntt_mulmod and ntt_addmod per product,
  * on every backend (scalar included) and through the default dispatch: batch
  * sizes across every backend's reduction points (1 product between
  * reductions at 62 bits, 3 at 61, 7 or 8 elsewhere), with and without the
  * accumulators' own values, all-(q-1) inputs among them. */
-Test(ntt_backends, dot2x2_matches_products_summed_one_by_one)
+Test(ntt_backends, dot_sums_match_products_summed_one_by_one)
 {
     const ntt_ops_t *ops[NTT_SIMD_COUNT + 1];
     cr_assert_eq(ntt_ops_get(NTT_SIMD_SCALAR, &ops[0]), NTT_OK);
@@ -212,6 +213,22 @@ Test(ntt_backends, dot2x2_matches_products_summed_one_by_one)
                                                  k, accumulate, variant);
                                 cr_assert_eq(got[t][n], 0xdeadbeef);
                             }
+                            /* One x (ntt_vec_dot1x2): x0 y0 and x0 y1, want[0] and want[2]. */
+                            uint64_t *g2[2] = {got[0], got[1]};
+                            memcpy(got[0], init[0], n * 8);
+                            memcpy(got[1], init[2], n * 8);
+                            got[1][n] = 0xdeadbeef;
+                            if (o < nops)
+                                ops[o]->dot2x2(g2, a, NULL, c, d, k, n, &m, accumulate);
+                            else
+                                ntt_vec_dot1x2(g2, a, c, d, k, n, &m, accumulate);
+                            cr_assert_arr_eq(got[0], want[0], n * 8, "%s 1x2 sum 0 q=%llu n=%zu k=%zu acc=%d",
+                                             o < nops ? ops[o]->name : "default", (unsigned long long)q, n, k,
+                                             accumulate);
+                            cr_assert_arr_eq(got[1], want[2], n * 8, "%s 1x2 sum 1 q=%llu n=%zu k=%zu acc=%d",
+                                             o < nops ? ops[o]->name : "default", (unsigned long long)q, n, k,
+                                             accumulate);
+                            cr_assert_eq(got[1][n], 0xdeadbeef);
                             checked++;
                         }
                     }
