@@ -2,6 +2,7 @@
 #ifndef HESTAT_CKKS_IMPL_H
 #define HESTAT_CKKS_IMPL_H
 
+#include <pthread.h>
 #include <complex.h>
 #include <fftw3.h>
 #include <gmp.h>
@@ -36,6 +37,11 @@ struct ckks_context {
     double complex *zeta;   /* zeta^j, zeta = exp(i pi / N) */
     uint32_t *slot_pos;     /* slot i -> FFT index (3^i mod 2N - 1)/2 */
     uint32_t *slot_conj;    /* slot i -> FFT index of the conjugate root */
+    /* ckks_galois_perm tables by elt >> 1, made on first use (at most
+     * CKKS_PERM_CACHE of them) under perm_lock, then read-only. */
+    uint32_t **perms;
+    size_t nperms;
+    pthread_mutex_t perm_lock;
 };
 
 struct ckks_secret_key {
@@ -154,6 +160,11 @@ int ckks_keyswitch_digits_add(const ckks_context_t *ctx, const uint64_t *digits,
                               const uint32_t *src, const ckks_kswitch_t *ksk, uint64_t *c0,
                               uint64_t *c1);
 void ckks_galois_perm(const ckks_context_t *ctx, uint32_t elt, uint32_t *src);
+/* The same table kept in the context (odd elt < 2N): NULL when the cache is
+ * full (CKKS_PERM_CACHE elements) or out of memory, and then the caller makes
+ * its own with ckks_galois_perm. */
+#define CKKS_PERM_CACHE 64
+const uint32_t *ckks_galois_perm_cached(const ckks_context_t *ctx, uint32_t elt);
 /* Hybrid key switching of target (np data primes, NTT form) with a key made
  * by ckks_hybrid_kswitch_generate; adds the result to c0 and c1. */
 int ckks_hybrid_keyswitch_add(const ckks_hybrid_t *h, const uint64_t *target, size_t np,

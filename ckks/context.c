@@ -169,6 +169,9 @@ void ckks_context_free(ckks_context_t *ctx)
     free(ctx->bitrev);
     free(ctx->slot_pos);
     free(ctx->slot_conj);
+    for (size_t i = 0; ctx->perms && i < ctx->n; i++) free(ctx->perms[i]);
+    free(ctx->perms);
+    pthread_mutex_destroy(&ctx->perm_lock);
     free(ctx);
 }
 
@@ -198,6 +201,7 @@ int ckks_context_new(const ckks_params_t *p, ckks_context_t **out)
     if (rc) return rc;
     ckks_context_t *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return CKKS_ENOMEM;
+    pthread_mutex_init(&ctx->perm_lock, NULL);
     ctx->n = p->n;
     ctx->slots = p->n / 2;
     ctx->k = p->count;
@@ -225,7 +229,8 @@ int ckks_context_new(const ckks_params_t *p, ckks_context_t **out)
     ctx->slot_pos = malloc(ctx->slots * sizeof *ctx->slot_pos);
     ctx->slot_conj = malloc(ctx->slots * sizeof *ctx->slot_conj);
     ctx->zeta = fftw_malloc(n * sizeof *ctx->zeta);
-    if (!ctx->bitrev || !ctx->slot_pos || !ctx->slot_conj || !ctx->zeta) {
+    ctx->perms = calloc(n, sizeof *ctx->perms);
+    if (!ctx->bitrev || !ctx->slot_pos || !ctx->slot_conj || !ctx->zeta || !ctx->perms) {
         ckks_context_free(ctx);
         return CKKS_ENOMEM;
     }

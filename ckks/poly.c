@@ -115,15 +115,14 @@ void ckks_poly_galois(const ckks_context_t *ctx, const uint64_t *p, size_t np, u
      * i.e. slot br(((g (2 br(k) + 1)) mod 2N) >> 1). */
     const size_t n = ctx->n;
     const uint64_t mask = 2 * n - 1;
-    uint32_t *src = malloc(n * sizeof *src);
+    const uint32_t *cached = ckks_galois_perm_cached(ctx, elt);
+    uint32_t *own = cached ? NULL : malloc(n * sizeof *own);
+    if (own) ckks_galois_perm(ctx, elt, own);
+    const uint32_t *src = cached ? cached : own;
     if (src) {
-        for (size_t k = 0; k < n; k++) {
-            uint64_t e = ((uint64_t)elt * (2 * (uint64_t)ctx->bitrev[k] + 1)) & mask;
-            src[k] = ctx->bitrev[e >> 1];
-        }
         for (size_t i = 0; i < np; i++)
             for (size_t k = 0; k < n; k++) out[i * n + k] = p[i * n + src[k]];
-        free(src);
+        free(own);
         return;
     }
     for (size_t k = 0; k < n; k++) { /* no memory for the table: same thing, slower */
@@ -192,6 +191,28 @@ int ckks_keyswitch_add(const ckks_context_t *ctx, const uint64_t *target, size_t
         }
     }
     return mod_down(ctx, prod, np, ops, tmp, c0, c1);
+}
+
+const uint32_t *ckks_galois_perm_cached(const ckks_context_t *ctx, uint32_t elt)
+{
+    if (!(elt & 1) || elt >= 2 * ctx->n) return NULL;
+    ckks_context_t *c = (ckks_context_t *)ctx; /* the cache only */
+    uint32_t **slot = &c->perms[elt >> 1];
+    const uint32_t *p = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (p) return p;
+    pthread_mutex_lock(&c->perm_lock);
+    p = *slot;
+    if (!p && c->nperms < CKKS_PERM_CACHE) {
+        uint32_t *t = malloc(ctx->n * sizeof *t);
+        if (t) {
+            ckks_galois_perm(ctx, elt, t);
+            c->nperms++;
+            __atomic_store_n(slot, t, __ATOMIC_RELEASE);
+            p = t;
+        }
+    }
+    pthread_mutex_unlock(&c->perm_lock);
+    return p;
 }
 
 /* Galois permutation of NTT slots: out[k] = p[src[k]] (see ckks_poly_galois). */

@@ -316,3 +316,39 @@ Test(ckks_hoist, deferred_products_decrypt_like_rotated_ones, .timeout = 120)
     ckks_relin_key_free(rk);
     hteardown(&f);
 }
+
+/* Bare automorphisms against their definition (NTT slot k of sigma_g(a) is
+ * a's slot br(((g (2 br(k) + 1)) mod 2N) >> 1)), for more Galois elements
+ * than the context keeps permutation tables of (CKKS_PERM_CACHE = 64), so
+ * both the cached tables and the fallback are checked, twice each. */
+Test(ckks_hoist, automorphisms_match_their_definition_past_the_table_cache)
+{
+    const size_t n = 4096;
+    int bits[] = {40, 20, 40};
+    ckks_params_t p;
+    ckks_context_t *ctx;
+    cr_assert_eq(ckks_params_from_bits(&p, n, bits, 3), CKKS_OK);
+    cr_assert_eq(ckks_context_new(&p, &ctx), CKKS_OK);
+    ckks_ciphertext_t *a, *b;
+    cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &a), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &b), CKKS_OK);
+    const size_t np = a->nprimes, words = 2 * np * n;
+    for (size_t i = 0; i < words; i++) a->data[i] = i * 2654435761u % 100000007u;
+    const int log_n = 12;
+    size_t checked = 0;
+    for (int round = 0; round < 2; round++)
+        for (uint32_t g = 3; g < 2 * 90 + 3; g += 2) {
+            cr_assert_eq(ckks_apply_galois_raw(a, g, b), CKKS_OK);
+            for (size_t poly = 0; poly < 2 * np; poly++)
+                for (size_t k = 0; k < n; k++) {
+                    uint64_t e = ((uint64_t)g * (2 * ntt_bitrev(k, log_n) + 1)) % (2 * n);
+                    size_t src = ntt_bitrev(e >> 1, log_n);
+                    cr_assert_eq(b->data[poly * n + k], a->data[poly * n + src], "g=%u poly %zu slot %zu", g, poly, k);
+                }
+            checked++;
+        }
+    cr_assert_eq(checked, 180);
+    ckks_ciphertext_free(a);
+    ckks_ciphertext_free(b);
+    ckks_context_free(ctx);
+}
