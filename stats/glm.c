@@ -576,8 +576,12 @@ static int g_acc(ckks_ciphertext_t *acc, const ckks_ciphertext_t *x, int *set)
     return rc;
 }
 
-/* The monomial X^(N/2), which is i in every slot, at scale 1: multiplying
- * by it moves a ciphertext's values to the imaginary part exactly. */
+/* The monomial X^(N/2) at scale 1: multiplying by it moves a ciphertext's
+ * values to the imaginary part exactly. It is i e_k in slot k, e_k = +1 or
+ * -1 by the slot's parity (SEAL's slots are at the roots zeta^(3^k)), not i
+ * everywhere; the totals stay right because they are read back through the
+ * same monomial: the coefficient of X^(N/2) gives sum_k e_k Im(v_k), and
+ * the e_k cancel. */
 static int i_plain(const ckks_context_t *ctx, size_t nprimes, ckks_plaintext_t **out)
 {
     int rc = ckks_plaintext_new(ctx, nprimes, out);
