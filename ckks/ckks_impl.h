@@ -160,11 +160,12 @@ int ckks_keyswitch_digits_add(const ckks_context_t *ctx, const uint64_t *digits,
                               const uint32_t *src, const ckks_kswitch_t *ksk, uint64_t *c0,
                               uint64_t *c1);
 void ckks_galois_perm(const ckks_context_t *ctx, uint32_t elt, uint32_t *src);
-/* The same table kept in the context (odd elt < 2N): NULL when the cache is
- * full (CKKS_PERM_CACHE elements) or out of memory, and then the caller makes
- * its own with ckks_galois_perm. */
+/* The same table for odd elt < 2N: the one kept in the context (made on
+ * first use, at most CKKS_PERM_CACHE elements), else buf (n entries) filled
+ * by ckks_galois_perm; NULL when neither (the cache full or out of memory,
+ * and buf NULL). */
 #define CKKS_PERM_CACHE 64
-const uint32_t *ckks_galois_perm_cached(const ckks_context_t *ctx, uint32_t elt);
+const uint32_t *ckks_galois_perm_table(const ckks_context_t *ctx, uint32_t elt, uint32_t *buf);
 /* Hybrid key switching of target (np data primes, NTT form) with a key made
  * by ckks_hybrid_kswitch_generate; adds the result to c0 and c1. */
 int ckks_hybrid_keyswitch_add(const ckks_hybrid_t *h, const uint64_t *target, size_t np,

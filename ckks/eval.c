@@ -399,11 +399,7 @@ int ckks_apply_galois_hoisted(const ckks_ciphertext_t *a, const uint32_t *elts, 
             memcpy(POLY(out, 1, 0), c1, np * n * sizeof *c1);
             continue;
         }
-        const uint32_t *perm = ckks_galois_perm_cached(ctx, elts[i]);
-        if (!perm) {
-            ckks_galois_perm(ctx, elts[i], src);
-            perm = src;
-        }
+        const uint32_t *perm = ckks_galois_perm_table(ctx, elts[i], src);
         uint64_t *o0 = POLY(out, 0, 0);
         for (size_t l = 0; l < np; l++)
             for (size_t t = 0; t < n; t++) o0[l * n + t] = c0[l * n + perm[t]];
@@ -504,13 +500,9 @@ int ckks_apply_galois_raw(const ckks_ciphertext_t *a, uint32_t galois_elt, ckks_
     const size_t n = ctx->n, np = a->nprimes;
     if (!(galois_elt & 1) || galois_elt >= 2 * n) return CKKS_EINVAL;
     if (out == a) return CKKS_EINVAL;
-    const uint32_t *src = ckks_galois_perm_cached(ctx, galois_elt);
-    if (!src) {
-        uint32_t *own = (uint32_t *)ckks_scratch(CKKS_SCRATCH_GALOIS, n / 2 + 1);
-        if (!own) return CKKS_ENOMEM;
-        ckks_galois_perm(ctx, galois_elt, own);
-        src = own;
-    }
+    uint32_t *buf = (uint32_t *)ckks_scratch(CKKS_SCRATCH_GALOIS, n / 2 + 1);
+    if (!buf) return CKKS_ENOMEM;
+    const uint32_t *src = ckks_galois_perm_table(ctx, galois_elt, buf);
     for (size_t p = 0; p < a->size; p++)
         for (size_t i = 0; i < np; i++) {
             const uint64_t *in = a->data + (p * np + i) * n;

@@ -115,10 +115,9 @@ void ckks_poly_galois(const ckks_context_t *ctx, const uint64_t *p, size_t np, u
      * i.e. slot br(((g (2 br(k) + 1)) mod 2N) >> 1). */
     const size_t n = ctx->n;
     const uint64_t mask = 2 * n - 1;
-    const uint32_t *cached = ckks_galois_perm_cached(ctx, elt);
-    uint32_t *own = cached ? NULL : malloc(n * sizeof *own);
-    if (own) ckks_galois_perm(ctx, elt, own);
-    const uint32_t *src = cached ? cached : own;
+    const uint32_t *src = ckks_galois_perm_table(ctx, elt, NULL);
+    uint32_t *own = src ? NULL : malloc(n * sizeof *own);
+    if (own) src = ckks_galois_perm_table(ctx, elt, own);
     if (src) {
         for (size_t i = 0; i < np; i++)
             for (size_t k = 0; k < n; k++) out[i * n + k] = p[i * n + src[k]];
@@ -193,7 +192,7 @@ int ckks_keyswitch_add(const ckks_context_t *ctx, const uint64_t *target, size_t
     return mod_down(ctx, prod, np, ops, tmp, c0, c1);
 }
 
-const uint32_t *ckks_galois_perm_cached(const ckks_context_t *ctx, uint32_t elt)
+const uint32_t *ckks_galois_perm_table(const ckks_context_t *ctx, uint32_t elt, uint32_t *buf)
 {
     if (!(elt & 1) || elt >= 2 * ctx->n) return NULL;
     ckks_context_t *c = (ckks_context_t *)ctx; /* the cache only */
@@ -212,7 +211,9 @@ const uint32_t *ckks_galois_perm_cached(const ckks_context_t *ctx, uint32_t elt)
         }
     }
     pthread_mutex_unlock(&c->perm_lock);
-    return p;
+    if (p || !buf) return p;
+    ckks_galois_perm(ctx, elt, buf);
+    return buf;
 }
 
 /* Galois permutation of NTT slots: out[k] = p[src[k]] (see ckks_poly_galois). */

@@ -714,7 +714,7 @@ INLINE void dot_avx2(uint64_t *const *r, const uint64_t *const *x0, const uint64
             for (int t = 0; t < nout; t++) store(r[t] + i, reduce128(lo[t], hi[t], &bc, &c));
         }
     }
-    const size_t group = ntt_dot2x2_group(m);
+    const size_t group = ntt_dot_group(m);
     for (; i < n; i++) ntt_dot_at(r, x0, nx == 2 ? x1 : NULL, y0, y1, k, i, m, accumulate, group);
 }
 

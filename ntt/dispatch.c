@@ -242,7 +242,7 @@ static void vec_dot(uint64_t *const *r, const uint64_t *const *x0, const uint64_
      * 19.9-24.3 against 21.7-29.3 us at 50 bits, 57-63 against 70-77 at 60,
      * N = 8192, eltwise_dot2x2 and eltwise_fma4 with K = 1). */
     if (o->dot2x2 && k >= 2) {
-        o->dot2x2((uint64_t *const *)r, x0, x1, y0, y1, k, n, m, accumulate);
+        o->dot2x2(r, x0, x1, y0, y1, k, n, m, accumulate);
         return;
     }
     /* One product at a time with the backend's own mul and fma. */

@@ -57,7 +57,7 @@ static inline void ntt_dot_at(uint64_t *const *r, const uint64_t *const *x0, con
 
 /* Products ntt_dot_at may sum before reducing: floor(2^64 / q) - 1, at
  * most 8 (at least 3, since q < 2^62). */
-static inline size_t ntt_dot2x2_group(const ntt_modulus_t *m)
+static inline size_t ntt_dot_group(const ntt_modulus_t *m)
 {
     uint64_t g = UINT64_MAX / m->value - 1;
     return g > 8 ? 8 : (size_t)g;

@@ -126,7 +126,7 @@ static void dot2x2_scalar(uint64_t *const r[4], const uint64_t *const *x0, const
                           const uint64_t *const *y0, const uint64_t *const *y1, size_t k, size_t n,
                           const ntt_modulus_t *m, int accumulate)
 {
-    const size_t group = ntt_dot2x2_group(m);
+    const size_t group = ntt_dot_group(m);
     for (size_t i = 0; i < n; i++) ntt_dot_at(r, x0, x1, y0, y1, k, i, m, accumulate, group);
 }
 
