@@ -448,9 +448,10 @@ static void acc_free(chunk_acc_t *a, size_t total)
     memset(a, 0, sizeof *a);
 }
 
-/* total sums, and with lay (a W2 job's chunks) the rotation buffers of its
- * baby and giant steps and inner threads' product buffers. */
-static int acc_new(const ckks_context_t *ctx, const stats_layout_t *lay, size_t inner, size_t total,
+/* total sums (with alloc: each with room; else NULL until set), and with
+ * lay (a W2 job's chunks) the rotation buffers of its baby and giant steps
+ * and inner threads' product buffers. */
+static int acc_new(const ckks_context_t *ctx, const stats_layout_t *lay, size_t inner, size_t total, int alloc,
                    chunk_acc_t *a)
 {
     int rc = STATS_OK;
@@ -463,7 +464,7 @@ static int acc_new(const ckks_context_t *ctx, const stats_layout_t *lay, size_t 
         rc = STATS_ENOMEM;
         goto done;
     }
-    for (size_t i = 0; i < total; i++) TRY(ckks_ciphertext_new(ctx, 3, 0, &a->sums[i]));
+    for (size_t i = 0; alloc && i < total; i++) TRY(ckks_ciphertext_new(ctx, 3, 0, &a->sums[i]));
     for (size_t i = 0; i < inner; i++) TRY(ckks_ciphertext_new(ctx, 3, 0, &a->tmp[i]));
     TRY(ckks_ciphertext_new(ctx, 2, 0, &a->rchunk));
     if (lay) {
@@ -487,11 +488,13 @@ done:
     return rc;
 }
 
-/* acc += x (acc unset: acc = x). */
-static int add_acc(const ckks_ciphertext_t *x, ckks_ciphertext_t *acc, int *set)
+/* acc += x (acc unset: acc = x, made first if NULL). */
+static int add_acc(const ckks_ciphertext_t *x, ckks_ciphertext_t **acc, int *set)
 {
-    int rc = *set ? ckks_add(acc, x, acc) : ckks_ciphertext_copy(acc, x);
-    *set = 1;
+    int rc = CKKS_OK;
+    if (!*acc) rc = ckks_ciphertext_new(x->ctx, 3, 0, acc);
+    if (!rc) rc = *set ? ckks_add(*acc, x, *acc) : ckks_ciphertext_copy(*acc, x);
+    if (!rc) *set = 1;
     return rc;
 }
 
@@ -517,8 +520,8 @@ static int chunk_take(const stats_enc_table_t *t, size_t k, const ckks_galois_ke
         *Z = *lz;
         *M = *lm;
     }
-    TRY(add_acc(*Z, a->sums[0], &a->sum_set[0]));
-    TRY(add_acc(*M, a->sums[1], &a->sum_set[1]));
+    TRY(add_acc(*Z, &a->sums[0], &a->sum_set[0]));
+    TRY(add_acc(*M, &a->sums[1], &a->sum_set[1]));
     if (R) {
         a->n.conjugations++;
         TRY(ckks_conjugate(*Z, gk, R));
@@ -735,11 +738,26 @@ static int finish_sum(srv_t *s, ckks_ciphertext_t *x, size_t i, size_t g, size_t
     return CKKS_OK;
 }
 
+/* A partial's slots: sum i's accumulator is slot i, or with deferred key
+ * switching (i >= 2) the two halves 2 + 2 (i - 2) and the one after it.
+ * Once finished (stats_partial_finish_share) a partial holds only the sums
+ * of its share, finished, each in its first slot; every other slot is unset. */
 struct stats_partial {
     stats_job_t job;
-    size_t total, nprimes; /* sums, and the primes of a fresh table ciphertext */
-    chunk_acc_t acc;       /* acc.sums[i] is unset (size 0) while acc.sum_set[i] is 0 */
+    size_t total, nprimes; /* slots, and the primes of a fresh table ciphertext */
+    int deferred, finished;
+    chunk_acc_t acc; /* acc.sums[j] is unset (possibly NULL) while acc.sum_set[j] is 0 */
 };
+
+static size_t slot_sum(const stats_partial_t *p, size_t j)
+{
+    return p->deferred && j >= 2 ? 2 + (j - 2) / 2 : j;
+}
+
+static size_t sum_slot(const stats_partial_t *p, size_t i)
+{
+    return p->deferred && i >= 2 ? 2 + 2 * (i - 2) : i;
+}
 
 void stats_partial_free(stats_partial_t *p)
 {
@@ -785,7 +803,7 @@ int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t,
     }
     const int deferred = stats_w2_deferred(t, job);
     for (size_t i = 0; i < nt && rc == STATS_OK; i++) {
-        rc = acc_new(ctx, job == STATS_JOB_ALL && !deferred ? &t->layout : NULL, inner, total, &acc[i]);
+        rc = acc_new(ctx, job == STATS_JOB_ALL && !deferred ? &t->layout : NULL, inner, total, 1, &acc[i]);
         acc[i].deferred = deferred;
     }
     if (rc) goto done;
@@ -801,7 +819,7 @@ int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t,
     /* Thread partial sums into thread 0's, in thread order. */
     for (size_t i = 1; i < nt; i++) {
         for (size_t j = 0; j < total; j++)
-            if (acc[i].sum_set[j]) TRY(add_acc(acc[i].sums[j], acc[0].sums[j], &acc[0].sum_set[j]));
+            if (acc[i].sum_set[j]) TRY(add_acc(acc[i].sums[j], &acc[0].sums[j], &acc[0].sum_set[j]));
         acc[0].n.rotations += acc[i].n.rotations;
         acc[0].n.multiplications += acc[i].n.multiplications;
         acc[0].n.conjugations += acc[i].n.conjugations;
@@ -809,6 +827,7 @@ int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t,
     res->job = job;
     res->total = total;
     res->nprimes = ckks_context_data_primes(ctx);
+    res->deferred = deferred;
     res->acc = acc[0];
     memset(&acc[0], 0, sizeof acc[0]);
     *out = res;
@@ -824,42 +843,60 @@ int stats_partial_add(stats_partial_t *acc, const stats_partial_t *other)
 {
     if (!acc || !other) return STATS_EINVAL;
     if (acc->job != other->job || acc->total != other->total || acc->nprimes != other->nprimes ||
-        !acc->acc.sums || !other->acc.sums) /* a finished partial is spent */
+        acc->deferred != other->deferred || acc->finished != other->finished || !acc->acc.sums ||
+        !other->acc.sums) /* a spent partial is neither */
         return STATS_ESCHEMA;
     int rc = STATS_OK;
+    /* Finished sums are whole: two shares never hold the same one. */
     for (size_t j = 0; j < acc->total; j++)
-        if (other->acc.sum_set[j]) TRY(add_acc(other->acc.sums[j], acc->acc.sums[j], &acc->acc.sum_set[j]));
+        if (acc->finished && other->acc.sum_set[j] && acc->acc.sum_set[j]) {
+            stats_set_error("partial sums: finished sum %zu twice", slot_sum(acc, j));
+            return STATS_ESCHEMA;
+        }
+    for (size_t j = 0; j < acc->total; j++)
+        if (other->acc.sum_set[j]) TRY(add_acc(other->acc.sums[j], &acc->acc.sums[j], &acc->acc.sum_set[j]));
     acc->acc.n.rotations += other->acc.n.rotations;
     acc->acc.n.multiplications += other->acc.n.multiplications;
     acc->acc.n.conjugations += other->acc.n.conjugations;
+    acc->acc.n.relinearizations += other->acc.n.relinearizations;
 done:
     return rc;
 }
 
-/* Wire form of a partial (between the processes of one job): "HSTPART1",
- * u32 job, u32 reserved, u64 sums, u64 primes, u64 counts x3, then per sum:
- * u64 set, and when set u64 size, f64 scale and size x primes x N words. */
-int stats_partial_write(const stats_partial_t *p, void **buf, size_t *len)
+/* Wire form of a partial (between the processes of one job): "HSTPART2",
+ * u32 job, u32 flags (1: finished), u64 slots, u64 primes, u64 counts x4
+ * (rotations, multiplications, conjugations, relinearizations), then per
+ * slot: u64 set, and when set u64 size, f64 scale and size x primes x N words.
+ * share/nshares: only the slots of the sums i with i mod nshares == share,
+ * and no counts. */
+static int partial_write(const stats_partial_t *p, size_t share, size_t nshares, int counts, void **buf,
+                         size_t *len)
 {
-    if (!p || !buf || !len) return STATS_EINVAL;
-    size_t total = 56;
+    if (!p || !buf || !len || !p->acc.sums || !nshares || share >= nshares) return STATS_EINVAL;
+    size_t total = 64;
     for (size_t j = 0; j < p->total; j++) {
         total += 8;
-        if (p->acc.sum_set[j]) {
+        if (p->acc.sum_set[j] && slot_sum(p, j) % nshares == share) {
             const ckks_ciphertext_t *x = p->acc.sums[j];
             total += 16 + x->size * x->nprimes * ckks_context_n(x->ctx) * 8;
         }
     }
     uint8_t *b = malloc(total), *q = b;
     if (!b) return STATS_ENOMEM;
-    uint32_t head[2] = {(uint32_t)p->job, 0};
-    uint64_t v[5] = {p->total, p->nprimes, p->acc.n.rotations, p->acc.n.multiplications, p->acc.n.conjugations};
-    memcpy(q, "HSTPART1", 8);
+    uint32_t head[2] = {(uint32_t)p->job, p->finished ? 1u : 0u};
+    uint64_t v[6] = {p->total, p->nprimes, 0, 0, 0, 0};
+    if (counts) {
+        v[2] = p->acc.n.rotations;
+        v[3] = p->acc.n.multiplications;
+        v[4] = p->acc.n.conjugations;
+        v[5] = p->acc.n.relinearizations;
+    }
+    memcpy(q, "HSTPART2", 8);
     memcpy(q + 8, head, 8);
-    memcpy(q + 16, v, 40);
-    q += 56;
+    memcpy(q + 16, v, 48);
+    q += 64;
     for (size_t j = 0; j < p->total; j++) {
-        uint64_t set = p->acc.sum_set[j] != 0;
+        uint64_t set = p->acc.sum_set[j] && slot_sum(p, j) % nshares == share;
         memcpy(q, &set, 8);
         q += 8;
         if (!set) continue;
@@ -876,6 +913,16 @@ int stats_partial_write(const stats_partial_t *p, void **buf, size_t *len)
     return STATS_OK;
 }
 
+int stats_partial_write(const stats_partial_t *p, void **buf, size_t *len)
+{
+    return partial_write(p, 0, 1, 1, buf, len);
+}
+
+int stats_partial_write_share(const stats_partial_t *p, size_t share, size_t nshares, void **buf, size_t *len)
+{
+    return partial_write(p, share, nshares, 0, buf, len);
+}
+
 int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job, const void *buf,
                        size_t len, stats_partial_t **out)
 {
@@ -885,17 +932,19 @@ int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, st
     const uint8_t *b = buf;
     const size_t n = ckks_context_n(ctx), np = ckks_context_data_primes(ctx), total = acc_count(t, job);
     uint32_t head[2];
-    uint64_t v[5];
-    if (len < 56 || memcmp(b, "HSTPART1", 8)) goto bad;
+    uint64_t v[6];
+    if (len < 64 || memcmp(b, "HSTPART2", 8)) goto bad;
     memcpy(head, b + 8, 8);
-    memcpy(v, b + 16, 40);
-    if (head[0] != (uint32_t)job || head[1] || v[0] != total || v[1] != np) goto bad;
+    memcpy(v, b + 16, 48);
+    if (head[0] != (uint32_t)job || head[1] > 1 || v[0] != total || v[1] != np) goto bad;
     stats_partial_t *p = calloc(1, sizeof *p);
     if (!p) return STATS_ENOMEM;
     p->job = job;
     p->total = total;
     p->nprimes = np;
-    int rc = acc_new(ctx, NULL, 1, total, &p->acc);
+    p->deferred = stats_w2_deferred(t, job);
+    p->finished = (int)head[1];
+    int rc = acc_new(ctx, NULL, 1, total, 0, &p->acc);
     if (rc) {
         free(p);
         return rc;
@@ -903,7 +952,8 @@ int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, st
     p->acc.n.rotations = v[2];
     p->acc.n.multiplications = v[3];
     p->acc.n.conjugations = v[4];
-    size_t off = 56;
+    p->acc.n.relinearizations = v[5];
+    size_t off = 64;
     for (size_t j = 0; j < total; j++) {
         uint64_t set, size;
         double scale;
@@ -912,21 +962,24 @@ int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, st
         off += 8;
         if (set > 1) goto bad_p;
         if (!set) continue;
+        /* A finished sum is degree 2, in its sum's first slot. */
+        if (p->finished && sum_slot(p, slot_sum(p, j)) != j) goto bad_p;
         if (len - off < 16) goto bad_p;
         memcpy(&size, b + off, 8);
         memcpy(&scale, b + off + 8, 8);
         off += 16;
-        if (size < 2 || size > 3 || !isfinite(scale) || scale <= 0) goto bad_p;
+        if (size < 2 || size > (p->finished ? 2u : 3u) || !isfinite(scale) || scale <= 0) goto bad_p;
         size_t w = size * np * n;
         if ((len - off) / 8 < w) goto bad_p;
-        ckks_ciphertext_t *x = p->acc.sums[j];
-        ckks_ciphertext_free(x);
-        p->acc.sums[j] = NULL;
         if (ckks_ciphertext_new(ctx, size, np, &p->acc.sums[j])) goto bad_p;
-        x = p->acc.sums[j];
+        ckks_ciphertext_t *x = p->acc.sums[j];
         memcpy(x->data, b + off, w * 8);
-        for (size_t i = 0; i < w; i++)
-            if (x->data[i] >= ckks_context_prime(ctx, (i / n) % np)) goto bad_p;
+        for (size_t c = 0; c < size * np; c++) { /* every word below its prime */
+            const uint64_t q = ckks_context_prime(ctx, c % np), *d = x->data + c * n;
+            uint64_t over = 0;
+            for (size_t i = 0; i < n; i++) over |= d[i] >= q;
+            if (over) goto bad_p;
+        }
         x->scale = scale;
         p->acc.sum_set[j] = 1;
         off += w * 8;
@@ -941,84 +994,52 @@ bad:
     return STATS_ESCHEMA;
 }
 
-int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_relin_key_t *rk,
-                         const ckks_galois_keys_t *gk, stats_partial_t *part, stats_enc_result_t **out,
-                         stats_counts_t *counts)
+/* The scale every finished sum has. Fixed (not per table) so results of
+ * several uploads add up. It is also the scale the product sums' masks are
+ * encoded at (target / Delta^2 with target = final * q_1 * q_2), so it
+ * trades mask precision (2^-35 * sqrt N relative, about 3e-9) against
+ * capacity: totals reach 2 x rows and must stay below q_0/2 at scale 2^35
+ * with q_0 >= 2^59, so up to 2^23 rows in all. */
+static double finish_target(const ckks_context_t *ctx)
 {
-    if (!part || !out) return STATS_EINVAL;
-    *out = NULL;
-    const stats_job_t job = part->job;
-    int rc = check_compute_args(ctx, t, job, rk, gk);
+    const double final_scale = 0x1p35;
+    double target = final_scale;
+    for (size_t i = 1; i < ckks_context_data_primes(ctx); i++) target *= (double)ckks_context_prime(ctx, i);
+    return target;
+}
+
+int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_relin_key_t *rk,
+                               const ckks_galois_keys_t *gk, stats_partial_t *part, size_t share, size_t nshares)
+{
+    if (!part || !nshares || share >= nshares) return STATS_EINVAL;
+    int rc = check_compute_args(ctx, t, part->job, rk, gk);
     if (rc) return rc;
-    stats_counts_t local = {0};
-    srv_t s = {ctx, rk, gk, counts ? counts : &local};
     const stats_layout_t *lay = &t->layout;
-    const size_t S = lay->slots, B = lay->block, g = giant_step(B), total = nsums(lay, job);
-    const size_t p = pack_period(lay), per_ct = S / p, npacked = (total + per_ct - 1) / per_ct;
-    const size_t nacc = acc_count(t, job);
-    const int deferred = nacc != total;
-    if (part->total != nacc || part->nprimes != ckks_context_data_primes(ctx)) return STATS_ESCHEMA;
-    for (size_t i = 0; i < nacc; i++)
-        if (!part->acc.sum_set[i]) {
-            stats_set_error("partial sums: sum %zu missing (no chunk computed)", i);
+    const size_t S = lay->slots, B = lay->block, g = giant_step(B), total = nsums(lay, part->job);
+    const size_t p = pack_period(lay), per_ct = S / p;
+    if (part->finished || !part->acc.sums || part->total != acc_count(t, part->job) ||
+        part->deferred != stats_w2_deferred(t, part->job) || part->nprimes != ckks_context_data_primes(ctx))
+        return STATS_ESCHEMA;
+    for (size_t j = 0; j < part->total; j++)
+        if (slot_sum(part, j) % nshares == share && !part->acc.sum_set[j]) {
+            stats_set_error("partial sums: sum %zu missing (no chunk computed)", slot_sum(part, j));
             return STATS_ESCHEMA;
         }
-    memset(s.n, 0, sizeof *s.n);
-    s.n->rotations = part->acc.n.rotations;
-    s.n->multiplications = part->acc.n.multiplications;
-    s.n->conjugations = part->acc.n.conjugations;
-    /* The sums are finished in place, so the partial is spent (a copy would
-     * double the memory: 5 (B - 1) degree-2 sums, 750 MB at B = 256). */
-    ckks_ciphertext_t **accs = part->acc.sums, *tmp2 = NULL;
-    stats_enc_result_t *res = NULL;
-    part->acc.sums = NULL;
-    memset(part->acc.sum_set, 0, nacc * sizeof *part->acc.sum_set);
-    /* sums[i]: sum i, which a deferred product's first half becomes. */
-    ckks_ciphertext_t **sums = malloc(total * sizeof *sums);
-    if (!sums) {
-        rc = STATS_ENOMEM;
-        goto done;
-    }
-    for (size_t i = 0; i < total; i++) sums[i] = deferred && i >= 2 ? accs[2 + 2 * (i - 2)] : accs[i];
-    TRY(ckks_ciphertext_new(ctx, 3, 0, &tmp2));
+    ckks_ciphertext_t **accs = part->acc.sums;
+    const size_t top = ckks_context_data_primes(ctx);
     /* Every sum stays at the top level until it is packed: rotation noise is
      * absolute, so folding products at scale Delta^2 (not rescaled) keeps it
      * negligible. Masks are encoded at target/scale so all masked sums share
      * the scale `target`; rescales then bring the packed totals to one prime. */
-    const size_t top = ckks_context_data_primes(ctx);
-    /* Fixed (not per table) so results of several uploads add up. It is also
-     * the scale the product sums' masks are encoded at (target / Delta^2 with
-     * target = final * q_1 * q_2), so it trades mask precision (2^-35 * sqrt N
-     * relative, about 3e-9) against capacity: totals reach 2 x rows and must
-     * stay below q_0/2 at scale 2^35 with q_0 >= 2^59, so up to 2^23 rows in all. */
-    const double final_scale = 0x1p35;
-    double target = final_scale;
-    for (size_t i = 1; i < top; i++) target *= (double)ckks_context_prime(ctx, i);
-    /* Each sum is finished (relinearized, rotated into place, folded to
-     * period p, masked) on its own, in parallel; they are then added into the
-     * packed ciphertexts in order. */
-    res = calloc(1, sizeof *res);
-    if (!res) {
-        rc = STATS_ENOMEM;
-        goto done;
-    }
-    res->layout = *lay;
-    res->job = job;
-    res->cts = calloc(npacked, sizeof *res->cts);
-    if (!res->cts) {
-        rc = STATS_ENOMEM;
-        goto done;
-    }
-    for (size_t j = 0; j < npacked; j++) {
-        TRY(ckks_ciphertext_new(ctx, 2, top, &res->cts[j]));
-        res->count = j + 1;
-    }
-    int *frc = calloc(total, sizeof *frc);
-    if (!frc) {
-        rc = STATS_ENOMEM;
-        goto done;
-    }
-    const size_t nf = stats_threads(total);
+    const double target = finish_target(ctx);
+    const size_t mine = total > share ? (total - share + nshares - 1) / nshares : 0;
+    int *frc = calloc(mine ? mine : 1, sizeof *frc);
+    if (!frc) return STATS_ENOMEM;
+    /* Each of this share's sums (share, share + nshares, ...) is finished
+     * (relinearized, rotated into place, folded to period p, masked) on its
+     * own, in parallel. */
+    const size_t nf = stats_threads(mine);
+    stats_counts_t *n = &part->acc.n;
 #pragma omp parallel num_threads((int)nf) if (nf > 1)
     {
         stats_counts_t cnt = {0};
@@ -1029,37 +1050,99 @@ int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, 
         int trc = mv ? ckks_ciphertext_new(ctx, 3, 0, &t2) : CKKS_ENOMEM;
         if (!trc) trc = ckks_plaintext_new(ctx, top, &mk);
 #pragma omp for schedule(dynamic, 1)
-        for (size_t i = 0; i < total; i++) {
-            frc[i] = trc;
-            if (!frc[i] && deferred && i >= 2) {
+        for (size_t k = 0; k < mine; k++) {
+            const size_t i = share + k * nshares;
+            ckks_ciphertext_t *x = accs[sum_slot(part, i)];
+            frc[k] = trc;
+            if (!frc[k] && part->deferred && i >= 2) {
                 /* Sum over k of sigma_u(X_k) sigma_v(Y_k), u = -g b, v = a. */
                 size_t d = (i - 2) / NTYPES + 1, a = d % g, b = d / g;
                 uint32_t eu = b ? ckks_galois_elt_rotate(ctx, -(int)(g * b)) : 1;
                 uint32_t ev = a ? ckks_galois_elt_rotate(ctx, (int)a) : 1;
                 cnt.rotations += (a ? 2 : 0) + (b ? 2 : 0);
-                frc[i] = ckks_merge_split(sums[i], accs[2 + 2 * (i - 2) + 1], eu, ev, gk, sums[i]);
+                frc[k] = ckks_merge_split(x, accs[sum_slot(part, i) + 1], eu, ev, gk, x);
             }
-            if (!frc[i]) frc[i] = finish_sum(&ts, sums[i], i, g, S, p, per_ct, target, top, t2, mk, mv);
+            if (!frc[k]) frc[k] = finish_sum(&ts, x, i, g, S, p, per_ct, target, top, t2, mk, mv);
         }
 #pragma omp critical
         {
-            s.n->relinearizations += cnt.relinearizations;
-            s.n->rotations += cnt.rotations;
+            n->relinearizations += cnt.relinearizations;
+            n->rotations += cnt.rotations;
         }
         ckks_ciphertext_free(t2);
         ckks_plaintext_free(mk);
         free(mv);
     }
-    for (size_t i = 0; i < total && rc == STATS_OK; i++)
-        if (frc[i]) {
-            stats_set_error("finishing sum %zu: %s", i, ckks_strerror(frc[i]));
-            rc = frc[i] == CKKS_ENOMEM ? STATS_ENOMEM : STATS_ECKKS;
+    for (size_t k = 0; k < mine && rc == STATS_OK; k++)
+        if (frc[k]) {
+            stats_set_error("finishing sum %zu: %s", share + k * nshares, ckks_strerror(frc[k]));
+            rc = frc[k] == CKKS_ENOMEM ? STATS_ENOMEM : STATS_ECKKS;
         }
     free(frc);
-    if (rc) goto done;
+    if (rc) return rc; /* the partial is spent either way: free it */
+    /* Only this share's finished sums stay; the other slots' memory goes. */
+    for (size_t j = 0; j < part->total; j++) {
+        size_t i = slot_sum(part, j);
+        if (i % nshares == share && sum_slot(part, i) == j) continue;
+        ckks_ciphertext_free(accs[j]);
+        accs[j] = NULL;
+        part->acc.sum_set[j] = 0;
+    }
+    part->finished = 1;
+    return STATS_OK;
+}
+
+int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_relin_key_t *rk,
+                         const ckks_galois_keys_t *gk, stats_partial_t *part, stats_enc_result_t **out,
+                         stats_counts_t *counts)
+{
+    if (!part || !out) return STATS_EINVAL;
+    *out = NULL;
+    int rc = check_compute_args(ctx, t, part->job, rk, gk);
+    if (rc) return rc;
+    if (!part->finished && (rc = stats_partial_finish_share(ctx, t, rk, gk, part, 0, 1))) return rc;
+    stats_counts_t local = {0};
+    srv_t s = {ctx, rk, gk, counts ? counts : &local};
+    const stats_layout_t *lay = &t->layout;
+    const size_t S = lay->slots, B = lay->block, total = nsums(lay, part->job);
+    const size_t p = pack_period(lay), per_ct = S / p, npacked = (total + per_ct - 1) / per_ct;
+    if (!part->acc.sums || part->total != acc_count(t, part->job)) return STATS_ESCHEMA;
+    for (size_t i = 0; i < total; i++)
+        if (!part->acc.sum_set[sum_slot(part, i)]) {
+            stats_set_error("partial sums: finished sum %zu missing", i);
+            return STATS_ESCHEMA;
+        }
+    *s.n = part->acc.n;
+    s.n->rescales = 0;
+    /* The finished sums are added into the packed ciphertexts in place, so
+     * the partial is spent. */
+    ckks_ciphertext_t **accs = part->acc.sums, *tmp2 = NULL;
+    const size_t nacc = part->total;
+    stats_enc_result_t *res = NULL;
+    part->acc.sums = NULL;
+    memset(part->acc.sum_set, 0, nacc * sizeof *part->acc.sum_set);
+    const size_t top = ckks_context_data_primes(ctx);
+    TRY(ckks_ciphertext_new(ctx, 3, 0, &tmp2));
+    res = calloc(1, sizeof *res);
+    if (!res) {
+        rc = STATS_ENOMEM;
+        goto done;
+    }
+    res->layout = *lay;
+    res->job = part->job;
+    res->cts = calloc(npacked, sizeof *res->cts);
+    if (!res->cts) {
+        rc = STATS_ENOMEM;
+        goto done;
+    }
+    for (size_t j = 0; j < npacked; j++) {
+        TRY(ckks_ciphertext_new(ctx, 2, top, &res->cts[j]));
+        res->count = j + 1;
+    }
     for (size_t i = 0; i < total; i++) {
         size_t j = i / per_ct, u = i % per_ct;
-        TRY(u ? ckks_add(res->cts[j], sums[i], res->cts[j]) : ckks_ciphertext_copy(res->cts[j], sums[i]));
+        const ckks_ciphertext_t *x = accs[sum_slot(part, i)];
+        TRY(u ? ckks_add(res->cts[j], x, res->cts[j]) : ckks_ciphertext_copy(res->cts[j], x));
     }
     for (size_t j = 0; j < npacked; j++) {
         for (size_t st = p / 2; st >= B; st >>= 1) {
@@ -1077,7 +1160,6 @@ done:
     stats_enc_result_free(res);
     for (size_t i = 0; i < nacc; i++) ckks_ciphertext_free(accs[i]);
     free(accs);
-    free(sums);
     ckks_ciphertext_free(tmp2);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "stats/io_impl.h"
@@ -946,21 +947,45 @@ int stats_job_write(const stats_study_t *s, stats_job_t job, const stats_enc_tab
 /* One table of a job for process part of nparts: its partial sums, reduced
  * with the other processes' (reduce), finished where the total lands, and
  * added into *acc. */
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static int job_table(const stats_study_t *s, const stats_enc_table_t *t, stats_job_t jk, size_t part, size_t nparts,
                      stats_reduce_fn reduce, void *arg, stats_enc_result_t **acc, stats_counts_t *total)
 {
     stats_enc_result_t *r = NULL;
     stats_counts_t c = {0};
     stats_partial_t *mine = NULL, *all = NULL;
+    const char *tr = getenv("HESTAT_TRACE");
+    const int trace = tr && *tr && strcmp(tr, "0");
+    double tm[5] = {trace ? now_s() : 0};
     int rc = stats_compute_partial(s->ctx, t, jk, s->rk, s->gk, part, nparts, &mine);
+    if (trace) tm[1] = now_s();
     if (!rc && reduce) {
-        rc = reduce(arg, s->ctx, mine, t, jk, &all);
+        /* Every process finishes its share of the sums (most of the
+         * finishing's key switches); the finished shares meet at one. */
+        rc = reduce(arg, STATS_REDUCE_SHARES, s->ctx, mine, t, jk, &all);
+        if (trace) tm[2] = now_s();
+        if (!rc) rc = stats_partial_finish_share(s->ctx, t, s->rk, s->gk, mine, part, nparts);
+        if (trace) tm[3] = now_s();
+        if (!rc) rc = reduce(arg, STATS_REDUCE_FINISHED, s->ctx, mine, t, jk, &all);
     } else if (!rc) {
         all = mine;
         mine = NULL;
+        if (trace) tm[2] = tm[3] = tm[1];
     }
-    /* Only the process that holds the total (all != NULL) finishes. */
+    if (trace) tm[4] = now_s();
+    /* Only the process that holds the total (all != NULL) packs it. */
     if (!rc && all) rc = stats_partial_finish(s->ctx, t, s->rk, s->gk, all, &r, &c);
+    if (trace)
+        fprintf(stderr,
+                "hestat: part %zu of %zu: %zu chunks: partial sums %.3f s, exchange %.3f s, finish share %.3f s, "
+                "gather %.3f s, finish %.3f s\n",
+                part, nparts, t->chunks, tm[1] - tm[0], tm[2] - tm[1], tm[3] - tm[2], tm[4] - tm[3], now_s() - tm[4]);
     if (all != mine) stats_partial_free(all);
     stats_partial_free(mine);
     if (rc || !r) return rc;

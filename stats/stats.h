@@ -277,13 +277,30 @@ typedef struct stats_partial stats_partial_t;
 int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
                           const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, size_t part, size_t nparts,
                           stats_partial_t **out);
+/* Adds other's sums into acc's: both unfinished, or both finished shares
+ * (which never hold the same sum: ESCHEMA if they do). */
 int stats_partial_add(stats_partial_t *acc, const stats_partial_t *other);
-/* Spends part: its sums are finished in place (free it afterwards; it can
- * be neither finished nor added again). */
+/* Finishing can be split across processes too: sum i of a table (there are
+ * 2, or 2 + 5 (B - 1) with pairs) belongs to share i mod nshares. Given the
+ * total of its share's sums (stats_partial_write_share carries them between
+ * processes), a process finishes them (key switches, folds, masks: most of
+ * the finishing) with stats_partial_finish_share, which drops every other
+ * sum; the finished shares are then added (stats_partial_add) into one
+ * partial, which stats_partial_finish packs into the result: the same bytes
+ * as finishing the whole total in one process. On failure the partial is
+ * spent (free it). */
+int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_relin_key_t *rk,
+                               const ckks_galois_keys_t *gk, stats_partial_t *part, size_t share, size_t nshares);
+/* Spends part: its sums (unless already finished by shares) are finished
+ * in place and packed (free it afterwards; it can be neither finished nor
+ * added again). */
 int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_relin_key_t *rk,
                          const ckks_galois_keys_t *gk, stats_partial_t *part, stats_enc_result_t **out,
                          stats_counts_t *counts);
 int stats_partial_write(const stats_partial_t *p, void **buf, size_t *len);
+/* The wire form of only the sums of share `share` of nshares, without p's
+ * operation counts (they stay with p, so adding the pieces counts them once). */
+int stats_partial_write_share(const stats_partial_t *p, size_t share, size_t nshares, void **buf, size_t *len);
 int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job, const void *buf,
                        size_t len, stats_partial_t **out);
 void stats_partial_free(stats_partial_t *p);
@@ -517,13 +534,19 @@ int stats_job_run(const void *job, size_t len, void **result, size_t *result_len
                   stats_counts_t *counts);
 /* One of nparts processes sharing a job (MPI ranks) computes the partial
  * sums of its chunks (part, part + nparts, ...) of every table and hands
- * them to reduce, which combines them with the other processes' and sets
- * *total to the sum on the process that finishes (the result is written
- * there; elsewhere *total = NULL, and *result stays NULL with *result_len
- * 0). nparts 1 needs no reduce. The finishing process's result is
- * byte-identical to stats_job_run's. */
-typedef int (*stats_reduce_fn)(void *arg, const ckks_context_t *ctx, stats_partial_t *mine,
-                               const stats_enc_table_t *t, stats_job_t job, stats_partial_t **total);
+ * them to reduce twice:
+ * - STATS_REDUCE_SHARES: reduce adds into *mine, from every other process,
+ *   the sums of this process's share (sum i: process i mod nparts), which
+ *   this process then finishes (stats_partial_finish_share);
+ * - STATS_REDUCE_FINISHED: reduce gathers the finished shares and sets
+ *   *total to them on the process that packs the result and writes it
+ *   (elsewhere *total = NULL, and *result stays NULL with *result_len 0).
+ * nparts 1 needs no reduce. The writing process's result is byte-identical
+ * to stats_job_run's. */
+typedef enum { STATS_REDUCE_SHARES, STATS_REDUCE_FINISHED } stats_reduce_stage_t;
+typedef int (*stats_reduce_fn)(void *arg, stats_reduce_stage_t stage, const ckks_context_t *ctx,
+                               stats_partial_t *mine, const stats_enc_table_t *t, stats_job_t job,
+                               stats_partial_t **total);
 /* A job file (size bytes of fd) run by one of nparts processes, read as it
  * is used: the study, the header, then every table chunk by chunk
  * (stats_table_file_open, only this process's chunks), so a process holds

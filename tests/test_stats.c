@@ -602,6 +602,109 @@ static stats_enc_table_t *keyed_table(const stats_table_t *t, keys_t *k, stats_l
     return e;
 }
 
+static void check_shares(void);
+/* The MPI flow: every part's partial goes out in shares, each share is
+ * finished where it is totalled, and the finished shares are packed: the
+ * bytes and the operation counts of finishing the whole total at once. */
+Test(stats_encrypted, finished_shares_pack_to_the_whole_result, .timeout = 600)
+{
+    for (int m = 0; m < 2; m++) {
+        setenv("HESTAT_W2_KEYSWITCH", m ? "deferred" : "eager", 1);
+        check_shares();
+    }
+    unsetenv("HESTAT_W2_KEYSWITCH");
+}
+
+static stats_partial_t *wire(const keys_t *k, const stats_enc_table_t *e, const stats_partial_t *p, long share,
+                             size_t nshares)
+{
+    void *buf;
+    size_t len;
+    stats_partial_t *back;
+    cr_assert_eq(share < 0 ? stats_partial_write(p, &buf, &len)
+                           : stats_partial_write_share(p, (size_t)share, nshares, &buf, &len),
+                 STATS_OK);
+    cr_assert_eq(stats_partial_read(k->ctx, e, STATS_JOB_ALL, buf, len, &back), STATS_OK, "%s", stats_error());
+    free(buf);
+    return back;
+}
+
+static void check_shares(void)
+{
+    stats_table_t *t;
+    cr_assert_eq(stats_generate_framingham(800, 6, &t), STATS_OK);
+    keys_t k = {0};
+    stats_layout_t lay;
+    stats_enc_table_t *e = keyed_table(t, &k, &lay);
+    stats_enc_result_t *whole;
+    stats_counts_t cw = {0};
+    cr_assert_eq(stats_compute(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, &whole, &cw), STATS_OK);
+    for (size_t n = 2; n <= 3; n++) {
+        stats_partial_t *part[3], *packed = NULL;
+        for (size_t i = 0; i < n; i++)
+            cr_assert_eq(stats_compute_partial(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, i, n, &part[i]), STATS_OK);
+        /* Share s: part s plus every other part's piece of it, finished. */
+        stats_partial_t *fin[3];
+        for (size_t s = 0; s < n; s++) {
+            for (size_t i = 0; i < n; i++) {
+                if (i == s) continue;
+                stats_partial_t *piece = wire(&k, e, part[i], (long)s, n);
+                cr_assert_eq(stats_partial_add(part[s], piece), STATS_OK);
+                stats_partial_free(piece);
+            }
+        }
+        for (size_t s = 0; s < n; s++) {
+            cr_assert_eq(stats_partial_finish_share(k.ctx, e, k.rk, k.gk, part[s], s, n), STATS_OK, "%s",
+                         stats_error());
+            /* A finished share is neither finished again nor added to an unfinished partial. */
+            cr_assert_eq(stats_partial_finish_share(k.ctx, e, k.rk, k.gk, part[s], s, n), STATS_ESCHEMA);
+            fin[s] = wire(&k, e, part[s], -1, 1);
+            stats_partial_free(part[s]);
+        }
+        stats_partial_t *fresh;
+        cr_assert_eq(stats_compute_partial(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, 0, 1, &fresh), STATS_OK);
+        cr_assert_eq(stats_partial_add(fresh, fin[0]), STATS_ESCHEMA);
+        stats_partial_free(fresh);
+        /* Packing needs every share: without the last one, a sum is missing. */
+        stats_partial_t *some = wire(&k, e, fin[0], -1, 1);
+        for (size_t s = 1; s + 1 < n; s++) cr_assert_eq(stats_partial_add(some, fin[s]), STATS_OK);
+        stats_enc_result_t *r = NULL;
+        cr_assert_eq(stats_partial_finish(k.ctx, e, k.rk, k.gk, some, &r, NULL), STATS_ESCHEMA);
+        cr_assert_null(r);
+        stats_partial_free(some);
+        for (size_t s = n; s-- > 0;) { /* in any order */
+            if (!packed) {
+                packed = fin[s];
+                continue;
+            }
+            cr_assert_eq(stats_partial_add(packed, fin[s]), STATS_OK);
+            /* The same share twice is refused. */
+            cr_assert_eq(stats_partial_add(packed, fin[s]), STATS_ESCHEMA);
+            stats_partial_free(fin[s]);
+        }
+        stats_counts_t c = {0};
+        cr_assert_eq(stats_partial_finish(k.ctx, e, k.rk, k.gk, packed, &r, &c), STATS_OK, "%s", stats_error());
+        cr_assert_eq(r->count, whole->count);
+        for (size_t j = 0; j < r->count; j++) {
+            cr_assert_eq(r->cts[j]->nprimes, whole->cts[j]->nprimes);
+            cr_assert_eq(memcmp(r->cts[j]->data, whole->cts[j]->data, r->cts[j]->size * r->cts[j]->nprimes * 8192 * 8),
+                         0, "%zu shares: ciphertext %zu differs", n, j);
+        }
+        cr_assert(c.rotations == cw.rotations && c.relinearizations == cw.relinearizations &&
+                      c.multiplications == cw.multiplications && c.conjugations == cw.conjugations &&
+                      c.rescales == cw.rescales,
+                  "%zu shares: counts %zu/%zu/%zu/%zu/%zu, whole %zu/%zu/%zu/%zu/%zu", n, c.rotations,
+                  c.relinearizations, c.multiplications, c.conjugations, c.rescales, cw.rotations,
+                  cw.relinearizations, cw.multiplications, cw.conjugations, cw.rescales);
+        stats_enc_result_free(r);
+        stats_partial_free(packed);
+    }
+    stats_enc_result_free(whole);
+    stats_enc_table_free(e);
+    free_keys(&k);
+    stats_table_free(t);
+}
+
 static void check_partials(void);
 Test(stats_encrypted, partials_add_up_to_the_whole_result, .timeout = 600)
 {

@@ -1,10 +1,13 @@
 /* hestat-server compute under MPI (mpirun -n K hestat-server compute JOB
  * --out RESULT): every rank reads the job, computes the partial sums of its
- * share of every table's chunks (rank r: chunks r, r + K, ...), and the
- * partials meet at rank 0 along a binomial tree (rank r receives from r + d
- * for d = 1, 2, 4, ... while r is a multiple of 2d, then sends to r - d).
- * Partial sums are exact modular sums, so rank 0's result is byte for byte
- * the one-process result, for any K. Any failure aborts the whole run
+ * share of every table's chunks (rank r: chunks r, r + K, ...), then the
+ * ranks exchange them so that rank r holds the totals of sums r, r + K, ...
+ * (every pair of ranks swaps once), finishes those (the key switches, folds
+ * and masks), and the finished sums meet at rank 0 along a binomial tree
+ * (rank r receives from r + d for d = 1, 2, 4, ... while r is a multiple of
+ * 2d, then sends to r - d), which packs and writes them. Partial sums are
+ * exact modular sums and finishing a sum does not depend on where it runs,
+ * so rank 0's result is byte for byte the one-process result, for any K. Any failure aborts the whole run
  * (MPI_Abort): mpirun exits non-zero and no result is written.
  *
  * MPI is optional at build time: the Makefile compiles this file with
@@ -46,7 +49,7 @@ int srv_mpi_available(void)
 #ifdef HESTAT_HAVE_MPI
 typedef struct {
     int rank, size;
-    unsigned table; /* message tag: one per table */
+    unsigned table; /* message tag: one per table and stage */
 } mpi_arg_t;
 
 /* Bytes in pieces MPI's int counts can carry. */
@@ -81,20 +84,81 @@ static uint8_t *recv_bytes(int from, int tag, size_t max, size_t *len)
     return b;
 }
 
-/* stats_reduce_fn: the binomial tree for one table. */
-static int tree_reduce(void *arg, const ckks_context_t *ctx, stats_partial_t *mine, const stats_enc_table_t *t,
-                       stats_job_t job, stats_partial_t **total)
+/* Sends len bytes to `to` while receiving from `from` (at most max bytes,
+ * into *in, malloc'd), in pieces MPI's int counts can carry; every rank
+ * pairs up with the same round's peers, so no send waits on another. A
+ * failure here ends the run (MPI_Abort), so a peer left waiting is fine. */
+static int exchange_bytes(const uint8_t *out, size_t len, int to, uint8_t **in, size_t *inlen, size_t max, int from,
+                          int tag)
+{
+    uint64_t l = len, r = 0;
+    *in = NULL;
+    if (MPI_Sendrecv(&l, 1, MPI_UINT64_T, to, tag, &r, 1, MPI_UINT64_T, from, tag, MPI_COMM_WORLD,
+                     MPI_STATUS_IGNORE) != MPI_SUCCESS || r > max)
+        return -1;
+    uint8_t *b = malloc(r ? r : 1);
+    if (!b) return -1;
+    const uint64_t piece = (uint64_t)1 << 30, most = l > r ? l : r;
+    for (uint64_t off = 0; off < most; off += piece) {
+        int so = off < l ? (int)(l - off < piece ? l - off : piece) : 0;
+        int ro = off < r ? (int)(r - off < piece ? r - off : piece) : 0;
+        if (MPI_Sendrecv(out + (so ? off : 0), so, MPI_BYTE, to, tag, b + (ro ? off : 0), ro, MPI_BYTE, from, tag,
+                         MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+            free(b);
+            return -1;
+        }
+    }
+    *in = b;
+    *inlen = r;
+    return 0;
+}
+
+/* STATS_REDUCE_SHARES: in round d = 1 .. size-1, rank r sends rank r + d
+ * (mod size) that rank's share of its sums and receives its own share
+ * from rank r - d, adding it in. */
+static int exchange_shares(mpi_arg_t *a, const ckks_context_t *ctx, stats_partial_t *mine, const stats_enc_table_t *t,
+                           stats_job_t job, int tag)
+{
+    for (int d = 1; d < a->size; d++) {
+        const int to = (a->rank + d) % a->size, from = (a->rank - d + a->size) % a->size;
+        void *out;
+        size_t len, inlen = 0;
+        uint8_t *in;
+        int rc = stats_partial_write_share(mine, (size_t)to, (size_t)a->size, &out, &len);
+        if (rc) return rc;
+        int erc = exchange_bytes(out, len, to, &in, &inlen, (size_t)1 << 40, from, tag);
+        free(out);
+        if (erc) {
+            stats_set_error("rank %d: exchanging partial sums with ranks %d and %d failed", a->rank, to, from);
+            return STATS_EIO;
+        }
+        stats_partial_t *p;
+        rc = stats_partial_read(ctx, t, job, in, inlen, &p);
+        free(in);
+        if (!rc) rc = stats_partial_add(mine, p);
+        stats_partial_free(p);
+        if (rc) return rc;
+    }
+    return STATS_OK;
+}
+
+/* stats_reduce_fn. STATS_REDUCE_FINISHED: the binomial tree (rank r
+ * receives from r + d for d = 1, 2, 4, ... while r is a multiple of 2d,
+ * then sends to r - d). */
+static int mpi_reduce(void *arg, stats_reduce_stage_t stage, const ckks_context_t *ctx, stats_partial_t *mine,
+                      const stats_enc_table_t *t, stats_job_t job, stats_partial_t **total)
 {
     mpi_arg_t *a = arg;
     const int tag = (int)(a->table++ % 30000);
     *total = NULL;
+    if (stage == STATS_REDUCE_SHARES) return exchange_shares(a, ctx, mine, t, job, tag);
     for (int d = 1; d < a->size; d <<= 1) {
         if (a->rank % (2 * d) == 0) {
             if (a->rank + d >= a->size) continue;
             size_t len;
             uint8_t *b = recv_bytes(a->rank + d, tag, (size_t)1 << 40, &len);
             if (!b) {
-                stats_set_error("rank %d: receiving partial sums from rank %d failed", a->rank, a->rank + d);
+                stats_set_error("rank %d: receiving finished sums from rank %d failed", a->rank, a->rank + d);
                 return STATS_EIO;
             }
             stats_partial_t *p;
@@ -111,7 +175,7 @@ static int tree_reduce(void *arg, const ckks_context_t *ctx, stats_partial_t *mi
             rc = send_bytes(b, len, a->rank - d, tag);
             free(b);
             if (rc) {
-                stats_set_error("rank %d: sending partial sums to rank %d failed", a->rank, a->rank - d);
+                stats_set_error("rank %d: sending finished sums to rank %d failed", a->rank, a->rank - d);
                 return STATS_EIO;
             }
             return STATS_OK; /* done: this rank's sums travel on */
@@ -163,7 +227,7 @@ int srv_mpi_compute(const char *job, const char *out, size_t max_job)
     mpi_arg_t arg = {rank, size, 0};
     stats_counts_t counts = {0};
     /* Each rank reads only its own chunks, as it reaches them. */
-    int rc = stats_job_run_file(fd, (uint64_t)st.st_size, (size_t)rank, (size_t)size, size > 1 ? tree_reduce : NULL,
+    int rc = stats_job_run_file(fd, (uint64_t)st.st_size, (size_t)rank, (size_t)size, size > 1 ? mpi_reduce : NULL,
                                 &arg, &res, &rlen, &counts);
     close(fd);
     if (rc) {
