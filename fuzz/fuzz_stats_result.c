@@ -36,7 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_REQUIRE(stats_result_write(f->study, r, &buf, &len) == STATS_OK, "an accepted result does not write");
         stats_enc_result_t *again = NULL;
         FUZZ_REQUIRE(stats_result_read(f->study, buf, len, &again) == STATS_OK, "a result written back does not read");
-        FUZZ_REQUIRE(again->count == r->count && again->job == r->job && again->layout.nrows == r->layout.nrows,
+        FUZZ_REQUIRE(again->count == r->count && again->segments == r->segments && again->job == r->job &&
+                         again->layout.nrows == r->layout.nrows,
                      "the result written back has another shape");
         stats_enc_result_free(again);
         free(buf);

@@ -531,9 +531,9 @@ done:
     return rc;
 }
 
-/* Chunks from, from + step, ... of t into a's partial sums. */
+/* Chunks from, from + step, ... (below end) of t into a's partial sums. */
 static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
-                      const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, size_t from, size_t step,
+                      const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, size_t from, size_t end, size_t step,
                       chunk_acc_t *a)
 {
     srv_t s = {ctx, rk, gk, &a->n};
@@ -541,7 +541,7 @@ static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, sta
     const size_t B = lay->block, g = giant_step(B), nb = (B + g - 1) / g;
     int rc = STATS_OK;
     ckks_ciphertext_t *lz = NULL, *lm = NULL; /* a chunk read from the table's file */
-    for (size_t k = from; k < t->chunks; k += step) {
+    for (size_t k = from; k < end; k += step) {
         const ckks_ciphertext_t *Z, *M;
         if ((rc = chunk_take(t, k, gk, a, &lz, &lm, &Z, &M, job == STATS_JOB_ALL ? a->rchunk : NULL))) goto done;
         if (job != STATS_JOB_ALL) continue;
@@ -596,7 +596,7 @@ done:
  * products). K is what 32 MB of operands allow, 1 to 4 (3 at 16 columns,
  * 1 from 64); the sums do not depend on it (modular additions). */
 static int acc_chunks_deferred(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_galois_keys_t *gk,
-                               size_t from, size_t step, chunk_acc_t *a)
+                               size_t from, size_t end, size_t step, chunk_acc_t *a)
 {
     const stats_layout_t *lay = &t->layout;
     const size_t B = lay->block, g = giant_step(B), nb = (B + g - 1) / g, nprod = NTYPES * (B - 1);
@@ -625,10 +625,10 @@ static int acc_chunks_deferred(const ckks_context_t *ctx, const stats_enc_table_
         h0[j] = a->sums[2 + 2 * j];
         h1[j] = a->sums[2 + 2 * j + 1];
     }
-    for (size_t k0 = from; k0 < t->chunks; k0 += K * step) {
+    for (size_t k0 = from; k0 < end; k0 += K * step) {
         size_t ks = 0;
         const ckks_ciphertext_t *Zs[4], *Ms[4];
-        for (size_t c = k0; c < t->chunks && ks < K; c += step, ks++) {
+        for (size_t c = k0; c < end && ks < K; c += step, ks++) {
             if ((rc = chunk_take(t, c, gk, a, &lz[ks], &lm[ks], &Zs[ks], &Ms[ks], rr[ks]))) goto done;
             const ckks_ciphertext_t *src[3] = {Zs[ks], Ms[ks], rr[ks]};
             int qrc[3] = {0};
@@ -785,14 +785,22 @@ int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t,
                           const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, size_t part, size_t nparts,
                           stats_partial_t **out)
 {
+    return stats_compute_partial_range(ctx, t, job, rk, gk, 0, t ? t->chunks : 0, part, nparts, out);
+}
+
+int stats_compute_partial_range(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                                const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, size_t first, size_t end,
+                                size_t part, size_t nparts, stats_partial_t **out)
+{
     if (!out || nparts == 0 || part >= nparts) return STATS_EINVAL;
     *out = NULL;
     int rc = check_compute_args(ctx, t, job, rk, gk);
     if (rc) return rc;
+    if (first >= end || end > t->chunks) return STATS_EINVAL;
     const size_t total = acc_count(t, job);
-    /* This part's chunks: part, part + nparts, ...; thread i of nt takes
-     * every nt-th of them. */
-    const size_t mine = t->chunks > part ? (t->chunks - part + nparts - 1) / nparts : 0;
+    /* This part's chunks: first + part, first + part + nparts, ...; thread
+     * i of nt takes every nt-th of them. */
+    const size_t from = first + part, mine = end > from ? (end - from + nparts - 1) / nparts : 0;
     const int wide = job == STATS_JOB_ALL && t->layout.block >= WIDE_BLOCK;
     const size_t nt = wide ? 1 : stats_threads(mine), inner = wide ? stats_threads(SIZE_MAX) : 1;
     chunk_acc_t *acc = calloc(nt, sizeof *acc);
@@ -811,8 +819,8 @@ int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t,
     int rcs[64] = {0};
 #pragma omp parallel for num_threads((int)nt) schedule(static, 1) if (nt > 1)
     for (size_t i = 0; i < nt; i++)
-        rcs[i] = acc[i].deferred ? acc_chunks_deferred(ctx, t, gk, part + nparts * i, nparts * nt, &acc[i])
-                                 : acc_chunks(ctx, t, job, rk, gk, part + nparts * i, nparts * nt, &acc[i]);
+        rcs[i] = acc[i].deferred ? acc_chunks_deferred(ctx, t, gk, from + nparts * i, end, nparts * nt, &acc[i])
+                                 : acc_chunks(ctx, t, job, rk, gk, from + nparts * i, end, nparts * nt, &acc[i]);
     for (size_t i = 0; i < nt; i++)
         if (rcs[i] && !rc) rc = rcs[i];
     if (rc) goto done;
@@ -1130,6 +1138,7 @@ int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, 
     }
     res->layout = *lay;
     res->job = part->job;
+    res->segments = 1;
     res->cts = calloc(npacked, sizeof *res->cts);
     if (!res->cts) {
         rc = STATS_ENOMEM;
@@ -1170,18 +1179,49 @@ int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_j
 {
     if (!out) return STATS_EINVAL;
     *out = NULL;
-    stats_partial_t *part;
-    int rc = stats_compute_partial(ctx, t, job, rk, gk, 0, 1, &part);
-    if (rc) return rc;
-    rc = stats_partial_finish(ctx, t, rk, gk, part, out, counts);
-    stats_partial_free(part);
+    uint64_t used = 0;
+    if (counts) memset(counts, 0, sizeof *counts);
+    return stats_compute_more(ctx, t, job, rk, gk, out, &used, counts);
+}
+
+int stats_compute_more(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                       const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, stats_enc_result_t **acc,
+                       uint64_t *used, stats_counts_t *counts)
+{
+    if (!acc || !used || !ctx || !t || !t->chunks) return STATS_EINVAL;
+    int rc = STATS_OK;
+    for (size_t first = 0, end; first < t->chunks && !rc; first = end) {
+        int fresh;
+        uint64_t rows;
+        end = stats_segment_next(ctx, t, first, used, &fresh, &rows);
+        stats_partial_t *part;
+        stats_enc_result_t *r = NULL;
+        stats_counts_t c = {0};
+        rc = stats_compute_partial_range(ctx, t, job, rk, gk, first, end, 0, 1, &part);
+        if (rc) break;
+        rc = stats_partial_finish(ctx, t, rk, gk, part, &r, &c);
+        stats_partial_free(part);
+        if (!rc) r->layout.nrows = rows; /* the range's */
+        if (!rc) rc = stats_result_merge(acc, r, fresh);
+        else stats_enc_result_free(r);
+        if (counts) stats_counts_add(counts, &c);
+    }
     return rc;
+}
+
+void stats_counts_add(stats_counts_t *acc, const stats_counts_t *c)
+{
+    acc->rotations += c->rotations;
+    acc->relinearizations += c->relinearizations;
+    acc->multiplications += c->multiplications;
+    acc->rescales += c->rescales;
+    acc->conjugations += c->conjugations;
 }
 
 int stats_result_add(stats_enc_result_t *acc, const stats_enc_result_t *other)
 {
     if (!acc || !other) return STATS_EINVAL;
-    if (acc->job != other->job || acc->count != other->count ||
+    if (acc->job != other->job || acc->count != other->count || acc->segments != other->segments ||
         acc->layout.ncols != other->layout.ncols || acc->layout.block != other->layout.block ||
         acc->layout.slots != other->layout.slots ||
         memcmp(acc->layout.factor, other->layout.factor, sizeof acc->layout.factor))
@@ -1194,6 +1234,84 @@ int stats_result_add(stats_enc_result_t *acc, const stats_enc_result_t *other)
         }
     }
     acc->layout.nrows += other->layout.nrows;
+    return STATS_OK;
+}
+
+/* Rows one result segment may total. A packed total is decrypted from the
+ * first prime alone at scale 2^35 (finish_target), so it must stay below
+ * q_0 / 2^36; a pair's sums reach 2 x rows in units of the columns'
+ * factors, so a segment holds fewer than q_0 / 2^37 rows (2^23 with a
+ * 60-bit q_0), less 1/256 for the noise. HESTAT_SEGMENT_ROWS=R lowers it
+ * (tests); never below one chunk's rows. */
+uint64_t stats_segment_rows(const ckks_context_t *ctx, const stats_layout_t *lay)
+{
+    uint64_t cap = (uint64_t)ldexp((double)ckks_context_prime(ctx, 0), -37);
+    cap -= cap / 256;
+    const char *v = getenv("HESTAT_SEGMENT_ROWS");
+    if (v && *v) {
+        char *end;
+        unsigned long long r = strtoull(v, &end, 10);
+        if (!*end && r > 0 && r < cap) cap = r;
+    }
+    return cap > lay->rows_per_ct ? cap : lay->rows_per_ct;
+}
+
+size_t stats_segment_next(const ckks_context_t *ctx, const stats_enc_table_t *t, size_t first, uint64_t *used,
+                          int *fresh, uint64_t *rows)
+{
+    const uint64_t cap = stats_segment_rows(ctx, &t->layout), rpc = t->layout.rows_per_ct;
+    *fresh = *used == 0 || cap - *used < rpc;
+    if (*fresh) *used = 0;
+    uint64_t fit = (cap - *used) / rpc, left = t->chunks - first;
+    size_t end = first + (size_t)(fit < left ? fit : left);
+    uint64_t last = (uint64_t)end * rpc < t->layout.nrows ? (uint64_t)end * rpc : t->layout.nrows;
+    *rows = last - (uint64_t)first * rpc;
+    *used += *rows;
+    return end;
+}
+
+int stats_result_merge(stats_enc_result_t **acc, stats_enc_result_t *r, int fresh)
+{
+    if (!acc || !r || r->segments != 1) {
+        stats_enc_result_free(r);
+        return STATS_EINVAL;
+    }
+    if (!*acc) {
+        *acc = r;
+        return STATS_OK;
+    }
+    stats_enc_result_t *a = *acc;
+    const size_t per = r->count;
+    if (a->job != r->job || a->count != a->segments * per || a->layout.ncols != r->layout.ncols ||
+        a->layout.block != r->layout.block || a->layout.slots != r->layout.slots ||
+        memcmp(a->layout.factor, r->layout.factor, sizeof a->layout.factor)) {
+        stats_enc_result_free(r);
+        return STATS_ESCHEMA;
+    }
+    if (fresh) {
+        ckks_ciphertext_t **cts = realloc(a->cts, (a->count + per) * sizeof *cts);
+        if (!cts) {
+            stats_enc_result_free(r);
+            return STATS_ENOMEM;
+        }
+        a->cts = cts;
+        memcpy(a->cts + a->count, r->cts, per * sizeof *cts);
+        a->count += per;
+        a->segments++;
+        r->count = 0; /* the ciphertexts are a's now */
+    } else {
+        for (size_t j = 0; j < per; j++) {
+            ckks_ciphertext_t *x = a->cts[a->count - per + j];
+            int rc = ckks_add(x, r->cts[j], x);
+            if (rc) {
+                stats_set_error("combining results: %s", ckks_strerror(rc));
+                stats_enc_result_free(r);
+                return STATS_ECKKS;
+            }
+        }
+    }
+    a->layout.nrows += r->layout.nrows;
+    stats_enc_result_free(r);
     return STATS_OK;
 }
 
@@ -1246,8 +1364,8 @@ int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
     if (!ctx || !sk || !r || !out) return STATS_EINVAL;
     const stats_layout_t *lay = &r->layout;
     const size_t S = lay->slots, B = lay->block, C = lay->ncols, p = pack_period(lay), per_ct = S / p;
-    const size_t total = nsums(lay, r->job);
-    if (r->count != (total + per_ct - 1) / per_ct) return STATS_ESCHEMA;
+    const size_t total = nsums(lay, r->job), per = (total + per_ct - 1) / per_ct;
+    if (!r->segments || r->count != r->segments * per) return STATS_ESCHEMA;
     stats_result_free(out);
     memset(out, 0, sizeof *out);
     out->ncols = C;
@@ -1264,23 +1382,38 @@ int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
     }
     ckks_plaintext_t *pt = NULL;
     double *re = malloc(S * sizeof *re), *im = malloc(S * sizeof *im);
-    /* totals[t*B + c] */
+    /* totals[t*B + c], and one segment's */
     long double *tre = calloc(total * B, sizeof *tre), *tim = calloc(total * B, sizeof *tim);
-    if (!re || !im || !tre || !tim) {
+    long double *sre = calloc(total * B, sizeof *sre), *sim = calloc(total * B, sizeof *sim);
+    if (!re || !im || !tre || !tim || !sre || !sim) {
         rc = STATS_ENOMEM;
         goto done;
     }
     TRY(ckks_plaintext_new(ctx, 0, &pt));
-    for (size_t j = 0; j < r->count; j++) {
-        TRY(ckks_decrypt(sk, r->cts[j], pt));
-        TRY(ckks_decode(ctx, pt, re, im, S));
-        for (size_t u = 0; u < per_ct && j * per_ct + u < total; u++)
-            for (size_t c = 0; c < B; c++) {
-                tre[(j * per_ct + u) * B + c] = re[u * p + c];
-                tim[(j * per_ct + u) * B + c] = im[u * p + c];
+    /* Each segment's totals are checked, their counts rounded (so counts
+     * stay exact however many segments there are), then added. */
+    for (size_t sg = 0; sg < r->segments; sg++) {
+        for (size_t j = 0; j < per; j++) {
+            TRY(ckks_decrypt(sk, r->cts[sg * per + j], pt));
+            TRY(ckks_decode(ctx, pt, re, im, S));
+            for (size_t u = 0; u < per_ct && j * per_ct + u < total; u++)
+                for (size_t c = 0; c < B; c++) {
+                    sre[(j * per_ct + u) * B + c] = re[u * p + c];
+                    sim[(j * per_ct + u) * B + c] = im[u * p + c];
+                }
+        }
+        if ((rc = check_totals(lay, sre, sim, B, total, r->job))) goto done;
+        for (size_t c = 0; c < C; c++) sre[1 * B + c] = roundl(sre[1 * B + c]);
+        for (size_t d = 1; r->job == STATS_JOB_ALL && d < C; d++)
+            for (size_t i = 0; i + d < C; i++) {
+                long double *n = &sre[(2 + NTYPES * (d - 1) + 1) * B + i];
+                *n = roundl(*n);
             }
+        for (size_t k = 0; k < total * B; k++) {
+            tre[k] += sre[k];
+            tim[k] += sim[k];
+        }
     }
-    if ((rc = check_totals(lay, tre, tim, B, total, r->job))) goto done;
     const double *f = lay->factor;
     for (size_t c = 0; c < C; c++) {
         long double n = roundl(tre[1 * B + c]); /* counts are integers */
@@ -1336,6 +1469,8 @@ done:
     free(im);
     free(tre);
     free(tim);
+    free(sre);
+    free(sim);
     return rc;
 }
 

@@ -885,8 +885,11 @@ int stats_result_read(const stats_study_t *s, const void *buf, size_t len, stats
         stats_set_error("result: unknown flags %#x in its header", (unsigned)flags);
         return STATS_ESCHEMA;
     }
-    if ((job != STATS_JOB_MEANS && job != STATS_JOB_ALL) || nrows == 0 ||
-        count != stats_result_count(&s->layout, (stats_job_t)job)) {
+    /* count: one or more segments of the packed totals, each of at least
+     * one row (and 2^16 at most, 5 x 10^11 rows at N = 8192). */
+    const uint64_t per = (job == STATS_JOB_MEANS || job == STATS_JOB_ALL)
+                             ? stats_result_count(&s->layout, (stats_job_t)job) : 0;
+    if (!per || nrows == 0 || count == 0 || count % per || count / per > nrows || count / per > 65536) {
         stats_set_error("result: inconsistent header");
         return STATS_ESCHEMA;
     }
@@ -900,6 +903,7 @@ int stats_result_read(const stats_study_t *s, const void *buf, size_t len, stats
     r->job = (stats_job_t)job;
     r->released = flags == STATS_RESULT_RELEASED;
     r->count = count;
+    r->segments = count / per;
     size_t off = fl;
     int rc = read_cts(s, p, len, &off, count, r->cts, 1, "result");
     if (rc == STATS_OK && off != len) {
@@ -954,52 +958,58 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* One table of a job, range by range (stats_segment_next): its partial
+ * sums (this part's chunks of the range), their reduction and finishing,
+ * and the range's result merged into *acc. *used carries the current
+ * segment's rows from table to table. */
 static int job_table(const stats_study_t *s, const stats_enc_table_t *t, stats_job_t jk, size_t part, size_t nparts,
-                     stats_reduce_fn reduce, void *arg, stats_enc_result_t **acc, stats_counts_t *total)
+                     stats_reduce_fn reduce, void *arg, stats_enc_result_t **acc, uint64_t *used,
+                     stats_counts_t *total)
 {
-    stats_enc_result_t *r = NULL;
-    stats_counts_t c = {0};
-    stats_partial_t *mine = NULL, *all = NULL;
     const char *tr = getenv("HESTAT_TRACE");
     const int trace = tr && *tr && strcmp(tr, "0");
-    double tm[5] = {trace ? now_s() : 0};
-    int rc = stats_compute_partial(s->ctx, t, jk, s->rk, s->gk, part, nparts, &mine);
-    if (trace) tm[1] = now_s();
-    if (!rc && reduce) {
-        /* Every process finishes its share of the sums (most of the
-         * finishing's key switches); the finished shares meet at one. */
-        rc = reduce(arg, STATS_REDUCE_SHARES, s->ctx, mine, t, jk, &all);
-        if (trace) tm[2] = now_s();
-        if (!rc) rc = stats_partial_finish_share(s->ctx, t, s->rk, s->gk, mine, part, nparts);
-        if (trace) tm[3] = now_s();
-        if (!rc) rc = reduce(arg, STATS_REDUCE_FINISHED, s->ctx, mine, t, jk, &all);
-    } else if (!rc) {
-        all = mine;
-        mine = NULL;
-        if (trace) tm[2] = tm[3] = tm[1];
+    int rc = STATS_OK;
+    for (size_t first = 0, end; first < t->chunks && !rc; first = end) {
+        int fresh;
+        uint64_t rows;
+        end = stats_segment_next(s->ctx, t, first, used, &fresh, &rows);
+        stats_enc_result_t *r = NULL;
+        stats_counts_t c = {0};
+        stats_partial_t *mine = NULL, *all = NULL;
+        double tm[5] = {trace ? now_s() : 0};
+        rc = stats_compute_partial_range(s->ctx, t, jk, s->rk, s->gk, first, end, part, nparts, &mine);
+        if (trace) tm[1] = tm[2] = tm[3] = now_s();
+        if (!rc && reduce) {
+            /* Every process finishes its share of the sums (most of the
+             * finishing's key switches); the finished shares meet at one. */
+            rc = reduce(arg, STATS_REDUCE_SHARES, s->ctx, mine, t, jk, &all);
+            if (trace) tm[2] = now_s();
+            if (!rc) rc = stats_partial_finish_share(s->ctx, t, s->rk, s->gk, mine, part, nparts);
+            if (trace) tm[3] = now_s();
+            if (!rc) rc = reduce(arg, STATS_REDUCE_FINISHED, s->ctx, mine, t, jk, &all);
+        } else if (!rc) {
+            all = mine;
+            mine = NULL;
+        }
+        if (trace) tm[4] = now_s();
+        /* Only the process that holds the total (all != NULL) packs it. */
+        if (!rc && all) rc = stats_partial_finish(s->ctx, t, s->rk, s->gk, all, &r, &c);
+        if (trace)
+            fprintf(stderr,
+                    "hestat: part %zu of %zu: chunks %zu-%zu of %zu: partial sums %.3f s, exchange %.3f s, "
+                    "finish share %.3f s, gather %.3f s, finish %.3f s\n",
+                    part, nparts, first + 1, end, t->chunks, tm[1] - tm[0], tm[2] - tm[1], tm[3] - tm[2],
+                    tm[4] - tm[3], now_s() - tm[4]);
+        if (all != mine) stats_partial_free(all);
+        stats_partial_free(mine);
+        if (rc || !r) {
+            stats_enc_result_free(r);
+            continue;
+        }
+        stats_counts_add(total, &c);
+        r->layout.nrows = rows; /* the range's */
+        rc = stats_result_merge(acc, r, fresh);
     }
-    if (trace) tm[4] = now_s();
-    /* Only the process that holds the total (all != NULL) packs it. */
-    if (!rc && all) rc = stats_partial_finish(s->ctx, t, s->rk, s->gk, all, &r, &c);
-    if (trace)
-        fprintf(stderr,
-                "hestat: part %zu of %zu: %zu chunks: partial sums %.3f s, exchange %.3f s, finish share %.3f s, "
-                "gather %.3f s, finish %.3f s\n",
-                part, nparts, t->chunks, tm[1] - tm[0], tm[2] - tm[1], tm[3] - tm[2], tm[4] - tm[3], now_s() - tm[4]);
-    if (all != mine) stats_partial_free(all);
-    stats_partial_free(mine);
-    if (rc || !r) return rc;
-    total->rotations += c.rotations;
-    total->relinearizations += c.relinearizations;
-    total->multiplications += c.multiplications;
-    total->rescales += c.rescales;
-    total->conjugations += c.conjugations;
-    if (!*acc) {
-        *acc = r;
-        return STATS_OK;
-    }
-    rc = stats_result_add(*acc, r);
-    stats_enc_result_free(r);
     return rc;
 }
 
@@ -1046,13 +1056,14 @@ int stats_job_run(const void *job, size_t len, void **result, size_t *result_len
     }
     stats_enc_result_t *acc = NULL;
     stats_counts_t total = {0};
+    uint64_t seg_used = 0; /* rows in the result's last segment */
     for (uint64_t i = 0; i < ntables && rc == STATS_OK; i++) {
         stats_enc_table_t *t;
         size_t used;
         rc = stats_table_read(s, p + off, len - off, &t, &used);
         if (rc) break;
         off += used;
-        rc = job_table(s, t, (stats_job_t)jk, 0, 1, NULL, NULL, &acc, &total);
+        rc = job_table(s, t, (stats_job_t)jk, 0, 1, NULL, NULL, &acc, &seg_used, &total);
         stats_enc_table_free(t);
     }
     if (rc == STATS_OK && off != len) {
@@ -1276,13 +1287,14 @@ int stats_job_run_file(int fd, uint64_t size, size_t part, size_t nparts, stats_
     off = study_len + fl;
     stats_enc_result_t *acc = NULL;
     stats_counts_t total = {0};
+    uint64_t seg_used = 0; /* rows in the result's last segment */
     for (uint64_t i = 0; i < ntables && rc == STATS_OK; i++) {
         stats_enc_table_t *t;
         uint64_t tl;
         rc = stats_table_file_open(s, fd, off, size - off, 0, &t, &tl);
         if (rc) break;
         off += tl;
-        rc = job_table(s, t, (stats_job_t)jk, part, nparts, reduce, arg, &acc, &total);
+        rc = job_table(s, t, (stats_job_t)jk, part, nparts, reduce, arg, &acc, &seg_used, &total);
         stats_enc_table_free(t);
     }
     if (rc == STATS_OK && off != size) {

@@ -256,8 +256,11 @@ typedef enum {
 typedef struct stats_enc_result {
     stats_layout_t layout;
     stats_job_t job;
-    ckks_ciphertext_t **cts; /* packed totals */
+    ckks_ciphertext_t **cts; /* packed totals: segments x stats_result_count of them */
     size_t count;
+    /* Totals of disjoint sets of rows, each within what one ciphertext
+     * holds (stats_segment_rows), added after decryption: 1 up to 2^23 rows. */
+    size_t segments;
     int released; /* multiparty: re-encrypted under the analyst's key (stats_mp_release) */
 } stats_enc_result_t;
 
@@ -267,6 +270,14 @@ int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_j
                   const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk,
                   stats_enc_result_t **out, stats_counts_t *counts);
 void stats_enc_result_free(stats_enc_result_t *r);
+/* stats_compute for one more table of a job: t's totals go into *acc (the
+ * job's result so far, NULL for none) by stats_result_merge, in segments;
+ * *used carries the rows of *acc's last segment from table to table (0 to
+ * begin), and counts (if not NULL) are added to. On failure *acc may hold
+ * part of t: discard it. */
+int stats_compute_more(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                       const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, stats_enc_result_t **acc,
+                       uint64_t *used, stats_counts_t *counts);
 /* stats_compute in two phases, for splitting a table's chunks across
  * processes (MPI ranks): each of nparts computes the partial sums of the
  * chunks part, part + nparts, ...; partials add up exactly (modular sums,
@@ -277,6 +288,11 @@ typedef struct stats_partial stats_partial_t;
 int stats_compute_partial(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
                           const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, size_t part, size_t nparts,
                           stats_partial_t **out);
+/* The same over chunks first .. end - 1 only (part's: first + part,
+ * first + part + nparts, ...): one segment's share of a table. */
+int stats_compute_partial_range(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                                const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, size_t first, size_t end,
+                                size_t part, size_t nparts, stats_partial_t **out);
 /* Adds other's sums into acc's: both unfinished, or both finished shares
  * (which never hold the same sum: ESCHEMA if they do). */
 int stats_partial_add(stats_partial_t *acc, const stats_partial_t *other);
@@ -323,6 +339,19 @@ int stats_rotate(const ckks_context_t *ctx, const ckks_galois_keys_t *gk, const 
 size_t stats_galois_steps(const stats_layout_t *lay, int *steps, size_t max);
 /* Combines partial results of tables with the same layout (several uploads). */
 int stats_result_add(stats_enc_result_t *acc, const stats_enc_result_t *other);
+/* Segments. The rows one result segment may total (about 2^23 at N = 8192;
+ * HESTAT_SEGMENT_ROWS lowers it, for tests). A job's chunks go into
+ * segments in order: stats_segment_next gives the end of the chunk range
+ * of t from `first` that the current segment (holding *used rows; 0: none
+ * yet) can take, or that a fresh one takes (*fresh = 1), its rows (*rows),
+ * also added to *used. stats_result_merge puts a range's one-segment result r into
+ * *acc (r itself when *acc is NULL): added into its last segment, or as a
+ * new segment when fresh. It takes r (freed, or kept as *acc). */
+uint64_t stats_segment_rows(const ckks_context_t *ctx, const stats_layout_t *lay);
+size_t stats_segment_next(const ckks_context_t *ctx, const stats_enc_table_t *t, size_t first, uint64_t *used,
+                          int *fresh, uint64_t *rows);
+int stats_result_merge(stats_enc_result_t **acc, stats_enc_result_t *r, int fresh);
+void stats_counts_add(stats_counts_t *acc, const stats_counts_t *c);
 
 /* ---- studies and files (io.c) ------------------------------------------------------
  * A study is what an analyst publishes: parameters, the schema (column names

@@ -57,6 +57,25 @@ Test(mpi, ranks_give_the_one_process_bytes, .timeout = 600)
     }
     /* The result decrypts to the same report as ever (the bytes are equal). */
     cr_assert_eq(test_sh("cd %s && %s decrypt --keys k --in r3.hst --out out.csv >/dev/null", dir, C), 0);
+    /* In segments of at most 1,000 rows (3 chunks of 256): the 10 chunks of
+     * the first table make 4, and the second table's 700 rows join the last
+     * one (196 rows); the same bytes from 1, 2 and 3 ranks, and the same
+     * counts in the report. */
+    cr_assert_eq(test_sh("cd %s && HESTAT_SEGMENT_ROWS=1000 %s compute job.hst --out s1.hst >/dev/null", dir, S), 0);
+    for (int n = 2; n <= 3; n++) {
+        cr_assert_eq(test_sh("cd %s && HESTAT_SEGMENT_ROWS=1000 HESTAT_THREADS=1 " MPIRUN
+                             " -n %d %s compute job.hst --out s%d.hst > smpi%d.log 2>&1",
+                             dir, n, S, n, n),
+                     0, "mpirun -n %d failed (%s/smpi%d.log)", n, dir, n);
+        cr_assert_eq(test_sh("cd %s && cmp -s s1.hst s%d.hst", dir, n), 0, "%d ranks, segments: result differs", n);
+    }
+    cr_assert_eq(test_sh("cd %s && a=$(stat -c %%s r1.hst) && b=$(stat -c %%s s1.hst) && "
+                         "test $b -gt $((4 * a - a / 10)) && test $b -lt $((4 * a + a / 10))", dir),
+                 0, "not 4 segments");
+    cr_assert_eq(test_sh("cd %s && %s decrypt --keys k --in s1.hst --out sout.csv >/dev/null && "
+                         "grep '^count,' out.csv > c1 && grep '^count,' sout.csv > c2 && test -s c1 && cmp -s c1 c2",
+                         dir, C),
+                 0, "segments: the counts differ (%s)", dir);
     /* Rank 1 killed mid-job: mpirun fails and writes nothing. Open MPI 4.1's
      * mpirun has been seen to report the killed rank and then hang in its
      * teardown (PMIx "UNREACHABLE") on a loaded machine: a time limit ends

@@ -365,3 +365,117 @@ Test(stats_io, streaming_readers_match_buffer_readers, .timeout = 300)
     keygen_free(&b);
     stats_table_free(t);
 }
+
+/* A result in segments (HESTAT_SEGMENT_ROWS lowered to 1,000 rows, as
+ * 2^23 rows would be at scale): each segment's totals are decrypted,
+ * checked and added. The file carries the segments, counts stay exact,
+ * and every statistic matches the plaintext as the one-segment result does. */
+Test(stats_io, results_in_segments_decrypt_to_the_plaintext, .timeout = 300)
+{
+    stats_table_t *t;
+    cr_assert_eq(stats_generate_framingham(3000, 8, &t), STATS_OK);
+    keygen_t a;
+    keygen(t, &a);
+    void *ta;
+    size_t tlen;
+    encrypt_table(a.study, t, &ta, &tlen);
+    stats_enc_table_t *x = NULL;
+    cr_assert_eq(stats_table_read(a.study, ta, tlen, &x, NULL), STATS_OK, "%s", stats_error());
+    const stats_study_t *s = a.study;
+    stats_enc_result_t *one, *seg;
+    cr_assert_eq(stats_compute(s->ctx, x, STATS_JOB_ALL, s->rk, s->gk, &one, NULL), STATS_OK, "%s", stats_error());
+    cr_assert_eq(one->segments, 1);
+    setenv("HESTAT_SEGMENT_ROWS", "1000", 1);
+    const size_t rpc = x->layout.rows_per_ct, per_seg = 1000 / rpc;
+    cr_assert_eq(stats_segment_rows(s->ctx, &x->layout), 1000);
+    stats_counts_t c1 = {0};
+    cr_assert_eq(stats_compute(s->ctx, x, STATS_JOB_ALL, s->rk, s->gk, &seg, &c1), STATS_OK, "%s", stats_error());
+    unsetenv("HESTAT_SEGMENT_ROWS");
+    const size_t nseg = (x->chunks + per_seg - 1) / per_seg;
+    cr_assert_gt(nseg, 2);
+    cr_assert_eq(seg->segments, nseg);
+    cr_assert_eq(seg->count, nseg * one->count);
+    cr_assert_eq(seg->layout.nrows, 3000);
+    /* Through the file and back; a count that is not whole segments is refused. */
+    void *rb;
+    size_t rl;
+    stats_enc_result_t *back = NULL;
+    seg->count--;
+    cr_assert_eq(stats_result_write(s, seg, &rb, &rl), STATS_OK);
+    cr_expect_eq(stats_result_read(s, rb, rl, &back), STATS_ESCHEMA);
+    cr_expect(strstr(stats_error(), "inconsistent header") != NULL, "%s", stats_error());
+    free(rb);
+    seg->count++;
+    cr_assert_eq(stats_result_write(s, seg, &rb, &rl), STATS_OK);
+    cr_assert_eq(stats_result_read(s, rb, rl, &back), STATS_OK, "%s", stats_error());
+    free(rb);
+    cr_assert_eq(back->segments, nseg);
+    static stats_result_t ro, rs;
+    cr_assert_eq(stats_decrypt(s->ctx, a.sk, one, &ro), STATS_OK, "%s", stats_error());
+    cr_assert_eq(stats_decrypt(s->ctx, a.sk, back, &rs), STATS_OK, "%s", stats_error());
+    stats_moments_t ref[STATS_MAX_COLS];
+    cr_assert_eq(stats_reference(t, ref, NULL), STATS_OK);
+    const size_t C = t->ncols;
+    for (size_t c = 0; c < C; c++) {
+        cr_expect_eq(rs.cols[c].count, ref[c].count, "column %zu: count %Lg of %Lg", c, rs.cols[c].count,
+                     ref[c].count);
+        long double e = fabsl(rs.cols[c].mean - ref[c].mean) / fmaxl(fabsl(ref[c].mean), 1e-3L);
+        long double e1 = fabsl(ro.cols[c].mean - ref[c].mean) / fmaxl(fabsl(ref[c].mean), 1e-3L);
+        cr_expect_lt(e, 1e-7L, "column %zu: mean %Lg against %Lg", c, rs.cols[c].mean, ref[c].mean);
+        cr_expect_lt(e, 10 * e1 + 1e-9L, "column %zu: segments' error %Lg, one segment's %Lg", c, e, e1);
+        cr_expect_lt(fabsl(rs.cols[c].sd - ref[c].sd) / fmaxl(ref[c].sd, 1e-3L), 1e-6L, "column %zu: sd", c);
+    }
+    for (size_t i = 0; i < C; i++)
+        for (size_t j = 0; j < C; j++) {
+            if (i == j) continue;
+            const stats_pair_t *p = &rs.pairs[stats_ij(&rs, i, j)], *q = &ro.pairs[stats_ij(&ro, i, j)];
+            cr_expect_eq(p->n, q->n, "pair %zu,%zu: n %Lg against %Lg", i, j, p->n, q->n);
+            cr_expect_lt(fabsl(p->corr - q->corr), 1e-6L, "pair %zu,%zu: corr %Lg against %Lg", i, j, p->corr,
+                         q->corr);
+        }
+    /* Group means by TenYearCHD (0/1), against the plaintext. */
+    const int gi = stats_column(t, "TenYearCHD");
+    cr_assert_geq(gi, 0);
+    const size_t g = (size_t)gi;
+    for (int level = 0; level < 2; level++)
+        for (size_t c = 0; c < C; c++) {
+            if (c == g) continue;
+            stats_moments_t m, want;
+            cr_assert_eq(stats_group(&rs, g, level, c, &m), STATS_OK);
+            cr_assert_eq(stats_reference_group(t, g, level, c, &want), STATS_OK);
+            cr_expect_eq(m.count, want.count, "group %d column %zu: count", level, c);
+            cr_expect_lt(fabsl(m.mean - want.mean) / fmaxl(fabsl(want.mean), 1e-3L), 1e-6L,
+                         "group %d column %zu: mean %Lg against %Lg", level, c, m.mean, want.mean);
+        }
+    /* A job of two tables (the same one twice): the second table's first
+     * chunk joins the first table's last segment, then new segments follow;
+     * the counts are twice the table's, the means the table's. */
+    stats_enc_result_t *two = NULL;
+    uint64_t used = 0;
+    setenv("HESTAT_SEGMENT_ROWS", "1000", 1);
+    cr_assert_eq(stats_compute_more(s->ctx, x, STATS_JOB_ALL, s->rk, s->gk, &two, &used, NULL), STATS_OK);
+    const uint64_t after_one = used;
+    cr_assert_eq(stats_compute_more(s->ctx, x, STATS_JOB_ALL, s->rk, s->gk, &two, &used, NULL), STATS_OK);
+    unsetenv("HESTAT_SEGMENT_ROWS");
+    const size_t joins = (1000 - after_one) / rpc; /* chunks the last segment still takes */
+    cr_assert_eq(two->segments, nseg + (x->chunks - joins + per_seg - 1) / per_seg);
+    cr_assert_eq(two->layout.nrows, 6000);
+    static stats_result_t rt;
+    cr_assert_eq(stats_decrypt(s->ctx, a.sk, two, &rt), STATS_OK, "%s", stats_error());
+    for (size_t c = 0; c < C; c++) {
+        cr_expect_eq(rt.cols[c].count, 2 * ref[c].count, "two tables, column %zu: count", c);
+        cr_expect_lt(fabsl(rt.cols[c].mean - ref[c].mean) / fmaxl(fabsl(ref[c].mean), 1e-3L), 1e-7L,
+                     "two tables, column %zu: mean %Lg against %Lg", c, rt.cols[c].mean, ref[c].mean);
+    }
+    stats_result_free(&rt);
+    stats_enc_result_free(two);
+    stats_result_free(&ro);
+    stats_result_free(&rs);
+    stats_enc_result_free(back);
+    stats_enc_result_free(seg);
+    stats_enc_result_free(one);
+    stats_enc_table_free(x);
+    free(ta);
+    keygen_free(&a);
+    stats_table_free(t);
+}

@@ -216,7 +216,8 @@ static int is_table_name(const char *name)
     return strlen(name) == SRV_ID_LEN + 4 && !strcmp(name + SRV_ID_LEN, ".hst") && srv_valid_id(name, SRV_ID_LEN);
 }
 
-/* Adds every table's totals into *acc. 1 when the server is stopping. */
+/* Adds every table's totals into *acc (in segments of stats_segment_rows
+ * across the tables). 1 when the server is stopping. */
 static int compute_tables(srv_jobs_t *j, const stats_study_t *study, stats_job_t kind, const char *dir,
                           stats_enc_result_t **acc, char *err, size_t errlen)
 {
@@ -227,21 +228,15 @@ static int compute_tables(srv_jobs_t *j, const stats_study_t *study, stats_job_t
     }
     struct dirent *e;
     int stopped = 0;
+    uint64_t used = 0; /* rows in *acc's last segment */
     while (!err[0] && (e = readdir(d))) {
         if (!is_table_name(e->d_name)) continue;
         if ((stopped = stopping(j))) break;
         char path[SRV_PATH_MAX];
         stats_enc_table_t *t = NULL;
-        stats_enc_result_t *r = NULL;
         int rc = srv_path(path, sizeof path, dir, e->d_name, NULL, NULL) ? STATS_EINVAL : open_table(study, path, &t);
-        if (!rc) rc = stats_compute(study->ctx, t, kind, study->rk, study->gk, &r, NULL);
+        if (!rc) rc = stats_compute_more(study->ctx, t, kind, study->rk, study->gk, acc, &used, NULL);
         stats_enc_table_free(t);
-        if (!rc && *acc) {
-            rc = stats_result_add(*acc, r);
-            stats_enc_result_free(r);
-        } else if (!rc) {
-            *acc = r;
-        }
         if (rc) table_error(err, errlen, e->d_name, rc);
     }
     closedir(d);
