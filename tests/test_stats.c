@@ -602,7 +602,7 @@ static stats_enc_table_t *keyed_table(const stats_table_t *t, keys_t *k, stats_l
     return e;
 }
 
-static void check_shares(void);
+static void check_shares(size_t most);
 /* The MPI flow: every part's partial goes out in shares, each share is
  * finished where it is totalled, and the finished shares are packed: the
  * bytes and the operation counts of finishing the whole total at once. */
@@ -610,7 +610,7 @@ Test(stats_encrypted, finished_shares_pack_to_the_whole_result, .timeout = 600)
 {
     for (int m = 0; m < 2; m++) {
         setenv("HESTAT_W2_KEYSWITCH", m ? "deferred" : "eager", 1);
-        check_shares();
+        check_shares(m ? 3 : 2);
     }
     unsetenv("HESTAT_W2_KEYSWITCH");
 }
@@ -629,7 +629,7 @@ static stats_partial_t *wire(const keys_t *k, const stats_enc_table_t *e, const 
     return back;
 }
 
-static void check_shares(void)
+static void check_shares(size_t most)
 {
     stats_table_t *t;
     cr_assert_eq(stats_generate_framingham(800, 6, &t), STATS_OK);
@@ -639,7 +639,7 @@ static void check_shares(void)
     stats_enc_result_t *whole;
     stats_counts_t cw = {0};
     cr_assert_eq(stats_compute(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, &whole, &cw), STATS_OK);
-    for (size_t n = 2; n <= 3; n++) {
+    for (size_t n = 2; n <= most; n++) {
         stats_partial_t *part[3], *packed = NULL;
         for (size_t i = 0; i < n; i++)
             cr_assert_eq(stats_compute_partial(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, i, n, &part[i]), STATS_OK);
