@@ -948,9 +948,6 @@ int stats_job_write(const stats_study_t *s, stats_job_t job, const stats_enc_tab
     return finish(&b, out, len);
 }
 
-/* One table of a job for process part of nparts: its partial sums, reduced
- * with the other processes' (reduce), finished where the total lands, and
- * added into *acc. */
 static double now_s(void)
 {
     struct timespec ts;
@@ -958,10 +955,12 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* One table of a job, range by range (stats_segment_next): its partial
- * sums (this part's chunks of the range), their reduction and finishing,
- * and the range's result merged into *acc. *used carries the current
- * segment's rows from table to table. */
+/* One table of a job for process part of nparts, range by range
+ * (stats_segment_next): the range's partial sums (this part's chunks of it),
+ * exchanged with the other processes' (reduce), this part's share of the
+ * sums finished, the finished shares gathered where the result is written
+ * and packed there, and the range's result merged into *acc. *used carries
+ * the current segment's rows from table to table. */
 static int job_table(const stats_study_t *s, const stats_enc_table_t *t, stats_job_t jk, size_t part, size_t nparts,
                      stats_reduce_fn reduce, void *arg, stats_enc_result_t **acc, uint64_t *used,
                      stats_counts_t *total)

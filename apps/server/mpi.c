@@ -7,8 +7,9 @@
  * (rank r receives from r + d for d = 1, 2, 4, ... while r is a multiple of
  * 2d, then sends to r - d), which packs and writes them. Partial sums are
  * exact modular sums and finishing a sum does not depend on where it runs,
- * so rank 0's result is byte for byte the one-process result, for any K. Any failure aborts the whole run
- * (MPI_Abort): mpirun exits non-zero and no result is written.
+ * so rank 0's result is byte for byte the one-process result, for any K.
+ * Any failure aborts the whole run (MPI_Abort): mpirun exits non-zero and
+ * no result is written.
  *
  * MPI is optional at build time: the Makefile compiles this file with
  * HESTAT_HAVE_MPI when it finds Open MPI (pkg-config ompi-c, or mpicc). */
