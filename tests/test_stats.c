@@ -602,6 +602,28 @@ static stats_enc_table_t *keyed_table(const stats_table_t *t, keys_t *k, stats_l
     return e;
 }
 
+/* A W2 table of 800 generated rows, its keys, and its whole result. */
+static stats_enc_table_t *w2_fixture(unsigned seed, stats_table_t **t, keys_t *k, stats_enc_result_t **whole,
+                                     stats_counts_t *counts)
+{
+    stats_layout_t lay;
+    cr_assert_eq(stats_generate_framingham(800, seed, t), STATS_OK);
+    stats_enc_table_t *e = keyed_table(*t, k, &lay);
+    cr_assert_eq(stats_compute(k->ctx, e, STATS_JOB_ALL, k->rk, k->gk, whole, counts), STATS_OK);
+    return e;
+}
+
+/* r is whole, byte for byte. */
+static void expect_same_result(const stats_enc_result_t *r, const stats_enc_result_t *whole, size_t parts)
+{
+    cr_assert_eq(r->count, whole->count);
+    for (size_t j = 0; j < r->count; j++) {
+        cr_assert_eq(r->cts[j]->nprimes, whole->cts[j]->nprimes);
+        cr_assert_eq(memcmp(r->cts[j]->data, whole->cts[j]->data, r->cts[j]->size * r->cts[j]->nprimes * 8192 * 8),
+                     0, "%zu parts: ciphertext %zu differs", parts, j);
+    }
+}
+
 static void check_shares(size_t most);
 /* The MPI flow: every part's partial goes out in shares, each share is
  * finished where it is totalled, and the finished shares are packed: the
@@ -632,13 +654,10 @@ static stats_partial_t *wire(const keys_t *k, const stats_enc_table_t *e, const 
 static void check_shares(size_t most)
 {
     stats_table_t *t;
-    cr_assert_eq(stats_generate_framingham(800, 6, &t), STATS_OK);
     keys_t k = {0};
-    stats_layout_t lay;
-    stats_enc_table_t *e = keyed_table(t, &k, &lay);
     stats_enc_result_t *whole;
     stats_counts_t cw = {0};
-    cr_assert_eq(stats_compute(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, &whole, &cw), STATS_OK);
+    stats_enc_table_t *e = w2_fixture(6, &t, &k, &whole, &cw);
     for (size_t n = 2; n <= most; n++) {
         stats_partial_t *part[3], *packed = NULL;
         for (size_t i = 0; i < n; i++)
@@ -684,12 +703,7 @@ static void check_shares(size_t most)
         }
         stats_counts_t c = {0};
         cr_assert_eq(stats_partial_finish(k.ctx, e, k.rk, k.gk, packed, &r, &c), STATS_OK, "%s", stats_error());
-        cr_assert_eq(r->count, whole->count);
-        for (size_t j = 0; j < r->count; j++) {
-            cr_assert_eq(r->cts[j]->nprimes, whole->cts[j]->nprimes);
-            cr_assert_eq(memcmp(r->cts[j]->data, whole->cts[j]->data, r->cts[j]->size * r->cts[j]->nprimes * 8192 * 8),
-                         0, "%zu shares: ciphertext %zu differs", n, j);
-        }
+        expect_same_result(r, whole, n);
         cr_assert(c.rotations == cw.rotations && c.relinearizations == cw.relinearizations &&
                       c.multiplications == cw.multiplications && c.conjugations == cw.conjugations &&
                       c.rescales == cw.rescales,
@@ -718,12 +732,9 @@ Test(stats_encrypted, partials_add_up_to_the_whole_result, .timeout = 600)
 static void check_partials(void)
 {
     stats_table_t *t;
-    cr_assert_eq(stats_generate_framingham(800, 5, &t), STATS_OK);
     keys_t k = {0};
-    stats_layout_t lay;
-    stats_enc_table_t *e = keyed_table(t, &k, &lay);
     stats_enc_result_t *whole;
-    cr_assert_eq(stats_compute(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, &whole, NULL), STATS_OK);
+    stats_enc_table_t *e = w2_fixture(5, &t, &k, &whole, NULL);
     for (size_t parts = 2; parts <= 3; parts++) {
         stats_partial_t *acc = NULL;
         for (size_t i = parts; i-- > 0;) { /* last part first: order must not matter */
@@ -748,13 +759,7 @@ static void check_partials(void)
         }
         stats_enc_result_t *r;
         cr_assert_eq(stats_partial_finish(k.ctx, e, k.rk, k.gk, acc, &r, NULL), STATS_OK, "%s", stats_error());
-        cr_assert_eq(r->count, whole->count);
-        for (size_t j = 0; j < r->count; j++) {
-            cr_assert_eq(r->cts[j]->nprimes, whole->cts[j]->nprimes);
-            cr_assert_eq(memcmp(r->cts[j]->data, whole->cts[j]->data,
-                                r->cts[j]->size * r->cts[j]->nprimes * 8192 * 8),
-                         0, "%zu parts: ciphertext %zu differs", parts, j);
-        }
+        expect_same_result(r, whole, parts);
         stats_enc_result_free(r);
         /* Finishing spent the partial: neither finished nor added again. */
         stats_enc_result_t *again = NULL;
@@ -770,7 +775,7 @@ static void check_partials(void)
     /* One part alone lacks nothing only if it got every chunk: with more
      * parts than chunks, a lone empty part cannot be finished. */
     stats_partial_t *empty;
-    cr_assert_eq(stats_compute_partial(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, lay.chunks, lay.chunks + 1, &empty),
+    cr_assert_eq(stats_compute_partial(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, e->chunks, e->chunks + 1, &empty),
                  STATS_OK);
     stats_enc_result_t *r;
     cr_assert_eq(stats_partial_finish(k.ctx, e, k.rk, k.gk, empty, &r, NULL), STATS_ESCHEMA);
