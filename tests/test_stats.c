@@ -624,19 +624,6 @@ static void expect_same_result(const stats_enc_result_t *r, const stats_enc_resu
     }
 }
 
-static void check_shares(size_t most);
-/* The MPI flow: every part's partial goes out in shares, each share is
- * finished where it is totalled, and the finished shares are packed: the
- * bytes and the operation counts of finishing the whole total at once. */
-Test(stats_encrypted, finished_shares_pack_to_the_whole_result, .timeout = 600)
-{
-    for (int m = 0; m < 2; m++) {
-        setenv("HESTAT_W2_KEYSWITCH", m ? "deferred" : "eager", 1);
-        check_shares(m ? 3 : 2);
-    }
-    unsetenv("HESTAT_W2_KEYSWITCH");
-}
-
 static stats_partial_t *wire(const keys_t *k, const stats_enc_table_t *e, const stats_partial_t *p, long share,
                              size_t nshares)
 {
@@ -651,105 +638,100 @@ static stats_partial_t *wire(const keys_t *k, const stats_enc_table_t *e, const 
     return back;
 }
 
-static void check_shares(size_t most)
+/* The n parts' partials as MPI ranks use them: every part's partial goes
+ * out in shares (consuming part[]), each share is finished where it is
+ * totalled, and the finished shares are packed: the bytes and the
+ * operation counts of finishing the whole total at once (cw). */
+static void check_shares(const keys_t *kp, const stats_enc_table_t *e, stats_partial_t **part, size_t n,
+                         const stats_enc_result_t *whole, const stats_counts_t *cw)
+{
+    keys_t k = *kp;
+    stats_partial_t *packed = NULL, *fin[3];
+    /* Share s: part s plus every other part's piece of it, finished. */
+    for (size_t s = 0; s < n; s++)
+        for (size_t i = 0; i < n; i++) {
+            if (i == s) continue;
+            stats_partial_t *piece = wire(&k, e, part[i], (long)s, n);
+            cr_assert_eq(stats_partial_add(part[s], piece), STATS_OK);
+            stats_partial_free(piece);
+        }
+    for (size_t s = 0; s < n; s++) {
+        cr_assert_eq(stats_partial_finish_share(k.ctx, e, k.rk, k.gk, part[s], s, n), STATS_OK, "%s", stats_error());
+        /* A finished share is neither finished again nor added to an unfinished partial. */
+        cr_assert_eq(stats_partial_finish_share(k.ctx, e, k.rk, k.gk, part[s], s, n), STATS_ESCHEMA);
+        fin[s] = wire(&k, e, part[s], -1, 1);
+        stats_partial_free(part[s]);
+        part[s] = NULL;
+    }
+    stats_partial_t *fresh;
+    cr_assert_eq(stats_compute_partial(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, 0, 1, &fresh), STATS_OK);
+    cr_assert_eq(stats_partial_add(fresh, fin[0]), STATS_ESCHEMA);
+    stats_partial_free(fresh);
+    /* Packing needs every share: without the last one, a sum is missing. */
+    stats_partial_t *some = wire(&k, e, fin[0], -1, 1);
+    for (size_t s = 1; s + 1 < n; s++) cr_assert_eq(stats_partial_add(some, fin[s]), STATS_OK);
+    stats_enc_result_t *r = NULL;
+    cr_assert_eq(stats_partial_finish(k.ctx, e, k.rk, k.gk, some, &r, NULL), STATS_ESCHEMA);
+    cr_assert_null(r);
+    stats_partial_free(some);
+    for (size_t s = n; s-- > 0;) { /* in any order */
+        if (!packed) {
+            packed = fin[s];
+            continue;
+        }
+        cr_assert_eq(stats_partial_add(packed, fin[s]), STATS_OK);
+        /* The same share twice is refused. */
+        cr_assert_eq(stats_partial_add(packed, fin[s]), STATS_ESCHEMA);
+        stats_partial_free(fin[s]);
+    }
+    stats_counts_t c = {0};
+    cr_assert_eq(stats_partial_finish(k.ctx, e, k.rk, k.gk, packed, &r, &c), STATS_OK, "%s", stats_error());
+    expect_same_result(r, whole, n);
+    cr_assert(c.rotations == cw->rotations && c.relinearizations == cw->relinearizations &&
+                  c.multiplications == cw->multiplications && c.conjugations == cw->conjugations &&
+                  c.rescales == cw->rescales,
+              "%zu shares: counts %zu/%zu/%zu/%zu/%zu, whole %zu/%zu/%zu/%zu/%zu", n, c.rotations, c.relinearizations,
+              c.multiplications, c.conjugations, c.rescales, cw->rotations, cw->relinearizations, cw->multiplications,
+              cw->conjugations, cw->rescales);
+    stats_enc_result_free(r);
+    stats_partial_free(packed);
+}
+
+static void check_partials(int deferred);
+/* Partials of 2 and 3 parts, in both W2 modes: added up whole (through
+ * their wire form) and finished, or finished in shares as MPI ranks do
+ * (deferred: 2 and 3 shares; eager: 2), they give the whole result. */
+Test(stats_encrypted, partials_add_up_to_the_whole_result, .timeout = 600)
+{
+    for (int m = 0; m < 2; m++) {
+        setenv("HESTAT_W2_KEYSWITCH", m ? "deferred" : "eager", 1);
+        check_partials(m);
+    }
+    unsetenv("HESTAT_W2_KEYSWITCH");
+}
+
+static void check_partials(int deferred)
 {
     stats_table_t *t;
     keys_t k = {0};
     stats_enc_result_t *whole;
     stats_counts_t cw = {0};
-    stats_enc_table_t *e = w2_fixture(6, &t, &k, &whole, &cw);
-    for (size_t n = 2; n <= most; n++) {
-        stats_partial_t *part[3], *packed = NULL;
-        for (size_t i = 0; i < n; i++)
-            cr_assert_eq(stats_compute_partial(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, i, n, &part[i]), STATS_OK);
-        /* Share s: part s plus every other part's piece of it, finished. */
-        stats_partial_t *fin[3];
-        for (size_t s = 0; s < n; s++) {
-            for (size_t i = 0; i < n; i++) {
-                if (i == s) continue;
-                stats_partial_t *piece = wire(&k, e, part[i], (long)s, n);
-                cr_assert_eq(stats_partial_add(part[s], piece), STATS_OK);
-                stats_partial_free(piece);
-            }
-        }
-        for (size_t s = 0; s < n; s++) {
-            cr_assert_eq(stats_partial_finish_share(k.ctx, e, k.rk, k.gk, part[s], s, n), STATS_OK, "%s",
-                         stats_error());
-            /* A finished share is neither finished again nor added to an unfinished partial. */
-            cr_assert_eq(stats_partial_finish_share(k.ctx, e, k.rk, k.gk, part[s], s, n), STATS_ESCHEMA);
-            fin[s] = wire(&k, e, part[s], -1, 1);
-            stats_partial_free(part[s]);
-        }
-        stats_partial_t *fresh;
-        cr_assert_eq(stats_compute_partial(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, 0, 1, &fresh), STATS_OK);
-        cr_assert_eq(stats_partial_add(fresh, fin[0]), STATS_ESCHEMA);
-        stats_partial_free(fresh);
-        /* Packing needs every share: without the last one, a sum is missing. */
-        stats_partial_t *some = wire(&k, e, fin[0], -1, 1);
-        for (size_t s = 1; s + 1 < n; s++) cr_assert_eq(stats_partial_add(some, fin[s]), STATS_OK);
-        stats_enc_result_t *r = NULL;
-        cr_assert_eq(stats_partial_finish(k.ctx, e, k.rk, k.gk, some, &r, NULL), STATS_ESCHEMA);
-        cr_assert_null(r);
-        stats_partial_free(some);
-        for (size_t s = n; s-- > 0;) { /* in any order */
-            if (!packed) {
-                packed = fin[s];
-                continue;
-            }
-            cr_assert_eq(stats_partial_add(packed, fin[s]), STATS_OK);
-            /* The same share twice is refused. */
-            cr_assert_eq(stats_partial_add(packed, fin[s]), STATS_ESCHEMA);
-            stats_partial_free(fin[s]);
-        }
-        stats_counts_t c = {0};
-        cr_assert_eq(stats_partial_finish(k.ctx, e, k.rk, k.gk, packed, &r, &c), STATS_OK, "%s", stats_error());
-        expect_same_result(r, whole, n);
-        cr_assert(c.rotations == cw.rotations && c.relinearizations == cw.relinearizations &&
-                      c.multiplications == cw.multiplications && c.conjugations == cw.conjugations &&
-                      c.rescales == cw.rescales,
-                  "%zu shares: counts %zu/%zu/%zu/%zu/%zu, whole %zu/%zu/%zu/%zu/%zu", n, c.rotations,
-                  c.relinearizations, c.multiplications, c.conjugations, c.rescales, cw.rotations,
-                  cw.relinearizations, cw.multiplications, cw.conjugations, cw.rescales);
-        stats_enc_result_free(r);
-        stats_partial_free(packed);
-    }
-    stats_enc_result_free(whole);
-    stats_enc_table_free(e);
-    free_keys(&k);
-    stats_table_free(t);
-}
-
-static void check_partials(void);
-Test(stats_encrypted, partials_add_up_to_the_whole_result, .timeout = 600)
-{
-    for (int m = 0; m < 2; m++) {
-        setenv("HESTAT_W2_KEYSWITCH", m ? "deferred" : "eager", 1);
-        check_partials();
-    }
-    unsetenv("HESTAT_W2_KEYSWITCH");
-}
-
-static void check_partials(void)
-{
-    stats_table_t *t;
-    keys_t k = {0};
-    stats_enc_result_t *whole;
-    stats_enc_table_t *e = w2_fixture(5, &t, &k, &whole, NULL);
+    stats_enc_table_t *e = w2_fixture(5, &t, &k, &whole, &cw);
     for (size_t parts = 2; parts <= 3; parts++) {
-        stats_partial_t *acc = NULL;
+        stats_partial_t *acc = NULL, *part[3];
+        for (size_t i = 0; i < parts; i++)
+            cr_assert_eq(stats_compute_partial(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, i, parts, &part[i]), STATS_OK);
         for (size_t i = parts; i-- > 0;) { /* last part first: order must not matter */
-            stats_partial_t *p, *back;
-            cr_assert_eq(stats_compute_partial(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, i, parts, &p), STATS_OK);
+            stats_partial_t *back;
             void *buf;
             size_t len;
-            cr_assert_eq(stats_partial_write(p, &buf, &len), STATS_OK);
+            cr_assert_eq(stats_partial_write(part[i], &buf, &len), STATS_OK);
             cr_assert_eq(stats_partial_read(k.ctx, e, STATS_JOB_ALL, buf, len - 1, &back), STATS_ESCHEMA);
             ((unsigned char *)buf)[8] ^= 1; /* job kind */
             cr_assert_eq(stats_partial_read(k.ctx, e, STATS_JOB_ALL, buf, len, &back), STATS_ESCHEMA);
             ((unsigned char *)buf)[8] ^= 1;
             cr_assert_eq(stats_partial_read(k.ctx, e, STATS_JOB_ALL, buf, len, &back), STATS_OK);
             free(buf);
-            stats_partial_free(p);
             if (!acc) {
                 acc = back;
             } else {
@@ -771,6 +753,8 @@ static void check_partials(void)
         cr_assert_eq(stats_partial_add(more, acc), STATS_ESCHEMA);
         stats_partial_free(more);
         stats_partial_free(acc);
+        if (deferred || parts == 2) check_shares(&k, e, part, parts, whole, &cw);
+        for (size_t i = 0; i < parts; i++) stats_partial_free(part[i]);
     }
     /* One part alone lacks nothing only if it got every chunk: with more
      * parts than chunks, a lone empty part cannot be finished. */
