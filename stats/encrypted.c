@@ -22,7 +22,9 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "stats/stats.h"
 
@@ -828,9 +830,7 @@ int stats_compute_partial_range(const ckks_context_t *ctx, const stats_enc_table
     for (size_t i = 1; i < nt; i++) {
         for (size_t j = 0; j < total; j++)
             if (acc[i].sum_set[j]) TRY(add_acc(acc[i].sums[j], &acc[0].sums[j], &acc[0].sum_set[j]));
-        acc[0].n.rotations += acc[i].n.rotations;
-        acc[0].n.multiplications += acc[i].n.multiplications;
-        acc[0].n.conjugations += acc[i].n.conjugations;
+        stats_counts_add(&acc[0].n, &acc[i].n);
     }
     res->job = job;
     res->total = total;
@@ -863,10 +863,7 @@ int stats_partial_add(stats_partial_t *acc, const stats_partial_t *other)
         }
     for (size_t j = 0; j < acc->total; j++)
         if (other->acc.sum_set[j]) TRY(add_acc(other->acc.sums[j], &acc->acc.sums[j], &acc->acc.sum_set[j]));
-    acc->acc.n.rotations += other->acc.n.rotations;
-    acc->acc.n.multiplications += other->acc.n.multiplications;
-    acc->acc.n.conjugations += other->acc.n.conjugations;
-    acc->acc.n.relinearizations += other->acc.n.relinearizations;
+    stats_counts_add(&acc->acc.n, &other->acc.n);
 done:
     return rc;
 }
@@ -1181,30 +1178,68 @@ int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_j
     *out = NULL;
     uint64_t used = 0;
     if (counts) memset(counts, 0, sizeof *counts);
-    return stats_compute_more(ctx, t, job, rk, gk, out, &used, counts);
+    return stats_compute_more(ctx, t, job, rk, gk, 0, 1, NULL, NULL, out, &used, counts);
 }
 
-int stats_compute_more(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
-                       const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, stats_enc_result_t **acc,
-                       uint64_t *used, stats_counts_t *counts)
+static double now_s(void)
 {
-    if (!acc || !used || !ctx || !t || !t->chunks) return STATS_EINVAL;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Range by range (stats_segment_next): the range's partial sums (this
+ * part's chunks of it); with other processes, exchanged (reduce), this
+ * part's share of the sums finished and the finished shares gathered
+ * where the result is written; packed there, and merged into *acc. */
+int stats_compute_more(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                       const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, size_t part, size_t nparts,
+                       stats_reduce_fn reduce, void *arg, stats_enc_result_t **acc, uint64_t *used,
+                       stats_counts_t *counts)
+{
+    if (!acc || !used || !ctx || !t || !t->chunks || !nparts || part >= nparts || (nparts > 1 && !reduce))
+        return STATS_EINVAL;
+    const char *tr = getenv("HESTAT_TRACE");
+    const int trace = tr && *tr && strcmp(tr, "0");
     int rc = STATS_OK;
     for (size_t first = 0, end; first < t->chunks && !rc; first = end) {
         int fresh;
         uint64_t rows;
         end = stats_segment_next(ctx, t, first, used, &fresh, &rows);
-        stats_partial_t *part;
         stats_enc_result_t *r = NULL;
         stats_counts_t c = {0};
-        rc = stats_compute_partial_range(ctx, t, job, rk, gk, first, end, 0, 1, &part);
-        if (rc) break;
-        rc = stats_partial_finish(ctx, t, rk, gk, part, &r, &c);
-        stats_partial_free(part);
-        if (!rc) r->layout.nrows = rows; /* the range's */
-        if (!rc) rc = stats_result_merge(acc, r, fresh);
-        else stats_enc_result_free(r);
+        stats_partial_t *mine = NULL, *all = NULL;
+        double tm[5] = {trace ? now_s() : 0};
+        rc = stats_compute_partial_range(ctx, t, job, rk, gk, first, end, part, nparts, &mine);
+        if (trace) tm[1] = tm[2] = tm[3] = now_s();
+        if (!rc && reduce) {
+            rc = reduce(arg, STATS_REDUCE_SHARES, ctx, mine, t, job, &all);
+            if (trace) tm[2] = now_s();
+            if (!rc) rc = stats_partial_finish_share(ctx, t, rk, gk, mine, part, nparts);
+            if (trace) tm[3] = now_s();
+            if (!rc) rc = reduce(arg, STATS_REDUCE_FINISHED, ctx, mine, t, job, &all);
+        } else if (!rc) {
+            all = mine;
+            mine = NULL;
+        }
+        if (trace) tm[4] = now_s();
+        /* Only the process that holds the total (all != NULL) packs it. */
+        if (!rc && all) rc = stats_partial_finish(ctx, t, rk, gk, all, &r, &c);
+        if (trace)
+            fprintf(stderr,
+                    "hestat: part %zu of %zu: chunks %zu-%zu of %zu: partial sums %.3f s, exchange %.3f s, "
+                    "finish share %.3f s, gather %.3f s, finish %.3f s\n",
+                    part, nparts, first + 1, end, t->chunks, tm[1] - tm[0], tm[2] - tm[1], tm[3] - tm[2],
+                    tm[4] - tm[3], now_s() - tm[4]);
+        if (all != mine) stats_partial_free(all);
+        stats_partial_free(mine);
+        if (rc || !r) {
+            stats_enc_result_free(r);
+            continue;
+        }
         if (counts) stats_counts_add(counts, &c);
+        r->layout.nrows = rows; /* the range's */
+        rc = stats_result_merge(acc, r, fresh);
     }
     return rc;
 }
@@ -1218,23 +1253,34 @@ void stats_counts_add(stats_counts_t *acc, const stats_counts_t *c)
     acc->conjugations += c->conjugations;
 }
 
-int stats_result_add(stats_enc_result_t *acc, const stats_enc_result_t *other)
+/* Results of one layout and job (their segments aside). */
+static int same_shape(const stats_enc_result_t *a, const stats_enc_result_t *b)
 {
-    if (!acc || !other) return STATS_EINVAL;
-    if (acc->job != other->job || acc->count != other->count || acc->segments != other->segments ||
-        acc->layout.ncols != other->layout.ncols || acc->layout.block != other->layout.block ||
-        acc->layout.slots != other->layout.slots ||
-        memcmp(acc->layout.factor, other->layout.factor, sizeof acc->layout.factor))
-        return STATS_ESCHEMA;
-    for (size_t j = 0; j < acc->count; j++) {
-        int rc = ckks_add(acc->cts[j], other->cts[j], acc->cts[j]);
+    return a->job == b->job && a->layout.ncols == b->layout.ncols && a->layout.block == b->layout.block &&
+           a->layout.slots == b->layout.slots && !memcmp(a->layout.factor, b->layout.factor, sizeof a->layout.factor);
+}
+
+/* dst[j] += src[j] for n ciphertexts. */
+static int add_cts(ckks_ciphertext_t **dst, ckks_ciphertext_t *const *src, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        int rc = ckks_add(dst[j], src[j], dst[j]);
         if (rc) {
             stats_set_error("combining results: %s", ckks_strerror(rc));
             return STATS_ECKKS;
         }
     }
-    acc->layout.nrows += other->layout.nrows;
     return STATS_OK;
+}
+
+int stats_result_add(stats_enc_result_t *acc, const stats_enc_result_t *other)
+{
+    if (!acc || !other) return STATS_EINVAL;
+    if (!same_shape(acc, other) || acc->count != other->count || acc->segments != other->segments)
+        return STATS_ESCHEMA;
+    int rc = add_cts(acc->cts, other->cts, acc->count);
+    if (!rc) acc->layout.nrows += other->layout.nrows;
+    return rc;
 }
 
 /* Rows one result segment may total. A packed total is decrypted from the
@@ -1282,37 +1328,24 @@ int stats_result_merge(stats_enc_result_t **acc, stats_enc_result_t *r, int fres
     }
     stats_enc_result_t *a = *acc;
     const size_t per = r->count;
-    if (a->job != r->job || a->count != a->segments * per || a->layout.ncols != r->layout.ncols ||
-        a->layout.block != r->layout.block || a->layout.slots != r->layout.slots ||
-        memcmp(a->layout.factor, r->layout.factor, sizeof a->layout.factor)) {
-        stats_enc_result_free(r);
-        return STATS_ESCHEMA;
-    }
-    if (fresh) {
+    int rc = same_shape(a, r) && a->count == a->segments * per ? STATS_OK : STATS_ESCHEMA;
+    if (!rc && fresh) {
         ckks_ciphertext_t **cts = realloc(a->cts, (a->count + per) * sizeof *cts);
-        if (!cts) {
-            stats_enc_result_free(r);
-            return STATS_ENOMEM;
+        if (cts) {
+            a->cts = cts;
+            memcpy(a->cts + a->count, r->cts, per * sizeof *cts);
+            a->count += per;
+            a->segments++;
+            r->count = 0; /* the ciphertexts are a's now */
+        } else {
+            rc = STATS_ENOMEM;
         }
-        a->cts = cts;
-        memcpy(a->cts + a->count, r->cts, per * sizeof *cts);
-        a->count += per;
-        a->segments++;
-        r->count = 0; /* the ciphertexts are a's now */
-    } else {
-        for (size_t j = 0; j < per; j++) {
-            ckks_ciphertext_t *x = a->cts[a->count - per + j];
-            int rc = ckks_add(x, r->cts[j], x);
-            if (rc) {
-                stats_set_error("combining results: %s", ckks_strerror(rc));
-                stats_enc_result_free(r);
-                return STATS_ECKKS;
-            }
-        }
+    } else if (!rc) {
+        rc = add_cts(a->cts + a->count - per, r->cts, per);
     }
-    a->layout.nrows += r->layout.nrows;
+    if (!rc) a->layout.nrows += r->layout.nrows;
     stats_enc_result_free(r);
-    return STATS_OK;
+    return rc;
 }
 
 /* ---- client ---- */

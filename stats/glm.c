@@ -739,15 +739,6 @@ done:
     return rc;
 }
 
-static void counts_add(stats_counts_t *to, const stats_counts_t *c)
-{
-    to->rotations += c->rotations;
-    to->relinearizations += c->relinearizations;
-    to->multiplications += c->multiplications;
-    to->rescales += c->rescales;
-    to->conjugations += c->conjugations;
-}
-
 /* A group of B chunks, packed: row r of the group's k-th chunk sits at slot
  * (r - 1) B + k (mod S) of every packed column, so every slot is a row and
  * the link's polynomials run once per B chunks. */
@@ -1018,7 +1009,7 @@ int stats_glm_prepare(const ckks_context_t *ctx, const stats_enc_table_t *const 
     for (size_t i = 0; i < L.ndata && !rc; i++) rc = extract(dacc[i], tmp, p->data, i);
     if (counts) {
         memset(counts, 0, sizeof *counts);
-        for (int i = 0; i < p->nth; i++) counts_add(counts, &p->wk[i].counts);
+        for (int i = 0; i < p->nth; i++) stats_counts_add(counts, &p->wk[i].counts);
     }
 done:
     for (size_t o = 0; o < STATS_MAX_COLS; o++) ckks_plaintext_free(masks[o]);
@@ -1127,7 +1118,7 @@ int stats_glm_round_prepared(stats_glm_prep_t *p, const stats_glm_point_t *pt, s
     if (rc) goto done;
     if (counts) {
         memset(counts, 0, sizeof *counts);
-        for (int i = 0; i < p->nth; i++) counts_add(counts, &p->wk[i].counts);
+        for (int i = 0; i < p->nth; i++) stats_counts_add(counts, &p->wk[i].counts);
     }
     *out = res;
     res = NULL;
@@ -1149,7 +1140,7 @@ int stats_glm_round(const ckks_context_t *ctx, const stats_enc_table_t *const *t
     stats_glm_prep_free(p);
     if (counts) {
         *counts = c1;
-        counts_add(counts, &c2);
+        stats_counts_add(counts, &c2);
     }
     return rc;
 }

@@ -7,7 +7,6 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "stats/io_impl.h"
@@ -948,70 +947,6 @@ int stats_job_write(const stats_study_t *s, stats_job_t job, const stats_enc_tab
     return finish(&b, out, len);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* One table of a job for process part of nparts, range by range
- * (stats_segment_next): the range's partial sums (this part's chunks of it),
- * exchanged with the other processes' (reduce), this part's share of the
- * sums finished, the finished shares gathered where the result is written
- * and packed there, and the range's result merged into *acc. *used carries
- * the current segment's rows from table to table. */
-static int job_table(const stats_study_t *s, const stats_enc_table_t *t, stats_job_t jk, size_t part, size_t nparts,
-                     stats_reduce_fn reduce, void *arg, stats_enc_result_t **acc, uint64_t *used,
-                     stats_counts_t *total)
-{
-    const char *tr = getenv("HESTAT_TRACE");
-    const int trace = tr && *tr && strcmp(tr, "0");
-    int rc = STATS_OK;
-    for (size_t first = 0, end; first < t->chunks && !rc; first = end) {
-        int fresh;
-        uint64_t rows;
-        end = stats_segment_next(s->ctx, t, first, used, &fresh, &rows);
-        stats_enc_result_t *r = NULL;
-        stats_counts_t c = {0};
-        stats_partial_t *mine = NULL, *all = NULL;
-        double tm[5] = {trace ? now_s() : 0};
-        rc = stats_compute_partial_range(s->ctx, t, jk, s->rk, s->gk, first, end, part, nparts, &mine);
-        if (trace) tm[1] = tm[2] = tm[3] = now_s();
-        if (!rc && reduce) {
-            /* Every process finishes its share of the sums (most of the
-             * finishing's key switches); the finished shares meet at one. */
-            rc = reduce(arg, STATS_REDUCE_SHARES, s->ctx, mine, t, jk, &all);
-            if (trace) tm[2] = now_s();
-            if (!rc) rc = stats_partial_finish_share(s->ctx, t, s->rk, s->gk, mine, part, nparts);
-            if (trace) tm[3] = now_s();
-            if (!rc) rc = reduce(arg, STATS_REDUCE_FINISHED, s->ctx, mine, t, jk, &all);
-        } else if (!rc) {
-            all = mine;
-            mine = NULL;
-        }
-        if (trace) tm[4] = now_s();
-        /* Only the process that holds the total (all != NULL) packs it. */
-        if (!rc && all) rc = stats_partial_finish(s->ctx, t, s->rk, s->gk, all, &r, &c);
-        if (trace)
-            fprintf(stderr,
-                    "hestat: part %zu of %zu: chunks %zu-%zu of %zu: partial sums %.3f s, exchange %.3f s, "
-                    "finish share %.3f s, gather %.3f s, finish %.3f s\n",
-                    part, nparts, first + 1, end, t->chunks, tm[1] - tm[0], tm[2] - tm[1], tm[3] - tm[2],
-                    tm[4] - tm[3], now_s() - tm[4]);
-        if (all != mine) stats_partial_free(all);
-        stats_partial_free(mine);
-        if (rc || !r) {
-            stats_enc_result_free(r);
-            continue;
-        }
-        stats_counts_add(total, &c);
-        r->layout.nrows = rows; /* the range's */
-        rc = stats_result_merge(acc, r, fresh);
-    }
-    return rc;
-}
-
 int stats_job_run(const void *job, size_t len, void **result, size_t *result_len, stats_counts_t *counts)
 {
     if (!job || !result || !result_len) return STATS_EINVAL;
@@ -1062,7 +997,7 @@ int stats_job_run(const void *job, size_t len, void **result, size_t *result_len
         rc = stats_table_read(s, p + off, len - off, &t, &used);
         if (rc) break;
         off += used;
-        rc = job_table(s, t, (stats_job_t)jk, 0, 1, NULL, NULL, &acc, &seg_used, &total);
+        rc = stats_compute_more(s->ctx, t, (stats_job_t)jk, s->rk, s->gk, 0, 1, NULL, NULL, &acc, &seg_used, &total);
         stats_enc_table_free(t);
     }
     if (rc == STATS_OK && off != len) {
@@ -1293,7 +1228,8 @@ int stats_job_run_file(int fd, uint64_t size, size_t part, size_t nparts, stats_
         rc = stats_table_file_open(s, fd, off, size - off, 0, &t, &tl);
         if (rc) break;
         off += tl;
-        rc = job_table(s, t, (stats_job_t)jk, part, nparts, reduce, arg, &acc, &seg_used, &total);
+        rc = stats_compute_more(s->ctx, t, (stats_job_t)jk, s->rk, s->gk, part, nparts, reduce, arg, &acc, &seg_used,
+                                &total);
         stats_enc_table_free(t);
     }
     if (rc == STATS_OK && off != size) {

@@ -270,14 +270,6 @@ int stats_compute(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_j
                   const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk,
                   stats_enc_result_t **out, stats_counts_t *counts);
 void stats_enc_result_free(stats_enc_result_t *r);
-/* stats_compute for one more table of a job: t's totals go into *acc (the
- * job's result so far, NULL for none) by stats_result_merge, in segments;
- * *used carries the rows of *acc's last segment from table to table (0 to
- * begin), and counts (if not NULL) are added to. On failure *acc may hold
- * part of t: discard it. */
-int stats_compute_more(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
-                       const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, stats_enc_result_t **acc,
-                       uint64_t *used, stats_counts_t *counts);
 /* stats_compute in two phases, for splitting a table's chunks across
  * processes (MPI ranks): each of nparts computes the partial sums of the
  * chunks part, part + nparts, ...; partials add up exactly (modular sums,
@@ -317,6 +309,32 @@ int stats_partial_write(const stats_partial_t *p, void **buf, size_t *len);
 /* The wire form of only the sums of share `share` of nshares, without p's
  * operation counts (they stay with p, so adding the pieces counts them once). */
 int stats_partial_write_share(const stats_partial_t *p, size_t share, size_t nshares, void **buf, size_t *len);
+/* One of nparts processes sharing a job (MPI ranks) computes the partial
+ * sums of its chunks (part, part + nparts, ...) of every table range and
+ * hands them to reduce twice:
+ * - STATS_REDUCE_SHARES: reduce adds into *mine, from every other process,
+ *   the sums of this process's share (sum i: process i mod nparts), which
+ *   this process then finishes (stats_partial_finish_share);
+ * - STATS_REDUCE_FINISHED: reduce gathers the finished shares and sets
+ *   *total to them on the process that packs the result and writes it
+ *   (elsewhere *total = NULL, and *result stays NULL with *result_len 0).
+ * nparts 1 needs no reduce. The writing process's result is byte-identical
+ * to one process's. */
+typedef enum { STATS_REDUCE_SHARES, STATS_REDUCE_FINISHED } stats_reduce_stage_t;
+typedef int (*stats_reduce_fn)(void *arg, stats_reduce_stage_t stage, const ckks_context_t *ctx,
+                               stats_partial_t *mine, const stats_enc_table_t *t, stats_job_t job,
+                               stats_partial_t **total);
+/* stats_compute for one more table of a job, by process part of nparts
+ * (reduce as above; NULL for one process): t's totals go into *acc (the
+ * job's result so far, NULL for none) by stats_result_merge, in segments;
+ * *used carries the rows of *acc's last segment from table to table (0 to
+ * begin), and counts (if not NULL) are added to. Only the process that
+ * writes the result gets totals in *acc. On failure *acc may hold part of
+ * t: discard it. HESTAT_TRACE=1 prints each range's phase times (stderr). */
+int stats_compute_more(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job,
+                       const ckks_relin_key_t *rk, const ckks_galois_keys_t *gk, size_t part, size_t nparts,
+                       stats_reduce_fn reduce, void *arg, stats_enc_result_t **acc, uint64_t *used,
+                       stats_counts_t *counts);
 int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job, const void *buf,
                        size_t len, stats_partial_t **out);
 void stats_partial_free(stats_partial_t *p);
@@ -561,23 +579,8 @@ int stats_job_write(const stats_study_t *s, stats_job_t job, const stats_enc_tab
  * computes each table, combines, and writes the result file. */
 int stats_job_run(const void *job, size_t len, void **result, size_t *result_len,
                   stats_counts_t *counts);
-/* One of nparts processes sharing a job (MPI ranks) computes the partial
- * sums of its chunks (part, part + nparts, ...) of every table and hands
- * them to reduce twice:
- * - STATS_REDUCE_SHARES: reduce adds into *mine, from every other process,
- *   the sums of this process's share (sum i: process i mod nparts), which
- *   this process then finishes (stats_partial_finish_share);
- * - STATS_REDUCE_FINISHED: reduce gathers the finished shares and sets
- *   *total to them on the process that packs the result and writes it
- *   (elsewhere *total = NULL, and *result stays NULL with *result_len 0).
- * nparts 1 needs no reduce. The writing process's result is byte-identical
- * to stats_job_run's. */
-typedef enum { STATS_REDUCE_SHARES, STATS_REDUCE_FINISHED } stats_reduce_stage_t;
-typedef int (*stats_reduce_fn)(void *arg, stats_reduce_stage_t stage, const ckks_context_t *ctx,
-                               stats_partial_t *mine, const stats_enc_table_t *t, stats_job_t job,
-                               stats_partial_t **total);
-/* A job file (size bytes of fd) run by one of nparts processes, read as it
- * is used: the study, the header, then every table chunk by chunk
+/* A job file (size bytes of fd) run by one of nparts processes (reduce:
+ * stats_reduce_fn, with the partials), read as it is used: the study, the header, then every table chunk by chunk
  * (stats_table_file_open, only this process's chunks), so a process holds
  * the study, its partial sums and a few chunks whatever the row count. */
 int stats_job_run_file(int fd, uint64_t size, size_t part, size_t nparts, stats_reduce_fn reduce, void *arg,

@@ -466,9 +466,11 @@ Test(stats_io, results_in_segments_decrypt_to_the_plaintext, .timeout = 300)
     stats_enc_result_t *two = NULL;
     uint64_t used = 0;
     setenv("HESTAT_SEGMENT_ROWS", "600", 1);
-    cr_assert_eq(stats_compute_more(s->ctx, x, STATS_JOB_MEANS, s->rk, s->gk, &two, &used, NULL), STATS_OK);
+    cr_assert_eq(stats_compute_more(s->ctx, x, STATS_JOB_MEANS, s->rk, s->gk, 0, 1, NULL, NULL, &two, &used, NULL),
+                 STATS_OK);
     const uint64_t after_one = used;
-    cr_assert_eq(stats_compute_more(s->ctx, x, STATS_JOB_MEANS, s->rk, s->gk, &two, &used, NULL), STATS_OK);
+    cr_assert_eq(stats_compute_more(s->ctx, x, STATS_JOB_MEANS, s->rk, s->gk, 0, 1, NULL, NULL, &two, &used, NULL),
+                 STATS_OK);
     unsetenv("HESTAT_SEGMENT_ROWS");
     const size_t joins = (600 - after_one) / rpc; /* chunks the last segment still takes */
     cr_assert_gt(joins, 0);

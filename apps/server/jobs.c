@@ -235,7 +235,8 @@ static int compute_tables(srv_jobs_t *j, const stats_study_t *study, stats_job_t
         char path[SRV_PATH_MAX];
         stats_enc_table_t *t = NULL;
         int rc = srv_path(path, sizeof path, dir, e->d_name, NULL, NULL) ? STATS_EINVAL : open_table(study, path, &t);
-        if (!rc) rc = stats_compute_more(study->ctx, t, kind, study->rk, study->gk, acc, &used, NULL);
+        if (!rc) rc = stats_compute_more(study->ctx, t, kind, study->rk, study->gk, 0, 1, NULL, NULL, acc, &used,
+                                         NULL);
         stats_enc_table_free(t);
         if (rc) table_error(err, errlen, e->d_name, rc);
     }
