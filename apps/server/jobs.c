@@ -93,6 +93,26 @@ static json_t *state_json(const srv_job_t *job)
     return o;
 }
 
+/* Caller holds persist. Writes the state in snap (a copy of a job's):
+ * 0 when written, or when the study is gone (nothing to keep). */
+static int write_state(srv_jobs_t *j, const srv_job_t *snap)
+{
+    char path[SRV_PATH_MAX];
+    json_t *o = state_json(snap);
+    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    int rc = !txt || state_path(j, snap->study, snap->id, ".json", path, sizeof path)
+                 ? CKKS_ENOMEM
+                 : ckks_file_write(path, txt, strlen(txt), 0644);
+    int saved = errno;
+    free(txt);
+    if (rc == CKKS_EIO && saved == ENOENT) return 0; /* the study was deleted: nothing to keep */
+    if (rc)
+        fprintf(stderr, "hestat-server: job %s is %s but its state file cannot be written (%s); kept in memory\n",
+                snap->id, state_names[snap->state], rc == CKKS_EIO ? strerror(saved) : ckks_strerror(rc));
+    return rc;
+}
+
 /* Caller holds persist. Writes the job's current state; clears dirty when
  * what was written is still the current state. */
 static void persist_locked(srv_jobs_t *j, srv_job_t *job)
@@ -100,22 +120,10 @@ static void persist_locked(srv_jobs_t *j, srv_job_t *job)
     pthread_mutex_lock(&j->lock);
     srv_job_t snap = *job;
     pthread_mutex_unlock(&j->lock);
-    char path[SRV_PATH_MAX];
-    json_t *o = state_json(&snap);
-    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    int rc = !txt || state_path(j, snap.study, snap.id, ".json", path, sizeof path)
-                 ? CKKS_ENOMEM
-                 : ckks_file_write(path, txt, strlen(txt), 0644);
-    int saved = errno;
-    free(txt);
-    int gone = rc == CKKS_EIO && saved == ENOENT; /* the study was deleted: nothing to keep */
+    int rc = write_state(j, &snap);
     pthread_mutex_lock(&j->lock);
-    if ((!rc || gone) && job->state == snap.state) job->dirty = 0;
+    if (!rc && job->state == snap.state) job->dirty = 0;
     pthread_mutex_unlock(&j->lock);
-    if (rc && !gone)
-        fprintf(stderr, "hestat-server: job %s is %s but its state file cannot be written (%s); kept in memory\n",
-                snap.id, state_names[snap.state], rc == CKKS_EIO ? strerror(saved) : ckks_strerror(rc));
 }
 
 /* Caller holds persist (so no other thread frees jobs meanwhile). */
@@ -472,17 +480,27 @@ static int run_job(srv_jobs_t *j, srv_job_t *job, char *err, size_t errlen)
     return stopped;
 }
 
+/* The final state is written before clients can see it: a client told
+ * "done" finds it so after a crash. (A state the disk refuses is shown
+ * anyway, kept in memory and written when it can be.) */
 static void finish_job(srv_jobs_t *j, srv_job_t *job, const char *err)
 {
     pthread_mutex_lock(&j->persist); /* blocks for ever once stopped: the state stays "queued" */
     pthread_mutex_lock(&j->lock);
-    if (!job->abandoned) {
-        job->state = err[0] ? JOB_FAILED : JOB_DONE;
-        snprintf(job->error, sizeof job->error, "%s", err);
-        job->dirty = 1;
-    }
+    srv_job_t snap = *job;
     pthread_mutex_unlock(&j->lock);
-    persist_locked(j, job);
+    if (!snap.abandoned) {
+        snap.state = err[0] ? JOB_FAILED : JOB_DONE;
+        snprintf(snap.error, sizeof snap.error, "%s", err);
+        int rc = write_state(j, &snap);
+        pthread_mutex_lock(&j->lock);
+        if (!job->abandoned) {
+            job->state = snap.state;
+            snprintf(job->error, sizeof job->error, "%s", err);
+            job->dirty = rc != 0;
+        }
+        pthread_mutex_unlock(&j->lock);
+    }
     flush_dirty_locked(j); /* also states a full disk refused earlier */
     pthread_mutex_unlock(&j->persist);
 }
