@@ -178,7 +178,8 @@ Test(http, round_trip_concurrency_bad_inputs_restart, .timeout = 600, .fini = ki
     snprintf(path, sizeof path, "/studies/%s/tables", sid);
     char apath[128];
     snprintf(apath, sizeof apath, "%s/a.hst", dir);
-    cr_expect_eq(status_of("POST", path, tok, apath, NULL), 413);
+    long st = status_of("POST", path, tok, apath, NULL);
+    cr_expect_eq(st, 413, "oversized upload: HTTP %ld, not 413", st);
     cr_expect_eq(status_of("GET", "/health", NULL, NULL, NULL), 200);
     /* A one-job queue: asking for jobs faster than one worker computes them
      * gets 503 with Retry-After rather than unbounded queueing. */

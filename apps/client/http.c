@@ -136,7 +136,11 @@ int http_request(const char *method, const char *url, const char *token, const c
         curl_easy_cleanup(c);
         return -1;
     }
-    headers = curl_slist_append(headers, "Expect:");
+    /* An upload waits for the server's go-ahead (100 Continue): a refusal
+     * (413, 401, 404, 503) then arrives before any of the body is sent, where
+     * a body already in flight could make the server's close reset the
+     * connection and lose the answer. Other requests have no body to wait for. */
+    headers = curl_slist_append(headers, upload_path ? "Expect: 100-continue" : "Expect:");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     if (!strcmp(method, "POST")) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
