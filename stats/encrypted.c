@@ -712,31 +712,127 @@ size_t stats_threads(size_t chunks)
     return (size_t)n < chunks ? (size_t)n : (chunks ? chunks : 1);
 }
 
-/* Sum i: relinearized (products) and rotated by its giant step, folded
- * down to period p, multiplied by the mask of its block u = i mod per_ct at
- * target / scale, so every finished sum has scale `target`. The packed
- * ciphertexts' folds whose level has no key (every other one below p:
- * stats_galois_steps) are two rotations by the level below (stats_rotate). */
-static int finish_sum(srv_t *s, ckks_ciphertext_t *x, size_t i, size_t g, size_t S, size_t p, size_t per_ct,
-                      double target, size_t top, ckks_ciphertext_t *tmp2, ckks_plaintext_t *mask, double *mvals)
+/* Sum i before packing: a product sum relinearized and rotated by its giant
+ * step (its diagonal's place). */
+static int place_sum(srv_t *s, ckks_ciphertext_t *x, size_t i, size_t g)
 {
     int rc;
-    if (i >= 2) {
-        s->n->relinearizations++;
-        if ((rc = ckks_relinearize(x, s->rk, x))) return rc;
-        size_t d = (i - 2) / NTYPES + 1, b = d / g;
-        if (b && (rc = rot(s, x, (long)(g * b), x))) return rc;
+    if (i < 2) return CKKS_OK;
+    s->n->relinearizations++;
+    if ((rc = ckks_relinearize(x, s->rk, x))) return rc;
+    size_t d = (i - 2) / NTYPES + 1, b = d / g;
+    return b ? rot(s, x, (long)(g * b), x) : CKKS_OK;
+}
+
+/* A thread's room for packing: the masks of the L = S/p blocks at two
+ * ratios (target / scale: the product sums share one scale, the two plain
+ * sums another), and L + 1 ciphertexts (the last a scratch). */
+typedef struct {
+    size_t L, next;
+    double ratio[2]; /* of the masks held; 0: none */
+    ckks_plaintext_t **mask[2];
+    ckks_ciphertext_t **y;
+    double *mv;
+} pack_room_t;
+
+static void pack_room_free(pack_room_t *w)
+{
+    for (size_t b = 0; b <= w->L; b++) {
+        for (int k = 0; k < 2; k++)
+            if (w->mask[k] && b < w->L) ckks_plaintext_free(w->mask[k][b]);
+        if (w->y) ckks_ciphertext_free(w->y[b]);
     }
-    for (size_t st = S / 2; st >= p; st >>= 1) {
-        if ((rc = rot(s, x, (long)st, tmp2))) return rc;
-        if ((rc = ckks_add(x, tmp2, x))) return rc;
+    free(w->mask[0]);
+    free(w->mask[1]);
+    free(w->y);
+    free(w->mv);
+    memset(w, 0, sizeof *w);
+}
+
+static int pack_room_new(const ckks_context_t *ctx, size_t L, size_t S, size_t top, pack_room_t *w)
+{
+    memset(w, 0, sizeof *w);
+    w->L = L;
+    w->mask[0] = calloc(L, sizeof *w->mask[0]);
+    w->mask[1] = calloc(L, sizeof *w->mask[1]);
+    w->y = calloc(L + 1, sizeof *w->y);
+    w->mv = calloc(S, sizeof *w->mv);
+    int rc = w->mask[0] && w->mask[1] && w->y && w->mv ? CKKS_OK : CKKS_ENOMEM;
+    for (size_t b = 0; b <= L && !rc; b++) {
+        for (int k = 0; k < 2 && b < L && !rc; k++) rc = ckks_plaintext_new(ctx, top, &w->mask[k][b]);
+        if (!rc) rc = ckks_ciphertext_new(ctx, 3, 0, &w->y[b]);
     }
-    size_t u = i % per_ct;
-    memset(mvals, 0, S * sizeof *mvals);
-    for (size_t q = u * p; q < (u + 1) * p; q++) mvals[q] = 1;
-    if ((rc = ckks_encode_real(s->ctx, mvals, S, target / x->scale, top, mask))) return rc;
-    if ((rc = ckks_multiply_plain(x, mask, x))) return rc;
-    x->scale = target; /* equal up to the rounding of (target/scale)*scale */
+    if (rc) pack_room_free(w);
+    return rc;
+}
+
+/* x * (1 on block b, 0 elsewhere, at ratio target / x->scale): scale target. */
+static int mask_block(const ckks_context_t *ctx, pack_room_t *w, const ckks_ciphertext_t *x, size_t b, size_t S,
+                      size_t p, double target, size_t top, ckks_ciphertext_t *out)
+{
+    int rc;
+    const double ratio = target / x->scale;
+    int k = w->ratio[0] == ratio ? 0 : w->ratio[1] == ratio ? 1 : -1;
+    if (k < 0) {
+        k = (int)w->next;
+        w->next ^= 1;
+        w->ratio[k] = 0;
+        for (size_t c = 0; c < w->L; c++) {
+            memset(w->mv, 0, S * sizeof *w->mv);
+            for (size_t q = c * p; q < (c + 1) * p; q++) w->mv[q] = 1;
+            if ((rc = ckks_encode_real(ctx, w->mv, S, ratio, top, w->mask[k][c]))) return rc;
+        }
+        w->ratio[k] = ratio;
+    }
+    if ((rc = ckks_multiply_plain(x, w->mask[k][b], out))) return rc;
+    out->scale = target; /* equal up to the rounding of (target/scale)*scale */
+    return CKKS_OK;
+}
+
+/* Packs m <= L placed sums x[0..m) into x[0]: block u (slots u p .. u p + p
+ * - 1) of the result holds the sum of x[u]'s L blocks, at scale target, and
+ * the result is folded down to period B. Two ways, whichever rotates less:
+ * - each sum folded alone (log2 L rotations), masked to its block, added;
+ * - a tree over all of them (L - 1 rotations in all): y_d = sum over u of
+ *   x[u] masked to block u + d (mod L), so that the sum over d of
+ *   rot(y_d, d p) has x[u]'s blocks all in block u; the rotations by d p
+ *   are taken a bit at a time (by S/2, S/4, ..., p: the folds' own keys).
+ * The folds below p of levels without a key are two rotations by the level
+ * below (stats_rotate; stats_galois_steps). */
+static int pack_sums(srv_t *s, ckks_ciphertext_t **x, size_t m, size_t S, size_t p, size_t B, double target,
+                     size_t top, pack_room_t *w)
+{
+    int rc;
+    const size_t L = S / p;
+    size_t lg = 0;
+    while (((size_t)1 << lg) < L) lg++;
+    ckks_ciphertext_t *out = x[0], *t = w->y[L]; /* scratch */
+    if (m * lg <= L - 1) {
+        for (size_t u = 0; u < m; u++) {
+            for (size_t st = S / 2; st >= p; st >>= 1) {
+                if ((rc = rot(s, x[u], (long)st, t))) return rc;
+                if ((rc = ckks_add(x[u], t, x[u]))) return rc;
+            }
+            if ((rc = mask_block(s->ctx, w, x[u], u, S, p, target, top, x[u]))) return rc;
+            if (u && (rc = ckks_add(out, x[u], out))) return rc;
+        }
+    } else {
+        for (size_t d = 0; d < L; d++)
+            for (size_t u = 0; u < m; u++) {
+                if ((rc = mask_block(s->ctx, w, x[u], (u + d) % L, S, p, target, top, u ? t : w->y[d]))) return rc;
+                if (u && (rc = ckks_add(w->y[d], t, w->y[d]))) return rc;
+            }
+        for (size_t half = L / 2; half >= 1; half >>= 1)
+            for (size_t d = 0; d < half; d++) {
+                if ((rc = rot(s, w->y[d + half], (long)(p * half), w->y[d + half]))) return rc;
+                if ((rc = ckks_add(w->y[d], w->y[d + half], w->y[d]))) return rc;
+            }
+        if ((rc = ckks_ciphertext_copy(out, w->y[0]))) return rc;
+    }
+    for (size_t st = p / 2; st >= B; st >>= 1) {
+        if ((rc = rot(s, out, (long)st, t))) return rc;
+        if ((rc = ckks_add(out, t, out))) return rc;
+    }
     return CKKS_OK;
 }
 
@@ -747,6 +843,7 @@ static int finish_sum(srv_t *s, ckks_ciphertext_t *x, size_t i, size_t g, size_t
 struct stats_partial {
     stats_job_t job;
     size_t total, nprimes; /* slots, and the primes of a fresh table ciphertext */
+    size_t per_ct;         /* sums a packed ciphertext holds: sum i goes to packed ciphertext i / per_ct */
     int deferred, finished;
     chunk_acc_t acc; /* acc.sums[j] is unset (possibly NULL) while acc.sum_set[j] is 0 */
 };
@@ -759,6 +856,18 @@ static size_t slot_sum(const stats_partial_t *p, size_t j)
 static size_t sum_slot(const stats_partial_t *p, size_t i)
 {
     return p->deferred && i >= 2 ? 2 + 2 * (i - 2) : i;
+}
+
+/* The share (of nshares) that finishes sum i: whole packed ciphertexts, as
+ * the sums of one are packed together. */
+static size_t sum_share(const stats_partial_t *p, size_t i, size_t nshares)
+{
+    return i / p->per_ct % nshares;
+}
+
+static size_t per_packed(const stats_layout_t *lay)
+{
+    return lay->slots / pack_period(lay);
 }
 
 void stats_partial_free(stats_partial_t *p)
@@ -836,6 +945,7 @@ int stats_compute_partial_range(const ckks_context_t *ctx, const stats_enc_table
     res->total = total;
     res->nprimes = ckks_context_data_primes(ctx);
     res->deferred = deferred;
+    res->per_ct = per_packed(&t->layout);
     res->acc = acc[0];
     memset(&acc[0], 0, sizeof acc[0]);
     *out = res;
@@ -851,14 +961,14 @@ int stats_partial_add(stats_partial_t *acc, const stats_partial_t *other)
 {
     if (!acc || !other) return STATS_EINVAL;
     if (acc->job != other->job || acc->total != other->total || acc->nprimes != other->nprimes ||
-        acc->deferred != other->deferred || acc->finished != other->finished || !acc->acc.sums ||
+        acc->per_ct != other->per_ct || acc->deferred != other->deferred || acc->finished != other->finished || !acc->acc.sums ||
         !other->acc.sums) /* a spent partial is neither */
         return STATS_ESCHEMA;
     int rc = STATS_OK;
-    /* Finished sums are whole: two shares never hold the same one. */
+    /* Finished packed ciphertexts are whole: two shares never hold the same one. */
     for (size_t j = 0; j < acc->total; j++)
         if (acc->finished && other->acc.sum_set[j] && acc->acc.sum_set[j]) {
-            stats_set_error("partial sums: finished sum %zu twice", slot_sum(acc, j));
+            stats_set_error("partial sums: finished packed ciphertext %zu twice", slot_sum(acc, j) / acc->per_ct);
             return STATS_ESCHEMA;
         }
     for (size_t j = 0; j < acc->total; j++)
@@ -872,8 +982,9 @@ done:
  * u32 job, u32 flags (1: finished), u64 slots, u64 primes, u64 counts x4
  * (rotations, multiplications, conjugations, relinearizations), then per
  * slot: u64 set, and when set u64 size, f64 scale and size x primes x N words.
- * share/nshares: only the slots of the sums i with i mod nshares == share,
- * and no counts. */
+ * share/nshares: only the slots of the sums share finishes (sum_share), and
+ * no counts. A finished partial holds packed ciphertexts, each in the first
+ * slot of its first sum. */
 static int partial_write(const stats_partial_t *p, size_t share, size_t nshares, int counts, void **buf,
                          size_t *len)
 {
@@ -881,7 +992,7 @@ static int partial_write(const stats_partial_t *p, size_t share, size_t nshares,
     size_t total = 64;
     for (size_t j = 0; j < p->total; j++) {
         total += 8;
-        if (p->acc.sum_set[j] && slot_sum(p, j) % nshares == share) {
+        if (p->acc.sum_set[j] && sum_share(p, slot_sum(p, j), nshares) == share) {
             const ckks_ciphertext_t *x = p->acc.sums[j];
             total += 16 + x->size * x->nprimes * ckks_context_n(x->ctx) * 8;
         }
@@ -901,7 +1012,7 @@ static int partial_write(const stats_partial_t *p, size_t share, size_t nshares,
     memcpy(q + 16, v, 48);
     q += 64;
     for (size_t j = 0; j < p->total; j++) {
-        uint64_t set = p->acc.sum_set[j] && slot_sum(p, j) % nshares == share;
+        uint64_t set = p->acc.sum_set[j] && sum_share(p, slot_sum(p, j), nshares) == share;
         memcpy(q, &set, 8);
         q += 8;
         if (!set) continue;
@@ -948,6 +1059,7 @@ int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, st
     p->total = total;
     p->nprimes = np;
     p->deferred = stats_w2_deferred(t, job);
+    p->per_ct = per_packed(&t->layout);
     p->finished = (int)head[1];
     int rc = acc_new(ctx, NULL, 1, total, 0, &p->acc);
     if (rc) {
@@ -967,8 +1079,8 @@ int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, st
         off += 8;
         if (set > 1) goto bad_p;
         if (!set) continue;
-        /* A finished sum is degree 2, in its sum's first slot. */
-        if (p->finished && sum_slot(p, slot_sum(p, j)) != j) goto bad_p;
+        /* A finished packed ciphertext is degree 1, in its first sum's first slot. */
+        if (p->finished && (sum_slot(p, slot_sum(p, j)) != j || slot_sum(p, j) % p->per_ct)) goto bad_p;
         if (len - off < 16) goto bad_p;
         memcpy(&size, b + off, 8);
         memcpy(&scale, b + off + 8, 8);
@@ -1021,12 +1133,12 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
     if (rc) return rc;
     const stats_layout_t *lay = &t->layout;
     const size_t S = lay->slots, B = lay->block, g = giant_step(B), total = nsums(lay, part->job);
-    const size_t p = pack_period(lay), per_ct = S / p;
-    if (part->finished || !part->acc.sums || part->total != acc_count(t, part->job) ||
+    const size_t p = pack_period(lay), per_ct = S / p, npacked = (total + per_ct - 1) / per_ct;
+    if (part->finished || !part->acc.sums || part->total != acc_count(t, part->job) || part->per_ct != per_ct ||
         part->deferred != stats_w2_deferred(t, part->job) || part->nprimes != ckks_context_data_primes(ctx))
         return STATS_ESCHEMA;
     for (size_t j = 0; j < part->total; j++)
-        if (slot_sum(part, j) % nshares == share && !part->acc.sum_set[j]) {
+        if (sum_share(part, slot_sum(part, j), nshares) == share && !part->acc.sum_set[j]) {
             stats_set_error("partial sums: sum %zu missing (no chunk computed)", slot_sum(part, j));
             return STATS_ESCHEMA;
         }
@@ -1037,26 +1149,32 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
      * negligible. Masks are encoded at target/scale so all masked sums share
      * the scale `target`; rescales then bring the packed totals to one prime. */
     const double target = finish_target(ctx);
-    const size_t mine = total > share ? (total - share + nshares - 1) / nshares : 0;
-    int *frc = calloc(mine ? mine : 1, sizeof *frc);
-    if (!frc) return STATS_ENOMEM;
-    /* Each of this share's sums (share, share + nshares, ...) is finished
-     * (relinearized, rotated into place, folded to period p, masked) on its
-     * own, in parallel. */
+    /* This share's packed ciphertexts (share, share + nshares, ...) and their sums. */
+    const size_t mpk = npacked > share ? (npacked - share + nshares - 1) / nshares : 0;
+    size_t mine = 0;
+    for (size_t k = 0; k < mpk; k++) {
+        size_t j = share + k * nshares;
+        mine += (j + 1) * per_ct < total ? per_ct : total - j * per_ct;
+    }
+    int *frc = calloc(mine + mpk + 1, sizeof *frc), *prc = frc + mine;
+    ckks_ciphertext_t **xs = calloc(mpk * per_ct + 1, sizeof *xs);
+    if (!frc || !xs) {
+        free(frc);
+        free(xs);
+        return STATS_ENOMEM;
+    }
     const size_t nf = stats_threads(mine);
     stats_counts_t *n = &part->acc.n;
 #pragma omp parallel num_threads((int)nf) if (nf > 1)
     {
         stats_counts_t cnt = {0};
         srv_t ts = {ctx, rk, gk, &cnt};
-        ckks_ciphertext_t *t2 = NULL;
-        ckks_plaintext_t *mk = NULL;
-        double *mv = calloc(S, sizeof *mv);
-        int trc = mv ? ckks_ciphertext_new(ctx, 3, 0, &t2) : CKKS_ENOMEM;
-        if (!trc) trc = ckks_plaintext_new(ctx, top, &mk);
+        pack_room_t room;
+        int trc = pack_room_new(ctx, per_ct, S, top, &room);
+        /* Each sum on its own: merged (deferred), relinearized, put in place. */
 #pragma omp for schedule(dynamic, 1)
         for (size_t k = 0; k < mine; k++) {
-            const size_t i = share + k * nshares;
+            const size_t j = share + k / per_ct * nshares, i = j * per_ct + k % per_ct;
             ckks_ciphertext_t *x = accs[sum_slot(part, i)];
             frc[k] = trc;
             if (!frc[k] && part->deferred && i >= 2) {
@@ -1067,28 +1185,44 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
                 cnt.rotations += (a ? 2 : 0) + (b ? 2 : 0);
                 frc[k] = ckks_merge_split(x, accs[sum_slot(part, i) + 1], eu, ev, gk, x);
             }
-            if (!frc[k]) frc[k] = finish_sum(&ts, x, i, g, S, p, per_ct, target, top, t2, mk, mv);
+            if (!frc[k]) frc[k] = place_sum(&ts, x, i, g);
+            xs[k / per_ct * per_ct + k % per_ct] = x;
+        }
+        /* Then each packed ciphertext: its sums folded, masked and packed. */
+#pragma omp for schedule(dynamic, 1)
+        for (size_t k = 0; k < mpk; k++) {
+            const size_t j = share + k * nshares, m = (j + 1) * per_ct < total ? per_ct : total - j * per_ct;
+            prc[k] = trc;
+            for (size_t u = 0; u < m && !prc[k]; u++) prc[k] = frc[(k * per_ct + u)] ? -1 : 0;
+            if (!prc[k]) prc[k] = pack_sums(&ts, xs + k * per_ct, m, S, p, B, target, top, &room);
+            else if (prc[k] < 0) prc[k] = 0; /* reported below, by sum */
         }
 #pragma omp critical
         {
             n->relinearizations += cnt.relinearizations;
             n->rotations += cnt.rotations;
         }
-        ckks_ciphertext_free(t2);
-        ckks_plaintext_free(mk);
-        free(mv);
+        if (!trc) pack_room_free(&room);
     }
     for (size_t k = 0; k < mine && rc == STATS_OK; k++)
         if (frc[k]) {
-            stats_set_error("finishing sum %zu: %s", share + k * nshares, ckks_strerror(frc[k]));
+            stats_set_error("finishing sum %zu: %s", (share + k / per_ct * nshares) * per_ct + k % per_ct,
+                            ckks_strerror(frc[k]));
             rc = frc[k] == CKKS_ENOMEM ? STATS_ENOMEM : STATS_ECKKS;
         }
+    for (size_t k = 0; k < mpk && rc == STATS_OK; k++)
+        if (prc[k]) {
+            stats_set_error("packing sums %zu-: %s", (share + k * nshares) * per_ct, ckks_strerror(prc[k]));
+            rc = prc[k] == CKKS_ENOMEM ? STATS_ENOMEM : STATS_ECKKS;
+        }
     free(frc);
+    free(xs);
     if (rc) return rc; /* the partial is spent either way: free it */
-    /* Only this share's finished sums stay; the other slots' memory goes. */
+    /* Only this share's packed ciphertexts stay, each in its first sum's
+     * first slot; the other slots' memory goes. */
     for (size_t j = 0; j < part->total; j++) {
         size_t i = slot_sum(part, j);
-        if (i % nshares == share && sum_slot(part, i) == j) continue;
+        if (sum_share(part, i, nshares) == share && i % per_ct == 0 && sum_slot(part, i) == j) continue;
         ckks_ciphertext_free(accs[j]);
         accs[j] = NULL;
         part->acc.sum_set[j] = 0;
@@ -1106,57 +1240,39 @@ int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, 
     int rc = check_compute_args(ctx, t, part->job, rk, gk);
     if (rc) return rc;
     if (!part->finished && (rc = stats_partial_finish_share(ctx, t, rk, gk, part, 0, 1))) return rc;
-    stats_counts_t local = {0};
-    srv_t s = {ctx, rk, gk, counts ? counts : &local};
     const stats_layout_t *lay = &t->layout;
-    const size_t S = lay->slots, B = lay->block, total = nsums(lay, part->job);
-    const size_t p = pack_period(lay), per_ct = S / p, npacked = (total + per_ct - 1) / per_ct;
-    if (!part->acc.sums || part->total != acc_count(t, part->job)) return STATS_ESCHEMA;
-    for (size_t i = 0; i < total; i++)
-        if (!part->acc.sum_set[sum_slot(part, i)]) {
-            stats_set_error("partial sums: finished sum %zu missing", i);
+    const size_t total = nsums(lay, part->job), per_ct = per_packed(lay), npacked = (total + per_ct - 1) / per_ct;
+    if (!part->acc.sums || part->total != acc_count(t, part->job) || part->per_ct != per_ct) return STATS_ESCHEMA;
+    for (size_t j = 0; j < npacked; j++)
+        if (!part->acc.sum_set[sum_slot(part, j * per_ct)]) {
+            stats_set_error("partial sums: finished packed ciphertext %zu missing", j);
             return STATS_ESCHEMA;
         }
-    *s.n = part->acc.n;
-    s.n->rescales = 0;
-    /* The finished sums are added into the packed ciphertexts in place, so
-     * the partial is spent. */
-    ckks_ciphertext_t **accs = part->acc.sums, *tmp2 = NULL;
+    stats_counts_t local = {0};
+    stats_counts_t *cn = counts ? counts : &local;
+    *cn = part->acc.n;
+    cn->rescales = 0;
+    /* The packed ciphertexts move into the result, so the partial is spent. */
+    ckks_ciphertext_t **accs = part->acc.sums;
     const size_t nacc = part->total;
     stats_enc_result_t *res = NULL;
     part->acc.sums = NULL;
     memset(part->acc.sum_set, 0, nacc * sizeof *part->acc.sum_set);
-    const size_t top = ckks_context_data_primes(ctx);
-    TRY(ckks_ciphertext_new(ctx, 3, 0, &tmp2));
     res = calloc(1, sizeof *res);
-    if (!res) {
+    if (!res || !(res->cts = calloc(npacked, sizeof *res->cts))) {
         rc = STATS_ENOMEM;
         goto done;
     }
     res->layout = *lay;
     res->job = part->job;
     res->segments = 1;
-    res->cts = calloc(npacked, sizeof *res->cts);
-    if (!res->cts) {
-        rc = STATS_ENOMEM;
-        goto done;
-    }
     for (size_t j = 0; j < npacked; j++) {
-        TRY(ckks_ciphertext_new(ctx, 2, top, &res->cts[j]));
+        ckks_ciphertext_t **x = &accs[sum_slot(part, j * per_ct)];
+        res->cts[j] = *x;
+        *x = NULL;
         res->count = j + 1;
-    }
-    for (size_t i = 0; i < total; i++) {
-        size_t j = i / per_ct, u = i % per_ct;
-        const ckks_ciphertext_t *x = accs[sum_slot(part, i)];
-        TRY(u ? ckks_add(res->cts[j], x, res->cts[j]) : ckks_ciphertext_copy(res->cts[j], x));
-    }
-    for (size_t j = 0; j < npacked; j++) {
-        for (size_t st = p / 2; st >= B; st >>= 1) {
-            TRY(rot(&s, res->cts[j], (long)st, tmp2));
-            TRY(ckks_add(res->cts[j], tmp2, res->cts[j]));
-        }
         while (res->cts[j]->nprimes > 1) {
-            s.n->rescales++;
+            cn->rescales++;
             TRY(ckks_rescale(res->cts[j], res->cts[j]));
         }
     }
@@ -1166,7 +1282,6 @@ done:
     stats_enc_result_free(res);
     for (size_t i = 0; i < nacc; i++) ckks_ciphertext_free(accs[i]);
     free(accs);
-    ckks_ciphertext_free(tmp2);
     return rc;
 }
 
