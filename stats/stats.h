@@ -289,14 +289,15 @@ int stats_compute_partial_range(const ckks_context_t *ctx, const stats_enc_table
  * (which never hold the same sum: ESCHEMA if they do). */
 int stats_partial_add(stats_partial_t *acc, const stats_partial_t *other);
 /* Finishing can be split across processes too: sum i of a table (there are
- * 2, or 2 + 5 (B - 1) with pairs) belongs to share i mod nshares. Given the
+ * 2, or 2 + 5 (B - 1) with pairs) goes to packed ciphertext j = i / (S/p)
+ * (8 sums each at N = 8192), which belongs to share j mod nshares. Given the
  * total of its share's sums (stats_partial_write_share carries them between
- * processes), a process finishes them (key switches, folds, masks: most of
- * the finishing) with stats_partial_finish_share, which drops every other
- * sum; the finished shares are then added (stats_partial_add) into one
- * partial, which stats_partial_finish packs into the result: the same bytes
- * as finishing the whole total in one process. On failure the partial is
- * spent (free it). */
+ * processes), a process finishes them (key switches, folds, masks, packing:
+ * most of the finishing) with stats_partial_finish_share, which keeps only
+ * its packed ciphertexts; the finished shares are then added
+ * (stats_partial_add) into one partial, which stats_partial_finish rescales
+ * into the result: the same bytes as finishing the whole total in one
+ * process. On failure the partial is spent (free it). */
 int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_relin_key_t *rk,
                                const ckks_galois_keys_t *gk, stats_partial_t *part, size_t share, size_t nshares);
 /* Spends part: its sums (unless already finished by shares) are finished
@@ -313,7 +314,7 @@ int stats_partial_write_share(const stats_partial_t *p, size_t share, size_t nsh
  * sums of its chunks (part, part + nparts, ...) of every table range and
  * hands them to reduce twice:
  * - STATS_REDUCE_SHARES: reduce adds into *mine, from every other process,
- *   the sums of this process's share (sum i: process i mod nparts), which
+ *   the sums of this process's share (packed ciphertext j: process j mod nparts), which
  *   this process then finishes (stats_partial_finish_share);
  * - STATS_REDUCE_FINISHED: reduce gathers the finished shares and sets
  *   *total to them on the process that packs the result and writes it

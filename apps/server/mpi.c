@@ -1,12 +1,13 @@
 /* hestat-server compute under MPI (mpirun -n K hestat-server compute JOB
  * --out RESULT): every rank reads the job, computes the partial sums of its
  * share of every table's chunks (rank r: chunks r, r + K, ...), then the
- * ranks exchange them so that rank r holds the totals of sums r, r + K, ...
- * (every pair of ranks swaps once), finishes those (the key switches, folds
- * and masks), and the finished sums meet at rank 0 along a binomial tree
- * (rank r receives from r + d for d = 1, 2, 4, ... while r is a multiple of
- * 2d, then sends to r - d), which packs and writes them. Partial sums are
- * exact modular sums and finishing a sum does not depend on where it runs,
+ * ranks exchange them so that rank r holds the totals of the sums of packed
+ * ciphertexts r, r + K, ... (every pair of ranks swaps once), finishes
+ * those (the key switches, folds, masks and packing), and the packed
+ * ciphertexts meet at rank 0 along a binomial tree (rank r receives from
+ * r + d for d = 1, 2, 4, ... while r is a multiple of 2d, then sends to
+ * r - d), which rescales and writes them. Partial sums are exact modular
+ * sums and finishing a packed ciphertext does not depend on where it runs,
  * so rank 0's result is byte for byte the one-process result, for any K.
  * Any failure aborts the whole run (MPI_Abort): mpirun exits non-zero and
  * no result is written.
