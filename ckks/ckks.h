@@ -320,6 +320,14 @@ int ckks_multiply_split_many(size_t count, size_t batch, const ckks_ciphertext_t
                              ckks_ciphertext_t *const *acc1, const int *accumulate);
 int ckks_merge_split(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, uint32_t elt_u, uint32_t elt_v,
                      const ckks_galois_keys_t *gk, ckks_ciphertext_t *out);
+/* ckks_merge_split followed by the automorphism sigma_u^-1 (the rotation
+ * that undoes u): the key switches on the X = sigma_u(s) side are made with
+ * the key of u^-1 after permuting, so the undoing costs no key switch (the
+ * same four or two as the merge alone, where a rotation after it is one
+ * more). Needs the key of u^-1 rather than u's. Decrypts like the merge
+ * rotated by u^-1, within a key switch's noise (the bytes differ). */
+int ckks_merge_split_undo(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, uint32_t elt_u, uint32_t elt_v,
+                          const ckks_galois_keys_t *gk, ckks_ciphertext_t *out);
 /* Every slot becomes the sum of all N/2 slots (log2(N/2) rotations). */
 int ckks_sum_slots(const ckks_ciphertext_t *a, const ckks_galois_keys_t *gk,
                    ckks_ciphertext_t *out);

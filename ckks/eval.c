@@ -591,8 +591,18 @@ int ckks_multiply_split(const ckks_ciphertext_t *x, const ckks_ciphertext_t *y, 
     return ckks_multiply_split_many(1, 1, &x, &y, &acc0, &acc1, &accumulate);
 }
 
-int ckks_merge_split(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, uint32_t elt_u, uint32_t elt_v,
-                     const ckks_galois_keys_t *gk, ckks_ciphertext_t *out)
+/* The inverse of an odd Galois element mod 2N (Newton's iteration mod 2^32). */
+static uint32_t galois_inverse(uint32_t e, size_t n)
+{
+    uint32_t x = e; /* right to 3 bits for odd e */
+    for (int i = 0; i < 5; i++) x *= 2u - e * x;
+    return x & (uint32_t)(2 * n - 1);
+}
+
+/* ckks_merge_split and, with undo, the same followed by sigma_u^-1 (see
+ * ckks_merge_split_undo). */
+static int merge_split(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, uint32_t elt_u, uint32_t elt_v,
+                       int undo, const ckks_galois_keys_t *gk, ckks_ciphertext_t *out)
 {
     int rc = check_ct(a, out);
     if (!rc) rc = check_ct(b, out);
@@ -602,15 +612,19 @@ int ckks_merge_split(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, uin
     if (a->size != 2 || b->size != 2) return CKKS_ESIZE;
     if (a->nprimes != b->nprimes) return CKKS_ELEVEL;
     if (!ckks_scales_close(a->scale, b->scale)) return CKKS_ESCALE;
-    const ckks_kswitch_t *ku = NULL, *kv = NULL;
-    if (elt_u != 1 && !(ku = find_key(gk, elt_u))) return CKKS_EKEY;
-    if (elt_v != 1 && !(kv = find_key(gk, elt_v))) return CKKS_EKEY;
     const ckks_context_t *ctx = a->ctx;
     const size_t n = ctx->n, np = a->nprimes, w = np * n;
-    /* c0 | c1 | c2 | terms under X = sigma_u(s) | terms under X s */
-    uint64_t *t = ckks_scratch(CKKS_SCRATCH_MUL, 5 * w);
-    if (!t) return CKKS_ENOMEM;
-    uint64_t *c0 = t, *c1 = t + w, *c2 = t + 2 * w, *X = t + 3 * w, *XS = t + 4 * w;
+    if (!(elt_u & 1) || elt_u >= 2 * n || !(elt_v & 1) || elt_v >= 2 * n) return CKKS_EINVAL;
+    if (elt_u == 1) undo = 0;
+    const uint32_t elt_k = undo ? galois_inverse(elt_u, n) : elt_u; /* the key that switches the X side */
+    const ckks_kswitch_t *ku = NULL, *kv = NULL;
+    if (elt_u != 1 && !(ku = find_key(gk, elt_k))) return CKKS_EKEY;
+    if (elt_v != 1 && !(kv = find_key(gk, elt_v))) return CKKS_EKEY;
+    /* c0 | c1 | c2 | terms under X = sigma_u(s) | terms under X s | (undo) a permuted copy */
+    uint64_t *t = ckks_scratch(CKKS_SCRATCH_MUL, 6 * w);
+    uint32_t *pbuf = undo ? (uint32_t *)ckks_scratch(CKKS_SCRATCH_GALOIS, n / 2 + 1) : NULL;
+    if (!t || (undo && !pbuf)) return CKKS_ENOMEM;
+    uint64_t *c0 = t, *c1 = t + w, *c2 = t + 2 * w, *X = t + 3 * w, *XS = t + 4 * w, *P = t + 5 * w;
     memcpy(c0, POLY(a, 0, 0), w * sizeof *t);
     memset(c1, 0, w * sizeof *t);
     memset(c2, 0, w * sizeof *t);
@@ -628,6 +642,23 @@ int ckks_merge_split(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, uin
             ntt_vec_add(XS + i * n, XS + i * n, b1 + i * n, n, &ctx->mod[i]);
         }
     }
+    /* Now c0 + c1 s + X sigma_u(s) + XS s sigma_u(s). */
+    if (undo) {
+        /* sigma_u^-1 of it is sigma^-1(c0) + sigma^-1(c1) Z + sigma^-1(X) s
+         * + sigma^-1(XS) Z s with Z = sigma_u^-1(s): the terms under Z are the
+         * ones switched (key u^-1), those under s stay. */
+        const uint32_t *src = ckks_galois_perm_table(ctx, elt_k, pbuf);
+        uint64_t *polys[4] = {c0, c1, X, XS};
+        for (int k = 0; k < 4; k++) {
+            for (size_t i = 0; i < np; i++)
+                for (size_t j = 0; j < n; j++) P[i * n + j] = polys[k][i * n + src[j]];
+            memcpy(polys[k], P, w * sizeof *t);
+        }
+        memcpy(P, c1, w * sizeof *t); /* the Z terms: c1 <- X, c2 <- 0, then the switches */
+        memcpy(c1, X, w * sizeof *t);
+        memcpy(X, P, w * sizeof *t);
+        memset(c2, 0, w * sizeof *t);
+    }
     if (ku) {
         rc = keyswitch_add(ctx, gk->hyb, X, np, ku, c0, c1);  /* X terms: r0 + r1 s */
         if (!rc) rc = keyswitch_add(ctx, gk->hyb, XS, np, ku, c1, c2); /* (t0 + t1 s) s */
@@ -644,4 +675,16 @@ int ckks_merge_split(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, uin
     memcpy(out->data, t, 3 * w * sizeof *t);
     out->scale = scale;
     return CKKS_OK;
+}
+
+int ckks_merge_split(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, uint32_t elt_u, uint32_t elt_v,
+                     const ckks_galois_keys_t *gk, ckks_ciphertext_t *out)
+{
+    return merge_split(a, b, elt_u, elt_v, 0, gk, out);
+}
+
+int ckks_merge_split_undo(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, uint32_t elt_u, uint32_t elt_v,
+                          const ckks_galois_keys_t *gk, ckks_ciphertext_t *out)
+{
+    return merge_split(a, b, elt_u, elt_v, 1, gk, out);
 }

@@ -712,16 +712,16 @@ size_t stats_threads(size_t chunks)
     return (size_t)n < chunks ? (size_t)n : (chunks ? chunks : 1);
 }
 
-/* Sum i before packing: a product sum relinearized and rotated by its giant
- * step (its diagonal's place). */
-static int place_sum(srv_t *s, ckks_ciphertext_t *x, size_t i, size_t g)
+/* Sum i before packing: a product sum relinearized and, unless its merge
+ * did it (placed), rotated by its giant step (its diagonal's place). */
+static int place_sum(srv_t *s, ckks_ciphertext_t *x, size_t i, size_t g, int placed)
 {
     int rc;
     if (i < 2) return CKKS_OK;
     s->n->relinearizations++;
     if ((rc = ckks_relinearize(x, s->rk, x))) return rc;
     size_t d = (i - 2) / NTYPES + 1, b = d / g;
-    return b ? rot(s, x, (long)(g * b), x) : CKKS_OK;
+    return b && !placed ? rot(s, x, (long)(g * b), x) : CKKS_OK;
 }
 
 /* A thread's room for packing: the masks of the L = S/p blocks at two
@@ -1177,15 +1177,18 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
             const size_t j = share + k / per_ct * nshares, i = j * per_ct + k % per_ct;
             ckks_ciphertext_t *x = accs[sum_slot(part, i)];
             frc[k] = trc;
-            if (!frc[k] && part->deferred && i >= 2) {
-                /* Sum over k of sigma_u(X_k) sigma_v(Y_k), u = -g b, v = a. */
+            const int merge = part->deferred && i >= 2;
+            if (!frc[k] && merge) {
+                /* Sum over k of sigma_u(X_k) sigma_v(Y_k), u = -g b, v = a,
+                 * merged and rotated back by g b in its key switches (the
+                 * keys of a and +g b). */
                 size_t d = (i - 2) / NTYPES + 1, a = d % g, b = d / g;
                 uint32_t eu = b ? ckks_galois_elt_rotate(ctx, -(int)(g * b)) : 1;
                 uint32_t ev = a ? ckks_galois_elt_rotate(ctx, (int)a) : 1;
                 cnt.rotations += (a ? 2 : 0) + (b ? 2 : 0);
-                frc[k] = ckks_merge_split(x, accs[sum_slot(part, i) + 1], eu, ev, gk, x);
+                frc[k] = ckks_merge_split_undo(x, accs[sum_slot(part, i) + 1], eu, ev, gk, x);
             }
-            if (!frc[k]) frc[k] = place_sum(&ts, x, i, g);
+            if (!frc[k]) frc[k] = place_sum(&ts, x, i, g, merge);
             xs[k / per_ct * per_ct + k % per_ct] = x;
         }
         /* Then each packed ciphertext: its sums folded, masked and packed. */

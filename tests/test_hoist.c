@@ -238,7 +238,10 @@ Test(ckks_hoist, deferred_products_decrypt_like_rotated_ones, .timeout = 120)
     cr_assert_eq(ckks_ciphertext_new(f.ctx, 2, 0, &rx), CKKS_OK);
     cr_assert_eq(ckks_ciphertext_new(f.ctx, 2, 0, &ry), CKKS_OK);
     cr_assert_eq(ckks_ciphertext_new(f.ctx, 3, 0, &prod), CKKS_OK);
+    ckks_ciphertext_t *un;
+    cr_assert_eq(ckks_ciphertext_new(f.ctx, 3, 0, &un), CKKS_OK);
     double *wr = malloc(S * 8), *wi = malloc(S * 8), *gr = malloc(S * 8), *gi = malloc(S * 8);
+    double *ur = malloc(S * 8), *ui = malloc(S * 8);
     /* (u, v) steps: both keyed, only one of them (0: s itself). */
     static const int uv[][2] = {{-4, 2}, {0, 7}, {16, 0}, {-4, -3}};
     for (size_t c = 0; c < sizeof uv / sizeof *uv; c++) {
@@ -257,6 +260,10 @@ Test(ckks_hoist, deferred_products_decrypt_like_rotated_ones, .timeout = 120)
         cr_assert_eq(ckks_multiply_split(xs[0], ys[0], a0, a1, 0), CKKS_OK);
         int acc = 1;
         cr_assert_eq(ckks_multiply_split_many(1, K - 1, xs + 1, ys + 1, &a0, &a1, &acc), CKKS_OK);
+        /* The merge with sigma_u undone (keys: -u and v), into `un`. */
+        const int undo_keyed = u == 0 || u == -4;
+        cr_assert_eq(ckks_merge_split_undo(a0, a1, eu, ev, f.gk, un), undo_keyed ? CKKS_OK : CKKS_EKEY);
+        if (undo_keyed) cr_assert_eq(ckks_relinearize(un, rk, un), CKKS_OK);
         cr_assert_eq(ckks_merge_split(a0, a1, eu, ev, f.gk, a0), CKKS_OK);
         cr_assert_eq(a0->size, 3);
         cr_assert_eq(ckks_relinearize(a0, rk, a0), CKKS_OK);
@@ -284,6 +291,19 @@ Test(ckks_hoist, deferred_products_decrypt_like_rotated_ones, .timeout = 120)
         cr_log_info("u %d v %d: deferred %.1f bits, eager %.1f", u, v, -log2(ed), -log2(ee));
         cr_expect_geq(-log2(ed), 17, "u %d v %d: deferred %.1f bits", u, v, -log2(ed));
         cr_expect_leq(ed, 4 * ee + 0x1p-30, "u %d v %d: deferred %g, eager %g", u, v, ed, ee);
+        if (undo_keyed) {
+            /* Slot i of rot(w, -u) is w[i - u]. */
+            for (size_t i = 0; i < S; i++) {
+                size_t j = (size_t)(((long)i - u + (long)S) % (long)S);
+                ur[i] = wr[j];
+                ui[i] = wi[j];
+            }
+            decrypt_c(&f, un, gr, gi);
+            double eu_ = fmax(max_err(ur, gr, S), max_err(ui, gi, S));
+            cr_log_info("u %d v %d: undone %.1f bits", u, v, -log2(eu_));
+            cr_expect_geq(-log2(eu_), 17, "u %d v %d: undone %.1f bits", u, v, -log2(eu_));
+            cr_expect_leq(eu_, 4 * ee + 0x1p-30, "u %d v %d: undone %g, eager %g", u, v, eu_, ee);
+        }
     }
     /* Errors: an even Galois element, an output that is the input, a
      * missing key, accumulators that alias an operand or each other. */
@@ -309,10 +329,13 @@ Test(ckks_hoist, deferred_products_decrypt_like_rotated_ones, .timeout = 120)
     ckks_ciphertext_free(rx);
     ckks_ciphertext_free(ry);
     ckks_ciphertext_free(prod);
+    ckks_ciphertext_free(un);
     free(wr);
     free(wi);
     free(gr);
     free(gi);
+    free(ur);
+    free(ui);
     ckks_relin_key_free(rk);
     hteardown(&f);
 }
