@@ -139,15 +139,17 @@ static void make_keys(keys_t *k, const stats_layout_t *lay)
 
 static void free_keys(keys_t *k) { test_keys_free(k->ctx, k->sk, k->pk, k->rk, k->gk); }
 
-static ckks_context_t *ctx8192(void)
+static ckks_context_t *ctx_n(size_t n)
 {
     int bits[] = {60, 40, 40, 60};
     ckks_params_t p;
     ckks_context_t *ctx;
-    cr_assert_eq(ckks_params_from_bits(&p, 8192, bits, 4), CKKS_OK);
+    cr_assert_eq(ckks_params_from_bits(&p, n, bits, 4), CKKS_OK);
     cr_assert_eq(ckks_context_new(&p, &ctx), CKKS_OK);
     return ctx;
 }
+
+static ckks_context_t *ctx8192(void) { return ctx_n(8192); }
 
 /* Accuracy. CKKS errors are absolute in units of a column's public range f
  * (its encoding factor), so: a statistic is checked against the issue's
@@ -170,9 +172,9 @@ static int within(long double got, long double want, long double f, long double 
 
 /* Runs the whole pipeline on t (job W2, or W1: per-column statistics only)
  * and checks every statistic against the reference. */
-static void check_table_job(const stats_table_t *t, int use_pk, stats_job_t job)
+static void check_table_in(ckks_context_t *ctx, const stats_table_t *t, int use_pk, stats_job_t job)
 {
-    keys_t k = {.ctx = ctx8192()};
+    keys_t k = {.ctx = ctx};
     stats_layout_t lay;
     cr_assert_eq(stats_layout_for(k.ctx, t, &lay), STATS_OK);
     make_keys(&k, &lay);
@@ -229,6 +231,11 @@ static void check_table_job(const stats_table_t *t, int use_pk, stats_job_t job)
     stats_enc_result_free(res);
     stats_enc_table_free(e);
     free_keys(&k);
+}
+
+static void check_table_job(const stats_table_t *t, int use_pk, stats_job_t job)
+{
+    check_table_in(ctx8192(), t, use_pk, job);
 }
 
 static void check_table(const stats_table_t *t, int use_pk) { check_table_job(t, use_pk, STATS_JOB_ALL); }
@@ -301,6 +308,21 @@ Test(stats_encrypted, generated_table_all_statistics, .timeout = 300)
     stats_table_t *t;
     cr_assert_eq(stats_generate_framingham(4240, 1, &t), STATS_OK);
     check_table(t, 1);
+    stats_table_free(t);
+}
+
+/* N = 16384: 16 blocks of 512 slots, so 16 sums a packed ciphertext and a
+ * packing tree of four levels (8 at N = 8192: three), in both W2 modes. */
+Test(stats_encrypted, n16384_packs_sixteen_sums_a_ciphertext, .timeout = 300)
+{
+    stats_table_t *t;
+    cr_assert_eq(stats_generate_framingham(1500, 6, &t), STATS_OK);
+    static const char *modes[] = {"eager", "deferred"};
+    for (size_t m = 0; m < 2; m++) {
+        cr_assert_eq(setenv("HESTAT_W2_KEYSWITCH", modes[m], 1), 0);
+        check_table_in(ctx_n(16384), t, 1, STATS_JOB_ALL);
+    }
+    unsetenv("HESTAT_W2_KEYSWITCH");
     stats_table_free(t);
 }
 
