@@ -622,8 +622,7 @@ static int merge_split(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, u
     if (elt_v != 1 && !(kv = find_key(gk, elt_v))) return CKKS_EKEY;
     /* c0 | c1 | c2 | terms under X = sigma_u(s) | terms under X s | (undo) a permuted copy */
     uint64_t *t = ckks_scratch(CKKS_SCRATCH_MUL, 6 * w);
-    uint32_t *pbuf = undo ? (uint32_t *)ckks_scratch(CKKS_SCRATCH_GALOIS, n / 2 + 1) : NULL;
-    if (!t || (undo && !pbuf)) return CKKS_ENOMEM;
+    if (!t) return CKKS_ENOMEM;
     uint64_t *c0 = t, *c1 = t + w, *c2 = t + 2 * w, *X = t + 3 * w, *XS = t + 4 * w, *P = t + 5 * w;
     memcpy(c0, POLY(a, 0, 0), w * sizeof *t);
     memset(c1, 0, w * sizeof *t);
@@ -647,6 +646,8 @@ static int merge_split(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, u
         /* sigma_u^-1 of it is sigma^-1(c0) + sigma^-1(c1) Z + sigma^-1(X) s
          * + sigma^-1(XS) Z s with Z = sigma_u^-1(s): the terms under Z are the
          * ones switched (key u^-1), those under s stay. */
+        uint32_t *pbuf = (uint32_t *)ckks_scratch(CKKS_SCRATCH_GALOIS, n / 2 + 1); /* after the switches */
+        if (!pbuf) return CKKS_ENOMEM;
         const uint32_t *src = ckks_galois_perm_table(ctx, elt_k, pbuf);
         uint64_t *polys[4] = {c0, c1, X, XS};
         for (int k = 0; k < 4; k++) {
