@@ -789,6 +789,17 @@ static int mask_block(const ckks_context_t *ctx, pack_room_t *w, const ckks_ciph
     return CKKS_OK;
 }
 
+/* x += rot(x, st) for st = hi, hi/2, ..., lo (t: a scratch). */
+static int fold(srv_t *s, ckks_ciphertext_t *x, size_t hi, size_t lo, ckks_ciphertext_t *t)
+{
+    int rc;
+    for (size_t st = hi; st >= lo && st; st >>= 1) {
+        if ((rc = rot(s, x, (long)st, t))) return rc;
+        if ((rc = ckks_add(x, t, x))) return rc;
+    }
+    return CKKS_OK;
+}
+
 /* Packs m <= L placed sums x[0..m) into x[0]: block u (slots u p .. u p + p
  * - 1) of the result holds the sum of x[u]'s L blocks, at scale target, and
  * the result is folded down to period B. Two ways, whichever rotates less:
@@ -809,10 +820,7 @@ static int pack_sums(srv_t *s, ckks_ciphertext_t **x, size_t m, size_t S, size_t
     ckks_ciphertext_t *out = x[0], *t = w->y[L]; /* scratch */
     if (m * lg <= L - 1) {
         for (size_t u = 0; u < m; u++) {
-            for (size_t st = S / 2; st >= p; st >>= 1) {
-                if ((rc = rot(s, x[u], (long)st, t))) return rc;
-                if ((rc = ckks_add(x[u], t, x[u]))) return rc;
-            }
+            if ((rc = fold(s, x[u], S / 2, p, t))) return rc;
             if ((rc = mask_block(s->ctx, w, x[u], u, S, p, target, top, x[u]))) return rc;
             if (u && (rc = ckks_add(out, x[u], out))) return rc;
         }
@@ -829,11 +837,7 @@ static int pack_sums(srv_t *s, ckks_ciphertext_t **x, size_t m, size_t S, size_t
             }
         if ((rc = ckks_ciphertext_copy(out, w->y[0]))) return rc;
     }
-    for (size_t st = p / 2; st >= B; st >>= 1) {
-        if ((rc = rot(s, out, (long)st, t))) return rc;
-        if ((rc = ckks_add(out, t, out))) return rc;
-    }
-    return CKKS_OK;
+    return fold(s, out, p / 2, B, t);
 }
 
 /* A partial's slots: sum i's accumulator is slot i, or with deferred key
@@ -1195,10 +1199,9 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
 #pragma omp for schedule(dynamic, 1)
         for (size_t k = 0; k < mpk; k++) {
             const size_t j = share + k * nshares, m = (j + 1) * per_ct < total ? per_ct : total - j * per_ct;
-            prc[k] = trc;
-            for (size_t u = 0; u < m && !prc[k]; u++) prc[k] = frc[(k * per_ct + u)] ? -1 : 0;
-            if (!prc[k]) prc[k] = pack_sums(&ts, xs + k * per_ct, m, S, p, B, target, top, &room);
-            else if (prc[k] < 0) prc[k] = 0; /* reported below, by sum */
+            int failed = 0; /* a sum that failed (or trc) is reported below, by sum */
+            for (size_t u = 0; u < m; u++) failed |= frc[k * per_ct + u] != 0;
+            prc[k] = failed ? 0 : pack_sums(&ts, xs + k * per_ct, m, S, p, B, target, top, &room);
         }
 #pragma omp critical
         {
