@@ -7,10 +7,17 @@
  * M = 1 where present (missing: 0 in both). f_c is a public power of two >= max|x_c|.
  *
  * Server (STATS_JOB_ALL). Sums over chunks of slot-wise products of a row's
- * column c with its column c+d (d = 1 .. B-1), for five product types:
- *   P1 = Z_c R_j, P2 = M_c M_j, P3 = Z_c M_j, P4 = M_c Z_j, P5 = R_c Z_j,
+ * column c with its column c+d (d = 1 .. B-1), for four product types:
+ *   Q1 = Z_c (M_j + R_j), Q2 = R_c Z_j, Q3 = (Z_c + M_c) M_j, Q4 = M_c Z_j,
  * with R = Z + conj(Z) = 2x, j = c + d (slots where c + d >= B pair a row with
- * the next one and are ignored). Rotations by d are baby-step/giant-step:
+ * the next one and are ignored). With q = x^2 (units of the factors):
+ *   Q1 = x m' + 2 x x' + i (q m' + 2 q x'),  Q2 = 2 x x' + 2 i x q',
+ *   Q3 = m m' + x m' + i q m',               Q4 = m x' + i m q',
+ * eight real totals from which the client takes the eight sums a pair needs
+ * (stats_decrypt: x m' = Re Q1 - Re Q2, m m' = Re Q3 - Re Q1 + Re Q2, ...),
+ * with differences of decrypted totals: nothing is halved homomorphically.
+ * (Five products, Z_c R_j, M_c M_j, Z_c M_j, M_c Z_j, R_c Z_j, give the same
+ * eight with two reals to spare; a total now reaches 3 x rows, not 2.) Rotations by d are baby-step/giant-step:
  * d = a + g b, sum_k X_k rot(Y_k, d) = rot(sum_k rot(X_k, -g b) rot(Y_k, a), g b),
  * so each chunk is rotated 6 (g-1) + ... times instead of 3 (B-1) times.
  * Then every sum (the five products for every d, plus sum Z and sum M) is
@@ -46,7 +53,7 @@ void stats_chunk_src_free(struct stats_chunk_src *src);
         }                                                                     \
     } while (0)
 
-enum { NTYPES = 5 };
+enum { NTYPES = 4 };
 
 static size_t next_pow2(size_t x)
 {
@@ -384,19 +391,6 @@ static int rot_all(const ckks_galois_keys_t *gk, const ckks_ciphertext_t *x, siz
     return ckks_rotate_hoisted(x, steps, k, gk, outs);
 }
 
-/* The same as bare automorphisms (deferred key switching): baby[a - 1] and
- * giant[b - 1]. */
-static int raw_all(const ckks_context_t *ctx, const ckks_ciphertext_t *x, size_t g, size_t nb,
-                   ckks_ciphertext_t **baby, ckks_ciphertext_t **giant)
-{
-    int rc = CKKS_OK;
-    for (size_t a = 1; a < g && !rc; a++)
-        rc = ckks_apply_galois_raw(x, ckks_galois_elt_rotate(ctx, (int)a), baby[a - 1]);
-    for (size_t b = 1; b < nb && !rc; b++)
-        rc = ckks_apply_galois_raw(x, ckks_galois_elt_rotate(ctx, -(int)(g * b)), giant[b - 1]);
-    return rc;
-}
-
 /* acc += x * y (acc may be empty: size 0 marks "unset"). */
 static int mul_acc(const ckks_ciphertext_t *x, const ckks_ciphertext_t *y, ckks_ciphertext_t *acc,
                    ckks_ciphertext_t *tmp, int *set)
@@ -422,6 +416,7 @@ typedef struct {
     size_t g, nb;                        /* baby and giant step counts of the layout */
     ckks_ciphertext_t **rz, **rm, **rr;  /* baby steps a = 1..g-1 (g each) */
     ckks_ciphertext_t **nz, **nm, **nr;  /* giant steps -g b, b = 1..nb-1 (nb each) */
+    ckks_ciphertext_t **sy, **sx;        /* M + R at baby step a, Z + M at giant step b (from 0) */
     int *steps;                          /* 3 (g + nb): rot_all's room, for Z, M and R */
     ckks_ciphertext_t **outs;
     size_t inner;                        /* threads within a chunk (1 unless wide) */
@@ -436,9 +431,9 @@ static void acc_free(chunk_acc_t *a, size_t total)
     for (size_t i = 0; a->sums && i < total; i++) ckks_ciphertext_free(a->sums[i]);
     free(a->sums);
     free(a->sum_set);
-    ckks_ciphertext_t **bufs[6] = {a->rz, a->rm, a->rr, a->nz, a->nm, a->nr};
-    for (size_t k = 0; k < 6; k++) {
-        size_t n = k < 3 ? a->g : a->nb;
+    ckks_ciphertext_t **bufs[8] = {a->rz, a->rm, a->rr, a->sy, a->nz, a->nm, a->nr, a->sx};
+    for (size_t k = 0; k < 8; k++) {
+        size_t n = k < 4 ? a->g : a->nb;
         for (size_t i = 0; bufs[k] && i < n; i++) ckks_ciphertext_free(bufs[k][i]);
         free(bufs[k]);
     }
@@ -472,18 +467,20 @@ static int acc_new(const ckks_context_t *ctx, const stats_layout_t *lay, size_t 
     if (lay) {
         a->g = giant_step(lay->block);
         a->nb = (lay->block + a->g - 1) / a->g;
-        ckks_ciphertext_t ***bufs[6] = {&a->rz, &a->rm, &a->rr, &a->nz, &a->nm, &a->nr};
-        for (size_t k = 0; k < 6; k++)
-            if (!(*bufs[k] = calloc(k < 3 ? a->g : a->nb, sizeof **bufs[k]))) rc = STATS_ENOMEM;
+        ckks_ciphertext_t ***bufs[8] = {&a->rz, &a->rm, &a->rr, &a->sy, &a->nz, &a->nm, &a->nr, &a->sx};
+        for (size_t k = 0; k < 8; k++)
+            if (!(*bufs[k] = calloc(k < 4 ? a->g : a->nb, sizeof **bufs[k]))) rc = STATS_ENOMEM;
         a->steps = calloc(3 * (a->g + a->nb), sizeof *a->steps);
         a->outs = calloc(3 * (a->g + a->nb), sizeof *a->outs);
         if (rc || !a->steps || !a->outs) {
             rc = STATS_ENOMEM;
             goto done;
         }
-        /* Slot 0 of each is unused (step 0 is the ciphertext itself). */
-        for (size_t k = 0; k < 6; k++)
-            for (size_t i = 1; i < (k < 3 ? a->g : a->nb); i++) TRY(ckks_ciphertext_new(ctx, 2, 0, &(*bufs[k])[i]));
+        /* Slot 0 of the rotations is unused (step 0 is the ciphertext
+         * itself); the sums sy and sx have every step. */
+        for (size_t k = 0; k < 8; k++)
+            for (size_t i = k % 4 == 3 ? 0 : 1; i < (k < 4 ? a->g : a->nb); i++)
+                TRY(ckks_ciphertext_new(ctx, 2, 0, &(*bufs[k])[i]));
     }
 done:
     if (rc) acc_free(a, total);
@@ -557,6 +554,8 @@ static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, sta
             qrc[q] = rot_all(gk, src[q], g, nb, baby[q], giant[q], a->steps + q * (g + nb), a->outs + q * (g + nb));
         for (int q = 0; q < 3; q++) TRY(qrc[q]);
         s.n->rotations += 3 * (g - 1 + nb - 1);
+        for (size_t x = 0; x < g; x++) TRY(ckks_add(x ? a->rm[x] : M, x ? a->rr[x] : a->rchunk, a->sy[x]));
+        for (size_t b = 0; b < nb; b++) TRY(ckks_add(b ? a->nz[b] : Z, b ? a->nm[b] : M, a->sx[b]));
         /* Products for every diagonal d = x + g b, each into its own sums. */
         int prc = CKKS_OK;
 #pragma omp parallel for num_threads((int)a->inner) schedule(dynamic, 1) if (a->inner > 1)
@@ -568,15 +567,14 @@ static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, sta
             tid = (size_t)omp_get_thread_num();
 #endif
             const ckks_ciphertext_t *Zb = b ? a->nz[b] : Z, *Mb = b ? a->nm[b] : M, *Rb = b ? a->nr[b] : a->rchunk;
-            const ckks_ciphertext_t *Za = x ? a->rz[x] : Z, *Ma = x ? a->rm[x] : M, *Ra = x ? a->rr[x] : a->rchunk;
+            const ckks_ciphertext_t *Za = x ? a->rz[x] : Z, *Ma = x ? a->rm[x] : M;
             size_t base = 2 + NTYPES * (d - 1);
             ckks_ciphertext_t **sums = a->sums, *tmp = a->tmp[tid];
             int *set = a->sum_set;
-            int r = mul_acc(Zb, Ra, sums[base + 0], tmp, &set[base + 0]); /* P1 */
-            if (!r) r = mul_acc(Mb, Ma, sums[base + 1], tmp, &set[base + 1]); /* P2 */
-            if (!r) r = mul_acc(Zb, Ma, sums[base + 2], tmp, &set[base + 2]); /* P3 */
-            if (!r) r = mul_acc(Mb, Za, sums[base + 3], tmp, &set[base + 3]); /* P4 */
-            if (!r) r = mul_acc(Rb, Za, sums[base + 4], tmp, &set[base + 4]); /* P5 */
+            int r = mul_acc(Zb, a->sy[x], sums[base + 0], tmp, &set[base + 0]); /* Q1 */
+            if (!r) r = mul_acc(Rb, Za, sums[base + 1], tmp, &set[base + 1]);  /* Q2 */
+            if (!r) r = mul_acc(a->sx[b], Ma, sums[base + 2], tmp, &set[base + 2]); /* Q3 */
+            if (!r) r = mul_acc(Mb, Za, sums[base + 3], tmp, &set[base + 3]);  /* Q4 */
             if (r) {
 #pragma omp critical(stats_products)
                 if (prc == CKKS_OK) prc = r;
@@ -595,23 +593,27 @@ done:
  * chunk's baby and giant steps bare automorphisms, then every product of
  * the batch added into its two halves in one pass over the accumulators
  * (ckks_multiply_split_many; with inner threads, each takes a range of the
- * products). K is what 32 MB of operands allow, 1 to 4 (3 at 16 columns,
- * 1 from 64); the sums do not depend on it (modular additions). */
+ * products). The baby steps are of Z, M and W = M + R, the giant steps of
+ * Z, M, R and V = Z + M (the operands of Q1 .. Q4). K is what 32 MB of
+ * operands allow, 1 to 4 (3 at 16 columns, 1 from 64); the sums do not
+ * depend on it (modular additions). */
+enum { NBABY = 3, NGIANT = 4 };
 static int acc_chunks_deferred(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_galois_keys_t *gk,
                                size_t from, size_t end, size_t step, chunk_acc_t *a)
 {
     const stats_layout_t *lay = &t->layout;
     const size_t B = lay->block, g = giant_step(B), nb = (B + g - 1) / g, nprod = NTYPES * (B - 1);
-    const size_t nraw = (g - 1) + (nb - 1); /* per source: baby a = 1..g-1, then giant b = 1..nb-1 */
+    const size_t nraw = NBABY * (g - 1) + NGIANT * (nb - 1); /* a chunk's automorphisms */
     const size_t np = ckks_context_data_primes(ctx), n = ckks_context_n(ctx);
-    const size_t per_chunk = (3 * nraw + 3) * 2 * np * n * 8;
+    const size_t per_chunk = (nraw + 3) * 2 * np * n * 8;
     size_t K = ((size_t)32 << 20) / per_chunk;
     K = K < 1 ? 1 : K > 4 ? 4 : K;
     int rc = STATS_OK;
-    /* Per batch slot k: the loaded chunk (when read from the file), R, and
-     * the automorphisms raw[k][q * nraw + r] of Z, M, R. */
-    ckks_ciphertext_t **lz = calloc(K, sizeof *lz), **lm = calloc(K, sizeof *lm), **rr = calloc(K, sizeof *rr);
-    ckks_ciphertext_t **raw = calloc(K * 3 * nraw + 1, sizeof *raw);
+    /* Per batch slot k: the loaded chunk (when read from the file), R, W,
+     * V, and the automorphisms raw[k * nraw + ...]: baby a of source q at
+     * q (g - 1) + a - 1, giant b of source q at NBABY (g - 1) + q (nb - 1) + b - 1. */
+    ckks_ciphertext_t **lz = calloc(K, sizeof *lz), **lm = calloc(K, sizeof *lm), **rr = calloc(3 * K, sizeof *rr);
+    ckks_ciphertext_t **raw = calloc(K * nraw + 1, sizeof *raw);
     const ckks_ciphertext_t **xs = calloc(nprod * K, sizeof *xs), **ys = calloc(nprod * K, sizeof *ys);
     ckks_ciphertext_t **h0 = calloc(nprod, sizeof *h0), **h1 = calloc(nprod, sizeof *h1);
     int *accu = calloc(nprod, sizeof *accu);
@@ -619,10 +621,8 @@ static int acc_chunks_deferred(const ckks_context_t *ctx, const stats_enc_table_
         rc = STATS_ENOMEM;
         goto done;
     }
-    for (size_t k = 0; k < K; k++) {
-        TRY(ckks_ciphertext_new(ctx, 2, 0, &rr[k]));
-        for (size_t r = 0; r < 3 * nraw; r++) TRY(ckks_ciphertext_new(ctx, 2, 0, &raw[k * 3 * nraw + r]));
-    }
+    for (size_t k = 0; k < 3 * K; k++) TRY(ckks_ciphertext_new(ctx, 2, 0, &rr[k]));
+    for (size_t r = 0; r < K * nraw; r++) TRY(ckks_ciphertext_new(ctx, 2, 0, &raw[r]));
     for (size_t j = 0; j < nprod; j++) {
         h0[j] = a->sums[2 + 2 * j];
         h1[j] = a->sums[2 + 2 * j + 1];
@@ -631,25 +631,39 @@ static int acc_chunks_deferred(const ckks_context_t *ctx, const stats_enc_table_
         size_t ks = 0;
         const ckks_ciphertext_t *Zs[4], *Ms[4];
         for (size_t c = k0; c < end && ks < K; c += step, ks++) {
-            if ((rc = chunk_take(t, c, gk, a, &lz[ks], &lm[ks], &Zs[ks], &Ms[ks], rr[ks]))) goto done;
-            const ckks_ciphertext_t *src[3] = {Zs[ks], Ms[ks], rr[ks]};
-            int qrc[3] = {0};
-#pragma omp parallel for num_threads((int)a->inner) schedule(static, 1) if (a->inner > 1)
-            for (int q = 0; q < 3; q++) {
-                ckks_ciphertext_t **o = raw + (ks * 3 + (size_t)q) * nraw;
-                qrc[q] = raw_all(ctx, src[q], g, nb, o, o + (g - 1));
+            ckks_ciphertext_t *R = rr[3 * ks], *W = rr[3 * ks + 1], *V = rr[3 * ks + 2];
+            if ((rc = chunk_take(t, c, gk, a, &lz[ks], &lm[ks], &Zs[ks], &Ms[ks], R))) goto done;
+            TRY(ckks_add(Ms[ks], R, W));
+            TRY(ckks_add(Zs[ks], Ms[ks], V));
+            const ckks_ciphertext_t *bsrc[NBABY] = {Zs[ks], Ms[ks], W}, *gsrc[NGIANT] = {Zs[ks], Ms[ks], R, V};
+            ckks_ciphertext_t **o = raw + ks * nraw;
+            int qrc[NBABY + NGIANT] = {0};
+#pragma omp parallel for num_threads((int)a->inner) schedule(dynamic, 1) if (a->inner > 1)
+            for (int q = 0; q < NBABY + NGIANT; q++) {
+                int r = CKKS_OK;
+                if (q < NBABY)
+                    for (size_t x = 1; x < g && !r; x++)
+                        r = ckks_apply_galois_raw(bsrc[q], ckks_galois_elt_rotate(ctx, (int)x), o[q * (g - 1) + x - 1]);
+                else
+                    for (size_t b = 1; b < nb && !r; b++)
+                        r = ckks_apply_galois_raw(gsrc[q - NBABY], ckks_galois_elt_rotate(ctx, -(int)(g * b)),
+                                                  o[NBABY * (g - 1) + (q - NBABY) * (nb - 1) + b - 1]);
+                qrc[q] = r;
             }
-            for (int q = 0; q < 3; q++) TRY(qrc[q]);
+            for (int q = 0; q < NBABY + NGIANT; q++) TRY(qrc[q]);
         }
         /* Operands: X_b = sigma_{-g b}(X) (b = 0: X itself), Y_a = sigma_a(Y). */
         for (size_t d = 1; d < B; d++) {
             size_t x = d % g, b = d / g;
             for (size_t k = 0; k < ks; k++) {
-                ckks_ciphertext_t **o = raw + k * 3 * nraw;
-#define BABY(q) (x ? (const ckks_ciphertext_t *)o[(q) * nraw + x - 1] : (q) == 0 ? Zs[k] : (q) == 1 ? Ms[k] : rr[k])
-#define GIANT(q) (b ? (const ckks_ciphertext_t *)o[(q) * nraw + (g - 1) + b - 1] : (q) == 0 ? Zs[k] : (q) == 1 ? Ms[k] : rr[k])
-                const ckks_ciphertext_t *X[NTYPES] = {GIANT(0), GIANT(1), GIANT(0), GIANT(1), GIANT(2)};
-                const ckks_ciphertext_t *Y[NTYPES] = {BABY(2), BABY(1), BABY(1), BABY(0), BABY(0)};
+                ckks_ciphertext_t *const *o = raw + k * nraw;
+                const ckks_ciphertext_t *bsrc[NBABY] = {Zs[k], Ms[k], rr[3 * k + 1]};
+                const ckks_ciphertext_t *gsrc[NGIANT] = {Zs[k], Ms[k], rr[3 * k], rr[3 * k + 2]};
+#define BABY(q) (x ? (const ckks_ciphertext_t *)o[(q) * (g - 1) + x - 1] : bsrc[q])
+#define GIANT(q) (b ? (const ckks_ciphertext_t *)o[NBABY * (g - 1) + (q) * (nb - 1) + b - 1] : gsrc[q])
+                /* Q1 = Z (M + R)', Q2 = R Z', Q3 = (Z + M) M', Q4 = M Z' */
+                const ckks_ciphertext_t *X[NTYPES] = {GIANT(0), GIANT(2), GIANT(3), GIANT(1)};
+                const ckks_ciphertext_t *Y[NTYPES] = {BABY(2), BABY(0), BABY(1), BABY(0)};
 #undef BABY
 #undef GIANT
                 for (size_t ty = 0; ty < NTYPES; ty++) {
@@ -675,9 +689,9 @@ done:
     for (size_t k = 0; k < K && lz; k++) {
         ckks_ciphertext_free(lz[k]);
         ckks_ciphertext_free(lm[k]);
-        ckks_ciphertext_free(rr[k]);
-        for (size_t r = 0; raw && r < 3 * nraw; r++) ckks_ciphertext_free(raw[k * 3 * nraw + r]);
     }
+    for (size_t k = 0; rr && k < 3 * K; k++) ckks_ciphertext_free(rr[k]);
+    for (size_t r = 0; raw && r < K * nraw; r++) ckks_ciphertext_free(raw[r]);
     free(lz);
     free(lm);
     free(rr);
@@ -1406,13 +1420,14 @@ int stats_result_add(stats_enc_result_t *acc, const stats_enc_result_t *other)
 
 /* Rows one result segment may total. A packed total is decrypted from the
  * first prime alone at scale 2^35 (finish_target), so it must stay below
- * q_0 / 2^36; a pair's sums reach 2 x rows in units of the columns'
- * factors, so a segment holds fewer than q_0 / 2^37 rows (2^23 with a
- * 60-bit q_0), less 1/256 for the noise. HESTAT_SEGMENT_ROWS=R lowers it
+ * q_0 / 2^36; a pair's totals reach 3 x rows in units of the columns'
+ * factors (Q1: |x m' + 2 x x'| <= 3), so a segment holds fewer than
+ * q_0 / (3 2^36) rows (5.59 million with a 60-bit q_0), less 1/256 for
+ * the noise. HESTAT_SEGMENT_ROWS=R lowers it
  * (tests); never below one chunk's rows. */
 uint64_t stats_segment_rows(const ckks_context_t *ctx, const stats_layout_t *lay)
 {
-    uint64_t cap = (uint64_t)ldexp((double)ckks_context_prime(ctx, 0), -37);
+    uint64_t cap = (uint64_t)(ldexp((double)ckks_context_prime(ctx, 0), -36) / 3);
     cap -= cap / 256;
     const char *v = getenv("HESTAT_SEGMENT_ROWS");
     if (v && *v) {
@@ -1476,6 +1491,33 @@ int stats_result_merge(stats_enc_result_t **acc, stats_enc_result_t *r, int fres
  * part, and every sum of x/f within the count. A wrong secret key or a
  * damaged result gives values spread over the whole plaintext range, which
  * fail this by orders of magnitude: an error, never a report. */
+/* A pair's count m m' from its diagonal's totals (base: Q1): Re Q3 - Re Q1
+ * + Re Q2. */
+static long double pair_count(const long double *tre, size_t base, size_t B, size_t i)
+{
+    return tre[(base + 2) * B + i] - tre[base * B + i] + tre[(base + 1) * B + i];
+}
+
+/* A pair's eight sums from its diagonal's four totals Q1 .. Q4 (base: Q1),
+ * in their place (x = x_c, q = x_c^2, m = m_c; primed: column c + d):
+ *   Re 0 = x m' = Re Q1 - Re Q2        Im 0 = q x' = (Im Q1 - Im Q3) / 2
+ *   Re 1 = x x' = Re Q2 / 2            Im 1 = x q' = Im Q2 / 2
+ *   Re 2 = m m' = Re Q3 - Re Q1 + Re Q2, rounded (a count)
+ *   Im 2 = q m' = Im Q3,  Re 3 = m x' = Re Q4,  Im 3 = m q' = Im Q4.
+ * Linear but for the rounding, so it is applied to each segment's totals
+ * and the results added. */
+static void pair_sums(long double *re, long double *im, size_t base, size_t B, size_t i)
+{
+    long double *r1 = &re[base * B + i], *r2 = &re[(base + 1) * B + i], *r3 = &re[(base + 2) * B + i];
+    long double *i1 = &im[base * B + i], *i2 = &im[(base + 1) * B + i], *i3 = &im[(base + 2) * B + i];
+    long double xm = *r1 - *r2, qx = (*i1 - *i3) / 2, mm = roundl(*r3 - *r1 + *r2);
+    *r1 = xm;
+    *i1 = qx;
+    *r2 = *r2 / 2;
+    *i2 = *i2 / 2;
+    *r3 = mm;
+}
+
 static int check_totals(const stats_layout_t *lay, const long double *tre, const long double *tim, size_t B,
                         size_t total, stats_job_t job)
 {
@@ -1499,8 +1541,8 @@ static int check_totals(const stats_layout_t *lay, const long double *tre, const
     if (job == STATS_JOB_ALL)
         for (size_t d = 1; d < lay->ncols; d++) {
             size_t base = 2 + NTYPES * (d - 1);
-            for (size_t i = 0; i + d < lay->ncols && base + 1 < total; i++) {
-                long double n = tre[(base + 1) * B + i];
+            for (size_t i = 0; i + d < lay->ncols && base + 3 < total; i++) {
+                long double n = pair_count(tre, base, B, i);
                 if (!isfinite(n) || n < -tol || n > rows + tol || fabsl(n - roundl(n)) > tol) {
                     stats_set_error("decrypted pair count %s:%s is not consistent (%.6Lg): the secret key does not "
                                     "belong to this result, or the result is damaged",
@@ -1559,10 +1601,7 @@ int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
         if ((rc = check_totals(lay, sre, sim, B, total, r->job))) goto done;
         for (size_t c = 0; c < C; c++) sre[1 * B + c] = roundl(sre[1 * B + c]);
         for (size_t d = 1; r->job == STATS_JOB_ALL && d < C; d++)
-            for (size_t i = 0; i + d < C; i++) {
-                long double *n = &sre[(2 + NTYPES * (d - 1) + 1) * B + i];
-                *n = roundl(*n);
-            }
+            for (size_t i = 0; i + d < C; i++) pair_sums(sre, sim, 2 + NTYPES * (d - 1), B, i);
         for (size_t k = 0; k < total * B; k++) {
             tre[k] += sre[k];
             tim[k] += sim[k];
@@ -1591,11 +1630,11 @@ int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
 #define RE(k) P[(base + (k)) * B + i]
 #define IM(k) Q[(base + (k)) * B + i]
                 size_t ij = stats_ij(out, i, jcol), ji = stats_ij(out, jcol, i);
-                out->sxy[ij] = out->sxy[ji] = RE(0) / 2 * fi * fj;
-                out->sxxy[ij] = IM(0) / 2 * fi * fi * fj;
-                out->sxxy[ji] = IM(4) / 2 * fi * fj * fj;
-                out->nij[ij] = out->nij[ji] = roundl(RE(1));
-                out->sx_mask[ij] = RE(2) * fi;
+                out->sxy[ij] = out->sxy[ji] = RE(1) * fi * fj;
+                out->sxxy[ij] = IM(0) * fi * fi * fj;
+                out->sxxy[ji] = IM(1) * fi * fj * fj;
+                out->nij[ij] = out->nij[ji] = roundl(RE(2));
+                out->sx_mask[ij] = RE(0) * fi;
                 out->sxx_mask[ij] = IM(2) * fi * fi;
                 out->sx_mask[ji] = RE(3) * fj;
                 out->sxx_mask[ji] = IM(3) * fj * fj;

@@ -842,7 +842,8 @@ int stats_result_write(const stats_study_t *s, const stats_enc_result_t *r, void
     if (!s || !r || !out || !len) return STATS_EINVAL;
     buf_t b = {0}, hdr = {0};
     put(&hdr, s->digest, 32);
-    uint32_t job = r->job, flags = r->released ? STATS_RESULT_RELEASED : 0;
+    uint32_t job = r->job, flags = (r->released ? STATS_RESULT_RELEASED : 0) |
+                                   (r->job == STATS_JOB_ALL ? STATS_RESULT_PAIRS4 : 0);
     put(&hdr, &job, 4);
     put(&hdr, &flags, 4);
     put_u64(&hdr, r->layout.nrows);
@@ -880,8 +881,14 @@ int stats_result_read(const stats_study_t *s, const void *buf, size_t len, stats
     memcpy(&flags, payload + 36, 4);
     memcpy(&nrows, payload + 40, 8);
     memcpy(&count, payload + 48, 8);
-    if (flags & ~(uint32_t)STATS_RESULT_RELEASED || (flags && !s->parties)) {
+    if (flags & ~(uint32_t)(STATS_RESULT_RELEASED | STATS_RESULT_PAIRS4) ||
+        ((flags & STATS_RESULT_RELEASED) && !s->parties) || ((flags & STATS_RESULT_PAIRS4) && job != STATS_JOB_ALL)) {
         stats_set_error("result: unknown flags %#x in its header", (unsigned)flags);
+        return STATS_ESCHEMA;
+    }
+    if (job == STATS_JOB_ALL && !(flags & STATS_RESULT_PAIRS4)) {
+        stats_set_error("result: computed by an earlier hestat server (five product sums a pair, where this "
+                        "version reads four): compute it again from its job with this version");
         return STATS_ESCHEMA;
     }
     /* count: one or more segments of the packed totals, each of at least
@@ -900,7 +907,7 @@ int stats_result_read(const stats_study_t *s, const void *buf, size_t len, stats
     r->layout = s->layout;
     r->layout.nrows = nrows;
     r->job = (stats_job_t)job;
-    r->released = flags == STATS_RESULT_RELEASED;
+    r->released = (flags & STATS_RESULT_RELEASED) != 0;
     r->count = count;
     r->segments = count / per;
     size_t off = fl;

@@ -344,8 +344,8 @@ void stats_partial_free(stats_partial_t *p);
  * differ). Deferred: each chunk's rotations are bare automorphisms and its
  * products are kept as two halves (4/3 of the memory per sum), merged with
  * up to four key switches per sum when finishing; taken when the table has
- * enough chunks for the saved rotations to outweigh the merges (14 at 16
- * columns, 54 at 256), or forced by HESTAT_W2_KEYSWITCH=eager|deferred. */
+ * enough chunks for the saved rotations to outweigh the merges (11 at 16
+ * columns, 43 at 256), or forced by HESTAT_W2_KEYSWITCH=eager|deferred. */
 int stats_w2_deferred(const stats_enc_table_t *t, stats_job_t job);
 /* Left rotation of a by step with the keys gk holds: its own key when there
  * is one, else the fewest rotations by steps with keys (breadth-first over
@@ -384,6 +384,11 @@ enum { STATS_OBJ_SCHEMA = 16, STATS_OBJ_TABLE = 17, STATS_OBJ_RESULT = 18, STATS
 /* Result header flag (the u32 after the job kind): the result was switched
  * to the analyst's key of a multiparty study (only there). */
 #define STATS_RESULT_RELEASED 1u
+/* Result header flag: the pair totals of a W2 (STATS_JOB_ALL) result are the
+ * four product types Q1 .. Q4 (stats/encrypted.c); set on every W2 result. A
+ * W2 result without it holds an earlier version's five types and is refused
+ * (its bytes would decrypt to other sums). */
+#define STATS_RESULT_PAIRS4 2u
 
 typedef struct stats_study {
     ckks_context_t *ctx; /* owned */
