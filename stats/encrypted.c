@@ -8,16 +8,18 @@
  *
  * Server (STATS_JOB_ALL). Sums over chunks of slot-wise products of a row's
  * column c with its column c+d (d = 1 .. B-1), for four product types:
- *   Q1 = Z_c (M_j + R_j), Q2 = R_c Z_j, Q3 = (Z_c + M_c) M_j, Q4 = M_c Z_j,
+ *   Q1 = Z_c (M_j - R_j), Q2 = R_c Z_j, Q3 = (M_c - Z_c) M_j, Q4 = M_c Z_j,
  * with R = Z + conj(Z) = 2x, j = c + d (slots where c + d >= B pair a row with
  * the next one and are ignored). With q = x^2 (units of the factors):
- *   Q1 = x m' + 2 x x' + i (q m' + 2 q x'),  Q2 = 2 x x' + 2 i x q',
- *   Q3 = m m' + x m' + i q m',               Q4 = m x' + i m q',
+ *   Q1 = x m' - 2 x x' + i (q m' - 2 q x'),  Q2 = 2 x x' + 2 i x q',
+ *   Q3 = m m' - x m' - i q m',               Q4 = m x' + i m q',
  * eight real totals from which the client takes the eight sums a pair needs
- * (stats_decrypt: x m' = Re Q1 - Re Q2, m m' = Re Q3 - Re Q1 + Re Q2, ...),
- * with differences of decrypted totals: nothing is halved homomorphically.
+ * (pair_sums: x m' = Re Q1 + Re Q2, m m' = Re Q3 + Re Q1 + Re Q2, ...), with
+ * sums and differences of decrypted totals: nothing is halved homomorphically.
  * (Five products, Z_c R_j, M_c M_j, Z_c M_j, M_c Z_j, R_c Z_j, give the same
- * eight with two reals to spare; a total now reaches 3 x rows, not 2.) Rotations by d are baby-step/giant-step:
+ * eight with two reals to spare. A total now reaches 3 x rows, not 2; the
+ * minus signs keep the totals small for columns of one sign, which keeps the
+ * packing's mask error, proportional to the totals, near the five types'.) Rotations by d are baby-step/giant-step:
  * d = a + g b, sum_k X_k rot(Y_k, d) = rot(sum_k rot(X_k, -g b) rot(Y_k, a), g b),
  * so each chunk is rotated 6 (g-1) + ... times instead of 3 (B-1) times.
  * Then every sum (the five products for every d, plus sum Z and sum M) is
@@ -416,7 +418,7 @@ typedef struct {
     size_t g, nb;                        /* baby and giant step counts of the layout */
     ckks_ciphertext_t **rz, **rm, **rr;  /* baby steps a = 1..g-1 (g each) */
     ckks_ciphertext_t **nz, **nm, **nr;  /* giant steps -g b, b = 1..nb-1 (nb each) */
-    ckks_ciphertext_t **sy, **sx;        /* M + R at baby step a, Z + M at giant step b (from 0) */
+    ckks_ciphertext_t **sy, **sx;        /* M - R at baby step a, M - Z at giant step b (from 0) */
     int *steps;                          /* 3 (g + nb): rot_all's room, for Z, M and R */
     ckks_ciphertext_t **outs;
     size_t inner;                        /* threads within a chunk (1 unless wide) */
@@ -554,8 +556,8 @@ static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, sta
             qrc[q] = rot_all(gk, src[q], g, nb, baby[q], giant[q], a->steps + q * (g + nb), a->outs + q * (g + nb));
         for (int q = 0; q < 3; q++) TRY(qrc[q]);
         s.n->rotations += 3 * (g - 1 + nb - 1);
-        for (size_t x = 0; x < g; x++) TRY(ckks_add(x ? a->rm[x] : M, x ? a->rr[x] : a->rchunk, a->sy[x]));
-        for (size_t b = 0; b < nb; b++) TRY(ckks_add(b ? a->nz[b] : Z, b ? a->nm[b] : M, a->sx[b]));
+        for (size_t x = 0; x < g; x++) TRY(ckks_sub(x ? a->rm[x] : M, x ? a->rr[x] : a->rchunk, a->sy[x]));
+        for (size_t b = 0; b < nb; b++) TRY(ckks_sub(b ? a->nm[b] : M, b ? a->nz[b] : Z, a->sx[b]));
         /* Products for every diagonal d = x + g b, each into its own sums. */
         int prc = CKKS_OK;
 #pragma omp parallel for num_threads((int)a->inner) schedule(dynamic, 1) if (a->inner > 1)
@@ -571,9 +573,9 @@ static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, sta
             size_t base = 2 + NTYPES * (d - 1);
             ckks_ciphertext_t **sums = a->sums, *tmp = a->tmp[tid];
             int *set = a->sum_set;
-            int r = mul_acc(Zb, a->sy[x], sums[base + 0], tmp, &set[base + 0]); /* Q1 */
+            int r = mul_acc(Zb, a->sy[x], sums[base + 0], tmp, &set[base + 0]); /* Q1: sy = M - R */
             if (!r) r = mul_acc(Rb, Za, sums[base + 1], tmp, &set[base + 1]);  /* Q2 */
-            if (!r) r = mul_acc(a->sx[b], Ma, sums[base + 2], tmp, &set[base + 2]); /* Q3 */
+            if (!r) r = mul_acc(a->sx[b], Ma, sums[base + 2], tmp, &set[base + 2]); /* Q3: sx = M - Z */
             if (!r) r = mul_acc(Mb, Za, sums[base + 3], tmp, &set[base + 3]);  /* Q4 */
             if (r) {
 #pragma omp critical(stats_products)
@@ -593,10 +595,13 @@ done:
  * chunk's baby and giant steps bare automorphisms, then every product of
  * the batch added into its two halves in one pass over the accumulators
  * (ckks_multiply_split_many; with inner threads, each takes a range of the
- * products). The baby steps are of Z, M and W = M + R, the giant steps of
- * Z, M, R and V = Z + M (the operands of Q1 .. Q4). K is what 32 MB of
- * operands allow, 1 to 4 (3 at 16 columns, 1 from 64); the sums do not
- * depend on it (modular additions). */
+ * products). The baby steps are of Z, M and W = M - R, the giant steps of
+ * Z, M, R and V = M - Z (the operands of Q1 .. Q4). K is what 40 MB of
+ * operands allow, 1 to 4 (4 at 16 columns and N = 8192, 1 from 64); the
+ * sums do not depend on it (modular additions). Each batch reads and writes
+ * every accumulator once, which is most of the products' memory traffic
+ * (47 MB of halves at 16 columns): K = 1 took 1.6x the time of K = 3, K = 4
+ * measured 6 % under K = 3, and 6 to 12 (operands beyond the caches) more. */
 enum { NBABY = 3, NGIANT = 4 };
 static int acc_chunks_deferred(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_galois_keys_t *gk,
                                size_t from, size_t end, size_t step, chunk_acc_t *a)
@@ -606,7 +611,7 @@ static int acc_chunks_deferred(const ckks_context_t *ctx, const stats_enc_table_
     const size_t nraw = NBABY * (g - 1) + NGIANT * (nb - 1); /* a chunk's automorphisms */
     const size_t np = ckks_context_data_primes(ctx), n = ckks_context_n(ctx);
     const size_t per_chunk = (nraw + 3) * 2 * np * n * 8;
-    size_t K = ((size_t)32 << 20) / per_chunk;
+    size_t K = ((size_t)40 << 20) / per_chunk;
     K = K < 1 ? 1 : K > 4 ? 4 : K;
     int rc = STATS_OK;
     /* Per batch slot k: the loaded chunk (when read from the file), R, W,
@@ -633,8 +638,8 @@ static int acc_chunks_deferred(const ckks_context_t *ctx, const stats_enc_table_
         for (size_t c = k0; c < end && ks < K; c += step, ks++) {
             ckks_ciphertext_t *R = rr[3 * ks], *W = rr[3 * ks + 1], *V = rr[3 * ks + 2];
             if ((rc = chunk_take(t, c, gk, a, &lz[ks], &lm[ks], &Zs[ks], &Ms[ks], R))) goto done;
-            TRY(ckks_add(Ms[ks], R, W));
-            TRY(ckks_add(Zs[ks], Ms[ks], V));
+            TRY(ckks_sub(Ms[ks], R, W));
+            TRY(ckks_sub(Ms[ks], Zs[ks], V));
             const ckks_ciphertext_t *bsrc[NBABY] = {Zs[ks], Ms[ks], W}, *gsrc[NGIANT] = {Zs[ks], Ms[ks], R, V};
             ckks_ciphertext_t **o = raw + ks * nraw;
             int qrc[NBABY + NGIANT] = {0};
@@ -661,7 +666,7 @@ static int acc_chunks_deferred(const ckks_context_t *ctx, const stats_enc_table_
                 const ckks_ciphertext_t *gsrc[NGIANT] = {Zs[k], Ms[k], rr[3 * k], rr[3 * k + 2]};
 #define BABY(q) (x ? (const ckks_ciphertext_t *)o[(q) * (g - 1) + x - 1] : bsrc[q])
 #define GIANT(q) (b ? (const ckks_ciphertext_t *)o[NBABY * (g - 1) + (q) * (nb - 1) + b - 1] : gsrc[q])
-                /* Q1 = Z (M + R)', Q2 = R Z', Q3 = (Z + M) M', Q4 = M Z' */
+                /* Q1 = Z (M - R)', Q2 = R Z', Q3 = (M - Z) M', Q4 = M Z' */
                 const ckks_ciphertext_t *X[NTYPES] = {GIANT(0), GIANT(2), GIANT(3), GIANT(1)};
                 const ckks_ciphertext_t *Y[NTYPES] = {BABY(2), BABY(0), BABY(1), BABY(0)};
 #undef BABY
@@ -1491,26 +1496,27 @@ int stats_result_merge(stats_enc_result_t **acc, stats_enc_result_t *r, int fres
  * part, and every sum of x/f within the count. A wrong secret key or a
  * damaged result gives values spread over the whole plaintext range, which
  * fail this by orders of magnitude: an error, never a report. */
-/* A pair's count m m' from its diagonal's totals (base: Q1): Re Q3 - Re Q1
+/* A pair's count m m' from its diagonal's totals (base: Q1): Re Q3 + Re Q1
  * + Re Q2. */
 static long double pair_count(const long double *tre, size_t base, size_t B, size_t i)
 {
-    return tre[(base + 2) * B + i] - tre[base * B + i] + tre[(base + 1) * B + i];
+    return tre[(base + 2) * B + i] + tre[base * B + i] + tre[(base + 1) * B + i];
 }
 
 /* A pair's eight sums from its diagonal's four totals Q1 .. Q4 (base: Q1),
  * in their place (x = x_c, q = x_c^2, m = m_c; primed: column c + d):
- *   Re 0 = x m' = Re Q1 - Re Q2        Im 0 = q x' = (Im Q1 - Im Q3) / 2
+ *   Re 0 = x m' = Re Q1 + Re Q2        Im 0 = q x' = -(Im Q1 + Im Q3) / 2
  *   Re 1 = x x' = Re Q2 / 2            Im 1 = x q' = Im Q2 / 2
- *   Re 2 = m m' = Re Q3 - Re Q1 + Re Q2, rounded (a count)
- *   Im 2 = q m' = Im Q3,  Re 3 = m x' = Re Q4,  Im 3 = m q' = Im Q4.
+ *   Re 2 = m m' = Re Q3 + Re Q1 + Re Q2, rounded (a count)
+ *   Im 2 = q m' = -Im Q3,  Re 3 = m x' = Re Q4,  Im 3 = m q' = Im Q4.
  * Linear but for the rounding, so it is applied to each segment's totals
  * and the results added. */
 static void pair_sums(long double *re, long double *im, size_t base, size_t B, size_t i)
 {
     long double *r1 = &re[base * B + i], *r2 = &re[(base + 1) * B + i], *r3 = &re[(base + 2) * B + i];
     long double *i1 = &im[base * B + i], *i2 = &im[(base + 1) * B + i], *i3 = &im[(base + 2) * B + i];
-    long double xm = *r1 - *r2, qx = (*i1 - *i3) / 2, mm = roundl(*r3 - *r1 + *r2);
+    long double xm = *r1 + *r2, qx = -(*i1 + *i3) / 2, mm = roundl(*r3 + *r1 + *r2);
+    *i3 = -*i3;
     *r1 = xm;
     *i1 = qx;
     *r2 = *r2 / 2;
