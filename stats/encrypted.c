@@ -19,14 +19,17 @@
  * (Five products, Z_c R_j, M_c M_j, Z_c M_j, M_c Z_j, R_c Z_j, give the same
  * eight with two reals to spare. A total now reaches 3 x rows, not 2; the
  * minus signs keep the totals small for columns of one sign, which keeps the
- * packing's mask error, proportional to the totals, near the five types'.) Rotations by d are baby-step/giant-step:
+ * packing's mask error, proportional to the totals, near the five types'.)
+ * Rotations by d are baby-step/giant-step:
  * d = a + g b, sum_k X_k rot(Y_k, d) = rot(sum_k rot(X_k, -g b) rot(Y_k, a), g b),
- * so each chunk is rotated 6 (g-1) + ... times instead of 3 (B-1) times.
- * Then every sum (the five products for every d, plus sum Z and sum M) is
- * relinearized, rescaled, partly folded over rows (rotations by S/2 .. p),
- * multiplied by a 0/1 mask that keeps its own block of p slots, and added into
- * a packed ciphertext (S/p sums each); the packed ciphertexts are folded the
- * rest of the way (p/2 .. B). The client reads total t at slot (t mod S/p)*p + c.
+ * so each chunk is rotated 3 (g - 1 + B/g - 1) times instead of 3 (B - 1)
+ * times, and the outer rotation by g b is left out (sum_shift).
+ * Then every sum (the four products for every d, plus sum Z and sum M) is
+ * relinearized, masked to its own block of p slots and added into a packed
+ * ciphertext (S/p sums each), which is folded over rows (rotations by S/2 .. p
+ * as a tree, then p/2 .. B) and rescaled. The client reads total t, column c
+ * at slot (t mod S/p) p + (c + shift_t) mod B, shift_t = g b of its diagonal
+ * (at period B the left-out rotation is a cyclic shift of the B totals).
  * Masks are encoded at target/scale so every masked sum has the same scale.
  */
 #include <math.h>
@@ -289,10 +292,7 @@ size_t stats_galois_steps(const stats_layout_t *lay, int *steps, size_t max)
     /* Pairs (W2) need the baby and giant steps; a table too wide for them
      * has only the folds of the per-column sums (W1). */
     for (size_t a = 1; a < g && a < B && B <= STATS_MAX_PAIR_BLOCK; a++) ADD(a);
-    for (size_t b = 1; b * g < B && B <= STATS_MAX_PAIR_BLOCK; b++) {
-        ADD(-(long)(b * g));
-        ADD(b * g);
-    }
+    for (size_t b = 1; b * g < B && B <= STATS_MAX_PAIR_BLOCK; b++) ADD(-(long)(b * g));
     /* Folds: every level every sum folds through (S/2 .. p), every other
      * one of the packed ciphertexts' levels below p (B, 4B, ...): a level
      * without a key is two rotations by the one below (stats_rotate), made
@@ -731,16 +731,25 @@ size_t stats_threads(size_t chunks)
     return (size_t)n < chunks ? (size_t)n : (chunks ? chunks : 1);
 }
 
-/* Sum i before packing: a product sum relinearized and, unless its merge
- * did it (placed), rotated by its giant step (its diagonal's place). */
-static int place_sum(srv_t *s, ckks_ciphertext_t *x, size_t i, size_t g, int placed)
+/* Sum i before packing: a product sum relinearized. It stays where its
+ * giant step put it, rotated by -g b (sum_shift): the packing folds it to
+ * period B, where that rotation is a cyclic shift of its B totals, which
+ * the client undoes (stats_decrypt) instead of a key switch here. */
+static int relin_sum(srv_t *s, ckks_ciphertext_t *x, size_t i)
 {
-    int rc;
     if (i < 2) return CKKS_OK;
     s->n->relinearizations++;
-    if ((rc = ckks_relinearize(x, s->rk, x))) return rc;
-    size_t d = (i - 2) / NTYPES + 1, b = d / g;
-    return b && !placed ? rot(s, x, (long)(g * b), x) : CKKS_OK;
+    return ckks_relinearize(x, s->rk, x);
+}
+
+/* The shift of sum i's totals within its block of B: column c of the
+ * diagonal's sums sits at (c - g b) mod B, b its giant step (0 for the
+ * plain sums 0 and 1). */
+static size_t sum_shift(const stats_layout_t *lay, size_t i)
+{
+    if (i < 2) return 0;
+    size_t g = giant_step(lay->block), d = (i - 2) / NTYPES + 1;
+    return g * (d / g);
 }
 
 /* A thread's room for packing: the masks of the L = S/p blocks at two
@@ -1194,7 +1203,7 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
         srv_t ts = {ctx, rk, gk, &cnt};
         pack_room_t room;
         int trc = pack_room_new(ctx, per_ct, S, top, &room);
-        /* Each sum on its own: merged (deferred), relinearized, put in place. */
+        /* Each sum on its own: merged (deferred), relinearized. */
 #pragma omp for schedule(dynamic, 1)
         for (size_t k = 0; k < mine; k++) {
             const size_t j = share + k / per_ct * nshares, i = j * per_ct + k % per_ct;
@@ -1203,15 +1212,15 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
             const int merge = part->deferred && i >= 2;
             if (!frc[k] && merge) {
                 /* Sum over k of sigma_u(X_k) sigma_v(Y_k), u = -g b, v = a,
-                 * merged and rotated back by g b in its key switches (the
-                 * keys of a and +g b). */
+                 * merged with the keys of a and -g b (the chunks' own
+                 * steps); like an eager sum, it is left rotated by -g b. */
                 size_t d = (i - 2) / NTYPES + 1, a = d % g, b = d / g;
                 uint32_t eu = b ? ckks_galois_elt_rotate(ctx, -(int)(g * b)) : 1;
                 uint32_t ev = a ? ckks_galois_elt_rotate(ctx, (int)a) : 1;
                 cnt.rotations += (a ? 2 : 0) + (b ? 2 : 0);
-                frc[k] = ckks_merge_split_undo(x, accs[sum_slot(part, i) + 1], eu, ev, gk, x);
+                frc[k] = ckks_merge_split(x, accs[sum_slot(part, i) + 1], eu, ev, gk, x);
             }
-            if (!frc[k]) frc[k] = place_sum(&ts, x, i, g, merge);
+            if (!frc[k]) frc[k] = relin_sum(&ts, x, i);
             xs[k / per_ct * per_ct + k % per_ct] = x;
         }
         /* Then each packed ciphertext: its sums folded, masked and packed. */
@@ -1598,11 +1607,13 @@ int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
         for (size_t j = 0; j < per; j++) {
             TRY(ckks_decrypt(sk, r->cts[sg * per + j], pt));
             TRY(ckks_decode(ctx, pt, re, im, S));
-            for (size_t u = 0; u < per_ct && j * per_ct + u < total; u++)
+            for (size_t u = 0; u < per_ct && j * per_ct + u < total; u++) {
+                const size_t t = j * per_ct + u, sh = sum_shift(lay, t);
                 for (size_t c = 0; c < B; c++) {
-                    sre[(j * per_ct + u) * B + c] = re[u * p + c];
-                    sim[(j * per_ct + u) * B + c] = im[u * p + c];
+                    sre[t * B + c] = re[u * p + (c + sh) % B];
+                    sim[t * B + c] = im[u * p + (c + sh) % B];
                 }
+            }
         }
         if ((rc = check_totals(lay, sre, sim, B, total, r->job))) goto done;
         for (size_t c = 0; c < C; c++) sre[1 * B + c] = roundl(sre[1 * B + c]);

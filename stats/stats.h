@@ -389,6 +389,10 @@ enum { STATS_OBJ_SCHEMA = 16, STATS_OBJ_TABLE = 17, STATS_OBJ_RESULT = 18, STATS
  * W2 result without it holds an earlier version's five types and is refused
  * (its bytes would decrypt to other sums). */
 #define STATS_RESULT_PAIRS4 2u
+/* Result header flag, also on every W2 result: a product sum's B totals are
+ * left cyclically shifted by its giant step g b (no rotation into place; the
+ * client reads column c at (c + g b) mod B). */
+#define STATS_RESULT_SHIFTED 4u
 
 typedef struct stats_study {
     ckks_context_t *ctx; /* owned */
