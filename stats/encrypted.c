@@ -248,7 +248,12 @@ static size_t nsums(const stats_layout_t *lay, stats_job_t job)
  * the two halves ckks_multiply_split gives; finishing merges each sum's
  * halves with up to four key switches (ckks_merge_split). That trades the
  * 3 (g - 1 + nb - 1) hoisted rotations every chunk costs for a fixed
- * number per job, so it is taken once the table has enough chunks:
+ * number per job, so it is taken once the table has enough chunks. A
+ * merge's key switch is weighed at 5/4 of a hoisted rotation (the split
+ * products' extra accumulator counts too): with four product types, the
+ * real table's rows cut to 12 and 13 chunks ran 5-10 % faster eager, 14
+ * and 15 tied, 17 ran 10-20 % faster deferred (Zen 3, one thread), so the
+ * switch is at 14 chunks at 16 columns (54 at 256).
  * HESTAT_W2_KEYSWITCH=eager or =deferred overrides the choice (any other
  * value: automatic). The choice depends only on the table and the
  * environment, so every rank of a job makes the same. */
@@ -262,7 +267,7 @@ int stats_w2_deferred(const stats_enc_table_t *t, stats_job_t job)
     const size_t B = t->layout.block, g = giant_step(B), nb = (B + g - 1) / g;
     size_t merge = 0; /* key switches the merges add: 2 with one step, 4 with two */
     for (size_t d = 1; d < B; d++) merge += NTYPES * ((d % g ? 2 : 0) + (d / g ? 2 : 0));
-    return t->chunks * 3 * (g - 1 + nb - 1) >= merge;
+    return 4 * t->chunks * 3 * (g - 1 + nb - 1) >= 5 * merge;
 }
 
 /* Accumulators a job's partial holds: the sums, with the products' two

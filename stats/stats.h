@@ -344,8 +344,8 @@ void stats_partial_free(stats_partial_t *p);
  * differ). Deferred: each chunk's rotations are bare automorphisms and its
  * products are kept as two halves (4/3 of the memory per sum), merged with
  * up to four key switches per sum when finishing; taken when the table has
- * enough chunks for the saved rotations to outweigh the merges (11 at 16
- * columns, 43 at 256), or forced by HESTAT_W2_KEYSWITCH=eager|deferred. */
+ * enough chunks for the saved rotations to outweigh the merges (14 at 16
+ * columns, 54 at 256), or forced by HESTAT_W2_KEYSWITCH=eager|deferred. */
 int stats_w2_deferred(const stats_enc_table_t *t, stats_job_t job);
 /* Left rotation of a by step with the keys gk holds: its own key when there
  * is one, else the fewest rotations by steps with keys (breadth-first over

@@ -793,22 +793,22 @@ static void check_partials(int deferred)
 }
 
 /* W2's key switching: rotations every chunk for a few chunks, deferred to
- * one merge per sum for many (stats_w2_deferred: from 11 chunks at 16
- * columns, 43 at 256), or as HESTAT_W2_KEYSWITCH says. Deferred on a table
+ * one merge per sum for many (stats_w2_deferred: from 14 chunks at 16
+ * columns, 54 at 256), or as HESTAT_W2_KEYSWITCH says. Deferred on a table
  * of 5 chunks (batches of 3 and 2) decrypts to the plaintext statistics; a
  * partial of one mode is refused by a job of the other. */
 Test(stats_encrypted, deferred_key_switching_is_chosen_and_exact, .timeout = 300)
 {
     unsetenv("HESTAT_W2_KEYSWITCH");
-    stats_enc_table_t fake = {.layout = {.block = 16}, .chunks = 10};
+    stats_enc_table_t fake = {.layout = {.block = 16}, .chunks = 13};
     cr_expect_eq(stats_w2_deferred(&fake, STATS_JOB_ALL), 0);
-    fake.chunks = 11;
+    fake.chunks = 14;
     cr_expect_eq(stats_w2_deferred(&fake, STATS_JOB_ALL), 1);
     cr_expect_eq(stats_w2_deferred(&fake, STATS_JOB_MEANS), 0);
     fake.layout.block = 256;
-    fake.chunks = 42;
+    fake.chunks = 53;
     cr_expect_eq(stats_w2_deferred(&fake, STATS_JOB_ALL), 0);
-    fake.chunks = 43;
+    fake.chunks = 54;
     cr_expect_eq(stats_w2_deferred(&fake, STATS_JOB_ALL), 1);
     setenv("HESTAT_W2_KEYSWITCH", "eager", 1);
     cr_expect_eq(stats_w2_deferred(&fake, STATS_JOB_ALL), 0);
