@@ -1529,7 +1529,7 @@ static void pair_sums(long double *re, long double *im, size_t base, size_t B, s
 {
     long double *r1 = &re[base * B + i], *r2 = &re[(base + 1) * B + i], *r3 = &re[(base + 2) * B + i];
     long double *i1 = &im[base * B + i], *i2 = &im[(base + 1) * B + i], *i3 = &im[(base + 2) * B + i];
-    long double xm = *r1 + *r2, qx = -(*i1 + *i3) / 2, mm = roundl(*r3 + *r1 + *r2);
+    long double xm = *r1 + *r2, qx = -(*i1 + *i3) / 2, mm = roundl(pair_count(re, base, B, i));
     *i3 = -*i3;
     *r1 = xm;
     *i1 = qx;

@@ -516,7 +516,7 @@ static int study_frame(stats_stream_t *r, const uint8_t *f, size_t fl)
             return stream_fail(r, STATS_ESCHEMA, "study schema: invalid fields");
         {
             /* The layout's keys and the conjugation; studies made before
-             * the sums were left shifted (PAIRS4 | SHIFTED results) also
+             * the sums were left shifted (PAIRS4 results) also
              * hold a +g b key per giant step: fewer than the steps again. */
             int steps[64];
             r->max_gk = 2 * stats_galois_steps(&s->layout, steps, 64) + 1;
@@ -846,7 +846,7 @@ int stats_result_write(const stats_study_t *s, const stats_enc_result_t *r, void
     buf_t b = {0}, hdr = {0};
     put(&hdr, s->digest, 32);
     uint32_t job = r->job, flags = (r->released ? STATS_RESULT_RELEASED : 0) |
-                                   (r->job == STATS_JOB_ALL ? STATS_RESULT_PAIRS4 | STATS_RESULT_SHIFTED : 0);
+                                   (r->job == STATS_JOB_ALL ? STATS_RESULT_PAIRS4 : 0);
     put(&hdr, &job, 4);
     put(&hdr, &flags, 4);
     put_u64(&hdr, r->layout.nrows);
@@ -884,13 +884,12 @@ int stats_result_read(const stats_study_t *s, const void *buf, size_t len, stats
     memcpy(&flags, payload + 36, 4);
     memcpy(&nrows, payload + 40, 8);
     memcpy(&count, payload + 48, 8);
-    const uint32_t w2 = STATS_RESULT_PAIRS4 | STATS_RESULT_SHIFTED;
-    if (flags & ~(uint32_t)(STATS_RESULT_RELEASED | w2) || ((flags & STATS_RESULT_RELEASED) && !s->parties) ||
-        ((flags & w2) && job != STATS_JOB_ALL)) {
+    if (flags & ~(uint32_t)(STATS_RESULT_RELEASED | STATS_RESULT_PAIRS4) ||
+        ((flags & STATS_RESULT_RELEASED) && !s->parties) || ((flags & STATS_RESULT_PAIRS4) && job != STATS_JOB_ALL)) {
         stats_set_error("result: unknown flags %#x in its header", (unsigned)flags);
         return STATS_ESCHEMA;
     }
-    if (job == STATS_JOB_ALL && (flags & w2) != w2) {
+    if (job == STATS_JOB_ALL && !(flags & STATS_RESULT_PAIRS4)) {
         stats_set_error("result: computed by an earlier hestat server (its pair sums are laid out as this "
                         "version no longer reads them): compute it again from its job with this version");
         return STATS_ESCHEMA;

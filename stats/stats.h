@@ -384,15 +384,13 @@ enum { STATS_OBJ_SCHEMA = 16, STATS_OBJ_TABLE = 17, STATS_OBJ_RESULT = 18, STATS
 /* Result header flag (the u32 after the job kind): the result was switched
  * to the analyst's key of a multiparty study (only there). */
 #define STATS_RESULT_RELEASED 1u
-/* Result header flag: the pair totals of a W2 (STATS_JOB_ALL) result are the
- * four product types Q1 .. Q4 (stats/encrypted.c); set on every W2 result. A
- * W2 result without it holds an earlier version's five types and is refused
+/* Result header flag, set on every W2 (STATS_JOB_ALL) result and only there:
+ * its pair totals are the four product types Q1 .. Q4 (stats/encrypted.c),
+ * each product sum's B totals left cyclically shifted by its giant step g b
+ * (the client reads column c at (c + g b) mod B). A W2 result without it
+ * holds an earlier version's five types, rotated into place, and is refused
  * (its bytes would decrypt to other sums). */
 #define STATS_RESULT_PAIRS4 2u
-/* Result header flag, also on every W2 result: a product sum's B totals are
- * left cyclically shifted by its giant step g b (no rotation into place; the
- * client reads column c at (c + g b) mod B). */
-#define STATS_RESULT_SHIFTED 4u
 
 typedef struct stats_study {
     ckks_context_t *ctx; /* owned */
