@@ -159,8 +159,21 @@ int ckks_relin_key_new_seeded(const ckks_secret_key_t *sk, ckks_relin_key_t **ou
 int ckks_galois_keys_new_seeded(const ckks_secret_key_t *sk, const int *steps, size_t count, int conjugate,
                                 ckks_galois_keys_t **out);
 void ckks_galois_keys_free(ckks_galois_keys_t *gk);
-/* 1 if the keys hold the key for this Galois element. */
+/* 1 if the keys hold the key for this Galois element (at some level). */
 int ckks_galois_keys_has(const ckks_galois_keys_t *gk, uint32_t galois_elt);
+/* The most primes a ciphertext may have for the key of this element to
+ * switch it: every data prime for a whole key, fewer for a limited one; 0
+ * when there is no key. */
+size_t ckks_galois_keys_primes(const ckks_galois_keys_t *gk, uint32_t galois_elt);
+/* Limits the key of this element to ciphertexts of at most nprimes primes
+ * (1 .. data primes): it keeps the digits of primes 0 .. nprimes-1, each over
+ * those primes and the special one, and drops the rest, so a key that is only
+ * used below the top level is written in (nprimes (nprimes + 1)) / (k (k - 1))
+ * of the bytes (limited keys are written with CKKS_FLAG_LEVELS). A key
+ * switch with it is bit-identical to one with the whole key; at more primes
+ * it fails with CKKS_ELEVEL. No-op when the key already serves no more.
+ * CKKS_EKEY: no such key; CKKS_EUNSUPPORTED: hybrid keys. */
+int ckks_galois_keys_limit(ckks_galois_keys_t *gk, uint32_t galois_elt, size_t nprimes);
 /* Galois element of a left rotation by step (SEAL: 3^step mod 2N; negative
  * steps rotate right), and of conjugation (2N - 1). */
 uint32_t ckks_galois_elt_rotate(const ckks_context_t *ctx, int step);
@@ -426,6 +439,7 @@ typedef enum {
 #define CKKS_HEADER_BYTES 48
 #define CKKS_FLAG_COMPACT 1u /* ciphertext stored as c0 + the seed of c1 */
 #define CKKS_FLAG_PACKED 2u  /* ciphertext words stored at their primes' bit widths */
+#define CKKS_FLAG_LEVELS 4u  /* Galois keys, some limited (ckks_galois_keys_limit): per-key digit counts */
 
 /* XXH3-64 of the canonical encoding of the parameters (N, primes). */
 uint64_t ckks_params_hash(const ckks_context_t *ctx);

@@ -55,11 +55,20 @@ struct ckks_public_key {
     uint8_t *seal_seed; /* NULL, or the SEAL seed a was expanded from (blake2xb) */
 };
 
-/* A key-switching key: digit j (one per data prime) = (b_j, a_j) over all k primes. */
+/* A key-switching key: digit j (one per data prime) = (b_j, a_j) over all k primes.
+ * A key limited to L data primes (limit L, ckks_galois_keys_limit) holds
+ * digits 0 .. L-1 only, each over primes 0 .. L-1 and the special prime
+ * (rows L .. k-2 are zero): it switches ciphertexts of at most L primes. */
 typedef struct {
-    uint64_t *d; /* (k-1) * 2 * k * N: d[((j*2 + c)*k + i)*N + t] */
+    uint64_t *d; /* (k-1) * 2 * k * N, or limit * 2 * k * N: d[((j*2 + c)*k + i)*N + t] */
     uint8_t *seal_seeds; /* NULL, or (k-1) x 64 bytes: SEAL seeds of the a_j (blake2xb) */
+    size_t limit;        /* 0: every digit; else the digits held (1 .. k-2) */
 } ckks_kswitch_t;
+/* The most primes a ciphertext may have for this key to switch it. */
+static inline size_t ckks_kswitch_primes(const ckks_context_t *ctx, const ckks_kswitch_t *key)
+{
+    return key->limit ? key->limit : ctx->k - 1;
+}
 
 /* Hybrid key switching (hybrid.c). Extended basis: the L data primes, then
  * the ks special primes; a hybrid key digit j = (b_j, a_j) over all L + ks:

@@ -282,11 +282,18 @@ int ckks_plaintext_mod_switch(const ckks_plaintext_t *a, size_t nprimes, ckks_pl
     return CKKS_OK;
 }
 
-static const ckks_kswitch_t *find_key(const ckks_galois_keys_t *gk, uint32_t elt)
+/* The key of elt for a ciphertext of np primes: CKKS_EKEY when there is
+ * none, CKKS_ELEVEL when it is limited below np (ckks_galois_keys_limit). */
+static int find_key(const ckks_galois_keys_t *gk, uint32_t elt, size_t np, const ckks_kswitch_t **out)
 {
+    *out = NULL;
     for (size_t i = 0; i < gk->count; i++)
-        if (gk->elts[i] == elt) return &gk->keys[i];
-    return NULL;
+        if (gk->elts[i] == elt) {
+            if (!gk->hyb && np > ckks_kswitch_primes(gk->ctx, &gk->keys[i])) return CKKS_ELEVEL;
+            *out = &gk->keys[i];
+            return CKKS_OK;
+        }
+    return CKKS_EKEY;
 }
 
 int ckks_apply_galois(const ckks_ciphertext_t *a, uint32_t galois_elt,
@@ -297,8 +304,8 @@ int ckks_apply_galois(const ckks_ciphertext_t *a, uint32_t galois_elt,
     if (!gk) return CKKS_EINVAL;
     if (gk->ctx != a->ctx) return CKKS_ECONTEXT;
     if (a->size != 2) return CKKS_ESIZE;
-    const ckks_kswitch_t *key = find_key(gk, galois_elt);
-    if (!key) return CKKS_EKEY;
+    const ckks_kswitch_t *key;
+    if ((rc = find_key(gk, galois_elt, a->nprimes, &key))) return rc;
     const ckks_context_t *ctx = a->ctx;
     const size_t n = ctx->n, np = a->nprimes;
     uint64_t *t = ckks_scratch(CKKS_SCRATCH_GALOIS, 2 * np * n);
@@ -358,8 +365,11 @@ int ckks_apply_galois_hoisted(const ckks_ciphertext_t *a, const uint32_t *elts, 
     }
     if (gk->ctx != a->ctx) return CKKS_ECONTEXT;
     if (a->size != 2) return CKKS_ESIZE;
-    for (size_t i = 0; i < count; i++)
-        if (elts[i] != 1 && !find_key(gk, elts[i])) return CKKS_EKEY;
+    for (size_t i = 0; i < count; i++) {
+        const ckks_kswitch_t *key;
+        int rc = elts[i] == 1 ? CKKS_OK : find_key(gk, elts[i], a->nprimes, &key);
+        if (rc) return rc;
+    }
     /* One element: hoisting saves nothing (it materialises every digit
      * first), so take ckks_apply_galois (bit-identical to ckks_rotate).
      * Hybrid keys are not hoisted: one element at a time, the output that
@@ -404,7 +414,9 @@ int ckks_apply_galois_hoisted(const ckks_ciphertext_t *a, const uint32_t *elts, 
         for (size_t l = 0; l < np; l++)
             for (size_t t = 0; t < n; t++) o0[l * n + t] = c0[l * n + perm[t]];
         memset(POLY(out, 1, 0), 0, np * n * sizeof *c1);
-        int rc = ckks_keyswitch_digits_add(ctx, digits, np, perm, find_key(gk, elts[i]), o0,
+        const ckks_kswitch_t *key;
+        int rc = find_key(gk, elts[i], np, &key);
+        if (!rc) rc = ckks_keyswitch_digits_add(ctx, digits, np, perm, key, o0,
                                            POLY(out, 1, 0));
         if (rc) return rc;
     }
@@ -618,8 +630,8 @@ static int merge_split(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, u
     if (elt_u == 1) undo = 0;
     const uint32_t elt_k = undo ? galois_inverse(elt_u, n) : elt_u; /* the key that switches the X side */
     const ckks_kswitch_t *ku = NULL, *kv = NULL;
-    if (elt_u != 1 && !(ku = find_key(gk, elt_k))) return CKKS_EKEY;
-    if (elt_v != 1 && !(kv = find_key(gk, elt_v))) return CKKS_EKEY;
+    if (elt_u != 1 && (rc = find_key(gk, elt_k, np, &ku))) return rc;
+    if (elt_v != 1 && (rc = find_key(gk, elt_v, np, &kv))) return rc;
     /* c0 | c1 | c2 | terms under X = sigma_u(s) | terms under X s | (undo) a permuted copy */
     uint64_t *t = ckks_scratch(CKKS_SCRATCH_MUL, 6 * w);
     if (!t) return CKKS_ENOMEM;

@@ -154,6 +154,7 @@ int ckks_hybrid_kswitch_generate(const ckks_hybrid_t *h, const ckks_secret_key_t
     const ckks_context_t *ctx = h->ctx;
     const size_t n = ctx->n, L = h->L, E = L + h->ks;
     out->seal_seeds = NULL;
+    out->limit = 0;
     out->d = ntt_alloc(h->dnum * 2 * E * n);
     uint64_t *s_ext = ntt_alloc(E * n);
     int8_t *v = malloc(n);

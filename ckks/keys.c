@@ -180,6 +180,7 @@ int ckks_kswitch_generate(const ckks_secret_key_t *sk, const uint64_t *s_prime, 
 {
     const ckks_context_t *ctx = sk->ctx;
     const size_t n = ctx->n, k = ctx->k, digits = k - 1;
+    out->limit = 0;
     out->d = ntt_alloc_uninit(digits * 2 * k * n); /* every word written below */
     out->seal_seeds = seeded ? malloc(digits * CKKS_SEAL_SEED_BYTES) : NULL;
     int8_t *e = malloc(n);
@@ -432,4 +433,39 @@ int ckks_galois_keys_has(const ckks_galois_keys_t *gk, uint32_t galois_elt)
     for (size_t i = 0; i < gk->count; i++)
         if (gk->elts[i] == galois_elt) return 1;
     return 0;
+}
+
+size_t ckks_galois_keys_primes(const ckks_galois_keys_t *gk, uint32_t galois_elt)
+{
+    if (!gk) return 0;
+    for (size_t i = 0; i < gk->count; i++)
+        if (gk->elts[i] == galois_elt) return gk->hyb ? gk->hyb->L : ckks_kswitch_primes(gk->ctx, &gk->keys[i]);
+    return 0;
+}
+
+int ckks_galois_keys_limit(ckks_galois_keys_t *gk, uint32_t galois_elt, size_t nprimes)
+{
+    if (!gk) return CKKS_EINVAL;
+    if (gk->hyb) return CKKS_EUNSUPPORTED;
+    const ckks_context_t *ctx = gk->ctx;
+    const size_t k = ctx->k, n = ctx->n;
+    if (nprimes < 1 || nprimes > k - 1) return CKKS_EINVAL;
+    ckks_kswitch_t *key = NULL;
+    for (size_t i = 0; i < gk->count && !key; i++)
+        if (gk->elts[i] == galois_elt) key = &gk->keys[i];
+    if (!key) return CKKS_EKEY;
+    if (nprimes >= ckks_kswitch_primes(ctx, key)) return CKKS_OK;
+    uint64_t *d = ntt_alloc(nprimes * 2 * k * n); /* zeroed: rows nprimes .. k-2 stay 0 */
+    if (!d) return CKKS_ENOMEM;
+    for (size_t j = 0; j < nprimes; j++)
+        for (size_t c = 0; c < 2; c++) {
+            const uint64_t *src = key->d + (j * 2 + c) * k * n;
+            uint64_t *dst = d + (j * 2 + c) * k * n;
+            memcpy(dst, src, nprimes * n * sizeof *dst);
+            memcpy(dst + (k - 1) * n, src + (k - 1) * n, n * sizeof *dst);
+        }
+    ntt_free(key->d);
+    key->d = d;
+    key->limit = nprimes; /* the seeds of digits >= nprimes are unused */
+    return CKKS_OK;
 }

@@ -154,6 +154,7 @@ int ckks_keyswitch_add(const ckks_context_t *ctx, const uint64_t *target, size_t
                        const ckks_kswitch_t *ksk, uint64_t *c0, uint64_t *c1)
 {
     const size_t n = ctx->n, k = ctx->k, sp = k - 1;
+    if (np > ckks_kswitch_primes(ctx, ksk)) return CKKS_ELEVEL; /* a limited key */
     /* coef: target in coefficient form (np limbs); prod: (b, a) accumulators
      * over np data primes + the special prime. */
     /* coef | prod (2 (np+1) limbs) | KS_GROUP operand limbs per output prime |
@@ -262,6 +263,7 @@ int ckks_keyswitch_digits_add(const ckks_context_t *ctx, const uint64_t *digits,
                               uint64_t *c1)
 {
     const size_t n = ctx->n, k = ctx->k, sp = k - 1;
+    if (np > ckks_kswitch_primes(ctx, ksk)) return CKKS_ELEVEL; /* a limited key */
     /* prod (2 (np+1) limbs) | KS_GROUP operand limbs per output prime | np
      * limbs for the mod-down */
     const size_t G = KS_GROUP;

@@ -378,6 +378,7 @@ static int rd_kswitch_body(rd_t *r, const ckks_context_t *ctx, int galois, uint3
             keys = k2;
         }
         keys[count].seal_seeds = NULL;
+        keys[count].limit = 0;
         keys[count].d = ntt_alloc(digits * key_words);
         if (!keys[count].d) {
             rc = CKKS_ENOMEM;
@@ -905,6 +906,8 @@ int ckks_seal_write_galois_keys(const ckks_galois_keys_t *gk, int compr, void **
     if (rc) return rc;
     if (!gk) return CKKS_EINVAL;
     if (gk->hyb) return CKKS_EUNSUPPORTED;
+    for (size_t i = 0; i < gk->count; i++)
+        if (gk->keys[i].limit) return CKKS_EUNSUPPORTED; /* SEAL's keys have every digit */
     wr_t w = {0};
     size_t s = wr_begin(&w, CKKS_SEAL_COMPR_NONE);
     wr_kswitch_body(&w, gk->ctx, gk->elts, gk->keys, gk->count, 1);

@@ -16,6 +16,9 @@
  *                compact (keys made by ckks_*_new_seeded): each key-switching
  *                key as (k-1) x (b_j: k*N words | 64-byte seed of a_j), a_j
  *                being SEAL's BLAKE2Xb expansion of the seed (half the size)
+ *                levels (flag 4, packed only): count | count elements | count
+ *                primes L_i | each key as L_i digits over primes 0 .. L_i-1
+ *                and the special prime (ckks_galois_keys_limit)
  *   plaintext:   nprimes | scale (f64) | nprimes*N words
  *   ciphertext:  size | nprimes | scale | size*nprimes*N words
  *                compact: 2 | nprimes | scale | nprimes*N words (c0) | 32-byte seed
@@ -86,7 +89,8 @@ static int parse_frame(const void *buf, size_t len, frame_t *f)
         return CKKS_EFORMAT;
     const int packable = f->type == CKKS_OBJ_CIPHERTEXT || f->type == CKKS_OBJ_PUBLIC_KEY ||
                          f->type == CKKS_OBJ_RELIN_KEY || f->type == CKKS_OBJ_GALOIS_KEYS;
-    uint32_t allowed = CKKS_FLAG_COMPACT | (packable ? CKKS_FLAG_PACKED : 0);
+    uint32_t allowed = CKKS_FLAG_COMPACT | (packable ? CKKS_FLAG_PACKED : 0) |
+                       (f->type == CKKS_OBJ_GALOIS_KEYS ? CKKS_FLAG_LEVELS : 0);
     if (f->flags & ~allowed) return CKKS_EFORMAT;
     if (f->length != len - CKKS_HEADER_BYTES) return CKKS_EFORMAT; /* truncated or trailing */
     f->payload = p + CKKS_HEADER_BYTES;
@@ -264,60 +268,72 @@ static size_t poly_bytes(const ckks_context_t *ctx, size_t polys, size_t np, int
     return polys * bits * ctx->n / 8;
 }
 
-/* Each prime's N words of `polys` polynomials as prime_bits fields, eight
- * bytes stored at a time (each block is whole bytes: N b is a multiple of 8). */
+/* Prime i's N words as prime_bits(i) fields, eight bytes stored at a time
+ * (the block is whole bytes: N b is a multiple of 8); returns the bytes. */
+static size_t pack_row(const ckks_context_t *ctx, size_t i, const uint64_t *w, uint8_t *dst)
+{
+    const unsigned b = prime_bits(ctx, i);
+    uint8_t *const start = dst;
+    uint64_t acc = 0;
+    unsigned have = 0; /* bits in acc, < 64 */
+    for (size_t j = 0; j < ctx->n; j++) {
+        acc |= w[j] << have;
+        if (have + b < 64) {
+            have += b;
+            continue;
+        }
+        memcpy(dst, &acc, 8);
+        dst += 8;
+        acc = have ? w[j] >> (64 - have) : 0;
+        have = have + b - 64;
+    }
+    for (; have; have -= 8, acc >>= 8) *dst++ = (uint8_t)acc;
+    return (size_t)(dst - start);
+}
+
+/* The inverse of pack_row, each word checked below prime i: eight bytes
+ * loaded at a time while the block has them, then byte by byte. */
+static int unpack_row(const ckks_context_t *ctx, size_t i, const uint8_t *src, uint64_t *w)
+{
+    const unsigned b = prime_bits(ctx, i);
+    const uint64_t mask = b == 64 ? ~0ull : (1ull << b) - 1, q = ctx->primes[i];
+    const uint8_t *end = src + ctx->n * b / 8;
+    unsigned __int128 acc = 0;
+    unsigned have = 0;
+    for (size_t j = 0; j < ctx->n; j++) {
+        if (have < b) {
+            if (end - src >= 8) {
+                uint64_t v;
+                memcpy(&v, src, 8);
+                acc |= (unsigned __int128)v << have;
+                src += 8;
+                have += 64;
+            } else {
+                for (; have < b; have += 8) acc |= (unsigned __int128)*src++ << have;
+            }
+        }
+        w[j] = (uint64_t)acc & mask;
+        acc >>= b;
+        have -= b;
+        if (w[j] >= q) return CKKS_EFORMAT;
+    }
+    return CKKS_OK;
+}
+
+/* Each prime's N words of `polys` np-prime polynomials (pack_row). */
 static void pack_words(const ckks_context_t *ctx, const uint64_t *src, size_t polys, size_t np, uint8_t *dst)
 {
     for (size_t p = 0; p < polys; p++)
-        for (size_t i = 0; i < np; i++) {
-            const unsigned b = prime_bits(ctx, i);
-            const uint64_t *w = src + (p * np + i) * ctx->n;
-            uint64_t acc = 0;
-            unsigned have = 0; /* bits in acc, < 64 */
-            for (size_t j = 0; j < ctx->n; j++) {
-                acc |= w[j] << have;
-                if (have + b < 64) {
-                    have += b;
-                    continue;
-                }
-                memcpy(dst, &acc, 8);
-                dst += 8;
-                acc = have ? w[j] >> (64 - have) : 0;
-                have = have + b - 64;
-            }
-            for (; have; have -= 8, acc >>= 8) *dst++ = (uint8_t)acc;
-        }
+        for (size_t i = 0; i < np; i++) dst += pack_row(ctx, i, src + (p * np + i) * ctx->n, dst);
 }
 
-/* The inverse of pack_words, each word checked below its prime: eight
- * bytes loaded at a time while the block has them, then byte by byte. */
 static int unpack_words(const ckks_context_t *ctx, const uint8_t *src, size_t polys, size_t np, uint64_t *dst)
 {
     for (size_t p = 0; p < polys; p++)
         for (size_t i = 0; i < np; i++) {
-            const unsigned b = prime_bits(ctx, i);
-            const uint64_t mask = b == 64 ? ~0ull : (1ull << b) - 1, q = ctx->primes[i];
-            const uint8_t *end = src + ctx->n * b / 8;
-            uint64_t *w = dst + (p * np + i) * ctx->n;
-            unsigned __int128 acc = 0;
-            unsigned have = 0;
-            for (size_t j = 0; j < ctx->n; j++) {
-                if (have < b) {
-                    if (end - src >= 8) {
-                        uint64_t v;
-                        memcpy(&v, src, 8);
-                        acc |= (unsigned __int128)v << have;
-                        src += 8;
-                        have += 64;
-                    } else {
-                        for (; have < b; have += 8) acc |= (unsigned __int128)*src++ << have;
-                    }
-                }
-                w[j] = (uint64_t)acc & mask;
-                acc >>= b;
-                have -= b;
-                if (w[j] >= q) return CKKS_EFORMAT;
-            }
+            int rc = unpack_row(ctx, i, src, dst + (p * np + i) * ctx->n);
+            if (rc) return rc;
+            src += ctx->n * prime_bits(ctx, i) / 8;
         }
     return CKKS_OK;
 }
@@ -564,24 +580,96 @@ int ckks_read_relin_key(const ckks_context_t *ctx, const void *buf, size_t len,
     return CKKS_OK;
 }
 
+/* A key limited to L primes (CKKS_FLAG_LEVELS; L = k - 1: a whole key),
+ * always packed: L digits, each b_j (and a_j unless compact) over primes
+ * 0 .. L-1 and the special prime, then (compact) a_j's 64-byte seed. */
+static size_t kswitch_bytes_levels(const ckks_context_t *ctx, int compact, size_t L)
+{
+    const size_t row = poly_bytes(ctx, 1, L, 1) + ctx->n * prime_bits(ctx, ctx->k - 1) / 8;
+    return L * (compact ? row + CKKS_SEAL_SEED_BYTES : 2 * row);
+}
+
+static void put_kswitch_levels(const ckks_context_t *ctx, const ckks_kswitch_t *key, int compact, size_t L,
+                               uint8_t *q)
+{
+    const size_t k = ctx->k, n = ctx->n;
+    for (size_t j = 0; j < L; j++) {
+        for (size_t c = 0; c < (compact ? 1u : 2u); c++) {
+            const uint64_t *poly = key->d + (j * 2 + c) * k * n;
+            for (size_t i = 0; i < L; i++) q += pack_row(ctx, i, poly + i * n, q);
+            q += pack_row(ctx, k - 1, poly + (k - 1) * n, q);
+        }
+        if (compact) {
+            memcpy(q, key->seal_seeds + j * CKKS_SEAL_SEED_BYTES, CKKS_SEAL_SEED_BYTES);
+            q += CKKS_SEAL_SEED_BYTES;
+        }
+    }
+}
+
+static int get_kswitch_levels(const ckks_context_t *ctx, const uint8_t *q, int compact, size_t L,
+                              ckks_kswitch_t *key)
+{
+    const size_t k = ctx->k, n = ctx->n, poly = k * n;
+    key->d = ntt_alloc(L * 2 * poly); /* zeroed: rows L .. k-2 of a limited key stay 0 */
+    key->seal_seeds = compact ? malloc((k - 1) * CKKS_SEAL_SEED_BYTES) : NULL;
+    key->limit = L < k - 1 ? L : 0;
+    if (!key->d || (compact && !key->seal_seeds)) return CKKS_ENOMEM;
+    if (compact) memset(key->seal_seeds, 0, (k - 1) * CKKS_SEAL_SEED_BYTES);
+    int rc = CKKS_OK;
+    for (size_t j = 0; j < L && rc == CKKS_OK; j++) {
+        for (size_t c = 0; c < (compact ? 1u : 2u) && rc == CKKS_OK; c++) {
+            uint64_t *dst = key->d + (j * 2 + c) * poly;
+            for (size_t i = 0; i <= L && rc == CKKS_OK; i++) {
+                const size_t row = i < L ? i : k - 1;
+                rc = unpack_row(ctx, row, q, dst + row * n);
+                q += n * prime_bits(ctx, row) / 8;
+            }
+        }
+        if (rc || !compact) continue;
+        memcpy(key->seal_seeds + j * CKKS_SEAL_SEED_BYTES, q, CKKS_SEAL_SEED_BYTES);
+        uint64_t *a = key->d + (j * 2 + 1) * poly;
+        rc = ckks_seal_expand_uniform(CKKS_SEAL_PRNG_BLAKE2XB, q, ctx->primes, k, n, a);
+        if (rc == CKKS_OK && L < k - 1) memset(a + L * n, 0, (k - 1 - L) * n * sizeof *a);
+        q += CKKS_SEAL_SEED_BYTES;
+    }
+    return rc;
+}
+
+/* Payload: u64 count | count x u64 elements | (CKKS_FLAG_LEVELS: count x
+ * u64 primes, 1 .. k-1) | count keys. Keys none of which is limited are
+ * written as before the flag existed. */
 int ckks_write_galois_keys(const ckks_galois_keys_t *gk, void **buf, size_t *len)
 {
     if (!gk || !buf || !len) return CKKS_EINVAL;
     if (gk->hyb) return CKKS_EUNSUPPORTED;
     const ckks_context_t *ctx = gk->ctx;
-    int compact = gk->count > 0;
-    for (size_t i = 0; i < gk->count; i++) compact &= gk->keys[i].seal_seeds != NULL;
-    size_t kb = kswitch_bytes(ctx, compact, 1), plen = 8 + 8 * gk->count + gk->count * kb, total;
-    uint8_t *p = new_frame(CKKS_OBJ_GALOIS_KEYS, (compact ? CKKS_FLAG_COMPACT : 0) | CKKS_FLAG_PACKED,
+    int compact = gk->count > 0, levels = 0;
+    for (size_t i = 0; i < gk->count; i++) {
+        compact &= gk->keys[i].seal_seeds != NULL;
+        levels |= gk->keys[i].limit != 0;
+    }
+    size_t head = 8 + 8 * gk->count * (levels ? 2 : 1), plen = head, total;
+    for (size_t i = 0; i < gk->count; i++)
+        plen += levels ? kswitch_bytes_levels(ctx, compact, ckks_kswitch_primes(ctx, &gk->keys[i]))
+                       : kswitch_bytes(ctx, compact, 1);
+    uint8_t *p = new_frame(CKKS_OBJ_GALOIS_KEYS,
+                           (compact ? CKKS_FLAG_COMPACT : 0) | CKKS_FLAG_PACKED | (levels ? CKKS_FLAG_LEVELS : 0),
                            ckks_params_hash(ctx), plen, &total);
     if (!p) return CKKS_ENOMEM;
-    uint8_t *q = p + CKKS_HEADER_BYTES;
+    uint8_t *q = p + CKKS_HEADER_BYTES, *kq = q + head;
     uint64_t count = gk->count;
     memcpy(q, &count, 8);
     for (size_t i = 0; i < gk->count; i++) {
-        uint64_t e = gk->elts[i];
+        uint64_t e = gk->elts[i], L = ckks_kswitch_primes(ctx, &gk->keys[i]);
         memcpy(q + 8 + 8 * i, &e, 8);
-        put_kswitch(ctx, &gk->keys[i], compact, 1, q + 8 + 8 * gk->count + i * kb);
+        if (levels) {
+            memcpy(q + 8 + 8 * (gk->count + i), &L, 8);
+            put_kswitch_levels(ctx, &gk->keys[i], compact, L, kq);
+            kq += kswitch_bytes_levels(ctx, compact, L);
+        } else {
+            put_kswitch(ctx, &gk->keys[i], compact, 1, kq);
+            kq += kswitch_bytes(ctx, compact, 1);
+        }
     }
     seal_frame(p, plen);
     *buf = p;
@@ -598,18 +686,30 @@ int ckks_read_galois_keys(const ckks_context_t *ctx, const void *buf, size_t len
     int rc = open_frame(ctx, buf, len, CKKS_OBJ_GALOIS_KEYS, &f);
     if (rc) return rc;
     int compact = (f.flags & CKKS_FLAG_COMPACT) != 0, packed = (f.flags & CKKS_FLAG_PACKED) != 0;
-    if (f.length < 8) return CKKS_EFORMAT;
+    int levels = (f.flags & CKKS_FLAG_LEVELS) != 0;
+    if (f.length < 8 || (levels && !packed)) return CKKS_EFORMAT;
     uint64_t count;
     memcpy(&count, f.payload, 8);
-    size_t kb = kswitch_bytes(ctx, compact, packed);
-    if (count > ctx->n || f.length != 8 + 8 * count + count * kb) return CKKS_EFORMAT;
+    if (count > ctx->n || (f.length - 8) / (levels ? 16 : 8) < count) return CKKS_EFORMAT;
+    /* Every key's size (the digit counts checked first), then the total. */
+    const size_t head = 8 + 8 * count * (levels ? 2 : 1);
+    size_t need = head;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t L = ctx->k - 1;
+        if (levels) memcpy(&L, f.payload + 8 + 8 * (count + i), 8);
+        if (L < 1 || L > ctx->k - 1) return CKKS_EFORMAT;
+        need += levels ? kswitch_bytes_levels(ctx, compact, L) : kswitch_bytes(ctx, compact, packed);
+    }
+    if (f.length != need) return CKKS_EFORMAT;
     ckks_galois_keys_t *gk = ckks_galois_keys_alloc(ctx, count);
     if (!gk) return CKKS_ENOMEM;
     uint32_t *elts = gk->elts;
     ckks_kswitch_t *keys = gk->keys;
+    const uint8_t *kq = f.payload + head;
     for (size_t i = 0; i < count && rc == CKKS_OK; i++) {
-        uint64_t e;
+        uint64_t e, L = ctx->k - 1;
         memcpy(&e, f.payload + 8 + 8 * i, 8);
+        if (levels) memcpy(&L, f.payload + 8 + 8 * (count + i), 8);
         /* Odd, below 2N, not the identity, no repeats. */
         if (e >= 2 * ctx->n || !(e & 1) || e == 1) rc = CKKS_EFORMAT;
         for (size_t j = 0; j < i && rc == CKKS_OK; j++)
@@ -617,7 +717,13 @@ int ckks_read_galois_keys(const ckks_context_t *ctx, const void *buf, size_t len
         if (rc) break;
         elts[i] = (uint32_t)e;
         gk->count = i + 1; /* so a failure below frees what was allocated */
-        rc = get_kswitch(ctx, f.payload + 8 + 8 * count + i * kb, compact, packed, &keys[i]);
+        if (levels) {
+            rc = get_kswitch_levels(ctx, kq, compact, L, &keys[i]);
+            kq += kswitch_bytes_levels(ctx, compact, L);
+        } else {
+            rc = get_kswitch(ctx, kq, compact, packed, &keys[i]);
+            kq += kswitch_bytes(ctx, compact, packed);
+        }
     }
     if (rc) {
         ckks_galois_keys_free(gk);

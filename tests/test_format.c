@@ -460,3 +460,122 @@ Test(format, compact_switching_keys)
     ckks_galois_keys_free(gk);
     ckks_galois_keys_free(gk_back);
 }
+
+/* Galois keys limited to fewer primes (ckks_galois_keys_limit): a key
+ * switch at or below the limit is bit-identical to the whole key's, one
+ * above it fails (CKKS_ELEVEL); limited keys are written with
+ * CKKS_FLAG_LEVELS in fewer bytes, read back the same, and malformed digit
+ * counts are refused. */
+static void limited_keys(int seeded)
+{
+    const size_t k = 4, n = 8192, pb = (60 + 40 + 40 + 60) * n / 8, pb2 = (60 + 40 + 60) * n / 8;
+    int steps[] = {1, 16};
+    ckks_galois_keys_t *whole, *lim, *back;
+    cr_assert_eq(seeded ? ckks_galois_keys_new_seeded(sk, steps, 2, 1, &whole)
+                        : ckks_galois_keys_new(sk, steps, 2, 1, &whole), CKKS_OK);
+    uint8_t *wbuf, *lbuf, *again;
+    size_t wlen, llen, alen;
+    cr_assert_eq(ckks_write_galois_keys(whole, (void **)&wbuf, &wlen), CKKS_OK);
+    cr_assert_eq(ckks_read_galois_keys(ctx, wbuf, wlen, &lim), CKKS_OK);
+    const uint32_t e1 = ckks_galois_elt_rotate(ctx, 1), e16 = ckks_galois_elt_rotate(ctx, 16);
+    cr_assert_eq(ckks_galois_keys_limit(lim, e16, 2), CKKS_OK);
+    cr_expect_eq(ckks_galois_keys_primes(lim, e16), 2);
+    cr_expect_eq(ckks_galois_keys_primes(lim, e1), 3);
+    cr_expect_eq(ckks_galois_keys_primes(lim, ckks_galois_elt_rotate(ctx, 5)), 0);
+    cr_expect_eq(ckks_galois_keys_limit(lim, e16, 3), CKKS_OK, "raising a limit is a no-op");
+    cr_expect_eq(ckks_galois_keys_primes(lim, e16), 2);
+    cr_expect_eq(ckks_galois_keys_limit(lim, e16, 0), CKKS_EINVAL);
+    cr_expect_eq(ckks_galois_keys_limit(lim, e16, 4), CKKS_EINVAL);
+    cr_expect_eq(ckks_galois_keys_limit(lim, ckks_galois_elt_rotate(ctx, 5), 1), CKKS_EKEY);
+    /* Written: the flag, a digit count a key, the limited key in 2 of 3
+     * digits over 3 of 4 primes. */
+    cr_assert_eq(ckks_write_galois_keys(lim, (void **)&lbuf, &llen), CKKS_OK);
+    uint32_t flags;
+    memcpy(&flags, lbuf + 12, 4);
+    cr_expect_eq(flags, (seeded ? CKKS_FLAG_COMPACT : 0) | CKKS_FLAG_PACKED | CKKS_FLAG_LEVELS);
+    const size_t one = seeded ? (k - 1) * (pb + 64) : 2 * (k - 1) * pb, two = seeded ? 2 * (pb2 + 64) : 4 * pb2;
+    cr_expect_eq(llen, CKKS_HEADER_BYTES + 8 + 3 * 16 + 2 * one + two, "limited keys: %zu bytes", llen);
+    cr_expect_eq(wlen, CKKS_HEADER_BYTES + 8 + 3 * 8 + 3 * one);
+    cr_assert_eq(ckks_read_galois_keys(ctx, lbuf, llen, &back), CKKS_OK);
+    cr_expect_eq(ckks_galois_keys_primes(back, e16), 2);
+    cr_expect_eq(ckks_galois_keys_primes(back, e1), 3);
+    cr_assert_eq(ckks_write_galois_keys(back, (void **)&again, &alen), CKKS_OK);
+    cr_expect(alen == llen && !memcmp(again, lbuf, llen), "limited keys read back are not rewritten the same");
+    free(again);
+    /* At two primes: the same ciphertext as the whole key's, which decrypts. */
+    ckks_ciphertext_t *a = encrypt_ramp(0), *a2, *r[3];
+    cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &a2), CKKS_OK);
+    for (int i = 0; i < 3; i++) cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &r[i]), CKKS_OK);
+    cr_assert_eq(ckks_mod_switch(a, 2, a2), CKKS_OK);
+    cr_assert_eq(ckks_rotate(a2, 16, whole, r[0]), CKKS_OK);
+    cr_assert_eq(ckks_rotate(a2, 16, lim, r[1]), CKKS_OK);
+    cr_assert_eq(ckks_rotate(a2, 16, back, r[2]), CKKS_OK);
+    cr_expect_eq(memcmp(r[0]->data, r[1]->data, 2 * 2 * n * 8), 0, "limited key switches differently");
+    cr_expect_eq(memcmp(r[0]->data, r[2]->data, 2 * 2 * n * 8), 0, "limited key read back switches differently");
+    size_t slots = ckks_context_slots(ctx);
+    ckks_plaintext_t *pt;
+    double *o = malloc(slots * sizeof *o), e = 0;
+    cr_assert_eq(ckks_plaintext_new(ctx, 0, &pt), CKKS_OK);
+    cr_assert_eq(ckks_decrypt(sk, r[2], pt), CKKS_OK);
+    cr_assert_eq(ckks_decode(ctx, pt, o, NULL, slots), CKKS_OK);
+    for (size_t i = 0; i + 16 < slots; i++) e = fmax(e, fabs(o[i] - sin((double)(i + 16))));
+    cr_expect_lt(e, 1e-6, "rotation by 16 with a limited key: error %g", e);
+    free(o);
+    ckks_plaintext_free(pt);
+    /* At three primes: refused, by every path (the whole keys still work). */
+    cr_expect_eq(ckks_rotate(a, 16, back, r[1]), CKKS_ELEVEL);
+    uint32_t elts[2] = {e1, e16};
+    ckks_ciphertext_t *outs[2] = {r[1], r[2]};
+    cr_expect_eq(ckks_apply_galois_hoisted(a, elts, 2, back, outs), CKKS_ELEVEL);
+    cr_expect_eq(ckks_rotate(a, 1, back, r[1]), CKKS_OK);
+    cr_expect_eq(ckks_rotate(a, 16, whole, r[1]), CKKS_OK);
+    void *sealbuf = NULL;
+    size_t seallen = 0;
+    cr_expect_eq(ckks_seal_write_galois_keys(back, 0, &sealbuf, &seallen), CKKS_EUNSUPPORTED,
+                 "SEAL has no limited keys");
+    free(sealbuf);
+    /* Damaged: digit counts 0 and k, the levels flag without packing, one
+     * byte short. */
+    uint8_t *bad = malloc(llen);
+    ckks_galois_keys_t *x = NULL;
+    const size_t lim_at = CKKS_HEADER_BYTES + 8 + 3 * 8 + 8; /* the second key's digit count */
+    for (uint64_t L = 0; L <= k; L += k) {
+        memcpy(bad, lbuf, llen);
+        memcpy(bad + lim_at, &L, 8);
+        reseal(bad, llen);
+        cr_expect_eq(ckks_read_galois_keys(ctx, bad, llen, &x), CKKS_EFORMAT, "digit count %lu", (unsigned long)L);
+    }
+    memcpy(bad, lbuf, llen);
+    flags = (seeded ? CKKS_FLAG_COMPACT : 0) | CKKS_FLAG_LEVELS;
+    memcpy(bad + 12, &flags, 4);
+    cr_expect_eq(ckks_read_galois_keys(ctx, bad, llen, &x), CKKS_EFORMAT);
+    memcpy(bad, lbuf, llen);
+    uint64_t shorter = llen - CKKS_HEADER_BYTES - 1;
+    memcpy(bad + 24, &shorter, 8);
+    reseal(bad, llen - 1);
+    cr_expect_eq(ckks_read_galois_keys(ctx, bad, llen - 1, &x), CKKS_EFORMAT);
+    /* the levels flag on another kind of key */
+    ckks_relin_key_t *rk;
+    cr_assert_eq(ckks_relin_key_new(sk, &rk), CKKS_OK);
+    uint8_t *rbuf;
+    size_t rlen;
+    cr_assert_eq(ckks_write_relin_key(rk, (void **)&rbuf, &rlen), CKKS_OK);
+    flags = CKKS_FLAG_PACKED | CKKS_FLAG_LEVELS;
+    memcpy(rbuf + 12, &flags, 4);
+    ckks_relin_key_t *rx = NULL;
+    cr_expect_eq(ckks_read_relin_key(ctx, rbuf, rlen, &rx), CKKS_EFORMAT);
+    free(rbuf);
+    ckks_relin_key_free(rk);
+    free(bad);
+    ckks_ciphertext_free(a);
+    ckks_ciphertext_free(a2);
+    for (int i = 0; i < 3; i++) ckks_ciphertext_free(r[i]);
+    free(wbuf);
+    free(lbuf);
+    ckks_galois_keys_free(whole);
+    ckks_galois_keys_free(lim);
+    ckks_galois_keys_free(back);
+}
+
+Test(format, limited_galois_keys_seeded, .timeout = 120) { limited_keys(1); }
+Test(format, limited_galois_keys_whole, .timeout = 120) { limited_keys(0); }
