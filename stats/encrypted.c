@@ -309,6 +309,27 @@ size_t stats_galois_steps(const stats_layout_t *lay, int *steps, size_t max)
     return n;
 }
 
+static size_t fold_primes(size_t top);
+size_t stats_galois_step_primes(const stats_layout_t *lay, size_t top, int step)
+{
+    return lay && step >= (long)lay->block ? fold_primes(top) : top;
+}
+
+int stats_galois_limit_folds(const ckks_context_t *ctx, const stats_layout_t *lay, ckks_galois_keys_t *gk)
+{
+    if (!ctx || !lay || !gk) return CKKS_EINVAL;
+    const size_t top = ckks_context_data_primes(ctx);
+    if (top >= stats_glm_min_primes()) return CKKS_OK;
+    int steps[64];
+    size_t n = stats_galois_steps(lay, steps, 64);
+    int rc = CKKS_OK;
+    for (size_t i = 0; i < n && rc == CKKS_OK; i++) {
+        size_t fp = stats_galois_step_primes(lay, top, steps[i]);
+        if (fp < top) rc = ckks_galois_keys_limit(gk, ckks_galois_elt_rotate(ctx, steps[i]), fp);
+    }
+    return rc;
+}
+
 void stats_enc_result_free(stats_enc_result_t *r)
 {
     if (!r) return;
@@ -331,13 +352,16 @@ int stats_rotate(const ckks_context_t *ctx, const ckks_galois_keys_t *gk, const 
     const long S = (long)ckks_context_slots(ctx);
     long st = ((step % S) + S) % S;
     if (st == 0) return ckks_ciphertext_copy(out, a);
-    if (ckks_galois_keys_has(gk, ckks_galois_elt_rotate(ctx, (int)st))) {
+    if (ckks_galois_keys_primes(gk, ckks_galois_elt_rotate(ctx, (int)st)) >= a->nprimes) {
         if (rotations) ++*rotations;
         return ckks_rotate(a, (int)st, gk, out);
     }
-    /* The fewest rotations by keyed steps: breadth-first over residues mod S. */
+    /* The fewest rotations by keyed steps (keys that serve a's level: a
+     * limited key does not above its primes): breadth-first over residues mod S. */
     int keys[512];
-    size_t nk = ckks_galois_keys_steps(gk, keys, sizeof keys / sizeof *keys);
+    size_t nk = 0, all = ckks_galois_keys_steps(gk, keys, sizeof keys / sizeof *keys);
+    for (size_t i = 0; i < all; i++)
+        if (ckks_galois_keys_primes(gk, ckks_galois_elt_rotate(ctx, keys[i])) >= a->nprimes) keys[nk++] = keys[i];
     int32_t *from = malloc((size_t)S * sizeof *from), *queue = malloc((size_t)S * sizeof *queue);
     int *by = malloc((size_t)S * sizeof *by);
     if (!from || !queue || !by) {
@@ -833,43 +857,51 @@ static int fold(srv_t *s, ckks_ciphertext_t *x, size_t hi, size_t lo, ckks_ciphe
     return CKKS_OK;
 }
 
+/* The primes the packed ciphertexts are folded at: two (one above the
+ * last), or the top when there are fewer. Masked, a packed ciphertext has
+ * the scale target = final q_1 ... q_(top-1) (finish_target); rescaled to
+ * two primes it keeps final q_1 (about 2^75), so a key switch's absolute
+ * noise (about 2^15 with a 60-bit special prime) stays 2^-60 of a unit,
+ * as negligible as at the top, and each switch costs two digits over three
+ * primes instead of top digits over top + 1. The study's fold keys are
+ * made for this level only (stats_study_create: limited keys, 53 % of the
+ * bytes at primes of 60, 40, 40, 60 bits). */
+static size_t fold_primes(size_t top)
+{
+    return top < 2 ? top : 2;
+}
+
 /* Packs m <= L placed sums x[0..m) into x[0]: block u (slots u p .. u p + p
- * - 1) of the result holds the sum of x[u]'s L blocks, at scale target, and
- * the result is folded down to period B. Two ways, whichever rotates less:
- * - each sum folded alone (log2 L rotations), masked to its block, added;
- * - a tree over all of them (L - 1 rotations in all): y_d = sum over u of
- *   x[u] masked to block u + d (mod L), so that the sum over d of
- *   rot(y_d, d p) has x[u]'s blocks all in block u; the rotations by d p
- *   are taken a bit at a time (by S/2, S/4, ..., p: the folds' own keys).
- * The folds below p of levels without a key are two rotations by the level
- * below (stats_rotate; stats_galois_steps). */
+ * - 1) of the result holds the sum of x[u]'s L blocks, at scale target
+ * rescaled to fold_primes, and the result is folded down to period B. A
+ * tree over all of them (L - 1 rotations in all): y_d = sum over u of x[u]
+ * masked to block u + d (mod L), so that the sum over d of rot(y_d, d p)
+ * has x[u]'s blocks all in block u; each y_d is rescaled to fold_primes,
+ * then the rotations by d p are taken a bit at a time (by S/2, S/4, ...,
+ * p: the folds' own keys). The folds below p of levels without a key are
+ * two rotations by the level below (stats_rotate; stats_galois_steps).
+ * (Folding each sum alone, log2 L rotations before its mask, would rotate
+ * at the top level, which the fold keys do not serve.) */
 static int pack_sums(srv_t *s, ckks_ciphertext_t **x, size_t m, size_t S, size_t p, size_t B, double target,
                      size_t top, pack_room_t *w)
 {
     int rc;
-    const size_t L = S / p;
-    size_t lg = 0;
-    while (((size_t)1 << lg) < L) lg++;
+    const size_t L = S / p, fp = fold_primes(top);
     ckks_ciphertext_t *out = x[0], *t = w->y[L]; /* scratch */
-    if (m * lg <= L - 1) {
+    for (size_t d = 0; d < L; d++) {
         for (size_t u = 0; u < m; u++) {
-            if ((rc = fold(s, x[u], S / 2, p, t))) return rc;
-            if ((rc = mask_block(s->ctx, w, x[u], u, S, p, target, top, x[u]))) return rc;
-            if (u && (rc = ckks_add(out, x[u], out))) return rc;
+            if ((rc = mask_block(s->ctx, w, x[u], (u + d) % L, S, p, target, top, u ? t : w->y[d]))) return rc;
+            if (u && (rc = ckks_add(w->y[d], t, w->y[d]))) return rc;
         }
-    } else {
-        for (size_t d = 0; d < L; d++)
-            for (size_t u = 0; u < m; u++) {
-                if ((rc = mask_block(s->ctx, w, x[u], (u + d) % L, S, p, target, top, u ? t : w->y[d]))) return rc;
-                if (u && (rc = ckks_add(w->y[d], t, w->y[d]))) return rc;
-            }
-        for (size_t half = L / 2; half >= 1; half >>= 1)
-            for (size_t d = 0; d < half; d++) {
-                if ((rc = rot(s, w->y[d + half], (long)(p * half), w->y[d + half]))) return rc;
-                if ((rc = ckks_add(w->y[d], w->y[d + half], w->y[d]))) return rc;
-            }
-        if ((rc = ckks_ciphertext_copy(out, w->y[0]))) return rc;
+        while (w->y[d]->nprimes > fp)
+            if ((rc = ckks_rescale(w->y[d], w->y[d]))) return rc;
     }
+    for (size_t half = L / 2; half >= 1; half >>= 1)
+        for (size_t d = 0; d < half; d++) {
+            if ((rc = rot(s, w->y[d + half], (long)(p * half), w->y[d + half]))) return rc;
+            if ((rc = ckks_add(w->y[d], w->y[d + half], w->y[d]))) return rc;
+        }
+    if ((rc = ckks_ciphertext_copy(out, w->y[0]))) return rc;
     return fold(s, out, p / 2, B, t);
 }
 
@@ -1015,10 +1047,11 @@ done:
     return rc;
 }
 
-/* Wire form of a partial (between the processes of one job): "HSTPART2",
+/* Wire form of a partial (between the processes of one job): "HSTPART3",
  * u32 job, u32 flags (1: finished), u64 slots, u64 primes, u64 counts x4
  * (rotations, multiplications, conjugations, relinearizations), then per
- * slot: u64 set, and when set u64 size, f64 scale and size x primes x N words.
+ * slot: u64 set, and when set u64 size, f64 scale and size x primes x N words
+ * (a finished partial's packed ciphertexts: fold_primes(primes) primes).
  * share/nshares: only the slots of the sums share finishes (sum_share), and
  * no counts. A finished partial holds packed ciphertexts, each in the first
  * slot of its first sum. */
@@ -1044,7 +1077,7 @@ static int partial_write(const stats_partial_t *p, size_t share, size_t nshares,
         v[4] = p->acc.n.conjugations;
         v[5] = p->acc.n.relinearizations;
     }
-    memcpy(q, "HSTPART2", 8);
+    memcpy(q, "HSTPART3", 8);
     memcpy(q + 8, head, 8);
     memcpy(q + 16, v, 48);
     q += 64;
@@ -1086,7 +1119,7 @@ int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, st
     const size_t n = ckks_context_n(ctx), np = ckks_context_data_primes(ctx), total = acc_count(t, job);
     uint32_t head[2];
     uint64_t v[6];
-    if (len < 64 || memcmp(b, "HSTPART2", 8)) goto bad;
+    if (len < 64 || memcmp(b, "HSTPART3", 8)) goto bad;
     memcpy(head, b + 8, 8);
     memcpy(v, b + 16, 48);
     if (head[0] != (uint32_t)job || head[1] > 1 || v[0] != total || v[1] != np) goto bad;
@@ -1123,13 +1156,13 @@ int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, st
         memcpy(&scale, b + off + 8, 8);
         off += 16;
         if (size < 2 || size > (p->finished ? 2u : 3u) || !isfinite(scale) || scale <= 0) goto bad_p;
-        size_t w = size * np * n;
+        const size_t cnp = p->finished ? fold_primes(np) : np, w = size * cnp * n;
         if ((len - off) / 8 < w) goto bad_p;
-        if (ckks_ciphertext_new(ctx, size, np, &p->acc.sums[j])) goto bad_p;
+        if (ckks_ciphertext_new(ctx, size, cnp, &p->acc.sums[j])) goto bad_p;
         ckks_ciphertext_t *x = p->acc.sums[j];
         memcpy(x->data, b + off, w * 8);
-        for (size_t c = 0; c < size * np; c++) { /* every word below its prime */
-            const uint64_t q = ckks_context_prime(ctx, c % np), *d = x->data + c * n;
+        for (size_t c = 0; c < size * cnp; c++) { /* every word below its prime */
+            const uint64_t q = ckks_context_prime(ctx, c % cnp), *d = x->data + c * n;
             uint64_t over = 0;
             for (size_t i = 0; i < n; i++) over |= d[i] >= q;
             if (over) goto bad_p;
@@ -1290,7 +1323,8 @@ int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, 
     stats_counts_t local = {0};
     stats_counts_t *cn = counts ? counts : &local;
     *cn = part->acc.n;
-    cn->rescales = 0;
+    const size_t top = ckks_context_data_primes(ctx);
+    cn->rescales = npacked * per_ct * (top - fold_primes(top)); /* pack_sums': each y_d to fold_primes */
     /* The packed ciphertexts move into the result, so the partial is spent. */
     ckks_ciphertext_t **accs = part->acc.sums;
     const size_t nacc = part->total;

@@ -1077,6 +1077,11 @@ done:
     return rc;
 }
 
+size_t stats_glm_min_primes(void)
+{
+    return POLY_PRIMES + 3 + 2; /* degree 7: depth 3 (stats_glm_round_prepared) */
+}
+
 int stats_glm_round_prepared(stats_glm_prep_t *p, const stats_glm_point_t *pt, stats_glm_enc_t **out,
                              stats_counts_t *counts)
 {

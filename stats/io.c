@@ -313,6 +313,7 @@ int stats_study_create_policy(ckks_context_t *ctx, const stats_table_t *t, const
     int crc = ckks_public_key_new(sk, &s->pk);
     if (!crc) crc = ckks_relin_key_new_seeded(sk, &s->rk); /* written compact: half the size */
     if (!crc) crc = ckks_galois_keys_new_seeded(sk, steps, n, 1, &s->gk);
+    if (!crc) crc = stats_galois_limit_folds(ctx, &s->layout, s->gk); /* fold keys: two primes */
     if (crc) {
         stats_study_free(s); /* ctx is not ours yet */
         return ckks_fail(crc, "study keys");
@@ -533,9 +534,18 @@ static int study_frame(stats_stream_t *r, const uint8_t *f, size_t fl)
         if ((crc = ckks_read_galois_keys(s->ctx, f, fl, &s->gk))) return stream_ckks_fail(r, crc, "study Galois keys");
         int steps[64];
         size_t n = stats_galois_steps(&s->layout, steps, 64);
-        for (size_t i = 0; i < n; i++)
-            if (!ckks_galois_keys_has(s->gk, ckks_galois_elt_rotate(s->ctx, steps[i])))
-                return stream_fail(r, STATS_ESCHEMA, "study: Galois key for step %d missing", steps[i]);
+        const size_t top = ckks_context_data_primes(s->ctx);
+        for (size_t i = 0; i < n; i++) {
+            size_t have = ckks_galois_keys_primes(s->gk, ckks_galois_elt_rotate(s->ctx, steps[i]));
+            size_t need = stats_galois_step_primes(&s->layout, top, steps[i]);
+            if (!have) return stream_fail(r, STATS_ESCHEMA, "study: Galois key for step %d missing", steps[i]);
+            if (have < need)
+                return stream_fail(r, STATS_ESCHEMA, "study: Galois key for step %d serves %zu primes, not %zu",
+                                   steps[i], have, need);
+        }
+        size_t conj = ckks_galois_keys_primes(s->gk, ckks_galois_elt_conjugate(s->ctx));
+        if (conj && conj < top)
+            return stream_fail(r, STATS_ESCHEMA, "study: conjugation key serves %zu primes, not %zu", conj, top);
     }
     }
     if (r->index < DIGEST_FRAMES + (size_t)r->mp) crypto_generichash_update(&r->digest, f, fl);

@@ -356,6 +356,18 @@ int stats_rotate(const ckks_context_t *ctx, const ckks_galois_keys_t *gk, const 
 /* Rotation steps the server needs for a layout (for ckks_galois_keys_new,
  * with conjugation). Returns the count written (<= max). */
 size_t stats_galois_steps(const stats_layout_t *lay, int *steps, size_t max);
+/* The most primes a ciphertext has when the server rotates it by this step
+ * of stats_galois_steps, with top data primes: the top for the pairs' baby
+ * and giant steps; for the folds (steps >= the layout's block) two, since
+ * packed sums are rescaled to two primes before they are folded. */
+size_t stats_galois_step_primes(const stats_layout_t *lay, size_t top, int step);
+/* Limits the fold keys of gk to stats_galois_step_primes
+ * (ckks_galois_keys_limit): 53 % of their bytes at primes of 60, 40, 40, 60
+ * bits. Not when the parameters have the primes a glm fit needs (its
+ * packing rotates at every level): then a no-op. */
+int stats_galois_limit_folds(const ckks_context_t *ctx, const stats_layout_t *lay, ckks_galois_keys_t *gk);
+/* The fewest data primes a glm fit needs (its smallest interpolant). */
+size_t stats_glm_min_primes(void);
 /* Combines partial results of tables with the same layout (several uploads). */
 int stats_result_add(stats_enc_result_t *acc, const stats_enc_result_t *other);
 /* Segments. The rows one result segment may total (about 2^23 at N = 8192;
