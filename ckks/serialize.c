@@ -465,10 +465,25 @@ int ckks_read_secret_key(const ckks_context_t *ctx, const void *buf, size_t len,
     return CKKS_OK;
 }
 
+/* A public key made seeded (ckks_public_key_new_seeded) is written compact:
+ * b packed, then the 64-byte seed whose SEAL expansion (blake2xb, over all
+ * k primes) is a; half the bytes. Others are written whole (packed). */
 int ckks_write_public_key(const ckks_public_key_t *pk, void **buf, size_t *len)
 {
     if (!pk || !buf || !len) return CKKS_EINVAL;
-    return write_words(pk->ctx, CKKS_OBJ_PUBLIC_KEY, pk->p, 2 * pk->ctx->k * pk->ctx->n, 1, buf, len);
+    const ckks_context_t *ctx = pk->ctx;
+    if (!pk->seal_seed) return write_words(ctx, CKKS_OBJ_PUBLIC_KEY, pk->p, 2 * ctx->k * ctx->n, 1, buf, len);
+    const size_t pb = poly_bytes(ctx, 1, ctx->k, 1), plen = pb + CKKS_SEAL_SEED_BYTES;
+    size_t total;
+    uint8_t *p = new_frame(CKKS_OBJ_PUBLIC_KEY, CKKS_FLAG_COMPACT | CKKS_FLAG_PACKED, ckks_params_hash(ctx), plen,
+                           &total);
+    if (!p) return CKKS_ENOMEM;
+    pack_words(ctx, pk->p, 1, ctx->k, p + CKKS_HEADER_BYTES);
+    memcpy(p + CKKS_HEADER_BYTES + pb, pk->seal_seed, CKKS_SEAL_SEED_BYTES);
+    seal_frame(p, plen);
+    *buf = p;
+    *len = total;
+    return CKKS_OK;
 }
 
 int ckks_read_public_key(const ckks_context_t *ctx, const void *buf, size_t len,
@@ -476,16 +491,34 @@ int ckks_read_public_key(const ckks_context_t *ctx, const void *buf, size_t len,
 {
     if (!ctx || !out) return CKKS_EINVAL;
     *out = NULL;
-    uint64_t *d;
-    int rc = read_words(ctx, buf, len, CKKS_OBJ_PUBLIC_KEY, 2 * ctx->k * ctx->n, &d);
+    uint64_t *d = NULL;
+    uint8_t *seed = NULL;
+    frame_t f;
+    int rc = open_frame(ctx, buf, len, CKKS_OBJ_PUBLIC_KEY, &f);
     if (rc) return rc;
-    ckks_public_key_t *pk = calloc(1, sizeof *pk);
+    if (f.flags & CKKS_FLAG_COMPACT) {
+        const size_t pb = poly_bytes(ctx, 1, ctx->k, 1), poly = ctx->k * ctx->n;
+        if (f.flags != (CKKS_FLAG_COMPACT | CKKS_FLAG_PACKED) || f.length != pb + CKKS_SEAL_SEED_BYTES)
+            return CKKS_EFORMAT;
+        d = ntt_alloc(2 * poly);
+        seed = malloc(CKKS_SEAL_SEED_BYTES);
+        rc = d && seed ? unpack_words(ctx, f.payload, 1, ctx->k, d) : CKKS_ENOMEM;
+        if (rc == CKKS_OK) {
+            memcpy(seed, f.payload + pb, CKKS_SEAL_SEED_BYTES);
+            rc = ckks_seal_expand_uniform(CKKS_SEAL_PRNG_BLAKE2XB, seed, ctx->primes, ctx->k, ctx->n, d + poly);
+        }
+    } else {
+        rc = read_words(ctx, buf, len, CKKS_OBJ_PUBLIC_KEY, 2 * ctx->k * ctx->n, &d);
+    }
+    ckks_public_key_t *pk = rc ? NULL : calloc(1, sizeof *pk);
     if (!pk) {
         ntt_free(d);
-        return CKKS_ENOMEM;
+        free(seed);
+        return rc ? rc : CKKS_ENOMEM;
     }
     pk->ctx = ctx;
     pk->p = d;
+    pk->seal_seed = seed;
     *out = pk;
     return CKKS_OK;
 }

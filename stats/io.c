@@ -310,7 +310,7 @@ int stats_study_create_policy(ckks_context_t *ctx, const stats_table_t *t, const
     }
     int steps[64];
     size_t n = stats_galois_steps(&s->layout, steps, 64);
-    int crc = ckks_public_key_new(sk, &s->pk);
+    int crc = ckks_public_key_new_seeded(sk, &s->pk); /* written compact: half the size */
     if (!crc) crc = ckks_relin_key_new_seeded(sk, &s->rk); /* written compact: half the size */
     if (!crc) crc = ckks_galois_keys_new_seeded(sk, steps, n, 1, &s->gk);
     if (!crc) crc = stats_galois_limit_folds(ctx, &s->layout, s->gk); /* fold keys: two primes */

@@ -579,3 +579,69 @@ static void limited_keys(int seeded)
 
 Test(format, limited_galois_keys_seeded, .timeout = 120) { limited_keys(1); }
 Test(format, limited_galois_keys_whole, .timeout = 120) { limited_keys(0); }
+
+/* A seeded public key (ckks_public_key_new_seeded) is written compact: b
+ * packed and the 64-byte seed of a, half the bytes; read back it is the same
+ * key (the same SEAL bytes, rewritten the same) and encrypts. */
+Test(format, compact_public_key)
+{
+    const size_t k = 4, n = 8192, pb = (60 + 40 + 40 + 60) * n / 8;
+    ckks_public_key_t *spk, *back;
+    cr_assert_eq(ckks_public_key_new_seeded(sk, &spk), CKKS_OK);
+    uint8_t *buf, *again, *whole;
+    size_t len, alen, wlen;
+    cr_assert_eq(ckks_write_public_key(spk, (void **)&buf, &len), CKKS_OK);
+    cr_expect_eq(len, CKKS_HEADER_BYTES + pb + 64, "compact public key: %zu bytes", len);
+    cr_assert_eq(ckks_write_public_key(pk, (void **)&whole, &wlen), CKKS_OK);
+    cr_expect_eq(wlen, CKKS_HEADER_BYTES + 2 * pb, "a public key made without a seed is written whole");
+    cr_assert_eq(ckks_read_public_key(ctx, buf, len, &back), CKKS_OK);
+    cr_assert_eq(ckks_write_public_key(back, (void **)&again, &alen), CKKS_OK);
+    cr_expect(alen == len && !memcmp(again, buf, len), "a compact public key is not rewritten the same");
+    free(again);
+    void *s1, *s2;
+    size_t l1, l2;
+    cr_assert_eq(ckks_seal_write_public_key(spk, 0, &s1, &l1), CKKS_OK);
+    cr_assert_eq(ckks_seal_write_public_key(back, 0, &s2, &l2), CKKS_OK);
+    cr_expect(l1 == l2 && !memcmp(s1, s2, l1), "the key read back is not the key written");
+    free(s1);
+    free(s2);
+    /* it encrypts: the ramp decrypts */
+    size_t slots = ckks_context_slots(ctx);
+    double *v = malloc(slots * sizeof *v);
+    for (size_t i = 0; i < slots; i++) v[i] = sin((double)i);
+    ckks_plaintext_t *pt;
+    ckks_ciphertext_t *ct;
+    cr_assert_eq(ckks_plaintext_new(ctx, 0, &pt), CKKS_OK);
+    cr_assert_eq(ckks_encode_real(ctx, v, slots, 0x1p40, 0, pt), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &ct), CKKS_OK);
+    cr_assert_eq(ckks_encrypt(back, pt, ct), CKKS_OK);
+    cr_expect_lt(max_error_vs_ramp(ct), 1e-6);
+    /* damaged: compact without packing, one byte short, a seed byte changed */
+    ckks_public_key_t *x = NULL;
+    uint8_t *bad = malloc(len);
+    memcpy(bad, buf, len);
+    uint32_t flags = CKKS_FLAG_COMPACT;
+    memcpy(bad + 12, &flags, 4);
+    cr_expect_eq(ckks_read_public_key(ctx, bad, len, &x), CKKS_EFORMAT);
+    memcpy(bad, buf, len);
+    uint64_t shorter = len - CKKS_HEADER_BYTES - 1;
+    memcpy(bad + 24, &shorter, 8);
+    reseal(bad, len - 1);
+    cr_expect_eq(ckks_read_public_key(ctx, bad, len - 1, &x), CKKS_EFORMAT);
+    memcpy(bad, buf, len);
+    bad[len - 1] ^= 1;
+    reseal(bad, len);
+    cr_assert_eq(ckks_read_public_key(ctx, bad, len, &x), CKKS_OK, "a seed is any 64 bytes");
+    cr_assert_eq(ckks_encrypt(x, pt, ct), CKKS_OK);
+    cr_expect_gt(max_error_vs_ramp(ct), 1, "another seed is another key");
+    ckks_public_key_free(x);
+    (void)k;
+    free(bad);
+    free(v);
+    ckks_plaintext_free(pt);
+    ckks_ciphertext_free(ct);
+    free(buf);
+    free(whole);
+    ckks_public_key_free(spk);
+    ckks_public_key_free(back);
+}
