@@ -107,6 +107,29 @@ double precision(Setup &s, const ckks_ciphertext_t *ct, const std::vector<double
     return e > 0 ? -std::log2(e) : 99;
 }
 
+// ckks_rotate_level/N/L/np: rotate by 1 a ciphertext of np primes (a fresh
+// one mod-switched down) with a key limited to np primes
+// (ckks_galois_keys_limit): the stats layer's folds run at np = 2.
+void BM_rotate_level(benchmark::State &state, size_t n, size_t np)
+{
+    Setup &s = get_setup(n);
+    ckks_galois_keys_t *gk;
+    int one = 1;
+    must(ckks_galois_keys_new_seeded(s.sk, &one, 1, 0, &gk), "galois key");
+    must(ckks_galois_keys_limit(gk, ckks_galois_elt_rotate(s.ctx, 1), np), "limit");
+    ckks_ciphertext_t *a, *out;
+    must(ckks_ciphertext_new(s.ctx, 2, 0, &a), "ciphertext");
+    must(ckks_ciphertext_new(s.ctx, 2, 0, &out), "ciphertext");
+    must(ckks_mod_switch(s.ca, np, a), "mod switch");
+    for (auto _ : state) must(ckks_rotate(a, 1, gk, out), "rotate");
+    std::vector<double> want(s.slots);
+    for (size_t i = 0; i < s.slots; i++) want[i] = s.a[(i + 1) % s.slots];
+    state.counters["prec_bits"] = precision(s, out, want);
+    ckks_ciphertext_free(a);
+    ckks_ciphertext_free(out);
+    ckks_galois_keys_free(gk);
+}
+
 enum Op {
     KEYGEN, RELIN_KEYGEN, GALOIS_KEYGEN, ENCODE, ENCRYPT, DECRYPT, DECODE, ADD, MULTIPLY,
     RELINEARIZE, RESCALE, ROTATE, SUM_SLOTS
@@ -349,6 +372,11 @@ void register_ckks()
             add(benchmark::RegisterBenchmark(name.c_str(), BM_ckks, n, o.op));
             if (o.op == RELINEARIZE || o.op == ROTATE) add_hybrid(n, L, o.op == ROTATE);
             if (o.op == ROTATE) {
+                for (size_t np : {L, (size_t)2}) {
+                    std::string ln = std::string("ckks_rotate_level/") + std::to_string(n) + "/" +
+                                     std::to_string(L) + "/" + std::to_string(np);
+                    add(benchmark::RegisterBenchmark(ln.c_str(), BM_rotate_level, n, np));
+                }
                 for (size_t k : {1, 2, 4, 8}) {
                     std::string hn = std::string("ckks_rotate_hoisted/") + std::to_string(n) + "/" +
                                      std::to_string(L) + "/" + std::to_string(k);

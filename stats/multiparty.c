@@ -622,6 +622,7 @@ int stats_mp_study_build(const stats_mp_draft_t *d, const stats_mp_bundle_t *r1,
     int crc = ckks_mp_public_key(d->ctx, d->seed, r1->shares[0], &tmp.pk);
     if (!crc) crc = ckks_mp_relin_key(r1->shares[1], r2->shares[0], &tmp.rk);
     if (!crc) crc = ckks_mp_galois_keys(d->ctx, d->seed, gkg, d->nelts, &tmp.gk);
+    if (!crc) crc = stats_galois_limit_folds(d->ctx, &d->layout, tmp.gk); /* fold keys: two primes */
     int rc = crc ? ckks_fail(crc, "collective keys") : stats_public_key_copy(d->ctx, d->analyst_pk, &tmp.analyst_pk);
     void *buf = NULL;
     size_t len = 0;
