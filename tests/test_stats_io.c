@@ -510,3 +510,92 @@ Test(stats_io, results_in_segments_decrypt_to_the_plaintext, .timeout = 300)
     keygen_free(&a);
     stats_table_free(t);
 }
+
+/* A study's fold keys serve two primes only (stats_galois_limit_folds), its
+ * pair steps and conjugation every prime; a job computed with them is the
+ * same bytes as with whole keys (a limited key switches bit-identically),
+ * for both kinds of job; a study whose pair key serves too few primes is
+ * refused when read. */
+Test(stats_io, study_keys_serve_the_levels_they_are_used_at, .timeout = 300)
+{
+    stats_table_t *t;
+    cr_assert_eq(stats_generate_framingham(700, 9, &t), STATS_OK);
+    keygen_t a;
+    keygen(t, &a);
+    const ckks_context_t *ctx = a.study->ctx;
+    const stats_layout_t *lay = &a.study->layout;
+    int steps[64];
+    size_t n = stats_galois_steps(lay, steps, 64), folds = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t have = ckks_galois_keys_primes(a.study->gk, ckks_galois_elt_rotate(ctx, steps[i]));
+        cr_expect_eq(have, steps[i] >= (int)lay->block ? 2u : 3u, "step %d: %zu primes", steps[i], have);
+        folds += steps[i] >= (int)lay->block;
+    }
+    cr_expect_eq(folds, 6);
+    cr_expect_eq(ckks_galois_keys_primes(a.study->gk, ckks_galois_elt_conjugate(ctx)), 3);
+    stats_study_t *back;
+    cr_assert_eq(stats_study_read(a.file, a.len, &back, NULL), STATS_OK, "%s", stats_error());
+    cr_expect_eq(ckks_galois_keys_primes(back->gk, ckks_galois_elt_rotate(ctx, 2048)), 2);
+    stats_study_free(back);
+
+    /* Whole keys, and the same keys with the folds limited: the same result
+     * bytes. (Keys made afresh would differ in their noise: the eager
+     * rotations of the chunks are at the top level, before the products.) */
+    ckks_galois_keys_t *whole, *lim;
+    cr_assert_eq(ckks_galois_keys_new_seeded(a.sk, steps, n, 1, &whole), CKKS_OK);
+    void *gbuf;
+    size_t glen;
+    cr_assert_eq(ckks_write_galois_keys(whole, &gbuf, &glen), CKKS_OK);
+    cr_assert_eq(ckks_read_galois_keys(ctx, gbuf, glen, &lim), CKKS_OK);
+    free(gbuf);
+    cr_assert_eq(stats_galois_limit_folds(ctx, lay, lim), CKKS_OK);
+    cr_expect_eq(ckks_galois_keys_primes(lim, ckks_galois_elt_rotate(ctx, 16)), 2);
+    void *ta;
+    size_t tlen;
+    encrypt_table(a.study, t, &ta, &tlen);
+    stats_enc_table_t *x = NULL;
+    cr_assert_eq(stats_table_read(a.study, ta, tlen, &x, NULL), STATS_OK, "%s", stats_error());
+    for (int job = 0; job < 3; job++) { /* means; all (eager: 3 chunks); all, deferred */
+        stats_job_t j = job ? STATS_JOB_ALL : STATS_JOB_MEANS;
+        if (job == 2) setenv("HESTAT_W2_KEYSWITCH", "deferred", 1);
+        stats_enc_result_t *r1, *r2;
+        cr_assert_eq(stats_compute(ctx, x, j, a.study->rk, lim, &r1, NULL), STATS_OK, "%s", stats_error());
+        cr_assert_eq(stats_compute(ctx, x, j, a.study->rk, whole, &r2, NULL), STATS_OK, "%s", stats_error());
+        void *b1, *b2;
+        size_t l1, l2;
+        cr_assert_eq(stats_result_write(a.study, r1, &b1, &l1), STATS_OK);
+        cr_assert_eq(stats_result_write(a.study, r2, &b2, &l2), STATS_OK);
+        cr_expect(l1 == l2 && !memcmp(b1, b2, l1), "job %d: limited and whole keys give different results", job);
+        static stats_result_t out;
+        cr_assert_eq(stats_decrypt(ctx, a.sk, r1, &out), STATS_OK, "%s", stats_error());
+        stats_moments_t ref[16];
+        cr_assert_eq(stats_reference(t, ref, NULL), STATS_OK);
+        for (size_t c = 0; c < 16; c++) {
+            cr_expect_eq(out.cols[c].count, ref[c].count, "%s", t->names[c]);
+            cr_expect_leq(fabsl(out.cols[c].mean - ref[c].mean), 1e-7L * fmaxl(1, fabsl(ref[c].mean)), "%s: %Lg vs %Lg",
+                          t->names[c], out.cols[c].mean, ref[c].mean);
+        }
+        free(b1);
+        free(b2);
+        stats_enc_result_free(r1);
+        stats_enc_result_free(r2);
+        unsetenv("HESTAT_W2_KEYSWITCH");
+    }
+    stats_enc_table_free(x);
+    free(ta);
+    ckks_galois_keys_free(whole);
+    ckks_galois_keys_free(lim);
+
+    /* A pair key limited to two primes: the study is refused. */
+    cr_assert_eq(ckks_galois_keys_limit(a.study->gk, ckks_galois_elt_rotate(ctx, 1), 2), CKKS_OK);
+    void *bad;
+    size_t blen;
+    cr_assert_eq(stats_study_write(a.study, &bad, &blen), STATS_OK);
+    back = NULL;
+    cr_expect_eq(stats_study_read(bad, blen, &back, NULL), STATS_ESCHEMA);
+    cr_expect(strstr(stats_error(), "step 1 serves 2 primes") != NULL, "%s", stats_error());
+    cr_expect_null(back);
+    free(bad);
+    keygen_free(&a);
+    stats_table_free(t);
+}
