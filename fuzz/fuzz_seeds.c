@@ -85,6 +85,19 @@ static int hestat_format_seeds(const char *vectors)
     ckks_galois_keys_new(sk, &step, 1, 0, &gk);
     if (!ckks_write_galois_keys(gk, &buf, &out_len)) put(t, "galois_keys", buf, out_len);
     ckks_galois_keys_free(gk);
+    /* compact (seeded) keys; Galois keys with one limited to fewer primes (flag 4) */
+    int steps2[2] = {1, 16};
+    if (!ckks_galois_keys_new_seeded(sk, steps2, 2, 0, &gk)) {
+        if (!ckks_galois_keys_limit(gk, ckks_galois_elt_rotate(ctx, 16), 1) &&
+            !ckks_write_galois_keys(gk, &buf, &out_len))
+            put(t, "galois_keys_levels", buf, out_len);
+        ckks_galois_keys_free(gk);
+    }
+    ckks_public_key_t *spk;
+    if (!ckks_public_key_new_seeded(sk, &spk)) {
+        if (!ckks_write_public_key(spk, &buf, &out_len)) put(t, "public_key_compact", buf, out_len);
+        ckks_public_key_free(spk);
+    }
     /* multiparty shares: a Galois-key share and a key-switch share */
     uint8_t seed[CKKS_MP_SEED_BYTES] = {1}, tag[32] = {2};
     ckks_mp_share_t *sh;
