@@ -33,19 +33,26 @@ static void teardown(void)
     ckks_context_free(ctx);
 }
 
-static ckks_ciphertext_t *encrypt_ramp(int symmetric)
+/* sin(i) in slot i, at scale 2^40. */
+static ckks_plaintext_t *ramp_plaintext(void)
 {
     size_t slots = ckks_context_slots(ctx);
     double *v = malloc(slots * sizeof *v);
     for (size_t i = 0; i < slots; i++) v[i] = sin((double)i);
     ckks_plaintext_t *pt;
-    ckks_ciphertext_t *ct;
     cr_assert_eq(ckks_plaintext_new(ctx, 0, &pt), CKKS_OK);
     cr_assert_eq(ckks_encode_real(ctx, v, slots, 0x1p40, 0, pt), CKKS_OK);
+    free(v);
+    return pt;
+}
+
+static ckks_ciphertext_t *encrypt_ramp(int symmetric)
+{
+    ckks_plaintext_t *pt = ramp_plaintext();
+    ckks_ciphertext_t *ct;
     cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &ct), CKKS_OK);
     cr_assert_eq(symmetric ? ckks_encrypt_symmetric(sk, pt, ct) : ckks_encrypt(pk, pt, ct), CKKS_OK);
     ckks_plaintext_free(pt);
-    free(v);
     return ct;
 }
 
@@ -461,6 +468,26 @@ Test(format, compact_switching_keys)
     ckks_galois_keys_free(gk_back);
 }
 
+/* Damaged copies of a frame (the caller frees): its flags replaced; its
+ * payload one byte short, resealed. */
+static uint8_t *with_flags(const uint8_t *buf, size_t len, uint32_t flags)
+{
+    uint8_t *bad = malloc(len);
+    memcpy(bad, buf, len);
+    memcpy(bad + 12, &flags, 4);
+    return bad;
+}
+
+static uint8_t *one_byte_short(const uint8_t *buf, size_t len)
+{
+    uint8_t *bad = malloc(len);
+    memcpy(bad, buf, len);
+    uint64_t shorter = len - CKKS_HEADER_BYTES - 1;
+    memcpy(bad + 24, &shorter, 8);
+    reseal(bad, len - 1);
+    return bad;
+}
+
 /* Galois keys limited to fewer primes (ckks_galois_keys_limit): a key
  * switch at or below the limit is bit-identical to the whole key's, one
  * above it fails (CKKS_ELEVEL); limited keys are written with
@@ -545,14 +572,11 @@ static void limited_keys(int seeded)
         reseal(bad, llen);
         cr_expect_eq(ckks_read_galois_keys(ctx, bad, llen, &x), CKKS_EFORMAT, "digit count %lu", (unsigned long)L);
     }
-    memcpy(bad, lbuf, llen);
-    flags = (seeded ? CKKS_FLAG_COMPACT : 0) | CKKS_FLAG_LEVELS;
-    memcpy(bad + 12, &flags, 4);
+    free(bad);
+    bad = with_flags(lbuf, llen, (seeded ? CKKS_FLAG_COMPACT : 0) | CKKS_FLAG_LEVELS);
     cr_expect_eq(ckks_read_galois_keys(ctx, bad, llen, &x), CKKS_EFORMAT);
-    memcpy(bad, lbuf, llen);
-    uint64_t shorter = llen - CKKS_HEADER_BYTES - 1;
-    memcpy(bad + 24, &shorter, 8);
-    reseal(bad, llen - 1);
+    free(bad);
+    bad = one_byte_short(lbuf, llen);
     cr_expect_eq(ckks_read_galois_keys(ctx, bad, llen - 1, &x), CKKS_EFORMAT);
     /* the levels flag on another kind of key */
     ckks_relin_key_t *rk;
@@ -606,28 +630,20 @@ Test(format, compact_public_key)
     free(s1);
     free(s2);
     /* it encrypts: the ramp decrypts */
-    size_t slots = ckks_context_slots(ctx);
-    double *v = malloc(slots * sizeof *v);
-    for (size_t i = 0; i < slots; i++) v[i] = sin((double)i);
-    ckks_plaintext_t *pt;
+    ckks_plaintext_t *pt = ramp_plaintext();
     ckks_ciphertext_t *ct;
-    cr_assert_eq(ckks_plaintext_new(ctx, 0, &pt), CKKS_OK);
-    cr_assert_eq(ckks_encode_real(ctx, v, slots, 0x1p40, 0, pt), CKKS_OK);
     cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &ct), CKKS_OK);
     cr_assert_eq(ckks_encrypt(back, pt, ct), CKKS_OK);
     cr_expect_lt(max_error_vs_ramp(ct), 1e-6);
     /* damaged: compact without packing, one byte short, a seed byte changed */
     ckks_public_key_t *x = NULL;
-    uint8_t *bad = malloc(len);
-    memcpy(bad, buf, len);
-    uint32_t flags = CKKS_FLAG_COMPACT;
-    memcpy(bad + 12, &flags, 4);
+    uint8_t *bad = with_flags(buf, len, CKKS_FLAG_COMPACT);
     cr_expect_eq(ckks_read_public_key(ctx, bad, len, &x), CKKS_EFORMAT);
-    memcpy(bad, buf, len);
-    uint64_t shorter = len - CKKS_HEADER_BYTES - 1;
-    memcpy(bad + 24, &shorter, 8);
-    reseal(bad, len - 1);
+    free(bad);
+    bad = one_byte_short(buf, len);
     cr_expect_eq(ckks_read_public_key(ctx, bad, len - 1, &x), CKKS_EFORMAT);
+    free(bad);
+    bad = malloc(len);
     memcpy(bad, buf, len);
     bad[len - 1] ^= 1;
     reseal(bad, len);
@@ -637,7 +653,6 @@ Test(format, compact_public_key)
     ckks_public_key_free(x);
     (void)k;
     free(bad);
-    free(v);
     ckks_plaintext_free(pt);
     ckks_ciphertext_free(ct);
     free(buf);
