@@ -157,6 +157,11 @@ Test(disclosure, policy_cannot_be_changed_on_an_existing_study, .timeout = 120)
     /* Every party can read it from the study file. */
     cr_expect_eq(run("%s show --study %s | grep -q 'disclosure policy: min_cell 5 (counts 1..4 are never released), "
                      "min_n_per_param 3.03030303030303'", C, path), 0);
+    /* and its keys: the folds' keys serve two primes, the others every level */
+    cr_expect_eq(run("%s show --study %s | grep -q 'parameters: N = 8192, data primes of 60, 40, 40 bits, special "
+                     "prime of 60 bits'", C, path), 0);
+    cr_expect_eq(run("%s show --study %s | grep -Eq '^evaluation keys: relinearization; Galois, rotations by 1, .* and "
+                     "conjugation at every level \\(3 primes\\); [0-9, ]+ up to 2 primes$'", C, path), 0);
     snprintf(path, sizeof path, "%s/a/result.hst", dir);
     void *result = load(path, &rlen);
     stats_enc_result_t *r;
