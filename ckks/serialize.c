@@ -523,107 +523,20 @@ int ckks_read_public_key(const ckks_context_t *ctx, const void *buf, size_t len,
     return CKKS_OK;
 }
 
-static size_t kswitch_words(const ckks_context_t *ctx) { return (ctx->k - 1) * 2 * ctx->k * ctx->n; }
-
-/* Bytes of one key-switching key, whole or compact, its words at 64 bits
- * or packed at their primes' widths. */
-static size_t kswitch_bytes(const ckks_context_t *ctx, int compact, int packed)
+/* A key-switching key serving L data primes (L = k - 1: a whole key;
+ * ckks_galois_keys_limit) in a file: L digits, each b_j (and a_j unless
+ * compact) as the rows of primes 0 .. L-1 and of the special prime, packed at
+ * the primes' widths or (files of before the packed form) as 64-bit words,
+ * then (compact) the 64-byte seed of a_j. For a whole key these rows are
+ * every prime in order: the layout that predates limited keys. */
+static size_t kswitch_bytes(const ckks_context_t *ctx, int compact, int packed, size_t L)
 {
-    const size_t digits = ctx->k - 1;
-    return compact ? digits * (poly_bytes(ctx, 1, ctx->k, packed) + CKKS_SEAL_SEED_BYTES)
-                   : poly_bytes(ctx, 2 * digits, ctx->k, packed);
-}
-
-static void put_kswitch(const ckks_context_t *ctx, const ckks_kswitch_t *key, int compact, int packed, uint8_t *q)
-{
-    const size_t poly = ctx->k * ctx->n, pb = poly_bytes(ctx, 1, ctx->k, packed);
-    if (!compact) {
-        if (packed) pack_words(ctx, key->d, 2 * (ctx->k - 1), ctx->k, q);
-        else memcpy(q, key->d, kswitch_words(ctx) * 8);
-        return;
-    }
-    for (size_t j = 0; j + 1 < ctx->k; j++) {
-        if (packed) pack_words(ctx, key->d + 2 * j * poly, 1, ctx->k, q);
-        else memcpy(q, key->d + 2 * j * poly, poly * 8);
-        memcpy(q + pb, key->seal_seeds + j * CKKS_SEAL_SEED_BYTES, CKKS_SEAL_SEED_BYTES);
-        q += pb + CKKS_SEAL_SEED_BYTES;
-    }
-}
-
-/* One key-switching key from q (kswitch_bytes(ctx, compact, packed)
- * bytes): a compact one keeps its seeds, so it is written compact again. */
-static int get_kswitch(const ckks_context_t *ctx, const uint8_t *q, int compact, int packed, ckks_kswitch_t *key)
-{
-    const size_t poly = ctx->k * ctx->n, digits = ctx->k - 1, pb = poly_bytes(ctx, 1, ctx->k, packed);
-    key->d = ntt_alloc(kswitch_words(ctx));
-    key->seal_seeds = compact ? malloc(digits * CKKS_SEAL_SEED_BYTES) : NULL;
-    if (!key->d || (compact && !key->seal_seeds)) return CKKS_ENOMEM;
-    if (!compact)
-        return packed ? unpack_words(ctx, q, 2 * digits, ctx->k, key->d)
-                      : take_words(ctx, q, ctx->k, kswitch_words(ctx), key->d);
-    int rc = CKKS_OK;
-    for (size_t j = 0; j < digits && rc == CKKS_OK; j++) {
-        rc = packed ? unpack_words(ctx, q, 1, ctx->k, key->d + 2 * j * poly)
-                    : take_words(ctx, q, ctx->k, poly, key->d + 2 * j * poly);
-        memcpy(key->seal_seeds + j * CKKS_SEAL_SEED_BYTES, q + pb, CKKS_SEAL_SEED_BYTES);
-        if (rc == CKKS_OK)
-            rc = ckks_seal_expand_uniform(CKKS_SEAL_PRNG_BLAKE2XB, q + pb, ctx->primes, ctx->k, ctx->n,
-                                          key->d + (2 * j + 1) * poly);
-        q += pb + CKKS_SEAL_SEED_BYTES;
-    }
-    return rc;
-}
-
-int ckks_write_relin_key(const ckks_relin_key_t *rk, void **buf, size_t *len)
-{
-    if (!rk || !buf || !len) return CKKS_EINVAL;
-    if (rk->hyb) return CKKS_EUNSUPPORTED; /* hybrid keys have no file format */
-    const ckks_context_t *ctx = rk->ctx;
-    int compact = rk->key.seal_seeds != NULL;
-    size_t plen = kswitch_bytes(ctx, compact, 1), total;
-    uint8_t *p = new_frame(CKKS_OBJ_RELIN_KEY, (compact ? CKKS_FLAG_COMPACT : 0) | CKKS_FLAG_PACKED,
-                           ckks_params_hash(ctx), plen, &total);
-    if (!p) return CKKS_ENOMEM;
-    put_kswitch(ctx, &rk->key, compact, 1, p + CKKS_HEADER_BYTES);
-    seal_frame(p, plen);
-    *buf = p;
-    *len = total;
-    return CKKS_OK;
-}
-
-int ckks_read_relin_key(const ckks_context_t *ctx, const void *buf, size_t len,
-                        ckks_relin_key_t **out)
-{
-    if (!ctx || !out) return CKKS_EINVAL;
-    *out = NULL;
-    frame_t f;
-    int rc = open_frame(ctx, buf, len, CKKS_OBJ_RELIN_KEY, &f);
-    if (rc) return rc;
-    int compact = (f.flags & CKKS_FLAG_COMPACT) != 0, packed = (f.flags & CKKS_FLAG_PACKED) != 0;
-    if (f.length != kswitch_bytes(ctx, compact, packed)) return CKKS_EFORMAT;
-    ckks_relin_key_t *rk = calloc(1, sizeof *rk);
-    if (!rk) return CKKS_ENOMEM;
-    rk->ctx = ctx;
-    rc = get_kswitch(ctx, f.payload, compact, packed, &rk->key);
-    if (rc) {
-        ckks_relin_key_free(rk);
-        return rc;
-    }
-    *out = rk;
-    return CKKS_OK;
-}
-
-/* A key limited to L primes (CKKS_FLAG_LEVELS; L = k - 1: a whole key),
- * always packed: L digits, each b_j (and a_j unless compact) over primes
- * 0 .. L-1 and the special prime, then (compact) a_j's 64-byte seed. */
-static size_t kswitch_bytes_levels(const ckks_context_t *ctx, int compact, size_t L)
-{
-    const size_t row = poly_bytes(ctx, 1, L, 1) + ctx->n * prime_bits(ctx, ctx->k - 1) / 8;
+    const size_t row = poly_bytes(ctx, 1, L, packed) + (packed ? ctx->n * prime_bits(ctx, ctx->k - 1) / 8 : ctx->n * 8);
     return L * (compact ? row + CKKS_SEAL_SEED_BYTES : 2 * row);
 }
 
-static void put_kswitch_levels(const ckks_context_t *ctx, const ckks_kswitch_t *key, int compact, size_t L,
-                               uint8_t *q)
+/* Written packed, always. */
+static void put_kswitch(const ckks_context_t *ctx, const ckks_kswitch_t *key, int compact, size_t L, uint8_t *q)
 {
     const size_t k = ctx->k, n = ctx->n;
     for (size_t j = 0; j < L; j++) {
@@ -639,23 +552,32 @@ static void put_kswitch_levels(const ckks_context_t *ctx, const ckks_kswitch_t *
     }
 }
 
-static int get_kswitch_levels(const ckks_context_t *ctx, const uint8_t *q, int compact, size_t L,
-                              ckks_kswitch_t *key)
+/* One key from q (kswitch_bytes(ctx, compact, packed, L) bytes), every word
+ * checked below its prime; a compact one keeps its seeds, so it is written
+ * compact again, and each a_j is SEAL's expansion of its seed. */
+static int get_kswitch(const ckks_context_t *ctx, const uint8_t *q, int compact, int packed, size_t L,
+                       ckks_kswitch_t *key)
 {
     const size_t k = ctx->k, n = ctx->n, poly = k * n;
     key->d = ntt_alloc(L * 2 * poly); /* zeroed: rows L .. k-2 of a limited key stay 0 */
-    key->seal_seeds = compact ? malloc((k - 1) * CKKS_SEAL_SEED_BYTES) : NULL;
+    key->seal_seeds = compact ? calloc(k - 1, CKKS_SEAL_SEED_BYTES) : NULL;
     key->limit = L < k - 1 ? L : 0;
     if (!key->d || (compact && !key->seal_seeds)) return CKKS_ENOMEM;
-    if (compact) memset(key->seal_seeds, 0, (k - 1) * CKKS_SEAL_SEED_BYTES);
     int rc = CKKS_OK;
     for (size_t j = 0; j < L && rc == CKKS_OK; j++) {
         for (size_t c = 0; c < (compact ? 1u : 2u) && rc == CKKS_OK; c++) {
             uint64_t *dst = key->d + (j * 2 + c) * poly;
             for (size_t i = 0; i <= L && rc == CKKS_OK; i++) {
                 const size_t row = i < L ? i : k - 1;
-                rc = unpack_row(ctx, row, q, dst + row * n);
-                q += n * prime_bits(ctx, row) / 8;
+                if (packed) {
+                    rc = unpack_row(ctx, row, q, dst + row * n);
+                    q += n * prime_bits(ctx, row) / 8;
+                } else {
+                    memcpy(dst + row * n, q, n * 8);
+                    for (size_t t = 0; t < n && rc == CKKS_OK; t++)
+                        if (dst[row * n + t] >= ctx->primes[row]) rc = CKKS_EFORMAT;
+                    q += n * 8;
+                }
             }
         }
         if (rc || !compact) continue;
@@ -668,9 +590,48 @@ static int get_kswitch_levels(const ckks_context_t *ctx, const uint8_t *q, int c
     return rc;
 }
 
+int ckks_write_relin_key(const ckks_relin_key_t *rk, void **buf, size_t *len)
+{
+    if (!rk || !buf || !len) return CKKS_EINVAL;
+    if (rk->hyb) return CKKS_EUNSUPPORTED; /* hybrid keys have no file format */
+    const ckks_context_t *ctx = rk->ctx;
+    int compact = rk->key.seal_seeds != NULL;
+    size_t plen = kswitch_bytes(ctx, compact, 1, ctx->k - 1), total;
+    uint8_t *p = new_frame(CKKS_OBJ_RELIN_KEY, (compact ? CKKS_FLAG_COMPACT : 0) | CKKS_FLAG_PACKED,
+                           ckks_params_hash(ctx), plen, &total);
+    if (!p) return CKKS_ENOMEM;
+    put_kswitch(ctx, &rk->key, compact, ctx->k - 1, p + CKKS_HEADER_BYTES);
+    seal_frame(p, plen);
+    *buf = p;
+    *len = total;
+    return CKKS_OK;
+}
+
+int ckks_read_relin_key(const ckks_context_t *ctx, const void *buf, size_t len,
+                        ckks_relin_key_t **out)
+{
+    if (!ctx || !out) return CKKS_EINVAL;
+    *out = NULL;
+    frame_t f;
+    int rc = open_frame(ctx, buf, len, CKKS_OBJ_RELIN_KEY, &f);
+    if (rc) return rc;
+    int compact = (f.flags & CKKS_FLAG_COMPACT) != 0, packed = (f.flags & CKKS_FLAG_PACKED) != 0;
+    if (f.length != kswitch_bytes(ctx, compact, packed, ctx->k - 1)) return CKKS_EFORMAT;
+    ckks_relin_key_t *rk = calloc(1, sizeof *rk);
+    if (!rk) return CKKS_ENOMEM;
+    rk->ctx = ctx;
+    rc = get_kswitch(ctx, f.payload, compact, packed, ctx->k - 1, &rk->key);
+    if (rc) {
+        ckks_relin_key_free(rk);
+        return rc;
+    }
+    *out = rk;
+    return CKKS_OK;
+}
+
 /* Payload: u64 count | count x u64 elements | (CKKS_FLAG_LEVELS: count x
- * u64 primes, 1 .. k-1) | count keys. Keys none of which is limited are
- * written as before the flag existed. */
+ * u64 primes, 1 .. k-1) | count keys (put_kswitch). Keys none of which is
+ * limited are written without the flag, as before it existed. */
 int ckks_write_galois_keys(const ckks_galois_keys_t *gk, void **buf, size_t *len)
 {
     if (!gk || !buf || !len) return CKKS_EINVAL;
@@ -682,9 +643,7 @@ int ckks_write_galois_keys(const ckks_galois_keys_t *gk, void **buf, size_t *len
         levels |= gk->keys[i].limit != 0;
     }
     size_t head = 8 + 8 * gk->count * (levels ? 2 : 1), plen = head, total;
-    for (size_t i = 0; i < gk->count; i++)
-        plen += levels ? kswitch_bytes_levels(ctx, compact, ckks_kswitch_primes(ctx, &gk->keys[i]))
-                       : kswitch_bytes(ctx, compact, 1);
+    for (size_t i = 0; i < gk->count; i++) plen += kswitch_bytes(ctx, compact, 1, ckks_kswitch_primes(ctx, &gk->keys[i]));
     uint8_t *p = new_frame(CKKS_OBJ_GALOIS_KEYS,
                            (compact ? CKKS_FLAG_COMPACT : 0) | CKKS_FLAG_PACKED | (levels ? CKKS_FLAG_LEVELS : 0),
                            ckks_params_hash(ctx), plen, &total);
@@ -695,14 +654,9 @@ int ckks_write_galois_keys(const ckks_galois_keys_t *gk, void **buf, size_t *len
     for (size_t i = 0; i < gk->count; i++) {
         uint64_t e = gk->elts[i], L = ckks_kswitch_primes(ctx, &gk->keys[i]);
         memcpy(q + 8 + 8 * i, &e, 8);
-        if (levels) {
-            memcpy(q + 8 + 8 * (gk->count + i), &L, 8);
-            put_kswitch_levels(ctx, &gk->keys[i], compact, L, kq);
-            kq += kswitch_bytes_levels(ctx, compact, L);
-        } else {
-            put_kswitch(ctx, &gk->keys[i], compact, 1, kq);
-            kq += kswitch_bytes(ctx, compact, 1);
-        }
+        if (levels) memcpy(q + 8 + 8 * (gk->count + i), &L, 8);
+        put_kswitch(ctx, &gk->keys[i], compact, L, kq);
+        kq += kswitch_bytes(ctx, compact, 1, L);
     }
     seal_frame(p, plen);
     *buf = p;
@@ -731,7 +685,7 @@ int ckks_read_galois_keys(const ckks_context_t *ctx, const void *buf, size_t len
         uint64_t L = ctx->k - 1;
         if (levels) memcpy(&L, f.payload + 8 + 8 * (count + i), 8);
         if (L < 1 || L > ctx->k - 1) return CKKS_EFORMAT;
-        need += levels ? kswitch_bytes_levels(ctx, compact, L) : kswitch_bytes(ctx, compact, packed);
+        need += kswitch_bytes(ctx, compact, packed, L);
     }
     if (f.length != need) return CKKS_EFORMAT;
     ckks_galois_keys_t *gk = ckks_galois_keys_alloc(ctx, count);
@@ -750,13 +704,8 @@ int ckks_read_galois_keys(const ckks_context_t *ctx, const void *buf, size_t len
         if (rc) break;
         elts[i] = (uint32_t)e;
         gk->count = i + 1; /* so a failure below frees what was allocated */
-        if (levels) {
-            rc = get_kswitch_levels(ctx, kq, compact, L, &keys[i]);
-            kq += kswitch_bytes_levels(ctx, compact, L);
-        } else {
-            rc = get_kswitch(ctx, kq, compact, packed, &keys[i]);
-            kq += kswitch_bytes(ctx, compact, packed);
-        }
+        rc = get_kswitch(ctx, kq, compact, packed, L, &keys[i]);
+        kq += kswitch_bytes(ctx, compact, packed, L);
     }
     if (rc) {
         ckks_galois_keys_free(gk);

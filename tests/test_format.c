@@ -660,3 +660,91 @@ Test(format, compact_public_key)
     ckks_public_key_free(spk);
     ckks_public_key_free(back);
 }
+
+/* A packed key payload widened to 64-bit words (the form of files written
+ * before packing): `skip` bytes copied, then per digit its polynomials' k
+ * rows of fields of 60, 40, 40, 60 bits (N = 8192), and the 64-byte seed when
+ * compact. Returns a new frame (flags without PACKED), resealed. */
+static uint8_t *widen_key(const uint8_t *frame, size_t len, size_t skip, int compact, size_t *out_len)
+{
+    const size_t n = 8192, k = 4, digits = k - 1, polys = compact ? 1 : 2;
+    static const unsigned bits[4] = {60, 40, 40, 60};
+    size_t keys = 0, packed_key = 0;
+    for (size_t i = 0; i < k; i++) packed_key += bits[i] * n / 8;
+    packed_key = digits * (polys * packed_key + (compact ? 64 : 0));
+    keys = (len - CKKS_HEADER_BYTES - skip) / packed_key;
+    cr_assert_eq(keys * packed_key, len - CKKS_HEADER_BYTES - skip);
+    const size_t wide_key = digits * (polys * k * n * 8 + (compact ? 64 : 0));
+    *out_len = CKKS_HEADER_BYTES + skip + keys * wide_key;
+    uint8_t *w = malloc(*out_len), *o = w + CKKS_HEADER_BYTES + skip;
+    const uint8_t *p = frame + CKKS_HEADER_BYTES + skip;
+    memcpy(w, frame, CKKS_HEADER_BYTES + skip);
+    for (size_t key = 0; key < keys; key++)
+        for (size_t j = 0; j < digits; j++) {
+            for (size_t c = 0; c < polys; c++)
+                for (size_t i = 0; i < k; i++) {
+                    unsigned __int128 acc = 0;
+                    unsigned have = 0;
+                    for (size_t t = 0; t < n; t++) {
+                        while (have < bits[i]) acc |= (unsigned __int128)*p++ << have, have += 8;
+                        uint64_t v = (uint64_t)acc & ((1ull << bits[i]) - 1);
+                        acc >>= bits[i];
+                        have -= bits[i];
+                        memcpy(o, &v, 8);
+                        o += 8;
+                    }
+                }
+            if (compact) {
+                memcpy(o, p, 64);
+                o += 64;
+                p += 64;
+            }
+        }
+    uint32_t flags = compact ? CKKS_FLAG_COMPACT : 0;
+    uint64_t plen = *out_len - CKKS_HEADER_BYTES;
+    memcpy(w + 12, &flags, 4);
+    memcpy(w + 24, &plen, 8);
+    reseal(w, *out_len);
+    return w;
+}
+
+/* Keys written with 64-bit words (before the packed form) still read: read
+ * back and written again, they are the packed keys they were widened from. */
+Test(format, keys_with_64_bit_words_still_read, .timeout = 120)
+{
+    for (int seeded = 0; seeded < 2; seeded++) {
+        ckks_relin_key_t *rk, *rk_back;
+        ckks_galois_keys_t *gk, *gk_back;
+        int steps[] = {1, -3};
+        cr_assert_eq(seeded ? ckks_relin_key_new_seeded(sk, &rk) : ckks_relin_key_new(sk, &rk), CKKS_OK);
+        cr_assert_eq(seeded ? ckks_galois_keys_new_seeded(sk, steps, 2, 0, &gk) : ckks_galois_keys_new(sk, steps, 2, 0, &gk),
+                     CKKS_OK);
+        uint8_t *rbuf, *gbuf, *rw, *gw, *again;
+        size_t rlen, glen, rwlen, gwlen, alen;
+        cr_assert_eq(ckks_write_relin_key(rk, (void **)&rbuf, &rlen), CKKS_OK);
+        cr_assert_eq(ckks_write_galois_keys(gk, (void **)&gbuf, &glen), CKKS_OK);
+        rw = widen_key(rbuf, rlen, 0, seeded, &rwlen);
+        gw = widen_key(gbuf, glen, 8 + 2 * 8, seeded, &gwlen);
+        cr_assert_eq(ckks_read_relin_key(ctx, rw, rwlen, &rk_back), CKKS_OK, "seeded %d", seeded);
+        cr_assert_eq(ckks_read_galois_keys(ctx, gw, gwlen, &gk_back), CKKS_OK, "seeded %d", seeded);
+        cr_assert_eq(ckks_write_relin_key(rk_back, (void **)&again, &alen), CKKS_OK);
+        cr_expect(alen == rlen && !memcmp(again, rbuf, rlen), "relinearization key, seeded %d", seeded);
+        free(again);
+        cr_assert_eq(ckks_write_galois_keys(gk_back, (void **)&again, &alen), CKKS_OK);
+        cr_expect(alen == glen && !memcmp(again, gbuf, glen), "Galois keys, seeded %d", seeded);
+        free(again);
+        /* a 64-bit word at or above its prime */
+        memset(gw + CKKS_HEADER_BYTES + 8 + 2 * 8, 0xff, 8);
+        reseal(gw, gwlen);
+        ckks_galois_keys_t *x = NULL;
+        cr_expect_eq(ckks_read_galois_keys(ctx, gw, gwlen, &x), CKKS_EFORMAT);
+        free(rw);
+        free(gw);
+        free(rbuf);
+        free(gbuf);
+        ckks_relin_key_free(rk);
+        ckks_relin_key_free(rk_back);
+        ckks_galois_keys_free(gk);
+        ckks_galois_keys_free(gk_back);
+    }
+}
