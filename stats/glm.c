@@ -1077,9 +1077,19 @@ done:
     return rc;
 }
 
+/* Data primes a round needs for interpolants of this degree: the depth of
+ * their evaluation, the polynomials' own level, and E's and the products'
+ * rescales. */
+static unsigned primes_for_degree(unsigned degree)
+{
+    unsigned depth = 0;
+    while ((1u << depth) < degree + 1) depth++;
+    return POLY_PRIMES + depth + 2;
+}
+
 size_t stats_glm_min_primes(void)
 {
-    return POLY_PRIMES + 3 + 2; /* degree 7: depth 3 (stats_glm_round_prepared) */
+    return primes_for_degree(7); /* the smallest interpolant */
 }
 
 int stats_glm_round_prepared(stats_glm_prep_t *p, const stats_glm_point_t *pt, stats_glm_enc_t **out,
@@ -1094,11 +1104,10 @@ int stats_glm_round_prepared(stats_glm_prep_t *p, const stats_glm_point_t *pt, s
     p->pl = pl;
     glm_poly_t poly;
     glm_point_poly(m->family, &pl, pt, &poly);
-    unsigned depth = 0;
-    while ((1u << depth) < poly.degree + 1) depth++;
-    if (p->top < POLY_PRIMES + depth + 2) {
+    const unsigned need = primes_for_degree(poly.degree);
+    if (p->top < need) {
         stats_set_error("glm: the study's parameters have %zu data primes; a degree-%u model needs %u (keygen picks "
-                        "them for --stats glm:...)", p->top, poly.degree, POLY_PRIMES + depth + 2);
+                        "them for --stats glm:...)", p->top, poly.degree, need);
         return STATS_ESCHEMA;
     }
     glm_items_t L;
