@@ -267,7 +267,103 @@ function seeded() {
   console.log(`wrote the seeded and zlib files of ${CASES.length} cases under ${outDir}`);
 }
 
+// SEAL files for other parameters (`make seal-sweep`; not in the tree): for each
+// case, keys as SEAL saves them by default (seeded, zstd), ct_a encrypted with
+// the public key and ct_b encrypt_symmetric (seeded), and SEAL's results of
+// every operation hestat-seal evaluates, at the top level and after a rescale,
+// saved uncompressed; scripts/seal-sweep.sh has hestat-seal redo them.
+const SWEEP = [
+  { name: 'n4096_30_24_24_30', n: 4096, bits: [30, 24, 24, 30], scale: 2 ** 24 },
+  { name: 'n4096_36_36_37', n: 4096, bits: [36, 36, 37], scale: 2 ** 30 },
+  { name: 'n8192_50_30x3_50', n: 8192, bits: [50, 30, 30, 30, 50], scale: 2 ** 30 },
+  { name: 'n8192_60_49_60', n: 8192, bits: [60, 49, 60], scale: 2 ** 49 },
+  { name: 'n16384_60_40x7_60', n: 16384, bits: [60, 40, 40, 40, 40, 40, 40, 40, 60], scale: 2 ** 40 },
+  { name: 'n16384_50x8', n: 16384, bits: [50, 50, 50, 50, 50, 50, 50, 50], scale: 2 ** 50 },
+  { name: 'n32768_60_50x12_60', n: 32768, bits: [60, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 60], scale: 2 ** 50 },
+];
+
+function sweep() {
+  const only = process.argv[4];
+  for (const c of SWEEP) {
+    if (only && !c.name.startsWith(only)) continue;
+    const dir = path.join(outDir, c.name);
+    fs.mkdirSync(dir, { recursive: true });
+    const { parms, ctx } = context(c);
+    const primes = seal.jsArrayFromVecModulus(parms.coeffModulus()).map((m) => m.toString());
+    const Z = { none: seal.ComprModeType.none, zstd: seal.ComprModeType.zstd };
+    const put = (file, bytes) => fs.writeFileSync(path.join(dir, file), Buffer.from(bytes));
+    const kg = new seal.KeyGenerator(ctx);
+    const sk = kg.secretKey();
+    put('secret_key.bin', sk.saveToArray(Z.none));
+    const steps = [1, -3, 5, 0];
+    put('public_key.bin', kg.createPublicKeySerializable().saveToArray(Z.zstd));
+    put('relin_keys.bin', kg.createRelinKeysSerializable().saveToArray(Z.zstd));
+    put('galois_keys.bin', kg.createGaloisKeysSerializableWithSteps(Int32Array.from(steps)).saveToArray(Z.zstd));
+    const load = (Cls, file) => { const x = new Cls(); x.loadFromArray(ctx, new Uint8Array(fs.readFileSync(path.join(dir, file)))); return x; };
+    const pk = load(seal.PublicKey, 'public_key.bin');
+    const rk = load(seal.RelinKeys, 'relin_keys.bin');
+    const gk = load(seal.GaloisKeys, 'galois_keys.bin');
+    const enc = new seal.CKKSEncoder(ctx);
+    const slots = enc.slotCount();
+    const a = Float64Array.from({ length: slots }, (_, i) => inputA(i));
+    const b = Float64Array.from({ length: slots }, (_, i) => inputB(i));
+    const pa = new seal.Plaintext(), pb = new seal.Plaintext();
+    enc.encode(a, c.scale, pa);
+    enc.encode(b, c.scale, pb);
+    const encryptor = new seal.Encryptor(ctx, pk, sk);
+    const ca = new seal.Ciphertext();
+    encryptor.encrypt(pa, ca);
+    put('ct_a.bin', ca.saveToArray(Z.zstd));
+    put('ct_b.bin', encryptor.encryptSymmetricSerializable(pb).saveToArray(Z.zstd));
+    const cb = load(seal.Ciphertext, 'ct_b.bin');
+    const ev = new seal.Evaluator(ctx);
+    const out = (f) => { const x = new seal.Ciphertext(); f(x); return x; };
+    const ops = [];
+    const save = (file, x, op) => { put(file, x.saveToArray(Z.none)); ops.push(`${file} ${op}`); return x; };
+    const levels = primes.length - 1;
+    const run = (tag, x, y) => {
+      save(`${tag}add.bin`, out((r) => ev.add(x, y, r)), `add ${tag}a ${tag}b`);
+      const mul = save(`${tag}multiply.bin`, out((r) => ev.multiply(x, y, r)), `multiply ${tag}a ${tag}b`);
+      const rel = save(`${tag}relinearize.bin`, out((r) => ev.relinearize(mul, rk, r)), `relinearize ${tag}multiply`);
+      for (const s of steps) {
+        const name = s === 0 ? 'conjugate' : `rotate:${s}`;
+        const file = s === 0 ? `${tag}conjugate.bin` : `${tag}rotate_${s < 0 ? 'm' + -s : s}.bin`;
+        save(file, out((r) => (s === 0 ? ev.complexConjugate(x, gk, r) : ev.rotateVector(x, s, gk, r))), `${name} ${tag}a`);
+      }
+      return levels > 1 ? save(`${tag}rescale.bin`, out((r) => ev.rescaleToNext(rel, r)), `rescale ${tag}relinearize`) : null;
+    };
+    put('a.bin', ca.saveToArray(Z.none));
+    put('b.bin', cb.saveToArray(Z.none));
+    run('', ca, cb);
+    if (levels > 2) { // one level down: the operands rescaled by SEAL (a times itself, b times itself)
+      const down = (x) => out((r) => ev.rescaleToNext(out((t) => ev.relinearize(out((u) => ev.square(x, u)), rk, t)), r));
+      put('l1_a.bin', down(ca).saveToArray(Z.none));
+      put('l1_b.bin', down(cb).saveToArray(Z.none));
+      run('l1_', load(seal.Ciphertext, 'l1_a.bin'), load(seal.Ciphertext, 'l1_b.bin'));
+    }
+    if (c.n <= 8192) { // SEAL's default Galois keys (+-2^i, conjugation): other steps composed from them
+      put('galois_keys_default.bin', kg.createGaloisKeysSerializable().saveToArray(Z.zstd));
+      const gd = load(seal.GaloisKeys, 'galois_keys_default.bin');
+      const dops = [];
+      for (const s of [7, -6, 13, 2, -(slots / 2 - 1)]) {
+        const file = `default_rotate_${s < 0 ? 'm' + -s : s}.bin`;
+        put(file, out((r) => ev.rotateVector(ca, s, gd, r)).saveToArray(Z.none));
+        dops.push(`${file} rotate:${s} a`);
+      }
+      fs.writeFileSync(path.join(dir, 'ops_default'), dops.join('\n') + '\n');
+    }
+    const dec = new seal.Decryptor(ctx, sk), pt = new seal.Plaintext();
+    dec.decrypt(ca, pt);
+    const got = enc.decodeFloat64(pt);
+    fs.writeFileSync(path.join(dir, 'a_decoded.txt'), Array.from(got.slice(0, 64), (v) => v.toPrecision(17)).join('\n') + '\n');
+    fs.writeFileSync(path.join(dir, 'params'), `n=${c.n}\nbits=${c.bits.join(',')}\nprimes=${primes.join(',')}\nscale=${c.scale}\n`);
+    fs.writeFileSync(path.join(dir, 'ops'), ops.join('\n') + '\n');
+    console.log(`${c.name}: ${ops.length} SEAL results`);
+  }
+}
+
 if (mode === 'generate') generate();
+else if (mode === 'sweep') sweep();
 else if (mode === 'seeded') seeded();
 else if (mode === 'check') check();
-else { console.error('usage: node gen.mjs generate|seeded|check [vectors-dir]'); process.exit(2); }
+else { console.error('usage: node gen.mjs generate|seeded|check [vectors-dir] | sweep DIR [CASE-PREFIX]'); process.exit(2); }
