@@ -88,8 +88,9 @@ static int parse_frame(const void *buf, size_t len, frame_t *f)
         (f->type > CKKS_OBJ_MP_SHARE && f->type < CKKS_OBJ_USER_MIN))
         return CKKS_EFORMAT;
     const int packable = f->type == CKKS_OBJ_CIPHERTEXT || f->type == CKKS_OBJ_PUBLIC_KEY ||
-                         f->type == CKKS_OBJ_RELIN_KEY || f->type == CKKS_OBJ_GALOIS_KEYS;
-    uint32_t allowed = CKKS_FLAG_COMPACT | (packable ? CKKS_FLAG_PACKED : 0) |
+                         f->type == CKKS_OBJ_RELIN_KEY || f->type == CKKS_OBJ_GALOIS_KEYS ||
+                         f->type == CKKS_OBJ_MP_SHARE;
+    uint32_t allowed = (f->type == CKKS_OBJ_MP_SHARE ? 0 : CKKS_FLAG_COMPACT) | (packable ? CKKS_FLAG_PACKED : 0) |
                        (f->type == CKKS_OBJ_GALOIS_KEYS ? CKKS_FLAG_LEVELS : 0);
     if (f->flags & ~allowed) return CKKS_EFORMAT;
     if (f->length != len - CKKS_HEADER_BYTES) return CKKS_EFORMAT; /* truncated or trailing */
@@ -744,20 +745,21 @@ int ckks_frame_open(const ckks_context_t *ctx, const void *buf, size_t len, uint
 }
 
 /* ---- multiparty shares: u32 kind | u32 Galois element | u32 polynomials |
- * u32 primes | 32-byte tag | the words. ---- */
+ * u32 primes | 32-byte tag | the words, packed (flag 2; 64-bit words without
+ * it, as written before 2026-12-03, still read). ---- */
 int ckks_mp_share_write(const ckks_mp_share_t *sh, const uint8_t tag[32], void **buf, size_t *len)
 {
     if (!sh || !tag || !buf || !len) return CKKS_EINVAL;
     const ckks_context_t *ctx = sh->ctx;
-    const size_t words = sh->npolys * sh->nprimes * ctx->n, plen = 48 + words * 8;
+    const size_t plen = 48 + poly_bytes(ctx, sh->npolys, sh->nprimes, 1);
     size_t total;
-    uint8_t *p = new_frame(CKKS_OBJ_MP_SHARE, 0, ckks_params_hash(ctx), plen, &total);
+    uint8_t *p = new_frame(CKKS_OBJ_MP_SHARE, CKKS_FLAG_PACKED, ckks_params_hash(ctx), plen, &total);
     if (!p) return CKKS_ENOMEM;
     uint8_t *q = p + CKKS_HEADER_BYTES;
     uint32_t head[4] = {(uint32_t)sh->kind, sh->elt, (uint32_t)sh->npolys, (uint32_t)sh->nprimes};
     memcpy(q, head, 16);
     memcpy(q + 16, tag, 32);
-    memcpy(q + 48, sh->data, words * 8);
+    pack_words(ctx, sh->data, sh->npolys, sh->nprimes, q + 48);
     seal_frame(p, plen);
     *buf = p;
     *len = total;
@@ -772,17 +774,19 @@ int ckks_mp_share_read(const ckks_context_t *ctx, const void *buf, size_t len, c
     frame_t f;
     int rc = open_frame(ctx, buf, len, CKKS_OBJ_MP_SHARE, &f);
     if (rc) return rc;
-    if (f.flags || f.length < 48) return CKKS_EFORMAT;
+    const int packed = f.flags == CKKS_FLAG_PACKED;
+    if ((f.flags && !packed) || f.length < 48) return CKKS_EFORMAT;
     uint32_t head[4];
     memcpy(head, f.payload, 16);
     size_t np = ckks_mp_share_polys(ctx, (int)head[0], head[3], head[1]);
     if (!np || np != head[2]) return CKKS_EFORMAT;
     const size_t words = np * head[3] * ctx->n;
-    if (f.length != 48 + words * 8) return CKKS_EFORMAT;
+    if (f.length != 48 + poly_bytes(ctx, np, head[3], packed)) return CKKS_EFORMAT;
     ckks_mp_share_t *sh;
     rc = ckks_mp_share_new_shape(ctx, (int)head[0], head[3], head[1], &sh);
     if (rc) return rc;
-    rc = take_words(ctx, f.payload + 48, head[3], words, sh->data);
+    rc = packed ? unpack_words(ctx, f.payload + 48, np, head[3], sh->data)
+                : take_words(ctx, f.payload + 48, head[3], words, sh->data);
     if (rc) {
         ckks_mp_share_free(sh);
         return rc;

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "ckks/ckks.h"
 #include "testutil.h"
 
@@ -372,6 +374,48 @@ Test(multiparty, shares_serialize_and_refuse_damage)
     cr_assert_eq(back->elt, sh->elt);
     cr_assert_eq(memcmp(back->data, sh->data, sh->npolys * sh->nprimes * 8192 * 8), 0);
     ckks_mp_share_free(back);
+    {
+        /* Written packed (flag 2): each prime's words at its width, 60, 40,
+         * 40 and 60 bits for the k - 1 = 3 digits of a Galois share. */
+        const size_t n = 8192, words = sh->npolys * sh->nprimes * n;
+        uint32_t flags;
+        memcpy(&flags, (uint8_t *)buf + 12, 4);
+        cr_expect_eq(flags, (uint32_t)CKKS_FLAG_PACKED);
+        cr_expect_eq(len, CKKS_HEADER_BYTES + 48 + 3 * (60 + 40 + 40 + 60) * n / 8);
+        const uint8_t *pk = (const uint8_t *)buf + CKKS_HEADER_BYTES + 48;
+        cr_expect_eq(pk[0] | (uint64_t)pk[1] << 8 | (uint64_t)pk[2] << 16 | (uint64_t)pk[3] << 24 |
+                         (uint64_t)pk[4] << 32 | (uint64_t)pk[5] << 40 | (uint64_t)pk[6] << 48 |
+                         ((uint64_t)pk[7] & 0x0f) << 56,
+                     sh->data[0], "the first 60-bit field is word 0");
+        /* The form written before (64-bit words, flags 0) still reads, to the same words. */
+        size_t wlen = CKKS_HEADER_BYTES + 48 + words * 8;
+        uint8_t *wide = malloc(wlen);
+        cr_assert_not_null(wide);
+        memcpy(wide, buf, CKKS_HEADER_BYTES + 48);
+        memcpy(wide + CKKS_HEADER_BYTES + 48, sh->data, words * 8);
+        uint32_t zero = 0;
+        uint64_t plen = wlen - CKKS_HEADER_BYTES, sum;
+        memcpy(wide + 12, &zero, 4);
+        memcpy(wide + 24, &plen, 8);
+        sum = XXH3_64bits(wide + CKKS_HEADER_BYTES, plen);
+        memcpy(wide + 32, &sum, 8);
+        cr_assert_eq(ckks_mp_share_read(f.ctx, wide, wlen, &back, got), CKKS_OK);
+        cr_expect_eq(memcmp(back->data, sh->data, words * 8), 0);
+        ckks_mp_share_free(back);
+        /* the wide form with the packed flag, and a packed field at or above its prime */
+        memcpy(wide + 12, &(uint32_t){CKKS_FLAG_PACKED}, 4);
+        cr_expect_eq(ckks_mp_share_read(f.ctx, wide, wlen, &back, got), CKKS_EFORMAT);
+        free(wide);
+        uint8_t *bad = malloc(len);
+        cr_assert_not_null(bad);
+        memcpy(bad, buf, len);
+        memset(bad + CKKS_HEADER_BYTES + 48, 0xff, 7);
+        bad[CKKS_HEADER_BYTES + 48 + 7] |= 0x0f;
+        sum = XXH3_64bits(bad + CKKS_HEADER_BYTES, len - CKKS_HEADER_BYTES);
+        memcpy(bad + 32, &sum, 8);
+        cr_expect_eq(ckks_mp_share_read(f.ctx, bad, len, &back, got), CKKS_EFORMAT);
+        free(bad);
+    }
     ckks_obj_type_t type;
     cr_assert_eq(ckks_object_type(buf, len, &type), CKKS_OK);
     cr_assert_eq(type, CKKS_OBJ_MP_SHARE);
