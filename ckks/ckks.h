@@ -524,7 +524,8 @@ typedef enum {
     CKKS_MP_CKG = 1,  /* 1 poly over all k primes */
     CKKS_MP_RKG1 = 2, /* 2 (k-1) polys over k primes: (h0_j, h1_j) per digit */
     CKKS_MP_RKG2 = 3, /* k-1 polys over k primes */
-    CKKS_MP_GKG = 4,  /* k-1 polys over k primes, for one Galois element */
+    CKKS_MP_GKG = 4,  /* L polys over L + 1 primes (0 .. L-1 and the special one), for one Galois
+                         element: a key serving L data primes (L = k-1: the whole key) */
     CKKS_MP_PCKS = 5  /* 2 polys over the ciphertext's primes */
 } ckks_mp_kind_t;
 
@@ -555,6 +556,15 @@ int ckks_mp_rkg_round2(const ckks_secret_key_t *si, const ckks_secret_key_t *ui,
                        ckks_mp_share_t **out);
 int ckks_mp_gkg_share(const ckks_secret_key_t *si, const uint8_t seed[CKKS_MP_SEED_BYTES], uint32_t galois_elt,
                       ckks_mp_share_t **out);
+/* The share of a key limited to ciphertexts of at most nprimes data primes
+ * (1 .. k-1; as ckks_galois_keys_limit): digits 0 .. nprimes-1 over primes
+ * 0 .. nprimes-1 and the special prime; the same rows as the whole share's,
+ * with fresh noise. k-1: ckks_mp_gkg_share. */
+int ckks_mp_gkg_share_limited(const ckks_secret_key_t *si, const uint8_t seed[CKKS_MP_SEED_BYTES],
+                              uint32_t galois_elt, size_t nprimes, ckks_mp_share_t **out);
+/* The prime of row `row` of a share of this kind and nprimes (the last row
+ * of a Galois share is the special prime's). */
+size_t ckks_mp_share_prime(const ckks_context_t *ctx, int kind, size_t nprimes, size_t row);
 /* Share of the switch of ct (size 2) from s to the target public key.
  * smudge_bits in [0, 50]: each coefficient of the share's first polynomial
  * gets rounded Gaussian noise of standard deviation 2^smudge_bits. */

@@ -46,12 +46,17 @@ size_t ckks_mp_share_polys(const ckks_context_t *ctx, int kind, size_t nprimes, 
     case CKKS_MP_RKG2:
         return nprimes == k && elt == 0 ? k - 1 : 0;
     case CKKS_MP_GKG:
-        return nprimes == k && (elt & 1) && elt != 1 && elt < 2 * ctx->n ? k - 1 : 0;
+        return nprimes >= 2 && nprimes <= k && (elt & 1) && elt != 1 && elt < 2 * ctx->n ? nprimes - 1 : 0;
     case CKKS_MP_PCKS:
         return nprimes >= 1 && nprimes < k && elt == 0 ? 2 : 0;
     default:
         return 0;
     }
+}
+
+size_t ckks_mp_share_prime(const ckks_context_t *ctx, int kind, size_t nprimes, size_t row)
+{
+    return kind == CKKS_MP_GKG && row + 1 == nprimes ? ctx->k - 1 : row;
 }
 
 static int share_new(const ckks_context_t *ctx, int kind, size_t nprimes, uint32_t elt, ckks_mp_share_t **out)
@@ -108,7 +113,8 @@ int ckks_mp_aggregate(ckks_mp_share_t *acc, const ckks_mp_share_t *sh)
     for (size_t p = 0; p < acc->npolys; p++)
         for (size_t i = 0; i < acc->nprimes; i++) {
             size_t off = (p * acc->nprimes + i) * n;
-            ntt_vec_add(acc->data + off, acc->data + off, sh->data + off, n, &ctx->mod[i]);
+            const ntt_modulus_t *m = &ctx->mod[ckks_mp_share_prime(ctx, acc->kind, acc->nprimes, i)];
+            ntt_vec_add(acc->data + off, acc->data + off, sh->data + off, n, m);
         }
     return CKKS_OK;
 }
@@ -283,32 +289,45 @@ int ckks_mp_rkg_round2(const ckks_secret_key_t *si, const ckks_secret_key_t *ui,
 int ckks_mp_gkg_share(const ckks_secret_key_t *si, const uint8_t seed[CKKS_MP_SEED_BYTES], uint32_t elt,
                       ckks_mp_share_t **out)
 {
+    if (!si) return CKKS_EINVAL;
+    return ckks_mp_gkg_share_limited(si, seed, elt, si->ctx->k - 1, out);
+}
+
+int ckks_mp_gkg_share_limited(const ckks_secret_key_t *si, const uint8_t seed[CKKS_MP_SEED_BYTES], uint32_t elt,
+                              size_t L, ckks_mp_share_t **out)
+{
     if (!si || !seed || !out) return CKKS_EINVAL;
     const ckks_context_t *ctx = si->ctx;
-    const size_t n = ctx->n, k = ctx->k, poly = k * n, dp = k - 1;
+    const size_t n = ctx->n, k = ctx->k, dp = k - 1, rows = L + 1, poly = rows * n;
+    if (L < 1 || L > dp) return CKKS_EINVAL;
     ckks_mp_share_t *sh;
-    int rc = share_new(ctx, CKKS_MP_GKG, k, elt, &sh);
+    int rc = share_new(ctx, CKKS_MP_GKG, rows, elt, &sh);
     if (rc) return rc;
     party_t p;
     rc = party_open(ctx, &p);
-    uint64_t *sg = rc ? NULL : ntt_alloc(dp * n);
+    uint64_t *sg = rc ? NULL : ntt_alloc(L * n);
     if (!rc && !sg) rc = CKKS_ENOMEM;
-    if (!rc) ckks_poly_galois(ctx, si->s, dp, elt, sg);
-    for (size_t j = 0; j < dp && rc == CKKS_OK; j++) {
+    if (!rc) ckks_poly_galois(ctx, si->s, L, elt, sg);
+    for (size_t j = 0; j < L && rc == CKKS_OK; j++) {
         uint64_t *a = p.tmp2, *h = sh->data + j * poly;
         rc = crs_poly(ctx, seed, "gkg ", elt, (uint32_t)j, a, NULL);
         if (rc) break;
-        /* h = -a_j s_i + e + P sigma(s_i) at prime j */
-        add_error(ctx, &p.st, p.e, p.tmp, k, h);
-        for (size_t i = 0; i < k; i++) {
+        /* h = -a_j s_i + e + P sigma(s_i) at prime j, over primes 0 .. L-1
+         * and the special one (row L) */
+        ckks_sample_cbd(&p.st, n, p.e);
+        ckks_small_to_ntt(ctx, p.e, k, p.tmp);
+        for (size_t r = 0; r < rows; r++) {
+            const size_t i = ckks_mp_share_prime(ctx, CKKS_MP_GKG, rows, r);
             const ntt_modulus_t *m = &ctx->mod[i];
-            ntt_vec_mul(p.tmp + i * n, a + i * n, si->s + i * n, n, m);
-            ntt_vec_sub(h + i * n, h + i * n, p.tmp + i * n, n, m);
+            uint64_t *hr = h + r * n;
+            memcpy(hr, p.tmp + i * n, n * sizeof *hr); /* e */
+            ntt_vec_mul(a + i * n, a + i * n, si->s + i * n, n, m);
+            ntt_vec_sub(hr, hr, a + i * n, n, m);
         }
         uint64_t factor = ntt_reduce64(ctx->primes[k - 1], &ctx->mod[j]);
         ntt_vec_fma_scalar(h + j * n, sg + j * n, factor, h + j * n, n, &ctx->mod[j]);
     }
-    wipe_free(sg, dp * n * sizeof *sg);
+    wipe_free(sg, L * n * sizeof *sg);
     party_close(ctx, &p);
     if (rc) {
         ckks_mp_share_free(sh);
@@ -422,7 +441,9 @@ int ckks_mp_galois_keys(const ckks_context_t *ctx, const uint8_t seed[CKKS_MP_SE
     for (size_t i = 0; i < count; i++) {
         if (!sums[i]) return CKKS_EINVAL;
         if (sums[i]->ctx != ctx) return CKKS_ECONTEXT;
-        if (sums[i]->kind != CKKS_MP_GKG || sums[i]->nprimes != k) return CKKS_EINVAL;
+        if (sums[i]->kind != CKKS_MP_GKG || sums[i]->nprimes < 2 || sums[i]->nprimes > k ||
+            sums[i]->npolys != sums[i]->nprimes - 1)
+            return CKKS_EINVAL;
         for (size_t j = 0; j < i; j++)
             if (sums[j]->elt == sums[i]->elt) return CKKS_EINVAL;
     }
@@ -433,18 +454,25 @@ int ckks_mp_galois_keys(const ckks_context_t *ctx, const uint8_t seed[CKKS_MP_SE
     int rc = CKKS_OK;
     for (size_t i = 0; i < count && rc == CKKS_OK; i++) {
         ckks_kswitch_t *key = &keys[i];
+        /* L digits (a sum of limited shares: a limited key, as
+         * ckks_galois_keys_limit lays it out, rows L .. k-2 zero) */
+        const size_t rows = sums[i]->nprimes, L = rows - 1, n = ctx->n;
         elts[i] = sums[i]->elt;
         gk->count = i + 1;
-        key->d = ntt_alloc(dp * 2 * poly);
-        key->seal_seeds = malloc(dp * CKKS_SEAL_SEED_BYTES);
+        key->d = ntt_alloc(L * 2 * poly); /* zeroed */
+        key->seal_seeds = calloc(dp, CKKS_SEAL_SEED_BYTES);
         if (!key->d || !key->seal_seeds) {
             rc = CKKS_ENOMEM;
             break;
         }
-        for (size_t j = 0; j < dp && rc == CKKS_OK; j++) {
-            memcpy(key->d + (2 * j) * poly, sums[i]->data + j * poly, poly * sizeof *key->d);
-            rc = crs_poly(ctx, seed, "gkg ", elts[i], (uint32_t)j, key->d + (2 * j + 1) * poly,
-                          key->seal_seeds + j * CKKS_SEAL_SEED_BYTES);
+        key->limit = L < dp ? L : 0;
+        for (size_t j = 0; j < L && rc == CKKS_OK; j++) {
+            uint64_t *b = key->d + (2 * j) * poly, *a = key->d + (2 * j + 1) * poly;
+            for (size_t r = 0; r < rows; r++)
+                memcpy(b + ckks_mp_share_prime(ctx, CKKS_MP_GKG, rows, r) * n, sums[i]->data + (j * rows + r) * n,
+                       n * sizeof *b);
+            rc = crs_poly(ctx, seed, "gkg ", elts[i], (uint32_t)j, a, key->seal_seeds + j * CKKS_SEAL_SEED_BYTES);
+            if (L < dp) memset(a + L * n, 0, (dp - L) * n * sizeof *a);
         }
     }
     if (rc) {

@@ -747,11 +747,20 @@ int ckks_frame_open(const ckks_context_t *ctx, const void *buf, size_t len, uint
 /* ---- multiparty shares: u32 kind | u32 Galois element | u32 polynomials |
  * u32 primes | 32-byte tag | the words, packed (flag 2; 64-bit words without
  * it, as written before 2026-12-03, still read). ---- */
+/* Bytes of a share's words, row r of each polynomial at the width of its
+ * prime (ckks_mp_share_prime: a Galois share's last row is the special prime's). */
+static size_t share_bytes(const ckks_context_t *ctx, int kind, size_t polys, size_t rows, int packed)
+{
+    size_t bits = 0;
+    for (size_t r = 0; r < rows; r++) bits += packed ? prime_bits(ctx, ckks_mp_share_prime(ctx, kind, rows, r)) : 64;
+    return polys * bits * ctx->n / 8;
+}
+
 int ckks_mp_share_write(const ckks_mp_share_t *sh, const uint8_t tag[32], void **buf, size_t *len)
 {
     if (!sh || !tag || !buf || !len) return CKKS_EINVAL;
     const ckks_context_t *ctx = sh->ctx;
-    const size_t plen = 48 + poly_bytes(ctx, sh->npolys, sh->nprimes, 1);
+    const size_t n = ctx->n, rows = sh->nprimes, plen = 48 + share_bytes(ctx, sh->kind, sh->npolys, rows, 1);
     size_t total;
     uint8_t *p = new_frame(CKKS_OBJ_MP_SHARE, CKKS_FLAG_PACKED, ckks_params_hash(ctx), plen, &total);
     if (!p) return CKKS_ENOMEM;
@@ -759,7 +768,10 @@ int ckks_mp_share_write(const ckks_mp_share_t *sh, const uint8_t tag[32], void *
     uint32_t head[4] = {(uint32_t)sh->kind, sh->elt, (uint32_t)sh->npolys, (uint32_t)sh->nprimes};
     memcpy(q, head, 16);
     memcpy(q + 16, tag, 32);
-    pack_words(ctx, sh->data, sh->npolys, sh->nprimes, q + 48);
+    q += 48;
+    for (size_t pl = 0; pl < sh->npolys; pl++)
+        for (size_t r = 0; r < rows; r++)
+            q += pack_row(ctx, ckks_mp_share_prime(ctx, sh->kind, rows, r), sh->data + (pl * rows + r) * n, q);
     seal_frame(p, plen);
     *buf = p;
     *len = total;
@@ -780,13 +792,27 @@ int ckks_mp_share_read(const ckks_context_t *ctx, const void *buf, size_t len, c
     memcpy(head, f.payload, 16);
     size_t np = ckks_mp_share_polys(ctx, (int)head[0], head[3], head[1]);
     if (!np || np != head[2]) return CKKS_EFORMAT;
-    const size_t words = np * head[3] * ctx->n;
-    if (f.length != 48 + poly_bytes(ctx, np, head[3], packed)) return CKKS_EFORMAT;
+    const int kind = (int)head[0];
+    const size_t rows = head[3], n = ctx->n;
+    if (f.length != 48 + share_bytes(ctx, kind, np, rows, packed)) return CKKS_EFORMAT;
     ckks_mp_share_t *sh;
-    rc = ckks_mp_share_new_shape(ctx, (int)head[0], head[3], head[1], &sh);
+    rc = ckks_mp_share_new_shape(ctx, kind, rows, head[1], &sh);
     if (rc) return rc;
-    rc = packed ? unpack_words(ctx, f.payload + 48, np, head[3], sh->data)
-                : take_words(ctx, f.payload + 48, head[3], words, sh->data);
+    const uint8_t *src = f.payload + 48;
+    for (size_t pl = 0; pl < np && !rc; pl++)
+        for (size_t r = 0; r < rows && !rc; r++) {
+            const size_t i = ckks_mp_share_prime(ctx, kind, rows, r);
+            uint64_t *dst = sh->data + (pl * rows + r) * n;
+            if (packed) {
+                rc = unpack_row(ctx, i, src, dst);
+                src += n * prime_bits(ctx, i) / 8;
+            } else {
+                memcpy(dst, src, n * 8);
+                src += n * 8;
+                for (size_t t = 0; t < n && !rc; t++)
+                    if (dst[t] >= ctx->primes[i]) rc = CKKS_EFORMAT;
+            }
+        }
     if (rc) {
         ckks_mp_share_free(sh);
         return rc;

@@ -98,11 +98,15 @@ static int hestat_format_seeds(const char *vectors)
         if (!ckks_write_public_key(spk, &buf, &out_len)) put(t, "public_key_compact", buf, out_len);
         ckks_public_key_free(spk);
     }
-    /* multiparty shares: a Galois-key share and a key-switch share */
+    /* multiparty shares: a Galois-key share, whole and limited, and a key-switch share */
     uint8_t seed[CKKS_MP_SEED_BYTES] = {1}, tag[32] = {2};
     ckks_mp_share_t *sh;
     if (!ckks_mp_gkg_share(sk, seed, ckks_galois_elt_rotate(ctx, 1), &sh)) {
         if (!ckks_mp_share_write(sh, tag, &buf, &out_len)) put(t, "mp_gkg_share", buf, out_len);
+        ckks_mp_share_free(sh);
+    }
+    if (!ckks_mp_gkg_share_limited(sk, seed, ckks_galois_elt_rotate(ctx, 16), 1, &sh)) {
+        if (!ckks_mp_share_write(sh, tag, &buf, &out_len)) put(t, "mp_gkg_share_limited", buf, out_len);
         ckks_mp_share_free(sh);
     }
     if (!ckks_mp_pcks_share(sk, pk, ct, 12, &sh)) {

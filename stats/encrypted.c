@@ -315,17 +315,28 @@ size_t stats_galois_step_primes(const stats_layout_t *lay, size_t top, int step)
     return lay && step >= (long)lay->block ? fold_primes(top) : top;
 }
 
+size_t stats_galois_key_primes(const ckks_context_t *ctx, const stats_layout_t *lay, uint32_t elt)
+{
+    const size_t top = ckks_context_data_primes(ctx);
+    if (!lay || top >= stats_glm_min_primes()) return top;
+    int steps[64];
+    size_t n = stats_galois_steps(lay, steps, 64);
+    for (size_t i = 0; i < n; i++)
+        if (ckks_galois_elt_rotate(ctx, steps[i]) == elt) return stats_galois_step_primes(lay, top, steps[i]);
+    return top;
+}
+
 int stats_galois_limit_folds(const ckks_context_t *ctx, const stats_layout_t *lay, ckks_galois_keys_t *gk)
 {
     if (!ctx || !lay || !gk) return CKKS_EINVAL;
     const size_t top = ckks_context_data_primes(ctx);
-    if (top >= stats_glm_min_primes()) return CKKS_OK;
     int steps[64];
     size_t n = stats_galois_steps(lay, steps, 64);
     int rc = CKKS_OK;
     for (size_t i = 0; i < n && rc == CKKS_OK; i++) {
-        size_t fp = stats_galois_step_primes(lay, top, steps[i]);
-        if (fp < top) rc = ckks_galois_keys_limit(gk, ckks_galois_elt_rotate(ctx, steps[i]), fp);
+        uint32_t elt = ckks_galois_elt_rotate(ctx, steps[i]);
+        size_t fp = stats_galois_key_primes(ctx, lay, elt);
+        if (fp < top) rc = ckks_galois_keys_limit(gk, elt, fp);
     }
     return rc;
 }

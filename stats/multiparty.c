@@ -408,6 +408,7 @@ static void expected_shape(const expect_t *x, size_t i, ckks_mp_kind_t *kind, ui
     if (x->round == STATS_MP_ROUND1) {
         *kind = i == 0 ? CKKS_MP_CKG : i == 1 ? CKKS_MP_RKG1 : CKKS_MP_GKG;
         if (i >= 2) *elt = x->draft->elts[i - 2];
+        if (i >= 2) *nprimes = stats_galois_key_primes(x->ctx, &x->draft->layout, *elt) + 1;
     } else if (x->round == STATS_MP_ROUND2) {
         *kind = CKKS_MP_RKG2;
     } else {
@@ -577,7 +578,9 @@ int stats_mp_round1(const stats_mp_draft_t *d, int party, const ckks_secret_key_
     if (!b) return STATS_ENOMEM;
     int crc = ckks_mp_ckg_share(si, d->seed, &b->shares[0]);
     if (!crc) crc = ckks_mp_rkg_round1(si, ui, d->seed, &b->shares[1]);
-    for (size_t i = 0; i < d->nelts && !crc; i++) crc = ckks_mp_gkg_share(si, d->seed, d->elts[i], &b->shares[2 + i]);
+    for (size_t i = 0; i < d->nelts && !crc; i++) /* fold keys: two primes (stats_galois_key_primes) */
+        crc = ckks_mp_gkg_share_limited(si, d->seed, d->elts[i], stats_galois_key_primes(d->ctx, &d->layout, d->elts[i]),
+                                        &b->shares[2 + i]);
     rc = crc ? ckks_fail(crc, "round-1 shares") : stats_mp_bundle_write(d->ctx, d->digest, d->parties, b, out, len);
     stats_mp_bundle_free(b);
     return rc;
@@ -622,7 +625,8 @@ int stats_mp_study_build(const stats_mp_draft_t *d, const stats_mp_bundle_t *r1,
     int crc = ckks_mp_public_key(d->ctx, d->seed, r1->shares[0], &tmp.pk);
     if (!crc) crc = ckks_mp_relin_key(r1->shares[1], r2->shares[0], &tmp.rk);
     if (!crc) crc = ckks_mp_galois_keys(d->ctx, d->seed, gkg, d->nelts, &tmp.gk);
-    if (!crc) crc = stats_galois_limit_folds(d->ctx, &d->layout, tmp.gk); /* fold keys: two primes */
+    /* The fold keys come limited from their shares (two primes); the study
+     * reader checks every key against the level it is used at. */
     int rc = crc ? ckks_fail(crc, "collective keys") : stats_public_key_copy(d->ctx, d->analyst_pk, &tmp.analyst_pk);
     void *buf = NULL;
     size_t len = 0;

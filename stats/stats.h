@@ -366,6 +366,11 @@ size_t stats_galois_step_primes(const stats_layout_t *lay, size_t top, int step)
  * bits. Not when the parameters have the primes a glm fit needs (its
  * packing rotates at every level): then a no-op. */
 int stats_galois_limit_folds(const ckks_context_t *ctx, const stats_layout_t *lay, ckks_galois_keys_t *gk);
+/* The data primes the study's key for Galois element elt serves, as
+ * stats_galois_limit_folds leaves it: two for a fold key (when limited),
+ * every data prime for the others and for conjugation. Multiparty round-1
+ * Galois shares are made at this size (ckks_mp_gkg_share_limited). */
+size_t stats_galois_key_primes(const ckks_context_t *ctx, const stats_layout_t *lay, uint32_t elt);
 /* The fewest data primes a glm fit needs (its smallest interpolant). */
 size_t stats_glm_min_primes(void);
 /* Combines partial results of tables with the same layout (several uploads). */

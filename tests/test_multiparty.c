@@ -259,6 +259,80 @@ Test(multiparty, collective_galois_keys_are_written_compact)
     mp_teardown(&f);
 }
 
+/* A fold key's shares at two primes (ckks_mp_gkg_share_limited): digits 0
+ * and 1 over primes 0, 1 and the special one; their sum is a key limited to
+ * two primes that rotates a product rescaled to two primes correctly, refuses
+ * three, and is written and read as any limited key. */
+Test(multiparty, limited_galois_shares_make_limited_keys)
+{
+    mp_t f;
+    mp_setup(&f);
+    const size_t S = f.slots, n = 8192;
+    const uint32_t elt = ckks_galois_elt_rotate(f.ctx, 16);
+    ckks_mp_share_t *sh[K], *whole;
+    for (int i = 0; i < K; i++) cr_assert_eq(ckks_mp_gkg_share_limited(f.s[i], f.seed, elt, 2, &sh[i]), CKKS_OK);
+    cr_expect_eq(sh[0]->npolys, 2);
+    cr_expect_eq(sh[0]->nprimes, 3);
+    cr_expect_eq(ckks_mp_share_prime(f.ctx, CKKS_MP_GKG, 3, 2), 3, "the last row is the special prime's");
+    void *buf;
+    size_t len;
+    uint8_t tag[32] = {1}, got[32];
+    cr_assert_eq(ckks_mp_share_write(sh[0], tag, &buf, &len), CKKS_OK);
+    cr_expect_eq(len, CKKS_HEADER_BYTES + 48 + 2 * (60 + 40 + 60) * n / 8);
+    ckks_mp_share_t *back;
+    cr_assert_eq(ckks_mp_share_read(f.ctx, buf, len, &back, got), CKKS_OK);
+    cr_expect_eq(memcmp(back->data, sh[0]->data, 2 * 3 * n * 8), 0);
+    ckks_mp_share_free(back);
+    free(buf);
+    /* a whole share does not add into a limited one; limits out of range */
+    cr_assert_eq(ckks_mp_gkg_share(f.s[0], f.seed, elt, &whole), CKKS_OK);
+    cr_expect_eq(ckks_mp_aggregate(sh[1], whole), CKKS_EINVAL);
+    ckks_mp_share_free(whole);
+    ckks_mp_share_t *none = NULL;
+    cr_expect_eq(ckks_mp_gkg_share_limited(f.s[0], f.seed, elt, 0, &none), CKKS_EINVAL);
+    cr_expect_eq(ckks_mp_gkg_share_limited(f.s[0], f.seed, elt, 4, &none), CKKS_EINVAL);
+    cr_expect_null(none);
+    ckks_mp_share_t *sum = sum_of(sh, K);
+    free_all(sh, K);
+    ckks_galois_keys_t *gk;
+    cr_assert_eq(ckks_mp_galois_keys(f.ctx, f.seed, (const ckks_mp_share_t *const *)&sum, 1, &gk), CKKS_OK);
+    ckks_mp_share_free(sum);
+    cr_expect_eq(ckks_galois_keys_primes(gk, elt), 2);
+    double *a = malloc(S * sizeof *a), *b = malloc(S * sizeof *b), *want = malloc(S * sizeof *want);
+    random_values(S, 5, a);
+    random_values(S, 6, b);
+    ckks_ciphertext_t *ca = encrypt_values(&f, a), *cb = encrypt_values(&f, b), *prod, *out, *out2;
+    cr_assert_eq(ckks_ciphertext_new(f.ctx, 2, 0, &prod), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(f.ctx, 2, 0, &out), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(f.ctx, 2, 0, &out2), CKKS_OK);
+    cr_expect_eq(ckks_rotate(ca, 16, gk, out), CKKS_ELEVEL, "three primes: above the key's two");
+    cr_assert_eq(ckks_multiply(ca, cb, prod), CKKS_OK);
+    cr_assert_eq(ckks_relinearize(prod, f.rk, prod), CKKS_OK);
+    cr_assert_eq(ckks_rescale(prod, prod), CKKS_OK);
+    cr_assert_eq(prod->nprimes, 2);
+    cr_assert_eq(ckks_rotate(prod, 16, gk, out), CKKS_OK);
+    for (size_t i = 0; i < S; i++) want[i] = a[(i + 16) % S] * b[(i + 16) % S];
+    double e = err_with(&f, f.sum, out, want);
+    cr_expect_lt(e, 1e-4, "rotation at two primes with the limited collective key: error %g", e);
+    cr_assert_eq(ckks_write_galois_keys(gk, &buf, &len), CKKS_OK);
+    ckks_galois_keys_t *gk2;
+    cr_assert_eq(ckks_read_galois_keys(f.ctx, buf, len, &gk2), CKKS_OK);
+    cr_assert_eq(ckks_rotate(prod, 16, gk2, out2), CKKS_OK);
+    cr_expect_eq(memcmp(out->data, out2->data, 2 * 2 * n * 8), 0, "the key read back rotates to the same bytes");
+    free(buf);
+    ckks_galois_keys_free(gk2);
+    ckks_galois_keys_free(gk);
+    ckks_ciphertext_free(ca);
+    ckks_ciphertext_free(cb);
+    ckks_ciphertext_free(prod);
+    ckks_ciphertext_free(out);
+    ckks_ciphertext_free(out2);
+    free(a);
+    free(b);
+    free(want);
+    mp_teardown(&f);
+}
+
 static void pcks_shares(mp_t *f, const ckks_ciphertext_t *ct, ckks_mp_share_t **sh)
 {
     for (int i = 0; i < K; i++) cr_assert_eq(ckks_mp_pcks_share(f->s[i], f->analyst_pk, ct, SMUDGE, &sh[i]), CKKS_OK);
@@ -532,7 +606,9 @@ Test(multiparty, released_statistics_match_the_plaintext, .timeout = 600)
     ckks_mp_share_t *sums[65], *sh[K];
     for (size_t e = 0; e < ne; e++) {
         uint32_t elt = e < ns ? ckks_galois_elt_rotate(f.ctx, steps_l[e]) : ckks_galois_elt_conjugate(f.ctx);
-        for (int i = 0; i < K; i++) cr_assert_eq(ckks_mp_gkg_share(f.s[i], f.seed, elt, &sh[i]), CKKS_OK);
+        size_t np = stats_galois_key_primes(f.ctx, &lay, elt); /* the fold keys at two primes, as parties make them */
+        for (int i = 0; i < K; i++)
+            cr_assert_eq(ckks_mp_gkg_share_limited(f.s[i], f.seed, elt, np, &sh[i]), CKKS_OK);
         sums[e] = sum_of(sh, K);
         free_all(sh, K);
     }
