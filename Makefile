@@ -300,7 +300,7 @@ vectors-check: vectors/gen/node_modules
 
 # SEAL files of seven other parameter sets (N = 4096 .. 32768, primes of 24 to
 # 60 bits), made by SEAL at run time: hestat-seal redoes each of SEAL's
-# operations and must write the same bytes (about 2 minutes, 450 MB in /tmp).
+# operations and must write the same bytes (about 3 minutes, 450 MB in /tmp).
 seal-sweep: vectors/gen/node_modules
 	@$(MAKE) --no-print-directory all
 	sh scripts/seal-sweep.sh

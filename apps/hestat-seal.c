@@ -36,7 +36,11 @@ static const char *usage_text =
     "                                     LIST: rotation steps, 0 = conjugation (default: SEAL's\n"
     "                                     +-2^i and conjugation)\n"
     "  eval OP --out OUT [--relin-keys RK] [--galois-keys GK] IN1 [IN2]\n"
-    "                                     OP: add, multiply, relinearize, rescale, rotate:K, conjugate\n"
+    "                                     OP, as SEAL's Evaluator: add, sub, multiply (IN1 IN2);\n"
+    "                                     add_plain, sub_plain, multiply_plain (IN2 a SEAL\n"
+    "                                     plaintext at IN1's level); negate, square, relinearize,\n"
+    "                                     rescale (rescale_to_next), mod_switch (mod_switch_to_next:\n"
+    "                                     drops the last prime, same scale), rotate:K, conjugate\n"
     "\n"
     "Parameters, on every command:\n"
     "  --poly-degree N                    ring degree (4096 .. 65536)\n"
@@ -455,10 +459,12 @@ static int cmd_keygen(const opts_t *o, ckks_context_t *ctx)
 static int cmd_eval(const opts_t *o, ckks_context_t *ctx)
 {
     if (!o->out) return usage_error("eval needs --out", NULL);
-    int binary = !strcmp(o->op, "add") || !strcmp(o->op, "multiply");
+    int plain = !strcmp(o->op, "add_plain") || !strcmp(o->op, "sub_plain") || !strcmp(o->op, "multiply_plain");
+    int binary = plain || !strcmp(o->op, "add") || !strcmp(o->op, "sub") || !strcmp(o->op, "multiply");
     int rotate = !strncmp(o->op, "rotate:", 7), conj = !strcmp(o->op, "conjugate");
     int relin = !strcmp(o->op, "relinearize"), rescale = !strcmp(o->op, "rescale");
-    if (!binary && !rotate && !conj && !relin && !rescale) return usage_error("unknown OP", o->op);
+    int unary = !strcmp(o->op, "negate") || !strcmp(o->op, "square") || !strcmp(o->op, "mod_switch");
+    if (!binary && !rotate && !conj && !relin && !rescale && !unary) return usage_error("unknown OP", o->op);
     if (o->npos != (binary ? 2 : 1))
         return usage_error(binary ? "this OP takes two input files" : "this OP takes one input file", NULL);
     long step = 0;
@@ -471,16 +477,26 @@ static int cmd_eval(const opts_t *o, ckks_context_t *ctx)
     if (relin && !o->relin_keys) return usage_error("relinearize needs --relin-keys", NULL);
     if ((rotate || conj) && !o->galois_keys) return usage_error("this OP needs --galois-keys", NULL);
     ckks_ciphertext_t *a = NULL, *b = NULL, *out = NULL;
+    ckks_plaintext_t *pt = NULL;
     ckks_relin_key_t *rk = NULL;
     ckks_galois_keys_t *gk = NULL;
     LOAD_OBJ(ckks_seal_read_ciphertext, o->pos[0], &a);
-    if (binary) LOAD_OBJ(ckks_seal_read_ciphertext, o->pos[1], &b);
+    if (plain) LOAD_OBJ(ckks_seal_read_plaintext, o->pos[1], &pt);
+    else if (binary) LOAD_OBJ(ckks_seal_read_ciphertext, o->pos[1], &b);
     if (relin) LOAD_OBJ(ckks_seal_read_relin_key, o->relin_keys, &rk);
     if (rotate || conj) LOAD_OBJ(ckks_seal_read_galois_keys, o->galois_keys, &gk);
     int rc = ckks_ciphertext_new(ctx, 3, 0, &out);
     if (rc == CKKS_OK) {
         if (!strcmp(o->op, "add")) rc = ckks_add(a, b, out);
+        else if (!strcmp(o->op, "sub")) rc = ckks_sub(a, b, out);
         else if (!strcmp(o->op, "multiply")) rc = ckks_multiply(a, b, out);
+        else if (!strcmp(o->op, "add_plain")) rc = ckks_add_plain(a, pt, out);
+        else if (!strcmp(o->op, "sub_plain")) rc = ckks_sub_plain(a, pt, out);
+        else if (!strcmp(o->op, "multiply_plain")) rc = ckks_multiply_plain(a, pt, out);
+        else if (!strcmp(o->op, "negate")) rc = ckks_negate(a, out);
+        else if (!strcmp(o->op, "square")) rc = ckks_square(a, out);
+        else if (!strcmp(o->op, "mod_switch"))
+            rc = a->nprimes > 1 ? ckks_mod_switch(a, a->nprimes - 1, out) : CKKS_ELEVEL;
         else if (relin) rc = ckks_relinearize(a, rk, out);
         else if (rescale) rc = ckks_rescale(a, out);
         else if (rotate) rc = ckks_rotate(a, (int)step, gk, out);
@@ -492,6 +508,7 @@ static int cmd_eval(const opts_t *o, ckks_context_t *ctx)
     ckks_ciphertext_free(a);
     ckks_ciphertext_free(b);
     ckks_ciphertext_free(out);
+    ckks_plaintext_free(pt);
     ckks_relin_key_free(rk);
     ckks_galois_keys_free(gk);
     if (rc) return fail("eval %s: %s", o->op, ckks_strerror(rc));

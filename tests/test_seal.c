@@ -628,3 +628,95 @@ Test(seal_prng, shake256_expansion_matches_hashlib)
     cr_expect_eq(ckks_seal_expand_uniform(0, seed, moduli, 4, n, out), CKKS_EUNSUPPORTED);
     free(out);
 }
+
+/* hestat-seal's other Evaluator operations on SEAL's files (n8192), through
+ * the command line, against identities that hold byte for byte mod q
+ * ((a - b) + b = a, -(-a) = a, (b + p) - p = b, square = multiply by itself)
+ * and decryptions with SEAL's secret key (a * p = a^2, mod_switch keeps a).
+ * make seal-sweep compares each with SEAL's own result. */
+static int same_file(const char *x, const char *y)
+{
+    size_t lx, ly;
+    void *a = slurp(x, &lx), *b = slurp(y, &ly);
+    int same = lx == ly && !memcmp(a, b, lx);
+    free(a);
+    free(b);
+    return same;
+}
+
+/* Largest |slot - a_i^power| of hestat-seal decrypt's output (first 64 slots). */
+static double decrypt_err(const char *bin, const char *params, const char *ct, int power)
+{
+    char path[300], line[64];
+    snprintf(path, sizeof path, "%s.txt", ct);
+    cr_assert_eq(test_sh("%s decrypt %s --secret-key vectors/n8192/secret_key.bin --slots 64 %s > %s", bin, params,
+                         ct, path), 0);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    double e = 0;
+    for (int i = 0; i < 64; i++) {
+        cr_assert_not_null(fgets(line, sizeof line, f));
+        double a = ((37 * i) % 101) / 50.0 - 1, want = power == 2 ? a * a : a;
+        e = fmax(e, fabs(strtod(line, NULL) - want));
+    }
+    fclose(f);
+    return e;
+}
+
+Test(seal_vectors, other_operations_from_the_command_line, .timeout = 120)
+{
+    char dir[] = "/tmp/hestat-sealops-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    const char *H = test_bin("hestat-seal"), *P = "--poly-degree 8192 --coeff-bits 60,40,40,60";
+    const char *V = "vectors/n8192";
+#define SEAL_OP(op, in, out) \
+    cr_assert_eq(test_sh("%s eval %s %s --out %s/%s %s", H, op, P, dir, out, in), 0, "%s", op)
+    char in[512], x[256], y[256];
+    snprintf(in, sizeof in, "%s/ct_a.bin %s/ct_b.bin", V, V);
+    SEAL_OP("sub", in, "a-b");
+    snprintf(in, sizeof in, "%s/a-b %s/ct_b.bin", dir, V);
+    SEAL_OP("add", in, "a-b+b");
+    snprintf(x, sizeof x, "%s/a-b+b", dir);
+    snprintf(y, sizeof y, "%s/ct_a.bin", V);
+    cr_expect(same_file(x, y), "(a - b) + b is a, byte for byte");
+    snprintf(in, sizeof in, "%s/ct_a.bin", V);
+    SEAL_OP("negate", in, "-a");
+    snprintf(in, sizeof in, "%s/-a", dir);
+    SEAL_OP("negate", in, "--a");
+    snprintf(x, sizeof x, "%s/--a", dir);
+    cr_expect(same_file(x, y), "-(-a) is a");
+    snprintf(in, sizeof in, "%s/ct_b.bin %s/plain_a.bin", V, V);
+    SEAL_OP("add_plain", in, "b+p");
+    snprintf(in, sizeof in, "%s/b+p %s/plain_a.bin", dir, V);
+    SEAL_OP("sub_plain", in, "b+p-p");
+    snprintf(x, sizeof x, "%s/b+p-p", dir);
+    snprintf(y, sizeof y, "%s/ct_b.bin", V);
+    cr_expect(same_file(x, y), "(b + p) - p is b");
+    snprintf(in, sizeof in, "%s/ct_a.bin", V);
+    SEAL_OP("square", in, "a2");
+    snprintf(in, sizeof in, "%s/ct_a.bin %s/ct_a.bin", V, V);
+    SEAL_OP("multiply", in, "axa");
+    snprintf(x, sizeof x, "%s/a2", dir);
+    snprintf(y, sizeof y, "%s/axa", dir);
+    cr_expect(same_file(x, y), "square is multiply by itself");
+    snprintf(in, sizeof in, "%s/ct_a.bin %s/plain_a.bin", V, V);
+    SEAL_OP("multiply_plain", in, "a*p");
+    snprintf(x, sizeof x, "%s/a*p", dir);
+    double e = decrypt_err(H, P, x, 2);
+    cr_expect_lt(e, 1e-6, "a * encode(a) decrypts to a^2: error %g", e);
+    snprintf(in, sizeof in, "%s/ct_a.bin", V);
+    SEAL_OP("mod_switch", in, "a1");
+    snprintf(in, sizeof in, "%s/a1", dir);
+    SEAL_OP("mod_switch", in, "a2p");
+    snprintf(x, sizeof x, "%s/a2p", dir);
+    e = decrypt_err(H, P, x, 1);
+    cr_expect_lt(e, 1e-6, "a switched down to one prime decrypts to a: error %g", e);
+    cr_expect_eq(test_sh("%s info %s %s | grep -q 'primes at its level: 1'", H, P, x), 0);
+    snprintf(in, sizeof in, "%s/a2p", dir);
+    cr_expect_neq(test_sh("%s eval mod_switch %s --out %s/none %s 2>/dev/null", H, P, dir, in), 0, "no prime left to drop");
+    snprintf(in, sizeof in, "%s/a1 %s/plain_a.bin", dir, V);
+    cr_expect_neq(test_sh("%s eval add_plain %s --out %s/none %s 2>/dev/null", H, P, dir, in), 0,
+                  "a plaintext at another level is refused");
+#undef SEAL_OP
+    cr_expect_eq(test_sh("rm -rf %s", dir), 0);
+}

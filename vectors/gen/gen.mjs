@@ -321,8 +321,16 @@ function sweep() {
     const ops = [];
     const save = (file, x, op) => { put(file, x.saveToArray(Z.none)); ops.push(`${file} ${op}`); return x; };
     const levels = primes.length - 1;
-    const run = (tag, x, y) => {
+    const run = (tag, x, y, py) => {
       save(`${tag}add.bin`, out((r) => ev.add(x, y, r)), `add ${tag}a ${tag}b`);
+      save(`${tag}sub.bin`, out((r) => ev.sub(x, y, r)), `sub ${tag}a ${tag}b`);
+      save(`${tag}negate.bin`, out((r) => ev.negate(x, r)), `negate ${tag}a`);
+      save(`${tag}square.bin`, out((r) => ev.square(x, r)), `square ${tag}a`);
+      save(`${tag}add_plain.bin`, out((r) => ev.addPlain(x, py, r)), `add_plain ${tag}a ${tag}plain_b`);
+      save(`${tag}sub_plain.bin`, out((r) => ev.subPlain(x, py, r)), `sub_plain ${tag}a ${tag}plain_b`);
+      save(`${tag}multiply_plain.bin`, out((r) => ev.multiplyPlain(x, py, r)), `multiply_plain ${tag}a ${tag}plain_b`);
+      if (levels > 1 + (tag ? 1 : 0))
+        save(`${tag}mod_switch.bin`, out((r) => ev.cipherModSwitchToNext(x, r)), `mod_switch ${tag}a`);
       const mul = save(`${tag}multiply.bin`, out((r) => ev.multiply(x, y, r)), `multiply ${tag}a ${tag}b`);
       const rel = save(`${tag}relinearize.bin`, out((r) => ev.relinearize(mul, rk, r)), `relinearize ${tag}multiply`);
       for (const s of steps) {
@@ -334,12 +342,20 @@ function sweep() {
     };
     put('a.bin', ca.saveToArray(Z.none));
     put('b.bin', cb.saveToArray(Z.none));
-    run('', ca, cb);
+    put('plain_b.bin', pb.saveToArray(Z.zstd));
+    run('', ca, cb, pb);
     if (levels > 2) { // one level down: the operands rescaled by SEAL (a times itself, b times itself)
       const down = (x) => out((r) => ev.rescaleToNext(out((t) => ev.relinearize(out((u) => ev.square(x, u)), rk, t)), r));
-      put('l1_a.bin', down(ca).saveToArray(Z.none));
-      put('l1_b.bin', down(cb).saveToArray(Z.none));
-      run('l1_', load(seal.Ciphertext, 'l1_a.bin'), load(seal.Ciphertext, 'l1_b.bin'));
+      const l1a = down(ca), l1b = down(cb);
+      put('l1_a.bin', l1a.saveToArray(Z.none));
+      put('l1_b.bin', l1b.saveToArray(Z.none));
+      // b encoded at l1's level and scale (SEAL's encoder at that parms_id)
+      const pl = new seal.Plaintext();
+      enc.encode(b, l1b.scale(), pl);
+      const plm = new seal.Plaintext();
+      ev.plainModSwitchTo(pl, l1b.parmsId(), plm);
+      put('l1_plain_b.bin', plm.saveToArray(Z.none));
+      run('l1_', load(seal.Ciphertext, 'l1_a.bin'), load(seal.Ciphertext, 'l1_b.bin'), plm);
     }
     if (c.n <= 8192) { // SEAL's default Galois keys (+-2^i, conjugation): other steps composed from them
       put('galois_keys_default.bin', kg.createGaloisKeysSerializable().saveToArray(Z.zstd));
