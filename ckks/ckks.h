@@ -565,6 +565,9 @@ int ckks_mp_gkg_share_limited(const ckks_secret_key_t *si, const uint8_t seed[CK
 /* The prime of row `row` of a share of this kind and nprimes (the last row
  * of a Galois share is the special prime's). */
 size_t ckks_mp_share_prime(const ckks_context_t *ctx, int kind, size_t nprimes, size_t row);
+/* Polynomials of a share of this kind, rows (nprimes) and Galois element:
+ * 0 when it is not a shape this context makes. */
+size_t ckks_mp_share_polys(const ckks_context_t *ctx, int kind, size_t nprimes, uint32_t elt);
 /* Share of the switch of ct (size 2) from s to the target public key.
  * smudge_bits in [0, 50]: each coefficient of the share's first polynomial
  * gets rounded Gaussian noise of standard deviation 2^smudge_bits. */

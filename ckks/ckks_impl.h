@@ -209,9 +209,7 @@ uint64_t *ckks_scratch(int slot, size_t words);
  * ckks_galois_keys_free as keys are added), or NULL. */
 ckks_galois_keys_t *ckks_galois_keys_alloc(const ckks_context_t *ctx, size_t count);
 
-/* multiparty.c: polynomials of a share of this kind and shape (0: not a
- * shape this context makes), and a zero share of that shape. */
-size_t ckks_mp_share_polys(const ckks_context_t *ctx, int kind, size_t nprimes, uint32_t elt);
+/* multiparty.c: a zero share of a shape (ckks_mp_share_polys). */
 int ckks_mp_share_new_shape(const ckks_context_t *ctx, int kind, size_t nprimes, uint32_t elt,
                             ckks_mp_share_t **out);
 

@@ -509,6 +509,46 @@ static int read_bundle(const expect_t *x, const void *buf, size_t len, stats_mp_
     return STATS_OK;
 }
 
+/* Header frame, then each expected share as 64-bit words. */
+static size_t bundle_max_bytes(const expect_t *x)
+{
+    size_t total = CKKS_HEADER_BYTES + BUNDLE_HEADER;
+    for (size_t i = 0; i < x->count; i++) {
+        ckks_mp_kind_t kind;
+        uint32_t elt;
+        size_t np;
+        expected_shape(x, i, &kind, &elt, &np);
+        total += CKKS_HEADER_BYTES + 48 + ckks_mp_share_polys(x->ctx, kind, np, elt) * np * ckks_context_n(x->ctx) * 8;
+    }
+    return total;
+}
+
+size_t stats_mp_keys_max_bytes(const stats_mp_draft_t *d, stats_mp_round_t round)
+{
+    if (!d || (round != STATS_MP_ROUND1 && round != STATS_MP_ROUND2)) return 0;
+    expect_t x = {.ctx = d->ctx, .round = round, .count = round == STATS_MP_ROUND1 ? 2 + d->nelts : 1, .draft = d};
+    return bundle_max_bytes(&x);
+}
+
+size_t stats_mp_keyswitch_max_bytes(const stats_study_t *s, const stats_enc_result_t *r)
+{
+    if (!s || !r) return 0;
+    expect_t x = {.ctx = s->ctx, .round = STATS_MP_KEYSWITCH, .count = r->count, .target = r};
+    return bundle_max_bytes(&x);
+}
+
+/* The draft's parameters frame, then at most 1 MB of schema and draft frames
+ * (a schema of STATS_MAX_COLS columns takes 37 KB, a draft frame of 64
+ * elements 0.4 KB), then the analyst's public key as 64-bit words. */
+size_t stats_mp_draft_max_bytes(const void *prefix, size_t len)
+{
+    uint16_t type = 0;
+    size_t fl = prefix ? frame_len(prefix, len, 0, &type) : 0;
+    ckks_params_t p;
+    if (!fl || type != CKKS_OBJ_PARAMS || ckks_read_params(prefix, fl, &p)) return 0;
+    return fl + ((size_t)1 << 20) + CKKS_HEADER_BYTES + 2 * p.count * p.n * 8;
+}
+
 int stats_mp_read_keys(const stats_mp_draft_t *d, stats_mp_round_t round, int party, const void *buf, size_t len,
                        stats_mp_bundle_t **out)
 {

@@ -557,6 +557,14 @@ int stats_mp_round2(const stats_mp_draft_t *d, int party, const ckks_secret_key_
  * and shape checked. party: the one it must be from (-1: any of 0..K). */
 int stats_mp_read_keys(const stats_mp_draft_t *d, stats_mp_round_t round, int party, const void *buf, size_t len,
                        stats_mp_bundle_t **out);
+/* The most bytes a valid file can take (its shares of 64-bit words, the
+ * larger form), for a reader to refuse a larger one before loading it: a
+ * key-round bundle of the draft; a key-switch bundle of result r; a draft
+ * whose file starts with `prefix` (len bytes, at least its parameters frame:
+ * 0 when they cannot be read). */
+size_t stats_mp_keys_max_bytes(const stats_mp_draft_t *d, stats_mp_round_t round);
+size_t stats_mp_keyswitch_max_bytes(const stats_study_t *s, const stats_enc_result_t *r);
+size_t stats_mp_draft_max_bytes(const void *prefix, size_t len);
 /* acc (NULL: a zero of b's shape first) += b: same round and shape; the sum is party 0. */
 int stats_mp_bundle_add(stats_mp_bundle_t **acc, const stats_mp_bundle_t *b);
 /* Writes a bundle bound to the draft (key rounds) or the study (key switch). */

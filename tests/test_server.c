@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "apps/client/http.h"
+#include "stats/stats.h"
 #include "testutil.h"
 
 #define sh test_sh
@@ -764,6 +765,90 @@ Test(server, malformed_requests_are_answered, .timeout = 60, .fini = cleanup)
     close(fd);
     cr_expect_eq(request("GET", "/health", NULL, NULL, NULL), 200);
     cr_expect_eq(kill(server_pid, 0), 0, "the server died");
+}
+
+/* Bodies whose length a proxy could read differently (two Content-Length
+ * headers, a Transfer-Encoding other than "chunked" alone, or both headers):
+ * 400 at once, whatever the token, instead of the first length winning or a
+ * wait for the connection to close. */
+Test(server, ambiguous_lengths_are_refused, .timeout = 60, .fini = cleanup)
+{
+    make_dir();
+    start(NULL);
+    const char *bad[] = {
+        "POST /studies HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TOKEN
+        "\r\nContent-Length: 100\r\nContent-Length: 3\r\n\r\nabc",
+        "POST /studies HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TOKEN
+        "\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n",
+        "POST /studies HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        "GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int fd = raw_connect("127.0.0.1");
+        cr_assert_geq(fd, 0);
+        raw_send(fd, bad[i]);
+        char buf[2048] = "";
+        double t0 = now_ms();
+        raw_read(fd, 3000, buf, sizeof buf);
+        close(fd);
+        cr_expect_eq(status_of_raw(buf), 400, "request %zu: %.80s", i, buf);
+        cr_expect_lt(now_ms() - t0, 2500, "request %zu: answered only after %.0f ms", i, now_ms() - t0);
+    }
+    cr_expect_eq(request("GET", "/health", NULL, NULL, NULL), 200);
+}
+
+/* A draft upload is read back whole to be validated: one larger than any
+ * draft of its parameters (a real parameters frame, then a frame claiming
+ * 40 MB) is refused unread (400), so it costs the server no memory. */
+Test(server, oversized_draft_is_refused_unread, .timeout = 120, .fini = cleanup)
+{
+    make_dir();
+    const char *C = test_bin("hestat-client");
+    cr_assert_eq(sh("%s sample --rows 300 --seed 7 --out %s/t.csv > /dev/null && "
+                    "%s keygen --schema %s/t.csv --keys %s/keys > /dev/null", C, dir, C, dir, dir), 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/keys/study.hst", dir);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    uint8_t head[48];
+    cr_assert_eq(fread(head, 1, 48, f), 48);
+    uint64_t plen;
+    memcpy(&plen, head + 24, 8);
+    cr_assert_lt(plen, 4096, "the study's first frame is its parameters");
+    uint8_t *params = malloc(48 + plen);
+    memcpy(params, head, 48);
+    cr_assert_eq(fread(params + 48, 1, plen, f), plen);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/big-draft.hst", dir);
+    f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    fwrite(params, 1, 48 + plen, f);
+    const size_t junk = (size_t)40 << 20;
+    uint8_t next[48];
+    memcpy(next, head, 48);
+    uint16_t type = STATS_OBJ_SCHEMA;
+    uint64_t claim = junk;
+    memcpy(next + 10, &type, 2);
+    memcpy(next + 24, &claim, 8);
+    fwrite(next, 1, 48, f);
+    cr_assert_eq(fseek(f, (long)(48 + plen + 48 + junk - 1), SEEK_SET), 0);
+    fputc(0, f);
+    fclose(f);
+    free(params);
+    start(NULL);
+    long base_kb = server_kb("VmHWM:");
+    cr_assert_eq(sh("cd %s && curl -sS -o draft.out -w '%%{http_code}' -X POST -H Expect: -H 'Authorization: Bearer %s' "
+                    "-T big-draft.hst %s/drafts > draft.code; test \"$(cat draft.code)\" = 400",
+                    dir, TOKEN, base), 0, "a 40 MB draft was not refused with 400");
+    cr_expect_eq(sh("grep -q 'not a valid draft: .* bytes, more than one takes here' %s/draft.out", dir), 0);
+    long peak_kb = server_kb("VmHWM:");
+    cr_log_info("server peak resident memory: %ld kB before, %ld kB after a 40 MB draft", base_kb, peak_kb);
+    cr_expect_eq(request("GET", "/health", NULL, NULL, NULL), 200);
+    if (server_is_sanitized()) {
+        cleanup();
+        cr_skip_test("AddressSanitizer's shadow and quarantine make resident memory meaningless");
+    }
+    cr_expect_lt(peak_kb - base_kb, 20 * 1024, "a refused 40 MB draft raised the peak by %ld kB", peak_kb - base_kb);
 }
 
 Test(server, help_states_every_limit, .timeout = 20)

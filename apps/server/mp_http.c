@@ -463,24 +463,44 @@ void srv_mp_upload_free(srv_mp_upload_t *u)
     free(u);
 }
 
-static void *read_tmp(srv_mp_upload_t *u, size_t *len)
+/* The upload read back whole for validation, once its size is known to be
+ * at most `bound`, the most a valid file of its kind takes for its draft,
+ * study or result (stats_mp_*_max_bytes): a larger one is refused unread (400,
+ * not a valid file), so an upload holds no more memory than a valid one. */
+static void *read_tmp(srv_mp_upload_t *u, size_t bound, size_t *len)
 {
+    if (u->size > bound) {
+        up_fail(u, 400, "not a valid %s: %zu bytes, more than one takes here (at most %zu)",
+                u->kind == SRV_MP_DRAFT ? "draft" : "share bundle", u->size, bound);
+        return NULL;
+    }
     void *buf = NULL;
-    int rc = ckks_file_read(u->tmp, u->s->opt.max_upload, &buf, len);
+    int rc = ckks_file_read(u->tmp, bound, &buf, len);
     if (rc) up_fail(u, 500, "cannot read the upload back: %s", rc == CKKS_EIO ? strerror(errno) : ckks_strerror(rc));
     return rc ? NULL : buf;
 }
 
 /* The whole file validated for its place. 0, or a failure recorded. */
+/* The bound of a draft from its first bytes (its parameters frame). */
+static size_t draft_bound(srv_mp_upload_t *u)
+{
+    uint8_t prefix[4096];
+    ssize_t got = pread(u->fd, prefix, sizeof prefix, 0);
+    size_t bound = got > 0 ? stats_mp_draft_max_bytes(prefix, (size_t)got) : 0;
+    if (!bound) up_fail(u, 400, "not a valid draft: its first frame is not a parameters frame");
+    return bound;
+}
+
 static int validate(srv_mp_upload_t *u, const char *result)
 {
     size_t len;
-    void *buf = read_tmp(u, &len);
-    if (!buf) return -1;
+    void *buf = NULL;
     char err[600];
     int rc = 0;
     stats_mp_bundle_t *b = NULL;
     if (u->kind == SRV_MP_DRAFT) {
+        size_t bound = draft_bound(u);
+        if (!bound || !(buf = read_tmp(u, bound, &len))) return -1;
         stats_mp_draft_t *d = NULL;
         if ((rc = stats_mp_draft_read(buf, len, &d))) up_fail(u, 400, "not a valid draft: %s", stats_error());
         stats_mp_draft_free(d);
@@ -505,6 +525,7 @@ static int validate(srv_mp_upload_t *u, const char *result)
             stats_mp_result_digest(rbuf, rlen, digest);
             const stats_study_t *st = srv_cached_study(e);
             if ((rc = stats_result_read(st, rbuf, rlen, &r))) up_fail(u, 500, "the job's result: %s", stats_error());
+            else if (!(buf = read_tmp(u, stats_mp_keyswitch_max_bytes(st, r), &len))) rc = -1;
             else if ((rc = stats_mp_read_keyswitch(st, r, digest, u->party, buf, len, &b)))
                 up_fail(u, 400, "not party %d's key-switch shares of this job's result: %s", u->party, stats_error());
             stats_enc_result_free(r);
@@ -515,11 +536,13 @@ static int validate(srv_mp_upload_t *u, const char *result)
         if (e) srv_cache_release(&u->s->cache, e);
     } else {
         stats_mp_draft_t *d = load_draft(u->s, u->study, err, sizeof err);
+        const stats_mp_round_t round = u->kind == SRV_MP_ROUND1 ? STATS_MP_ROUND1 : STATS_MP_ROUND2;
         if (!d) {
             up_fail(u, 500, "%s", err);
             rc = -1;
-        } else if ((rc = stats_mp_read_keys(d, u->kind == SRV_MP_ROUND1 ? STATS_MP_ROUND1 : STATS_MP_ROUND2, u->party,
-                                            buf, len, &b)))
+        } else if (!(buf = read_tmp(u, stats_mp_keys_max_bytes(d, round), &len))) {
+            rc = -1;
+        } else if ((rc = stats_mp_read_keys(d, round, u->party, buf, len, &b)))
             up_fail(u, 400, "not party %d's round-%d shares for this draft: %s", u->party, u->kind == SRV_MP_ROUND1 ? 1 : 2,
                     stats_error());
         stats_mp_bundle_free(b); /* before its context goes with the draft */

@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -456,11 +457,38 @@ static void task_delete(srv_task_t *t)
 }
 
 /* ---- the access handler -------------------------------------------------------------------------- */
+/* Counts of Content-Length headers, Transfer-Encoding headers, and
+ * Transfer-Encodings other than "chunked" alone. */
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    int *n = cls;
+    if (key && !strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) n[0]++;
+    if (key && !strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        n[1]++;
+        n[2] += !value || strcasecmp(value, "chunked");
+    }
+    return MHD_YES;
+}
+
+/* A body whose length a proxy in front could read differently from us
+ * (RFC 9112, 6.3): two Content-Length headers (libmicrohttpd takes the
+ * first), a Transfer-Encoding other than "chunked" alone (it would wait for
+ * the connection to close), or both headers at once. 400, before the token. */
+static int ambiguous_framing(struct MHD_Connection *c)
+{
+    int n[3] = {0, 0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, n);
+    return n[0] > 1 || n[1] > 1 || n[2] || (n[0] && n[1]);
+}
+
 static enum MHD_Result first_call(request_t *r, const char *url, const char *method)
 {
     char parts[5][64];
     int n = split_url(url, parts);
     r->route = n < 0 ? R_NONE : route_of(method, n, parts);
+    if (ambiguous_framing(r->c))
+        return reply_error(r->c, 400, "ambiguous body length: one Content-Length, or Transfer-Encoding: chunked alone");
     if (r->route == R_HEALTH) return reply(r->c, 200, "{\"status\":\"ok\"}");
     if (!authorized(r->s, r->c)) return reply_error(r->c, 401, "missing or wrong bearer token");
     if (r->route == R_NONE) return reply_error(r->c, 404, "no such resource");
