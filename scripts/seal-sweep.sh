@@ -6,7 +6,10 @@
 # ciphertexts (public-key and seeded symmetric encryptions) and SEAL's result of
 # every operation hestat-seal evaluates, at the top level and one level down;
 # then hestat-seal decrypts, re-evaluates each operation from SEAL's inputs and
-# compares its output with SEAL's byte for byte. Needs the npm registry once
+# compares its output with SEAL's byte for byte. The other way, hestat-seal
+# encrypts with SEAL's keys and makes seeded keys from SEAL's secret key, and
+# SEAL decrypts and evaluates with them (gen.mjs sweep-check: the same bytes
+# as hestat's evaluation with those keys). Needs the npm registry once
 # (node-seal and Node 24, as `make vectors`); the files (about 450 MB) are
 # written under DIR (default a temporary directory, removed at the end).
 # Exit status: 0 when every comparison holds.
@@ -56,7 +59,28 @@ for case in "$dir"/*/; do
         done < "$case/$list"
         echo "$name: $(wc -l < "$case/$list") operations compared ($gk)"
     done
+    # The other way: hestat-seal encrypts a with SEAL's public key and with its
+    # secret key (seeded), and makes seeded relinearization and Galois keys
+    # from SEAL's secret key; SEAL reads them below (gen.mjs sweep-check).
+    h="$case/hestat"
+    mkdir -p "$h"
+    awk -v slots=$((n / 2)) 'BEGIN { for (i = 0; i < slots; i++) printf "%.17g\n", ((37 * i) % 101) / 50 - 1 }' > "$out/a.txt"
+    scale=$(sed -n 's/^scale=//p' "$case/params")
+    # shellcheck disable=SC2086
+    if "$seal" encrypt $p --public-key "$case/public_key.bin" --scale "$scale" --in "$out/a.txt" --out "$h/ct_pk.bin" 2> "$out/err" &&
+        "$seal" encrypt $p --secret-key "$case/secret_key.bin" --scale "$scale" --in "$out/a.txt" --out "$h/ct_sym.bin" 2>> "$out/err" &&
+        "$seal" keygen $p --secret-key "$case/secret_key.bin" --relin-keys "$h/relin_keys.bin" \
+            --galois-keys "$h/galois_keys.bin" --steps 1,0 2>> "$out/err" &&
+        "$seal" eval relinearize $p --relin-keys "$h/relin_keys.bin" --out "$h/relinearize.bin" "$case/multiply.bin" 2>> "$out/err" &&
+        "$seal" eval rotate:1 $p --galois-keys "$h/galois_keys.bin" --out "$h/rotate_1.bin" "$case/a.bin" 2>> "$out/err" &&
+        "$seal" eval conjugate $p --galois-keys "$h/galois_keys.bin" --out "$h/conjugate.bin" "$case/a.bin" 2>> "$out/err"
+    then ok; else bad "hestat-seal encrypt and keygen with SEAL's keys: $(head -c 200 "$out/err")"; fi
 done
+if (cd "$root/vectors/gen" && "$node" --experimental-wasm-exnref gen.mjs sweep-check "$dir"); then
+    checks=$((checks + 1))
+else
+    checks=$((checks + 1)) fails=$((fails + 1))
+fi
 rm -rf "$out"
 [ "$keep" = 1 ] || rm -rf "$dir"
 echo "seal-sweep: $checks comparisons, $fails failed"

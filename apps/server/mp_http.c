@@ -487,7 +487,7 @@ static size_t draft_bound(srv_mp_upload_t *u)
     uint8_t prefix[4096];
     ssize_t got = pread(u->fd, prefix, sizeof prefix, 0);
     size_t bound = got > 0 ? stats_mp_draft_max_bytes(prefix, (size_t)got) : 0;
-    if (!bound) up_fail(u, 400, "not a valid draft: its first frame is not a parameters frame");
+    if (!bound) up_fail(u, 400, "not a valid draft: it does not start with a whole parameters frame");
     return bound;
 }
 

@@ -378,8 +378,51 @@ function sweep() {
   }
 }
 
+// The other way, on the sweep's cases: SEAL reads what hestat-seal made from
+// SEAL's keys (written by scripts/seal-sweep.sh under <case>/hestat/): it
+// decrypts hestat's public-key and seeded symmetric encryptions of a, and
+// evaluates with hestat's seeded relinearization and Galois keys, which must
+// give the bytes hestat's own evaluation with them gave.
+function sweepCheck() {
+  let failures = 0, checks = 0;
+  for (const c of SWEEP) {
+    const dir = path.join(outDir, c.name), hdir = path.join(dir, 'hestat');
+    if (!fs.existsSync(hdir)) continue;
+    const { ctx } = context(c);
+    const load = (Cls, file) => { const x = new Cls(); x.loadFromArray(ctx, new Uint8Array(fs.readFileSync(file))); return x; };
+    const sk = load(seal.SecretKey, path.join(dir, 'secret_key.bin'));
+    const dec = new seal.Decryptor(ctx, sk), enc = new seal.CKKSEncoder(ctx), ev = new seal.Evaluator(ctx);
+    const report = (what, good, detail) => {
+      checks++;
+      failures += good ? 0 : 1;
+      if (!good) console.log(`${c.name}: ${what}${detail ? ', ' + detail : ''}: FAILED`);
+    };
+    const tol = Math.max(1e-6, 2 ** 13 / c.scale);
+    for (const f of ['ct_pk.bin', 'ct_sym.bin']) {
+      const pt = new seal.Plaintext();
+      dec.decrypt(load(seal.Ciphertext, path.join(hdir, f)), pt);
+      const v = enc.decodeFloat64(pt);
+      let e = 0;
+      for (let i = 0; i < v.length; i++) e = Math.max(e, Math.abs(v[i] - inputA(i)));
+      report(`SEAL decrypted hestat's ${f}`, e < tol, `max abs error ${e.toExponential(2)}`);
+    }
+    const same = (x, f) => Buffer.from(x.saveToArray(seal.ComprModeType.none)).equals(fs.readFileSync(path.join(hdir, f)));
+    const rk = load(seal.RelinKeys, path.join(hdir, 'relin_keys.bin'));
+    const gk = load(seal.GaloisKeys, path.join(hdir, 'galois_keys.bin'));
+    const out = (f) => { const x = new seal.Ciphertext(); f(x); return x; };
+    report('SEAL relinearized with hestat\'s keys to hestat\'s bytes',
+      same(out((r) => ev.relinearize(load(seal.Ciphertext, path.join(dir, 'multiply.bin')), rk, r)), 'relinearize.bin'));
+    const a = load(seal.Ciphertext, path.join(dir, 'a.bin'));
+    report('SEAL rotated with hestat\'s keys to hestat\'s bytes', same(out((r) => ev.rotateVector(a, 1, gk, r)), 'rotate_1.bin'));
+    report('SEAL conjugated with hestat\'s keys to hestat\'s bytes', same(out((r) => ev.complexConjugate(a, gk, r)), 'conjugate.bin'));
+  }
+  console.log(`sweep-check: SEAL made ${checks} checks of hestat's files, ${failures} failed`);
+  process.exit(failures ? 1 : 0);
+}
+
 if (mode === 'generate') generate();
 else if (mode === 'sweep') sweep();
+else if (mode === 'sweep-check') sweepCheck();
 else if (mode === 'seeded') seeded();
 else if (mode === 'check') check();
-else { console.error('usage: node gen.mjs generate|seeded|check [vectors-dir] | sweep DIR [CASE-PREFIX]'); process.exit(2); }
+else { console.error('usage: node gen.mjs generate|seeded|check [vectors-dir] | sweep DIR [CASE-PREFIX] | sweep-check DIR'); process.exit(2); }
