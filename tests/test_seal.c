@@ -663,60 +663,54 @@ static double decrypt_err(const char *bin, const char *params, const char *ct, i
     return e;
 }
 
+#define SEAL_P "--poly-degree 8192 --coeff-bits 60,40,40,60"
+
+/* "D/F" in one of 8 rotating buffers (for a few paths in one call). */
+static const char *at(const char *d, const char *f)
+{
+    static char bufs[8][300];
+    static int next;
+    char *p = bufs[next++ % 8];
+    snprintf(p, sizeof bufs[0], "%s/%s", d, f);
+    return p;
+}
+
+/* hestat-seal eval OP of in1 (and in2) into dir/out. */
+static void seal_op(const char *dir, const char *op, const char *out, const char *in1, const char *in2)
+{
+    cr_assert_eq(test_sh("%s eval %s " SEAL_P " --out %s %s %s", test_bin("hestat-seal"), op, at(dir, out), in1,
+                         in2 ? in2 : ""), 0, "%s", op);
+}
+
 Test(seal_vectors, other_operations_from_the_command_line, .timeout = 120)
 {
     char dir[] = "/tmp/hestat-sealops-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
-    const char *H = test_bin("hestat-seal"), *P = "--poly-degree 8192 --coeff-bits 60,40,40,60";
-    const char *V = "vectors/n8192";
-#define SEAL_OP(op, in, out) \
-    cr_assert_eq(test_sh("%s eval %s %s --out %s/%s %s", H, op, P, dir, out, in), 0, "%s", op)
-    char in[512], x[256], y[256];
-    snprintf(in, sizeof in, "%s/ct_a.bin %s/ct_b.bin", V, V);
-    SEAL_OP("sub", in, "a-b");
-    snprintf(in, sizeof in, "%s/a-b %s/ct_b.bin", dir, V);
-    SEAL_OP("add", in, "a-b+b");
-    snprintf(x, sizeof x, "%s/a-b+b", dir);
-    snprintf(y, sizeof y, "%s/ct_a.bin", V);
-    cr_expect(same_file(x, y), "(a - b) + b is a, byte for byte");
-    snprintf(in, sizeof in, "%s/ct_a.bin", V);
-    SEAL_OP("negate", in, "-a");
-    snprintf(in, sizeof in, "%s/-a", dir);
-    SEAL_OP("negate", in, "--a");
-    snprintf(x, sizeof x, "%s/--a", dir);
-    cr_expect(same_file(x, y), "-(-a) is a");
-    snprintf(in, sizeof in, "%s/ct_b.bin %s/plain_a.bin", V, V);
-    SEAL_OP("add_plain", in, "b+p");
-    snprintf(in, sizeof in, "%s/b+p %s/plain_a.bin", dir, V);
-    SEAL_OP("sub_plain", in, "b+p-p");
-    snprintf(x, sizeof x, "%s/b+p-p", dir);
-    snprintf(y, sizeof y, "%s/ct_b.bin", V);
-    cr_expect(same_file(x, y), "(b + p) - p is b");
-    snprintf(in, sizeof in, "%s/ct_a.bin", V);
-    SEAL_OP("square", in, "a2");
-    snprintf(in, sizeof in, "%s/ct_a.bin %s/ct_a.bin", V, V);
-    SEAL_OP("multiply", in, "axa");
-    snprintf(x, sizeof x, "%s/a2", dir);
-    snprintf(y, sizeof y, "%s/axa", dir);
-    cr_expect(same_file(x, y), "square is multiply by itself");
-    snprintf(in, sizeof in, "%s/ct_a.bin %s/plain_a.bin", V, V);
-    SEAL_OP("multiply_plain", in, "a*p");
-    snprintf(x, sizeof x, "%s/a*p", dir);
-    double e = decrypt_err(H, P, x, 2);
+    const char *H = test_bin("hestat-seal"), *V = "vectors/n8192";
+    seal_op(dir, "sub", "a-b", at(V, "ct_a.bin"), at(V, "ct_b.bin"));
+    seal_op(dir, "add", "a-b+b", at(dir, "a-b"), at(V, "ct_b.bin"));
+    cr_expect(same_file(at(dir, "a-b+b"), at(V, "ct_a.bin")), "(a - b) + b is a, byte for byte");
+    seal_op(dir, "negate", "-a", at(V, "ct_a.bin"), NULL);
+    seal_op(dir, "negate", "--a", at(dir, "-a"), NULL);
+    cr_expect(same_file(at(dir, "--a"), at(V, "ct_a.bin")), "-(-a) is a");
+    seal_op(dir, "add_plain", "b+p", at(V, "ct_b.bin"), at(V, "plain_a.bin"));
+    seal_op(dir, "sub_plain", "b+p-p", at(dir, "b+p"), at(V, "plain_a.bin"));
+    cr_expect(same_file(at(dir, "b+p-p"), at(V, "ct_b.bin")), "(b + p) - p is b");
+    seal_op(dir, "square", "a2", at(V, "ct_a.bin"), NULL);
+    seal_op(dir, "multiply", "axa", at(V, "ct_a.bin"), at(V, "ct_a.bin"));
+    cr_expect(same_file(at(dir, "a2"), at(dir, "axa")), "square is multiply by itself");
+    seal_op(dir, "multiply_plain", "a*p", at(V, "ct_a.bin"), at(V, "plain_a.bin"));
+    double e = decrypt_err(H, SEAL_P, at(dir, "a*p"), 2);
     cr_expect_lt(e, 1e-6, "a * encode(a) decrypts to a^2: error %g", e);
-    snprintf(in, sizeof in, "%s/ct_a.bin", V);
-    SEAL_OP("mod_switch", in, "a1");
-    snprintf(in, sizeof in, "%s/a1", dir);
-    SEAL_OP("mod_switch", in, "a2p");
-    snprintf(x, sizeof x, "%s/a2p", dir);
-    e = decrypt_err(H, P, x, 1);
+    seal_op(dir, "mod_switch", "a1", at(V, "ct_a.bin"), NULL);
+    seal_op(dir, "mod_switch", "a0", at(dir, "a1"), NULL);
+    e = decrypt_err(H, SEAL_P, at(dir, "a0"), 1);
     cr_expect_lt(e, 1e-6, "a switched down to one prime decrypts to a: error %g", e);
-    cr_expect_eq(test_sh("%s info %s %s | grep -q 'primes at its level: 1'", H, P, x), 0);
-    snprintf(in, sizeof in, "%s/a2p", dir);
-    cr_expect_neq(test_sh("%s eval mod_switch %s --out %s/none %s 2>/dev/null", H, P, dir, in), 0, "no prime left to drop");
-    snprintf(in, sizeof in, "%s/a1 %s/plain_a.bin", dir, V);
-    cr_expect_neq(test_sh("%s eval add_plain %s --out %s/none %s 2>/dev/null", H, P, dir, in), 0,
-                  "a plaintext at another level is refused");
-#undef SEAL_OP
+    cr_expect_eq(test_sh("%s info " SEAL_P " %s | grep -q 'primes at its level: 1'", H, at(dir, "a0")), 0);
+    cr_expect_neq(test_sh("%s eval mod_switch " SEAL_P " --out %s %s 2>/dev/null", H, at(dir, "none"), at(dir, "a0")),
+                  0, "no prime left to drop");
+    cr_expect_neq(test_sh("%s eval add_plain " SEAL_P " --out %s %s %s 2>/dev/null", H, at(dir, "none"), at(dir, "a1"),
+                          at(V, "plain_a.bin")),
+                  0, "a plaintext at another level is refused");
     cr_expect_eq(test_sh("rm -rf %s", dir), 0);
 }

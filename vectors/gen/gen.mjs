@@ -21,6 +21,17 @@ const CASES = [
 const inputA = (i) => ((i * 37) % 101) / 50 - 1;
 const inputB = (i) => ((i * 53) % 97) / 48 - 1;
 
+// a and b in every slot, and SEAL's encodings of them at the scale.
+function encodeInputs(enc, scale) {
+  const slots = enc.slotCount();
+  const a = Float64Array.from({ length: slots }, (_, i) => inputA(i));
+  const b = Float64Array.from({ length: slots }, (_, i) => inputB(i));
+  const pa = new seal.Plaintext(), pb = new seal.Plaintext();
+  enc.encode(a, scale, pa);
+  enc.encode(b, scale, pb);
+  return { slots, a, b, pa, pb };
+}
+
 function context(c) {
   const parms = new seal.EncryptionParameters(seal.SchemeType.ckks);
   parms.setPolyModulusDegree(c.n);
@@ -58,12 +69,7 @@ function generate() {
     const enc = new seal.CKKSEncoder(ctx);
     const encryptor = new seal.Encryptor(ctx, pk);
     const ev = new seal.Evaluator(ctx);
-    const slots = enc.slotCount();
-    const a = Float64Array.from({ length: slots }, (_, i) => inputA(i));
-    const b = Float64Array.from({ length: slots }, (_, i) => inputB(i));
-    const pa = new seal.Plaintext(), pb = new seal.Plaintext();
-    enc.encode(a, c.scale, pa);
-    enc.encode(b, c.scale, pb);
+    const { pa, pb } = encodeInputs(enc, c.scale);
     const ca = new seal.Ciphertext(), cb = new seal.Ciphertext();
     encryptor.encrypt(pa, ca);
     encryptor.encrypt(pb, cb);
@@ -304,12 +310,7 @@ function sweep() {
     const rk = load(seal.RelinKeys, 'relin_keys.bin');
     const gk = load(seal.GaloisKeys, 'galois_keys.bin');
     const enc = new seal.CKKSEncoder(ctx);
-    const slots = enc.slotCount();
-    const a = Float64Array.from({ length: slots }, (_, i) => inputA(i));
-    const b = Float64Array.from({ length: slots }, (_, i) => inputB(i));
-    const pa = new seal.Plaintext(), pb = new seal.Plaintext();
-    enc.encode(a, c.scale, pa);
-    enc.encode(b, c.scale, pb);
+    const { slots, b, pa, pb } = encodeInputs(enc, c.scale);
     const encryptor = new seal.Encryptor(ctx, pk, sk);
     const ca = new seal.Ciphertext();
     encryptor.encrypt(pa, ca);
