@@ -221,6 +221,13 @@ Test(mp_http, three_parties_over_http, .timeout = 600, .fini = cleanup)
     snprintf(path, sizeof path, "/studies/%s/mp/round1?party=1", id);
     cr_expect_eq(post_status("P1/round1.hst", path), 409, "a replayed round-1 upload");
     cr_expect_eq(post_status("P1/share.key", path), 400, "a secret key");
+    /* One spelling per party: party 1 as "01", "+1" or " 1" is refused (400), not a replay of party 1 (409). */
+    static const char *const spellings[] = {"01", "%2B1", "%201"};
+    for (size_t i = 0; i < 3; i++) {
+        char odd[200];
+        snprintf(odd, sizeof odd, "/studies/%s/mp/round1?party=%s", id, spellings[i]);
+        cr_expect_eq(post_status("P1/round1.hst", odd), 400, "party=%s", spellings[i]);
+    }
     snprintf(path, sizeof path, "/studies/%s/mp/round1?party=3", id);
     cr_expect_eq(post_status("P1/round1.hst", path), 400, "party 1's shares sent as party 3's");
     snprintf(path, sizeof path, "/studies/%s/tables", id);

@@ -397,8 +397,10 @@ static int party_of(request_t *r)
 {
     const char *v = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "party");
     char *end;
-    long p = v ? strtol(v, &end, 10) : 0;
-    if (!v || *end || end == v || p < 1 || p > STATS_MP_MAX_PARTIES) return 0;
+    /* digits only, no sign, space or leading zero: one spelling per party */
+    if (!v || v[0] < '1' || v[0] > '9') return 0;
+    long p = strtol(v, &end, 10);
+    if (*end || p < 1 || p > STATS_MP_MAX_PARTIES) return 0;
     r->party = (int)p;
     return 1;
 }
