@@ -218,18 +218,6 @@ static void release(void *buf, size_t len, int secret)
     free(buf);
 }
 
-#define LOAD_WITH(reader, path, obj, secret)                                          \
-    do {                                                                              \
-        size_t len_;                                                                  \
-        void *buf_ = load(path, &len_);                                               \
-        if (!buf_) return 1;                                                          \
-        int rc_ = reader(ctx, buf_, len_, obj);                                       \
-        release(buf_, len_, secret);                                                  \
-        if (rc_) return fail("%s: %s", path, ckks_strerror(rc_));                     \
-    } while (0)
-#define LOAD_OBJ(reader, path, obj) LOAD_WITH(reader, path, obj, 0)
-#define LOAD_SECRET(reader, path, obj) LOAD_WITH(reader, path, obj, 1)
-
 static const char *type_name(ckks_seal_type_t t)
 {
     switch (t) {
@@ -242,6 +230,33 @@ static const char *type_name(ckks_seal_type_t t)
     default: return "unknown";
     }
 }
+
+/* A refused file: the reader's reason, or that it holds another kind of
+ * SEAL object than the one wanted (a ciphertext given as a plaintext). */
+static int load_fail(const ckks_context_t *ctx, const char *path, const void *buf, size_t len, int rc,
+                     ckks_seal_type_t want)
+{
+    ckks_seal_info_t info;
+    if (!ckks_seal_identify(ctx, buf, len, &info) && info.type != want) {
+        char what[128];
+        snprintf(what, sizeof what, "a SEAL %s where a %s was wanted", type_name(info.type), type_name(want));
+        return fail("%s: %s", path, what);
+    }
+    return fail("%s: %s", path, ckks_strerror(rc));
+}
+
+#define LOAD_WITH(reader, want, path, obj, secret)                                    \
+    do {                                                                              \
+        size_t len_;                                                                  \
+        void *buf_ = load(path, &len_);                                               \
+        if (!buf_) return 1;                                                          \
+        int rc_ = reader(ctx, buf_, len_, obj);                                       \
+        int bad_ = rc_ ? load_fail(ctx, path, buf_, len_, rc_, want) : 0;             \
+        release(buf_, len_, secret);                                                  \
+        if (bad_) return bad_;                                                        \
+    } while (0)
+#define LOAD_OBJ(reader, want, path, obj) LOAD_WITH(reader, want, path, obj, 0)
+#define LOAD_SECRET(path, obj) LOAD_WITH(ckks_seal_read_secret_key, CKKS_SEAL_SECRET_KEY, path, obj, 1)
 
 static int cmd_info(const opts_t *o, ckks_context_t *ctx)
 {
@@ -279,8 +294,8 @@ static int cmd_decrypt(const opts_t *o, ckks_context_t *ctx)
     if (k > slots) return usage_error("--slots exceeds N/2", NULL);
     ckks_secret_key_t *sk = NULL;
     ckks_ciphertext_t *ct = NULL;
-    LOAD_OBJ(ckks_seal_read_ciphertext, o->pos[0], &ct);
-    LOAD_SECRET(ckks_seal_read_secret_key, o->secret_key, &sk); /* last: no early return leaves it unwiped */
+    LOAD_OBJ(ckks_seal_read_ciphertext, CKKS_SEAL_CIPHERTEXT, o->pos[0], &ct);
+    LOAD_SECRET(o->secret_key, &sk); /* last: no early return leaves it unwiped */
     ckks_plaintext_t *pt;
     double *v = malloc(slots * sizeof *v);
     int rc = v ? ckks_plaintext_new(ctx, 0, &pt) : CKKS_ENOMEM;
@@ -344,8 +359,8 @@ static int cmd_encrypt(const opts_t *o, ckks_context_t *ctx)
     }
     ckks_public_key_t *pk = NULL;
     ckks_secret_key_t *sk = NULL;
-    if (o->public_key) LOAD_OBJ(ckks_seal_read_public_key, o->public_key, &pk);
-    else LOAD_SECRET(ckks_seal_read_secret_key, o->secret_key, &sk);
+    if (o->public_key) LOAD_OBJ(ckks_seal_read_public_key, CKKS_SEAL_PUBLIC_KEY, o->public_key, &pk);
+    else LOAD_SECRET(o->secret_key, &sk);
     ckks_plaintext_t *pt = NULL;
     ckks_ciphertext_t *ct = NULL;
     int rc = ckks_plaintext_new(ctx, 0, &pt);
@@ -406,7 +421,7 @@ static int cmd_keygen(const opts_t *o, ckks_context_t *ctx)
     FILE *probe = fopen(o->secret_key, "rb");
     if (probe) {
         fclose(probe);
-        LOAD_SECRET(ckks_seal_read_secret_key, o->secret_key, &sk);
+        LOAD_SECRET(o->secret_key, &sk);
     } else if (errno != ENOENT) {
         return fail("%s: %s", o->secret_key, strerror(errno));
     } else {
@@ -480,11 +495,11 @@ static int cmd_eval(const opts_t *o, ckks_context_t *ctx)
     ckks_plaintext_t *pt = NULL;
     ckks_relin_key_t *rk = NULL;
     ckks_galois_keys_t *gk = NULL;
-    LOAD_OBJ(ckks_seal_read_ciphertext, o->pos[0], &a);
-    if (plain) LOAD_OBJ(ckks_seal_read_plaintext, o->pos[1], &pt);
-    else if (binary) LOAD_OBJ(ckks_seal_read_ciphertext, o->pos[1], &b);
-    if (relin) LOAD_OBJ(ckks_seal_read_relin_key, o->relin_keys, &rk);
-    if (rotate || conj) LOAD_OBJ(ckks_seal_read_galois_keys, o->galois_keys, &gk);
+    LOAD_OBJ(ckks_seal_read_ciphertext, CKKS_SEAL_CIPHERTEXT, o->pos[0], &a);
+    if (plain) LOAD_OBJ(ckks_seal_read_plaintext, CKKS_SEAL_PLAINTEXT, o->pos[1], &pt);
+    else if (binary) LOAD_OBJ(ckks_seal_read_ciphertext, CKKS_SEAL_CIPHERTEXT, o->pos[1], &b);
+    if (relin) LOAD_OBJ(ckks_seal_read_relin_key, CKKS_SEAL_RELIN_KEYS, o->relin_keys, &rk);
+    if (rotate || conj) LOAD_OBJ(ckks_seal_read_galois_keys, CKKS_SEAL_GALOIS_KEYS, o->galois_keys, &gk);
     int rc = ckks_ciphertext_new(ctx, 3, 0, &out);
     if (rc == CKKS_OK) {
         if (!strcmp(o->op, "add")) rc = ckks_add(a, b, out);

@@ -712,5 +712,8 @@ Test(seal_vectors, other_operations_from_the_command_line, .timeout = 120)
     cr_expect_neq(test_sh("%s eval add_plain " SEAL_P " --out %s %s %s 2>/dev/null", H, at(dir, "none"), at(dir, "a1"),
                           at(V, "plain_a.bin")),
                   0, "a plaintext at another level is refused");
+    cr_expect_eq(test_sh("%s eval add_plain " SEAL_P " --out %s %s %s 2>&1 | grep -q 'ct_b.bin: a SEAL Ciphertext where a "
+                         "Plaintext was wanted'", H, at(dir, "none"), at(V, "ct_a.bin"), at(V, "ct_b.bin")),
+                 0, "a ciphertext given as the plaintext is named as such");
     cr_expect_eq(test_sh("rm -rf %s", dir), 0);
 }
