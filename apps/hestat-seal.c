@@ -245,15 +245,25 @@ static int load_fail(const ckks_context_t *ctx, const char *path, const void *bu
     return fail("%s: %s", path, ckks_strerror(rc));
 }
 
-#define LOAD_WITH(reader, want, path, obj, secret)                                    \
+/* st = 0 when path's object was read into *obj, else 1 (the message printed). */
+#define TRY_LOAD(reader, want, path, obj, secret, st)                                 \
     do {                                                                              \
         size_t len_;                                                                  \
         void *buf_ = load(path, &len_);                                               \
-        if (!buf_) return 1;                                                          \
+        if (!buf_) {                                                                  \
+            (st) = 1;                                                                 \
+            break;                                                                    \
+        }                                                                             \
         int rc_ = reader(ctx, buf_, len_, obj);                                       \
-        int bad_ = rc_ ? load_fail(ctx, path, buf_, len_, rc_, want) : 0;             \
+        (st) = rc_ ? load_fail(ctx, path, buf_, len_, rc_, want) : 0;                 \
         release(buf_, len_, secret);                                                  \
-        if (bad_) return bad_;                                                        \
+    } while (0)
+/* The same, returning from the caller on failure (nothing else loaded yet). */
+#define LOAD_WITH(reader, want, path, obj, secret)                                    \
+    do {                                                                              \
+        int st_;                                                                      \
+        TRY_LOAD(reader, want, path, obj, secret, st_);                               \
+        if (st_) return st_;                                                          \
     } while (0)
 #define LOAD_OBJ(reader, want, path, obj) LOAD_WITH(reader, want, path, obj, 0)
 #define LOAD_SECRET(path, obj) LOAD_WITH(ckks_seal_read_secret_key, CKKS_SEAL_SECRET_KEY, path, obj, 1)
@@ -295,7 +305,12 @@ static int cmd_decrypt(const opts_t *o, ckks_context_t *ctx)
     ckks_secret_key_t *sk = NULL;
     ckks_ciphertext_t *ct = NULL;
     LOAD_OBJ(ckks_seal_read_ciphertext, CKKS_SEAL_CIPHERTEXT, o->pos[0], &ct);
-    LOAD_SECRET(o->secret_key, &sk); /* last: no early return leaves it unwiped */
+    int st;
+    TRY_LOAD(ckks_seal_read_secret_key, CKKS_SEAL_SECRET_KEY, o->secret_key, &sk, 1, st);
+    if (st) {
+        ckks_ciphertext_free(ct);
+        return st;
+    }
     ckks_plaintext_t *pt;
     double *v = malloc(slots * sizeof *v);
     int rc = v ? ckks_plaintext_new(ctx, 0, &pt) : CKKS_ENOMEM;
@@ -495,13 +510,15 @@ static int cmd_eval(const opts_t *o, ckks_context_t *ctx)
     ckks_plaintext_t *pt = NULL;
     ckks_relin_key_t *rk = NULL;
     ckks_galois_keys_t *gk = NULL;
-    LOAD_OBJ(ckks_seal_read_ciphertext, CKKS_SEAL_CIPHERTEXT, o->pos[0], &a);
-    if (plain) LOAD_OBJ(ckks_seal_read_plaintext, CKKS_SEAL_PLAINTEXT, o->pos[1], &pt);
-    else if (binary) LOAD_OBJ(ckks_seal_read_ciphertext, CKKS_SEAL_CIPHERTEXT, o->pos[1], &b);
-    if (relin) LOAD_OBJ(ckks_seal_read_relin_key, CKKS_SEAL_RELIN_KEYS, o->relin_keys, &rk);
-    if (rotate || conj) LOAD_OBJ(ckks_seal_read_galois_keys, CKKS_SEAL_GALOIS_KEYS, o->galois_keys, &gk);
-    int rc = ckks_ciphertext_new(ctx, 3, 0, &out);
-    if (rc == CKKS_OK) {
+    int st = 0;
+    TRY_LOAD(ckks_seal_read_ciphertext, CKKS_SEAL_CIPHERTEXT, o->pos[0], &a, 0, st);
+    if (!st && plain) TRY_LOAD(ckks_seal_read_plaintext, CKKS_SEAL_PLAINTEXT, o->pos[1], &pt, 0, st);
+    else if (!st && binary) TRY_LOAD(ckks_seal_read_ciphertext, CKKS_SEAL_CIPHERTEXT, o->pos[1], &b, 0, st);
+    if (!st && relin) TRY_LOAD(ckks_seal_read_relin_key, CKKS_SEAL_RELIN_KEYS, o->relin_keys, &rk, 0, st);
+    if (!st && (rotate || conj))
+        TRY_LOAD(ckks_seal_read_galois_keys, CKKS_SEAL_GALOIS_KEYS, o->galois_keys, &gk, 0, st);
+    int rc = st ? CKKS_OK : ckks_ciphertext_new(ctx, 3, 0, &out);
+    if (!st && rc == CKKS_OK) {
         if (!strcmp(o->op, "add")) rc = ckks_add(a, b, out);
         else if (!strcmp(o->op, "sub")) rc = ckks_sub(a, b, out);
         else if (!strcmp(o->op, "multiply")) rc = ckks_multiply(a, b, out);
@@ -519,13 +536,14 @@ static int cmd_eval(const opts_t *o, ckks_context_t *ctx)
     }
     void *buf = NULL;
     size_t len = 0;
-    if (rc == CKKS_OK) rc = ckks_seal_write_ciphertext(out, o->compress, &buf, &len);
+    if (!st && rc == CKKS_OK) rc = ckks_seal_write_ciphertext(out, o->compress, &buf, &len);
     ckks_ciphertext_free(a);
     ckks_ciphertext_free(b);
     ckks_ciphertext_free(out);
     ckks_plaintext_free(pt);
     ckks_relin_key_free(rk);
     ckks_galois_keys_free(gk);
+    if (st) return st;
     if (rc) return fail("eval %s: %s", o->op, ckks_strerror(rc));
     return save(o->out, buf, len, 0);
 }
