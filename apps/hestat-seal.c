@@ -365,17 +365,19 @@ static int cmd_encrypt(const opts_t *o, ckks_context_t *ctx)
     if (!o->in || !o->out || !o->scale) return usage_error("encrypt needs --scale, --in and --out", NULL);
     double scale;
     if (parse_scale(o->scale, &scale)) return usage_error("bad --scale", o->scale);
-    size_t slots = ckks_context_slots(ctx);
-    double *v = calloc(slots, sizeof *v);
-    if (!v) return fail("out of memory%s%s", "", "");
-    if (read_values(o->in, v, slots)) {
-        free(v);
-        return 1;
-    }
     ckks_public_key_t *pk = NULL;
     ckks_secret_key_t *sk = NULL;
     if (o->public_key) LOAD_OBJ(ckks_seal_read_public_key, CKKS_SEAL_PUBLIC_KEY, o->public_key, &pk);
     else LOAD_SECRET(o->secret_key, &sk);
+    size_t slots = ckks_context_slots(ctx);
+    double *v = calloc(slots, sizeof *v);
+    if (!v || read_values(o->in, v, slots)) {
+        if (!v) fail("out of memory%s%s", "", "");
+        free(v);
+        ckks_public_key_free(pk);
+        ckks_secret_key_free(sk);
+        return 1;
+    }
     ckks_plaintext_t *pt = NULL;
     ckks_ciphertext_t *ct = NULL;
     int rc = ckks_plaintext_new(ctx, 0, &pt);
