@@ -315,12 +315,12 @@ int ckks_mp_gkg_share_limited(const ckks_secret_key_t *si, const uint8_t seed[CK
         /* h = -a_j s_i + e + P sigma(s_i) at prime j, over primes 0 .. L-1
          * and the special one (row L) */
         ckks_sample_cbd(&p.st, n, p.e);
-        ckks_small_to_ntt(ctx, p.e, k, p.tmp);
+        ckks_small_widen(p.e, n, 0, p.tmp);
         for (size_t r = 0; r < rows; r++) {
             const size_t i = ckks_mp_share_prime(ctx, CKKS_MP_GKG, rows, r);
             const ntt_modulus_t *m = &ctx->mod[i];
             uint64_t *hr = h + r * n;
-            memcpy(hr, p.tmp + i * n, n * sizeof *hr); /* e */
+            ckks_small_limb_to_ntt(ctx, p.tmp, i, hr); /* e, at the rows' primes only */
             ntt_vec_mul(a + i * n, a + i * n, si->s + i * n, n, m);
             ntt_vec_sub(hr, hr, a + i * n, n, m);
         }

@@ -25,14 +25,14 @@ if [ -z "$dir" ]; then dir=$(mktemp -d); keep=0; fi
 (cd "$root/vectors/gen" && "$node" --experimental-wasm-exnref gen.mjs sweep "$dir" ${2:-})
 out=$(mktemp -d)
 fails=0 checks=0
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "$name: $1: FAILED" >&2; }
 for case in "$dir"/*/; do
     [ -f "$case/params" ] || continue
     name=$(basename "$case")
     n=$(sed -n 's/^n=//p' "$case/params")
     primes=$(sed -n 's/^primes=//p' "$case/params")
     p="--poly-degree $n --coeff-primes $primes"
-    ok() { checks=$((checks + 1)); }
-    bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "$name: $1: FAILED" >&2; }
     # Decryption of SEAL's public-key encryption (zstd) against SEAL's decoding.
     # shellcheck disable=SC2086
     if "$seal" decrypt $p --secret-key "$case/secret_key.bin" --slots 64 "$case/ct_a.bin" > "$out/dec" &&

@@ -315,14 +315,21 @@ size_t stats_galois_step_primes(const stats_layout_t *lay, size_t top, int step)
     return lay && step >= (long)lay->block ? fold_primes(top) : top;
 }
 
+/* The primes the study's key for this step serves: the step's own, except
+ * with the primes a glm fit needs (its packing rotates at every level). */
+static size_t step_key_primes(const stats_layout_t *lay, size_t top, int step)
+{
+    return top >= stats_glm_min_primes() ? top : stats_galois_step_primes(lay, top, step);
+}
+
 size_t stats_galois_key_primes(const ckks_context_t *ctx, const stats_layout_t *lay, uint32_t elt)
 {
     const size_t top = ckks_context_data_primes(ctx);
-    if (!lay || top >= stats_glm_min_primes()) return top;
+    if (!lay) return top;
     int steps[64];
     size_t n = stats_galois_steps(lay, steps, 64);
     for (size_t i = 0; i < n; i++)
-        if (ckks_galois_elt_rotate(ctx, steps[i]) == elt) return stats_galois_step_primes(lay, top, steps[i]);
+        if (ckks_galois_elt_rotate(ctx, steps[i]) == elt) return step_key_primes(lay, top, steps[i]);
     return top;
 }
 
@@ -334,9 +341,8 @@ int stats_galois_limit_folds(const ckks_context_t *ctx, const stats_layout_t *la
     size_t n = stats_galois_steps(lay, steps, 64);
     int rc = CKKS_OK;
     for (size_t i = 0; i < n && rc == CKKS_OK; i++) {
-        uint32_t elt = ckks_galois_elt_rotate(ctx, steps[i]);
-        size_t fp = stats_galois_key_primes(ctx, lay, elt);
-        if (fp < top) rc = ckks_galois_keys_limit(gk, elt, fp);
+        size_t fp = step_key_primes(lay, top, steps[i]);
+        if (fp < top) rc = ckks_galois_keys_limit(gk, ckks_galois_elt_rotate(ctx, steps[i]), fp);
     }
     return rc;
 }

@@ -407,8 +407,10 @@ static void expected_shape(const expect_t *x, size_t i, ckks_mp_kind_t *kind, ui
     *nprimes = ckks_context_data_primes(x->ctx) + 1;
     if (x->round == STATS_MP_ROUND1) {
         *kind = i == 0 ? CKKS_MP_CKG : i == 1 ? CKKS_MP_RKG1 : CKKS_MP_GKG;
-        if (i >= 2) *elt = x->draft->elts[i - 2];
-        if (i >= 2) *nprimes = stats_galois_key_primes(x->ctx, &x->draft->layout, *elt) + 1;
+        if (i >= 2) { /* a fold key's share at its two primes and the special one */
+            *elt = x->draft->elts[i - 2];
+            *nprimes = stats_galois_key_primes(x->ctx, &x->draft->layout, *elt) + 1;
+        }
     } else if (x->round == STATS_MP_ROUND2) {
         *kind = CKKS_MP_RKG2;
     } else {

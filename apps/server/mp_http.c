@@ -480,7 +480,6 @@ static void *read_tmp(srv_mp_upload_t *u, size_t bound, size_t *len)
     return rc ? NULL : buf;
 }
 
-/* The whole file validated for its place. 0, or a failure recorded. */
 /* The bound of a draft from its first bytes (its parameters frame). */
 static size_t draft_bound(srv_mp_upload_t *u)
 {
@@ -491,6 +490,7 @@ static size_t draft_bound(srv_mp_upload_t *u)
     return bound;
 }
 
+/* The whole file validated for its place. 0, or a failure recorded. */
 static int validate(srv_mp_upload_t *u, const char *result)
 {
     size_t len;
