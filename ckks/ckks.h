@@ -331,6 +331,15 @@ int ckks_multiply_split(const ckks_ciphertext_t *x, const ckks_ciphertext_t *y, 
 int ckks_multiply_split_many(size_t count, size_t batch, const ckks_ciphertext_t *const *x,
                              const ckks_ciphertext_t *const *y, ckks_ciphertext_t *const *acc0,
                              ckks_ciphertext_t *const *acc1, const int *accumulate);
+/* The same with an automorphism on each operand as it is read: the terms
+ * are sigma_ex[t](x[t]) * sigma_ey[t](y[t]) (ex or ey NULL, or an element
+ * 1: none), each as ckks_apply_galois_raw would give it, but without the
+ * permuted ciphertexts ever being written whole (a tile of each at a time,
+ * once per distinct ciphertext and element). */
+int ckks_multiply_split_many_galois(size_t count, size_t batch, const ckks_ciphertext_t *const *x,
+                                    const uint32_t *ex, const ckks_ciphertext_t *const *y, const uint32_t *ey,
+                                    ckks_ciphertext_t *const *acc0, ckks_ciphertext_t *const *acc1,
+                                    const int *accumulate);
 int ckks_merge_split(const ckks_ciphertext_t *a, const ckks_ciphertext_t *b, uint32_t elt_u, uint32_t elt_v,
                      const ckks_galois_keys_t *gk, ckks_ciphertext_t *out);
 /* ckks_merge_split followed by the automorphism sigma_u^-1 (the rotation

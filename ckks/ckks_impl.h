@@ -169,6 +169,8 @@ int ckks_keyswitch_digits_add(const ckks_context_t *ctx, const uint64_t *digits,
                               const uint32_t *src, const ckks_kswitch_t *ksk, uint64_t *c0,
                               uint64_t *c1);
 void ckks_galois_perm(const ckks_context_t *ctx, uint32_t elt, uint32_t *src);
+/* out[i n + k] = p[i n + src[k]] for np limbs of n words (out != p). */
+void ckks_permute_limbs(uint64_t *out, const uint64_t *p, size_t np, const uint32_t *src, size_t n);
 /* The same table for odd elt < 2N: the one kept in the context (made on
  * first use, at most CKKS_PERM_CACHE elements), else buf (n entries) filled
  * by ckks_galois_perm; NULL when neither (the cache full or out of memory,

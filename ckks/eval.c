@@ -411,8 +411,7 @@ int ckks_apply_galois_hoisted(const ckks_ciphertext_t *a, const uint32_t *elts, 
         }
         const uint32_t *perm = ckks_galois_perm_table(ctx, elts[i], src);
         uint64_t *o0 = POLY(out, 0, 0);
-        for (size_t l = 0; l < np; l++)
-            for (size_t t = 0; t < n; t++) o0[l * n + t] = c0[l * n + perm[t]];
+        ckks_permute_limbs(o0, c0, np, perm, n);
         memset(POLY(out, 1, 0), 0, np * n * sizeof *c1);
         const ckks_kswitch_t *key;
         int rc = find_key(gk, elts[i], np, &key);
@@ -515,21 +514,35 @@ int ckks_apply_galois_raw(const ckks_ciphertext_t *a, uint32_t galois_elt, ckks_
     uint32_t *buf = (uint32_t *)ckks_scratch(CKKS_SCRATCH_GALOIS, n / 2 + 1);
     if (!buf) return CKKS_ENOMEM;
     const uint32_t *src = ckks_galois_perm_table(ctx, galois_elt, buf);
-    for (size_t p = 0; p < a->size; p++)
-        for (size_t i = 0; i < np; i++) {
-            const uint64_t *in = a->data + (p * np + i) * n;
-            uint64_t *o = out->data + (p * np + i) * n;
-            for (size_t k = 0; k < n; k++) o[k] = in[src[k]];
-        }
+    for (size_t p = 0; p < a->size; p++) ckks_permute_limbs(out->data + p * np * n, a->data + p * np * n, np, src, n);
     out->size = a->size;
     out->nprimes = np;
     out->scale = a->scale;
     return CKKS_OK;
 }
 
-int ckks_multiply_split_many(size_t count, size_t batch, const ckks_ciphertext_t *const *x,
-                             const ckks_ciphertext_t *const *y, ckks_ciphertext_t *const *acc0,
-                             ckks_ciphertext_t *const *acc1, const int *accumulate)
+/* An operand of ckks_multiply_split_many_galois: a ciphertext and the
+ * automorphism applied to it as it is read (elt 1: none; perm: its table). */
+typedef struct {
+    const ckks_ciphertext_t *ct;
+    uint32_t elt;
+    const uint32_t *perm;
+    size_t slot; /* its tile in the scratch (elt != 1) */
+} split_op_t;
+
+/* The index of (ct, elt) among ops[0 .. *nops), added when new. */
+static size_t split_op(split_op_t *ops, size_t *nops, const ckks_ciphertext_t *ct, uint32_t elt)
+{
+    for (size_t u = 0; u < *nops; u++)
+        if (ops[u].ct == ct && ops[u].elt == elt) return u;
+    ops[*nops] = (split_op_t){ct, elt, NULL, 0};
+    return (*nops)++;
+}
+
+int ckks_multiply_split_many_galois(size_t count, size_t batch, const ckks_ciphertext_t *const *x,
+                                    const uint32_t *ex, const ckks_ciphertext_t *const *y, const uint32_t *ey,
+                                    ckks_ciphertext_t *const *acc0, ckks_ciphertext_t *const *acc1,
+                                    const int *accumulate)
 {
     if (count == 0 || batch == 0) return CKKS_OK;
     if (!x || !y || !acc0 || !acc1 || !accumulate) return CKKS_EINVAL;
@@ -539,7 +552,8 @@ int ckks_multiply_split_many(size_t count, size_t batch, const ckks_ciphertext_t
     double scale = 0;
     for (size_t j = 0; j < count; j++) {
         for (size_t k = 0; k < batch; k++) {
-            const ckks_ciphertext_t *xk = x[j * batch + k], *yk = y[j * batch + k];
+            const size_t t = j * batch + k;
+            const ckks_ciphertext_t *xk = x[t], *yk = y[t];
             int rc = check_ct(xk, acc0[j]);
             if (!rc) rc = check_ct(yk, acc1[j]);
             if (rc) return rc;
@@ -547,6 +561,10 @@ int ckks_multiply_split_many(size_t count, size_t batch, const ckks_ciphertext_t
             if (xk->size != 2 || yk->size != 2) return CKKS_ESIZE;
             if (xk->nprimes != np || yk->nprimes != np) return CKKS_ELEVEL;
             if (acc0[j] == xk || acc0[j] == yk || acc1[j] == xk || acc1[j] == yk) return CKKS_EINVAL;
+            for (int s = 0; s < 2; s++) {
+                uint32_t e = s ? (ey ? ey[t] : 1) : (ex ? ex[t] : 1);
+                if (!(e & 1) || e >= 2 * n) return CKKS_EINVAL;
+            }
             double sc = xk->scale * yk->scale;
             if (j == 0 && k == 0) scale = sc;
             if (!ckks_scales_close(sc, scale)) return CKKS_ESCALE;
@@ -562,38 +580,104 @@ int ckks_multiply_split_many(size_t count, size_t batch, const ckks_ciphertext_t
         }
     }
     if (!scale_ok(ctx, scale, np)) return CKKS_ESCALE;
-    for (size_t j = 0; j < count; j++) acc0[j]->nprimes = acc1[j]->nprimes = np;
-    /* Tile by tile (T coefficients of a limb), so a tile of each operand
-     * stays in cache for every product that reads it; each product's four
-     * sums over the batch are formed before they are reduced
-     * (ntt_vec_dot2x2), and the accumulators cross the memory bus once per
-     * batch. */
-    const uint64_t **ops = malloc(4 * batch * sizeof *ops);
-    if (!ops) return CKKS_ENOMEM;
-    const uint64_t **p0 = ops, **p1 = ops + batch, **q0 = ops + 2 * batch, **q1 = ops + 3 * batch;
-    const size_t T = n < 512 ? n : 512;
-    for (size_t i = 0; i < np; i++) {
-        const ntt_modulus_t *m = &ctx->mod[i];
-        for (size_t t0 = 0; t0 < n; t0 += T)
-            for (size_t j = 0; j < count; j++) {
-                uint64_t *r[4] = {POLY(acc0[j], 0, i) + t0, POLY(acc0[j], 1, i) + t0, POLY(acc1[j], 0, i) + t0,
-                                  POLY(acc1[j], 1, i) + t0};
-                for (size_t k = 0; k < batch; k++) {
-                    const ckks_ciphertext_t *xk = x[j * batch + k], *yk = y[j * batch + k];
-                    p0[k] = POLY(xk, 0, i) + t0;
-                    p1[k] = POLY(xk, 1, i) + t0;
-                    q0[k] = POLY(yk, 0, i) + t0;
-                    q1[k] = POLY(yk, 1, i) + t0;
-                }
-                ntt_vec_dot2x2(r, p0, p1, q0, q1, batch, T, m, accumulate[j]);
+    /* Tile by tile (T coefficients of a limb): the distinct operands'
+     * tiles are permuted into a scratch once (an automorphism maps an
+     * aligned tile of NTT slots onto one aligned tile, so its source stays
+     * in cache), each product's four sums over the batch are formed before
+     * they are reduced (ntt_vec_dot2x2), and the accumulators cross the
+     * memory bus once per batch. The automorphisms are never written whole. */
+    const size_t T = n < 256 ? n : 256, terms = count * batch;
+    split_op_t *ops = malloc(2 * terms * sizeof *ops);
+    size_t *xo = malloc(2 * terms * sizeof *xo), *yo = xo ? xo + terms : NULL;
+    const uint64_t **ptr = malloc((4 * batch + 4 * terms) * sizeof *ptr);
+    uint32_t **own = calloc(2 * terms, sizeof *own);
+    uint64_t *scratch = NULL;
+    int rc = ops && xo && ptr && own ? CKKS_OK : CKKS_ENOMEM;
+    size_t nops = 0, nperm = 0, nown = 0;
+    for (size_t t = 0; !rc && t < terms; t++) {
+        xo[t] = split_op(ops, &nops, x[t], ex ? ex[t] : 1);
+        yo[t] = split_op(ops, &nops, y[t], ey ? ey[t] : 1);
+    }
+    for (size_t u = 0; !rc && u < nops; u++) {
+        if (ops[u].elt == 1) continue;
+        ops[u].slot = nperm++;
+        ops[u].perm = ckks_galois_perm_table(ctx, ops[u].elt, NULL);
+        if (!ops[u].perm) { /* the table cache is full: a table of our own */
+            if (!(own[nown] = malloc(n * sizeof **own))) {
+                rc = CKKS_ENOMEM;
+                break;
             }
+            ckks_galois_perm(ctx, ops[u].elt, own[nown]);
+            ops[u].perm = own[nown++];
+        }
     }
+    if (!rc && nperm && !(scratch = malloc(nperm * 2 * T * sizeof *scratch))) rc = CKKS_ENOMEM;
+    if (!rc) {
+        for (size_t j = 0; j < count; j++) acc0[j]->nprimes = acc1[j]->nprimes = np;
+        const uint64_t **p0 = ptr, **p1 = ptr + batch, **q0 = ptr + 2 * batch, **q1 = ptr + 3 * batch;
+        const uint64_t **opp = ptr + 4 * batch; /* per operand: its two tiles */
+        for (size_t i = 0; i < np; i++) {
+            const ntt_modulus_t *m = &ctx->mod[i];
+            for (size_t t0 = 0; t0 < n; t0 += T) {
+                for (size_t u = 0; u < nops; u++) {
+                    const uint64_t *s0 = POLY(ops[u].ct, 0, i), *s1 = POLY(ops[u].ct, 1, i);
+                    if (ops[u].elt == 1) {
+                        opp[2 * u] = s0 + t0;
+                        opp[2 * u + 1] = s1 + t0;
+                        continue;
+                    }
+                    uint64_t *d0 = scratch + 2 * ops[u].slot * T, *d1 = d0 + T;
+                    ntt_vec_permute2(d0, d1, s0, s1, ops[u].perm + t0, T);
+                    opp[2 * u] = d0;
+                    opp[2 * u + 1] = d1;
+                    /* The source tile of the operand after next (one
+                     * aligned tile, whichever element), fetched while
+                     * these two are shuffled: the accumulators have
+                     * pushed it out of the near caches since it was read. */
+                    size_t v = u + 2;
+                    while (v < nops && ops[v].elt == 1) v++;
+                    if (v < nops) {
+                        const uint64_t *n0 = POLY(ops[v].ct, 0, i), *n1 = POLY(ops[v].ct, 1, i);
+                        const size_t at = ops[v].perm[t0] & ~(uint32_t)(T - 1);
+                        for (size_t c = 0; c < T; c += 8) {
+                            __builtin_prefetch(n0 + at + c);
+                            __builtin_prefetch(n1 + at + c);
+                        }
+                    }
+                }
+                for (size_t j = 0; j < count; j++) {
+                    uint64_t *r[4] = {POLY(acc0[j], 0, i) + t0, POLY(acc0[j], 1, i) + t0, POLY(acc1[j], 0, i) + t0,
+                                      POLY(acc1[j], 1, i) + t0};
+                    for (size_t k = 0; k < batch; k++) {
+                        const size_t a = xo[j * batch + k], b = yo[j * batch + k];
+                        p0[k] = opp[2 * a];
+                        p1[k] = opp[2 * a + 1];
+                        q0[k] = opp[2 * b];
+                        q1[k] = opp[2 * b + 1];
+                    }
+                    ntt_vec_dot2x2(r, p0, p1, q0, q1, batch, T, m, accumulate[j]);
+                }
+            }
+        }
+        for (size_t j = 0; j < count; j++) {
+            acc0[j]->size = acc1[j]->size = 2;
+            if (!accumulate[j]) acc0[j]->scale = acc1[j]->scale = scale;
+        }
+    }
+    for (size_t u = 0; own && u < nown; u++) free(own[u]);
+    free(own);
+    free(scratch);
+    free(ptr);
+    free(xo);
     free(ops);
-    for (size_t j = 0; j < count; j++) {
-        acc0[j]->size = acc1[j]->size = 2;
-        if (!accumulate[j]) acc0[j]->scale = acc1[j]->scale = scale;
-    }
-    return CKKS_OK;
+    return rc;
+}
+
+int ckks_multiply_split_many(size_t count, size_t batch, const ckks_ciphertext_t *const *x,
+                             const ckks_ciphertext_t *const *y, ckks_ciphertext_t *const *acc0,
+                             ckks_ciphertext_t *const *acc1, const int *accumulate)
+{
+    return ckks_multiply_split_many_galois(count, batch, x, NULL, y, NULL, acc0, acc1, accumulate);
 }
 
 int ckks_multiply_split(const ckks_ciphertext_t *x, const ckks_ciphertext_t *y, ckks_ciphertext_t *acc0,

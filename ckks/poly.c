@@ -119,8 +119,7 @@ void ckks_poly_galois(const ckks_context_t *ctx, const uint64_t *p, size_t np, u
     uint32_t *own = src ? NULL : malloc(n * sizeof *own);
     if (own) src = ckks_galois_perm_table(ctx, elt, own);
     if (src) {
-        for (size_t i = 0; i < np; i++)
-            for (size_t k = 0; k < n; k++) out[i * n + k] = p[i * n + src[k]];
+        ckks_permute_limbs(out, p, np, src, n);
         free(own);
         return;
     }
@@ -191,6 +190,14 @@ int ckks_keyswitch_add(const ckks_context_t *ctx, const uint64_t *target, size_t
         }
     }
     return mod_down(ctx, prod, np, ops, tmp, c0, c1);
+}
+
+void ckks_permute_limbs(uint64_t *out, const uint64_t *p, size_t np, const uint32_t *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 2 <= np; i += 2) ntt_vec_permute2(out + i * n, out + (i + 1) * n, p + i * n, p + (i + 1) * n, src, n);
+    for (; i < np; i++)
+        for (size_t k = 0; k < n; k++) out[i * n + k] = p[i * n + src[k]];
 }
 
 const uint32_t *ckks_galois_perm_table(const ckks_context_t *ctx, uint32_t elt, uint32_t *buf)

@@ -728,6 +728,40 @@ static void dot2x2_avx2(uint64_t *const r[4], const uint64_t *const *x0, const u
         dot_avx2(r, x0, NULL, y0, y1, k, n, m, accumulate, 1);
 }
 
+/* ---- gathers by an index table (ntt_vec_permute2) ------------------------------ */
+
+/* A group of four outputs whose indices share one aligned group of four
+ * sources is one load and one shuffle (vpermd: 64-bit lane l takes 32-bit
+ * lanes 2 idx_l and 2 idx_l + 1); any other group is gathered a word at a
+ * time. */
+void ntt_permute2_avx2(uint64_t *d0, uint64_t *d1, const uint64_t *s0, const uint64_t *s1, const uint32_t *idx,
+                       size_t n)
+{
+    const __m128i low2 = _mm_set1_epi32(3), high = _mm_set1_epi32(~3);
+    const v4 one = bcast(1);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const __m128i s = _mm_loadu_si128((const __m128i *)(idx + i));
+        const uint32_t base = (uint32_t)_mm_cvtsi128_si32(s) & ~3u;
+        const __m128i same = _mm_cmpeq_epi32(_mm_and_si128(s, high), _mm_set1_epi32((int)base));
+        if (_mm_movemask_epi8(same) != 0xffff) {
+            for (size_t j = i; j < i + 4; j++) {
+                d0[j] = s0[idx[j]];
+                d1[j] = s1[idx[j]];
+            }
+            continue;
+        }
+        const v4 lane = _mm256_slli_epi64(_mm256_cvtepu32_epi64(_mm_and_si128(s, low2)), 1);
+        const v4 ctl = _mm256_or_si256(lane, _mm256_slli_epi64(add(lane, one), 32));
+        store(d0 + i, _mm256_permutevar8x32_epi32(load(s0 + base), ctl));
+        store(d1 + i, _mm256_permutevar8x32_epi32(load(s1 + base), ctl));
+    }
+    for (; i < n; i++) {
+        d0[i] = s0[idx[i]];
+        d1[i] = s1[idx[i]];
+    }
+}
+
 const ntt_ops_t ntt_ops_avx2 = {
     .id = NTT_SIMD_AVX2,
     .name = "avx2",
@@ -742,4 +776,5 @@ const ntt_ops_t ntt_ops_avx2 = {
     .fma_scalar = fma_scalar_avx2,
     .reduce = reduce_avx2,
     .dot2x2 = dot2x2_avx2,
+    .permute2 = ntt_permute2_avx2,
 };

@@ -1002,6 +1002,7 @@ const ntt_ops_t ntt_ops_avx512 = {
     .fma = fma_avx512,
     .fma_scalar = fma_scalar_avx512,
     .reduce = reduce_avx512,
+    .permute2 = ntt_permute2_avx2,
 };
 
 const ntt_ops_t ntt_ops_avx512r4 = {
@@ -1017,4 +1018,5 @@ const ntt_ops_t ntt_ops_avx512r4 = {
     .fma = fma_avx512r4,
     .fma_scalar = fma_scalar_avx512,
     .reduce = reduce_avx512,
+    .permute2 = ntt_permute2_avx2,
 };

@@ -272,3 +272,17 @@ void ntt_vec_dot1x2(uint64_t *const r[2], const uint64_t *const *x, const uint64
 {
     vec_dot(r, x, NULL, y0, y1, k, n, m, accumulate);
 }
+
+void ntt_vec_permute2(uint64_t *d0, uint64_t *d1, const uint64_t *s0, const uint64_t *s1, const uint32_t *idx,
+                      size_t n)
+{
+    const ntt_ops_t *o = ntt_ops_default();
+    if (o->permute2) {
+        o->permute2(d0, d1, s0, s1, idx, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        d0[i] = s0[idx[i]];
+        d1[i] = s1[idx[i]];
+    }
+}

@@ -205,6 +205,8 @@ typedef enum ntt_simd {
  *   (ntt_vec_dot2x2), or with x1 NULL the two of x0 with (y0, y1)
  *   (ntt_vec_dot1x2); NULL where the backend has none, and then (or for a
  *   batch of one) those compose mul and fma.
+ * permute2: two gathers by one index table (ntt_vec_permute2); NULL where the
+ *   backend has none (a plain loop then).
  */
 typedef struct ntt_ops {
     ntt_simd_t id;
@@ -228,6 +230,8 @@ typedef struct ntt_ops {
     void (*dot2x2)(uint64_t *const r[4], const uint64_t *const *x0, const uint64_t *const *x1,
                    const uint64_t *const *y0, const uint64_t *const *y1, size_t k, size_t n,
                    const ntt_modulus_t *m, int accumulate);
+    void (*permute2)(uint64_t *d0, uint64_t *d1, const uint64_t *s0, const uint64_t *s1, const uint32_t *idx,
+                     size_t n);
 } ntt_ops_t;
 
 /* The backend every ntt_* kernel call below uses: chosen once, on first use,
@@ -287,6 +291,13 @@ void ntt_vec_dot2x2(uint64_t *const r[4], const uint64_t *const *x0, const uint6
  * digits times the key's two parts). */
 void ntt_vec_dot1x2(uint64_t *const r[2], const uint64_t *const *x, const uint64_t *const *y0,
                     const uint64_t *const *y1, size_t k, size_t n, const ntt_modulus_t *m, int accumulate);
+
+/* d0[i] = s0[idx[i]] and d1[i] = s1[idx[i]] for i < n (d0, d1 alias no
+ * source). Any table works; one that maps each aligned group of four
+ * indices into one aligned group of four sources, as a Galois automorphism
+ * of NTT slots does (ckks_galois_perm), is a shuffle a group on AVX2. */
+void ntt_vec_permute2(uint64_t *d0, uint64_t *d1, const uint64_t *s0, const uint64_t *s1, const uint32_t *idx,
+                      size_t n);
 
 /* ---- memory ------------------------------------------------------------------- */
 /* 64-byte aligned array of n words (zeroed); NULL on failure or n == 0. */

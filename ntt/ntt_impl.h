@@ -30,6 +30,11 @@ struct ntt_tables {
     double n_inv_fp, n_inv_fpq, last_iroot_fp, last_iroot_fpq;
 };
 
+/* ntt_vec_permute2 with AVX2 shuffles (ntt/avx2.c; the AVX-512 backends
+ * use it too). */
+void ntt_permute2_avx2(uint64_t *d0, uint64_t *d1, const uint64_t *s0, const uint64_t *s1, const uint32_t *idx,
+                       size_t n);
+
 /* IFMA kernels need 4q < 2^52. */
 #define NTT_IFMA_MAX_BITS 50
 

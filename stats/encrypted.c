@@ -638,89 +638,69 @@ done:
 }
 
 /* Deferred key switching (stats_w2_deferred): chunks in batches of K, each
- * chunk's baby and giant steps bare automorphisms, then every product of
- * the batch added into its two halves in one pass over the accumulators
- * (ckks_multiply_split_many; with inner threads, each takes a range of the
+ * chunk's baby and giant steps bare automorphisms, applied as the products
+ * read their operands: every product of the batch is added into its two
+ * halves in one pass over the accumulators (ckks_multiply_split_many_galois,
+ * which permutes a tile of each operand at a time and never writes an
+ * automorphism whole; with inner threads, each takes a range of the
  * products). The baby steps are of Z, M and W = M - R, the giant steps of
- * Z, M, R and V = M - Z (the operands of Q1 .. Q4). K is what 40 MB of
- * operands allow, 1 to 4 (4 at 16 columns and N = 8192, 1 from 64); the
- * sums do not depend on it (modular additions). Each batch reads and writes
- * every accumulator once, which is most of the products' memory traffic
- * (47 MB of halves at 16 columns): K = 1 took 1.6x the time of K = 3, K = 4
- * measured 6 % under K = 3, and 6 to 12 (operands beyond the caches) more. */
-enum { NBABY = 3, NGIANT = 4 };
+ * Z, M, R and V = M - Z (the operands of Q1 .. Q4). A chunk's operands are
+ * its five ciphertexts (Z, M, R, W, V: 1.9 MB at N = 8192, three primes);
+ * K is what 8 MB of them allow, 1 to 8 (4 at 16 columns and N = 8192: 8
+ * measured the same, with twice the memory). The sums do not depend on K
+ * (modular additions). Each batch reads and writes every accumulator once
+ * (47 MB of halves at 16 columns). */
+enum { KMAX = 8 };
 static int acc_chunks_deferred(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_galois_keys_t *gk,
                                size_t from, size_t end, size_t step, chunk_acc_t *a)
 {
     const stats_layout_t *lay = &t->layout;
     const size_t B = lay->block, g = giant_step(B), nb = (B + g - 1) / g, nprod = NTYPES * (B - 1);
-    const size_t nraw = NBABY * (g - 1) + NGIANT * (nb - 1); /* a chunk's automorphisms */
     const size_t np = ckks_context_data_primes(ctx), n = ckks_context_n(ctx);
-    const size_t per_chunk = (nraw + 3) * 2 * np * n * 8;
-    size_t K = ((size_t)40 << 20) / per_chunk;
-    K = K < 1 ? 1 : K > 4 ? 4 : K;
+    const size_t per_chunk = 5 * 2 * np * n * 8;
+    size_t K = ((size_t)8 << 20) / per_chunk;
+    K = K < 1 ? 1 : K > KMAX ? KMAX : K;
     int rc = STATS_OK;
-    /* Per batch slot k: the loaded chunk (when read from the file), R, W,
-     * V, and the automorphisms raw[k * nraw + ...]: baby a of source q at
-     * q (g - 1) + a - 1, giant b of source q at NBABY (g - 1) + q (nb - 1) + b - 1. */
+    /* Per batch slot k: the loaded chunk (when read from the file), R, W, V. */
     ckks_ciphertext_t **lz = calloc(K, sizeof *lz), **lm = calloc(K, sizeof *lm), **rr = calloc(3 * K, sizeof *rr);
-    ckks_ciphertext_t **raw = calloc(K * nraw + 1, sizeof *raw);
     const ckks_ciphertext_t **xs = calloc(nprod * K, sizeof *xs), **ys = calloc(nprod * K, sizeof *ys);
+    uint32_t *exs = calloc(nprod * K, sizeof *exs), *eys = calloc(nprod * K, sizeof *eys);
+    uint32_t *ebaby = calloc(g, sizeof *ebaby), *egiant = calloc(nb, sizeof *egiant);
     ckks_ciphertext_t **h0 = calloc(nprod, sizeof *h0), **h1 = calloc(nprod, sizeof *h1);
     int *accu = calloc(nprod, sizeof *accu);
-    if (!lz || !lm || !rr || !raw || !xs || !ys || !h0 || !h1 || !accu) {
+    if (!lz || !lm || !rr || !xs || !ys || !exs || !eys || !ebaby || !egiant || !h0 || !h1 || !accu) {
         rc = STATS_ENOMEM;
         goto done;
     }
     for (size_t k = 0; k < 3 * K; k++) TRY(ckks_ciphertext_new(ctx, 2, 0, &rr[k]));
-    for (size_t r = 0; r < K * nraw; r++) TRY(ckks_ciphertext_new(ctx, 2, 0, &raw[r]));
+    for (size_t x = 0; x < g; x++) ebaby[x] = x ? ckks_galois_elt_rotate(ctx, (int)x) : 1;
+    for (size_t b = 0; b < nb; b++) egiant[b] = b ? ckks_galois_elt_rotate(ctx, -(int)(g * b)) : 1;
     for (size_t j = 0; j < nprod; j++) {
         h0[j] = a->sums[2 + 2 * j];
         h1[j] = a->sums[2 + 2 * j + 1];
     }
     for (size_t k0 = from; k0 < end; k0 += K * step) {
         size_t ks = 0;
-        const ckks_ciphertext_t *Zs[4], *Ms[4];
+        const ckks_ciphertext_t *Zs[KMAX], *Ms[KMAX];
         for (size_t c = k0; c < end && ks < K; c += step, ks++) {
             ckks_ciphertext_t *R = rr[3 * ks], *W = rr[3 * ks + 1], *V = rr[3 * ks + 2];
             if ((rc = chunk_take(t, c, gk, a, &lz[ks], &lm[ks], &Zs[ks], &Ms[ks], R))) goto done;
             TRY(ckks_sub(Ms[ks], R, W));
             TRY(ckks_sub(Ms[ks], Zs[ks], V));
-            const ckks_ciphertext_t *bsrc[NBABY] = {Zs[ks], Ms[ks], W}, *gsrc[NGIANT] = {Zs[ks], Ms[ks], R, V};
-            ckks_ciphertext_t **o = raw + ks * nraw;
-            int qrc[NBABY + NGIANT] = {0};
-#pragma omp parallel for num_threads((int)a->inner) schedule(dynamic, 1) if (a->inner > 1)
-            for (int q = 0; q < NBABY + NGIANT; q++) {
-                int r = CKKS_OK;
-                if (q < NBABY)
-                    for (size_t x = 1; x < g && !r; x++)
-                        r = ckks_apply_galois_raw(bsrc[q], ckks_galois_elt_rotate(ctx, (int)x), o[q * (g - 1) + x - 1]);
-                else
-                    for (size_t b = 1; b < nb && !r; b++)
-                        r = ckks_apply_galois_raw(gsrc[q - NBABY], ckks_galois_elt_rotate(ctx, -(int)(g * b)),
-                                                  o[NBABY * (g - 1) + (q - NBABY) * (nb - 1) + b - 1]);
-                qrc[q] = r;
-            }
-            for (int q = 0; q < NBABY + NGIANT; q++) TRY(qrc[q]);
         }
         /* Operands: X_b = sigma_{-g b}(X) (b = 0: X itself), Y_a = sigma_a(Y). */
         for (size_t d = 1; d < B; d++) {
             size_t x = d % g, b = d / g;
             for (size_t k = 0; k < ks; k++) {
-                ckks_ciphertext_t *const *o = raw + k * nraw;
-                const ckks_ciphertext_t *bsrc[NBABY] = {Zs[k], Ms[k], rr[3 * k + 1]};
-                const ckks_ciphertext_t *gsrc[NGIANT] = {Zs[k], Ms[k], rr[3 * k], rr[3 * k + 2]};
-#define BABY(q) (x ? (const ckks_ciphertext_t *)o[(q) * (g - 1) + x - 1] : bsrc[q])
-#define GIANT(q) (b ? (const ckks_ciphertext_t *)o[NBABY * (g - 1) + (q) * (nb - 1) + b - 1] : gsrc[q])
                 /* Q1 = Z (M - R)', Q2 = R Z', Q3 = (M - Z) M', Q4 = M Z' */
-                const ckks_ciphertext_t *X[NTYPES] = {GIANT(0), GIANT(2), GIANT(3), GIANT(1)};
-                const ckks_ciphertext_t *Y[NTYPES] = {BABY(2), BABY(0), BABY(1), BABY(0)};
-#undef BABY
-#undef GIANT
+                const ckks_ciphertext_t *X[NTYPES] = {Zs[k], rr[3 * k], rr[3 * k + 2], Ms[k]};
+                const ckks_ciphertext_t *Y[NTYPES] = {rr[3 * k + 1], Zs[k], Ms[k], Zs[k]};
                 for (size_t ty = 0; ty < NTYPES; ty++) {
-                    size_t j = NTYPES * (d - 1) + ty;
-                    xs[j * ks + k] = X[ty];
-                    ys[j * ks + k] = Y[ty];
+                    size_t j = (NTYPES * (d - 1) + ty) * ks + k;
+                    xs[j] = X[ty];
+                    exs[j] = egiant[b];
+                    ys[j] = Y[ty];
+                    eys[j] = ebaby[x];
                 }
             }
         }
@@ -730,7 +710,8 @@ static int acc_chunks_deferred(const ckks_context_t *ctx, const stats_enc_table_
 #pragma omp parallel for num_threads((int)nt) schedule(static, 1) if (nt > 1)
         for (size_t p = 0; p < nt; p++) {
             size_t lo = nprod * p / nt, hi = nprod * (p + 1) / nt;
-            prc[p] = ckks_multiply_split_many(hi - lo, ks, xs + lo * ks, ys + lo * ks, h0 + lo, h1 + lo, accu + lo);
+            prc[p] = ckks_multiply_split_many_galois(hi - lo, ks, xs + lo * ks, exs + lo * ks, ys + lo * ks,
+                                                     eys + lo * ks, h0 + lo, h1 + lo, accu + lo);
         }
         for (size_t p = 0; p < nt; p++) TRY(prc[p]);
         for (size_t j = 0; j < nprod; j++) a->sum_set[2 + 2 * j] = a->sum_set[2 + 2 * j + 1] = 1;
@@ -742,13 +723,15 @@ done:
         ckks_ciphertext_free(lm[k]);
     }
     for (size_t k = 0; rr && k < 3 * K; k++) ckks_ciphertext_free(rr[k]);
-    for (size_t r = 0; raw && r < K * nraw; r++) ckks_ciphertext_free(raw[r]);
     free(lz);
     free(lm);
     free(rr);
-    free(raw);
     free(xs);
     free(ys);
+    free(exs);
+    free(eys);
+    free(ebaby);
+    free(egiant);
     free(h0);
     free(h1);
     free(accu);

@@ -1,6 +1,7 @@
 /* Every SIMD backend this CPU has against the scalar backend: bit-for-bit for
  * fully reduced outputs, congruent and within bounds for lazy ones. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "testutil.h"
@@ -146,6 +147,79 @@ Test(ntt_backends, eltwise_matches_scalar)
             }
         }
     }
+}
+
+/* Gathers by an index table (ntt_vec_permute2) against the plain loop, on
+ * every backend that has them and through the default dispatch: tables
+ * that map each aligned group of four into one group of four sources (the
+ * Galois automorphisms of NTT slots: j -> g j + (g - 1) / 2 mod n in
+ * bit-reversed order, for several g), tables that do not (a random one, and
+ * a Galois one with one group broken), and lengths that are not a multiple
+ * of four. */
+static uint32_t bitrev(uint32_t x, int bits)
+{
+    uint32_t r = 0;
+    for (int b = 0; b < bits; b++) r |= ((x >> b) & 1) << (bits - 1 - b);
+    return r;
+}
+
+Test(ntt_backends, permutes_match_the_table)
+{
+    const ntt_ops_t *ops[NTT_SIMD_COUNT + 1];
+    cr_assert_eq(ntt_ops_get(NTT_SIMD_SCALAR, &ops[0]), NTT_OK);
+    int nops = 1 + other_backends(ops + 1);
+    enum { LOGN = 10, N = 1 << LOGN };
+    test_rng_t r = {41};
+    uint64_t *s0 = ntt_alloc(N), *s1 = ntt_alloc(N), *d0 = ntt_alloc(N + 1), *d1 = ntt_alloc(N + 1);
+    uint32_t *idx = malloc(N * sizeof *idx);
+    test_fill(&r, s0, N, ~0ULL);
+    test_fill(&r, s1, N, ~0ULL);
+    static const uint32_t gs[] = {3, 5, 9, 27, 2 * N - 1, 1025, 0, 1};
+    int checked = 0, grouped = 0;
+    for (size_t gi = 0; gi < sizeof gs / sizeof *gs; gi++) {
+        for (uint32_t k = 0; k < N; k++) {
+            if (gs[gi] == 0) { /* random */
+                idx[k] = (uint32_t)(test_rng_next(&r) % N);
+                continue;
+            }
+            uint32_t j = bitrev(k, LOGN), g = gs[gi];
+            idx[k] = bitrev((uint32_t)(((uint64_t)g * j + (g - 1) / 2) % N), LOGN);
+        }
+        if (gs[gi] == 1) idx[37] = (idx[36] + 4) % N; /* one group of four no longer one source group */
+        int whole = 1;
+        for (uint32_t k = 0; k < N; k += 4)
+            for (int i = 1; i < 4; i++) whole &= (idx[k + i] & ~3u) == (idx[k] & ~3u);
+        grouped += whole;
+        static const size_t lengths[] = {N, N - 3, 13, 4, 1};
+        for (size_t li = 0; li < sizeof lengths / sizeof *lengths; li++) {
+            const size_t n = lengths[li];
+            for (int o = 0; o <= nops; o++) {
+                if (o < nops && !ops[o]->permute2) continue;
+                memset(d0, 0, (N + 1) * 8);
+                memset(d1, 0, (N + 1) * 8);
+                d0[n] = d1[n] = 0xdeadbeef;
+                if (o < nops) ops[o]->permute2(d0, d1, s0, s1, idx, n);
+                else ntt_vec_permute2(d0, d1, s0, s1, idx, n);
+                for (size_t i = 0; i < n; i++) {
+                    cr_assert_eq(d0[i], s0[idx[i]], "%s g=%u n=%zu i=%zu", o < nops ? ops[o]->name : "default",
+                                 gs[gi], n, i);
+                    cr_assert_eq(d1[i], s1[idx[i]], "%s g=%u n=%zu i=%zu", o < nops ? ops[o]->name : "default",
+                                 gs[gi], n, i);
+                }
+                cr_assert_eq(d0[n], 0xdeadbeef);
+                cr_assert_eq(d1[n], 0xdeadbeef);
+                checked++;
+            }
+        }
+    }
+    /* Every Galois table is grouped, the random and the broken ones are not. */
+    cr_assert_eq(grouped, (int)(sizeof gs / sizeof *gs) - 2);
+    cr_assert_gt(checked, 0);
+    ntt_free(s0);
+    ntt_free(s1);
+    ntt_free(d0);
+    ntt_free(d1);
+    free(idx);
 }
 
 /* The sums of products (ntt_vec_dot2x2, and ntt_vec_dot1x2: one x) against

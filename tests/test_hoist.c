@@ -238,8 +238,10 @@ Test(ckks_hoist, deferred_products_decrypt_like_rotated_ones, .timeout = 120)
     cr_assert_eq(ckks_ciphertext_new(f.ctx, 2, 0, &rx), CKKS_OK);
     cr_assert_eq(ckks_ciphertext_new(f.ctx, 2, 0, &ry), CKKS_OK);
     cr_assert_eq(ckks_ciphertext_new(f.ctx, 3, 0, &prod), CKKS_OK);
-    ckks_ciphertext_t *un;
+    ckks_ciphertext_t *un, *g0, *g1;
     cr_assert_eq(ckks_ciphertext_new(f.ctx, 3, 0, &un), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(f.ctx, 2, 0, &g0), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(f.ctx, 2, 0, &g1), CKKS_OK);
     double *wr = malloc(S * 8), *wi = malloc(S * 8), *gr = malloc(S * 8), *gi = malloc(S * 8);
     double *ur = malloc(S * 8), *ui = malloc(S * 8);
     /* (u, v) steps: both keyed, only one of them (0: s itself). */
@@ -260,6 +262,27 @@ Test(ckks_hoist, deferred_products_decrypt_like_rotated_ones, .timeout = 120)
         cr_assert_eq(ckks_multiply_split(xs[0], ys[0], a0, a1, 0), CKKS_OK);
         int acc = 1;
         cr_assert_eq(ckks_multiply_split_many(1, K - 1, xs + 1, ys + 1, &a0, &a1, &acc), CKKS_OK);
+        /* The same sums with the automorphisms applied as the products
+         * read x and y (ckks_multiply_split_many_galois, one batch, every
+         * term from the unpermuted ciphertexts): the very same words. */
+        {
+            const ckks_ciphertext_t *xr_[K], *yr_[K];
+            uint32_t exs[K], eys[K];
+            for (size_t k = 0; k < K; k++) {
+                xr_[k] = x[k];
+                yr_[k] = y[k];
+                exs[k] = eu;
+                eys[k] = ev;
+            }
+            int no = 0;
+            cr_assert_eq(ckks_multiply_split_many_galois(1, K, xr_, exs, yr_, eys, &g0, &g1, &no), CKKS_OK);
+            const size_t words = 2 * a0->nprimes * ckks_context_n(f.ctx);
+            cr_expect(memcmp(g0->data, a0->data, words * 8) == 0, "u %d v %d: first halves differ", u, v);
+            cr_expect(memcmp(g1->data, a1->data, words * 8) == 0, "u %d v %d: second halves differ", u, v);
+            /* An even element is refused. */
+            exs[1] = 4;
+            cr_expect_eq(ckks_multiply_split_many_galois(1, K, xr_, exs, yr_, eys, &g0, &g1, &no), CKKS_EINVAL);
+        }
         /* The merge with sigma_u undone (keys: -u and v), into `un`. */
         const int undo_keyed = u == 0 || u == -4;
         cr_assert_eq(ckks_merge_split_undo(a0, a1, eu, ev, f.gk, un), undo_keyed ? CKKS_OK : CKKS_EKEY);
@@ -330,6 +353,8 @@ Test(ckks_hoist, deferred_products_decrypt_like_rotated_ones, .timeout = 120)
     ckks_ciphertext_free(ry);
     ckks_ciphertext_free(prod);
     ckks_ciphertext_free(un);
+    ckks_ciphertext_free(g0);
+    ckks_ciphertext_free(g1);
     free(wr);
     free(wi);
     free(gr);
