@@ -158,15 +158,64 @@ static int decrypt_file(const stats_study_t *s, const ckks_secret_key_t *sk, con
     return 0;
 }
 
-/* The plaintext table to compare with, its derived columns rebuilt. */
+/* rows of t after all's (same columns), all's room grown geometrically
+ * (*cap rows). */
+static int append_rows(stats_table_t *all, size_t *cap, const stats_table_t *t)
+{
+    if (t->ncols != all->ncols) return STATS_ESCHEMA;
+    if (all->nrows + t->nrows > *cap) {
+        size_t want = *cap * 2 > all->nrows + t->nrows ? *cap * 2 : all->nrows + t->nrows;
+        if (want > SIZE_MAX / sizeof(double) / all->ncols) return STATS_ENOMEM;
+        double *v = realloc(all->values, want * all->ncols * sizeof *v);
+        if (!v) return STATS_ENOMEM;
+        all->values = v;
+        *cap = want;
+    }
+    memcpy(all->values + all->nrows * all->ncols, t->values, t->nrows * t->ncols * sizeof *t->values);
+    all->nrows += t->nrows;
+    return STATS_OK;
+}
+
+/* The plaintext table to compare with, its derived columns rebuilt 4,096
+ * rows at a time as encrypt does (every derived column is a function of
+ * its row and the study's schema): memory holds the derived table and one
+ * block, not the whole raw table beside it. */
 static int compare_table(const char *path, const stats_study_t *s, stats_table_t **cmp)
 {
-    stats_table_t *raw;
-    if (client_read_csv(path, &raw, NULL)) return 1;
-    char derr[256] = "";
-    int rc = stats_derive_like(raw, &s->layout, cmp, derr, sizeof derr);
-    stats_table_free(raw);
-    if (rc) return client_fail(path, derr[0] ? derr : "its columns differ from the study's schema");
+    char cerr[256];
+    stats_csv_t *r;
+    int rc = stats_csv_open(path, &r, cerr, sizeof cerr);
+    if (rc) return client_csv_fail(rc, cerr);
+    stats_table_t *all = NULL;
+    size_t cap = 0;
+    int err = 0, last = 0;
+    while (!err && !last) {
+        stats_table_t *raw = NULL, *t = NULL;
+        if ((rc = stats_csv_next(r, 4096, &raw, NULL))) {
+            err = client_csv_fail(rc, cerr);
+            break;
+        }
+        last = raw->nrows == 0;
+        char derr[256] = "";
+        if ((!last || !all) && stats_derive_like(raw, &s->layout, &t, derr, sizeof derr))
+            err = client_fail(path, derr[0] ? derr : "its columns differ from the study's schema");
+        stats_table_free(raw);
+        if (!err && t && !all) {
+            all = t;
+            cap = t->nrows;
+            t = NULL;
+        } else if (!err && t && (rc = append_rows(all, &cap, t))) {
+            err = rc == STATS_ENOMEM ? client_fail(path, "out of memory for the plaintext table")
+                                     : client_fail(path, "its columns differ from the study's schema");
+        }
+        stats_table_free(t);
+    }
+    stats_csv_close(r);
+    if (err) {
+        stats_table_free(all);
+        return 1;
+    }
+    *cmp = all;
     return 0;
 }
 
