@@ -530,13 +530,22 @@ typedef struct {
     size_t slot; /* its tile in the scratch (elt != 1) */
 } split_op_t;
 
-/* The index of (ct, elt) among ops[0 .. *nops), added when new. */
-static size_t split_op(split_op_t *ops, size_t *nops, const ckks_ciphertext_t *ct, uint32_t elt)
+/* The index of (ct, elt) among ops[0 .. *nops), added when new; hash: an
+ * open-addressed table of hmask + 1 entries (more than twice the operands),
+ * each an index + 1 or 0. */
+static size_t split_op(split_op_t *ops, size_t *nops, size_t *hash, size_t hmask, const ckks_ciphertext_t *ct,
+                       uint32_t elt)
 {
-    for (size_t u = 0; u < *nops; u++)
-        if (ops[u].ct == ct && ops[u].elt == elt) return u;
-    ops[*nops] = (split_op_t){ct, elt, NULL, 0};
-    return (*nops)++;
+    uint64_t h = ((uint64_t)(uintptr_t)ct >> 4) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)elt * 0xc2b2ae3d27d4eb4fULL;
+    for (size_t at = (size_t)(h >> 32) & hmask;; at = (at + 1) & hmask) {
+        size_t u = hash[at];
+        if (!u) {
+            ops[*nops] = (split_op_t){ct, elt, NULL, 0};
+            hash[at] = ++*nops;
+            return *nops - 1;
+        }
+        if (ops[u - 1].ct == ct && ops[u - 1].elt == elt) return u - 1;
+    }
 }
 
 int ckks_multiply_split_many_galois(size_t count, size_t batch, const ckks_ciphertext_t *const *x,
@@ -591,15 +600,18 @@ int ckks_multiply_split_many_galois(size_t count, size_t batch, const ckks_ciphe
      * are never written whole. */
     const size_t T = n < 128 ? n : 128, terms = count * batch;
     split_op_t *ops = malloc(2 * terms * sizeof *ops);
-    size_t *xo = malloc(2 * terms * sizeof *xo), *yo = xo ? xo + terms : NULL;
+    size_t hsize = 16;
+    while (hsize < 4 * terms) hsize <<= 1;
+    size_t *xo = malloc((2 * terms + hsize) * sizeof *xo), *yo = xo ? xo + terms : NULL, *hash = xo ? yo + terms : NULL;
+    if (hash) memset(hash, 0, hsize * sizeof *hash);
     const uint64_t **ptr = malloc((4 * batch + 4 * terms) * sizeof *ptr);
     uint32_t **own = calloc(2 * terms, sizeof *own);
     uint64_t *scratch = NULL;
     int rc = ops && xo && ptr && own ? CKKS_OK : CKKS_ENOMEM;
     size_t nops = 0, nperm = 0, nown = 0;
     for (size_t t = 0; !rc && t < terms; t++) {
-        xo[t] = split_op(ops, &nops, x[t], ex ? ex[t] : 1);
-        yo[t] = split_op(ops, &nops, y[t], ey ? ey[t] : 1);
+        xo[t] = split_op(ops, &nops, hash, hsize - 1, x[t], ex ? ex[t] : 1);
+        yo[t] = split_op(ops, &nops, hash, hsize - 1, y[t], ey ? ey[t] : 1);
     }
     for (size_t u = 0; !rc && u < nops; u++) {
         if (ops[u].elt == 1) continue;
