@@ -598,6 +598,7 @@ int ckks_multiply_split_many_galois(size_t count, size_t batch, const ckks_ciphe
      * are formed before they are reduced (ntt_vec_dot2x2), and the
      * accumulators cross the memory bus once per batch. The automorphisms
      * are never written whole. */
+    if (count > SIZE_MAX / 8 / batch) return CKKS_ENOMEM;
     const size_t T = n < 128 ? n : 128, terms = count * batch;
     split_op_t *ops = malloc(2 * terms * sizeof *ops);
     size_t hsize = 16;
@@ -626,6 +627,11 @@ int ckks_multiply_split_many_galois(size_t count, size_t batch, const ckks_ciphe
             ops[u].perm = own[nown++];
         }
     }
+    /* No accumulator may be read as any product's operand: they are
+     * written tile by tile while later products read theirs. */
+    for (size_t u = 0; !rc && u < nops; u++)
+        for (size_t j = 0; j < count; j++)
+            if (ops[u].ct == acc0[j] || ops[u].ct == acc1[j]) rc = CKKS_EINVAL;
     if (!rc && nperm && !(scratch = malloc(nperm * 2 * T * sizeof *scratch))) rc = CKKS_ENOMEM;
     if (!rc) {
         for (size_t j = 0; j < count; j++) acc0[j]->nprimes = acc1[j]->nprimes = np;

@@ -400,3 +400,90 @@ Test(ckks_hoist, automorphisms_match_their_definition_past_the_table_cache)
     ckks_ciphertext_free(b);
     ckks_context_free(ctx);
 }
+
+/* ckks_multiply_split_many_galois against the automorphisms written out
+ * (ckks_apply_galois_raw) and then multiplied (ckks_multiply_split_many):
+ * the same words, with 90 distinct Galois elements on the x side and 45 on
+ * the y side, more than the context keeps permutation tables of
+ * (CKKS_PERM_CACHE = 64), so the products' own tables are used too; an
+ * accumulator that is another product's operand is refused. */
+Test(ckks_hoist, fused_automorphisms_match_written_ones_past_the_table_cache)
+{
+    const size_t n = 4096;
+    int bits[] = {40, 20, 40};
+    ckks_params_t p;
+    ckks_context_t *ctx;
+    cr_assert_eq(ckks_params_from_bits(&p, n, bits, 3), CKKS_OK);
+    cr_assert_eq(ckks_context_new(&p, &ctx), CKKS_OK);
+    enum { COUNT = 2, BATCH = 45, TERMS = COUNT * BATCH };
+    ckks_ciphertext_t *a, *b, *X[TERMS], *Y[TERMS], *w0[COUNT], *w1[COUNT], *g0[COUNT], *g1[COUNT];
+    cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &a), CKKS_OK);
+    cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &b), CKKS_OK);
+    const size_t np = a->nprimes;
+    test_rng_t r = {91};
+    for (size_t poly = 0; poly < 2; poly++)
+        for (size_t i = 0; i < np; i++) {
+            uint64_t q = ckks_context_prime(ctx, i);
+            for (size_t k = 0; k < n; k++) {
+                a->data[(poly * np + i) * n + k] = test_rng_next(&r) % q;
+                b->data[(poly * np + i) * n + k] = test_rng_next(&r) % q;
+            }
+        }
+    a->scale = b->scale = 0x1p20;
+    const ckks_ciphertext_t *xs[TERMS], *ys[TERMS], *xr[TERMS], *yr[TERMS];
+    uint32_t ex[TERMS], ey[TERMS];
+    for (size_t t = 0; t < TERMS; t++) {
+        ex[t] = 3 + 2 * (uint32_t)t;             /* 3, 5, ..., 181 */
+        ey[t] = t % 2 ? 1 : 2 * n - 1 - 2 * (uint32_t)t; /* the identity or a far element */
+        cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &X[t]), CKKS_OK);
+        cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &Y[t]), CKKS_OK);
+        cr_assert_eq(ckks_apply_galois_raw(a, ex[t], X[t]), CKKS_OK);
+        if (ey[t] == 1) cr_assert_eq(ckks_ciphertext_copy(Y[t], b), CKKS_OK);
+        else cr_assert_eq(ckks_apply_galois_raw(b, ey[t], Y[t]), CKKS_OK);
+        xs[t] = X[t];
+        ys[t] = Y[t];
+        xr[t] = a;
+        yr[t] = b;
+    }
+    int acc[COUNT] = {0, 0};
+    for (size_t j = 0; j < COUNT; j++) {
+        cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &w0[j]), CKKS_OK);
+        cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &w1[j]), CKKS_OK);
+        cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &g0[j]), CKKS_OK);
+        cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &g1[j]), CKKS_OK);
+    }
+    cr_assert_eq(ckks_multiply_split_many(COUNT, BATCH, xs, ys, w0, w1, acc), CKKS_OK);
+    cr_assert_eq(ckks_multiply_split_many_galois(COUNT, BATCH, xr, ex, yr, ey, g0, g1, acc), CKKS_OK);
+    const size_t words = 2 * np * n;
+    for (size_t j = 0; j < COUNT; j++) {
+        cr_assert(memcmp(g0[j]->data, w0[j]->data, words * 8) == 0, "product %zu, first half", j);
+        cr_assert(memcmp(g1[j]->data, w1[j]->data, words * 8) == 0, "product %zu, second half", j);
+    }
+    /* Accumulating: twice the sums. */
+    int on[COUNT] = {1, 1};
+    cr_assert_eq(ckks_multiply_split_many_galois(COUNT, BATCH, xr, ex, yr, ey, g0, g1, on), CKKS_OK);
+    for (size_t i = 0; i < np; i++) {
+        uint64_t q = ckks_context_prime(ctx, i);
+        for (size_t k = 0; k < n; k++)
+            cr_assert_eq(g0[1]->data[i * n + k], (2 * w0[1]->data[i * n + k]) % q, "limb %zu slot %zu", i, k);
+    }
+    /* An accumulator that is an operand of another product. */
+    const ckks_ciphertext_t *bad[TERMS];
+    memcpy(bad, xs, sizeof bad);
+    bad[BATCH] = w0[0];
+    w0[0]->scale = 0x1p20; /* an operand's scale, so that only the aliasing is wrong */
+    cr_expect_eq(ckks_multiply_split_many_galois(COUNT, BATCH, bad, NULL, ys, NULL, w0, w1, acc), CKKS_EINVAL);
+    for (size_t t = 0; t < TERMS; t++) {
+        ckks_ciphertext_free(X[t]);
+        ckks_ciphertext_free(Y[t]);
+    }
+    for (size_t j = 0; j < COUNT; j++) {
+        ckks_ciphertext_free(w0[j]);
+        ckks_ciphertext_free(w1[j]);
+        ckks_ciphertext_free(g0[j]);
+        ckks_ciphertext_free(g1[j]);
+    }
+    ckks_ciphertext_free(a);
+    ckks_ciphertext_free(b);
+    ckks_context_free(ctx);
+}
