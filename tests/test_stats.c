@@ -279,6 +279,22 @@ Test(stats_encrypted, wide_table_pairs_of_200_columns, .timeout = 600)
     stats_table_free(t);
 }
 
+/* A wide layout (40 columns: B = 64, 5 chunks) with deferred key switching
+ * (every chunk in one batch of the products that permute their operands as
+ * they read them) against the plaintext. */
+Test(stats_encrypted, wide_table_pairs_deferred, .timeout = 600)
+{
+    if (getenv("HESTAT_SANITIZER_REPORTS")) {
+        cr_skip_test("under the sanitizers: the thread-count test runs this layout deferred");
+        return;
+    }
+    stats_table_t *t = wide_table(40, 300, 11);
+    cr_assert_eq(setenv("HESTAT_W2_KEYSWITCH", "deferred", 1), 0);
+    check_table(t, 1);
+    unsetenv("HESTAT_W2_KEYSWITCH");
+    stats_table_free(t);
+}
+
 Test(stats_encrypted, wide_table_means_of_500_columns, .timeout = 600)
 {
     stats_table_t *t = wide_table(500, 30, 8);
