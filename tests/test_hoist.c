@@ -365,6 +365,18 @@ Test(ckks_hoist, deferred_products_decrypt_like_rotated_ones, .timeout = 120)
     hteardown(&f);
 }
 
+/* A context of degree n and primes {40, 20, 40}: no keys, for the
+ * automorphisms' permutation tables. */
+static ckks_context_t *small_ctx(size_t n)
+{
+    int bits[] = {40, 20, 40};
+    ckks_params_t p;
+    ckks_context_t *ctx;
+    cr_assert_eq(ckks_params_from_bits(&p, n, bits, 3), CKKS_OK);
+    cr_assert_eq(ckks_context_new(&p, &ctx), CKKS_OK);
+    return ctx;
+}
+
 /* Bare automorphisms against their definition (NTT slot k of sigma_g(a) is
  * a's slot br(((g (2 br(k) + 1)) mod 2N) >> 1)), for more Galois elements
  * than the context keeps permutation tables of (CKKS_PERM_CACHE = 64), so
@@ -372,11 +384,7 @@ Test(ckks_hoist, deferred_products_decrypt_like_rotated_ones, .timeout = 120)
 Test(ckks_hoist, automorphisms_match_their_definition_past_the_table_cache)
 {
     const size_t n = 4096;
-    int bits[] = {40, 20, 40};
-    ckks_params_t p;
-    ckks_context_t *ctx;
-    cr_assert_eq(ckks_params_from_bits(&p, n, bits, 3), CKKS_OK);
-    cr_assert_eq(ckks_context_new(&p, &ctx), CKKS_OK);
+    ckks_context_t *ctx = small_ctx(n);
     ckks_ciphertext_t *a, *b;
     cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &a), CKKS_OK);
     cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &b), CKKS_OK);
@@ -410,11 +418,7 @@ Test(ckks_hoist, automorphisms_match_their_definition_past_the_table_cache)
 Test(ckks_hoist, fused_automorphisms_match_written_ones_past_the_table_cache)
 {
     const size_t n = 4096;
-    int bits[] = {40, 20, 40};
-    ckks_params_t p;
-    ckks_context_t *ctx;
-    cr_assert_eq(ckks_params_from_bits(&p, n, bits, 3), CKKS_OK);
-    cr_assert_eq(ckks_context_new(&p, &ctx), CKKS_OK);
+    ckks_context_t *ctx = small_ctx(n);
     enum { COUNT = 2, BATCH = 45, TERMS = COUNT * BATCH };
     ckks_ciphertext_t *a, *b, *X[TERMS], *Y[TERMS], *w0[COUNT], *w1[COUNT], *g0[COUNT], *g1[COUNT];
     cr_assert_eq(ckks_ciphertext_new(ctx, 2, 0, &a), CKKS_OK);
