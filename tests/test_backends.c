@@ -163,7 +163,7 @@ static uint32_t bitrev(uint32_t x, int bits)
     return r;
 }
 
-Test(ntt_backends, permutes_match_the_table)
+Test(ntt_backends, permutes_match_the_table, .timeout = 60)
 {
     const ntt_ops_t *ops[NTT_SIMD_COUNT + 1];
     cr_assert_eq(ntt_ops_get(NTT_SIMD_SCALAR, &ops[0]), NTT_OK);

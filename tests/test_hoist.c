@@ -415,7 +415,7 @@ Test(ckks_hoist, automorphisms_match_their_definition_past_the_table_cache)
  * the y side, more than the context keeps permutation tables of
  * (CKKS_PERM_CACHE = 64), so the products' own tables are used too; an
  * accumulator that is another product's operand is refused. */
-Test(ckks_hoist, fused_automorphisms_match_written_ones_past_the_table_cache)
+Test(ckks_hoist, fused_automorphisms_match_written_ones_past_the_table_cache, .timeout = 120)
 {
     const size_t n = 4096;
     ckks_context_t *ctx = small_ctx(n);
