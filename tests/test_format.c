@@ -176,6 +176,55 @@ Test(format, packed_ciphertexts)
     ckks_plaintext_free(pt);
 }
 
+/* Packed words at every width a prime may have: random words (with 0 and
+ * q - 1) read back exactly, the layout checked by the bit reader, and a
+ * last field (read byte by byte, near the block's end) >= q refused. */
+Test(format, packed_words_at_every_width)
+{
+    const size_t n = 4096;
+    uint64_t g = 0x9e3779b97f4a7c15ULL;
+    for (int b = 20; b <= 60; b++) {
+        int bits[] = {b, 60};
+        ckks_params_t p;
+        cr_assert_eq(ckks_params_from_bits(&p, n, bits, 2), CKKS_OK, "width %d", b);
+        p.allow_insecure = 1;
+        ckks_context_t *c;
+        cr_assert_eq(ckks_context_new(&p, &c), CKKS_OK, "width %d", b);
+        ckks_ciphertext_t *ct, *back;
+        cr_assert_eq(ckks_ciphertext_new(c, 2, 0, &ct), CKKS_OK);
+        const uint64_t q = p.primes[0];
+        for (size_t j = 0; j < 2 * n; j++) {
+            g ^= g << 13, g ^= g >> 7, g ^= g << 17;
+            ct->data[j] = j == 1 ? 0 : j == 2 * n - 2 ? q - 1 : g % q;
+        }
+        ct->scale = 0x1p10;
+        uint8_t *packed;
+        size_t len;
+        cr_assert_eq(ckks_write_ciphertext(ct, CKKS_FLAG_PACKED, (void **)&packed, &len), CKKS_OK, "width %d", b);
+        cr_assert_eq(len, CKKS_HEADER_BYTES + 24 + 2 * (size_t)b * n / 8, "width %d", b);
+        const uint8_t *words = packed + CKKS_HEADER_BYTES + 24;
+        for (size_t j = 0; j < 2 * n; j++)
+            cr_assert_eq(field_at(words, j * (size_t)b, (unsigned)b), ct->data[j], "width %d word %zu", b, j);
+        cr_assert_eq(ckks_read_ciphertext(c, packed, len, &back), CKKS_OK, "width %d", b);
+        cr_assert_arr_eq(back->data, ct->data, 2 * n * 8, "width %d", b);
+        ckks_ciphertext_free(back);
+        /* Each polynomial's last field set to all ones (2^b - 1 >= q). */
+        for (size_t poly = 0; poly < 2; poly++) {
+            uint8_t *bad = malloc(len);
+            cr_assert_not_null(bad);
+            memcpy(bad, packed, len);
+            size_t at = 8 * (CKKS_HEADER_BYTES + 24) + ((poly + 1) * n - 1) * (size_t)b;
+            for (int k = 0; k < b; k++) bad[(at + k) / 8] |= (uint8_t)(1u << ((at + k) % 8));
+            reseal(bad, len);
+            cr_expect_eq(ckks_read_ciphertext(c, bad, len, &back), CKKS_EFORMAT, "width %d poly %zu", b, poly);
+            free(bad);
+        }
+        free(packed);
+        ckks_ciphertext_free(ct);
+        ckks_context_free(c);
+    }
+}
+
 Test(format, keys_and_plaintext_round_trip)
 {
     void *buf, *buf2;
