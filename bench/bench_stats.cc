@@ -14,12 +14,23 @@
 //   stats_w2_rows/16/M      server, W2 per-chunk work on 64 chunks of 16 columns
 //                           with key switching M (eager: rotations every chunk;
 //                           deferred: merged when finishing); rows_per_s
+//   w2_layout/16/L          design benchmark, not a job hestat runs: a deferred
+//                           W2 chunk's server work (conjugation, the operands
+//                           W and V, fused split products) on the same 64
+//                           chunks, with the diagonals of layout L: rows (the
+//                           row-major layout of today: d = 1 .. 15, steps d)
+//                           or columns (column-major blocks, slot c R + r: a
+//                           rotation by d R pairs every column with column
+//                           c + d mod B, so d = 1 .. 8 cover every pair, steps
+//                           d R). Same kernels and keys; the costs do not
+//                           depend on the data. rows_per_s
 // Counters: upload/download sizes (MB, hestat format), rotations, relinearizations,
 // multiplications, and the worst errors against the long-double reference.
 #include <benchmark/benchmark.h>
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -285,6 +296,72 @@ void BM_w2_rows(benchmark::State &state, const char *mode)
     state.counters["rows_per_s"] = 1 / per_row;
 }
 
+// The server work of a deferred W2 chunk for either layout (see the header:
+// a design benchmark; the column-major pattern's sums are not meaningful on
+// these row-major ciphertexts, their cost is the same).
+void BM_w2_layout(benchmark::State &state, bool columns)
+{
+    StatsSetup &s = wide_setup(16, 64);
+    const size_t K = 8, NT = 4, B = s.lay.block, R = s.lay.slots / B, g = 4;
+    const size_t dmax = columns ? B / 2 : B - 1, step = columns ? R : 1, nprod = NT * dmax, chunks = s.enc->chunks;
+    std::vector<ckks_ciphertext_t *> h0(nprod), h1(nprod), rr(3 * K);
+    for (size_t j = 0; j < nprod; j++) {
+        must(ckks_ciphertext_new(s.ctx, 2, 0, &h0[j]), "acc");
+        must(ckks_ciphertext_new(s.ctx, 2, 0, &h1[j]), "acc");
+    }
+    for (auto &c : rr) must(ckks_ciphertext_new(s.ctx, 2, 0, &c), "operand");
+    std::vector<const ckks_ciphertext_t *> xs(nprod * K), ys(nprod * K);
+    std::vector<uint32_t> ex(nprod * K), ey(nprod * K);
+    std::vector<int> acc(nprod);
+    double seconds = 0;
+    for (auto _ : state) {
+        auto t0 = std::chrono::steady_clock::now();
+        std::fill(acc.begin(), acc.end(), 0);
+        for (size_t c0 = 0; c0 < chunks; c0 += K) {
+            const size_t ks = chunks - c0 < K ? chunks - c0 : K;
+            for (size_t k = 0; k < ks; k++) {
+                const ckks_ciphertext_t *Z = s.enc->z[c0 + k], *M = s.enc->m[c0 + k];
+                ckks_ciphertext_t *Rk = rr[3 * k], *W = rr[3 * k + 1], *V = rr[3 * k + 2];
+                must(ckks_conjugate(Z, s.gk, Rk), "conjugate");
+                must(ckks_add(Rk, Z, Rk), "add");
+                must(ckks_sub(M, Rk, W), "sub");
+                must(ckks_sub(M, Z, V), "sub");
+            }
+            for (size_t d = 1; d <= dmax; d++) {
+                const size_t x = d % g, b = d / g;
+                const uint32_t eb = x ? ckks_galois_elt_rotate(s.ctx, (int)(x * step)) : 1;
+                const uint32_t eg = b ? ckks_galois_elt_rotate(s.ctx, -(int)(g * b * step)) : 1;
+                for (size_t k = 0; k < ks; k++) {
+                    const ckks_ciphertext_t *Z = s.enc->z[c0 + k], *M = s.enc->m[c0 + k];
+                    const ckks_ciphertext_t *X[4] = {Z, rr[3 * k], rr[3 * k + 2], M};
+                    const ckks_ciphertext_t *Y[4] = {rr[3 * k + 1], Z, M, Z};
+                    for (size_t ty = 0; ty < NT; ty++) {
+                        const size_t j = (NT * (d - 1) + ty) * ks + k;
+                        xs[j] = X[ty];
+                        ex[j] = eg;
+                        ys[j] = Y[ty];
+                        ey[j] = eb;
+                    }
+                }
+            }
+            must(ckks_multiply_split_many_galois(nprod, ks, xs.data(), ex.data(), ys.data(), ey.data(), h0.data(),
+                                                 h1.data(), acc.data()),
+                 "products");
+            std::fill(acc.begin(), acc.end(), 1);
+        }
+        seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    for (size_t j = 0; j < nprod; j++) {
+        ckks_ciphertext_free(h0[j]);
+        ckks_ciphertext_free(h1[j]);
+    }
+    for (auto &c : rr) ckks_ciphertext_free(c);
+    const double rows = (double)(chunks * R), per_row = seconds / (double)state.iterations() / rows;
+    state.counters["rows"] = rows;
+    state.counters["us_per_row"] = per_row * 1e6;
+    state.counters["rows_per_s"] = 1 / per_row;
+}
+
 }  // namespace
 
 namespace hestat_bench {
@@ -316,6 +393,12 @@ void register_stats()
     }
     for (const char *mode : {"eager", "deferred"}) {
         auto *b = benchmark::RegisterBenchmark((std::string("stats_w2_rows/16/") + mode).c_str(), BM_w2_rows, mode);
+        add(b);
+        b->Iterations(1)->Repetitions(3)->Unit(benchmark::kMillisecond);
+    }
+    for (bool columns : {false, true}) {
+        auto *b = benchmark::RegisterBenchmark(columns ? "w2_layout/16/columns" : "w2_layout/16/rows", BM_w2_layout,
+                                               columns);
         add(b);
         b->Iterations(1)->Repetitions(3)->Unit(benchmark::kMillisecond);
     }
