@@ -33,7 +33,7 @@ static const char *usage_text =
     "          a generated table with the Framingham heart-study schema; --cols C: a wide\n"
     "          one instead (group, x1 ... x(C-1); C up to 512), for scale tests\n"
     "  keygen  --schema CSV --keys DIR [--range COL:LO:HI]... [--headroom X] [--stats SPEC]\n"
-    "          [--min-cell N] [--min-n-per-param X]\n"
+    "          [--min-cell N] [--min-n-per-param X] [--layout rows|columns]\n"
     "          [--force] [--poly-degree N --coeff-bits B0,B1,...]\n"
     "          DIR/secret.key (mode 0600, never leaves this machine) and DIR/study.hst\n"
     "          (parameters, schema, public and evaluation keys: give it to the server\n"
@@ -41,6 +41,8 @@ static const char *usage_text =
     "          two: >= max(|LO|,|HI|) of its --range, else >= X times the largest |value|\n"
     "          in the schema CSV (--headroom, default 2); a column without values (a\n"
     "          header-only CSV) needs a --range. Refuses a DIR that holds keys unless --force.\n"
+    "          --layout columns lays each chunk out column by column: W2 (--stats all) then\n"
+    "          takes half the server's products; glm needs the default, rows.\n"
     "  show    --study STUDY\n"
     "          the study's columns, factors, disclosure policy and digest (for every party)\n"
     "  encrypt --study STUDY --in CSV --out TABLE\n"
@@ -197,6 +199,12 @@ static int parse(int argc, char **argv, client_opts_t *o)
                                           argv[i]);
             if (a[6] == 'c') o->min_cell = (long)v;
             else o->min_n_per_param = v;
+        } else if (!strcmp(a, "--layout")) {
+            if (i + 1 >= argc) return client_usage_error("missing value after", a);
+            const char *v = argv[++i];
+            if (strcmp(v, "rows") && strcmp(v, "columns"))
+                return client_usage_error("--layout wants rows or columns, not", v);
+            o->colmajor = !strcmp(v, "columns");
         } else if (!strcmp(a, "--headroom")) {
             if (i + 1 >= argc) return client_usage_error("missing value after", a);
             if (parse_number(a, argv[++i], &o->headroom)) return 2;

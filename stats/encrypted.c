@@ -144,7 +144,7 @@ static int encrypt_impl(const ckks_context_t *ctx, const ckks_public_key_t *pk, 
     if (!ctx || !t || !lay || (!out == !sink) || (!pk == !sk)) return STATS_EINVAL;
     if (t->ncols != lay->ncols || t->nrows != lay->nrows) return STATS_ESCHEMA;
     if (out) *out = NULL;
-    const size_t S = lay->slots, B = lay->block, R = lay->rows_per_ct;
+    const size_t S = lay->slots, R = lay->rows_per_ct;
     int rc = STATS_OK;
     /* Range check first: nothing is encrypted for a table that does not fit. */
     for (size_t r = 0; r < t->nrows; r++)
@@ -186,9 +186,10 @@ static int encrypt_impl(const ckks_context_t *ctx, const ckks_public_key_t *pk, 
                 double v = stats_value(t, row, c);
                 if (isnan(v)) continue;
                 double x = v / lay->factor[c];
-                re[r * B + c] = x;
-                im[r * B + c] = x * x;
-                mk[r * B + c] = 1;
+                const size_t at = stats_slot(lay, r, c);
+                re[at] = x;
+                im[at] = x * x;
+                mk[at] = 1;
             }
         }
         TRY(ckks_encode_complex(ctx, re, im, S, scale, 0, pz));
@@ -229,6 +230,33 @@ static size_t giant_step(size_t B)
     return g;
 }
 
+/* Pair diagonals d = 1 .. ndiag: row-major pairs column c with c + d (d <
+ * B; slots where c + d >= B pair a row with the next one, unused),
+ * column-major with c + d mod B for every c (d <= B/2 reaches every pair:
+ * d and B - d are the same pairs). */
+static size_t ndiag(const stats_layout_t *lay)
+{
+    return lay->colmajor ? lay->block / 2 : lay->block - 1;
+}
+
+/* The slots a diagonal step of one moves: a column (row-major), a column's
+ * R rows (column-major). */
+static size_t dstep(const stats_layout_t *lay)
+{
+    return lay->colmajor ? lay->rows_per_ct : 1;
+}
+
+/* Baby steps a < g and giant steps b < nb, d = a + g b for d = 0 .. ndiag. */
+static size_t diag_g(const stats_layout_t *lay)
+{
+    return giant_step(ndiag(lay) + 1);
+}
+
+static size_t diag_nb(const stats_layout_t *lay)
+{
+    return (ndiag(lay) + diag_g(lay)) / diag_g(lay);
+}
+
 /* Period at which sums are masked and packed: 512 slots (S/512 sums per
  * packed ciphertext: 8 at N=8192, 16 at N=16384, keeping the download near
  * 1.3 MB), at most S/8, never below one row. */
@@ -238,9 +266,16 @@ static size_t pack_period(const stats_layout_t *lay)
     return p < lay->block ? lay->block : p;
 }
 
+/* Sums a packed ciphertext holds: one per block of p slots (row-major), or
+ * R (column-major: sum u's total of column c at slot c R - u mod S). */
+static size_t per_packed(const stats_layout_t *lay)
+{
+    return lay->colmajor ? lay->rows_per_ct : lay->slots / pack_period(lay);
+}
+
 static size_t nsums(const stats_layout_t *lay, stats_job_t job)
 {
-    return 2 + (job == STATS_JOB_ALL ? NTYPES * (lay->block - 1) : 0);
+    return 2 + (job == STATS_JOB_ALL ? NTYPES * ndiag(lay) : 0);
 }
 
 /* Deferred key switching (W2): each chunk's baby and giant steps are bare
@@ -264,9 +299,9 @@ int stats_w2_deferred(const stats_enc_table_t *t, stats_job_t job)
     const char *v = getenv("HESTAT_W2_KEYSWITCH");
     if (v && !strcmp(v, "eager")) return 0;
     if (v && !strcmp(v, "deferred")) return 1;
-    const size_t B = t->layout.block, g = giant_step(B), nb = (B + g - 1) / g;
+    const size_t D = ndiag(&t->layout), g = diag_g(&t->layout), nb = diag_nb(&t->layout);
     size_t merge = 0; /* key switches the merges add: 2 with one step, 4 with two */
-    for (size_t d = 1; d < B; d++) merge += NTYPES * ((d % g ? 2 : 0) + (d / g ? 2 : 0));
+    for (size_t d = 1; d <= D; d++) merge += NTYPES * ((d % g ? 2 : 0) + (d / g ? 2 : 0));
     return 4 * t->chunks * 3 * (g - 1 + nb - 1) >= 5 * merge;
 }
 
@@ -280,13 +315,13 @@ static size_t acc_count(const stats_enc_table_t *t, stats_job_t job)
 
 size_t stats_result_count(const stats_layout_t *lay, stats_job_t job)
 {
-    size_t per_ct = lay->slots / pack_period(lay);
+    size_t per_ct = per_packed(lay);
     return (nsums(lay, job) + per_ct - 1) / per_ct;
 }
 
 size_t stats_galois_steps(const stats_layout_t *lay, int *steps, size_t max)
 {
-    size_t n = 0, B = lay->block, g = giant_step(B), S = lay->slots;
+    size_t n = 0, B = lay->block, D = ndiag(lay), g = diag_g(lay), nb = diag_nb(lay), st = dstep(lay), S = lay->slots;
 #define ADD(s)                                                \
     do {                                                      \
         int s_ = (int)(s);                                    \
@@ -296,15 +331,22 @@ size_t stats_galois_steps(const stats_layout_t *lay, int *steps, size_t max)
     } while (0)
     /* Pairs (W2) need the baby and giant steps; a table too wide for them
      * has only the folds of the per-column sums (W1). */
-    for (size_t a = 1; a < g && a < B && B <= STATS_MAX_PAIR_BLOCK; a++) ADD(a);
-    for (size_t b = 1; b * g < B && B <= STATS_MAX_PAIR_BLOCK; b++) ADD(-(long)(b * g));
-    /* Folds: every level every sum folds through (S/2 .. p), every other
-     * one of the packed ciphertexts' levels below p (B, 4B, ...): a level
-     * without a key is two rotations by the one below (stats_rotate), made
-     * once per packed ciphertext rather than once per sum. */
-    const size_t p = pack_period(lay);
-    for (size_t s = S / 2; s >= p; s >>= 1) ADD(s);
-    for (size_t s = B; s < p; s <<= 2) ADD(s);
+    for (size_t a = 1; a < g && a <= D && B <= STATS_MAX_PAIR_BLOCK; a++) ADD(a * st);
+    for (size_t b = 1; b < nb && b * g <= D && B <= STATS_MAX_PAIR_BLOCK; b++) ADD(-(long)(b * g * st));
+    /* Column-major: every sum folds over its rows, R/2 .. 1, at the top
+     * level, before its mask; the packing rotates by 1, 2, 4, ... too. */
+    if (lay->colmajor) {
+        for (size_t s = lay->rows_per_ct / 2; s >= 1; s >>= 1) ADD(s);
+    } else {
+        /* Folds: every level every sum folds through (S/2 .. p), every
+         * other one of the packed ciphertexts' levels below p (B, 4B, ...):
+         * a level without a key is two rotations by the one below
+         * (stats_rotate), made once per packed ciphertext rather than once
+         * per sum. */
+        const size_t p = pack_period(lay);
+        for (size_t s = S / 2; s >= p; s >>= 1) ADD(s);
+        for (size_t s = B; s < p; s <<= 2) ADD(s);
+    }
 #undef ADD
     return n;
 }
@@ -312,7 +354,7 @@ size_t stats_galois_steps(const stats_layout_t *lay, int *steps, size_t max)
 static size_t fold_primes(size_t top);
 size_t stats_galois_step_primes(const stats_layout_t *lay, size_t top, int step)
 {
-    return lay && step >= (long)lay->block ? fold_primes(top) : top;
+    return lay && !lay->colmajor && step >= (long)lay->block ? fold_primes(top) : top;
 }
 
 /* The primes the study's key for this step serves: the step's own, except
@@ -422,18 +464,19 @@ static int rot(srv_t *s, const ckks_ciphertext_t *a, long step, ckks_ciphertext_
 }
 
 /* baby[a] = rot(x, a) for a = 1 .. g-1 and giant[b] = rot(x, -g b) for
- * b = 1 .. nb-1, hoisted (ckks_rotate_hoisted): x is decomposed once.
+ * b = 1 .. nb-1 (in units of st slots: dstep), hoisted (ckks_rotate_hoisted):
+ * x is decomposed once.
  * steps and outs have room for g + nb entries. */
-static int rot_all(const ckks_galois_keys_t *gk, const ckks_ciphertext_t *x, size_t g, size_t nb,
+static int rot_all(const ckks_galois_keys_t *gk, const ckks_ciphertext_t *x, size_t g, size_t nb, size_t st,
                    ckks_ciphertext_t **baby, ckks_ciphertext_t **giant, int *steps, ckks_ciphertext_t **outs)
 {
     size_t k = 0;
     for (size_t a = 1; a < g; a++, k++) {
-        steps[k] = (int)a;
+        steps[k] = (int)(a * st);
         outs[k] = baby[a];
     }
     for (size_t b = 1; b < nb; b++, k++) {
-        steps[k] = -(int)(g * b);
+        steps[k] = -(int)(g * b * st);
         outs[k] = giant[b];
     }
     return ckks_rotate_hoisted(x, steps, k, gk, outs);
@@ -513,8 +556,8 @@ static int acc_new(const ckks_context_t *ctx, const stats_layout_t *lay, size_t 
     for (size_t i = 0; i < inner; i++) TRY(ckks_ciphertext_new(ctx, 3, 0, &a->tmp[i]));
     TRY(ckks_ciphertext_new(ctx, 2, 0, &a->rchunk));
     if (lay) {
-        a->g = giant_step(lay->block);
-        a->nb = (lay->block + a->g - 1) / a->g;
+        a->g = diag_g(lay);
+        a->nb = diag_nb(lay);
         ckks_ciphertext_t ***bufs[8] = {&a->rz, &a->rm, &a->rr, &a->sy, &a->nz, &a->nm, &a->nr, &a->sx};
         for (size_t k = 0; k < 8; k++)
             if (!(*bufs[k] = calloc(k < 4 ? a->g : a->nb, sizeof **bufs[k]))) rc = STATS_ENOMEM;
@@ -585,7 +628,7 @@ static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, sta
 {
     srv_t s = {ctx, rk, gk, &a->n};
     const stats_layout_t *lay = &t->layout;
-    const size_t B = lay->block, g = giant_step(B), nb = (B + g - 1) / g;
+    const size_t D = ndiag(lay), g = diag_g(lay), nb = diag_nb(lay), st = dstep(lay);
     int rc = STATS_OK;
     ckks_ciphertext_t *lz = NULL, *lm = NULL; /* a chunk read from the table's file */
     for (size_t k = from; k < end; k += step) {
@@ -599,7 +642,7 @@ static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, sta
         int qrc[3] = {0};
 #pragma omp parallel for num_threads((int)a->inner) schedule(static, 1) if (a->inner > 1)
         for (int q = 0; q < 3; q++)
-            qrc[q] = rot_all(gk, src[q], g, nb, baby[q], giant[q], a->steps + q * (g + nb), a->outs + q * (g + nb));
+            qrc[q] = rot_all(gk, src[q], g, nb, st, baby[q], giant[q], a->steps + q * (g + nb), a->outs + q * (g + nb));
         for (int q = 0; q < 3; q++) TRY(qrc[q]);
         s.n->rotations += 3 * (g - 1 + nb - 1);
         for (size_t x = 0; x < g; x++) TRY(ckks_sub(x ? a->rm[x] : M, x ? a->rr[x] : a->rchunk, a->sy[x]));
@@ -609,7 +652,7 @@ static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, sta
 #pragma omp parallel for num_threads((int)a->inner) schedule(dynamic, 1) if (a->inner > 1)
         for (size_t i = 0; i < g * nb; i++) {
             size_t b = i / g, x = i % g, d = x + g * b;
-            if (d == 0 || d >= B) continue;
+            if (d == 0 || d > D) continue;
             size_t tid = 0;
 #ifdef _OPENMP
             tid = (size_t)omp_get_thread_num();
@@ -629,7 +672,7 @@ static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, sta
             }
         }
         TRY(prc);
-        s.n->multiplications += NTYPES * (B - 1);
+        s.n->multiplications += NTYPES * D;
     }
 done:
     ckks_ciphertext_free(lz);
@@ -657,7 +700,7 @@ static int acc_chunks_deferred(const ckks_context_t *ctx, const stats_enc_table_
                                size_t from, size_t end, size_t step, chunk_acc_t *a)
 {
     const stats_layout_t *lay = &t->layout;
-    const size_t B = lay->block, g = giant_step(B), nb = (B + g - 1) / g, nprod = NTYPES * (B - 1);
+    const size_t D = ndiag(lay), g = diag_g(lay), nb = diag_nb(lay), st = dstep(lay), nprod = NTYPES * D;
     const size_t np = ckks_context_data_primes(ctx), n = ckks_context_n(ctx);
     const size_t per_chunk = 5 * 2 * np * n * 8;
     size_t K = ((size_t)16 << 20) / per_chunk;
@@ -675,8 +718,8 @@ static int acc_chunks_deferred(const ckks_context_t *ctx, const stats_enc_table_
         goto done;
     }
     for (size_t k = 0; k < 3 * K; k++) TRY(ckks_ciphertext_new(ctx, 2, 0, &rr[k]));
-    for (size_t x = 0; x < g; x++) ebaby[x] = x ? ckks_galois_elt_rotate(ctx, (int)x) : 1;
-    for (size_t b = 0; b < nb; b++) egiant[b] = b ? ckks_galois_elt_rotate(ctx, -(int)(g * b)) : 1;
+    for (size_t x = 0; x < g; x++) ebaby[x] = x ? ckks_galois_elt_rotate(ctx, (int)(x * st)) : 1;
+    for (size_t b = 0; b < nb; b++) egiant[b] = b ? ckks_galois_elt_rotate(ctx, -(int)(g * b * st)) : 1;
     for (size_t j = 0; j < nprod; j++) {
         h0[j] = a->sums[2 + 2 * j];
         h1[j] = a->sums[2 + 2 * j + 1];
@@ -691,7 +734,7 @@ static int acc_chunks_deferred(const ckks_context_t *ctx, const stats_enc_table_
             TRY(ckks_sub(Ms[ks], Zs[ks], V));
         }
         /* Operands: X_b = sigma_{-g b}(X) (b = 0: X itself), Y_a = sigma_a(Y). */
-        for (size_t d = 1; d < B; d++) {
+        for (size_t d = 1; d <= D; d++) {
             size_t x = d % g, b = d / g;
             for (size_t k = 0; k < ks; k++) {
                 /* Q1 = Z (M - R)', Q2 = R Z', Q3 = (M - Z) M', Q4 = M Z' */
@@ -779,7 +822,7 @@ static int relin_sum(srv_t *s, ckks_ciphertext_t *x, size_t i)
 static size_t sum_shift(const stats_layout_t *lay, size_t i)
 {
     if (i < 2) return 0;
-    size_t g = giant_step(lay->block), d = (i - 2) / NTYPES + 1;
+    size_t g = diag_g(lay), d = (i - 2) / NTYPES + 1;
     return g * (d / g);
 }
 
@@ -788,6 +831,7 @@ static size_t sum_shift(const stats_layout_t *lay, size_t i)
  * sums another), and L + 1 ciphertexts (the last a scratch). */
 typedef struct {
     size_t L, next;
+    size_t cols_R, cols_B; /* column-major: one mask, 1 at slots c R (c < B); else 0 */
     double ratio[2]; /* of the masks held; 0: none */
     ckks_plaintext_t **mask[2];
     ckks_ciphertext_t **y;
@@ -838,7 +882,10 @@ static int mask_block(const ckks_context_t *ctx, pack_room_t *w, const ckks_ciph
         w->ratio[k] = 0;
         for (size_t c = 0; c < w->L; c++) {
             memset(w->mv, 0, S * sizeof *w->mv);
-            for (size_t q = c * p; q < (c + 1) * p; q++) w->mv[q] = 1;
+            if (w->cols_R)
+                for (size_t q = 0; q < w->cols_B; q++) w->mv[q * w->cols_R] = 1;
+            else
+                for (size_t q = c * p; q < (c + 1) * p; q++) w->mv[q] = 1;
             if ((rc = ckks_encode_real(ctx, w->mv, S, ratio, top, w->mask[k][c]))) return rc;
         }
         w->ratio[k] = ratio;
@@ -907,6 +954,34 @@ static int pack_sums(srv_t *s, ckks_ciphertext_t **x, size_t m, size_t S, size_t
     return fold(s, out, p / 2, B, t);
 }
 
+/* Column-major: packs m <= R sums x[0..m) into x[0]. Each sum is folded
+ * over its rows at the top level (x += rot(x, s), s = R/2 .. 1: slot c R
+ * then holds column c's total), masked to the slots c R at scale target and
+ * rescaled to fold_primes; then a tree (m - 1 rotations by 1, 2, 4, ...)
+ * moves sum u's totals to the slots c R - u. Rotations by less than R cross
+ * into the next column's rows, so no sum can share its folds with another
+ * before the mask (log2 R rotations a sum, where the row-major packing
+ * shares its folds). */
+static int pack_sums_colmajor(srv_t *s, ckks_ciphertext_t **x, size_t m, const stats_layout_t *lay,
+                              double target, size_t top, pack_room_t *w)
+{
+    int rc;
+    const size_t R = lay->rows_per_ct, S = lay->slots, fp = fold_primes(top);
+    ckks_ciphertext_t *t = w->y[w->L]; /* scratch */
+    for (size_t u = 0; u < m; u++) {
+        if ((rc = fold(s, x[u], R / 2, 1, t))) return rc;
+        if ((rc = mask_block(s->ctx, w, x[u], 0, S, 0, target, top, x[u]))) return rc;
+        while (x[u]->nprimes > fp)
+            if ((rc = ckks_rescale(x[u], x[u]))) return rc;
+    }
+    for (size_t h = 1; h < m; h <<= 1)
+        for (size_t a = 0; a + h < m; a += 2 * h) {
+            if ((rc = rot(s, x[a + h], (long)h, t))) return rc;
+            if ((rc = ckks_add(x[a], t, x[a]))) return rc;
+        }
+    return CKKS_OK;
+}
+
 /* A partial's slots: sum i's accumulator is slot i, or with deferred key
  * switching (i >= 2) the two halves 2 + 2 (i - 2) and the one after it.
  * Once finished (stats_partial_finish_share) a partial holds only the sums
@@ -934,11 +1009,6 @@ static size_t sum_slot(const stats_partial_t *p, size_t i)
 static size_t sum_share(const stats_partial_t *p, size_t i, size_t nshares)
 {
     return i / p->per_ct % nshares;
-}
-
-static size_t per_packed(const stats_layout_t *lay)
-{
-    return lay->slots / pack_period(lay);
 }
 
 void stats_partial_free(stats_partial_t *p)
@@ -1204,8 +1274,8 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
     int rc = check_compute_args(ctx, t, part->job, rk, gk);
     if (rc) return rc;
     const stats_layout_t *lay = &t->layout;
-    const size_t S = lay->slots, B = lay->block, g = giant_step(B), total = nsums(lay, part->job);
-    const size_t p = pack_period(lay), per_ct = S / p, npacked = (total + per_ct - 1) / per_ct;
+    const size_t S = lay->slots, B = lay->block, g = diag_g(lay), st = dstep(lay), total = nsums(lay, part->job);
+    const size_t p = pack_period(lay), per_ct = per_packed(lay), npacked = (total + per_ct - 1) / per_ct;
     if (part->finished || !part->acc.sums || part->total != acc_count(t, part->job) || part->per_ct != per_ct ||
         part->deferred != stats_w2_deferred(t, part->job) || part->nprimes != ckks_context_data_primes(ctx))
         return STATS_ESCHEMA;
@@ -1242,7 +1312,11 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
         stats_counts_t cnt = {0};
         srv_t ts = {ctx, rk, gk, &cnt};
         pack_room_t room;
-        int trc = pack_room_new(ctx, per_ct, S, top, &room);
+        int trc = pack_room_new(ctx, lay->colmajor ? 1 : per_ct, S, top, &room);
+        if (!trc && lay->colmajor) {
+            room.cols_R = lay->rows_per_ct;
+            room.cols_B = B;
+        }
         /* Each sum on its own: merged (deferred), relinearized. */
 #pragma omp for schedule(dynamic, 1)
         for (size_t k = 0; k < mine; k++) {
@@ -1255,8 +1329,8 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
                  * merged with the keys of a and -g b (the chunks' own
                  * steps); like an eager sum, it is left rotated by -g b. */
                 size_t d = (i - 2) / NTYPES + 1, a = d % g, b = d / g;
-                uint32_t eu = b ? ckks_galois_elt_rotate(ctx, -(int)(g * b)) : 1;
-                uint32_t ev = a ? ckks_galois_elt_rotate(ctx, (int)a) : 1;
+                uint32_t eu = b ? ckks_galois_elt_rotate(ctx, -(int)(g * b * st)) : 1;
+                uint32_t ev = a ? ckks_galois_elt_rotate(ctx, (int)(a * st)) : 1;
                 cnt.rotations += (a ? 2 : 0) + (b ? 2 : 0);
                 frc[k] = ckks_merge_split(x, accs[sum_slot(part, i) + 1], eu, ev, gk, x);
             }
@@ -1269,7 +1343,9 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
             const size_t j = share + k * nshares, m = (j + 1) * per_ct < total ? per_ct : total - j * per_ct;
             int failed = 0; /* a sum that failed (or trc) is reported below, by sum */
             for (size_t u = 0; u < m; u++) failed |= frc[k * per_ct + u] != 0;
-            prc[k] = failed ? 0 : pack_sums(&ts, xs + k * per_ct, m, S, p, B, target, top, &room);
+            prc[k] = failed              ? 0
+                     : lay->colmajor ? pack_sums_colmajor(&ts, xs + k * per_ct, m, lay, target, top, &room)
+                                     : pack_sums(&ts, xs + k * per_ct, m, S, p, B, target, top, &room);
         }
 #pragma omp critical
         {
@@ -1326,7 +1402,8 @@ int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, 
     stats_counts_t *cn = counts ? counts : &local;
     *cn = part->acc.n;
     const size_t top = ckks_context_data_primes(ctx);
-    cn->rescales = npacked * per_ct * (top - fold_primes(top)); /* pack_sums': each y_d to fold_primes */
+    /* pack_sums': each y_d to fold_primes; pack_sums_colmajor's: each sum */
+    cn->rescales = (lay->colmajor ? total : npacked * per_ct) * (top - fold_primes(top));
     /* The packed ciphertexts move into the result, so the partial is spent. */
     ckks_ciphertext_t **accs = part->acc.sums;
     const size_t nacc = part->total;
@@ -1447,6 +1524,7 @@ void stats_counts_add(stats_counts_t *acc, const stats_counts_t *c)
 static int same_shape(const stats_enc_result_t *a, const stats_enc_result_t *b)
 {
     return a->job == b->job && a->layout.ncols == b->layout.ncols && a->layout.block == b->layout.block &&
+           a->layout.colmajor == b->layout.colmajor &&
            a->layout.slots == b->layout.slots && !memcmp(a->layout.factor, b->layout.factor, sizeof a->layout.factor);
 }
 
@@ -1574,6 +1652,28 @@ static void pair_sums(long double *re, long double *im, size_t base, size_t B, s
     *r3 = mm;
 }
 
+/* Whether position c of diagonal d pairs two of the table's columns: c
+ * (the X side of the products) with *j (the Y side). */
+static int diag_pair(const stats_layout_t *lay, size_t d, size_t c, size_t *j)
+{
+    *j = lay->colmajor ? (c + d) % lay->block : c + d;
+    return c < lay->ncols && *j < lay->ncols;
+}
+
+/* Where the sums of columns i < j are: diagonal *d at position *x (the X
+ * side: i, or j when column-major pairs them the other way round). */
+static void pair_place(const stats_layout_t *lay, size_t i, size_t j, size_t *d, size_t *x)
+{
+    const size_t delta = j - i;
+    if (!lay->colmajor || delta <= lay->block / 2) {
+        *d = delta;
+        *x = i;
+    } else {
+        *d = lay->block - delta;
+        *x = j;
+    }
+}
+
 static int check_totals(const stats_layout_t *lay, const long double *tre, const long double *tim, size_t B,
                         size_t total, stats_job_t job)
 {
@@ -1595,14 +1695,15 @@ static int check_totals(const stats_layout_t *lay, const long double *tre, const
         }
     }
     if (job == STATS_JOB_ALL)
-        for (size_t d = 1; d < lay->ncols; d++) {
-            size_t base = 2 + NTYPES * (d - 1);
-            for (size_t i = 0; i + d < lay->ncols && base + 3 < total; i++) {
+        for (size_t d = 1; d <= ndiag(lay); d++) {
+            size_t base = 2 + NTYPES * (d - 1), j;
+            for (size_t i = 0; i < B && base + 3 < total; i++) {
+                if (!diag_pair(lay, d, i, &j)) continue;
                 long double n = pair_count(tre, base, B, i);
                 if (!isfinite(n) || n < -tol || n > rows + tol || fabsl(n - roundl(n)) > tol) {
                     stats_set_error("decrypted pair count %s:%s is not consistent (%.6Lg): the secret key does not "
                                     "belong to this result, or the result is damaged",
-                                    lay->names[i], lay->names[i + d], n);
+                                    lay->names[i], lay->names[j], n);
                     return STATS_EDECRYPT;
                 }
             }
@@ -1615,7 +1716,8 @@ int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
 {
     if (!ctx || !sk || !r || !out) return STATS_EINVAL;
     const stats_layout_t *lay = &r->layout;
-    const size_t S = lay->slots, B = lay->block, C = lay->ncols, p = pack_period(lay), per_ct = S / p;
+    const size_t S = lay->slots, B = lay->block, C = lay->ncols, p = pack_period(lay), per_ct = per_packed(lay);
+    const size_t R = lay->rows_per_ct;
     const size_t total = nsums(lay, r->job), per = (total + per_ct - 1) / per_ct;
     if (!r->segments || r->count != r->segments * per) return STATS_ESCHEMA;
     stats_result_free(out);
@@ -1651,15 +1753,17 @@ int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
             for (size_t u = 0; u < per_ct && j * per_ct + u < total; u++) {
                 const size_t t = j * per_ct + u, sh = sum_shift(lay, t);
                 for (size_t c = 0; c < B; c++) {
-                    sre[t * B + c] = re[u * p + (c + sh) % B];
-                    sim[t * B + c] = im[u * p + (c + sh) % B];
+                    const size_t at = lay->colmajor ? ((c + sh) % B * R + S - u) % S : u * p + (c + sh) % B;
+                    sre[t * B + c] = re[at];
+                    sim[t * B + c] = im[at];
                 }
             }
         }
         if ((rc = check_totals(lay, sre, sim, B, total, r->job))) goto done;
         for (size_t c = 0; c < C; c++) sre[1 * B + c] = roundl(sre[1 * B + c]);
-        for (size_t d = 1; r->job == STATS_JOB_ALL && d < C; d++)
-            for (size_t i = 0; i + d < C; i++) pair_sums(sre, sim, 2 + NTYPES * (d - 1), B, i);
+        for (size_t d = 1; r->job == STATS_JOB_ALL && d <= ndiag(lay); d++)
+            for (size_t i = 0, j; i < B; i++)
+                if (diag_pair(lay, d, i, &j)) pair_sums(sre, sim, 2 + NTYPES * (d - 1), B, i);
         for (size_t k = 0; k < total * B; k++) {
             tre[k] += sre[k];
             tim[k] += sim[k];
@@ -1682,12 +1786,15 @@ int stats_decrypt(const ckks_context_t *ctx, const ckks_secret_key_t *sk,
         out->have_pairs = 1;
         for (size_t i = 0; i < C; i++) {
             for (size_t jcol = i + 1; jcol < C; jcol++) {
-                size_t d = jcol - i, base = 2 + NTYPES * (d - 1);
-                long double fi = f[i], fj = f[jcol];
+                /* The sums of X = x (the products' X side) and Y = the other. */
+                size_t d, x;
+                pair_place(lay, i, jcol, &d, &x);
+                const size_t y = x == i ? jcol : i, base = 2 + NTYPES * (d - 1);
+                long double fi = f[x], fj = f[y];
                 const long double *P = tre, *Q = tim;
-#define RE(k) P[(base + (k)) * B + i]
-#define IM(k) Q[(base + (k)) * B + i]
-                size_t ij = stats_ij(out, i, jcol), ji = stats_ij(out, jcol, i);
+#define RE(k) P[(base + (k)) * B + x]
+#define IM(k) Q[(base + (k)) * B + x]
+                size_t ij = stats_ij(out, x, y), ji = stats_ij(out, y, x);
                 out->sxy[ij] = out->sxy[ji] = RE(1) * fi * fj;
                 out->sxxy[ij] = IM(0) * fi * fi * fj;
                 out->sxxy[ji] = IM(1) * fi * fj * fj;

@@ -944,6 +944,12 @@ int stats_glm_prepare(const ckks_context_t *ctx, const stats_enc_table_t *const 
     int rc = glm_plan(p->lay, m, NULL, &p->pl);
     if (rc) goto done;
     p->top = tables[0]->z[0]->nprimes;
+    if (p->lay->colmajor) {
+        stats_set_error("glm: this study lays its chunks out column by column (keygen --layout columns); a glm fit "
+                        "needs a row-major study (the default)");
+        rc = STATS_EINVAL;
+        goto done;
+    }
     for (size_t t = 0; t < ntables; t++) {
         const stats_enc_table_t *tb = tables[t];
         if (tb->layout.ncols != p->lay->ncols || tb->layout.block != p->lay->block ||

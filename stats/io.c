@@ -105,6 +105,10 @@ static int ckks_fail(int rc, const char *what)
  * written back without it, so its digest does not change. */
 static const char policy_tag[8] = "policy1";
 #define POLICY_BYTES 24
+/* Then, for a column-major study only (so a row-major study's bytes and
+ * digest are those of before): "layout1\0" and the order (u64, 1). */
+static const char layout_tag[8] = "layout1";
+#define LAYOUT_BYTES 16
 
 static void schema_payload(const stats_layout_t *lay, buf_t *b)
 {
@@ -121,6 +125,9 @@ static void schema_payload(const stats_layout_t *lay, buf_t *b)
     put(b, policy_tag, 8);
     put_u64(b, min_cell);
     put(b, &lay->policy.min_n_per_param, 8);
+    if (!lay->colmajor) return;
+    put(b, layout_tag, 8);
+    put_u64(b, 1);
 }
 
 static int parse_schema(const ckks_context_t *ctx, const uint8_t *p, size_t plen, stats_layout_t *lay);
@@ -145,7 +152,7 @@ static int parse_schema(const ckks_context_t *ctx, const uint8_t *p, size_t plen
     memcpy(&slots, p + 8, 8);
     size_t base = 16 + ncols * (STATS_NAME_MAX + 8);
     if (ncols == 0 || ncols > STATS_MAX_COLS || slots != ckks_context_slots(ctx) ||
-        (plen != base && plen != base + POLICY_BYTES))
+        (plen != base && plen != base + POLICY_BYTES && plen != base + POLICY_BYTES + LAYOUT_BYTES))
         return STATS_ESCHEMA;
     memset(lay, 0, sizeof *lay);
     lay->policy = stats_policy_default();
@@ -160,6 +167,12 @@ static int parse_schema(const ckks_context_t *ctx, const uint8_t *p, size_t plen
             return STATS_ESCHEMA;
         lay->policy.min_cell = (uint32_t)min_cell;
         lay->policy.min_n_per_param = per_param;
+    }
+    if (plen == base + POLICY_BYTES + LAYOUT_BYTES) {
+        uint64_t order;
+        memcpy(&order, p + base + POLICY_BYTES + 8, 8);
+        if (memcmp(p + base + POLICY_BYTES, layout_tag, 8) || order != 1) return STATS_ESCHEMA;
+        lay->colmajor = 1;
     }
     lay->ncols = ncols;
     lay->slots = slots;
@@ -295,7 +308,14 @@ int stats_study_layout(const ckks_context_t *ctx, const stats_table_t *t, const 
 int stats_study_create_policy(ckks_context_t *ctx, const stats_table_t *t, const ckks_secret_key_t *sk,
                               const double *factors, const stats_policy_t *policy, stats_study_t **out)
 {
-    if (!ctx || !t || !sk || !out) return STATS_EINVAL;
+    return stats_study_create_layout(ctx, t, sk, factors, policy, 0, out);
+}
+
+int stats_study_create_layout(ckks_context_t *ctx, const stats_table_t *t, const ckks_secret_key_t *sk,
+                              const double *factors, const stats_policy_t *policy, int colmajor,
+                              stats_study_t **out)
+{
+    if (!ctx || !t || !sk || !out || (colmajor != 0 && colmajor != 1)) return STATS_EINVAL;
     *out = NULL;
     if (ckks_secret_key_context(sk) != ctx) {
         stats_set_error("study: the secret key belongs to another context");
@@ -308,6 +328,8 @@ int stats_study_create_policy(ckks_context_t *ctx, const stats_table_t *t, const
         free(s);
         return rc;
     }
+    s->layout.colmajor = colmajor;
+    if (colmajor && s->layout.policy.legacy) s->layout.policy = stats_policy_default(); /* written with the policy */
     int steps[64];
     size_t n = stats_galois_steps(&s->layout, steps, 64);
     int crc = ckks_public_key_new_seeded(sk, &s->pk); /* written compact: half the size */
@@ -448,7 +470,7 @@ static uint64_t max_payload(const stats_stream_t *r, uint16_t *type)
     if (slot == MP_SLOT) return stats_mp_frame_max(ctx);
     uint64_t k = ckks_context_data_primes(ctx) + 1, n = ckks_context_n(ctx), key = (k - 1) * 2 * k * n * 8;
     switch (slot) {
-    case 1: return 16 + STATS_MAX_COLS * (STATS_NAME_MAX + 8) + POLICY_BYTES;
+    case 1: return 16 + STATS_MAX_COLS * (STATS_NAME_MAX + 8) + POLICY_BYTES + LAYOUT_BYTES;
     case 2: return 2 * k * n * 8;
     case 3: return key;
     default: return 8 + r->max_gk * (8 + key);

@@ -204,6 +204,10 @@ stats_policy_t stats_policy_default(void);
 /* ---- encrypted tables -------------------------------------------------------- */
 typedef struct stats_layout {
     size_t ncols, block, rows_per_ct, chunks, nrows, slots;
+    /* Slot order within a chunk: 0 row-major (row r, column c at r B + c,
+     * the default), 1 column-major (at c R + r, R = rows_per_ct: pairs take
+     * half the products; `keygen --layout columns`; see stats_slot). */
+    int colmajor;
     double factor[STATS_MAX_COLS]; /* public power-of-two scale per column */
     char names[STATS_MAX_COLS][STATS_NAME_MAX];
     stats_policy_t policy; /* disclosure control (the default from stats_layout_for) */
@@ -212,6 +216,11 @@ typedef struct stats_layout {
 /* Layout for a table shape; factors from the table's observed ranges
  * (power of two >= max |x|, at least 1). */
 int stats_layout_for(const ckks_context_t *ctx, const stats_table_t *t, stats_layout_t *lay);
+/* The slot of row r (within its chunk) and column c. */
+static inline size_t stats_slot(const stats_layout_t *lay, size_t r, size_t c)
+{
+    return lay->colmajor ? c * lay->rows_per_ct + r : r * lay->block + c;
+}
 
 typedef struct stats_enc_table {
     stats_layout_t layout;
@@ -438,6 +447,12 @@ int stats_study_create_factors(ckks_context_t *ctx, const stats_table_t *t, cons
 /* The same with a disclosure policy (NULL: the default). */
 int stats_study_create_policy(ckks_context_t *ctx, const stats_table_t *t, const ckks_secret_key_t *sk,
                               const double *factors, const stats_policy_t *policy, stats_study_t **out);
+/* The same with the chunks' slot order: colmajor 1 lays a chunk out column
+ * by column (stats_layout_t.colmajor: W2 pairs in half the products), 0 row
+ * by row. */
+int stats_study_create_layout(ckks_context_t *ctx, const stats_table_t *t, const ckks_secret_key_t *sk,
+                              const double *factors, const stats_policy_t *policy, int colmajor,
+                              stats_study_t **out);
 void stats_study_free(stats_study_t *s);
 /* Whether sk is the secret key of this study (the study's public key
  * decrypts to its small error under sk): STATS_OK or STATS_EKEY, with a

@@ -147,6 +147,39 @@ Test(cli, files_of_another_study_are_refused, .timeout = 300)
  * (--stats means), every mean against the plaintext; pairs on them are
  * refused with the reason and no result file; 70 columns (B = 128) get
  * pairs, every correlation against the plaintext. */
+/* A column-major study (keygen --layout columns) end to end against the
+ * plaintext; a bad --layout and a glm model in it refused before any key. */
+Test(cli, column_major_study_end_to_end, .timeout = 300)
+{
+    char d[64] = "/tmp/hestat-cols-XXXXXX";
+    cr_assert_not_null(mkdtemp(d));
+    const char *C = test_bin("hestat-client"), *S = test_bin("hestat-server");
+    cr_assert_eq(run("%s sample --rows 3000 --seed 5 --out %s/t.csv > /dev/null && "
+                     "%s keygen --schema %s/t.csv --keys %s/k --layout columns > /dev/null && "
+                     "%s show --study %s/k/study.hst | grep -q 'layout columns'",
+                     C, d, C, d, d, C, d),
+                 0);
+    cr_assert_eq(run("%s encrypt --study %s/k/study.hst --in %s/t.csv --out %s/t.hst > /dev/null 2>&1 && "
+                     "%s job --study %s/k/study.hst --stats all --out %s/j.hst %s/t.hst > /dev/null && "
+                     "%s compute %s/j.hst --out %s/r.hst > /dev/null && "
+                     "%s decrypt --keys %s/k --in %s/r.hst --out %s/rep.csv --compare %s/t.csv > /dev/null",
+                     C, d, d, d, C, d, d, d, S, d, d, C, d, d, d, d),
+                 0);
+    cr_expect_eq(run("awk -F, '$1==\"corr\" {n++; if ($6+0 > 1e-5) bad=1} "
+                     "$1==\"mean\" {m++; if ($7+0 > 1e-6) bad=1} $1==\"count\" && $6+0 != 0 {bad=1} "
+                     "END {exit bad || n != 120 || m < 16}' %s/rep.csv",
+                     d),
+                 0, "120 correlations within 1e-5, means within 1e-6, exact counts (%s/rep.csv)", d);
+    cr_expect_eq(run("%s keygen --schema %s/t.csv --keys %s/k2 --layout diagonal > /dev/null 2> %s/err", C, d, d, d), 2);
+    cr_expect_eq(run("grep -q 'rows or columns' %s/err", d), 0);
+    cr_expect_eq(run("%s keygen --schema %s/t.csv --keys %s/k3 --layout columns "
+                     "--stats 'glm:TenYearCHD~age:binomial' > /dev/null 2> %s/err",
+                     C, d, d, d),
+                 2);
+    cr_expect_eq(run("grep -q 'glm fit needs a row-major study' %s/err && test ! -e %s/k3/secret.key", d, d), 0);
+    run("rm -rf %s", d);
+}
+
 Test(cli, wide_tables_means_and_pairs, .timeout = 600)
 {
     char d[64] = "/tmp/hestat-wide-XXXXXX";

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "stats/io_impl.h"
 #include "stats/stats.h"
 #include "testutil.h"
 
@@ -172,11 +173,15 @@ static int within(long double got, long double want, long double f, long double 
 
 /* Runs the whole pipeline on t (job W2, or W1: per-column statistics only)
  * and checks every statistic against the reference. */
+/* 1: check_table_in lays the chunks out column by column. */
+static int colmajor;
+
 static void check_table_in(ckks_context_t *ctx, const stats_table_t *t, int use_pk, stats_job_t job)
 {
     keys_t k = {.ctx = ctx};
     stats_layout_t lay;
     cr_assert_eq(stats_layout_for(k.ctx, t, &lay), STATS_OK);
+    lay.colmajor = colmajor;
     make_keys(&k, &lay);
     stats_enc_table_t *e;
     cr_assert_eq(stats_encrypt(k.ctx, use_pk ? k.pk : NULL, use_pk ? NULL : k.sk, t, &lay, 0x1p40, &e),
@@ -292,6 +297,94 @@ Test(stats_encrypted, wide_table_pairs_deferred, .timeout = 600)
     cr_assert_eq(setenv("HESTAT_W2_KEYSWITCH", "deferred", 1), 0);
     check_table(t, 1);
     unsetenv("HESTAT_W2_KEYSWITCH");
+    stats_table_free(t);
+}
+
+/* Column-major chunks (slot c R + r): every statistic against the plaintext
+ * in both W2 modes, the means job, a wide layout (40 columns, B = 64) and
+ * a table whose pairs straddle B/2 (so that some are found with their
+ * columns the other way round); half the diagonals' products of row-major. */
+Test(stats_encrypted, column_major_chunks, .timeout = 900)
+{
+    stats_table_t *t;
+    cr_assert_eq(stats_generate_framingham(1500, 3, &t), STATS_OK);
+    colmajor = 1;
+    static const char *modes[] = {"eager", "deferred"};
+    for (size_t m = 0; m < 2; m++) {
+        cr_assert_eq(setenv("HESTAT_W2_KEYSWITCH", modes[m], 1), 0);
+        check_table(t, 1);
+    }
+    unsetenv("HESTAT_W2_KEYSWITCH");
+    check_table_job(t, 1, STATS_JOB_MEANS);
+    /* 16 columns: 8 diagonals, 4 products each a chunk (row-major: 15). */
+    keys_t k = {.ctx = ctx8192()};
+    stats_layout_t lay;
+    cr_assert_eq(stats_layout_for(k.ctx, t, &lay), STATS_OK);
+    lay.colmajor = 1;
+    make_keys(&k, &lay);
+    stats_enc_table_t *e;
+    cr_assert_eq(stats_encrypt(k.ctx, k.pk, NULL, t, &lay, 0x1p40, &e), STATS_OK);
+    stats_enc_result_t *res;
+    stats_counts_t counts;
+    cr_assert_eq(stats_compute(k.ctx, e, STATS_JOB_ALL, k.rk, k.gk, &res, &counts), STATS_OK, "%s", stats_error());
+    cr_expect_eq(lay.block, 16);
+    cr_expect_eq(counts.multiplications, e->chunks * 4 * 8);
+    cr_expect_eq(res->count, 1, "62 sums in one packed ciphertext (R = 256 a ciphertext)");
+    stats_enc_result_free(res);
+    stats_enc_table_free(e);
+    free_keys(&k);
+    stats_table_free(t);
+    if (!getenv("HESTAT_SANITIZER_REPORTS")) {
+        t = wide_table(40, 300, 12);
+        cr_assert_eq(setenv("HESTAT_W2_KEYSWITCH", "deferred", 1), 0);
+        check_table(t, 1);
+        unsetenv("HESTAT_W2_KEYSWITCH");
+        stats_table_free(t);
+    }
+    t = wide_table(11, 700, 13);
+    check_table(t, 1);
+    stats_table_free(t);
+    colmajor = 0;
+}
+
+/* The schema frame carries a column-major layout in a tail of its own (a
+ * row-major schema's bytes are those of before); a damaged tail is refused. */
+Test(stats_encrypted, schema_carries_the_layout)
+{
+    stats_table_t *t = wide_table(5, 10, 1);
+    stats_layout_t lay, back;
+    cr_assert_eq(stats_layout_for(ctx8192(), t, &lay), STATS_OK);
+    uint8_t *rows, *cols;
+    size_t rlen, clen;
+    cr_assert_eq(stats_schema_payload(&lay, (void **)&rows, &rlen), STATS_OK);
+    cr_assert_eq(stats_schema_parse(ctx8192(), rows, rlen, &back), STATS_OK);
+    cr_expect_eq(back.colmajor, 0);
+    lay.colmajor = 1;
+    cr_assert_eq(stats_schema_payload(&lay, (void **)&cols, &clen), STATS_OK);
+    cr_assert_eq(clen, rlen + 16);
+    cr_expect_eq(memcmp(cols, rows, rlen), 0, "the same bytes before the tail");
+    cr_expect_eq(memcmp(cols + rlen, "layout1", 8), 0);
+    cr_assert_eq(stats_schema_parse(ctx8192(), cols, clen, &back), STATS_OK);
+    cr_expect_eq(back.colmajor, 1);
+    cr_expect_eq(back.ncols, 5);
+    cr_expect_eq(back.block, 8);
+    cr_expect_eq(back.rows_per_ct, 512);
+    cr_expect_eq(memcmp(back.factor, lay.factor, sizeof lay.factor), 0);
+    const uint64_t bad_order[] = {0, 2, 1ull << 32};
+    for (size_t i = 0; i < 3; i++) {
+        uint8_t *b = malloc(clen);
+        cr_assert_not_null(b);
+        memcpy(b, cols, clen);
+        memcpy(b + rlen + 8, &bad_order[i], 8);
+        cr_expect_eq(stats_schema_parse(ctx8192(), b, clen, &back), STATS_ESCHEMA, "order %llu",
+                     (unsigned long long)bad_order[i]);
+        free(b);
+    }
+    cols[rlen + 6] = '2'; /* "layout2" */
+    cr_expect_eq(stats_schema_parse(ctx8192(), cols, clen, &back), STATS_ESCHEMA);
+    cr_expect_eq(stats_schema_parse(ctx8192(), cols, clen - 8, &back), STATS_ESCHEMA, "a cut tail");
+    free(rows);
+    free(cols);
     stats_table_free(t);
 }
 

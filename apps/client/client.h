@@ -41,6 +41,7 @@ typedef struct {
     double wait;     /* --wait S (health): seconds to keep trying */
     long min_cell;          /* --min-cell N (keygen): -1 unset, the default policy */
     double min_n_per_param; /* --min-n-per-param X (keygen): NAN unset */
+    int colmajor;           /* --layout columns (keygen): 1; rows (the default): 0 */
     client_range_t ranges[CLIENT_MAX_RANGES];
     size_t nranges;
     const char *groups[STATS_MAX_COLS];

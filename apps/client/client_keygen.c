@@ -194,6 +194,9 @@ stats_policy_t client_policy(const client_opts_t *o)
 int client_keygen(const client_opts_t *o, const char *schema_csv, const char *dir)
 {
     if (!(o->headroom >= 1) || !isfinite(o->headroom)) return client_usage_error("--headroom must be >= 1", NULL);
+    if (o->colmajor && o->stats && strstr(o->stats, "glm:"))
+        return client_usage_error("--layout columns: a glm fit needs a row-major study (--layout rows, the default)",
+                                  NULL);
     if (!o->force && client_keys_exist(dir)) return 1;
     stats_table_t *t;
     double factors[STATS_MAX_COLS];
@@ -218,7 +221,7 @@ int client_keygen(const client_opts_t *o, const char *schema_csv, const char *di
     }
     stats_study_t *study;
     stats_policy_t policy = client_policy(o);
-    rc = stats_study_create_policy(ctx, t, sk, factors, &policy, &study);
+    rc = stats_study_create_layout(ctx, t, sk, factors, &policy, o->colmajor, &study);
     stats_table_free(t);
     if (rc) {
         ckks_secret_key_free(sk);

@@ -148,6 +148,7 @@ int client_mp_draft(const client_opts_t *o)
     if (o->parties < STATS_MP_MIN_PARTIES || o->parties > STATS_MP_MAX_PARTIES)
         return client_usage_error("--parties: from 2 to 64 parties", NULL);
     if (!(o->headroom >= 1) || !isfinite(o->headroom)) return client_usage_error("--headroom must be >= 1", NULL);
+    if (o->colmajor) return client_usage_error("--layout columns: single-party keygen only (multiparty studies are row-major)", NULL);
     char path[PATHLEN];
     snprintf(path, sizeof path, "%s/secret.key", o->keys);
     if (!o->force && file_exists(path))

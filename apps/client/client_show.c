@@ -48,7 +48,8 @@ int client_show(const char *study_path)
     const stats_layout_t *lay = &s->layout;
     printf("study %s\ndigest ", study_path);
     for (int i = 0; i < 32; i++) printf("%02x", s->digest[i]);
-    printf("\nslots %zu, columns %zu (row block %zu)\n", lay->slots, lay->ncols, lay->block);
+    printf("\nslots %zu, columns %zu (row block %zu, layout %s)\n", lay->slots, lay->ncols, lay->block,
+           lay->colmajor ? "columns" : "rows");
     if (s->parties) {
         printf("multiparty: %d parties (all needed to release a result), smudging sd 2^%d, draft digest ", s->parties,
                s->smudge_bits);
