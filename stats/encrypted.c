@@ -31,6 +31,15 @@
  * at slot (t mod S/p) p + (c + shift_t) mod B, shift_t = g b of its diagonal
  * (at period B the left-out rotation is a cyclic shift of the B totals).
  * Masks are encoded at target/scale so every masked sum has the same scale.
+ *
+ * Column-major (lay->colmajor, keygen --layout columns): row r, column c at
+ * slot c R + r. A rotation by d R moves every column c onto c + d mod B, so
+ * d = 1 .. B/2 (ndiag) reach every pair, in steps of R (dstep); a pair whose
+ * columns are more than B/2 apart is found from its second column
+ * (pair_place). Each sum is folded over its rows (R/2 .. 1) at the top
+ * level, masked to the slots c R and rescaled, then R sums are packed a
+ * ciphertext by a tree of rotations by 1, 2, 4, ...: total t, column c at
+ * slot ((c + shift_t) mod B) R - (t mod R), mod S (pack_sums_colmajor).
  */
 #include <math.h>
 #include <stdlib.h>

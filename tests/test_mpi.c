@@ -31,6 +31,43 @@ static int mpi_ready(void)
     return 1;
 }
 
+/* A column-major study (one packed ciphertext holds all its sums, so one
+ * rank finishes them): 2 and 3 ranks give the one-process bytes, in both
+ * W2 modes. */
+Test(mpi, column_major_ranks_give_the_one_process_bytes, .timeout = 600)
+{
+    if (!mpi_ready()) return;
+    char dir[] = "/tmp/hestat-mpicol-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char C[4096], S[4096];
+    cr_assert_not_null(realpath(test_bin("hestat-client"), C));
+    cr_assert_not_null(realpath(test_bin("hestat-server"), S));
+    cr_assert_eq(test_sh("cd %s && %s sample --rows 2000 --seed 8 --out t.csv >/dev/null && "
+                         "%s keygen --schema t.csv --keys k --layout columns >/dev/null && "
+                         "%s encrypt --study k/study.hst --in t.csv --out t.hst >/dev/null 2>&1 && "
+                         "%s job --study k/study.hst --stats all --out job.hst t.hst >/dev/null",
+                         dir, C, C, C, C),
+                 0);
+    static const char *modes[] = {"eager", "deferred"};
+    for (int m = 0; m < 2; m++) {
+        cr_assert_eq(test_sh("cd %s && HESTAT_W2_KEYSWITCH=%s %s compute job.hst --out r1.hst >/dev/null", dir,
+                             modes[m], S),
+                     0);
+        for (int n = 2; n <= 3; n++) {
+            cr_assert_eq(test_sh("cd %s && HESTAT_W2_KEYSWITCH=%s HESTAT_THREADS=1 " MPIRUN
+                                 " -n %d %s compute job.hst --out r%d.hst > mpi%d.log 2>&1",
+                                 dir, modes[m], n, S, n, n),
+                         0, "mpirun -n %d failed (%s/mpi%d.log)", n, dir, n);
+            cr_assert_eq(test_sh("cd %s && cmp -s r1.hst r%d.hst", dir, n), 0, "%s, %d ranks: result differs",
+                         modes[m], n);
+        }
+        cr_assert_eq(test_sh("cd %s && %s decrypt --keys k --in r3.hst --out out.csv --compare t.csv >/dev/null", dir,
+                             C),
+                     0);
+    }
+    test_sh("rm -rf %s", dir);
+}
+
 Test(mpi, ranks_give_the_one_process_bytes, .timeout = 600)
 {
     if (!mpi_ready()) return;
