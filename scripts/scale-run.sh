@@ -11,6 +11,7 @@
 # once the job holds it) and, at 8,000 rows/s per core, 10 to 20 minutes of
 # server time on two cores: run it by hand, not in CI. DIR defaults to
 # /tmp/hestat-scale-ROWS and is removed at the end unless KEEP=1.
+# LAYOUT=columns makes a column-major study (keygen --layout columns).
 set -eu
 
 usage() {
@@ -48,10 +49,10 @@ step() {
 
 family=$(awk -F: '/^cpu family/ {gsub(/ /, "", $2); print $2; exit}' /proc/cpuinfo)
 model=$(awk -F: '/^model[ \t]*:/ {gsub(/ /, "", $2); print $2; exit}' /proc/cpuinfo)
-echo "scale-run: $rows rows, $ranks rank(s), cpu family $family model $model, $(nproc) processors, in $dir"
+echo "scale-run: $rows rows, $ranks rank(s), layout ${LAYOUT:-rows}, cpu family $family model $model, $(nproc) processors, in $dir"
 step sample "$C" sample --rows "$rows" --seed 11 --out "$dir/t.csv"
 "$C" sample --rows 2000 --seed 6 --out "$dir/schema.csv"
-step keygen "$C" keygen --schema "$dir/schema.csv" --keys "$dir/k"
+step keygen "$C" keygen --schema "$dir/schema.csv" --keys "$dir/k" --layout "${LAYOUT:-rows}"
 step encrypt "$C" encrypt --study "$dir/k/study.hst" --in "$dir/t.csv" --out "$dir/t.hst"
 step job "$C" job --study "$dir/k/study.hst" --out "$dir/job.hst" "$dir/t.hst"
 echo "table $(du -m "$dir/t.hst" | cut -f1) MB, job $(du -m "$dir/job.hst" | cut -f1) MB"
