@@ -14,6 +14,8 @@
 //   stats_w2_rows/16/M      server, W2 per-chunk work on 64 chunks of 16 columns
 //                           with key switching M (eager: rotations every chunk;
 //                           deferred: merged when finishing); rows_per_s
+//   stats_w2_rows/16/M/columns  the same, a column-major study (keygen --layout
+//                           columns: half the products)
 //   w2_layout/16/L          design benchmark, not a job hestat runs: a deferred
 //                           W2 chunk's server work (conjugation, the operands
 //                           W and V, fused split products) on the same 64
@@ -38,6 +40,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "bench_common.h"
@@ -71,9 +74,10 @@ void must(int rc, const char *what)
 
 /* The layout of s.table, keys for it (the study's Galois steps) and its
  * encryption with the public key. */
-void keys_and_encrypt(StatsSetup &s)
+void keys_and_encrypt(StatsSetup &s, int colmajor = 0)
 {
     must(stats_layout_for(s.ctx, s.table, &s.lay), "layout");
+    s.lay.colmajor = colmajor;
     int steps[64];
     size_t ns = stats_galois_steps(&s.lay, steps, 64);
     must(ckks_secret_key_new(s.ctx, &s.sk), "sk");
@@ -209,11 +213,12 @@ void BM_decrypt(benchmark::State &state, size_t n)
     report_accuracy(state, s, out);
 }
 
-/* A generated wide table of cols columns and 8 chunks at N=8192 (cached). */
-StatsSetup &wide_setup(size_t cols, size_t chunks = 8)
+/* A generated wide table of cols columns and 8 chunks at N=8192 (cached),
+ * laid out row by row or (colmajor) column by column. */
+StatsSetup &wide_setup(size_t cols, size_t chunks = 8, int colmajor = 0)
 {
-    static std::map<std::pair<size_t, size_t>, std::unique_ptr<StatsSetup>> cache;
-    auto &slot = cache[{cols, chunks}];
+    static std::map<std::tuple<size_t, size_t, int>, std::unique_ptr<StatsSetup>> cache;
+    auto &slot = cache[{cols, chunks, colmajor}];
     if (slot) return *slot;
     slot.reset(new StatsSetup);
     StatsSetup &s = *slot;
@@ -227,7 +232,7 @@ StatsSetup &wide_setup(size_t cols, size_t chunks = 8)
     while (block < cols) block <<= 1;
     must(stats_generator_next(g, chunks * (4096 / block), &s.table), "generate");
     stats_generator_free(g);
-    keys_and_encrypt(s);
+    keys_and_encrypt(s, colmajor);
     return s;
 }
 
@@ -281,9 +286,9 @@ void BM_wide_finish(benchmark::State &state, size_t cols, stats_job_t job)
 // W2 throughput of one key-switching mode (stats_w2_deferred) on 64 chunks
 // of 16 columns (16,384 rows): the per-chunk work, with the accumulators'
 // one-off allocation spread over a realistic number of chunks.
-void BM_w2_rows(benchmark::State &state, const char *mode)
+void BM_w2_rows(benchmark::State &state, const char *mode, int colmajor)
 {
-    StatsSetup &s = wide_setup(16, 64);
+    StatsSetup &s = wide_setup(16, 64, colmajor);
     const char *old = getenv("HESTAT_W2_KEYSWITCH");
     std::string saved = old ? old : "";
     setenv("HESTAT_W2_KEYSWITCH", mode, 1);
@@ -391,11 +396,13 @@ void register_stats()
         wide("stats_wide_chunks", BM_wide_chunks, cols, STATS_JOB_ALL);
         wide("stats_wide_finish", BM_wide_finish, cols, STATS_JOB_ALL);
     }
-    for (const char *mode : {"eager", "deferred"}) {
-        auto *b = benchmark::RegisterBenchmark((std::string("stats_w2_rows/16/") + mode).c_str(), BM_w2_rows, mode);
-        add(b);
-        b->Iterations(1)->Repetitions(3)->Unit(benchmark::kMillisecond);
-    }
+    for (int colmajor = 0; colmajor <= 1; colmajor++)
+        for (const char *mode : {"eager", "deferred"}) {
+            std::string name = std::string("stats_w2_rows/16/") + mode + (colmajor ? "/columns" : "");
+            auto *b = benchmark::RegisterBenchmark(name.c_str(), BM_w2_rows, mode, colmajor);
+            add(b);
+            b->Iterations(1)->Repetitions(3)->Unit(benchmark::kMillisecond);
+        }
     for (bool columns : {false, true}) {
         auto *b = benchmark::RegisterBenchmark(columns ? "w2_layout/16/columns" : "w2_layout/16/rows", BM_w2_layout,
                                                columns);

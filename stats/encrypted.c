@@ -642,6 +642,7 @@ static int acc_chunks(const ckks_context_t *ctx, const stats_enc_table_t *t, sta
     ckks_ciphertext_t *lz = NULL, *lm = NULL; /* a chunk read from the table's file */
     for (size_t k = from; k < end; k += step) {
         const ckks_ciphertext_t *Z, *M;
+        if (k + step < end) stats_chunk_prefetch(t, k + step);
         if ((rc = chunk_take(t, k, gk, a, &lz, &lm, &Z, &M, job == STATS_JOB_ALL ? a->rchunk : NULL))) goto done;
         if (job != STATS_JOB_ALL) continue;
         /* Baby steps a = 1 .. g-1 and giant steps -g b of each of Z, M
@@ -736,6 +737,8 @@ static int acc_chunks_deferred(const ckks_context_t *ctx, const stats_enc_table_
     for (size_t k0 = from; k0 < end; k0 += K * step) {
         size_t ks = 0;
         const ckks_ciphertext_t *Zs[KMAX], *Ms[KMAX];
+        /* The next batch's chunks are read from the disk meanwhile. */
+        for (size_t c = k0 + K * step, i = 0; c < end && i < K; c += step, i++) stats_chunk_prefetch(t, c);
         for (size_t c = k0; c < end && ks < K; c += step, ks++) {
             ckks_ciphertext_t *R = rr[3 * ks], *W = rr[3 * ks + 1], *V = rr[3 * ks + 2];
             if ((rc = chunk_take(t, c, gk, a, &lz[ks], &lm[ks], &Zs[ks], &Ms[ks], R))) goto done;

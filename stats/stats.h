@@ -498,6 +498,10 @@ int stats_table_file_open(const stats_study_t *s, int fd, uint64_t off, uint64_t
 /* Chunk k of a table opened by stats_table_file_open, read from its file
  * into new ciphertexts (the caller frees them). */
 int stats_chunk_read(const stats_enc_table_t *t, size_t k, ckks_ciphertext_t **z, ckks_ciphertext_t **m);
+/* Asks the kernel to start reading chunk k's bytes (posix_fadvise WILLNEED),
+ * so that they arrive while earlier chunks are computed; nothing when the
+ * chunk is in memory or k is past the end. */
+void stats_chunk_prefetch(const stats_enc_table_t *t, size_t k);
 int stats_result_write(const stats_study_t *s, const stats_enc_result_t *r, void **buf, size_t *len);
 int stats_result_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_result_t **out);
 

@@ -31,6 +31,25 @@ static int mpi_ready(void)
     return 1;
 }
 
+/* The client's and the server's absolute paths (the commands run in dir). */
+static void tool_paths(char *C, char *S)
+{
+    cr_assert_not_null(realpath(test_bin("hestat-client"), C));
+    cr_assert_not_null(realpath(test_bin("hestat-server"), S));
+}
+
+/* In dir: a generated table t.csv of rows rows, a study k (keygen's extra
+ * options opts), the table t1.hst and a W2 job job.hst. */
+static void study_job(const char *dir, const char *C, int rows, int seed, const char *opts)
+{
+    cr_assert_eq(test_sh("cd %s && %s sample --rows %d --seed %d --out t.csv >/dev/null && "
+                         "%s keygen --schema t.csv --keys k %s >/dev/null && "
+                         "%s encrypt --study k/study.hst --in t.csv --out t1.hst >/dev/null 2>&1 && "
+                         "%s job --study k/study.hst --stats all --out job.hst t1.hst >/dev/null",
+                         dir, C, rows, seed, C, opts, C, C),
+                 0);
+}
+
 /* A column-major study (one packed ciphertext holds all its sums, so one
  * rank finishes them): 2 and 3 ranks give the one-process bytes, in both
  * W2 modes. */
@@ -40,14 +59,8 @@ Test(mpi, column_major_ranks_give_the_one_process_bytes, .timeout = 600)
     char dir[] = "/tmp/hestat-mpicol-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     char C[4096], S[4096];
-    cr_assert_not_null(realpath(test_bin("hestat-client"), C));
-    cr_assert_not_null(realpath(test_bin("hestat-server"), S));
-    cr_assert_eq(test_sh("cd %s && %s sample --rows 2000 --seed 8 --out t.csv >/dev/null && "
-                         "%s keygen --schema t.csv --keys k --layout columns >/dev/null && "
-                         "%s encrypt --study k/study.hst --in t.csv --out t.hst >/dev/null 2>&1 && "
-                         "%s job --study k/study.hst --stats all --out job.hst t.hst >/dev/null",
-                         dir, C, C, C, C),
-                 0);
+    tool_paths(C, S);
+    study_job(dir, C, 2000, 8, "--layout columns");
     static const char *modes[] = {"eager", "deferred"};
     for (int m = 0; m < 2; m++) {
         cr_assert_eq(test_sh("cd %s && HESTAT_W2_KEYSWITCH=%s %s compute job.hst --out r1.hst >/dev/null", dir,
@@ -74,8 +87,7 @@ Test(mpi, ranks_give_the_one_process_bytes, .timeout = 600)
     char dir[] = "/tmp/hestat-mpi-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     char C[4096], S[4096]; /* absolute: the commands run in dir */
-    cr_assert_not_null(realpath(test_bin("hestat-client"), C));
-    cr_assert_not_null(realpath(test_bin("hestat-server"), S));
+    tool_paths(C, S);
     cr_assert_eq(test_sh("cd %s && %s sample --rows 2500 --seed 4 --out t.csv >/dev/null && "
                          "%s keygen --schema t.csv --keys k >/dev/null && "
                          "%s encrypt --study k/study.hst --in t.csv --out t1.hst >/dev/null 2>&1 && "
@@ -139,15 +151,9 @@ Test(mpi, serve_hands_jobs_to_the_launcher, .timeout = 600)
     char dir[] = "/tmp/hestat-mpis-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     char C[4096], S[4096];
-    cr_assert_not_null(realpath(test_bin("hestat-client"), C));
-    cr_assert_not_null(realpath(test_bin("hestat-server"), S));
-    cr_assert_eq(test_sh("cd %s && %s sample --rows 1200 --seed 6 --out t.csv >/dev/null && "
-                         "%s keygen --schema t.csv --keys k >/dev/null && "
-                         "%s encrypt --study k/study.hst --in t.csv --out t1.hst >/dev/null 2>&1 && "
-                         "%s job --study k/study.hst --stats all --out job.hst t1.hst >/dev/null && "
-                         "%s compute job.hst --out local.hst >/dev/null",
-                         dir, C, C, C, C, S),
-                 0);
+    tool_paths(C, S);
+    study_job(dir, C, 1200, 6, "");
+    cr_assert_eq(test_sh("cd %s && %s compute job.hst --out local.hst >/dev/null", dir, S), 0);
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
     setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
