@@ -355,18 +355,19 @@ Test(stats_encrypted, schema_carries_the_layout)
 {
     stats_table_t *t = wide_table(5, 10, 1);
     stats_layout_t lay, back;
-    cr_assert_eq(stats_layout_for(ctx8192(), t, &lay), STATS_OK);
+    ckks_context_t *ctx = ctx8192();
+    cr_assert_eq(stats_layout_for(ctx, t, &lay), STATS_OK);
     uint8_t *rows, *cols;
     size_t rlen, clen;
     cr_assert_eq(stats_schema_payload(&lay, (void **)&rows, &rlen), STATS_OK);
-    cr_assert_eq(stats_schema_parse(ctx8192(), rows, rlen, &back), STATS_OK);
+    cr_assert_eq(stats_schema_parse(ctx, rows, rlen, &back), STATS_OK);
     cr_expect_eq(back.colmajor, 0);
     lay.colmajor = 1;
     cr_assert_eq(stats_schema_payload(&lay, (void **)&cols, &clen), STATS_OK);
     cr_assert_eq(clen, rlen + 16);
     cr_expect_eq(memcmp(cols, rows, rlen), 0, "the same bytes before the tail");
     cr_expect_eq(memcmp(cols + rlen, "layout1", 8), 0);
-    cr_assert_eq(stats_schema_parse(ctx8192(), cols, clen, &back), STATS_OK);
+    cr_assert_eq(stats_schema_parse(ctx, cols, clen, &back), STATS_OK);
     cr_expect_eq(back.colmajor, 1);
     cr_expect_eq(back.ncols, 5);
     cr_expect_eq(back.block, 8);
@@ -378,16 +379,17 @@ Test(stats_encrypted, schema_carries_the_layout)
         cr_assert_not_null(b);
         memcpy(b, cols, clen);
         memcpy(b + rlen + 8, &bad_order[i], 8);
-        cr_expect_eq(stats_schema_parse(ctx8192(), b, clen, &back), STATS_ESCHEMA, "order %llu",
+        cr_expect_eq(stats_schema_parse(ctx, b, clen, &back), STATS_ESCHEMA, "order %llu",
                      (unsigned long long)bad_order[i]);
         free(b);
     }
     cols[rlen + 6] = '2'; /* "layout2" */
-    cr_expect_eq(stats_schema_parse(ctx8192(), cols, clen, &back), STATS_ESCHEMA);
-    cr_expect_eq(stats_schema_parse(ctx8192(), cols, clen - 8, &back), STATS_ESCHEMA, "a cut tail");
+    cr_expect_eq(stats_schema_parse(ctx, cols, clen, &back), STATS_ESCHEMA);
+    cr_expect_eq(stats_schema_parse(ctx, cols, clen - 8, &back), STATS_ESCHEMA, "a cut tail");
     free(rows);
     free(cols);
     stats_table_free(t);
+    ckks_context_free(ctx);
 }
 
 Test(stats_encrypted, wide_table_means_of_500_columns, .timeout = 600)
