@@ -966,26 +966,31 @@ static int pack_sums(srv_t *s, ckks_ciphertext_t **x, size_t m, size_t S, size_t
     return fold(s, out, p / 2, B, t);
 }
 
-/* Column-major: packs m <= R sums x[0..m) into x[0]. Each sum is folded
- * over its rows at the top level (x += rot(x, s), s = R/2 .. 1: slot c R
- * then holds column c's total), masked to the slots c R at scale target and
- * rescaled to fold_primes; then a tree (m - 1 rotations by 1, 2, 4, ...)
- * moves sum u's totals to the slots c R - u. Rotations by less than R cross
- * into the next column's rows, so no sum can share its folds with another
- * before the mask (log2 R rotations a sum, where the row-major packing
- * shares its folds). */
-static int pack_sums_colmajor(srv_t *s, ckks_ciphertext_t **x, size_t m, const stats_layout_t *lay,
-                              double target, size_t top, pack_room_t *w)
+/* Column-major, one sum x: folded over its rows at the top level (x +=
+ * rot(x, s), s = R/2 .. 1: slot c R then holds column c's total), masked to
+ * the slots c R at scale target and rescaled to fold_primes. Rotations by
+ * less than R cross into the next column's rows, so no sum can share its
+ * folds with another before the mask (log2 R rotations a sum, where the
+ * row-major packing shares its folds); so each sum is finished on its own,
+ * on any thread or rank (stats_partial_finish_share), and only the packing
+ * (pack_sums_colmajor) needs them all in one place. */
+static int finish_sum_colmajor(srv_t *s, ckks_ciphertext_t *x, const stats_layout_t *lay, double target,
+                               size_t top, pack_room_t *w)
 {
     int rc;
-    const size_t R = lay->rows_per_ct, S = lay->slots, fp = fold_primes(top);
-    ckks_ciphertext_t *t = w->y[w->L]; /* scratch */
-    for (size_t u = 0; u < m; u++) {
-        if ((rc = fold(s, x[u], R / 2, 1, t))) return rc;
-        if ((rc = mask_block(s->ctx, w, x[u], 0, S, 0, target, top, x[u]))) return rc;
-        while (x[u]->nprimes > fp)
-            if ((rc = ckks_rescale(x[u], x[u]))) return rc;
-    }
+    if ((rc = fold(s, x, lay->rows_per_ct / 2, 1, w->y[w->L]))) return rc;
+    if ((rc = mask_block(s->ctx, w, x, 0, lay->slots, 0, target, top, x))) return rc;
+    while (x->nprimes > fold_primes(top))
+        if ((rc = ckks_rescale(x, x))) return rc;
+    return CKKS_OK;
+}
+
+/* Column-major: packs m <= R finished sums x[0..m) (finish_sum_colmajor)
+ * into x[0]: a tree (m - 1 rotations by 1, 2, 4, ...) moves sum u's totals
+ * to the slots c R - u. t: a scratch. */
+static int pack_sums_colmajor(srv_t *s, ckks_ciphertext_t **x, size_t m, ckks_ciphertext_t *t)
+{
+    int rc;
     for (size_t h = 1; h < m; h <<= 1)
         for (size_t a = 0; a + h < m; a += 2 * h) {
             if ((rc = rot(s, x[a + h], (long)h, t))) return rc;
@@ -996,13 +1001,16 @@ static int pack_sums_colmajor(srv_t *s, ckks_ciphertext_t **x, size_t m, const s
 
 /* A partial's slots: sum i's accumulator is slot i, or with deferred key
  * switching (i >= 2) the two halves 2 + 2 (i - 2) and the one after it.
- * Once finished (stats_partial_finish_share) a partial holds only the sums
- * of its share, finished, each in its first slot; every other slot is unset. */
+ * Once finished (stats_partial_finish_share) a partial holds only the
+ * packed ciphertexts of its share, each in the first slot of its first sum,
+ * or with `each` (column-major) every sum of its share finished on its own
+ * (finish_sum_colmajor), in its first slot; every other slot is unset. */
 struct stats_partial {
     stats_job_t job;
     size_t total, nprimes; /* slots, and the primes of a fresh table ciphertext */
     size_t per_ct;         /* sums a packed ciphertext holds: sum i goes to packed ciphertext i / per_ct */
     int deferred, finished;
+    int each; /* column-major: sums are shared and finished one by one, packed only in stats_partial_finish */
     chunk_acc_t acc; /* acc.sums[j] is unset (possibly NULL) while acc.sum_set[j] is 0 */
 };
 
@@ -1017,10 +1025,19 @@ static size_t sum_slot(const stats_partial_t *p, size_t i)
 }
 
 /* The share (of nshares) that finishes sum i: whole packed ciphertexts, as
- * the sums of one are packed together. */
+ * the row-major sums of one are packed together; column-major sums one by
+ * one (each). */
 static size_t sum_share(const stats_partial_t *p, size_t i, size_t nshares)
 {
-    return i / p->per_ct % nshares;
+    return (p->each ? i : i / p->per_ct) % nshares;
+}
+
+/* Whether slot j holds a finished sum or packed ciphertext of its own (as
+ * opposed to a deferred sum's second half, or a packed sum's other sums). */
+static int finished_slot(const stats_partial_t *p, size_t j)
+{
+    const size_t i = slot_sum(p, j);
+    return sum_slot(p, i) == j && (p->each || i % p->per_ct == 0);
 }
 
 void stats_partial_free(stats_partial_t *p)
@@ -1099,6 +1116,7 @@ int stats_compute_partial_range(const ckks_context_t *ctx, const stats_enc_table
     res->nprimes = ckks_context_data_primes(ctx);
     res->deferred = deferred;
     res->per_ct = per_packed(&t->layout);
+    res->each = t->layout.colmajor;
     res->acc = acc[0];
     memset(&acc[0], 0, sizeof acc[0]);
     *out = res;
@@ -1114,14 +1132,18 @@ int stats_partial_add(stats_partial_t *acc, const stats_partial_t *other)
 {
     if (!acc || !other) return STATS_EINVAL;
     if (acc->job != other->job || acc->total != other->total || acc->nprimes != other->nprimes ||
-        acc->per_ct != other->per_ct || acc->deferred != other->deferred || acc->finished != other->finished || !acc->acc.sums ||
+        acc->per_ct != other->per_ct || acc->deferred != other->deferred || acc->finished != other->finished ||
+        acc->each != other->each || !acc->acc.sums ||
         !other->acc.sums) /* a spent partial is neither */
         return STATS_ESCHEMA;
     int rc = STATS_OK;
-    /* Finished packed ciphertexts are whole: two shares never hold the same one. */
+    /* Finished sums and packed ciphertexts are whole: two shares never hold the same one. */
     for (size_t j = 0; j < acc->total; j++)
         if (acc->finished && other->acc.sum_set[j] && acc->acc.sum_set[j]) {
-            stats_set_error("partial sums: finished packed ciphertext %zu twice", slot_sum(acc, j) / acc->per_ct);
+            if (acc->each)
+                stats_set_error("partial sums: finished sum %zu twice", slot_sum(acc, j));
+            else
+                stats_set_error("partial sums: finished packed ciphertext %zu twice", slot_sum(acc, j) / acc->per_ct);
             return STATS_ESCHEMA;
         }
     for (size_t j = 0; j < acc->total; j++)
@@ -1135,10 +1157,11 @@ done:
  * u32 job, u32 flags (1: finished), u64 slots, u64 primes, u64 counts x4
  * (rotations, multiplications, conjugations, relinearizations), then per
  * slot: u64 set, and when set u64 size, f64 scale and size x primes x N words
- * (a finished partial's packed ciphertexts: fold_primes(primes) primes).
+ * (a finished partial's ciphertexts: fold_primes(primes) primes).
  * share/nshares: only the slots of the sums share finishes (sum_share), and
  * no counts. A finished partial holds packed ciphertexts, each in the first
- * slot of its first sum. */
+ * slot of its first sum, or (column-major) finished sums, each in its first
+ * slot (finished_slot). */
 static int partial_write(const stats_partial_t *p, size_t share, size_t nshares, int counts, void **buf,
                          size_t *len)
 {
@@ -1214,6 +1237,7 @@ int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, st
     p->nprimes = np;
     p->deferred = stats_w2_deferred(t, job);
     p->per_ct = per_packed(&t->layout);
+    p->each = t->layout.colmajor;
     p->finished = (int)head[1];
     int rc = acc_new(ctx, NULL, 1, total, 0, &p->acc);
     if (rc) {
@@ -1233,8 +1257,9 @@ int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, st
         off += 8;
         if (set > 1) goto bad_p;
         if (!set) continue;
-        /* A finished packed ciphertext is degree 1, in its first sum's first slot. */
-        if (p->finished && (sum_slot(p, slot_sum(p, j)) != j || slot_sum(p, j) % p->per_ct)) goto bad_p;
+        /* A finished packed ciphertext (or column-major sum) is degree 1, in
+         * its first sum's first slot. */
+        if (p->finished && !finished_slot(p, j)) goto bad_p;
         if (len - off < 16) goto bad_p;
         memcpy(&size, b + off, 8);
         memcpy(&scale, b + off + 8, 8);
@@ -1289,6 +1314,7 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
     const size_t S = lay->slots, B = lay->block, g = diag_g(lay), st = dstep(lay), total = nsums(lay, part->job);
     const size_t p = pack_period(lay), per_ct = per_packed(lay), npacked = (total + per_ct - 1) / per_ct;
     if (part->finished || !part->acc.sums || part->total != acc_count(t, part->job) || part->per_ct != per_ct ||
+        part->each != lay->colmajor ||
         part->deferred != stats_w2_deferred(t, part->job) || part->nprimes != ckks_context_data_primes(ctx))
         return STATS_ESCHEMA;
     for (size_t j = 0; j < part->total; j++)
@@ -1303,15 +1329,18 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
      * negligible. Masks are encoded at target/scale so all masked sums share
      * the scale `target`; rescales then bring the packed totals to one prime. */
     const double target = finish_target(ctx);
-    /* This share's packed ciphertexts (share, share + nshares, ...) and their sums. */
-    const size_t mpk = npacked > share ? (npacked - share + nshares - 1) / nshares : 0;
-    size_t mine = 0;
+    /* This share's packed ciphertexts (share, share + nshares, ...) and
+     * their sums; column-major, its sums (share, share + nshares, ...), each
+     * finished alone, and no packing here (stats_partial_finish). */
+    const int each = lay->colmajor;
+    const size_t mpk = each ? 0 : npacked > share ? (npacked - share + nshares - 1) / nshares : 0;
+    size_t mine = each ? (total > share ? (total - share + nshares - 1) / nshares : 0) : 0;
     for (size_t k = 0; k < mpk; k++) {
         size_t j = share + k * nshares;
         mine += (j + 1) * per_ct < total ? per_ct : total - j * per_ct;
     }
     int *frc = calloc(mine + mpk + 1, sizeof *frc), *prc = frc + mine;
-    ckks_ciphertext_t **xs = calloc(mpk * per_ct + 1, sizeof *xs);
+    ckks_ciphertext_t **xs = calloc(mine + 1, sizeof *xs);
     if (!frc || !xs) {
         free(frc);
         free(xs);
@@ -1324,15 +1353,16 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
         stats_counts_t cnt = {0};
         srv_t ts = {ctx, rk, gk, &cnt};
         pack_room_t room;
-        int trc = pack_room_new(ctx, lay->colmajor ? 1 : per_ct, S, top, &room);
-        if (!trc && lay->colmajor) {
+        int trc = pack_room_new(ctx, each ? 1 : per_ct, S, top, &room);
+        if (!trc && each) {
             room.cols_R = lay->rows_per_ct;
             room.cols_B = B;
         }
-        /* Each sum on its own: merged (deferred), relinearized. */
+        /* Each sum on its own: merged (deferred), relinearized; column-major
+         * also folded, masked and rescaled. */
 #pragma omp for schedule(dynamic, 1)
         for (size_t k = 0; k < mine; k++) {
-            const size_t j = share + k / per_ct * nshares, i = j * per_ct + k % per_ct;
+            const size_t i = each ? share + k * nshares : (share + k / per_ct * nshares) * per_ct + k % per_ct;
             ckks_ciphertext_t *x = accs[sum_slot(part, i)];
             frc[k] = trc;
             const int merge = part->deferred && i >= 2;
@@ -1347,7 +1377,8 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
                 frc[k] = ckks_merge_split(x, accs[sum_slot(part, i) + 1], eu, ev, gk, x);
             }
             if (!frc[k]) frc[k] = relin_sum(&ts, x, i);
-            xs[k / per_ct * per_ct + k % per_ct] = x;
+            if (!frc[k] && each) frc[k] = finish_sum_colmajor(&ts, x, lay, target, top, &room);
+            xs[k] = x;
         }
         /* Then each packed ciphertext: its sums folded, masked and packed. */
 #pragma omp for schedule(dynamic, 1)
@@ -1355,9 +1386,7 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
             const size_t j = share + k * nshares, m = (j + 1) * per_ct < total ? per_ct : total - j * per_ct;
             int failed = 0; /* a sum that failed (or trc) is reported below, by sum */
             for (size_t u = 0; u < m; u++) failed |= frc[k * per_ct + u] != 0;
-            prc[k] = failed              ? 0
-                     : lay->colmajor ? pack_sums_colmajor(&ts, xs + k * per_ct, m, lay, target, top, &room)
-                                     : pack_sums(&ts, xs + k * per_ct, m, S, p, B, target, top, &room);
+            prc[k] = failed ? 0 : pack_sums(&ts, xs + k * per_ct, m, S, p, B, target, top, &room);
         }
 #pragma omp critical
         {
@@ -1368,7 +1397,8 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
     }
     for (size_t k = 0; k < mine && rc == STATS_OK; k++)
         if (frc[k]) {
-            stats_set_error("finishing sum %zu: %s", (share + k / per_ct * nshares) * per_ct + k % per_ct,
+            stats_set_error("finishing sum %zu: %s",
+                            each ? share + k * nshares : (share + k / per_ct * nshares) * per_ct + k % per_ct,
                             ckks_strerror(frc[k]));
             rc = frc[k] == CKKS_ENOMEM ? STATS_ENOMEM : STATS_ECKKS;
         }
@@ -1380,11 +1410,10 @@ int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_
     free(frc);
     free(xs);
     if (rc) return rc; /* the partial is spent either way: free it */
-    /* Only this share's packed ciphertexts stay, each in its first sum's
-     * first slot; the other slots' memory goes. */
+    /* Only this share's packed ciphertexts (column-major: finished sums)
+     * stay, each in its first sum's first slot; the other slots' memory goes. */
     for (size_t j = 0; j < part->total; j++) {
-        size_t i = slot_sum(part, j);
-        if (sum_share(part, i, nshares) == share && i % per_ct == 0 && sum_slot(part, i) == j) continue;
+        if (sum_share(part, slot_sum(part, j), nshares) == share && finished_slot(part, j)) continue;
         ckks_ciphertext_free(accs[j]);
         accs[j] = NULL;
         part->acc.sum_set[j] = 0;
@@ -1404,16 +1433,37 @@ int stats_partial_finish(const ckks_context_t *ctx, const stats_enc_table_t *t, 
     if (!part->finished && (rc = stats_partial_finish_share(ctx, t, rk, gk, part, 0, 1))) return rc;
     const stats_layout_t *lay = &t->layout;
     const size_t total = nsums(lay, part->job), per_ct = per_packed(lay), npacked = (total + per_ct - 1) / per_ct;
-    if (!part->acc.sums || part->total != acc_count(t, part->job) || part->per_ct != per_ct) return STATS_ESCHEMA;
-    for (size_t j = 0; j < npacked; j++)
-        if (!part->acc.sum_set[sum_slot(part, j * per_ct)]) {
-            stats_set_error("partial sums: finished packed ciphertext %zu missing", j);
+    if (!part->acc.sums || part->total != acc_count(t, part->job) || part->per_ct != per_ct ||
+        part->each != lay->colmajor)
+        return STATS_ESCHEMA;
+    for (size_t j = 0; j < (part->each ? total : npacked); j++)
+        if (!part->acc.sum_set[sum_slot(part, part->each ? j : j * per_ct)]) {
+            if (part->each)
+                stats_set_error("partial sums: finished sum %zu missing", j);
+            else
+                stats_set_error("partial sums: finished packed ciphertext %zu missing", j);
             return STATS_ESCHEMA;
         }
     stats_counts_t local = {0};
     stats_counts_t *cn = counts ? counts : &local;
     *cn = part->acc.n;
     const size_t top = ckks_context_data_primes(ctx);
+    if (part->each) { /* column-major: the finished sums packed, per_ct a ciphertext */
+        ckks_ciphertext_t *tmp = NULL, **xs = calloc(per_ct, sizeof *xs);
+        srv_t ts = {ctx, rk, gk, cn};
+        rc = xs ? ckks_ciphertext_new(ctx, 3, 0, &tmp) : CKKS_ENOMEM;
+        for (size_t j = 0; j < npacked && !rc; j++) {
+            const size_t m = (j + 1) * per_ct < total ? per_ct : total - j * per_ct;
+            for (size_t u = 0; u < m; u++) xs[u] = part->acc.sums[sum_slot(part, j * per_ct + u)];
+            rc = pack_sums_colmajor(&ts, xs, m, tmp);
+        }
+        ckks_ciphertext_free(tmp);
+        free(xs);
+        if (rc) {
+            stats_set_error("packing sums: %s", ckks_strerror(rc));
+            return rc == CKKS_ENOMEM ? STATS_ENOMEM : STATS_ECKKS;
+        }
+    }
     /* pack_sums': each y_d to fold_primes; pack_sums_colmajor's: each sum */
     cn->rescales = (lay->colmajor ? total : npacked * per_ct) * (top - fold_primes(top));
     /* The packed ciphertexts move into the result, so the partial is spent. */

@@ -731,6 +731,7 @@ static stats_enc_table_t *keyed_table(const stats_table_t *t, keys_t *k, stats_l
 {
     k->ctx = ctx8192();
     cr_assert_eq(stats_layout_for(k->ctx, t, lay), STATS_OK);
+    lay->colmajor = colmajor;
     make_keys(k, lay);
     stats_enc_table_t *e;
     cr_assert_eq(stats_encrypt(k->ctx, k->pk, NULL, t, lay, 0x1p40, &e), STATS_OK, "%s", stats_error());
@@ -843,6 +844,18 @@ Test(stats_encrypted, partials_add_up_to_the_whole_result, .timeout = 600)
         check_partials(m);
     }
     unsetenv("HESTAT_W2_KEYSWITCH");
+}
+
+/* Column-major partials: shared out and finished sum by sum (each share
+ * folds and masks its own sums; only the packing waits for all of them),
+ * they give the bytes and counts of finishing the whole at once. */
+Test(stats_encrypted, column_major_partials_finish_sum_by_sum, .timeout = 600)
+{
+    colmajor = 1;
+    setenv("HESTAT_W2_KEYSWITCH", "deferred", 1);
+    check_partials(1);
+    unsetenv("HESTAT_W2_KEYSWITCH");
+    colmajor = 0;
 }
 
 static void check_partials(int deferred)
