@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "stats/io_impl.h"
@@ -1247,6 +1248,10 @@ int stats_job_run_file(int fd, uint64_t size, size_t part, size_t nparts, stats_
         }
     }
     study_len = off;
+    const char *tr = getenv("HESTAT_TRACE");
+    const int trace = tr && *tr && strcmp(tr, "0");
+    struct timespec ta, tb;
+    clock_gettime(CLOCK_MONOTONIC, &ta);
     uint8_t *sb = malloc(study_len + fl ? study_len + fl : 1);
     if (!sb) return STATS_ENOMEM;
     if (pread_full(fd, sb, study_len + fl, 0)) {
@@ -1281,6 +1286,11 @@ int stats_job_run_file(int fd, uint64_t size, size_t part, size_t nparts, stats_
         stats_set_error("job: missing or malformed job header");
         return STATS_ESCHEMA;
     }
+    if (trace) {
+        clock_gettime(CLOCK_MONOTONIC, &tb);
+        fprintf(stderr, "hestat: part %zu of %zu: study and keys read in %.3f s\n", part, nparts,
+                (tb.tv_sec - ta.tv_sec) + (tb.tv_nsec - ta.tv_nsec) * 1e-9);
+    }
     off = study_len + fl;
     stats_enc_result_t *acc = NULL;
     stats_counts_t total = {0};
@@ -1288,7 +1298,13 @@ int stats_job_run_file(int fd, uint64_t size, size_t part, size_t nparts, stats_
     for (uint64_t i = 0; i < ntables && rc == STATS_OK; i++) {
         stats_enc_table_t *t;
         uint64_t tl;
+        clock_gettime(CLOCK_MONOTONIC, &ta);
         rc = stats_table_file_open(s, fd, off, size - off, 0, &t, &tl);
+        if (trace && !rc) {
+            clock_gettime(CLOCK_MONOTONIC, &tb);
+            fprintf(stderr, "hestat: part %zu of %zu: table %llu indexed (%zu chunks) %.3f s\n", part, nparts,
+                    (unsigned long long)i + 1, t->chunks, (tb.tv_sec - ta.tv_sec) + (tb.tv_nsec - ta.tv_nsec) * 1e-9);
+        }
         if (rc) break;
         off += tl;
         rc = stats_compute_more(s->ctx, t, (stats_job_t)jk, s->rk, s->gk, part, nparts, reduce, arg, &acc, &seg_used,
