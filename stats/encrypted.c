@@ -1216,6 +1216,50 @@ int stats_partial_write_share(const stats_partial_t *p, size_t share, size_t nsh
     return partial_write(p, share, nshares, 0, buf, len);
 }
 
+/* Whether x can be a slot of p: degree 2 or 3 (finished: 2) at p's primes
+ * (finished: fold_primes of them), a finite positive scale, and every word
+ * below its prime. */
+static int slot_valid(const stats_partial_t *p, const ckks_ciphertext_t *x)
+{
+    const ckks_context_t *ctx = x->ctx;
+    const size_t n = ckks_context_n(ctx), cnp = p->finished ? fold_primes(p->nprimes) : p->nprimes;
+    if (x->size < 2 || x->size > (p->finished ? 2u : 3u) || x->nprimes != cnp || !isfinite(x->scale) ||
+        x->scale <= 0)
+        return 0;
+    for (size_t c = 0; c < x->size * cnp; c++) { /* every word below its prime */
+        const uint64_t q = ckks_context_prime(ctx, c % cnp), *d = x->data + c * n;
+        uint64_t over = 0;
+        for (size_t i = 0; i < n; i++) over |= d[i] >= q;
+        if (over) return 0;
+    }
+    return 1;
+}
+
+size_t stats_partial_slots(const stats_partial_t *p)
+{
+    return p && p->acc.sums && !p->finished ? p->total : 0;
+}
+
+const ckks_ciphertext_t *stats_partial_share_slot(const stats_partial_t *p, size_t j, size_t share, size_t nshares)
+{
+    if (!stats_partial_slots(p) || j >= p->total || !nshares || share >= nshares) return NULL;
+    return p->acc.sum_set[j] && sum_share(p, slot_sum(p, j), nshares) == share ? p->acc.sums[j] : NULL;
+}
+
+int stats_partial_add_slot(stats_partial_t *p, size_t j, size_t share, size_t nshares, const ckks_ciphertext_t *x)
+{
+    if (!stats_partial_slots(p) || !x || !x->ctx || j >= p->total || !nshares || share >= nshares)
+        return STATS_EINVAL;
+    if (sum_share(p, slot_sum(p, j), nshares) != share || !slot_valid(p, x)) {
+        stats_set_error("partial sums: slot %zu malformed or not of share %zu", j, share);
+        return STATS_ESCHEMA;
+    }
+    int rc = STATS_OK;
+    TRY(add_acc(x, &p->acc.sums[j], &p->acc.sum_set[j]));
+done:
+    return rc;
+}
+
 int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, stats_job_t job, const void *buf,
                        size_t len, stats_partial_t **out)
 {
@@ -1264,19 +1308,14 @@ int stats_partial_read(const ckks_context_t *ctx, const stats_enc_table_t *t, st
         memcpy(&size, b + off, 8);
         memcpy(&scale, b + off + 8, 8);
         off += 16;
-        if (size < 2 || size > (p->finished ? 2u : 3u) || !isfinite(scale) || scale <= 0) goto bad_p;
+        if (size < 2 || size > 3) goto bad_p;
         const size_t cnp = p->finished ? fold_primes(np) : np, w = size * cnp * n;
         if ((len - off) / 8 < w) goto bad_p;
         if (ckks_ciphertext_new(ctx, size, cnp, &p->acc.sums[j])) goto bad_p;
         ckks_ciphertext_t *x = p->acc.sums[j];
         memcpy(x->data, b + off, w * 8);
-        for (size_t c = 0; c < size * cnp; c++) { /* every word below its prime */
-            const uint64_t q = ckks_context_prime(ctx, c % cnp), *d = x->data + c * n;
-            uint64_t over = 0;
-            for (size_t i = 0; i < n; i++) over |= d[i] >= q;
-            if (over) goto bad_p;
-        }
         x->scale = scale;
+        if (!slot_valid(p, x)) goto bad_p;
         p->acc.sum_set[j] = 1;
         off += w * 8;
     }

@@ -299,14 +299,17 @@ int stats_compute_partial_range(const ckks_context_t *ctx, const stats_enc_table
 int stats_partial_add(stats_partial_t *acc, const stats_partial_t *other);
 /* Finishing can be split across processes too: sum i of a table (there are
  * 2, or 2 + 5 (B - 1) with pairs) goes to packed ciphertext j = i / (S/p)
- * (8 sums each at N = 8192), which belongs to share j mod nshares. Given the
- * total of its share's sums (stats_partial_write_share carries them between
+ * (8 sums each at N = 8192), which belongs to share j mod nshares (column-
+ * major: sum i belongs to share i mod nshares). Given the total of its
+ * share's sums (stats_partial_write_share, or slot by slot
+ * stats_partial_share_slot and stats_partial_add_slot, carry them between
  * processes), a process finishes them (key switches, folds, masks, packing:
  * most of the finishing) with stats_partial_finish_share, which keeps only
- * its packed ciphertexts; the finished shares are then added
- * (stats_partial_add) into one partial, which stats_partial_finish rescales
- * into the result: the same bytes as finishing the whole total in one
- * process. On failure the partial is spent (free it). */
+ * its packed ciphertexts (column-major: its finished sums); the finished
+ * shares are then added (stats_partial_add) into one partial, which
+ * stats_partial_finish packs (column-major) and rescales into the result:
+ * the same bytes as finishing the whole total in one process. On failure
+ * the partial is spent (free it). */
 int stats_partial_finish_share(const ckks_context_t *ctx, const stats_enc_table_t *t, const ckks_relin_key_t *rk,
                                const ckks_galois_keys_t *gk, stats_partial_t *part, size_t share, size_t nshares);
 /* Spends part: its sums (unless already finished by shares) are finished
@@ -319,6 +322,16 @@ int stats_partial_write(const stats_partial_t *p, void **buf, size_t *len);
 /* The wire form of only the sums of share `share` of nshares, without p's
  * operation counts (they stay with p, so adding the pieces counts them once). */
 int stats_partial_write_share(const stats_partial_t *p, size_t share, size_t nshares, void **buf, size_t *len);
+/* The same share slot by slot, with no wire form built (MPI ranks send
+ * straight from the ciphertexts): an unfinished partial has
+ * stats_partial_slots slots; stats_partial_share_slot is slot j's
+ * ciphertext when it is set and of share `share` (else NULL), and
+ * stats_partial_add_slot adds x, a slot j received for share `share` of
+ * nshares, into p's slot j after the checks stats_partial_read makes
+ * (degree, primes, scale, every word below its prime; ESCHEMA otherwise). */
+size_t stats_partial_slots(const stats_partial_t *p);
+const ckks_ciphertext_t *stats_partial_share_slot(const stats_partial_t *p, size_t j, size_t share, size_t nshares);
+int stats_partial_add_slot(stats_partial_t *p, size_t j, size_t share, size_t nshares, const ckks_ciphertext_t *x);
 /* One of nparts processes sharing a job (MPI ranks) computes the partial
  * sums of its chunks (part, part + nparts, ...) of every table range and
  * hands them to reduce twice:

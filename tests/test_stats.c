@@ -774,12 +774,39 @@ static stats_partial_t *wire(const keys_t *k, const stats_enc_table_t *e, const 
     return back;
 }
 
+/* Part i's piece of share s added into part s slot by slot, as MPI ranks
+ * carry it (stats_partial_share_slot, stats_partial_add_slot); a slot
+ * offered as another share's, or damaged, is refused. */
+static void add_by_slots(const keys_t *k, stats_partial_t *to, const stats_partial_t *from, size_t s, size_t n)
+{
+    ckks_ciphertext_t *x;
+    cr_assert_eq(ckks_ciphertext_new(k->ctx, 3, 0, &x), CKKS_OK);
+    size_t sent = 0;
+    for (size_t j = 0; j < stats_partial_slots(from); j++) {
+        const ckks_ciphertext_t *c = stats_partial_share_slot(from, j, s, n);
+        if (!c) continue;
+        cr_assert_eq(stats_partial_add_slot(to, j, (s + 1) % n, n, c), STATS_ESCHEMA, "slot %zu as share %zu", j,
+                     (s + 1) % n);
+        cr_assert_eq(ckks_ciphertext_copy(x, c), CKKS_OK);
+        x->data[5] = ckks_context_prime(k->ctx, 0); /* a word not below its prime */
+        cr_assert_eq(stats_partial_add_slot(to, j, s, n, x), STATS_ESCHEMA);
+        cr_assert_eq(ckks_ciphertext_copy(x, c), CKKS_OK);
+        x->nprimes--;
+        cr_assert_eq(stats_partial_add_slot(to, j, s, n, x), STATS_ESCHEMA);
+        cr_assert_eq(stats_partial_add_slot(to, j, s, n, c), STATS_OK, "%s", stats_error());
+        sent++;
+    }
+    cr_assert_gt(sent, 0);
+    ckks_ciphertext_free(x);
+}
+
 /* The n parts' partials as MPI ranks use them: every part's partial goes
- * out in shares (consuming part[]), each share is finished where it is
- * totalled, and the finished shares are packed: the bytes and the
- * operation counts of finishing the whole total at once (cw). */
+ * out in shares (consuming part[]), through the wire form or slot by slot,
+ * each share is finished where it is totalled, and the finished shares
+ * are packed: the bytes and the operation counts of finishing the whole
+ * total at once (cw). */
 static void check_shares(const keys_t *kp, const stats_enc_table_t *e, stats_partial_t **part, size_t n,
-                         const stats_enc_result_t *whole, const stats_counts_t *cw)
+                         const stats_enc_result_t *whole, const stats_counts_t *cw, int by_slots)
 {
     keys_t k = *kp;
     stats_partial_t *packed = NULL, *fin[3];
@@ -787,6 +814,10 @@ static void check_shares(const keys_t *kp, const stats_enc_table_t *e, stats_par
     for (size_t s = 0; s < n; s++)
         for (size_t i = 0; i < n; i++) {
             if (i == s) continue;
+            if (by_slots) {
+                add_by_slots(&k, part[s], part[i], s, n);
+                continue;
+            }
             stats_partial_t *piece = wire(&k, e, part[i], (long)s, n);
             cr_assert_eq(stats_partial_add(part[s], piece), STATS_OK);
             stats_partial_free(piece);
@@ -795,6 +826,7 @@ static void check_shares(const keys_t *kp, const stats_enc_table_t *e, stats_par
         cr_assert_eq(stats_partial_finish_share(k.ctx, e, k.rk, k.gk, part[s], s, n), STATS_OK, "%s", stats_error());
         /* A finished share is neither finished again nor added to an unfinished partial. */
         cr_assert_eq(stats_partial_finish_share(k.ctx, e, k.rk, k.gk, part[s], s, n), STATS_ESCHEMA);
+        cr_assert_eq(stats_partial_slots(part[s]), 0, "a finished share is not carried slot by slot");
         fin[s] = wire(&k, e, part[s], -1, 1);
         stats_partial_free(part[s]);
         part[s] = NULL;
@@ -901,7 +933,8 @@ static void check_partials(int deferred)
         cr_assert_eq(stats_partial_add(more, acc), STATS_ESCHEMA);
         stats_partial_free(more);
         stats_partial_free(acc);
-        if (deferred || parts == 2) check_shares(&k, e, part, parts, whole, &cw);
+        /* 2 shares through the wire form, 3 slot by slot */
+        if (deferred || parts == 2) check_shares(&k, e, part, parts, whole, &cw, parts == 3);
         for (size_t i = 0; i < parts; i++) stats_partial_free(part[i]);
     }
     /* One part alone lacks nothing only if it got every chunk: with more

@@ -87,62 +87,66 @@ static uint8_t *recv_bytes(int from, int tag, size_t max, size_t *len)
     return b;
 }
 
-/* Sends len bytes to `to` while receiving from `from` (at most max bytes,
- * into *in, malloc'd), in pieces MPI's int counts can carry; every rank
- * pairs up with the same round's peers, so no send waits on another. A
- * failure here ends the run (MPI_Abort), so a peer left waiting is fine. */
-static int exchange_bytes(const uint8_t *out, size_t len, int to, uint8_t **in, size_t *inlen, size_t max, int from,
-                          int tag)
-{
-    uint64_t l = len, r = 0;
-    *in = NULL;
-    if (MPI_Sendrecv(&l, 1, MPI_UINT64_T, to, tag, &r, 1, MPI_UINT64_T, from, tag, MPI_COMM_WORLD,
-                     MPI_STATUS_IGNORE) != MPI_SUCCESS || r > max)
-        return -1;
-    uint8_t *b = malloc(r ? r : 1);
-    if (!b) return -1;
-    const uint64_t piece = (uint64_t)1 << 30, most = l > r ? l : r;
-    for (uint64_t off = 0; off < most; off += piece) {
-        int so = off < l ? (int)(l - off < piece ? l - off : piece) : 0;
-        int ro = off < r ? (int)(r - off < piece ? r - off : piece) : 0;
-        if (MPI_Sendrecv(out + (so ? off : 0), so, MPI_BYTE, to, tag, b + (ro ? off : 0), ro, MPI_BYTE, from, tag,
-                         MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
-            free(b);
-            return -1;
-        }
-    }
-    *in = b;
-    *inlen = r;
-    return 0;
-}
-
 /* STATS_REDUCE_SHARES: in round d = 1 .. size-1, rank r sends rank r + d
  * (mod size) that rank's share of its sums and receives its own share
- * from rank r - d, adding it in. */
-static int exchange_shares(mpi_arg_t *a, const ckks_context_t *ctx, stats_partial_t *mine, const stats_enc_table_t *t,
-                           stats_job_t job, int tag)
+ * from rank r - d, adding it in. Slot by slot, straight from and into the
+ * ciphertexts: first a header (per slot: its degree and primes, 0 when not
+ * sent, and its scale), then each slot's words, received into one scratch
+ * ciphertext, checked and added (stats_partial_add_slot). No wire form is
+ * built: fresh buffers of the share's size (26 MB a rank at 16 columns)
+ * cost more in page faults than the transfer. */
+static int exchange_shares(mpi_arg_t *a, const ckks_context_t *ctx, stats_partial_t *mine, int tag)
 {
-    for (int d = 1; d < a->size; d++) {
+    const size_t n = stats_partial_slots(mine), N = ckks_context_n(ctx), np = ckks_context_data_primes(ctx);
+    if (!n) return STATS_EINVAL;
+    uint64_t *head = calloc(4 * n, sizeof *head), *peer = head ? head + 2 * n : NULL;
+    MPI_Request *req = calloc(n, sizeof *req);
+    ckks_ciphertext_t *x = NULL;
+    int rc = head && req ? STATS_OK : STATS_ENOMEM;
+    if (!rc && ckks_ciphertext_new(ctx, 3, 0, &x)) rc = STATS_ENOMEM;
+    for (int d = 1; d < a->size && !rc; d++) {
         const int to = (a->rank + d) % a->size, from = (a->rank - d + a->size) % a->size;
-        void *out;
-        size_t len, inlen = 0;
-        uint8_t *in;
-        int rc = stats_partial_write_share(mine, (size_t)to, (size_t)a->size, &out, &len);
-        if (rc) return rc;
-        int erc = exchange_bytes(out, len, to, &in, &inlen, (size_t)1 << 40, from, tag);
-        free(out);
-        if (erc) {
-            stats_set_error("rank %d: exchanging partial sums with ranks %d and %d failed", a->rank, to, from);
-            return STATS_EIO;
+        for (size_t j = 0; j < n; j++) {
+            const ckks_ciphertext_t *c = stats_partial_share_slot(mine, j, (size_t)to, (size_t)a->size);
+            head[2 * j] = c ? c->size | (uint64_t)c->nprimes << 8 : 0;
+            memcpy(&head[2 * j + 1], c ? &c->scale : &(double){0}, 8);
         }
-        stats_partial_t *p;
-        rc = stats_partial_read(ctx, t, job, in, inlen, &p);
-        free(in);
-        if (!rc) rc = stats_partial_add(mine, p);
-        stats_partial_free(p);
-        if (rc) return rc;
+        int nreq = 0;
+        if (MPI_Sendrecv(head, (int)(2 * n), MPI_UINT64_T, to, tag, peer, (int)(2 * n), MPI_UINT64_T, from, tag,
+                         MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            rc = STATS_EIO;
+        for (size_t j = 0; j < n && !rc; j++) {
+            const ckks_ciphertext_t *c = stats_partial_share_slot(mine, j, (size_t)to, (size_t)a->size);
+            if (c && MPI_Isend(c->data, (int)(c->size * c->nprimes * N), MPI_UINT64_T, to, tag, MPI_COMM_WORLD,
+                               &req[nreq++]) != MPI_SUCCESS)
+                rc = STATS_EIO;
+        }
+        for (size_t j = 0; j < n && !rc; j++) {
+            if (!peer[2 * j]) continue;
+            const uint64_t size = peer[2 * j] & 0xff, cnp = peer[2 * j] >> 8;
+            if (size < 2 || size > 3 || cnp != np) {
+                stats_set_error("rank %d: partial sums from rank %d: slot %zu malformed", a->rank, from, j);
+                rc = STATS_ESCHEMA;
+                break;
+            }
+            x->size = size;
+            x->nprimes = cnp;
+            memcpy(&x->scale, &peer[2 * j + 1], 8);
+            if (MPI_Recv(x->data, (int)(size * cnp * N), MPI_UINT64_T, from, tag, MPI_COMM_WORLD,
+                         MPI_STATUS_IGNORE) != MPI_SUCCESS)
+                rc = STATS_EIO;
+            else
+                rc = stats_partial_add_slot(mine, j, (size_t)a->rank, (size_t)a->size, x);
+        }
+        /* The sends read mine's other shares' slots, which the adds never touch. */
+        if (nreq && MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS && !rc) rc = STATS_EIO;
+        if (rc == STATS_EIO)
+            stats_set_error("rank %d: exchanging partial sums with ranks %d and %d failed", a->rank, to, from);
     }
-    return STATS_OK;
+    ckks_ciphertext_free(x);
+    free(head);
+    free(req);
+    return rc;
 }
 
 /* stats_reduce_fn. STATS_REDUCE_FINISHED: the binomial tree (rank r
@@ -154,7 +158,7 @@ static int mpi_reduce(void *arg, stats_reduce_stage_t stage, const ckks_context_
     mpi_arg_t *a = arg;
     const int tag = (int)(a->table++ % 30000);
     *total = NULL;
-    if (stage == STATS_REDUCE_SHARES) return exchange_shares(a, ctx, mine, t, job, tag);
+    if (stage == STATS_REDUCE_SHARES) return exchange_shares(a, ctx, mine, tag);
     for (int d = 1; d < a->size; d <<= 1) {
         if (a->rank % (2 * d) == 0) {
             if (a->rank + d >= a->size) continue;
