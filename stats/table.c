@@ -33,7 +33,7 @@ const char *stats_strerror(int status)
     case STATS_ENOMEM: return "out of memory";
     case STATS_ECSV: return "malformed CSV";
     case STATS_ERANGE: return "value outside its column's declared range";
-    case STATS_ESCHEMA: return "tables or results of different layouts";
+    case STATS_ESCHEMA: return "malformed or mismatched input (file, schema or layout)";
     case STATS_ECKKS: return "CKKS operation failed";
     case STATS_EIO: return "file could not be read or written";
     case STATS_EKEY: return "the secret key does not belong to this study";
