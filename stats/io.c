@@ -1404,6 +1404,73 @@ int stats_table_writer_put(stats_table_writer_t *w, const stats_table_t *block)
     return rc;
 }
 
+/* A chunk's two ciphertexts as the bytes file_sink writes (for
+ * stats_table_writer_put_many: encrypted on any thread, written in order). */
+typedef struct {
+    void *b[2];
+    size_t l[2];
+} mem_sink_t;
+
+static int mem_sink(void *arg, size_t k, const ckks_ciphertext_t *z, const ckks_ciphertext_t *m)
+{
+    (void)k;
+    mem_sink_t *ms = arg;
+    const ckks_ciphertext_t *ct[2] = {z, m};
+    for (int i = 0; i < 2; i++) {
+        int crc = ckks_write_ciphertext(ct[i], TABLE_CT_FLAGS, &ms->b[i], &ms->l[i]);
+        if (crc) return ckks_fail(crc, "table");
+    }
+    return STATS_OK;
+}
+
+int stats_table_writer_put_many(stats_table_writer_t *w, const stats_table_t *const *blocks, size_t n)
+{
+    if (!w || (!blocks && n)) return STATS_EINVAL;
+    const stats_layout_t *lay0 = &w->s->layout;
+    const size_t R = lay0->rows_per_ct;
+    if (w->nrows % R) return STATS_EINVAL; /* a short block was the last */
+    for (size_t i = 0; i < n; i++)
+        if (!blocks[i] || blocks[i]->ncols != lay0->ncols || blocks[i]->nrows > R ||
+            (i + 1 < n && blocks[i]->nrows < R))
+            return STATS_EINVAL;
+    mem_sink_t *ms = calloc(n + 1, sizeof *ms);
+    int *rcs = calloc(n + 1, sizeof *rcs);
+    char (*msg)[256] = calloc(n + 1, sizeof *msg);
+    int rc = ms && rcs && msg ? STATS_OK : STATS_ENOMEM;
+    const size_t nt = rc ? 1 : stats_threads(n);
+#pragma omp parallel for num_threads((int)nt) schedule(dynamic, 1) if (nt > 1)
+    for (size_t i = 0; i < n; i++) {
+        if (rc || !blocks[i]->nrows) continue;
+        stats_layout_t lay = *lay0;
+        lay.nrows = blocks[i]->nrows;
+        lay.chunks = 1;
+        rcs[i] = stats_encrypt_each(w->s->ctx, w->s->pk, NULL, blocks[i], &lay, w->scale, mem_sink, &ms[i], NULL,
+                                    NULL);
+        if (rcs[i]) snprintf(msg[i], sizeof msg[i], "%s", stats_error()); /* per thread: carried out */
+    }
+    for (size_t i = 0; i < n && !rc; i++)
+        if (rcs[i]) {
+            stats_set_error("%s", msg[i]);
+            rc = rcs[i];
+        }
+    for (size_t i = 0; i < n && !rc; i++) {
+        for (int j = 0; j < 2 && !rc && ms[i].b[j]; j++)
+            if (fwrite(ms[i].b[j], 1, ms[i].l[j], w->f) != ms[i].l[j]) {
+                stats_set_error("table: write failed: %s", strerror(errno));
+                rc = STATS_EIO;
+            }
+        if (!rc) w->nrows += blocks[i]->nrows;
+    }
+    for (size_t i = 0; ms && i < n; i++) {
+        free(ms[i].b[0]);
+        free(ms[i].b[1]);
+    }
+    free(ms);
+    free(rcs);
+    free(msg);
+    return rc;
+}
+
 int stats_table_writer_end(stats_table_writer_t *w)
 {
     if (!w) return STATS_EINVAL;

@@ -497,6 +497,10 @@ typedef struct {
 } stats_table_writer_t;
 int stats_table_writer_begin(const stats_study_t *s, FILE *f, double scale, stats_table_writer_t *w);
 int stats_table_writer_put(stats_table_writer_t *w, const stats_table_t *block);
+/* n blocks at once, encrypted in parallel (stats_threads(n) threads) and
+ * written in order: the file stats_table_writer_put would write block by
+ * block. Nothing is written unless every block encrypts. */
+int stats_table_writer_put_many(stats_table_writer_t *w, const stats_table_t *const *blocks, size_t n);
 int stats_table_writer_end(stats_table_writer_t *w);
 int stats_table_read(const stats_study_t *s, const void *buf, size_t len, stats_enc_table_t **out,
                      size_t *used);

@@ -599,3 +599,85 @@ Test(stats_io, study_keys_serve_the_levels_they_are_used_at, .timeout = 300)
     keygen_free(&a);
     stats_table_free(t);
 }
+
+/* stats_table_writer_put_many: blocks encrypted in parallel and written in
+ * order, in batches of 3 and 2 (the last block short), give a table whose
+ * column counts and means decrypt to the plaintext's; a short block before
+ * the last, or a block out of its column's range, is refused with nothing
+ * written. */
+Test(stats_io, writer_puts_blocks_in_parallel_batches, .timeout = 300)
+{
+    const size_t rows = 1100;
+    stats_table_t *t;
+    cr_assert_eq(stats_generate_framingham(rows, 7, &t), STATS_OK);
+    keygen_t k;
+    keygen(t, &k);
+    const stats_study_t *s = k.study;
+    const size_t R = s->layout.rows_per_ct, nb = (rows + R - 1) / R;
+    cr_assert_eq(nb, 5, "R = %zu", R);
+    stats_generator_t *g;
+    cr_assert_eq(stats_generator_new(7, &g), STATS_OK);
+    stats_table_t *blocks[5];
+    for (size_t i = 0; i < nb; i++)
+        cr_assert_eq(stats_generator_next(g, i + 1 < nb ? R : rows - (nb - 1) * R, &blocks[i]), STATS_OK);
+    stats_generator_free(g);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_not_null(f);
+    stats_table_writer_t w;
+    cr_assert_eq(stats_table_writer_begin(s, f, 0x1p40, &w), STATS_OK);
+    cr_assert_eq(fflush(f), 0);
+    const long at = ftell(f);
+    /* A short block first, then a full one: refused, nothing written. */
+    const stats_table_t *bad[2] = {blocks[4], blocks[0]};
+    cr_expect_eq(stats_table_writer_put_many(&w, bad, 2), STATS_EINVAL);
+    /* A value out of its column's range in the second block. */
+    stats_table_t *over;
+    cr_assert_eq(stats_generator_new(7, &g), STATS_OK);
+    cr_assert_eq(stats_generator_next(g, R, &over), STATS_OK);
+    stats_generator_free(g);
+    over->values[3 * over->ncols + 1] = 4 * s->layout.factor[1];
+    const stats_table_t *ranged[2] = {blocks[0], over};
+    cr_expect_eq(stats_table_writer_put_many(&w, ranged, 2), STATS_ERANGE);
+    stats_table_free(over);
+    cr_assert_eq(fflush(f), 0);
+    cr_expect_eq(ftell(f), at, "a refused batch wrote %ld bytes", ftell(f) - at);
+    cr_expect_eq(w.nrows, 0);
+    cr_assert_eq(stats_table_writer_put_many(&w, (const stats_table_t *const *)blocks, 3), STATS_OK,
+                 "%s", stats_error());
+    cr_assert_eq(stats_table_writer_put_many(&w, (const stats_table_t *const *)blocks + 3, 2), STATS_OK,
+                 "%s", stats_error());
+    cr_expect_eq(stats_table_writer_put_many(&w, (const stats_table_t *const *)blocks, 1), STATS_EINVAL,
+                 "a block after the short last one");
+    cr_assert_eq(stats_table_writer_end(&w), STATS_OK);
+    cr_assert_eq(fclose(f), 0);
+    stats_enc_table_t *e;
+    cr_assert_eq(stats_table_read(s, buf, len, &e, NULL), STATS_OK, "%s", stats_error());
+    cr_expect_eq(e->layout.nrows, rows);
+    cr_expect_eq(e->chunks, nb);
+    stats_enc_result_t *r;
+    cr_assert_eq(stats_compute(s->ctx, e, STATS_JOB_MEANS, s->rk, s->gk, &r, NULL), STATS_OK, "%s", stats_error());
+    stats_result_t out = {0};
+    cr_assert_eq(stats_decrypt(s->ctx, k.sk, r, &out), STATS_OK, "%s", stats_error());
+    for (size_t c = 0; c < t->ncols; c++) {
+        long double n = 0, sum = 0;
+        for (size_t i = 0; i < rows; i++) {
+            double v = stats_value(t, i, c);
+            if (!isnan(v)) {
+                n += 1;
+                sum += v;
+            }
+        }
+        cr_expect_eq(out.cols[c].count, n, "column %zu: count %Lg, plaintext %Lg", c, out.cols[c].count, n);
+        cr_expect(fabsl(out.cols[c].mean - sum / n) <= 1e-6L * (1 + fabsl(sum / n)), "column %zu: mean %Lg, plaintext %Lg",
+                  c, out.cols[c].mean, sum / n);
+    }
+    stats_result_free(&out);
+    stats_enc_result_free(r);
+    stats_enc_table_free(e);
+    free(buf);
+    for (size_t i = 0; i < nb; i++) stats_table_free(blocks[i]);
+    stats_table_free(t);
+    keygen_free(&k);
+}

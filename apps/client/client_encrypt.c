@@ -5,8 +5,8 @@
  * their names (stats_derive_like: every one is a function of its row alone,
  * and a factor's levels are the study's, fixed at keygen, so a block
  * derives exactly as the whole table would), is range-checked, encrypted and
- * written. Memory holds a block and the study, whatever the row count, and
- * the input may be a pipe. The output goes to a temporary file next to out
+ * written, a batch of blocks encrypted in parallel. Memory holds a batch and
+ * the study, whatever the row count, and the input may be a pipe. The output goes to a temporary file next to out
  * whose header gets the row count at the end (stats_table_writer_end),
  * fsynced and renamed over out (client_out_close): out is never partial, and
  * an error in any block, the last one included, removes the temporary file. */
@@ -48,33 +48,45 @@ static int block_for_study(const char *csv, const stats_study_t *s, const stats_
 }
 
 /* The CSV's blocks into w; the first block, even with no rows, checks the
- * header against the study. */
+ * header against the study. Blocks are read a batch at a time (four per
+ * thread) and each batch is encrypted in parallel, written in order
+ * (stats_table_writer_put_many): memory holds a batch, whatever the row
+ * count. */
 static int encrypt_blocks(const char *csv, const stats_study_t *s, stats_table_writer_t *w)
 {
     char cerr[256];
     stats_csv_t *r;
     int rc = stats_csv_open(csv, &r, cerr, sizeof cerr);
     if (rc) return client_csv_fail(rc, cerr);
-    int err = 0, more = 1;
+    const size_t nb = 4 * stats_threads(64);
+    stats_table_t **batch = calloc(nb, sizeof *batch);
+    int err = batch ? 0 : client_fail(csv, "out of memory"), more = 1;
     uint64_t shown = 0;
-    for (size_t block = 0; more && !err; block++) {
-        stats_table_t *raw = NULL, *t = NULL;
-        size_t *lines = NULL;
-        if ((rc = stats_csv_next(r, s->layout.rows_per_ct, &raw, &lines))) {
-            err = client_csv_fail(rc, cerr);
-            break;
+    for (size_t block = 0; more && !err;) {
+        size_t have = 0;
+        for (; have < nb && more && !err; block++) {
+            stats_table_t *raw = NULL, *t = NULL;
+            size_t *lines = NULL;
+            if ((rc = stats_csv_next(r, s->layout.rows_per_ct, &raw, &lines))) {
+                err = client_csv_fail(rc, cerr);
+                break;
+            }
+            more = raw->nrows > 0;
+            if (more || !block) err = block_for_study(csv, s, raw, lines, &t);
+            if (!err && !more && !block) err = client_fail(csv, "no rows to encrypt");
+            if (!err && more) batch[have++] = t;
+            else stats_table_free(t);
+            stats_table_free(raw);
+            free(lines);
         }
-        more = raw->nrows > 0;
-        if (more || !block) err = block_for_study(csv, s, raw, lines, &t);
-        if (!err && !more && !block) err = client_fail(csv, "no rows to encrypt");
-        if (!err && more && (rc = stats_table_writer_put(w, t))) err = client_stats_fail("encrypt", rc);
+        if (!err && have && (rc = stats_table_writer_put_many(w, (const stats_table_t *const *)batch, have)))
+            err = client_stats_fail("encrypt", rc);
+        for (size_t i = 0; i < have; i++) stats_table_free(batch[i]);
         uint64_t done, total;
         stats_csv_position(r, &done, &total);
         if (!err && done != shown) client_bar("encrypt", (size_t)(shown = done), (size_t)total);
-        stats_table_free(t);
-        stats_table_free(raw);
-        free(lines);
     }
+    free(batch);
     stats_csv_close(r);
     return err;
 }
