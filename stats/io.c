@@ -1391,17 +1391,7 @@ int stats_table_writer_begin(const stats_study_t *s, FILE *f, double scale, stat
 int stats_table_writer_put(stats_table_writer_t *w, const stats_table_t *block)
 {
     if (!w || !block) return STATS_EINVAL;
-    stats_layout_t lay = w->s->layout;
-    size_t R = lay.rows_per_ct;
-    if (block->ncols != lay.ncols || block->nrows > R) return STATS_EINVAL;
-    if (w->nrows % R) return STATS_EINVAL; /* a short block was the last */
-    if (!block->nrows) return STATS_OK;
-    lay.nrows = block->nrows;
-    lay.chunks = 1;
-    file_sink_t fs = {w->f, 0};
-    int rc = stats_encrypt_each(w->s->ctx, w->s->pk, NULL, block, &lay, w->scale, file_sink, &fs, NULL, NULL);
-    if (!rc) w->nrows += block->nrows;
-    return rc;
+    return stats_table_writer_put_many(w, &block, 1);
 }
 
 /* A chunk's two ciphertexts as the bytes file_sink writes (for
